@@ -1,0 +1,149 @@
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{AgentType, Region};
+use crate::error::ValidationError;
+
+/// A replica's identifier as its agent reports it: 1 to 128 of `A-Z a-z 0-9 . _ : -`.
+///
+/// `#` is excluded because it separates the parts of store keys (`REPLICA#<region>#<id>`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ReplicaId(String);
+
+impl ReplicaId {
+    pub const MAX_LEN: usize = 128;
+
+    pub fn parse(id: &str) -> Result<Self, ValidationError> {
+        let valid = !id.is_empty()
+            && id.len() <= Self::MAX_LEN
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
+        if valid {
+            Ok(Self(id.to_owned()))
+        } else {
+            Err(ValidationError::new(
+                "replica_id",
+                format!(
+                    "{id:?} is not a valid replica id: use 1 to 128 of A-Z, a-z, 0-9, '.', '_', ':' and '-'"
+                ),
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ReplicaId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for ReplicaId {
+    type Error = ValidationError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<ReplicaId> for String {
+    fn from(value: ReplicaId) -> Self {
+        value.0
+    }
+}
+
+/// One running agent replica as last reported by its heartbeat.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Replica {
+    pub replica_id: ReplicaId,
+    pub agent_type: AgentType,
+    pub region: Region,
+    /// Incidents the replica is working on now.
+    pub load: f64,
+    /// Incidents it can work on at once.
+    pub capacity: u32,
+    pub healthy: bool,
+    /// 0 (worst) to 1 (best), as scored by the agent fleet.
+    pub performance_score: f64,
+    pub last_heartbeat: DateTime<Utc>,
+}
+
+impl Replica {
+    /// Checks the numeric invariants that serde cannot express.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        if !self.load.is_finite() || self.load < 0.0 {
+            return Err(ValidationError::new("load", "must be a finite number >= 0"));
+        }
+        if self.capacity == 0 {
+            return Err(ValidationError::new("capacity", "must be > 0"));
+        }
+        if !(0.0..=1.0).contains(&self.performance_score) {
+            return Err(ValidationError::new(
+                "performance_score",
+                "must be between 0 and 1",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Load as a share of capacity; above 1 when the replica is overloaded.
+    pub fn utilization(&self) -> f64 {
+        self.load / f64::from(self.capacity)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn replica() -> Replica {
+        Replica {
+            replica_id: ReplicaId::parse("det-1").unwrap(),
+            agent_type: AgentType::parse("detection").unwrap(),
+            region: Region::parse("us-east-1").unwrap(),
+            load: 5.0,
+            capacity: 20,
+            healthy: true,
+            performance_score: 0.9,
+            last_heartbeat: DateTime::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn replica_invariants() {
+        assert!(replica().validate().is_ok());
+        assert!((replica().utilization() - 0.25).abs() < 1e-12);
+        let broken: [(&str, fn(&mut Replica)); 5] = [
+            ("load", |r| r.load = -1.0),
+            ("load", |r| r.load = f64::NAN),
+            ("capacity", |r| r.capacity = 0),
+            ("performance_score", |r| r.performance_score = 1.5),
+            ("performance_score", |r| r.performance_score = f64::NAN),
+        ];
+        for (field, breaker) in broken {
+            let mut r = replica();
+            breaker(&mut r);
+            assert_eq!(r.validate().unwrap_err().field, field);
+        }
+    }
+
+    #[test]
+    fn replica_ids_are_checked() {
+        for (id, ok) in [
+            ("i-0abc123", true),
+            ("pod:detection.7_a", true),
+            ("", false),
+            ("a#b", false),
+            ("a b", false),
+            (&"r".repeat(129), false),
+        ] {
+            assert_eq!(ReplicaId::parse(id).is_ok(), ok, "{id:?}");
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! The common crate of the Incident Commander control plane: the domain, the state store and its
+//! backends, configuration, telemetry, and (per capability) pure decision code apart from its I/O.
+
+pub mod aws;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod scaling;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,7 @@
+//! Scaling: policies now; the autoscaler, regional distribution and failover build on them.
+
+mod policy;
+mod state;
+
+pub use policy::ScalingPolicy;
+pub use state::{FleetState, ReplicaHeartbeat, VersionedPolicy};

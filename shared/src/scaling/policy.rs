@@ -1,0 +1,214 @@
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::domain::{AgentType, BuiltinAgentType};
+use crate::error::ValidationError;
+
+/// How one agent type scales. Field names are the prototype's, which dashboards already read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScalingPolicy {
+    /// Never fewer replicas than this.
+    pub min_replicas: u32,
+    /// Never more replicas than this.
+    pub max_replicas: u32,
+    /// Utilisation the autoscaler steers towards (0-1).
+    pub target_utilization: f64,
+    /// Utilisation above which the fleet scales up (0-1).
+    pub scale_up_threshold: f64,
+    /// Utilisation below which the fleet scales down (0-1).
+    pub scale_down_threshold: f64,
+    /// Seconds between scaling actions; also the scale-down stabilisation window.
+    pub cooldown_period: u64,
+    /// Concurrent incidents one replica handles.
+    pub capacity_per_replica: u32,
+    /// What one replica costs per hour, in USD.
+    pub cost_per_replica_hour: f64,
+}
+
+/// Seed numbers per builtin type: (min, max, capacity, cost per replica-hour).
+const fn seed(agent: BuiltinAgentType) -> (u32, u32, u32, f64) {
+    match agent {
+        BuiltinAgentType::Detection => (2, 10, 20, 2.0),
+        BuiltinAgentType::Diagnosis => (2, 8, 10, 5.0),
+        BuiltinAgentType::Prediction => (1, 5, 15, 4.0),
+        BuiltinAgentType::Resolution => (1, 6, 5, 3.0),
+        BuiltinAgentType::Communication => (1, 4, 25, 1.0),
+    }
+}
+
+/// Operator-defined types start from these until their policy is set: capacity 10 and $3 per
+/// replica-hour (seed-facts.md), between 1 and 5 replicas.
+const UNKNOWN_TYPE_SEED: (u32, u32, u32, f64) = (1, 5, 10, 3.0);
+
+impl ScalingPolicy {
+    pub const DEFAULT_TARGET_UTILIZATION: f64 = 0.70;
+    pub const DEFAULT_SCALE_UP_THRESHOLD: f64 = 0.80;
+    pub const DEFAULT_SCALE_DOWN_THRESHOLD: f64 = 0.30;
+    pub const DEFAULT_COOLDOWN_SECONDS: u64 = 300;
+
+    /// The policy an agent type has until an operator changes it.
+    pub fn default_for(agent_type: &AgentType) -> Self {
+        let (min, max, capacity, cost) = agent_type.builtin().map_or(UNKNOWN_TYPE_SEED, seed);
+        Self {
+            min_replicas: min,
+            max_replicas: max,
+            target_utilization: Self::DEFAULT_TARGET_UTILIZATION,
+            scale_up_threshold: Self::DEFAULT_SCALE_UP_THRESHOLD,
+            scale_down_threshold: Self::DEFAULT_SCALE_DOWN_THRESHOLD,
+            cooldown_period: Self::DEFAULT_COOLDOWN_SECONDS,
+            capacity_per_replica: capacity,
+            cost_per_replica_hour: cost,
+        }
+    }
+
+    /// Checks 0 <= min <= max; 0 < down < target < up <= 1; capacity > 0; a finite cost >= 0.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        if self.min_replicas > self.max_replicas {
+            return Err(ValidationError::new(
+                "min_replicas",
+                format!(
+                    "must be <= max_replicas ({} > {})",
+                    self.min_replicas, self.max_replicas
+                ),
+            ));
+        }
+        for (field, value) in [
+            ("scale_down_threshold", self.scale_down_threshold),
+            ("target_utilization", self.target_utilization),
+            ("scale_up_threshold", self.scale_up_threshold),
+        ] {
+            if !value.is_finite() {
+                return Err(ValidationError::new(field, "must be a finite number"));
+            }
+        }
+        if self.scale_down_threshold <= 0.0 {
+            return Err(ValidationError::new("scale_down_threshold", "must be > 0"));
+        }
+        if self.target_utilization <= self.scale_down_threshold {
+            return Err(ValidationError::new(
+                "target_utilization",
+                "must be above scale_down_threshold",
+            ));
+        }
+        if self.scale_up_threshold <= self.target_utilization {
+            return Err(ValidationError::new(
+                "scale_up_threshold",
+                "must be above target_utilization",
+            ));
+        }
+        if self.scale_up_threshold > 1.0 {
+            return Err(ValidationError::new("scale_up_threshold", "must be <= 1"));
+        }
+        if self.capacity_per_replica == 0 {
+            return Err(ValidationError::new("capacity_per_replica", "must be > 0"));
+        }
+        if !self.cost_per_replica_hour.is_finite() || self.cost_per_replica_hour < 0.0 {
+            return Err(ValidationError::new(
+                "cost_per_replica_hour",
+                "must be a finite number >= 0",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn policy(t: &str) -> ScalingPolicy {
+        ScalingPolicy::default_for(&AgentType::parse(t).unwrap())
+    }
+
+    #[test]
+    fn seed_defaults() {
+        let table = [
+            ("detection", 2, 10, 20, 2.0),
+            ("diagnosis", 2, 8, 10, 5.0),
+            ("prediction", 1, 5, 15, 4.0),
+            ("resolution", 1, 6, 5, 3.0),
+            ("communication", 1, 4, 25, 1.0),
+            ("custom-type", 1, 5, 10, 3.0),
+        ];
+        for (t, min, max, cap, cost) in table {
+            let p = policy(t);
+            assert_eq!(
+                (p.min_replicas, p.max_replicas, p.capacity_per_replica),
+                (min, max, cap),
+                "{t}"
+            );
+            assert!((p.cost_per_replica_hour - cost).abs() < f64::EPSILON, "{t}");
+            assert!((p.target_utilization - 0.70).abs() < f64::EPSILON);
+            assert!((p.scale_up_threshold - 0.80).abs() < f64::EPSILON);
+            assert!((p.scale_down_threshold - 0.30).abs() < f64::EPSILON);
+            assert_eq!(p.cooldown_period, 300);
+            assert!(p.validate().is_ok(), "{t}");
+        }
+    }
+
+    #[test]
+    fn invariants_are_enforced() {
+        let broken: [(&str, fn(&mut ScalingPolicy)); 10] = [
+            ("min_replicas", |p| p.min_replicas = p.max_replicas + 1),
+            ("scale_down_threshold", |p| p.scale_down_threshold = 0.0),
+            ("scale_down_threshold", |p| {
+                p.scale_down_threshold = f64::NAN
+            }),
+            ("target_utilization", |p| p.target_utilization = 0.3),
+            ("scale_up_threshold", |p| p.scale_up_threshold = 0.7),
+            ("scale_up_threshold", |p| {
+                p.scale_up_threshold = 1.01;
+            }),
+            ("scale_up_threshold", |p| {
+                p.scale_up_threshold = f64::INFINITY
+            }),
+            ("capacity_per_replica", |p| p.capacity_per_replica = 0),
+            ("cost_per_replica_hour", |p| p.cost_per_replica_hour = -1.0),
+            ("cost_per_replica_hour", |p| {
+                p.cost_per_replica_hour = f64::NAN
+            }),
+        ];
+        for (field, breaker) in broken {
+            let mut p = policy("detection");
+            breaker(&mut p);
+            assert_eq!(p.validate().unwrap_err().field, field);
+        }
+        let mut edge = policy("detection");
+        edge.min_replicas = 0;
+        edge.max_replicas = 0;
+        edge.scale_up_threshold = 1.0;
+        edge.cooldown_period = 0;
+        assert!(
+            edge.validate().is_ok(),
+            "bounds are inclusive where the rules say so"
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        let mut json = serde_json::to_value(policy("detection")).unwrap();
+        json["max_replica"] = 3.into();
+        assert!(serde_json::from_value::<ScalingPolicy>(json).is_err());
+    }
+
+    proptest! {
+        /// validate() accepts exactly the policies the stated invariants describe.
+        #[test]
+        fn validate_matches_the_invariants(
+            min in 0u32..20, max in 0u32..20,
+            down in -0.5f64..1.5, target in -0.5f64..1.5, up in -0.5f64..1.5,
+            capacity in 0u32..3, cost in -1.0f64..10.0,
+        ) {
+            let p = ScalingPolicy {
+                min_replicas: min, max_replicas: max,
+                target_utilization: target, scale_up_threshold: up, scale_down_threshold: down,
+                cooldown_period: 60, capacity_per_replica: capacity, cost_per_replica_hour: cost,
+            };
+            let expected = min <= max && 0.0 < down && down < target && target < up && up <= 1.0
+                && capacity > 0 && cost >= 0.0;
+            prop_assert_eq!(p.validate().is_ok(), expected);
+        }
+    }
+}

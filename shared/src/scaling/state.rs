@@ -1,0 +1,320 @@
+//! Policies and replicas in the store: the I/O half of scaling, kept apart from decision code.
+//!
+//! Keys: a policy at `AGENT#<type>`/`POLICY`; a replica at `AGENT#<type>`/`REPLICA#<region>#<id>`
+//! with a `ttl`; operator-defined types listed at `CATALOG`/`AGENT#<type>` so every read stays a
+//! GetItem or a Query. Builtin types need no stored policy: until changed, theirs is the seed
+//! default at version 0.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::ScalingPolicy;
+use crate::domain::{AgentType, BuiltinAgentType, Region, Replica, ReplicaId};
+use crate::store::{Condition, Item, Key, Query, Store, StoreError, Update};
+
+const CATALOG: &str = "CATALOG";
+
+/// A policy with the version a writer must quote to change it (0: never changed).
+#[derive(Debug, Clone, PartialEq)]
+pub struct VersionedPolicy {
+    pub agent_type: AgentType,
+    pub policy: ScalingPolicy,
+    pub version: u64,
+}
+
+/// What a replica reports about itself; the time of the report is the server's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplicaHeartbeat {
+    pub agent_type: AgentType,
+    pub replica_id: ReplicaId,
+    pub region: Region,
+    pub load: f64,
+    pub capacity: u32,
+    pub healthy: bool,
+    pub performance_score: f64,
+}
+
+impl ReplicaHeartbeat {
+    pub fn at(self, now: DateTime<Utc>) -> Replica {
+        Replica {
+            replica_id: self.replica_id,
+            agent_type: self.agent_type,
+            region: self.region,
+            load: self.load,
+            capacity: self.capacity,
+            healthy: self.healthy,
+            performance_score: self.performance_score,
+            last_heartbeat: now,
+        }
+    }
+}
+
+fn agent_pk(agent_type: &AgentType) -> String {
+    format!("AGENT#{agent_type}")
+}
+
+fn policy_key(agent_type: &AgentType) -> Key {
+    Key::new(agent_pk(agent_type), "POLICY")
+}
+
+fn replica_key(replica: &Replica) -> Key {
+    Key::new(
+        agent_pk(&replica.agent_type),
+        format!("REPLICA#{}#{}", replica.region, replica.replica_id),
+    )
+}
+
+/// Typed access to the fleet's policies and replicas.
+#[derive(Debug, Clone)]
+pub struct FleetState {
+    store: Arc<dyn Store>,
+}
+
+impl FleetState {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { store }
+    }
+
+    /// The policy in force for `agent_type`, or `None` for an operator-defined type nobody has
+    /// defined yet.
+    pub async fn policy(
+        &self,
+        agent_type: &AgentType,
+    ) -> Result<Option<VersionedPolicy>, StoreError> {
+        if let Some(item) = self.store.get(&policy_key(agent_type)).await? {
+            let policy: ScalingPolicy = item.record()?;
+            let version = item.version().unwrap_or(0);
+            return Ok(Some(VersionedPolicy {
+                agent_type: agent_type.clone(),
+                policy,
+                version,
+            }));
+        }
+        Ok(agent_type.builtin().map(|_| VersionedPolicy {
+            agent_type: agent_type.clone(),
+            policy: ScalingPolicy::default_for(agent_type),
+            version: 0,
+        }))
+    }
+
+    /// Every known agent type: the builtins, then operator-defined ones in name order.
+    pub async fn agent_types(&self) -> Result<Vec<AgentType>, StoreError> {
+        let mut types: Vec<AgentType> = BuiltinAgentType::ALL
+            .iter()
+            .map(|b| b.agent_type())
+            .collect();
+        let mut cursor = None;
+        loop {
+            let page = self
+                .store
+                .query(
+                    &Query::partition(CATALOG)
+                        .prefix("AGENT#")
+                        .limit(1000)
+                        .after(cursor),
+                )
+                .await?;
+            for item in page.items {
+                let name = item.key.sk.trim_start_matches("AGENT#");
+                let agent_type = AgentType::parse(name)
+                    .map_err(|e| StoreError::Corrupt(format!("catalog entry {name:?}: {e}")))?;
+                if agent_type.builtin().is_none() {
+                    types.push(agent_type);
+                }
+            }
+            cursor = page.next;
+            if cursor.is_none() {
+                return Ok(types);
+            }
+        }
+    }
+
+    /// All policies in force, in [`Self::agent_types`] order.
+    pub async fn policies(&self) -> Result<Vec<VersionedPolicy>, StoreError> {
+        let mut policies = Vec::new();
+        for agent_type in self.agent_types().await? {
+            // A catalog entry whose policy write never landed is not a defined type.
+            if let Some(policy) = self.policy(&agent_type).await? {
+                policies.push(policy);
+            }
+        }
+        Ok(policies)
+    }
+
+    /// Replaces the policy if it is still at `expected_version`; fails with `ConditionFailed`
+    /// when someone else changed it since. Answers the stored policy with its new version.
+    pub async fn put_policy(
+        &self,
+        agent_type: &AgentType,
+        policy: ScalingPolicy,
+        expected_version: u64,
+    ) -> Result<VersionedPolicy, StoreError> {
+        let condition = if expected_version == 0 {
+            if agent_type.builtin().is_none() {
+                // Listed first: a catalog entry without a policy is skipped by readers, while a
+                // policy without its entry would be invisible to them.
+                let entry = Item::new(
+                    Key::new(CATALOG, format!("AGENT#{agent_type}")),
+                    serde_json::Map::new(),
+                );
+                self.store.put(entry, Condition::Always).await?;
+            }
+            Condition::Absent
+        } else {
+            Condition::Version(expected_version)
+        };
+        let version = expected_version + 1;
+        let item = Item::from_record(policy_key(agent_type), &policy)?.with_version(version);
+        self.store.put(item, condition).await?;
+        Ok(VersionedPolicy {
+            agent_type: agent_type.clone(),
+            policy,
+            version,
+        })
+    }
+
+    /// Records a heartbeat. Only the reported fields are set, so counters other components keep on
+    /// the replica item survive; the record expires `ttl` after this report.
+    pub async fn record_heartbeat(
+        &self,
+        replica: &Replica,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let Item { attrs, .. } = Item::from_record(replica_key(replica), replica)?;
+        let mut update = Update::new().set("ttl", (replica.last_heartbeat + ttl).timestamp());
+        for (name, value) in attrs {
+            update = update.set(name, value);
+        }
+        self.store.update(&replica_key(replica), update).await?;
+        Ok(())
+    }
+
+    /// The live replicas of one type, ordered by region then id.
+    pub async fn replicas(&self, agent_type: &AgentType) -> Result<Vec<Replica>, StoreError> {
+        let mut replicas = Vec::new();
+        let mut cursor = None;
+        loop {
+            let query = Query::partition(agent_pk(agent_type))
+                .prefix("REPLICA#")
+                .limit(1000)
+                .after(cursor);
+            let page = self.store.query(&query).await?;
+            for item in page.items {
+                replicas.push(item.record()?);
+            }
+            cursor = page.next;
+            if cursor.is_none() {
+                return Ok(replicas);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{Clock, ManualClock};
+    use crate::store::MemoryStore;
+
+    fn setup() -> (FleetState, Arc<ManualClock>) {
+        let clock = Arc::new(ManualClock::new(
+            DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
+        ));
+        (
+            FleetState::new(Arc::new(MemoryStore::new(clock.clone()))),
+            clock,
+        )
+    }
+
+    fn t(name: &str) -> AgentType {
+        AgentType::parse(name).unwrap()
+    }
+
+    #[tokio::test]
+    async fn builtins_have_default_policies_and_customs_must_be_defined() {
+        let (state, _) = setup();
+        let p = state.policy(&t("diagnosis")).await.unwrap().unwrap();
+        assert_eq!((p.version, p.policy.max_replicas), (0, 8));
+        assert!(state.policy(&t("triage")).await.unwrap().is_none());
+        assert_eq!(state.policies().await.unwrap().len(), 5);
+
+        let custom = ScalingPolicy::default_for(&t("triage"));
+        let stored = state
+            .put_policy(&t("triage"), custom.clone(), 0)
+            .await
+            .unwrap();
+        assert_eq!(stored.version, 1);
+        let all = state.policies().await.unwrap();
+        assert_eq!(all.len(), 6);
+        assert_eq!(all[5].agent_type, t("triage"));
+    }
+
+    #[tokio::test]
+    async fn stale_versions_are_refused() {
+        let (state, _) = setup();
+        let mut p = ScalingPolicy::default_for(&t("detection"));
+        p.max_replicas = 12;
+        assert_eq!(
+            state
+                .put_policy(&t("detection"), p.clone(), 0)
+                .await
+                .unwrap()
+                .version,
+            1
+        );
+        assert!(matches!(
+            state.put_policy(&t("detection"), p.clone(), 0).await,
+            Err(StoreError::ConditionFailed)
+        ));
+        assert!(matches!(
+            state.put_policy(&t("detection"), p.clone(), 5).await,
+            Err(StoreError::ConditionFailed)
+        ));
+        p.max_replicas = 14;
+        assert_eq!(
+            state
+                .put_policy(&t("detection"), p, 1)
+                .await
+                .unwrap()
+                .version,
+            2
+        );
+        assert_eq!(
+            state
+                .policy(&t("detection"))
+                .await
+                .unwrap()
+                .unwrap()
+                .policy
+                .max_replicas,
+            14
+        );
+    }
+
+    #[tokio::test]
+    async fn heartbeats_expire_after_their_ttl() {
+        let (state, clock) = setup();
+        let beat = ReplicaHeartbeat {
+            agent_type: t("detection"),
+            replica_id: ReplicaId::parse("r1").unwrap(),
+            region: Region::parse("us-east-1").unwrap(),
+            load: 4.0,
+            capacity: 20,
+            healthy: true,
+            performance_score: 0.8,
+        };
+        state
+            .record_heartbeat(&beat.clone().at(clock.now()), Duration::seconds(90))
+            .await
+            .unwrap();
+        let replicas = state.replicas(&t("detection")).await.unwrap();
+        assert_eq!(replicas.len(), 1);
+        assert_eq!(replicas[0].last_heartbeat, clock.now());
+        clock.advance(Duration::seconds(89));
+        assert_eq!(state.replicas(&t("detection")).await.unwrap().len(), 1);
+        clock.advance(Duration::seconds(1));
+        assert!(state.replicas(&t("detection")).await.unwrap().is_empty());
+    }
+}

@@ -1,0 +1,120 @@
+//! The state store: one narrow trait, three backends that honour one contract.
+//!
+//! Items are JSON objects addressed by a partition key (`pk`) and a sort key (`sk`), as in the
+//! suite's single DynamoDB table. Two attributes are special everywhere: `ttl` (epoch seconds;
+//! an item whose `ttl` has passed is invisible, as if deleted) and `version` (a number the caller
+//! maintains for optimistic locking through [`Condition::Version`]).
+
+mod dynamodb;
+mod embedded;
+mod error;
+mod idempotency;
+mod item;
+mod local;
+mod memory;
+mod query;
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+
+pub use dynamodb::{DynamoStore, create_table};
+pub use embedded::EmbeddedStore;
+pub use error::StoreError;
+pub use idempotency::{Idempotency, IdempotencyError, IdempotencyOutcome};
+pub use item::{Item, Key};
+pub use memory::MemoryStore;
+pub use query::{Page, Query, SortKey};
+
+/// What must be true of the stored item for a write to go ahead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Condition {
+    /// Write whatever is there.
+    Always,
+    /// There must be no (unexpired) item under the key.
+    Absent,
+    /// The item must exist, unexpired, with exactly this `version`.
+    Version(u64),
+}
+
+/// An atomic change to one item, creating it if absent: `set` replaces attributes, `add` adds to
+/// numeric attributes (a missing attribute counts as 0). An expired item is replaced, not added to.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Update {
+    pub set: Map<String, Value>,
+    pub add: Vec<(String, f64)>,
+}
+
+impl Update {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    #[must_use]
+    pub fn set(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.set.insert(name.into(), value.into());
+        self
+    }
+
+    #[must_use]
+    pub fn add(mut self, name: impl Into<String>, delta: f64) -> Self {
+        self.add.push((name.into(), delta));
+        self
+    }
+}
+
+/// The suite's state. Every backend must pass `tests/store_contract.rs` unchanged.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// The item under `key`, unless absent or expired.
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError>;
+
+    /// Writes `item` whole if `condition` holds, else fails with [`StoreError::ConditionFailed`].
+    async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError>;
+
+    /// Applies `update` atomically and answers the item as it is afterwards.
+    async fn update(&self, key: &Key, update: Update) -> Result<Item, StoreError>;
+
+    /// One page of a partition's unexpired items, in sort-key order.
+    async fn query(&self, query: &Query) -> Result<Page, StoreError>;
+
+    /// Removes the item if `condition` holds. Deleting an absent item with `Always` succeeds.
+    async fn delete(&self, key: &Key, condition: Condition) -> Result<(), StoreError>;
+
+    /// Writes many items unconditionally; on a repeated key the last one wins. All or an error.
+    async fn batch_put(&self, items: Vec<Item>) -> Result<(), StoreError>;
+}
+
+impl Update {
+    /// Rejects updates DynamoDB would refuse, so every backend refuses them alike.
+    pub(crate) fn validate(&self) -> Result<(), StoreError> {
+        let names = self
+            .set
+            .keys()
+            .map(String::as_str)
+            .chain(self.add.iter().map(|(n, _)| n.as_str()));
+        let mut seen = std::collections::BTreeSet::new();
+        for name in names {
+            if name == item::PK || name == item::SK {
+                return Err(StoreError::Invalid(format!(
+                    "attribute {name:?} is the key, not data"
+                )));
+            }
+            if name.is_empty() {
+                return Err(StoreError::Invalid(
+                    "attribute names must not be empty".into(),
+                ));
+            }
+            if !seen.insert(name) {
+                return Err(StoreError::Invalid(format!(
+                    "attribute {name:?} appears twice in one update"
+                )));
+            }
+        }
+        if let Some((name, _)) = self.add.iter().find(|(_, d)| !d.is_finite()) {
+            return Err(StoreError::Invalid(format!(
+                "the amount added to {name:?} is not finite"
+            )));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,8 @@
+//! Logs and metrics that cost nothing extra to ship: JSON log lines through `tracing` (CloudWatch
+//! Logs picks them up) and metrics as Embedded Metric Format lines on stdout.
+
+mod emf;
+mod logging;
+
+pub use emf::{Dimension, EmfError, MetricSet, Unit};
+pub use logging::init_logging;
