@@ -35,3 +35,33 @@ pub async fn sdk_config(endpoint: Option<&str>) -> SdkConfig {
 pub fn dynamodb(config: &SdkConfig) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(config)
 }
+
+/// A DynamoDB client for a DynamoDB-API server on loopback (tests, local development): static
+/// dummy credentials and a fixed region, so nothing probes the environment or instance metadata.
+pub fn local_dynamodb(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    use aws_sdk_dynamodb::config::{Builder, Credentials, Region};
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    let config = Builder::new()
+        .behavior_version(BehaviorVersion::latest())
+        .http_client(http)
+        .credentials_provider(Credentials::new(
+            "local",
+            "local",
+            None,
+            None,
+            "commander-local",
+        ))
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(CONNECT_TIMEOUT)
+                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                .operation_timeout(OPERATION_TIMEOUT)
+                .build(),
+        )
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}
