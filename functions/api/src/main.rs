@@ -1,1 +1,19 @@
-fn main() {}
+//! The api Lambda: configuration and clients built once per container, then the Router serves.
+
+use std::sync::Arc;
+
+use shared::clock::SystemClock;
+use shared::config::{Config, TableConfig};
+use shared::store::DynamoStore;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    let config = Config::from_env()?;
+    let table = TableConfig::from_env()?;
+    shared::telemetry::init_logging(&config);
+    let sdk = shared::aws::sdk_config(table.endpoint.as_deref()).await;
+    let clock = Arc::new(SystemClock);
+    let store = DynamoStore::new(shared::aws::dynamodb(&sdk), table.table_name, clock.clone());
+    let app = api::router(api::AppState::new(Arc::new(store), clock, config));
+    lambda_http::run(app).await
+}

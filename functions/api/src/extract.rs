@@ -1,0 +1,51 @@
+//! Extractors whose rejections are problem documents rather than axum's plain-text answers.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use shared::domain::AgentType;
+
+use crate::problem::ApiError;
+
+/// A JSON body: 415 without a JSON content type, 413 when too large, 400 when it is not valid
+/// JSON or not the expected shape.
+#[derive(Debug)]
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(json_rejection(&rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: &JsonRejection) -> ApiError {
+    match rejection {
+        JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType,
+        other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+        other => ApiError::BadRequest(other.body_text()),
+    }
+}
+
+/// The `{agent_type}` path segment, validated.
+#[derive(Debug)]
+pub struct AgentTypeParam(pub AgentType);
+
+impl<S: Send + Sync> FromRequestParts<S> for AgentTypeParam {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(name) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::BadRequest(e.body_text()))?;
+        AgentType::parse(&name)
+            .map(Self)
+            .map_err(|e| ApiError::BadRequest(e.to_string()))
+    }
+}

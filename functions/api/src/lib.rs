@@ -1,0 +1,62 @@
+//! The suite's HTTP API: one axum Router, served by lambda_http behind API Gateway and by
+//! `commander serve` locally. Handlers only translate HTTP; the work is in `shared`.
+
+mod extract;
+mod openapi;
+mod problem;
+mod routes;
+mod state;
+
+use std::any::Any;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+
+pub use openapi::ApiDoc;
+pub use problem::{ApiError, Problem};
+pub use state::AppState;
+
+/// Bodies above this size are refused with 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Every route of the API.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(routes::health::health))
+        .route("/scaling/status", get(routes::scaling::status))
+        .route("/scaling/policies", get(routes::policies::list))
+        .route(
+            "/scaling/policies/{agent_type}",
+            get(routes::policies::get).put(routes::policies::put),
+        )
+        .route("/replicas/heartbeat", post(routes::replicas::heartbeat))
+        .route("/openapi.json", get(openapi::document))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(TraceLayer::new_for_http())
+        .layer(CatchPanicLayer::custom(panicked))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such route".into())
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+/// A panic is a bug, never the caller's doing: log it, answer a plain 500 problem.
+fn panicked(payload: Box<dyn Any + Send + 'static>) -> Response {
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(ToString::to_string)
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    ApiError::Internal(format!("handler panicked: {message}")).into_response()
+}

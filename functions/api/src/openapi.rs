@@ -1,0 +1,31 @@
+use axum::Json;
+use utoipa::OpenApi;
+
+use crate::routes;
+
+/// The OpenAPI 3.1 document, generated from the handlers' annotations so it cannot drift from them.
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(title = "Incident Commander control plane", description = "Scaling, replicas and health of the LLM-agent incident-response fleet. Every error is an RFC 9457 problem document."),
+    paths(
+        routes::health::health,
+        routes::scaling::status,
+        routes::policies::list,
+        routes::policies::get,
+        routes::policies::put,
+        routes::replicas::heartbeat,
+        document,
+    ),
+    components(schemas(crate::Problem)),
+    tags(
+        (name = "health"), (name = "scaling"), (name = "replicas"), (name = "meta"),
+    )
+)]
+pub struct ApiDoc;
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "meta",
+    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json")))]
+pub async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

@@ -1,0 +1,142 @@
+//! Errors at the HTTP edge: every failure becomes an RFC 9457 `application/problem+json` answer.
+//! Callers get a status and a useful detail; internals go to the log, never to the caller.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use shared::error::ValidationError;
+use shared::store::StoreError;
+use utoipa::ToSchema;
+
+/// Seconds a caller should wait before retrying while the store is unavailable.
+pub const RETRY_AFTER_SECONDS: u32 = 5;
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// Always `about:blank`: `title` and `code` say what went wrong.
+    #[serde(rename = "type")]
+    pub problem_type: &'static str,
+    /// The HTTP status phrase.
+    pub title: String,
+    pub status: u16,
+    /// What to fix or why it failed, for a person.
+    pub detail: String,
+    /// A stable machine-readable reason, e.g. `version_conflict`.
+    pub code: &'static str,
+    /// The offending field, when one input field is at fault.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// Everything a handler can fail with.
+#[derive(Debug)]
+pub enum ApiError {
+    BadRequest(String),
+    NotFound(String),
+    MethodNotAllowed,
+    Conflict(String),
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    Unprocessable(ValidationError),
+    Unavailable,
+    Internal(String),
+}
+
+impl ApiError {
+    fn parts(&self) -> (StatusCode, &'static str, String, Option<String>) {
+        match self {
+            Self::BadRequest(d) => (StatusCode::BAD_REQUEST, "bad_request", d.clone(), None),
+            Self::NotFound(d) => (StatusCode::NOT_FOUND, "not_found", d.clone(), None),
+            Self::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not accept that method".into(),
+                None,
+            ),
+            Self::Conflict(d) => (StatusCode::CONFLICT, "version_conflict", d.clone(), None),
+            Self::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!(
+                    "request bodies are limited to {} bytes",
+                    crate::MAX_BODY_BYTES
+                ),
+                None,
+            ),
+            Self::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as JSON with Content-Type: application/json".into(),
+                None,
+            ),
+            Self::Unprocessable(e) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_value",
+                e.to_string(),
+                Some(e.field.clone()),
+            ),
+            Self::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                "the state store is unavailable; retry later".into(),
+                None,
+            ),
+            Self::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "the request could not be completed".into(),
+                None,
+            ),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::ConditionFailed => Self::Conflict(
+                "the item changed while this request was handled; read it again".into(),
+            ),
+            StoreError::Unavailable { .. } => {
+                tracing::warn!(error = %e, "state store unavailable");
+                Self::Unavailable
+            }
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<ValidationError> for ApiError {
+    fn from(e: ValidationError) -> Self {
+        Self::Unprocessable(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let Self::Internal(detail) = &self {
+            tracing::error!(detail, "request failed");
+        }
+        let (status, code, detail, field) = self.parts();
+        let problem = Problem {
+            problem_type: "about:blank",
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail,
+            code,
+            field,
+        };
+        let mut response = (status, Json(problem)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+        }
+        response
+    }
+}

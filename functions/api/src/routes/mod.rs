@@ -1,0 +1,4 @@
+pub mod health;
+pub mod policies;
+pub mod replicas;
+pub mod scaling;

@@ -1,0 +1,178 @@
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use shared::scaling::{ScalingPolicy, VersionedPolicy};
+use shared::store::StoreError;
+use utoipa::ToSchema;
+
+use crate::extract::{AgentTypeParam, Body};
+use crate::{ApiError, AppState};
+
+/// A policy as the API shows it: the prototype's fields plus the version to quote when changing it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PolicyView {
+    #[schema(value_type = String, pattern = "^[a-z0-9-]{1,64}$")]
+    pub agent_type: String,
+    #[serde(flatten)]
+    pub policy: ScalingPolicy,
+    /// 0 until the policy is first changed; quote it in the next PUT.
+    pub version: u64,
+}
+
+impl From<VersionedPolicy> for PolicyView {
+    fn from(v: VersionedPolicy) -> Self {
+        Self {
+            agent_type: v.agent_type.to_string(),
+            policy: v.policy,
+            version: v.version,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PolicyResponse {
+    #[serde(flatten)]
+    pub policy: PolicyView,
+    pub timestamp: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PolicyList {
+    /// Every known agent type's policy, by type.
+    pub policies: BTreeMap<String, PolicyView>,
+    pub timestamp: DateTime<Utc>,
+}
+
+/// A policy change: every field of the policy, and the `version` the caller last read.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyChange {
+    pub min_replicas: u32,
+    pub max_replicas: u32,
+    pub target_utilization: f64,
+    pub scale_up_threshold: f64,
+    pub scale_down_threshold: f64,
+    pub cooldown_period: u64,
+    pub capacity_per_replica: u32,
+    pub cost_per_replica_hour: f64,
+    /// The version this change is based on (0 to create an operator-defined type's policy).
+    pub version: u64,
+    /// Optional; when present it must match the path.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub agent_type: Option<String>,
+    /// Ignored, so a GET answer can be sent back as it is.
+    #[serde(default, rename = "timestamp")]
+    #[schema(value_type = Option<String>)]
+    pub _timestamp: Option<serde::de::IgnoredAny>,
+}
+
+impl PolicyChange {
+    fn into_parts(self) -> (ScalingPolicy, u64) {
+        let policy = ScalingPolicy {
+            min_replicas: self.min_replicas,
+            max_replicas: self.max_replicas,
+            target_utilization: self.target_utilization,
+            scale_up_threshold: self.scale_up_threshold,
+            scale_down_threshold: self.scale_down_threshold,
+            cooldown_period: self.cooldown_period,
+            capacity_per_replica: self.capacity_per_replica,
+            cost_per_replica_hour: self.cost_per_replica_hour,
+        };
+        (policy, self.version)
+    }
+}
+
+/// The policies of every known agent type.
+#[utoipa::path(get, path = "/scaling/policies", tag = "scaling",
+    responses(
+        (status = 200, body = PolicyList),
+        (status = 503, body = crate::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list(State(state): State<AppState>) -> Result<Json<PolicyList>, ApiError> {
+    let policies = state.fleet.policies().await?;
+    let policies = policies
+        .into_iter()
+        .map(|p| (p.agent_type.to_string(), PolicyView::from(p)))
+        .collect();
+    Ok(Json(PolicyList {
+        policies,
+        timestamp: state.clock.now(),
+    }))
+}
+
+/// One agent type's policy and its version.
+#[utoipa::path(get, path = "/scaling/policies/{agent_type}", tag = "scaling",
+    params(("agent_type" = String, Path, description = "An agent type: a-z, 0-9 and '-', 1 to 64 characters")),
+    responses(
+        (status = 200, body = PolicyResponse),
+        (status = 400, description = "Malformed agent type", body = crate::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such agent type", body = crate::Problem, content_type = "application/problem+json"),
+        (status = 503, body = crate::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get(
+    State(state): State<AppState>,
+    AgentTypeParam(agent_type): AgentTypeParam,
+) -> Result<Json<PolicyResponse>, ApiError> {
+    let policy = state.fleet.policy(&agent_type).await?.ok_or_else(|| {
+        ApiError::NotFound(format!("agent type {agent_type} has no scaling policy"))
+    })?;
+    Ok(Json(PolicyResponse {
+        policy: policy.into(),
+        timestamp: state.clock.now(),
+    }))
+}
+
+/// Changes a policy if nobody changed it since the version quoted (optimistic locking).
+#[utoipa::path(put, path = "/scaling/policies/{agent_type}", tag = "scaling",
+    params(("agent_type" = String, Path, description = "An agent type: a-z, 0-9 and '-', 1 to 64 characters")),
+    request_body = PolicyChange,
+    responses(
+        (status = 200, description = "Stored; the answer carries the new version", body = PolicyResponse),
+        (status = 400, description = "Malformed JSON, wrong types, unknown fields", body = crate::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The policy changed since the quoted version", body = crate::Problem, content_type = "application/problem+json"),
+        (status = 413, body = crate::Problem, content_type = "application/problem+json"),
+        (status = 415, body = crate::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The policy breaks an invariant", body = crate::Problem, content_type = "application/problem+json"),
+        (status = 503, body = crate::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn put(
+    State(state): State<AppState>,
+    AgentTypeParam(agent_type): AgentTypeParam,
+    Body(change): Body<PolicyChange>,
+) -> Result<Json<PolicyResponse>, ApiError> {
+    if let Some(named) = change
+        .agent_type
+        .as_deref()
+        .filter(|n| *n != agent_type.as_str())
+    {
+        return Err(ApiError::BadRequest(format!(
+            "the body names agent type {named:?} but the path names {agent_type}"
+        )));
+    }
+    let (policy, version) = change.into_parts();
+    policy.validate()?;
+    match state.fleet.put_policy(&agent_type, policy, version).await {
+        Ok(stored) => {
+            tracing::info!(%agent_type, version = stored.version, "scaling policy changed");
+            Ok(Json(PolicyResponse {
+                policy: stored.into(),
+                timestamp: state.clock.now(),
+            }))
+        }
+        Err(StoreError::ConditionFailed) => {
+            let current = state
+                .fleet
+                .policy(&agent_type)
+                .await?
+                .map_or(0, |p| p.version);
+            Err(ApiError::Conflict(format!(
+                "the policy of {agent_type} is at version {current}, not {version}: read it again and reapply the change"
+            )))
+        }
+        Err(e) => Err(e.into()),
+    }
+}

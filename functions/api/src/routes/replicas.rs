@@ -1,0 +1,100 @@
+use axum::Json;
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use shared::domain::{AgentType, Region, ReplicaId};
+use shared::error::ValidationError;
+use shared::scaling::ReplicaHeartbeat;
+use utoipa::ToSchema;
+
+use crate::extract::Body;
+use crate::{ApiError, AppState};
+
+/// What an agent replica reports every heartbeat interval.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct HeartbeatRequest {
+    #[schema(value_type = String, pattern = "^[a-z0-9-]{1,64}$")]
+    pub agent_type: AgentType,
+    #[schema(value_type = String, pattern = "^[A-Za-z0-9._:-]{1,128}$")]
+    pub replica_id: ReplicaId,
+    #[schema(value_type = String, example = "us-east-1")]
+    pub region: Region,
+    /// Incidents in progress on the replica (>= 0).
+    pub load: f64,
+    /// Incidents it can handle at once (> 0).
+    pub capacity: u32,
+    pub healthy: bool,
+    /// 0 to 1.
+    pub performance_score: f64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HeartbeatAccepted {
+    pub replica_id: String,
+    pub agent_type: String,
+    pub region: String,
+    pub utilization: f64,
+    /// When the replica vanishes unless it reports again (three missed intervals).
+    pub expires_at: DateTime<Utc>,
+    pub timestamp: DateTime<Utc>,
+}
+
+/// Records a replica's heartbeat; replicas that stop reporting disappear after three intervals.
+#[utoipa::path(post, path = "/replicas/heartbeat", tag = "replicas",
+    request_body = HeartbeatRequest,
+    responses(
+        (status = 200, body = HeartbeatAccepted),
+        (status = 400, description = "Malformed JSON or wrong types", body = crate::Problem, content_type = "application/problem+json"),
+        (status = 413, body = crate::Problem, content_type = "application/problem+json"),
+        (status = 415, body = crate::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Out-of-range values, unconfigured region, undefined agent type", body = crate::Problem, content_type = "application/problem+json"),
+        (status = 503, body = crate::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn heartbeat(
+    State(state): State<AppState>,
+    Body(request): Body<HeartbeatRequest>,
+) -> Result<Json<HeartbeatAccepted>, ApiError> {
+    let now = state.clock.now();
+    let replica = ReplicaHeartbeat {
+        agent_type: request.agent_type,
+        replica_id: request.replica_id,
+        region: request.region,
+        load: request.load,
+        capacity: request.capacity,
+        healthy: request.healthy,
+        performance_score: request.performance_score,
+    }
+    .at(now);
+    replica.validate()?;
+    if !state.config.regions.contains(&replica.region) {
+        return Err(ValidationError::new(
+            "region",
+            format!("{} is not one of the fleet's regions", replica.region),
+        )
+        .into());
+    }
+    if replica.agent_type.builtin().is_none()
+        && state.fleet.policy(&replica.agent_type).await?.is_none()
+    {
+        return Err(undefined_type(&replica.agent_type).into());
+    }
+    let ttl = state.config.replica_ttl();
+    state.fleet.record_heartbeat(&replica, ttl).await?;
+    Ok(Json(HeartbeatAccepted {
+        utilization: replica.utilization(),
+        replica_id: replica.replica_id.to_string(),
+        agent_type: replica.agent_type.to_string(),
+        region: replica.region.to_string(),
+        expires_at: now + ttl,
+        timestamp: now,
+    }))
+}
+
+fn undefined_type(agent_type: &AgentType) -> ValidationError {
+    ValidationError::new(
+        "agent_type",
+        format!(
+            "{agent_type} is not a defined agent type: define it with PUT /scaling/policies/{agent_type} first"
+        ),
+    )
+}

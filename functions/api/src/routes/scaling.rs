@@ -1,0 +1,123 @@
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use futures::future::try_join_all;
+use serde::Serialize;
+use shared::domain::Replica;
+use utoipa::ToSchema;
+
+use super::policies::PolicyView;
+use crate::{ApiError, AppState};
+
+/// One replica as the status shows it (the prototype's fields, plus its last heartbeat).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReplicaView {
+    pub replica_id: String,
+    pub region: String,
+    pub load: f64,
+    pub capacity: u32,
+    /// load / capacity.
+    pub utilization: f64,
+    pub healthy: bool,
+    pub performance_score: f64,
+    pub last_heartbeat: DateTime<Utc>,
+}
+
+impl From<&Replica> for ReplicaView {
+    fn from(r: &Replica) -> Self {
+        Self {
+            replica_id: r.replica_id.to_string(),
+            region: r.region.to_string(),
+            load: r.load,
+            capacity: r.capacity,
+            utilization: r.utilization(),
+            healthy: r.healthy,
+            performance_score: r.performance_score,
+            last_heartbeat: r.last_heartbeat,
+        }
+    }
+}
+
+/// Totals per agent type.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScalingMetrics {
+    pub replicas: usize,
+    pub healthy_replicas: usize,
+    /// Load on healthy replicas.
+    pub total_load: f64,
+    /// Capacity of healthy replicas.
+    pub total_capacity: u64,
+    /// total_load / total_capacity; null while no healthy replica reports.
+    pub utilization: Option<f64>,
+}
+
+impl ScalingMetrics {
+    fn of(replicas: &[Replica]) -> Self {
+        let healthy: Vec<&Replica> = replicas.iter().filter(|r| r.healthy).collect();
+        let total_load: f64 = healthy.iter().map(|r| r.load).sum();
+        let total_capacity: u64 = healthy.iter().map(|r| u64::from(r.capacity)).sum();
+        Self {
+            replicas: replicas.len(),
+            healthy_replicas: healthy.len(),
+            total_load,
+            total_capacity,
+            utilization: (total_capacity > 0).then(|| total_load / total_capacity as f64),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScalingStatus {
+    pub scaling_policies: BTreeMap<String, PolicyView>,
+    pub replica_status: BTreeMap<String, Vec<ReplicaView>>,
+    pub scaling_metrics: BTreeMap<String, ScalingMetrics>,
+    /// Live replicas per region, every configured region listed.
+    pub geographic_distribution: BTreeMap<String, usize>,
+    pub timestamp: DateTime<Utc>,
+}
+
+/// Policies, live replicas and their spread over regions, for every known agent type.
+#[utoipa::path(get, path = "/scaling/status", tag = "scaling",
+    responses(
+        (status = 200, body = ScalingStatus),
+        (status = 503, body = crate::Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "Seconds to wait"))),
+    ))]
+pub async fn status(State(state): State<AppState>) -> Result<Json<ScalingStatus>, ApiError> {
+    let policies = state.fleet.policies().await?;
+    let replica_sets =
+        try_join_all(policies.iter().map(|p| state.fleet.replicas(&p.agent_type))).await?;
+
+    let mut geographic_distribution: BTreeMap<String, usize> = state
+        .config
+        .regions
+        .iter()
+        .map(|r| (r.to_string(), 0))
+        .collect();
+    let mut replica_status = BTreeMap::new();
+    let mut scaling_metrics = BTreeMap::new();
+    let mut scaling_policies = BTreeMap::new();
+    for (policy, replicas) in policies.into_iter().zip(replica_sets) {
+        for r in &replicas {
+            *geographic_distribution
+                .entry(r.region.to_string())
+                .or_default() += 1;
+        }
+        let name = policy.agent_type.to_string();
+        scaling_metrics.insert(name.clone(), ScalingMetrics::of(&replicas));
+        replica_status.insert(
+            name.clone(),
+            replicas.iter().map(ReplicaView::from).collect(),
+        );
+        scaling_policies.insert(name, PolicyView::from(policy));
+    }
+    Ok(Json(ScalingStatus {
+        scaling_policies,
+        replica_status,
+        scaling_metrics,
+        geographic_distribution,
+        timestamp: state.clock.now(),
+    }))
+}
