@@ -1,0 +1,34 @@
+//! The local runner: the same Router the api Lambda runs, served on loopback over an embedded
+//! store. Later capabilities add their subcommands here.
+
+mod serve;
+
+use clap::{Parser, Subcommand};
+use shared::config::{Config, LogFormat};
+
+pub use serve::ServeArgs;
+
+#[derive(Debug, Parser)]
+#[command(name = "commander", version, about = "Incident Commander control plane, run locally")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API on loopback, keeping state in an embedded database file.
+    Serve(ServeArgs),
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut config = Config::from_env()?;
+    if std::env::var_os("AWS_LAMBDA_LOG_FORMAT").is_none() {
+        // People read a local run's log; machines read Lambda's.
+        config.log_format = LogFormat::Text;
+    }
+    shared::telemetry::init_logging(&config);
+    match cli.command {
+        Command::Serve(args) => serve::serve(args, config).await,
+    }
+}

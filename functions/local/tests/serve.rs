@@ -1,0 +1,96 @@
+//! `commander serve` as a user runs it: a real process on loopback, a state file, a restart.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+async fn start(state: &Path) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_commander"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--state"])
+        .arg(state)
+        .env_remove("RUST_LOG")
+        .env_remove("COMMANDER_REGIONS")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start commander");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let base = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(at) = line.find("http://") {
+                return line[at..].split_whitespace().next().unwrap().trim_end_matches('/').to_owned();
+            }
+        }
+        panic!("commander exited before serving");
+    })
+    .await
+    .expect("commander logs its URL");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Server { child, base }
+}
+
+impl Server {
+    async fn request(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+        let host = self.base.trim_start_matches("http://");
+        let mut stream = TcpStream::connect(host).await.unwrap();
+        let body = body.map(Value::to_string).unwrap_or_default();
+        let request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        let status = response[9..12].parse().unwrap();
+        let (_, body) = response.split_once("\r\n\r\n").unwrap();
+        (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    }
+
+    /// Stops it as Ctrl-C or a service manager would, and checks it exits cleanly.
+    async fn stop(mut self) {
+        let pid = self.child.id().unwrap().to_string();
+        let sent = Command::new("kill").args(["-INT", &pid]).status().await.unwrap();
+        assert!(sent.success());
+        let status = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await.unwrap().unwrap();
+        assert!(status.success(), "clean shutdown: {status}");
+    }
+}
+
+#[tokio::test]
+async fn serve_keeps_state_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.redb");
+
+    let server = start(&state).await;
+    let (status, body) = server.request("GET", "/scaling/status", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["scaling_policies"].as_object().unwrap().len(), 5);
+    assert_eq!(body["scaling_policies"]["diagnosis"]["max_replicas"], 8);
+
+    let (_, mut policy) = server.request("GET", "/scaling/policies/diagnosis", None).await;
+    policy["max_replicas"] = json!(12);
+    let (status, stored) = server.request("PUT", "/scaling/policies/diagnosis", Some(&policy)).await;
+    assert_eq!(status, 200, "{stored}");
+    let beat = json!({"agent_type": "diagnosis", "replica_id": "diag-1", "region": "eu-west-1",
+                      "load": 3, "capacity": 10, "healthy": true, "performance_score": 0.95});
+    assert_eq!(server.request("POST", "/replicas/heartbeat", Some(&beat)).await.0, 200);
+    server.stop().await;
+
+    let server = start(&state).await;
+    let (_, body) = server.request("GET", "/scaling/status", None).await;
+    assert_eq!(body["scaling_policies"]["diagnosis"]["max_replicas"], 12, "the policy change survived");
+    assert_eq!(body["scaling_policies"]["diagnosis"]["version"], 1);
+    assert_eq!(body["replica_status"]["diagnosis"][0]["replica_id"], "diag-1", "the heartbeat survived");
+    assert_eq!(body["geographic_distribution"]["eu-west-1"], 1);
+    server.stop().await;
+}
