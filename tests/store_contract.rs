@@ -2,6 +2,8 @@
 //! in-memory store, the embedded (redb) store on a temporary file, and the DynamoDB store on a
 //! real DynamoDB-API server on loopback.
 
+#![allow(clippy::unwrap_used, reason = "test helpers fail the test by panicking")]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -9,8 +11,8 @@ use chrono::{DateTime, Duration};
 use serde_json::{Map, Value, json};
 use shared::clock::{Clock, ManualClock};
 use shared::store::{
-    Condition, EmbeddedStore, Idempotency, IdempotencyError, IdempotencyOutcome, Item, Key,
-    MemoryStore, Page, Query, Store, StoreError, Update,
+    Condition, EmbeddedStore, Idempotency, IdempotencyError, IdempotencyOutcome, Item, Key, MemoryStore,
+    Page, Query, Store, StoreError, Update,
 };
 
 struct Fixture {
@@ -20,40 +22,26 @@ struct Fixture {
 }
 
 fn clock() -> Arc<ManualClock> {
-    Arc::new(ManualClock::new(
-        DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
-    ))
+    Arc::new(ManualClock::new(DateTime::from_timestamp(1_800_000_000, 0).unwrap()))
 }
 
 async fn memory() -> Option<Fixture> {
     let clock = clock();
-    Some(Fixture {
-        store: Arc::new(MemoryStore::new(clock.clone())),
-        clock,
-        _dir: None,
-    })
+    Some(Fixture { store: Arc::new(MemoryStore::new(clock.clone())), clock, _dir: None })
 }
 
 async fn embedded() -> Option<Fixture> {
     let clock = clock();
     let dir = tempfile::tempdir().unwrap();
     let store = EmbeddedStore::open(&dir.path().join("state.redb"), clock.clone()).unwrap();
-    Some(Fixture {
-        store: Arc::new(store),
-        clock,
-        _dir: Some(dir),
-    })
+    Some(Fixture { store: Arc::new(store), clock, _dir: Some(dir) })
 }
 
 async fn dynamodb() -> Option<Fixture> {
     let endpoint = integration_tests::dynamodb_endpoint("store contract on DynamoDB")?;
     let clock = clock();
     let store = integration_tests::fresh_dynamo_store(&endpoint, clock.clone()).await;
-    Some(Fixture {
-        store: Arc::new(store),
-        clock,
-        _dir: None,
-    })
+    Some(Fixture { store: Arc::new(store), clock, _dir: None })
 }
 
 fn attrs(value: Value) -> Map<String, Value> {
@@ -72,10 +60,7 @@ async fn collect(store: &dyn Store, mut query: Query) -> (Vec<String>, usize) {
     let mut pages = 0;
     loop {
         let Page { items, next } = store.query(&query).await.unwrap();
-        assert!(
-            items.len() <= query.limit,
-            "a page never holds more than the limit"
-        );
+        assert!(items.len() <= query.limit, "a page never holds more than the limit");
         pages += 1;
         sks.extend(items.into_iter().map(|i| i.key.sk));
         match next {
@@ -105,9 +90,7 @@ mod cases {
             json!({"name": "a", "n": 1, "f": 2.5, "whole": 3, "ok": true, "nested": {"x": [1, "two", null]}}),
             "numbers come back as DynamoDB gives them: whole numbers as integers"
         );
-        s.put(item("P", "A", json!({"name": "b"})), Condition::Always)
-            .await
-            .unwrap();
+        s.put(item("P", "A", json!({"name": "b"})), Condition::Always).await.unwrap();
         assert_eq!(
             Value::Object(s.get(&key).await.unwrap().unwrap().attrs),
             json!({"name": "b"}),
@@ -121,34 +104,19 @@ mod cases {
         let s = f.store.as_ref();
         let v1 = item("P", "A", json!({"v": "one"})).with_version(1);
         s.put(v1.clone(), Condition::Absent).await.unwrap();
-        assert!(matches!(
-            s.put(v1, Condition::Absent).await,
-            Err(StoreError::ConditionFailed)
-        ));
+        assert!(matches!(s.put(v1, Condition::Absent).await, Err(StoreError::ConditionFailed)));
         let v2 = item("P", "A", json!({"v": "two"})).with_version(2);
-        assert!(matches!(
-            s.put(v2.clone(), Condition::Version(2)).await,
-            Err(StoreError::ConditionFailed)
-        ));
+        assert!(matches!(s.put(v2.clone(), Condition::Version(2)).await, Err(StoreError::ConditionFailed)));
         s.put(v2.clone(), Condition::Version(1)).await.unwrap();
         assert!(
-            matches!(
-                s.put(v2, Condition::Version(1)).await,
-                Err(StoreError::ConditionFailed)
-            ),
+            matches!(s.put(v2, Condition::Version(1)).await, Err(StoreError::ConditionFailed)),
             "a stale version loses"
         );
         let read = s.get(&Key::new("P", "A")).await.unwrap().unwrap();
-        assert_eq!(
-            (read.version(), read.attrs["v"].clone()),
-            (Some(2), json!("two"))
-        );
+        assert_eq!((read.version(), read.attrs["v"].clone()), (Some(2), json!("two")));
         let absent = item("P", "NEW", json!({})).with_version(1);
         assert!(
-            matches!(
-                s.put(absent, Condition::Version(0)).await,
-                Err(StoreError::ConditionFailed)
-            ),
+            matches!(s.put(absent, Condition::Version(0)).await, Err(StoreError::ConditionFailed)),
             "no item, no version"
         );
     }
@@ -157,59 +125,33 @@ mod cases {
         let s = f.store.as_ref();
         let key = Key::new("USAGE#2026-11-26T10", "MODEL#m#TASK#t");
         let created = s
-            .update(
-                &key,
-                Update::new()
-                    .add("input_tokens", 500.0)
-                    .add("calls", 1.0)
-                    .set("model", "m"),
-            )
+            .update(&key, Update::new().add("input_tokens", 500.0).add("calls", 1.0).set("model", "m"))
             .await
             .unwrap();
         assert_eq!(created.attrs["input_tokens"], json!(500));
         assert_eq!(created.attrs["model"], json!("m"));
-        let again = s
-            .update(
-                &key,
-                Update::new().add("input_tokens", 250.0).add("cost", 0.25),
-            )
-            .await
-            .unwrap();
+        let again = s.update(&key, Update::new().add("input_tokens", 250.0).add("cost", 0.25)).await.unwrap();
         assert_eq!(
-            (
-                again.attrs["input_tokens"].clone(),
-                again.attrs["calls"].clone()
-            ),
+            (again.attrs["input_tokens"].clone(), again.attrs["calls"].clone()),
             (json!(750), json!(1))
         );
         assert_eq!(again.attrs["cost"], json!(0.25));
-        let down = s
-            .update(&key, Update::new().add("calls", -3.0))
-            .await
-            .unwrap();
+        let down = s.update(&key, Update::new().add("calls", -3.0)).await.unwrap();
         assert_eq!(down.attrs["calls"], json!(-2));
         assert_eq!(s.get(&key).await.unwrap().unwrap().attrs, down.attrs);
         assert!(
-            matches!(
-                s.update(&key, Update::new().add("model", 1.0)).await,
-                Err(StoreError::Invalid(_))
-            ),
+            matches!(s.update(&key, Update::new().add("model", 1.0)).await, Err(StoreError::Invalid(_))),
             "adding to text"
         );
         assert!(matches!(
-            s.update(&key, Update::new().add("x", 1.0).set("x", 2))
-                .await,
+            s.update(&key, Update::new().add("x", 1.0).set("x", 2)).await,
             Err(StoreError::Invalid(_))
         ));
         assert!(matches!(
             s.update(&key, Update::new().add("x", f64::NAN)).await,
             Err(StoreError::Invalid(_))
         ));
-        assert_eq!(
-            s.get(&key).await.unwrap().unwrap().attrs,
-            down.attrs,
-            "a refused update changes nothing"
-        );
+        assert_eq!(s.get(&key).await.unwrap().unwrap().attrs, down.attrs, "a refused update changes nothing");
     }
 
     pub async fn concurrent_adds_are_not_lost(f: Fixture) {
@@ -224,29 +166,18 @@ mod cases {
         for t in tasks {
             t.await.unwrap().unwrap();
         }
-        assert_eq!(
-            f.store.get(&key).await.unwrap().unwrap().attrs["n"],
-            json!(20)
-        );
+        assert_eq!(f.store.get(&key).await.unwrap().unwrap().attrs["n"], json!(20));
     }
 
     pub async fn query_orders_pages_and_filters(f: Fixture) {
         let s = f.store.as_ref();
         let mut items = Vec::new();
         for i in 0..7 {
-            items.push(item(
-                "AGENT#detection",
-                &format!("REPLICA#us-east-1#r{i}"),
-                json!({"i": i}),
-            ));
+            items.push(item("AGENT#detection", &format!("REPLICA#us-east-1#r{i}"), json!({"i": i})));
         }
         items.push(item("AGENT#detection", "POLICY", json!({})));
         items.push(item("AGENT#detection", "STATE", json!({})));
-        items.push(item(
-            "AGENT#detectionX",
-            "REPLICA#us-east-1#other",
-            json!({}),
-        ));
+        items.push(item("AGENT#detectionX", "REPLICA#us-east-1#other", json!({})));
         items.push(item("AGENT#detectio", "REPLICA#us-east-1#other", json!({})));
         s.batch_put(items).await.unwrap();
 
@@ -257,115 +188,61 @@ mod cases {
 
         let (paged, pages) = collect(s, replicas.clone().limit(3)).await;
         assert_eq!(paged, expected, "pages join up without gaps or repeats");
-        assert!(
-            (3..=4).contains(&pages),
-            "7 items in pages of 3: {pages} pages"
-        );
+        assert!((3..=4).contains(&pages), "7 items in pages of 3: {pages} pages");
 
         let mut reversed = expected.clone();
         reversed.reverse();
-        assert_eq!(
-            collect(s, replicas.clone().descending().limit(2)).await.0,
-            reversed
-        );
+        assert_eq!(collect(s, replicas.clone().descending().limit(2)).await.0, reversed);
 
         let first = s.query(&replicas.clone().limit(2)).await.unwrap();
         assert_eq!(first.items.len(), 2);
         assert_eq!(first.next.as_deref(), Some("REPLICA#us-east-1#r1"));
 
-        let between = Query::partition("AGENT#detection")
-            .between("REPLICA#us-east-1#r2", "REPLICA#us-east-1#r4");
-        assert_eq!(
-            collect(s, between.clone()).await.0,
-            expected[2..=4].to_vec()
-        );
+        let between =
+            Query::partition("AGENT#detection").between("REPLICA#us-east-1#r2", "REPLICA#us-east-1#r4");
+        assert_eq!(collect(s, between.clone()).await.0, expected[2..=4].to_vec());
         assert_eq!(
             collect(s, between.descending()).await.0,
-            vec![
-                expected[4].clone(),
-                expected[3].clone(),
-                expected[2].clone()
-            ]
+            vec![expected[4].clone(), expected[3].clone(), expected[2].clone()]
         );
 
         let everything = collect(s, Query::partition("AGENT#detection")).await.0;
         assert_eq!(everything.len(), 9);
         assert_eq!(everything.first().map(String::as_str), Some("POLICY"));
         assert_eq!(everything.last().map(String::as_str), Some("STATE"));
-        assert_eq!(
-            collect(s, Query::partition("AGENT#nothing")).await.0,
-            Vec::<String>::new()
-        );
-        assert!(matches!(
-            s.query(&Query::partition("P").limit(0)).await,
-            Err(StoreError::Invalid(_))
-        ));
+        assert_eq!(collect(s, Query::partition("AGENT#nothing")).await.0, Vec::<String>::new());
+        assert!(matches!(s.query(&Query::partition("P").limit(0)).await, Err(StoreError::Invalid(_))));
     }
 
     pub async fn expired_items_are_invisible(f: Fixture) {
         let s = f.store.as_ref();
         let now = f.clock.now();
         let soon = now + Duration::seconds(60);
-        s.put(
-            item("P", "A", json!({"v": 1}))
-                .with_ttl(soon)
-                .with_version(1),
-            Condition::Always,
-        )
-        .await
-        .unwrap();
-        s.put(item("P", "B", json!({"v": 2})), Condition::Always)
+        s.put(item("P", "A", json!({"v": 1})).with_ttl(soon).with_version(1), Condition::Always)
             .await
             .unwrap();
-        s.update(
-            &Key::new("P", "C"),
-            Update::new().add("n", 5.0).set("ttl", soon.timestamp()),
-        )
-        .await
-        .unwrap();
+        s.put(item("P", "B", json!({"v": 2})), Condition::Always).await.unwrap();
+        s.update(&Key::new("P", "C"), Update::new().add("n", 5.0).set("ttl", soon.timestamp()))
+            .await
+            .unwrap();
         assert_eq!(collect(s, Query::partition("P")).await.0, ["A", "B", "C"]);
 
         f.clock.advance(Duration::seconds(60));
-        assert_eq!(
-            s.get(&Key::new("P", "A")).await.unwrap(),
-            None,
-            "expired at its ttl second"
-        );
+        assert_eq!(s.get(&Key::new("P", "A")).await.unwrap(), None, "expired at its ttl second");
         assert_eq!(collect(s, Query::partition("P")).await.0, ["B"]);
         assert_eq!(collect(s, Query::partition("P").limit(1)).await.0, ["B"]);
-        assert_eq!(
-            collect(s, Query::partition("P").descending().limit(1))
-                .await
-                .0,
-            ["B"]
-        );
+        assert_eq!(collect(s, Query::partition("P").descending().limit(1)).await.0, ["B"]);
         assert!(
             matches!(
-                s.put(
-                    item("P", "A", json!({})).with_version(2),
-                    Condition::Version(1)
-                )
-                .await,
+                s.put(item("P", "A", json!({})).with_version(2), Condition::Version(1)).await,
                 Err(StoreError::ConditionFailed)
             ),
             "an expired item has no version to match"
         );
-        let fresh = s
-            .update(&Key::new("P", "C"), Update::new().add("n", 1.0))
-            .await
-            .unwrap();
-        assert_eq!(
-            fresh.attrs["n"],
-            json!(1),
-            "an update starts an expired item afresh"
-        );
+        let fresh = s.update(&Key::new("P", "C"), Update::new().add("n", 1.0)).await.unwrap();
+        assert_eq!(fresh.attrs["n"], json!(1), "an update starts an expired item afresh");
         assert_eq!(fresh.ttl(), None);
-        s.put(
-            item("P", "A", json!({"v": 3})).with_version(1),
-            Condition::Absent,
-        )
-        .await
-        .unwrap();
+        s.put(item("P", "A", json!({"v": 3})).with_version(1), Condition::Absent).await.unwrap();
         assert_eq!(
             s.get(&Key::new("P", "A")).await.unwrap().unwrap().attrs["v"],
             json!(3),
@@ -375,43 +252,26 @@ mod cases {
 
     pub async fn conditional_delete(f: Fixture) {
         let s = f.store.as_ref();
-        s.delete(&Key::new("P", "MISSING"), Condition::Always)
-            .await
-            .unwrap();
-        s.put(item("P", "A", json!({})).with_version(3), Condition::Always)
-            .await
-            .unwrap();
+        s.delete(&Key::new("P", "MISSING"), Condition::Always).await.unwrap();
+        s.put(item("P", "A", json!({})).with_version(3), Condition::Always).await.unwrap();
         assert!(matches!(
             s.delete(&Key::new("P", "A"), Condition::Version(2)).await,
             Err(StoreError::ConditionFailed)
         ));
-        assert!(
-            s.get(&Key::new("P", "A")).await.unwrap().is_some(),
-            "a refused delete keeps the item"
-        );
-        s.delete(&Key::new("P", "A"), Condition::Version(3))
-            .await
-            .unwrap();
+        assert!(s.get(&Key::new("P", "A")).await.unwrap().is_some(), "a refused delete keeps the item");
+        s.delete(&Key::new("P", "A"), Condition::Version(3)).await.unwrap();
         assert_eq!(s.get(&Key::new("P", "A")).await.unwrap(), None);
     }
 
     pub async fn batch_put_chunks_and_last_write_wins(f: Fixture) {
         let s = f.store.as_ref();
-        let mut items: Vec<Item> = (0..60)
-            .map(|i| item("BATCH", &format!("I#{i:03}"), json!({"i": i})))
-            .collect();
+        let mut items: Vec<Item> =
+            (0..60).map(|i| item("BATCH", &format!("I#{i:03}"), json!({"i": i}))).collect();
         items.push(item("BATCH", "I#005", json!({"i": "last"})));
         s.batch_put(items).await.unwrap();
         let (sks, _) = collect(s, Query::partition("BATCH").limit(1000)).await;
         assert_eq!(sks.len(), 60);
-        assert_eq!(
-            s.get(&Key::new("BATCH", "I#005"))
-                .await
-                .unwrap()
-                .unwrap()
-                .attrs["i"],
-            json!("last")
-        );
+        assert_eq!(s.get(&Key::new("BATCH", "I#005")).await.unwrap().unwrap().attrs["i"], json!("last"));
         s.batch_put(Vec::new()).await.unwrap();
     }
 
@@ -419,45 +279,25 @@ mod cases {
         let s = f.store.as_ref();
         let refused = [
             s.put(item("", "A", json!({})), Condition::Always).await,
-            s.put(item("P", "A", json!({"pk": "other"})), Condition::Always)
-                .await,
-            s.put(
-                item("P", "A", json!({"ttl": "tomorrow"})),
-                Condition::Always,
-            )
-            .await,
-            s.batch_put(vec![
-                item("P", "B", json!({})),
-                item("P", "C", json!({"version": -1})),
-            ])
-            .await,
+            s.put(item("P", "A", json!({"pk": "other"})), Condition::Always).await,
+            s.put(item("P", "A", json!({"ttl": "tomorrow"})), Condition::Always).await,
+            s.batch_put(vec![item("P", "B", json!({})), item("P", "C", json!({"version": -1}))]).await,
         ];
         for (i, result) in refused.into_iter().enumerate() {
-            assert!(
-                matches!(result, Err(StoreError::Invalid(_))),
-                "case {i}: {result:?}"
-            );
+            assert!(matches!(result, Err(StoreError::Invalid(_))), "case {i}: {result:?}");
         }
-        assert_eq!(
-            collect(s, Query::partition("P")).await.0,
-            Vec::<String>::new(),
-            "nothing half-written"
-        );
+        assert_eq!(collect(s, Query::partition("P")).await.0, Vec::<String>::new(), "nothing half-written");
         assert!(matches!(
-            s.update(&Key::new("P", "A"), Update::new().set("sk", "x"))
-                .await,
+            s.update(&Key::new("P", "A"), Update::new().set("sk", "x")).await,
             Err(StoreError::Invalid(_))
         ));
-        assert!(matches!(
-            s.get(&Key::new("P", "")).await,
-            Err(StoreError::Invalid(_))
-        ));
+        assert!(matches!(s.get(&Key::new("P", "")).await, Err(StoreError::Invalid(_))));
     }
 
     pub async fn idempotency_acts_once(f: Fixture) {
         let runs = AtomicUsize::new(0);
-        let idem = Idempotency::new(f.store.as_ref(), f.clock.as_ref())
-            .in_progress_timeout(Duration::seconds(30));
+        let idem =
+            Idempotency::new(f.store.as_ref(), f.clock.as_ref()).in_progress_timeout(Duration::seconds(30));
         let work = || async {
             runs.fetch_add(1, Ordering::SeqCst);
             Ok::<_, String>(json!({"scaled_to": 4}))
@@ -470,17 +310,10 @@ mod cases {
             idem.run("evt-1", work).await.unwrap(),
             IdempotencyOutcome::Replayed(json!({"scaled_to": 4}))
         );
-        assert_eq!(
-            runs.load(Ordering::SeqCst),
-            1,
-            "a repeat delivery does not act again"
-        );
+        assert_eq!(runs.load(Ordering::SeqCst), 1, "a repeat delivery does not act again");
 
         let failing = || async { Err::<Value, _>("boom".to_owned()) };
-        assert!(matches!(
-            idem.run("evt-2", failing).await,
-            Err(IdempotencyError::Handler(_))
-        ));
+        assert!(matches!(idem.run("evt-2", failing).await, Err(IdempotencyError::Handler(_))));
         assert_eq!(
             idem.run("evt-2", work).await.unwrap(),
             IdempotencyOutcome::Executed(json!({"scaled_to": 4})),
@@ -488,17 +321,17 @@ mod cases {
         );
 
         // A delivery that claims the event and never finishes (its container died).
-        let stuck = Item::new(Key::new("IDEMPOTENCY#evt-3", "EVENT"), attrs(json!({
-            "status": "INPROGRESS",
-            "in_progress_expiration": (f.clock.now() + Duration::seconds(30)).timestamp_millis(),
-        })))
+        let stuck = Item::new(
+            Key::new("IDEMPOTENCY#evt-3", "EVENT"),
+            attrs(json!({
+                "status": "INPROGRESS",
+                "in_progress_expiration": (f.clock.now() + Duration::seconds(30)).timestamp_millis(),
+            })),
+        )
         .with_version(1)
         .with_ttl(f.clock.now() + Duration::hours(1));
         f.store.put(stuck, Condition::Absent).await.unwrap();
-        assert!(matches!(
-            idem.run("evt-3", work).await,
-            Err(IdempotencyError::InProgress)
-        ));
+        assert!(matches!(idem.run("evt-3", work).await, Err(IdempotencyError::InProgress)));
         f.clock.advance(Duration::seconds(31));
         assert_eq!(
             idem.run("evt-3", work).await.unwrap(),
@@ -559,19 +392,8 @@ async fn embedded_state_survives_a_restart() {
     let clock = clock();
     {
         let store = EmbeddedStore::open(&path, clock.clone()).unwrap();
-        store
-            .put(item("P", "A", json!({"kept": true})), Condition::Always)
-            .await
-            .unwrap();
+        store.put(item("P", "A", json!({"kept": true})), Condition::Always).await.unwrap();
     }
     let reopened = EmbeddedStore::open(&path, clock).unwrap();
-    assert_eq!(
-        reopened
-            .get(&Key::new("P", "A"))
-            .await
-            .unwrap()
-            .unwrap()
-            .attrs["kept"],
-        json!(true)
-    );
+    assert_eq!(reopened.get(&Key::new("P", "A")).await.unwrap().unwrap().attrs["kept"], json!(true));
 }

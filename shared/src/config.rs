@@ -15,10 +15,7 @@ pub struct ConfigError {
 }
 
 fn bad(variable: &'static str, message: impl Into<String>) -> ConfigError {
-    ConfigError {
-        variable,
-        message: message.into(),
-    }
+    ConfigError { variable, message: message.into() }
 }
 
 /// How log lines are written: Lambda's `AWS_LAMBDA_LOG_FORMAT` decides.
@@ -74,9 +71,7 @@ impl<F: Fn(&str) -> Option<String>> Env for F {
 
 /// A set variable with surrounding blanks removed; blank counts as unset.
 fn var(env: &impl Env, name: &str) -> Option<String> {
-    env.get(name)
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
+    env.get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
 
 impl Config {
@@ -100,10 +95,7 @@ impl Config {
             // Lambda's FATAL has no tracing equivalent; ERROR is the closest.
             Some(l) if l.eq_ignore_ascii_case("fatal") => tracing::Level::ERROR,
             Some(l) => l.parse().map_err(|_| {
-                bad(
-                    level_var,
-                    format!("{l:?} is not a log level (trace, debug, info, warn, error)"),
-                )
+                bad(level_var, format!("{l:?} is not a log level (trace, debug, info, warn, error)"))
             })?,
         };
         let log_format = match var(env, "AWS_LAMBDA_LOG_FORMAT").as_deref() {
@@ -111,10 +103,7 @@ impl Config {
             Some(f) if f.eq_ignore_ascii_case("json") => LogFormat::Json,
             Some(f) if f.eq_ignore_ascii_case("text") => LogFormat::Text,
             Some(f) => {
-                return Err(bad(
-                    "AWS_LAMBDA_LOG_FORMAT",
-                    format!("{f:?} is neither JSON nor Text"),
-                ));
+                return Err(bad("AWS_LAMBDA_LOG_FORMAT", format!("{f:?} is neither JSON nor Text")));
             }
         };
         let heartbeat_interval = match var(env, "COMMANDER_HEARTBEAT_INTERVAL_SECONDS") {
@@ -129,18 +118,12 @@ impl Config {
                 }
             },
         };
-        Ok(Self {
-            regions,
-            log_level,
-            log_format,
-            heartbeat_interval,
-        })
+        Ok(Self { regions, log_level, log_format, heartbeat_interval })
     }
 
     /// A replica's record lives for three missed heartbeats.
     pub fn replica_ttl(&self) -> chrono::Duration {
-        chrono::Duration::from_std(self.heartbeat_interval * 3)
-            .unwrap_or(chrono::Duration::seconds(90))
+        chrono::Duration::from_std(self.heartbeat_interval * 3).unwrap_or(chrono::Duration::seconds(90))
     }
 }
 
@@ -176,28 +159,17 @@ impl TableConfig {
         let table_name = var(env, "COMMANDER_TABLE_NAME")
             .ok_or_else(|| bad("COMMANDER_TABLE_NAME", "must name the DynamoDB table"))?;
         let valid_name = (3..=255).contains(&table_name.len())
-            && table_name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+            && table_name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
         if !valid_name {
-            return Err(bad(
-                "COMMANDER_TABLE_NAME",
-                format!("{table_name:?} is not a DynamoDB table name"),
-            ));
+            return Err(bad("COMMANDER_TABLE_NAME", format!("{table_name:?} is not a DynamoDB table name")));
         }
         let endpoint = var(env, "COMMANDER_DYNAMODB_ENDPOINT");
         if let Some(e) = &endpoint
             && !(e.starts_with("http://") || e.starts_with("https://"))
         {
-            return Err(bad(
-                "COMMANDER_DYNAMODB_ENDPOINT",
-                format!("{e:?} is not an http(s) URL"),
-            ));
+            return Err(bad("COMMANDER_DYNAMODB_ENDPOINT", format!("{e:?} is not an http(s) URL")));
         }
-        Ok(Self {
-            table_name,
-            endpoint,
-        })
+        Ok(Self { table_name, endpoint })
     }
 }
 
@@ -207,10 +179,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).into(), (*v).into()))
-            .collect();
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
         move |name: &str| map.get(name).cloned()
     }
 
@@ -232,15 +201,8 @@ mod tests {
             ("COMMANDER_HEARTBEAT_INTERVAL_SECONDS", "10"),
         ]))
         .unwrap();
-        assert_eq!(
-            c.regions.iter().map(Region::as_str).collect::<Vec<_>>(),
-            ["eu-west-1", "us-east-1"]
-        );
-        assert_eq!(
-            c.log_level,
-            tracing::Level::DEBUG,
-            "Lambda's own setting wins"
-        );
+        assert_eq!(c.regions.iter().map(Region::as_str).collect::<Vec<_>>(), ["eu-west-1", "us-east-1"]);
+        assert_eq!(c.log_level, tracing::Level::DEBUG, "Lambda's own setting wins");
         assert_eq!(c.log_format, LogFormat::Text);
         assert_eq!(c.replica_ttl(), chrono::Duration::seconds(30));
     }
@@ -264,20 +226,13 @@ mod tests {
 
     #[test]
     fn table_config() {
+        assert_eq!(TableConfig::from(&env(&[])).unwrap_err().variable, "COMMANDER_TABLE_NAME");
         assert_eq!(
-            TableConfig::from(&env(&[])).unwrap_err().variable,
+            TableConfig::from(&env(&[("COMMANDER_TABLE_NAME", "a b")])).unwrap_err().variable,
             "COMMANDER_TABLE_NAME"
         );
-        assert_eq!(
-            TableConfig::from(&env(&[("COMMANDER_TABLE_NAME", "a b")]))
-                .unwrap_err()
-                .variable,
-            "COMMANDER_TABLE_NAME"
-        );
-        let bad_endpoint = [
-            ("COMMANDER_TABLE_NAME", "commander"),
-            ("COMMANDER_DYNAMODB_ENDPOINT", "localhost:8000"),
-        ];
+        let bad_endpoint =
+            [("COMMANDER_TABLE_NAME", "commander"), ("COMMANDER_DYNAMODB_ENDPOINT", "localhost:8000")];
         assert_eq!(
             TableConfig::from(&env(&bad_endpoint)).unwrap_err().variable,
             "COMMANDER_DYNAMODB_ENDPOINT"

@@ -33,8 +33,6 @@ pub fn dynamodb_endpoint(test: &str) -> Option<String> {
 pub async fn fresh_dynamo_store(endpoint: &str, clock: Arc<dyn Clock>) -> DynamoStore {
     let client = shared::aws::local_dynamodb(endpoint);
     let table = format!("test-{}", uuid::Uuid::new_v4().simple());
-    create_table(&client, &table)
-        .await
-        .expect("create the test table on the DynamoDB-API server");
+    create_table(&client, &table).await.expect("create the test table on the DynamoDB-API server");
     DynamoStore::new(client, table, clock)
 }

@@ -44,8 +44,6 @@ impl<S: Send + Sync> FromRequestParts<S> for AgentTypeParam {
         let Path(name) = Path::<String>::from_request_parts(parts, state)
             .await
             .map_err(|e| ApiError::BadRequest(e.body_text()))?;
-        AgentType::parse(&name)
-            .map(Self)
-            .map_err(|e| ApiError::BadRequest(e.to_string()))
+        AgentType::parse(&name).map(Self).map_err(|e| ApiError::BadRequest(e.to_string()))
     }
 }

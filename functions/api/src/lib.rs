@@ -29,10 +29,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(routes::health::health))
         .route("/scaling/status", get(routes::scaling::status))
         .route("/scaling/policies", get(routes::policies::list))
-        .route(
-            "/scaling/policies/{agent_type}",
-            get(routes::policies::get).put(routes::policies::put),
-        )
+        .route("/scaling/policies/{agent_type}", get(routes::policies::get).put(routes::policies::put))
         .route("/replicas/heartbeat", post(routes::replicas::heartbeat))
         .route("/openapi.json", get(openapi::document))
         .fallback(not_found)
@@ -57,6 +54,7 @@ async fn method_not_allowed() -> ApiError {
 }
 
 /// A panic is a bug, never the caller's doing: log it, answer a plain 500 problem.
+#[allow(clippy::needless_pass_by_value, reason = "CatchPanicLayer hands the payload over by value")]
 fn panicked(payload: Box<dyn Any + Send + 'static>) -> Response {
     let message = payload
         .downcast_ref::<&str>()

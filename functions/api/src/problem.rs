@@ -59,10 +59,7 @@ impl ApiError {
             Self::PayloadTooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
-                format!(
-                    "request bodies are limited to {} bytes",
-                    crate::MAX_BODY_BYTES
-                ),
+                format!("request bodies are limited to {} bytes", crate::MAX_BODY_BYTES),
                 None,
             ),
             Self::UnsupportedMediaType => (
@@ -71,12 +68,9 @@ impl ApiError {
                 "send the body as JSON with Content-Type: application/json".into(),
                 None,
             ),
-            Self::Unprocessable(e) => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_value",
-                e.to_string(),
-                Some(e.field.clone()),
-            ),
+            Self::Unprocessable(e) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", e.to_string(), Some(e.field.clone()))
+            }
             Self::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "store_unavailable",
@@ -96,9 +90,9 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::ConditionFailed => Self::Conflict(
-                "the item changed while this request was handled; read it again".into(),
-            ),
+            StoreError::ConditionFailed => {
+                Self::Conflict("the item changed while this request was handled; read it again".into())
+            }
             StoreError::Unavailable { .. } => {
                 tracing::warn!(error = %e, "state store unavailable");
                 Self::Unavailable
@@ -130,10 +124,7 @@ impl IntoResponse for ApiError {
         };
         let mut response = (status, Json(problem)).into_response();
         let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if status == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
         }

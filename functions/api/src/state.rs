@@ -16,11 +16,6 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: Config) -> Self {
-        Self {
-            fleet: FleetState::new(Arc::clone(&store)),
-            store,
-            clock,
-            config: Arc::new(config),
-        }
+        Self { fleet: FleetState::new(Arc::clone(&store)), store, clock, config: Arc::new(config) }
     }
 }

@@ -9,11 +9,7 @@ use shared::config::{Config, LogFormat};
 pub use serve::ServeArgs;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "commander",
-    version,
-    about = "Incident Commander control plane, run locally"
-)]
+#[command(name = "commander", version, about = "Incident Commander control plane, run locally")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -14,11 +14,7 @@ pub struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:3000")]
     pub addr: SocketAddr,
     /// State file of the embedded database; created when missing.
-    #[arg(
-        long,
-        default_value = ".commander/state.redb",
-        conflicts_with = "memory"
-    )]
+    #[arg(long, default_value = ".commander/state.redb", conflicts_with = "memory")]
     pub state: PathBuf,
     /// Keep state in memory only: nothing survives the process.
     #[arg(long)]
@@ -28,16 +24,10 @@ pub struct ServeArgs {
 pub async fn serve(args: ServeArgs, config: Config) -> anyhow::Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let (store, where_state): (Arc<dyn Store>, String) = if args.memory {
-        (
-            Arc::new(MemoryStore::new(clock.clone())),
-            "in memory (lost on exit)".into(),
-        )
+        (Arc::new(MemoryStore::new(clock.clone())), "in memory (lost on exit)".into())
     } else {
         let store = EmbeddedStore::open(&args.state, clock.clone()).with_context(|| {
-            format!(
-                "cannot use state file {} (is another commander using it?)",
-                args.state.display()
-            )
+            format!("cannot use state file {} (is another commander using it?)", args.state.display())
         })?;
         (Arc::new(store), args.state.display().to_string())
     };
@@ -47,10 +37,7 @@ pub async fn serve(args: ServeArgs, config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", args.addr))?;
     let addr = listener.local_addr()?;
     tracing::info!(state = %where_state, "commander serving on http://{addr}/ (Ctrl-C stops)");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("server failed")?;
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("server failed")?;
     tracing::info!("commander stopped");
     Ok(())
 }

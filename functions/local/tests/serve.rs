@@ -1,5 +1,7 @@
 //! `commander serve` as a user runs it: a real process on loopback, a state file, a restart.
 
+#![allow(clippy::unwrap_used, reason = "test helpers fail the test by panicking")]
+
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
@@ -28,12 +30,7 @@ async fn start(state: &Path) -> Server {
     let base = tokio::time::timeout(Duration::from_secs(30), async {
         while let Some(line) = lines.next_line().await.unwrap() {
             if let Some(at) = line.find("http://") {
-                return line[at..]
-                    .split_whitespace()
-                    .next()
-                    .unwrap()
-                    .trim_end_matches('/')
-                    .to_owned();
+                return line[at..].split_whitespace().next().unwrap().trim_end_matches('/').to_owned();
             }
         }
         panic!("commander exited before serving");
@@ -64,16 +61,9 @@ impl Server {
     /// Stops it as Ctrl-C or a service manager would, and checks it exits cleanly.
     async fn stop(mut self) {
         let pid = self.child.id().unwrap().to_string();
-        let sent = Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .await
-            .unwrap();
+        let sent = Command::new("kill").args(["-INT", &pid]).status().await.unwrap();
         assert!(sent.success());
-        let status = tokio::time::timeout(Duration::from_secs(10), self.child.wait())
-            .await
-            .unwrap()
-            .unwrap();
+        let status = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await.unwrap().unwrap();
         assert!(status.success(), "clean shutdown: {status}");
     }
 }
@@ -89,36 +79,20 @@ async fn serve_keeps_state_across_a_restart() {
     assert_eq!(body["scaling_policies"].as_object().unwrap().len(), 5);
     assert_eq!(body["scaling_policies"]["diagnosis"]["max_replicas"], 8);
 
-    let (_, mut policy) = server
-        .request("GET", "/scaling/policies/diagnosis", None)
-        .await;
+    let (_, mut policy) = server.request("GET", "/scaling/policies/diagnosis", None).await;
     policy["max_replicas"] = json!(12);
-    let (status, stored) = server
-        .request("PUT", "/scaling/policies/diagnosis", Some(&policy))
-        .await;
+    let (status, stored) = server.request("PUT", "/scaling/policies/diagnosis", Some(&policy)).await;
     assert_eq!(status, 200, "{stored}");
     let beat = json!({"agent_type": "diagnosis", "replica_id": "diag-1", "region": "eu-west-1",
                       "load": 3, "capacity": 10, "healthy": true, "performance_score": 0.95});
-    assert_eq!(
-        server
-            .request("POST", "/replicas/heartbeat", Some(&beat))
-            .await
-            .0,
-        200
-    );
+    assert_eq!(server.request("POST", "/replicas/heartbeat", Some(&beat)).await.0, 200);
     server.stop().await;
 
     let server = start(&state).await;
     let (_, body) = server.request("GET", "/scaling/status", None).await;
-    assert_eq!(
-        body["scaling_policies"]["diagnosis"]["max_replicas"], 12,
-        "the policy change survived"
-    );
+    assert_eq!(body["scaling_policies"]["diagnosis"]["max_replicas"], 12, "the policy change survived");
     assert_eq!(body["scaling_policies"]["diagnosis"]["version"], 1);
-    assert_eq!(
-        body["replica_status"]["diagnosis"][0]["replica_id"], "diag-1",
-        "the heartbeat survived"
-    );
+    assert_eq!(body["replica_status"]["diagnosis"][0]["replica_id"], "diag-1", "the heartbeat survived");
     assert_eq!(body["geographic_distribution"]["eu-west-1"], 1);
     server.stop().await;
 }

@@ -15,17 +15,15 @@ const OPERATION_TIMEOUT: Duration = Duration::from_secs(12);
 /// Loads region and credentials the usual way (environment, profile, container role), optionally
 /// aimed at a local endpoint such as a DynamoDB-API server on loopback.
 pub async fn sdk_config(endpoint: Option<&str>) -> SdkConfig {
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https();
+    let http =
+        aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .operation_attempt_timeout(ATTEMPT_TIMEOUT)
         .operation_timeout(OPERATION_TIMEOUT)
         .build();
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .http_client(http)
-        .timeout_config(timeouts);
+    let mut loader =
+        aws_config::defaults(BehaviorVersion::latest()).http_client(http).timeout_config(timeouts);
     if let Some(endpoint) = endpoint {
         loader = loader.endpoint_url(endpoint);
     }
@@ -40,19 +38,12 @@ pub fn dynamodb(config: &SdkConfig) -> aws_sdk_dynamodb::Client {
 /// dummy credentials and a fixed region, so nothing probes the environment or instance metadata.
 pub fn local_dynamodb(endpoint: &str) -> aws_sdk_dynamodb::Client {
     use aws_sdk_dynamodb::config::{Builder, Credentials, Region};
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https();
+    let http =
+        aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
     let config = Builder::new()
         .behavior_version(BehaviorVersion::latest())
         .http_client(http)
-        .credentials_provider(Credentials::new(
-            "local",
-            "local",
-            None,
-            None,
-            "commander-local",
-        ))
+        .credentials_provider(Credentials::new("local", "local", None, None, "commander-local"))
         .region(Region::new("us-east-1"))
         .endpoint_url(endpoint)
         .timeout_config(

@@ -16,13 +16,8 @@ pub enum BuiltinAgentType {
 }
 
 impl BuiltinAgentType {
-    pub const ALL: [Self; 5] = [
-        Self::Detection,
-        Self::Diagnosis,
-        Self::Prediction,
-        Self::Resolution,
-        Self::Communication,
-    ];
+    pub const ALL: [Self; 5] =
+        [Self::Detection, Self::Diagnosis, Self::Prediction, Self::Resolution, Self::Communication];
 
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -51,9 +46,7 @@ impl AgentType {
     pub const MAX_LEN: usize = 64;
 
     pub fn parse(name: &str) -> Result<Self, ValidationError> {
-        let valid_chars = name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        let valid_chars = name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         if name.is_empty() || name.len() > Self::MAX_LEN || !valid_chars {
             return Err(ValidationError::new(
                 "agent_type",
@@ -69,9 +62,7 @@ impl AgentType {
 
     /// The builtin this name refers to, if any.
     pub fn builtin(&self) -> Option<BuiltinAgentType> {
-        BuiltinAgentType::ALL
-            .into_iter()
-            .find(|b| b.as_str() == self.0)
+        BuiltinAgentType::ALL.into_iter().find(|b| b.as_str() == self.0)
     }
 }
 

@@ -13,23 +13,13 @@ use crate::error::ValidationError;
 #[serde(try_from = "String", into = "String")]
 pub struct Region(String);
 
-const DIRECTIONS: [&str; 9] = [
-    "central",
-    "north",
-    "south",
-    "east",
-    "west",
-    "northeast",
-    "northwest",
-    "southeast",
-    "southwest",
-];
+const DIRECTIONS: [&str; 9] =
+    ["central", "north", "south", "east", "west", "northeast", "northwest", "southeast", "southwest"];
 const PARTITION_INFIXES: [&str; 4] = ["gov", "iso", "isob", "isof"];
 
 impl Region {
     /// The four regions the fleet runs in by default (seed-facts.md).
-    pub const DEFAULTS: [&'static str; 4] =
-        ["us-east-1", "us-west-2", "eu-west-1", "ap-southeast-1"];
+    pub const DEFAULTS: [&'static str; 4] = ["us-east-1", "us-west-2", "eu-west-1", "ap-southeast-1"];
 
     pub fn parse(code: &str) -> Result<Self, ValidationError> {
         if is_region_code(code) {
@@ -43,10 +33,7 @@ impl Region {
     }
 
     pub fn defaults() -> Vec<Self> {
-        Self::DEFAULTS
-            .iter()
-            .map(|r| Self((*r).to_owned()))
-            .collect()
+        Self::DEFAULTS.iter().map(|r| Self((*r).to_owned())).collect()
     }
 
     pub fn as_str(&self) -> &str {

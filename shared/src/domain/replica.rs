@@ -19,9 +19,7 @@ impl ReplicaId {
     pub fn parse(id: &str) -> Result<Self, ValidationError> {
         let valid = !id.is_empty()
             && id.len() <= Self::MAX_LEN
-            && id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
+            && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
         if valid {
             Ok(Self(id.to_owned()))
         } else {
@@ -84,10 +82,7 @@ impl Replica {
             return Err(ValidationError::new("capacity", "must be > 0"));
         }
         if !(0.0..=1.0).contains(&self.performance_score) {
-            return Err(ValidationError::new(
-                "performance_score",
-                "must be between 0 and 1",
-            ));
+            return Err(ValidationError::new("performance_score", "must be between 0 and 1"));
         }
         Ok(())
     }
@@ -101,6 +96,8 @@ impl Replica {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    type Breaker = fn(&mut Replica);
 
     fn replica() -> Replica {
         Replica {
@@ -119,7 +116,7 @@ mod tests {
     fn replica_invariants() {
         assert!(replica().validate().is_ok());
         assert!((replica().utilization() - 0.25).abs() < 1e-12);
-        let broken: [(&str, fn(&mut Replica)); 5] = [
+        let broken: [(&str, Breaker); 5] = [
             ("load", |r| r.load = -1.0),
             ("load", |r| r.load = f64::NAN),
             ("capacity", |r| r.capacity = 0),

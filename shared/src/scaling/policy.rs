@@ -67,10 +67,7 @@ impl ScalingPolicy {
         if self.min_replicas > self.max_replicas {
             return Err(ValidationError::new(
                 "min_replicas",
-                format!(
-                    "must be <= max_replicas ({} > {})",
-                    self.min_replicas, self.max_replicas
-                ),
+                format!("must be <= max_replicas ({} > {})", self.min_replicas, self.max_replicas),
             ));
         }
         for (field, value) in [
@@ -86,16 +83,10 @@ impl ScalingPolicy {
             return Err(ValidationError::new("scale_down_threshold", "must be > 0"));
         }
         if self.target_utilization <= self.scale_down_threshold {
-            return Err(ValidationError::new(
-                "target_utilization",
-                "must be above scale_down_threshold",
-            ));
+            return Err(ValidationError::new("target_utilization", "must be above scale_down_threshold"));
         }
         if self.scale_up_threshold <= self.target_utilization {
-            return Err(ValidationError::new(
-                "scale_up_threshold",
-                "must be above target_utilization",
-            ));
+            return Err(ValidationError::new("scale_up_threshold", "must be above target_utilization"));
         }
         if self.scale_up_threshold > 1.0 {
             return Err(ValidationError::new("scale_up_threshold", "must be <= 1"));
@@ -104,10 +95,7 @@ impl ScalingPolicy {
             return Err(ValidationError::new("capacity_per_replica", "must be > 0"));
         }
         if !self.cost_per_replica_hour.is_finite() || self.cost_per_replica_hour < 0.0 {
-            return Err(ValidationError::new(
-                "cost_per_replica_hour",
-                "must be a finite number >= 0",
-            ));
+            return Err(ValidationError::new("cost_per_replica_hour", "must be a finite number >= 0"));
         }
         Ok(())
     }
@@ -117,6 +105,8 @@ impl ScalingPolicy {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    type Breaker = fn(&mut ScalingPolicy);
 
     fn policy(t: &str) -> ScalingPolicy {
         ScalingPolicy::default_for(&AgentType::parse(t).unwrap())
@@ -134,11 +124,7 @@ mod tests {
         ];
         for (t, min, max, cap, cost) in table {
             let p = policy(t);
-            assert_eq!(
-                (p.min_replicas, p.max_replicas, p.capacity_per_replica),
-                (min, max, cap),
-                "{t}"
-            );
+            assert_eq!((p.min_replicas, p.max_replicas, p.capacity_per_replica), (min, max, cap), "{t}");
             assert!((p.cost_per_replica_hour - cost).abs() < f64::EPSILON, "{t}");
             assert!((p.target_utilization - 0.70).abs() < f64::EPSILON);
             assert!((p.scale_up_threshold - 0.80).abs() < f64::EPSILON);
@@ -150,11 +136,11 @@ mod tests {
 
     #[test]
     fn invariants_are_enforced() {
-        let broken: [(&str, fn(&mut ScalingPolicy)); 10] = [
+        let broken: [(&str, Breaker); 10] = [
             ("min_replicas", |p| p.min_replicas = p.max_replicas + 1),
             ("scale_down_threshold", |p| p.scale_down_threshold = 0.0),
             ("scale_down_threshold", |p| {
-                p.scale_down_threshold = f64::NAN
+                p.scale_down_threshold = f64::NAN;
             }),
             ("target_utilization", |p| p.target_utilization = 0.3),
             ("scale_up_threshold", |p| p.scale_up_threshold = 0.7),
@@ -162,12 +148,12 @@ mod tests {
                 p.scale_up_threshold = 1.01;
             }),
             ("scale_up_threshold", |p| {
-                p.scale_up_threshold = f64::INFINITY
+                p.scale_up_threshold = f64::INFINITY;
             }),
             ("capacity_per_replica", |p| p.capacity_per_replica = 0),
             ("cost_per_replica_hour", |p| p.cost_per_replica_hour = -1.0),
             ("cost_per_replica_hour", |p| {
-                p.cost_per_replica_hour = f64::NAN
+                p.cost_per_replica_hour = f64::NAN;
             }),
         ];
         for (field, breaker) in broken {
@@ -180,10 +166,7 @@ mod tests {
         edge.max_replicas = 0;
         edge.scale_up_threshold = 1.0;
         edge.cooldown_period = 0;
-        assert!(
-            edge.validate().is_ok(),
-            "bounds are inclusive where the rules say so"
-        );
+        assert!(edge.validate().is_ok(), "bounds are inclusive where the rules say so");
     }
 
     #[test]

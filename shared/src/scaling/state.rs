@@ -60,10 +60,7 @@ fn policy_key(agent_type: &AgentType) -> Key {
 }
 
 fn replica_key(replica: &Replica) -> Key {
-    Key::new(
-        agent_pk(&replica.agent_type),
-        format!("REPLICA#{}#{}", replica.region, replica.replica_id),
-    )
+    Key::new(agent_pk(&replica.agent_type), format!("REPLICA#{}#{}", replica.region, replica.replica_id))
 }
 
 /// Typed access to the fleet's policies and replicas.
@@ -79,18 +76,11 @@ impl FleetState {
 
     /// The policy in force for `agent_type`, or `None` for an operator-defined type nobody has
     /// defined yet.
-    pub async fn policy(
-        &self,
-        agent_type: &AgentType,
-    ) -> Result<Option<VersionedPolicy>, StoreError> {
+    pub async fn policy(&self, agent_type: &AgentType) -> Result<Option<VersionedPolicy>, StoreError> {
         if let Some(item) = self.store.get(&policy_key(agent_type)).await? {
             let policy: ScalingPolicy = item.record()?;
             let version = item.version().unwrap_or(0);
-            return Ok(Some(VersionedPolicy {
-                agent_type: agent_type.clone(),
-                policy,
-                version,
-            }));
+            return Ok(Some(VersionedPolicy { agent_type: agent_type.clone(), policy, version }));
         }
         Ok(agent_type.builtin().map(|_| VersionedPolicy {
             agent_type: agent_type.clone(),
@@ -101,20 +91,12 @@ impl FleetState {
 
     /// Every known agent type: the builtins, then operator-defined ones in name order.
     pub async fn agent_types(&self) -> Result<Vec<AgentType>, StoreError> {
-        let mut types: Vec<AgentType> = BuiltinAgentType::ALL
-            .iter()
-            .map(|b| b.agent_type())
-            .collect();
+        let mut types: Vec<AgentType> = BuiltinAgentType::ALL.iter().map(|b| b.agent_type()).collect();
         let mut cursor = None;
         loop {
             let page = self
                 .store
-                .query(
-                    &Query::partition(CATALOG)
-                        .prefix("AGENT#")
-                        .limit(1000)
-                        .after(cursor),
-                )
+                .query(&Query::partition(CATALOG).prefix("AGENT#").limit(1000).after(cursor))
                 .await?;
             for item in page.items {
                 let name = item.key.sk.trim_start_matches("AGENT#");
@@ -155,10 +137,8 @@ impl FleetState {
             if agent_type.builtin().is_none() {
                 // Listed first: a catalog entry without a policy is skipped by readers, while a
                 // policy without its entry would be invisible to them.
-                let entry = Item::new(
-                    Key::new(CATALOG, format!("AGENT#{agent_type}")),
-                    serde_json::Map::new(),
-                );
+                let entry =
+                    Item::new(Key::new(CATALOG, format!("AGENT#{agent_type}")), serde_json::Map::new());
                 self.store.put(entry, Condition::Always).await?;
             }
             Condition::Absent
@@ -168,20 +148,12 @@ impl FleetState {
         let version = expected_version + 1;
         let item = Item::from_record(policy_key(agent_type), &policy)?.with_version(version);
         self.store.put(item, condition).await?;
-        Ok(VersionedPolicy {
-            agent_type: agent_type.clone(),
-            policy,
-            version,
-        })
+        Ok(VersionedPolicy { agent_type: agent_type.clone(), policy, version })
     }
 
     /// Records a heartbeat. Only the reported fields are set, so counters other components keep on
     /// the replica item survive; the record expires `ttl` after this report.
-    pub async fn record_heartbeat(
-        &self,
-        replica: &Replica,
-        ttl: Duration,
-    ) -> Result<(), StoreError> {
+    pub async fn record_heartbeat(&self, replica: &Replica, ttl: Duration) -> Result<(), StoreError> {
         let Item { attrs, .. } = Item::from_record(replica_key(replica), replica)?;
         let mut update = Update::new().set("ttl", (replica.last_heartbeat + ttl).timestamp());
         for (name, value) in attrs {
@@ -196,10 +168,7 @@ impl FleetState {
         let mut replicas = Vec::new();
         let mut cursor = None;
         loop {
-            let query = Query::partition(agent_pk(agent_type))
-                .prefix("REPLICA#")
-                .limit(1000)
-                .after(cursor);
+            let query = Query::partition(agent_pk(agent_type)).prefix("REPLICA#").limit(1000).after(cursor);
             let page = self.store.query(&query).await?;
             for item in page.items {
                 replicas.push(item.record()?);
@@ -219,13 +188,8 @@ mod tests {
     use crate::store::MemoryStore;
 
     fn setup() -> (FleetState, Arc<ManualClock>) {
-        let clock = Arc::new(ManualClock::new(
-            DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
-        ));
-        (
-            FleetState::new(Arc::new(MemoryStore::new(clock.clone()))),
-            clock,
-        )
+        let clock = Arc::new(ManualClock::new(DateTime::from_timestamp(1_800_000_000, 0).unwrap()));
+        (FleetState::new(Arc::new(MemoryStore::new(clock.clone()))), clock)
     }
 
     fn t(name: &str) -> AgentType {
@@ -241,10 +205,7 @@ mod tests {
         assert_eq!(state.policies().await.unwrap().len(), 5);
 
         let custom = ScalingPolicy::default_for(&t("triage"));
-        let stored = state
-            .put_policy(&t("triage"), custom.clone(), 0)
-            .await
-            .unwrap();
+        let stored = state.put_policy(&t("triage"), custom.clone(), 0).await.unwrap();
         assert_eq!(stored.version, 1);
         let all = state.policies().await.unwrap();
         assert_eq!(all.len(), 6);
@@ -256,14 +217,7 @@ mod tests {
         let (state, _) = setup();
         let mut p = ScalingPolicy::default_for(&t("detection"));
         p.max_replicas = 12;
-        assert_eq!(
-            state
-                .put_policy(&t("detection"), p.clone(), 0)
-                .await
-                .unwrap()
-                .version,
-            1
-        );
+        assert_eq!(state.put_policy(&t("detection"), p.clone(), 0).await.unwrap().version, 1);
         assert!(matches!(
             state.put_policy(&t("detection"), p.clone(), 0).await,
             Err(StoreError::ConditionFailed)
@@ -273,24 +227,8 @@ mod tests {
             Err(StoreError::ConditionFailed)
         ));
         p.max_replicas = 14;
-        assert_eq!(
-            state
-                .put_policy(&t("detection"), p, 1)
-                .await
-                .unwrap()
-                .version,
-            2
-        );
-        assert_eq!(
-            state
-                .policy(&t("detection"))
-                .await
-                .unwrap()
-                .unwrap()
-                .policy
-                .max_replicas,
-            14
-        );
+        assert_eq!(state.put_policy(&t("detection"), p, 1).await.unwrap().version, 2);
+        assert_eq!(state.policy(&t("detection")).await.unwrap().unwrap().policy.max_replicas, 14);
     }
 
     #[tokio::test]
@@ -305,10 +243,7 @@ mod tests {
             healthy: true,
             performance_score: 0.8,
         };
-        state
-            .record_heartbeat(&beat.clone().at(clock.now()), Duration::seconds(90))
-            .await
-            .unwrap();
+        state.record_heartbeat(&beat.clone().at(clock.now()), Duration::seconds(90)).await.unwrap();
         let replicas = state.replicas(&t("detection")).await.unwrap();
         assert_eq!(replicas.len(), 1);
         assert_eq!(replicas[0].last_heartbeat, clock.now());

@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, PutRequest,
-    ReturnValue, ScalarAttributeType, TimeToLiveSpecification, WriteRequest,
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, PutRequest, ReturnValue,
+    ScalarAttributeType, TimeToLiveSpecification, WriteRequest,
 };
 use serde_json::{Map, Value};
 
@@ -37,11 +37,7 @@ pub struct DynamoStore {
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<Arc<str>>, clock: Arc<dyn Clock>) -> Self {
-        Self {
-            client,
-            table: table.into(),
-            clock,
-        }
+        Self { client, table: table.into(), clock }
     }
 
     fn now_secs(&self) -> AttributeValue {
@@ -49,10 +45,8 @@ impl DynamoStore {
     }
 
     async fn try_update(&self, key: &Key, update: &Update) -> Result<Option<Item>, StoreError> {
-        let mut names = HashMap::from([
-            ("#pk".to_owned(), PK.to_owned()),
-            ("#ttl".to_owned(), TTL.to_owned()),
-        ]);
+        let mut names =
+            HashMap::from([("#pk".to_owned(), PK.to_owned()), ("#ttl".to_owned(), TTL.to_owned())]);
         let mut values = HashMap::from([(":now".to_owned(), self.now_secs())]);
         let mut sets = Vec::new();
         for (i, (name, value)) in update.set.iter().enumerate() {
@@ -78,9 +72,7 @@ impl DynamoStore {
             .update_item()
             .table_name(self.table.as_ref())
             .set_key(Some(key_attributes(key)))
-            .condition_expression(
-                "attribute_not_exists(#pk) OR attribute_not_exists(#ttl) OR #ttl > :now",
-            )
+            .condition_expression("attribute_not_exists(#pk) OR attribute_not_exists(#ttl) OR #ttl > :now")
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
             .return_values(ReturnValue::AllNew);
@@ -97,11 +89,7 @@ impl DynamoStore {
     }
 
     /// Replaces an expired item with a fresh one built from `update`, if it is still expired.
-    async fn replace_expired(
-        &self,
-        key: &Key,
-        update: &Update,
-    ) -> Result<Option<Item>, StoreError> {
+    async fn replace_expired(&self, key: &Key, update: &Update) -> Result<Option<Item>, StoreError> {
         let fresh = local::apply_update(key, None, update, self.clock.now())?;
         let result = self
             .client
@@ -134,10 +122,8 @@ impl DynamoStore {
                 .send()
                 .await
                 .map_err(classify)?;
-            requests = out
-                .unprocessed_items
-                .and_then(|mut u| u.remove(self.table.as_ref()))
-                .unwrap_or_default();
+            requests =
+                out.unprocessed_items.and_then(|mut u| u.remove(self.table.as_ref())).unwrap_or_default();
             if requests.is_empty() {
                 return Ok(());
             }
@@ -166,19 +152,13 @@ impl Store for DynamoStore {
             .await
             .map_err(classify)?;
         let now = self.clock.now();
-        out.item
-            .map(from_attributes)
-            .transpose()
-            .map(|i| i.filter(|i| i.is_live(now)))
+        out.item.map(from_attributes).transpose().map(|i| i.filter(|i| i.is_live(now)))
     }
 
     async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
         item.validate()?;
-        let mut request = self
-            .client
-            .put_item()
-            .table_name(self.table.as_ref())
-            .set_item(Some(to_attributes(&item)?));
+        let mut request =
+            self.client.put_item().table_name(self.table.as_ref()).set_item(Some(to_attributes(&item)?));
         match condition {
             Condition::Always => {}
             Condition::Absent => {
@@ -190,9 +170,7 @@ impl Store for DynamoStore {
             }
             Condition::Version(v) => {
                 request = request
-                    .condition_expression(
-                        "#version = :v AND (attribute_not_exists(#ttl) OR #ttl > :now)",
-                    )
+                    .condition_expression("#version = :v AND (attribute_not_exists(#ttl) OR #ttl > :now)")
                     .expression_attribute_names("#version", VERSION)
                     .expression_attribute_names("#ttl", TTL)
                     .expression_attribute_values(":v", AttributeValue::N(v.to_string()))
@@ -215,10 +193,7 @@ impl Store for DynamoStore {
             }
         }
         Err(StoreError::Unavailable {
-            message: format!(
-                "update of {}/{} kept racing with its expiry",
-                key.pk, key.sk
-            ),
+            message: format!("update of {}/{} kept racing with its expiry", key.pk, key.sk),
             source: None,
         })
     }
@@ -243,10 +218,8 @@ impl Store for DynamoStore {
         };
         let now = self.clock.now();
         let mut items = Vec::new();
-        let mut start = query
-            .after
-            .as_ref()
-            .map(|sk| key_attributes(&Key::new(query.pk.clone(), sk.clone())));
+        let mut start =
+            query.after.as_ref().map(|sk| key_attributes(&Key::new(query.pk.clone(), sk.clone())));
         loop {
             let remaining = query.limit - items.len();
             let out = self
@@ -276,15 +249,10 @@ impl Store for DynamoStore {
                 let next = match last.get(SK) {
                     Some(AttributeValue::S(sk)) => sk.clone(),
                     _ => {
-                        return Err(StoreError::Corrupt(
-                            "LastEvaluatedKey has no sort key".into(),
-                        ));
+                        return Err(StoreError::Corrupt("LastEvaluatedKey has no sort key".into()));
                     }
                 };
-                return Ok(Page {
-                    items,
-                    next: Some(next),
-                });
+                return Ok(Page { items, next: Some(next) });
             }
             start = Some(last);
         }
@@ -292,11 +260,8 @@ impl Store for DynamoStore {
 
     async fn delete(&self, key: &Key, condition: Condition) -> Result<(), StoreError> {
         validate_key(key)?;
-        let mut request = self
-            .client
-            .delete_item()
-            .table_name(self.table.as_ref())
-            .set_key(Some(key_attributes(key)));
+        let mut request =
+            self.client.delete_item().table_name(self.table.as_ref()).set_key(Some(key_attributes(key)));
         match condition {
             Condition::Always => {}
             Condition::Absent => {
@@ -308,9 +273,7 @@ impl Store for DynamoStore {
             }
             Condition::Version(v) => {
                 request = request
-                    .condition_expression(
-                        "#version = :v AND (attribute_not_exists(#ttl) OR #ttl > :now)",
-                    )
+                    .condition_expression("#version = :v AND (attribute_not_exists(#ttl) OR #ttl > :now)")
                     .expression_attribute_names("#version", VERSION)
                     .expression_attribute_names("#ttl", TTL)
                     .expression_attribute_values(":v", AttributeValue::N(v.to_string()))
@@ -333,8 +296,7 @@ impl Store for DynamoStore {
         }
         while !requests.is_empty() {
             let rest = requests.split_off(requests.len().min(BATCH_SIZE));
-            self.write_batch(std::mem::replace(&mut requests, rest))
-                .await?;
+            self.write_batch(std::mem::replace(&mut requests, rest)).await?;
         }
         Ok(())
     }

@@ -39,21 +39,15 @@ impl EmbeddedStore {
     /// Opens the database file, creating it (and its folder) when missing.
     pub fn open(path: &Path, clock: Arc<dyn Clock>) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                StoreError::internal(format!("cannot create folder {}", dir.display()), e)
-            })?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::internal(format!("cannot create folder {}", dir.display()), e))?;
         }
-        let db = Database::create(path).map_err(|e| {
-            StoreError::unavailable(format!("cannot open state file {}", path.display()), e)
-        })?;
+        let db = Database::create(path)
+            .map_err(|e| StoreError::unavailable(format!("cannot open state file {}", path.display()), e))?;
         let txn = db.begin_write().map_err(|e| internal("begin")(e.into()))?;
-        txn.open_table(ITEMS)
-            .map_err(|e| internal("create table")(e.into()))?;
+        txn.open_table(ITEMS).map_err(|e| internal("create table")(e.into()))?;
         txn.commit().map_err(|e| internal("commit")(e.into()))?;
-        Ok(Self {
-            db: Arc::new(db),
-            clock,
-        })
+        Ok(Self { db: Arc::new(db), clock })
     }
 
     /// Runs blocking database work off the async executor.
@@ -76,9 +70,7 @@ impl EmbeddedStore {
         self.blocking(move |db| {
             let txn = db.begin_write().map_err(|e| internal("begin")(e.into()))?;
             let answer = {
-                let mut table = txn
-                    .open_table(ITEMS)
-                    .map_err(|e| internal("open table")(e.into()))?;
+                let mut table = txn.open_table(ITEMS).map_err(|e| internal("open table")(e.into()))?;
                 let existing = table
                     .get((key.pk.as_str(), key.sk.as_str()))
                     .map_err(|e| internal("read")(e.into()))?
@@ -89,10 +81,7 @@ impl EmbeddedStore {
                     Some(item) => {
                         let bytes = encode(&item.attrs)?;
                         table
-                            .insert(
-                                (item.key.pk.as_str(), item.key.sk.as_str()),
-                                bytes.as_slice(),
-                            )
+                            .insert((item.key.pk.as_str(), item.key.sk.as_str()), bytes.as_slice())
                             .map_err(|e| internal("write")(e.into()))?;
                     }
                     None => {
@@ -118,16 +107,10 @@ impl Store for EmbeddedStore {
         let now = self.clock.now();
         self.blocking(move |db| {
             let txn = db.begin_read().map_err(|e| internal("begin")(e.into()))?;
-            let table = txn
-                .open_table(ITEMS)
-                .map_err(|e| internal("open table")(e.into()))?;
-            let found = table
-                .get((key.pk.as_str(), key.sk.as_str()))
-                .map_err(|e| internal("read")(e.into()))?;
-            Ok(found
-                .map(|b| decode(key.clone(), b.value()))
-                .transpose()?
-                .filter(|i| i.is_live(now)))
+            let table = txn.open_table(ITEMS).map_err(|e| internal("open table")(e.into()))?;
+            let found =
+                table.get((key.pk.as_str(), key.sk.as_str())).map_err(|e| internal("read")(e.into()))?;
+            Ok(found.map(|b| decode(key.clone(), b.value())).transpose()?.filter(|i| i.is_live(now)))
         })
         .await
     }
@@ -159,9 +142,7 @@ impl Store for EmbeddedStore {
         let now = self.clock.now();
         self.blocking(move |db| {
             let txn = db.begin_read().map_err(|e| internal("begin")(e.into()))?;
-            let table = txn
-                .open_table(ITEMS)
-                .map_err(|e| internal("open table")(e.into()))?;
+            let table = txn.open_table(ITEMS).map_err(|e| internal("open table")(e.into()))?;
             let pk = query.pk.as_str();
             let partition_end = format!("{pk}\0");
             let lower = match (&query.after, query.descending) {
@@ -172,14 +153,10 @@ impl Store for EmbeddedStore {
                 (Some(after), true) => Bound::Excluded((pk, after.as_str())),
                 _ => Bound::Excluded((partition_end.as_str(), "")),
             };
-            let range = table
-                .range::<(&str, &str)>((lower, upper))
-                .map_err(|e| internal("range")(e.into()))?;
+            let range =
+                table.range::<(&str, &str)>((lower, upper)).map_err(|e| internal("range")(e.into()))?;
             let to_item = |entry: Result<
-                (
-                    redb::AccessGuard<'_, (&str, &str)>,
-                    redb::AccessGuard<'_, &[u8]>,
-                ),
+                (redb::AccessGuard<'_, (&str, &str)>, redb::AccessGuard<'_, &[u8]>),
                 redb::StorageError,
             >| {
                 let (k, v) = entry.map_err(|e| internal("range")(e.into()))?;
@@ -206,23 +183,15 @@ impl Store for EmbeddedStore {
     }
 
     async fn batch_put(&self, items: Vec<Item>) -> Result<(), StoreError> {
-        let items = items
-            .into_iter()
-            .map(local::prepare)
-            .collect::<Result<Vec<_>, _>>()?;
+        let items = items.into_iter().map(local::prepare).collect::<Result<Vec<_>, _>>()?;
         self.blocking(move |db| {
             let txn = db.begin_write().map_err(|e| internal("begin")(e.into()))?;
             {
-                let mut table = txn
-                    .open_table(ITEMS)
-                    .map_err(|e| internal("open table")(e.into()))?;
+                let mut table = txn.open_table(ITEMS).map_err(|e| internal("open table")(e.into()))?;
                 for item in local::last_write_wins(items) {
                     let bytes = encode(&item.attrs)?;
                     table
-                        .insert(
-                            (item.key.pk.as_str(), item.key.sk.as_str()),
-                            bytes.as_slice(),
-                        )
+                        .insert((item.key.pk.as_str(), item.key.sk.as_str()), bytes.as_slice())
                         .map_err(|e| internal("write")(e.into()))?;
                 }
             }

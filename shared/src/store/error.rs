@@ -32,17 +32,11 @@ pub enum StoreError {
 
 impl StoreError {
     pub fn unavailable(message: impl Into<String>, source: impl Into<Source>) -> Self {
-        Self::Unavailable {
-            message: message.into(),
-            source: Some(source.into()),
-        }
+        Self::Unavailable { message: message.into(), source: Some(source.into()) }
     }
 
     pub fn internal(message: impl Into<String>, source: impl Into<Source>) -> Self {
-        Self::Internal {
-            message: message.into(),
-            source: Some(source.into()),
-        }
+        Self::Internal { message: message.into(), source: Some(source.into()) }
     }
 
     /// Whether retrying the same call later may succeed.

@@ -72,12 +72,7 @@ pub struct Idempotency<'a> {
 
 impl<'a> Idempotency<'a> {
     pub fn new(store: &'a dyn Store, clock: &'a dyn Clock) -> Self {
-        Self {
-            store,
-            clock,
-            expires_after: Duration::hours(1),
-            in_progress_timeout: Duration::seconds(60),
-        }
+        Self { store, clock, expires_after: Duration::hours(1), in_progress_timeout: Duration::seconds(60) }
     }
 
     #[must_use]
@@ -103,18 +98,14 @@ impl<'a> Idempotency<'a> {
         Fut: Future<Output = Result<T, E>>,
     {
         if event_id.is_empty() || event_id.len() > 1024 {
-            return Err(IdempotencyError::InvalidId(
-                "an event id is 1 to 1024 bytes".into(),
-            ));
+            return Err(IdempotencyError::InvalidId("an event id is 1 to 1024 bytes".into()));
         }
         let key = Key::new(format!("IDEMPOTENCY#{event_id}"), "EVENT");
         let version = match self.claim(&key).await? {
             Claim::Claimed(version) => version,
             Claim::Completed(data) => {
                 let saved = serde_json::from_str(&data).map_err(|e| {
-                    StoreError::Corrupt(format!(
-                        "saved result of {event_id} does not read back: {e}"
-                    ))
+                    StoreError::Corrupt(format!("saved result of {event_id} does not read back: {e}"))
                 })?;
                 return Ok(IdempotencyOutcome::Replayed(saved));
             }
@@ -123,18 +114,12 @@ impl<'a> Idempotency<'a> {
             Ok(result) => {
                 let data = serde_json::to_string(&result)
                     .map_err(|e| StoreError::Invalid(format!("result does not serialize: {e}")))?;
-                let record = Record {
-                    status: COMPLETED.into(),
-                    in_progress_expiration: 0,
-                    data: Some(data),
-                };
+                let record = Record { status: COMPLETED.into(), in_progress_expiration: 0, data: Some(data) };
                 let item = self.item(key, &record)?.with_version(version + 1);
                 match self.store.put(item, Condition::Version(version)).await {
                     // Someone took the claim over because we ran past the timeout; the work is done
                     // either way, and their result will be the one replayed.
-                    Ok(()) | Err(StoreError::ConditionFailed) => {
-                        Ok(IdempotencyOutcome::Executed(result))
-                    }
+                    Ok(()) | Err(StoreError::ConditionFailed) => Ok(IdempotencyOutcome::Executed(result)),
                     Err(e) => Err(e.into()),
                 }
             }
@@ -142,7 +127,7 @@ impl<'a> Idempotency<'a> {
                 match self.store.delete(&key, Condition::Version(version)).await {
                     Ok(()) | Err(StoreError::ConditionFailed) => {}
                     Err(store) => {
-                        tracing::warn!(error = %store, "could not release the idempotency claim")
+                        tracing::warn!(error = %store, "could not release the idempotency claim");
                     }
                 }
                 Err(IdempotencyError::Handler(e))
@@ -162,14 +147,7 @@ impl<'a> Idempotency<'a> {
                 in_progress_expiration: (now + self.in_progress_timeout).timestamp_millis(),
                 data: None,
             };
-            match self
-                .store
-                .put(
-                    self.item(key.clone(), &record)?.with_version(1),
-                    Condition::Absent,
-                )
-                .await
-            {
+            match self.store.put(self.item(key.clone(), &record)?.with_version(1), Condition::Absent).await {
                 Ok(()) => return Ok(Claim::Claimed(1)),
                 Err(StoreError::ConditionFailed) => {}
                 Err(e) => return Err(e.into()),
@@ -179,9 +157,8 @@ impl<'a> Idempotency<'a> {
             };
             let found: Record = existing.record()?;
             if found.status == COMPLETED {
-                let data = found
-                    .data
-                    .ok_or_else(|| StoreError::Corrupt("completed record without data".into()))?;
+                let data =
+                    found.data.ok_or_else(|| StoreError::Corrupt("completed record without data".into()))?;
                 return Ok(Claim::Completed(data));
             }
             if found.in_progress_expiration > now.timestamp_millis() {

@@ -20,10 +20,7 @@ pub struct Key {
 
 impl Key {
     pub fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
-        Self {
-            pk: pk.into(),
-            sk: sk.into(),
-        }
+        Self { pk: pk.into(), sk: sk.into() }
     }
 }
 
@@ -43,12 +40,8 @@ impl Item {
     pub fn from_record<T: Serialize>(key: Key, record: &T) -> Result<Self, StoreError> {
         match serde_json::to_value(record) {
             Ok(Value::Object(attrs)) => Ok(Self { key, attrs }),
-            Ok(other) => Err(StoreError::Invalid(format!(
-                "a record must be an object, not {other}"
-            ))),
-            Err(e) => Err(StoreError::Invalid(format!(
-                "record does not serialize: {e}"
-            ))),
+            Ok(other) => Err(StoreError::Invalid(format!("a record must be an object, not {other}"))),
+            Err(e) => Err(StoreError::Invalid(format!("record does not serialize: {e}"))),
         }
     }
 
@@ -58,10 +51,7 @@ impl Item {
         attrs.remove(TTL);
         attrs.remove(VERSION);
         serde_json::from_value(Value::Object(attrs)).map_err(|e| {
-            StoreError::Corrupt(format!(
-                "item {}/{} does not read back: {e}",
-                self.key.pk, self.key.sk
-            ))
+            StoreError::Corrupt(format!("item {}/{} does not read back: {e}", self.key.pk, self.key.sk))
         })
     }
 
@@ -96,24 +86,14 @@ impl Item {
         validate_key(&self.key)?;
         for reserved in [PK, SK] {
             if self.attrs.contains_key(reserved) {
-                return Err(StoreError::Invalid(format!(
-                    "attribute {reserved:?} is the key, not data"
-                )));
+                return Err(StoreError::Invalid(format!("attribute {reserved:?} is the key, not data")));
             }
         }
         if self.attrs.get(TTL).is_some_and(|v| v.as_i64().is_none()) {
-            return Err(StoreError::Invalid(
-                "ttl must be whole epoch seconds".into(),
-            ));
+            return Err(StoreError::Invalid("ttl must be whole epoch seconds".into()));
         }
-        if self
-            .attrs
-            .get(VERSION)
-            .is_some_and(|v| v.as_u64().is_none())
-        {
-            return Err(StoreError::Invalid(
-                "version must be a whole number >= 0".into(),
-            ));
+        if self.attrs.get(VERSION).is_some_and(|v| v.as_u64().is_none()) {
+            return Err(StoreError::Invalid("version must be a whole number >= 0".into()));
         }
         Ok(())
     }
@@ -146,7 +126,7 @@ pub(crate) fn normalize_numbers(value: &mut Value) {
 /// `f` as an i64 when it is a whole number that fits.
 pub(crate) fn whole(f: f64) -> Option<i64> {
     const LIMIT: f64 = 9_007_199_254_740_992.0; // 2^53: beyond it f64 no longer counts in ones
-    (f.fract() == 0.0 && f.abs() <= LIMIT).then(|| f as i64)
+    (f.fract() == 0.0 && f.abs() <= LIMIT).then_some(f as i64)
 }
 
 /// A JSON number for `f`, integral when it is whole.
@@ -174,25 +154,13 @@ mod tests {
     #[test]
     fn reserved_attributes_are_checked() {
         let key = Key::new("P", "S");
-        let bad = [
-            json!({"pk": "x"}),
-            json!({"ttl": "soon"}),
-            json!({"version": -1}),
-            json!({"ttl": 1.5}),
-        ];
+        let bad = [json!({"pk": "x"}), json!({"ttl": "soon"}), json!({"version": -1}), json!({"ttl": 1.5})];
         for attrs in bad {
-            let Value::Object(attrs) = attrs else {
-                unreachable!()
-            };
+            let Value::Object(attrs) = attrs else { unreachable!() };
             assert!(Item::new(key.clone(), attrs).validate().is_err());
         }
         assert!(Item::new(Key::new("", "S"), Map::new()).validate().is_err());
-        assert!(
-            Item::new(key, Map::new())
-                .with_version(3)
-                .validate()
-                .is_ok()
-        );
+        assert!(Item::new(key, Map::new()).with_version(3).validate().is_ok());
     }
 
     #[test]
@@ -200,11 +168,7 @@ mod tests {
         let now = DateTime::from_timestamp(1_000, 0).unwrap();
         let item = Item::new(Key::new("P", "S"), Map::new());
         assert!(item.is_live(now));
-        assert!(
-            item.clone()
-                .with_ttl(DateTime::from_timestamp(1_001, 0).unwrap())
-                .is_live(now)
-        );
+        assert!(item.clone().with_ttl(DateTime::from_timestamp(1_001, 0).unwrap()).is_live(now));
         assert!(!item.clone().with_ttl(now).is_live(now));
     }
 }

@@ -20,11 +20,7 @@ pub(crate) fn check(
         Condition::Absent => live.is_none(),
         Condition::Version(v) => live.and_then(Item::version) == Some(v),
     };
-    if holds {
-        Ok(())
-    } else {
-        Err(StoreError::ConditionFailed)
-    }
+    if holds { Ok(()) } else { Err(StoreError::ConditionFailed) }
 }
 
 /// Prepares an item for a whole-item write.
@@ -41,10 +37,7 @@ pub(crate) fn apply_update(
     now: DateTime<Utc>,
 ) -> Result<Item, StoreError> {
     update.validate()?;
-    let mut attrs = existing
-        .filter(|i| i.is_live(now))
-        .map(|i| i.attrs)
-        .unwrap_or_default();
+    let mut attrs = existing.filter(|i| i.is_live(now)).map(|i| i.attrs).unwrap_or_default();
     for (name, value) in &update.set {
         attrs.insert(name.clone(), value.clone());
     }
@@ -53,9 +46,7 @@ pub(crate) fn apply_update(
             None => 0.0,
             Some(Value::Number(n)) => n.as_f64().unwrap_or(0.0),
             Some(_) => {
-                return Err(StoreError::Invalid(format!(
-                    "attribute {name:?} is not a number"
-                )));
+                return Err(StoreError::Invalid(format!("attribute {name:?} is not a number")));
             }
         };
         attrs.insert(name.clone(), number(current + delta)?);
@@ -70,11 +61,7 @@ pub(crate) fn page(
     query: &Query,
     now: DateTime<Utc>,
 ) -> Result<Page, StoreError> {
-    let before = if query.descending {
-        Ordering::Greater
-    } else {
-        Ordering::Less
-    };
+    let before = if query.descending { Ordering::Greater } else { Ordering::Less };
     let mut items: Vec<Item> = Vec::new();
     for entry in entries {
         let item = entry?;
@@ -103,8 +90,5 @@ pub(crate) fn last_write_wins(items: Vec<Item>) -> Vec<Item> {
             order.push(item.key);
         }
     }
-    order
-        .into_iter()
-        .filter_map(|k| latest.remove(&k))
-        .collect()
+    order.into_iter().filter_map(|k| latest.remove(&k)).collect()
 }

@@ -20,10 +20,7 @@ pub struct MemoryStore {
 
 impl MemoryStore {
     pub fn new(clock: Arc<dyn Clock>) -> Self {
-        Self {
-            items: Mutex::new(BTreeMap::new()),
-            clock,
-        }
+        Self { items: Mutex::new(BTreeMap::new()), clock }
     }
 
     fn table(&self) -> MutexGuard<'_, Table> {
@@ -33,9 +30,7 @@ impl MemoryStore {
 }
 
 fn entry(key: &Key, table: &Table) -> Option<Item> {
-    table
-        .get(&(key.pk.clone(), key.sk.clone()))
-        .map(|attrs| Item::new(key.clone(), attrs.clone()))
+    table.get(&(key.pk.clone(), key.sk.clone())).map(|attrs| Item::new(key.clone(), attrs.clone()))
 }
 
 #[async_trait]
@@ -49,11 +44,7 @@ impl Store for MemoryStore {
     async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
         let item = local::prepare(item)?;
         let mut table = self.table();
-        local::check(
-            entry(&item.key, &table).as_ref(),
-            condition,
-            self.clock.now(),
-        )?;
+        local::check(entry(&item.key, &table).as_ref(), condition, self.clock.now())?;
         table.insert((item.key.pk, item.key.sk), item.attrs);
         Ok(())
     }
@@ -71,18 +62,11 @@ impl Store for MemoryStore {
         let table = self.table();
         let pk = query.pk.clone();
         let bounds = match (&query.after, query.descending) {
-            (None, _) => (
-                Bound::Included((pk.clone(), String::new())),
-                Bound::Unbounded,
-            ),
-            (Some(after), false) => (
-                Bound::Excluded((pk.clone(), after.clone())),
-                Bound::Unbounded,
-            ),
-            (Some(after), true) => (
-                Bound::Included((pk.clone(), String::new())),
-                Bound::Excluded((pk.clone(), after.clone())),
-            ),
+            (None, _) => (Bound::Included((pk.clone(), String::new())), Bound::Unbounded),
+            (Some(after), false) => (Bound::Excluded((pk.clone(), after.clone())), Bound::Unbounded),
+            (Some(after), true) => {
+                (Bound::Included((pk.clone(), String::new())), Bound::Excluded((pk.clone(), after.clone())))
+            }
         };
         let in_partition = table.range(bounds).take_while(|((p, _), _)| *p == pk);
         let to_item = |((p, s), attrs): (&(String, String), &Map<String, Value>)| {
@@ -106,10 +90,7 @@ impl Store for MemoryStore {
     }
 
     async fn batch_put(&self, items: Vec<Item>) -> Result<(), StoreError> {
-        let items = items
-            .into_iter()
-            .map(local::prepare)
-            .collect::<Result<Vec<_>, _>>()?;
+        let items = items.into_iter().map(local::prepare).collect::<Result<Vec<_>, _>>()?;
         let mut table = self.table();
         for item in local::last_write_wins(items) {
             table.insert((item.key.pk, item.key.sk), item.attrs);

@@ -87,33 +87,21 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 impl Update {
     /// Rejects updates DynamoDB would refuse, so every backend refuses them alike.
     pub(crate) fn validate(&self) -> Result<(), StoreError> {
-        let names = self
-            .set
-            .keys()
-            .map(String::as_str)
-            .chain(self.add.iter().map(|(n, _)| n.as_str()));
+        let names = self.set.keys().map(String::as_str).chain(self.add.iter().map(|(n, _)| n.as_str()));
         let mut seen = std::collections::BTreeSet::new();
         for name in names {
             if name == item::PK || name == item::SK {
-                return Err(StoreError::Invalid(format!(
-                    "attribute {name:?} is the key, not data"
-                )));
+                return Err(StoreError::Invalid(format!("attribute {name:?} is the key, not data")));
             }
             if name.is_empty() {
-                return Err(StoreError::Invalid(
-                    "attribute names must not be empty".into(),
-                ));
+                return Err(StoreError::Invalid("attribute names must not be empty".into()));
             }
             if !seen.insert(name) {
-                return Err(StoreError::Invalid(format!(
-                    "attribute {name:?} appears twice in one update"
-                )));
+                return Err(StoreError::Invalid(format!("attribute {name:?} appears twice in one update")));
             }
         }
         if let Some((name, _)) = self.add.iter().find(|(_, d)| !d.is_finite()) {
-            return Err(StoreError::Invalid(format!(
-                "the amount added to {name:?} is not finite"
-            )));
+            return Err(StoreError::Invalid(format!("the amount added to {name:?} is not finite")));
         }
         Ok(())
     }

@@ -16,12 +16,10 @@ impl SortKey {
     /// Where `sk` falls relative to the wanted keys in ascending order.
     pub(crate) fn position(&self, sk: &str) -> Ordering {
         match self {
-            Self::All => Ordering::Equal,
-            Self::Prefix(p) if sk.starts_with(p.as_str()) => Ordering::Equal,
-            Self::Prefix(p) => sk.cmp(p.as_str()),
+            Self::Prefix(p) if !sk.starts_with(p.as_str()) => sk.cmp(p.as_str()),
             Self::Between(lo, _) if sk < lo.as_str() => Ordering::Less,
             Self::Between(_, hi) if sk > hi.as_str() => Ordering::Greater,
-            Self::Between(..) => Ordering::Equal,
+            Self::All | Self::Prefix(_) | Self::Between(..) => Ordering::Equal,
         }
     }
 }
@@ -43,13 +41,7 @@ impl Query {
     pub const MAX_LIMIT: usize = 1000;
 
     pub fn partition(pk: impl Into<String>) -> Self {
-        Self {
-            pk: pk.into(),
-            sort_key: SortKey::All,
-            descending: false,
-            limit: 100,
-            after: None,
-        }
+        Self { pk: pk.into(), sort_key: SortKey::All, descending: false, limit: 100, after: None }
     }
 
     #[must_use]
@@ -84,9 +76,7 @@ impl Query {
 
     pub(crate) fn validate(&self) -> Result<(), super::StoreError> {
         if self.pk.is_empty() {
-            return Err(super::StoreError::Invalid(
-                "query needs a partition key".into(),
-            ));
+            return Err(super::StoreError::Invalid("query needs a partition key".into()));
         }
         if !(1..=Self::MAX_LIMIT).contains(&self.limit) {
             return Err(super::StoreError::Invalid(format!(
@@ -96,9 +86,7 @@ impl Query {
             )));
         }
         if self.after.as_deref() == Some("") {
-            return Err(super::StoreError::Invalid(
-                "an empty cursor is not a cursor".into(),
-            ));
+            return Err(super::StoreError::Invalid("an empty cursor is not a cursor".into()));
         }
         Ok(())
     }

@@ -89,11 +89,7 @@ pub struct MetricSet {
 
 impl MetricSet {
     pub fn new(namespace: &'static str) -> Self {
-        Self {
-            namespace,
-            dimensions: Vec::new(),
-            metrics: Vec::new(),
-        }
+        Self { namespace, dimensions: Vec::new(), metrics: Vec::new() }
     }
 
     pub fn dimension(mut self, dimension: Dimension) -> Result<Self, EmfError> {
@@ -107,12 +103,7 @@ impl MetricSet {
         Ok(self)
     }
 
-    pub fn metric(
-        mut self,
-        name: impl Into<String>,
-        unit: Unit,
-        value: f64,
-    ) -> Result<Self, EmfError> {
+    pub fn metric(mut self, name: impl Into<String>, unit: Unit, value: f64) -> Result<Self, EmfError> {
         let name = name.into();
         if name.is_empty() || name.len() > 255 || self.dimensions.iter().any(|d| d.name() == name) {
             return Err(EmfError::BadName(name));
@@ -194,37 +185,23 @@ mod tests {
         let directive = &doc["_aws"]["CloudWatchMetrics"][0];
         assert_eq!(directive["Namespace"], "IncidentCommander");
         assert_eq!(directive["Dimensions"], json!([["Function", "AgentType"]]));
-        assert_eq!(
-            directive["Metrics"][1],
-            json!({"Name": "Latency", "Unit": "Milliseconds"})
-        );
+        assert_eq!(directive["Metrics"][1], json!({"Name": "Latency", "Unit": "Milliseconds"}));
     }
 
     #[test]
     fn limits_are_enforced() {
-        let set = MetricSet::new("N")
-            .dimension(Dimension::Function("api"))
-            .unwrap();
+        let set = MetricSet::new("N").dimension(Dimension::Function("api")).unwrap();
         assert_eq!(
             set.clone().dimension(Dimension::Function("x")).unwrap_err(),
             EmfError::DuplicateDimension("Function")
         );
-        assert!(matches!(
-            set.clone().metric("x", Unit::Count, f64::NAN),
-            Err(EmfError::NotFinite(_))
-        ));
-        assert!(matches!(
-            set.clone().metric("Function", Unit::Count, 1.0),
-            Err(EmfError::BadName(_))
-        ));
+        assert!(matches!(set.clone().metric("x", Unit::Count, f64::NAN), Err(EmfError::NotFinite(_))));
+        assert!(matches!(set.clone().metric("Function", Unit::Count, 1.0), Err(EmfError::BadName(_))));
         let mut many = set.clone();
         for i in 0..MAX_METRICS {
             many = many.metric(format!("m{i}"), Unit::Count, 1.0).unwrap();
         }
-        assert_eq!(
-            many.metric("one-more", Unit::Count, 1.0).unwrap_err(),
-            EmfError::TooManyMetrics
-        );
+        assert_eq!(many.metric("one-more", Unit::Count, 1.0).unwrap_err(), EmfError::TooManyMetrics);
         let mut out = Vec::new();
         set.write(DateTime::UNIX_EPOCH, &mut out).unwrap();
         assert!(out.is_empty(), "a set without metrics writes nothing");

@@ -18,12 +18,9 @@ pub fn init_logging(config: &Config) {
         .with_writer(std::io::stdout);
     // A second call (tests, or a runner that already set one) keeps the first subscriber.
     let _ = match config.log_format {
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .with_span_list(true)
-            .try_init(),
+        LogFormat::Json => {
+            builder.json().flatten_event(true).with_current_span(false).with_span_list(true).try_init()
+        }
         LogFormat::Text => builder.with_ansi(false).try_init(),
     };
 }

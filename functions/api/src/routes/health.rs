@@ -24,17 +24,9 @@ pub struct Health {
     ))]
 pub async fn health(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     // Any failure to read means the store cannot serve us, whatever its kind.
-    state
-        .store
-        .get(&Key::new("HEALTH", "PROBE"))
-        .await
-        .map_err(|e| {
-            tracing::warn!(error = %e, "health probe failed");
-            ApiError::Unavailable
-        })?;
-    Ok(Json(Health {
-        status: "ok",
-        store: "reachable",
-        timestamp: state.clock.now(),
-    }))
+    state.store.get(&Key::new("HEALTH", "PROBE")).await.map_err(|e| {
+        tracing::warn!(error = %e, "health probe failed");
+        ApiError::Unavailable
+    })?;
+    Ok(Json(Health { status: "ok", store: "reachable", timestamp: state.clock.now() }))
 }

@@ -24,11 +24,7 @@ pub struct PolicyView {
 
 impl From<VersionedPolicy> for PolicyView {
     fn from(v: VersionedPolicy) -> Self {
-        Self {
-            agent_type: v.agent_type.to_string(),
-            policy: v.policy,
-            version: v.version,
-        }
+        Self { agent_type: v.agent_type.to_string(), policy: v.policy, version: v.version }
     }
 }
 
@@ -94,14 +90,8 @@ impl PolicyChange {
     ))]
 pub async fn list(State(state): State<AppState>) -> Result<Json<PolicyList>, ApiError> {
     let policies = state.fleet.policies().await?;
-    let policies = policies
-        .into_iter()
-        .map(|p| (p.agent_type.to_string(), PolicyView::from(p)))
-        .collect();
-    Ok(Json(PolicyList {
-        policies,
-        timestamp: state.clock.now(),
-    }))
+    let policies = policies.into_iter().map(|p| (p.agent_type.to_string(), PolicyView::from(p))).collect();
+    Ok(Json(PolicyList { policies, timestamp: state.clock.now() }))
 }
 
 /// One agent type's policy and its version.
@@ -117,13 +107,12 @@ pub async fn get(
     State(state): State<AppState>,
     AgentTypeParam(agent_type): AgentTypeParam,
 ) -> Result<Json<PolicyResponse>, ApiError> {
-    let policy = state.fleet.policy(&agent_type).await?.ok_or_else(|| {
-        ApiError::NotFound(format!("agent type {agent_type} has no scaling policy"))
-    })?;
-    Ok(Json(PolicyResponse {
-        policy: policy.into(),
-        timestamp: state.clock.now(),
-    }))
+    let policy = state
+        .fleet
+        .policy(&agent_type)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("agent type {agent_type} has no scaling policy")))?;
+    Ok(Json(PolicyResponse { policy: policy.into(), timestamp: state.clock.now() }))
 }
 
 /// Changes a policy if nobody changed it since the version quoted (optimistic locking).
@@ -144,11 +133,7 @@ pub async fn put(
     AgentTypeParam(agent_type): AgentTypeParam,
     Body(change): Body<PolicyChange>,
 ) -> Result<Json<PolicyResponse>, ApiError> {
-    if let Some(named) = change
-        .agent_type
-        .as_deref()
-        .filter(|n| *n != agent_type.as_str())
-    {
+    if let Some(named) = change.agent_type.as_deref().filter(|n| *n != agent_type.as_str()) {
         return Err(ApiError::BadRequest(format!(
             "the body names agent type {named:?} but the path names {agent_type}"
         )));
@@ -158,17 +143,10 @@ pub async fn put(
     match state.fleet.put_policy(&agent_type, policy, version).await {
         Ok(stored) => {
             tracing::info!(%agent_type, version = stored.version, "scaling policy changed");
-            Ok(Json(PolicyResponse {
-                policy: stored.into(),
-                timestamp: state.clock.now(),
-            }))
+            Ok(Json(PolicyResponse { policy: stored.into(), timestamp: state.clock.now() }))
         }
         Err(StoreError::ConditionFailed) => {
-            let current = state
-                .fleet
-                .policy(&agent_type)
-                .await?
-                .map_or(0, |p| p.version);
+            let current = state.fleet.policy(&agent_type).await?.map_or(0, |p| p.version);
             Err(ApiError::Conflict(format!(
                 "the policy of {agent_type} is at version {current}, not {version}: read it again and reapply the change"
             )))

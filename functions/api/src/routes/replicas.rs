@@ -73,9 +73,7 @@ pub async fn heartbeat(
         )
         .into());
     }
-    if replica.agent_type.builtin().is_none()
-        && state.fleet.policy(&replica.agent_type).await?.is_none()
-    {
+    if replica.agent_type.builtin().is_none() && state.fleet.policy(&replica.agent_type).await?.is_none() {
         return Err(undefined_type(&replica.agent_type).into());
     }
     let ttl = state.config.replica_ttl();

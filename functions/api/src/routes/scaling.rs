@@ -87,30 +87,20 @@ pub struct ScalingStatus {
     ))]
 pub async fn status(State(state): State<AppState>) -> Result<Json<ScalingStatus>, ApiError> {
     let policies = state.fleet.policies().await?;
-    let replica_sets =
-        try_join_all(policies.iter().map(|p| state.fleet.replicas(&p.agent_type))).await?;
+    let replica_sets = try_join_all(policies.iter().map(|p| state.fleet.replicas(&p.agent_type))).await?;
 
-    let mut geographic_distribution: BTreeMap<String, usize> = state
-        .config
-        .regions
-        .iter()
-        .map(|r| (r.to_string(), 0))
-        .collect();
+    let mut geographic_distribution: BTreeMap<String, usize> =
+        state.config.regions.iter().map(|r| (r.to_string(), 0)).collect();
     let mut replica_status = BTreeMap::new();
     let mut scaling_metrics = BTreeMap::new();
     let mut scaling_policies = BTreeMap::new();
     for (policy, replicas) in policies.into_iter().zip(replica_sets) {
         for r in &replicas {
-            *geographic_distribution
-                .entry(r.region.to_string())
-                .or_default() += 1;
+            *geographic_distribution.entry(r.region.to_string()).or_default() += 1;
         }
         let name = policy.agent_type.to_string();
         scaling_metrics.insert(name.clone(), ScalingMetrics::of(&replicas));
-        replica_status.insert(
-            name.clone(),
-            replicas.iter().map(ReplicaView::from).collect(),
-        );
+        replica_status.insert(name.clone(), replicas.iter().map(ReplicaView::from).collect());
         scaling_policies.insert(name, PolicyView::from(policy));
     }
     Ok(Json(ScalingStatus {
