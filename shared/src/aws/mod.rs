@@ -12,18 +12,23 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(12);
 
-/// Loads region and credentials the usual way (environment, profile, container role), optionally
-/// aimed at a local endpoint such as a DynamoDB-API server on loopback.
-pub async fn sdk_config(endpoint: Option<&str>) -> SdkConfig {
-    let http =
-        aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
-    let timeouts = TimeoutConfig::builder()
+fn http_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+    aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https()
+}
+
+fn timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .operation_attempt_timeout(ATTEMPT_TIMEOUT)
         .operation_timeout(OPERATION_TIMEOUT)
-        .build();
+        .build()
+}
+
+/// Loads region and credentials the usual way (environment, profile, container role), optionally
+/// aimed at a local endpoint such as a DynamoDB-API server on loopback.
+pub async fn sdk_config(endpoint: Option<&str>) -> SdkConfig {
     let mut loader =
-        aws_config::defaults(BehaviorVersion::latest()).http_client(http).timeout_config(timeouts);
+        aws_config::defaults(BehaviorVersion::latest()).http_client(http_client()).timeout_config(timeouts());
     if let Some(endpoint) = endpoint {
         loader = loader.endpoint_url(endpoint);
     }
@@ -38,21 +43,13 @@ pub fn dynamodb(config: &SdkConfig) -> aws_sdk_dynamodb::Client {
 /// dummy credentials and a fixed region, so nothing probes the environment or instance metadata.
 pub fn local_dynamodb(endpoint: &str) -> aws_sdk_dynamodb::Client {
     use aws_sdk_dynamodb::config::{Builder, Credentials, Region};
-    let http =
-        aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https();
     let config = Builder::new()
         .behavior_version(BehaviorVersion::latest())
-        .http_client(http)
+        .http_client(http_client())
         .credentials_provider(Credentials::new("local", "local", None, None, "commander-local"))
         .region(Region::new("us-east-1"))
         .endpoint_url(endpoint)
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(CONNECT_TIMEOUT)
-                .operation_attempt_timeout(ATTEMPT_TIMEOUT)
-                .operation_timeout(OPERATION_TIMEOUT)
-                .build(),
-        )
+        .timeout_config(timeouts())
         .build();
     aws_sdk_dynamodb::Client::from_conf(config)
 }

@@ -17,6 +17,13 @@ use crate::clock::Clock;
 
 type Attributes = HashMap<String, AttributeValue>;
 
+/// The parts of a request that carry a condition; all `None` for an unconditional write.
+struct ConditionExpression {
+    text: Option<String>,
+    names: Option<HashMap<String, String>>,
+    values: Option<Attributes>,
+}
+
 /// BatchWriteItem takes at most this many requests.
 const BATCH_SIZE: usize = 25;
 /// Attempts at a batch's unprocessed items before giving up.
@@ -42,6 +49,29 @@ impl DynamoStore {
 
     fn now_secs(&self) -> AttributeValue {
         AttributeValue::N(self.clock.now().timestamp().to_string())
+    }
+
+    /// A [`Condition`] as a DynamoDB condition expression, treating expired items as absent.
+    fn condition(&self, condition: Condition) -> ConditionExpression {
+        let names = |pairs: &[(&str, &str)]| {
+            Some(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect())
+        };
+        match condition {
+            Condition::Always => ConditionExpression { text: None, names: None, values: None },
+            Condition::Absent => ConditionExpression {
+                text: Some("attribute_not_exists(#pk) OR #ttl <= :now".into()),
+                names: names(&[("#pk", PK), ("#ttl", TTL)]),
+                values: Some(HashMap::from([(":now".to_owned(), self.now_secs())])),
+            },
+            Condition::Version(v) => ConditionExpression {
+                text: Some("#version = :v AND (attribute_not_exists(#ttl) OR #ttl > :now)".into()),
+                names: names(&[("#version", VERSION), ("#ttl", TTL)]),
+                values: Some(HashMap::from([
+                    (":v".to_owned(), AttributeValue::N(v.to_string())),
+                    (":now".to_owned(), self.now_secs()),
+                ])),
+            },
+        }
     }
 
     async fn try_update(&self, key: &Key, update: &Update) -> Result<Option<Item>, StoreError> {
@@ -157,27 +187,17 @@ impl Store for DynamoStore {
 
     async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
         item.validate()?;
-        let mut request =
-            self.client.put_item().table_name(self.table.as_ref()).set_item(Some(to_attributes(&item)?));
-        match condition {
-            Condition::Always => {}
-            Condition::Absent => {
-                request = request
-                    .condition_expression("attribute_not_exists(#pk) OR #ttl <= :now")
-                    .expression_attribute_names("#pk", PK)
-                    .expression_attribute_names("#ttl", TTL)
-                    .expression_attribute_values(":now", self.now_secs());
-            }
-            Condition::Version(v) => {
-                request = request
-                    .condition_expression("#version = :v AND (attribute_not_exists(#ttl) OR #ttl > :now)")
-                    .expression_attribute_names("#version", VERSION)
-                    .expression_attribute_names("#ttl", TTL)
-                    .expression_attribute_values(":v", AttributeValue::N(v.to_string()))
-                    .expression_attribute_values(":now", self.now_secs());
-            }
-        }
-        request.send().await.map_err(classify)?;
+        let expression = self.condition(condition);
+        self.client
+            .put_item()
+            .table_name(self.table.as_ref())
+            .set_item(Some(to_attributes(&item)?))
+            .set_condition_expression(expression.text)
+            .set_expression_attribute_names(expression.names)
+            .set_expression_attribute_values(expression.values)
+            .send()
+            .await
+            .map_err(classify)?;
         Ok(())
     }
 
@@ -260,27 +280,17 @@ impl Store for DynamoStore {
 
     async fn delete(&self, key: &Key, condition: Condition) -> Result<(), StoreError> {
         validate_key(key)?;
-        let mut request =
-            self.client.delete_item().table_name(self.table.as_ref()).set_key(Some(key_attributes(key)));
-        match condition {
-            Condition::Always => {}
-            Condition::Absent => {
-                request = request
-                    .condition_expression("attribute_not_exists(#pk) OR #ttl <= :now")
-                    .expression_attribute_names("#pk", PK)
-                    .expression_attribute_names("#ttl", TTL)
-                    .expression_attribute_values(":now", self.now_secs());
-            }
-            Condition::Version(v) => {
-                request = request
-                    .condition_expression("#version = :v AND (attribute_not_exists(#ttl) OR #ttl > :now)")
-                    .expression_attribute_names("#version", VERSION)
-                    .expression_attribute_names("#ttl", TTL)
-                    .expression_attribute_values(":v", AttributeValue::N(v.to_string()))
-                    .expression_attribute_values(":now", self.now_secs());
-            }
-        }
-        request.send().await.map_err(classify)?;
+        let expression = self.condition(condition);
+        self.client
+            .delete_item()
+            .table_name(self.table.as_ref())
+            .set_key(Some(key_attributes(key)))
+            .set_condition_expression(expression.text)
+            .set_expression_attribute_names(expression.names)
+            .set_expression_attribute_values(expression.values)
+            .send()
+            .await
+            .map_err(classify)?;
         Ok(())
     }
 
