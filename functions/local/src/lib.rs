@@ -1,11 +1,13 @@
 //! The local runner: the same Router the api Lambda runs, served on loopback over an embedded
 //! store. Later capabilities add their subcommands here.
 
+mod replay;
 mod serve;
 
 use clap::{Parser, Subcommand};
 use shared::config::{Config, LogFormat};
 
+pub use replay::{ReplayArgs, ReplayKind};
 pub use serve::ServeArgs;
 
 #[derive(Debug, Parser)]
@@ -19,6 +21,8 @@ pub struct Cli {
 pub enum Command {
     /// Serve the API on loopback, keeping state in an embedded database file.
     Serve(ServeArgs),
+    /// Drive the decision code with recorded or hand-written input.
+    Replay(ReplayArgs),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -30,5 +34,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     shared::telemetry::init_logging(&config);
     match cli.command {
         Command::Serve(args) => serve::serve(args, config).await,
+        Command::Replay(args) => replay::run(&args, &mut std::io::stdout().lock()),
     }
 }

@@ -1,7 +1,12 @@
-//! Scaling: policies now; the autoscaler, regional distribution and failover build on them.
+//! Scaling: policies, the HPA-grade autoscaler, and the stored state they act on.
 
+mod autoscaler;
+pub mod hpa;
 mod policy;
+pub mod replay;
 mod state;
 
+pub use autoscaler::{Decision, Observation, Recommendation, ScaleEvent, ScalingHistory, decide};
+pub use hpa::HpaPolicy;
 pub use policy::ScalingPolicy;
 pub use state::{FleetState, ReplicaHeartbeat, VersionedPolicy};

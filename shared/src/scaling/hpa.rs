@@ -1,0 +1,251 @@
+//! The autoscaler's vocabulary, shaped after the Kubernetes HorizontalPodAutoscaler (autoscaling/v2):
+//! a target, a tolerance, and per-direction scaling rules (stabilisation window, rate policies,
+//! select policy). The JSON form is the replay trace's `policy` object.
+
+use serde::{Deserialize, Serialize};
+
+use super::ScalingPolicy;
+use crate::error::ValidationError;
+
+/// What the autoscaler steers towards.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum Target {
+    /// Average utilization (load / capacity, 0-1) across ready replicas.
+    Utilization(f64),
+    /// Average of a raw per-replica metric.
+    Value(f64),
+}
+
+impl Target {
+    pub fn value(self) -> f64 {
+        match self {
+            Self::Utilization(v) | Self::Value(v) => v,
+        }
+    }
+
+    /// What a replica whose metric is missing counts as when scaling down (fully used).
+    pub(crate) fn saturated(self) -> f64 {
+        match self {
+            Self::Utilization(_) => 1.0,
+            Self::Value(v) => v,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SelectPolicy {
+    /// The policy allowing the largest change (the HPA default).
+    Max,
+    /// The policy allowing the smallest change.
+    Min,
+    /// No scaling in this direction.
+    Disabled,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RateKind {
+    Pods,
+    Percent,
+}
+
+/// At most `value` replicas (or percent) of change per `period_s` seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RatePolicy {
+    #[serde(rename = "type")]
+    pub kind: RateKind,
+    pub value: u32,
+    pub period_s: u64,
+}
+
+/// How one direction (up or down) may change the replica count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScalingRules {
+    pub stabilization_window_s: u64,
+    pub select_policy: SelectPolicy,
+    pub policies: Vec<RatePolicy>,
+}
+
+impl ScalingRules {
+    /// HPA default for scale-up: no window; max(4 replicas, 100 %) per 15 s.
+    pub fn default_up() -> Self {
+        Self {
+            stabilization_window_s: 0,
+            select_policy: SelectPolicy::Max,
+            policies: vec![
+                RatePolicy { kind: RateKind::Pods, value: 4, period_s: 15 },
+                RatePolicy { kind: RateKind::Percent, value: 100, period_s: 15 },
+            ],
+        }
+    }
+
+    /// HPA default for scale-down: a 300 s window; 100 % per 15 s.
+    pub fn default_down() -> Self {
+        Self {
+            stabilization_window_s: 300,
+            select_policy: SelectPolicy::Max,
+            policies: vec![RatePolicy { kind: RateKind::Percent, value: 100, period_s: 15 }],
+        }
+    }
+}
+
+/// Scaling rules as written in JSON, where every field may be left to the direction's default.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RulesSpec {
+    stabilization_window_s: Option<u64>,
+    select_policy: Option<SelectPolicy>,
+    policies: Option<Vec<RatePolicy>>,
+}
+
+impl RulesSpec {
+    fn resolve(self, defaults: ScalingRules) -> ScalingRules {
+        ScalingRules {
+            stabilization_window_s: self.stabilization_window_s.unwrap_or(defaults.stabilization_window_s),
+            select_policy: self.select_policy.unwrap_or(defaults.select_policy),
+            policies: self.policies.unwrap_or(defaults.policies),
+        }
+    }
+}
+
+/// Everything the autoscaler needs to know about one agent type's scaling.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HpaPolicy {
+    pub min_replicas: u32,
+    pub max_replicas: u32,
+    pub target: Target,
+    /// No change while |1 - metric / target| is within this.
+    pub tolerance: f64,
+    pub scale_up: ScalingRules,
+    pub scale_down: ScalingRules,
+    /// Application Auto Scaling cooldown, seconds (0: none). See `behavior::apply_cooldown`.
+    pub cooldown_s: u64,
+}
+
+impl HpaPolicy {
+    pub const DEFAULT_TOLERANCE: f64 = 0.1;
+
+    /// The autoscaler settings of a stored policy: its target utilization and bounds, HPA default
+    /// rates, and its cooldown as both the scale-down window and the alarm cooldown.
+    pub fn from_policy(policy: &ScalingPolicy) -> Self {
+        let mut scale_down = ScalingRules::default_down();
+        scale_down.stabilization_window_s = policy.cooldown_period;
+        Self {
+            min_replicas: policy.min_replicas,
+            max_replicas: policy.max_replicas,
+            target: Target::Utilization(policy.target_utilization),
+            tolerance: Self::DEFAULT_TOLERANCE,
+            scale_up: ScalingRules::default_up(),
+            scale_down,
+            cooldown_s: policy.cooldown_period,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        if self.min_replicas > self.max_replicas {
+            return Err(ValidationError::new("min_replicas", "must be <= max_replicas"));
+        }
+        let target = self.target.value();
+        if !target.is_finite() || target <= 0.0 {
+            return Err(ValidationError::new("target", "must be a finite number > 0"));
+        }
+        if !self.tolerance.is_finite() || !(0.0..1.0).contains(&self.tolerance) {
+            return Err(ValidationError::new("tolerance", "must be at least 0 and below 1"));
+        }
+        for (field, rules) in [("scale_up", &self.scale_up), ("scale_down", &self.scale_down)] {
+            if rules.select_policy != SelectPolicy::Disabled && rules.policies.is_empty() {
+                return Err(ValidationError::new(field, "needs at least one rate policy unless disabled"));
+            }
+            if rules.policies.iter().any(|p| p.period_s == 0 || p.value == 0) {
+                return Err(ValidationError::new(field, "rate policies need a value and a period > 0"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The JSON form: `target_utilization` or `target_value`, the rest optional.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HpaPolicySpec {
+    min_replicas: u32,
+    max_replicas: u32,
+    target_utilization: Option<f64>,
+    target_value: Option<f64>,
+    tolerance: Option<f64>,
+    #[serde(default)]
+    scale_up: RulesSpec,
+    #[serde(default)]
+    scale_down: RulesSpec,
+    #[serde(default)]
+    cooldown_s: u64,
+}
+
+impl<'de> Deserialize<'de> for HpaPolicy {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let spec = HpaPolicySpec::deserialize(deserializer)?;
+        let target = match (spec.target_utilization, spec.target_value) {
+            (Some(u), None) => Target::Utilization(u),
+            (None, Some(v)) => Target::Value(v),
+            _ => return Err(D::Error::custom("give exactly one of target_utilization and target_value")),
+        };
+        let policy = Self {
+            min_replicas: spec.min_replicas,
+            max_replicas: spec.max_replicas,
+            target,
+            tolerance: spec.tolerance.unwrap_or(Self::DEFAULT_TOLERANCE),
+            scale_up: spec.scale_up.resolve(ScalingRules::default_up()),
+            scale_down: spec.scale_down.resolve(ScalingRules::default_down()),
+            cooldown_s: spec.cooldown_s,
+        };
+        policy.validate().map_err(D::Error::custom)?;
+        Ok(policy)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn json_defaults_follow_the_direction() {
+        let p: HpaPolicy = serde_json::from_value(json!({
+            "min_replicas": 1, "max_replicas": 10, "target_utilization": 0.5,
+            "scale_down": {"select_policy": "disabled"}
+        }))
+        .unwrap();
+        assert_eq!(p.scale_up, ScalingRules::default_up());
+        assert_eq!(p.scale_down.select_policy, SelectPolicy::Disabled);
+        assert_eq!(p.scale_down.stabilization_window_s, 300);
+        assert!((p.tolerance - 0.1).abs() < f64::EPSILON);
+    }
+
+    #[test]
+    fn bad_policies_are_refused() {
+        for bad in [
+            json!({"min_replicas": 1, "max_replicas": 10}),
+            json!({"min_replicas": 1, "max_replicas": 10, "target_utilization": 0.5, "target_value": 3}),
+            json!({"min_replicas": 5, "max_replicas": 1, "target_utilization": 0.5}),
+            json!({"min_replicas": 1, "max_replicas": 5, "target_utilization": 0}),
+            json!({"min_replicas": 1, "max_replicas": 5, "target_utilization": 0.5, "tolerance": 1.5}),
+            json!({"min_replicas": 1, "max_replicas": 5, "target_utilization": 0.5, "scale_up": {"policies": []}}),
+            json!({"min_replicas": 1, "max_replicas": 5, "target_utilization": 0.5, "scale_up": {"policies": [{"type": "pods", "value": 1, "period_s": 0}]}}),
+            json!({"min_replicas": 1, "max_replicas": 5, "target_utilization": 0.5, "surprise": true}),
+        ] {
+            assert!(serde_json::from_value::<HpaPolicy>(bad.clone()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn stored_policies_map_to_hpa_settings() {
+        let policy = ScalingPolicy::default_for(&crate::domain::AgentType::parse("diagnosis").unwrap());
+        let hpa = HpaPolicy::from_policy(&policy);
+        assert_eq!((hpa.min_replicas, hpa.max_replicas, hpa.cooldown_s), (2, 8, 300));
+        assert_eq!(hpa.target, Target::Utilization(0.7));
+        assert_eq!(hpa.scale_down.stabilization_window_s, 300);
+    }
+}
