@@ -1,8 +1,10 @@
 //! Scaling: policies, the HPA-grade autoscaler, and the stored state they act on.
 
 mod autoscaler;
+pub mod cost_gate;
 pub mod hpa;
 mod policy;
+pub mod regions;
 pub mod replay;
 mod state;
 
