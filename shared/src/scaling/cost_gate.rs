@@ -48,7 +48,13 @@ impl CostGate {
     }
 
     /// Checks adding `added` replicas at `cost_per_replica_hour` each.
-    pub fn check(&self, severity: Severity, spend: Spend, added: u32, cost_per_replica_hour: f64) -> GateOutcome {
+    pub fn check(
+        &self,
+        severity: Severity,
+        spend: Spend,
+        added: u32,
+        cost_per_replica_hour: f64,
+    ) -> GateOutcome {
         let impact = f64::from(added) * cost_per_replica_hour;
         let emergency = spend.emergency || spend.hourly >= EMERGENCY_HOURLY;
         if emergency && severity != Severity::Critical {
@@ -96,11 +102,14 @@ mod tests {
         ];
         for (severity, spend, added, cost, allowed) in cases {
             let outcome = gate.check(severity, spend, added, cost);
-            assert_eq!(matches!(outcome, GateOutcome::Allowed { .. }), allowed, "{severity} {spend:?} +{added}: {outcome:?}");
+            assert_eq!(
+                matches!(outcome, GateOutcome::Allowed { .. }),
+                allowed,
+                "{severity} {spend:?} +{added}: {outcome:?}"
+            );
             let impact = match outcome {
-                GateOutcome::Allowed { cost_impact_per_hour } | GateOutcome::Refused { cost_impact_per_hour, .. } => {
-                    cost_impact_per_hour
-                }
+                GateOutcome::Allowed { cost_impact_per_hour }
+                | GateOutcome::Refused { cost_impact_per_hour, .. } => cost_impact_per_hour,
             };
             assert!((impact - f64::from(added) * cost).abs() < 1e-9);
         }

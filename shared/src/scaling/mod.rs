@@ -1,11 +1,15 @@
 //! Scaling: policies, the HPA-grade autoscaler, and the stored state they act on.
 
+pub mod actuator;
 mod autoscaler;
 pub mod cost_gate;
 pub mod hpa;
+pub mod plan;
 mod policy;
+pub mod records;
 pub mod regions;
 pub mod replay;
+pub mod service;
 mod state;
 
 pub use autoscaler::{Decision, Observation, Recommendation, ScaleEvent, ScalingHistory, decide};

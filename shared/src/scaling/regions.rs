@@ -48,7 +48,9 @@ pub fn distribute(total: u32, regions: &[RegionView]) -> BTreeMap<Region, u32> {
     let mut counts: Vec<u32> = exact.iter().map(|e| e.floor() as u32).collect();
     let mut left = total - counts.iter().sum::<u32>();
     let mut order: Vec<usize> = (0..regions.len()).collect();
-    order.sort_by(|a, b| (exact[*b] - exact[*b].floor()).total_cmp(&(exact[*a] - exact[*a].floor())).then(a.cmp(b)));
+    order.sort_by(|a, b| {
+        (exact[*b] - exact[*b].floor()).total_cmp(&(exact[*a] - exact[*a].floor())).then(a.cmp(b))
+    });
     for i in order.into_iter().cycle().take(regions.len() * 2) {
         if left == 0 {
             break;
@@ -136,7 +138,12 @@ mod tests {
     use proptest::prelude::*;
 
     fn view(region: &str, weight: f64, marked_healthy: bool, healthy: Option<f64>) -> RegionView {
-        RegionView { region: Region::parse(region).unwrap(), weight, marked_healthy, healthy_fraction: healthy }
+        RegionView {
+            region: Region::parse(region).unwrap(),
+            weight,
+            marked_healthy,
+            healthy_fraction: healthy,
+        }
     }
 
     fn four() -> Vec<RegionView> {
@@ -151,23 +158,38 @@ mod tests {
     fn distribution_by_weight_and_health() {
         let mut regions = four();
         assert_eq!(counts(&distribute(8, &regions), &regions), [2, 2, 2, 2]);
-        assert_eq!(counts(&distribute(6, &regions), &regions), [2, 2, 1, 1], "remainder to the earlier regions");
+        assert_eq!(
+            counts(&distribute(6, &regions), &regions),
+            [2, 2, 1, 1],
+            "remainder to the earlier regions"
+        );
         regions[0].weight = 2.0;
         assert_eq!(counts(&distribute(10, &regions), &regions), [4, 2, 2, 2]);
 
         let mut regions = four();
         regions[0].marked_healthy = false;
-        assert_eq!(counts(&distribute(9, &regions), &regions), [0, 3, 3, 3], "an unhealthy region spills its share");
+        assert_eq!(
+            counts(&distribute(9, &regions), &regions),
+            [0, 3, 3, 3],
+            "an unhealthy region spills its share"
+        );
 
         let mut regions = four();
         regions[1].healthy_fraction = Some(0.75);
-        assert_eq!(counts(&distribute(8, &regions), &regions), [2, 2, 2, 2], "75 % x 1.4 > 100 %: full share");
+        assert_eq!(
+            counts(&distribute(8, &regions), &regions),
+            [2, 2, 2, 2],
+            "75 % x 1.4 > 100 %: full share"
+        );
         regions[1].healthy_fraction = Some(0.25);
         assert_eq!(counts(&distribute(8, &regions), &regions), [3, 1, 2, 2], "25 % x 1.4 = 35 % of a share");
 
-        let regions: Vec<RegionView> =
-            Region::DEFAULTS.iter().map(|r| view(r, 1.0, false, None)).collect();
-        assert_eq!(counts(&distribute(4, &regions), &regions), [1, 1, 1, 1], "all marked unhealthy: spread anyway");
+        let regions: Vec<RegionView> = Region::DEFAULTS.iter().map(|r| view(r, 1.0, false, None)).collect();
+        assert_eq!(
+            counts(&distribute(4, &regions), &regions),
+            [1, 1, 1, 1],
+            "all marked unhealthy: spread anyway"
+        );
     }
 
     fn replica(id: &str, region: &str, load: f64, capacity: u32, healthy: bool) -> Replica {
@@ -185,9 +207,18 @@ mod tests {
 
     #[test]
     fn failed_replicas_are_the_ones_that_vanished() {
-        let before = known_replicas(&[replica("a", "us-east-1", 1.0, 10, true), replica("b", "eu-west-1", 1.0, 10, true)]);
-        let now = known_replicas(&[replica("a", "us-east-1", 1.0, 10, true), replica("c", "eu-west-1", 1.0, 10, true)]);
-        assert_eq!(failed_replicas(&before, &now), [FailedReplica { region: "eu-west-1".into(), replica_id: "b".into() }]);
+        let before = known_replicas(&[
+            replica("a", "us-east-1", 1.0, 10, true),
+            replica("b", "eu-west-1", 1.0, 10, true),
+        ]);
+        let now = known_replicas(&[
+            replica("a", "us-east-1", 1.0, 10, true),
+            replica("c", "eu-west-1", 1.0, 10, true),
+        ]);
+        assert_eq!(
+            failed_replicas(&before, &now),
+            [FailedReplica { region: "eu-west-1".into(), replica_id: "b".into() }]
+        );
         assert!(failed_replicas(&now, &now).is_empty());
     }
 

@@ -11,6 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::ScalingPolicy;
+use super::records::{AgentScalingState, CostControl, RegionHealth, ScalingEventRecord};
 use crate::domain::{AgentType, BuiltinAgentType, Region, Replica, ReplicaId};
 use crate::store::{Condition, Item, Key, Query, Store, StoreError, Update};
 
@@ -57,6 +58,14 @@ fn agent_pk(agent_type: &AgentType) -> String {
 
 fn policy_key(agent_type: &AgentType) -> Key {
     Key::new(agent_pk(agent_type), "POLICY")
+}
+
+fn state_key(agent_type: &AgentType) -> Key {
+    Key::new(agent_pk(agent_type), "STATE")
+}
+
+fn region_key(region: &Region) -> Key {
+    Key::new(format!("REGION#{region}"), "HEALTH")
 }
 
 fn replica_key(replica: &Replica) -> Key {
@@ -178,6 +187,91 @@ impl FleetState {
                 return Ok(replicas);
             }
         }
+    }
+}
+
+impl FleetState {
+    /// The scaler's state for a type and its version (0: never written).
+    pub async fn scaling_state(
+        &self,
+        agent_type: &AgentType,
+    ) -> Result<(AgentScalingState, u64), StoreError> {
+        match self.store.get(&state_key(agent_type)).await? {
+            Some(item) => Ok((item.record()?, item.version().unwrap_or(0))),
+            None => Ok((AgentScalingState::default(), 0)),
+        }
+    }
+
+    /// Writes the state if it is still at `version`; `ConditionFailed` when another evaluation won.
+    pub async fn put_scaling_state(
+        &self,
+        agent_type: &AgentType,
+        state: &AgentScalingState,
+        version: u64,
+    ) -> Result<u64, StoreError> {
+        let condition = if version == 0 { Condition::Absent } else { Condition::Version(version) };
+        let item = Item::from_record(state_key(agent_type), state)?.with_version(version + 1);
+        self.store.put(item, condition).await?;
+        Ok(version + 1)
+    }
+
+    /// Keeps each event as its own item for `ttl`, beyond the few the state item carries.
+    pub async fn record_events(
+        &self,
+        agent_type: &AgentType,
+        events: &[ScalingEventRecord],
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let items = events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let sk = format!("EVENT#{}#{i:03}", e.at.format("%Y-%m-%dT%H:%M:%S%.3fZ"));
+                Ok(Item::from_record(Key::new(agent_pk(agent_type), sk), e)?.with_ttl(e.at + ttl))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        self.store.batch_put(items).await
+    }
+
+    /// The newest events of a type, newest first.
+    pub async fn events(
+        &self,
+        agent_type: &AgentType,
+        limit: usize,
+    ) -> Result<Vec<ScalingEventRecord>, StoreError> {
+        let page = self
+            .store
+            .query(&Query::partition(agent_pk(agent_type)).prefix("EVENT#").descending().limit(limit))
+            .await?;
+        page.items.iter().map(Item::record).collect()
+    }
+
+    /// Each region's operator mark; regions never marked are healthy with weight 1.
+    pub async fn region_health(
+        &self,
+        regions: &[Region],
+    ) -> Result<Vec<(Region, Option<RegionHealth>)>, StoreError> {
+        let mut out = Vec::with_capacity(regions.len());
+        for region in regions {
+            let health = self.store.get(&region_key(region)).await?.map(|i| i.record()).transpose()?;
+            out.push((region.clone(), health));
+        }
+        Ok(out)
+    }
+
+    pub async fn set_region_health(&self, region: &Region, health: &RegionHealth) -> Result<(), StoreError> {
+        self.store.put(Item::from_record(region_key(region), health)?, Condition::Always).await
+    }
+
+    /// Current spend and emergency mode as the cost sweeper recorded them (zero and off until then).
+    pub async fn cost_control(&self) -> Result<CostControl, StoreError> {
+        Ok(self
+            .store
+            .get(&Key::new("CONTROL", "COST"))
+            .await?
+            .map(|i| i.record())
+            .transpose()?
+            .unwrap_or_default())
     }
 }
 

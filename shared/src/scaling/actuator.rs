@@ -1,0 +1,47 @@
+//! Making a scaling decision real. The decision is already stored (desired replicas per region in
+//! the type's state item); an actuator carries it further when the deployment asks for it.
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use thiserror::Error;
+
+use crate::domain::AgentType;
+
+#[derive(Debug, Error)]
+#[error("actuator failed: {message}")]
+pub struct ActuatorError {
+    pub message: String,
+    /// Whether a later attempt may succeed (throttling, a region unreachable).
+    pub retryable: bool,
+}
+
+/// Applies desired replica counts per region. Must be idempotent: the same counts may arrive again
+/// (a retried event re-applies the last decision).
+#[async_trait]
+pub trait Actuator: Send + Sync + Debug {
+    async fn apply(
+        &self,
+        agent_type: &AgentType,
+        desired: &BTreeMap<String, u32>,
+    ) -> Result<Vec<String>, ActuatorError>;
+}
+
+/// The default: the desired counts stay in DynamoDB, where the agent coordinator reads them.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RecordActuator;
+
+#[async_trait]
+impl Actuator for RecordActuator {
+    async fn apply(
+        &self,
+        agent_type: &AgentType,
+        desired: &BTreeMap<String, u32>,
+    ) -> Result<Vec<String>, ActuatorError> {
+        Ok(desired
+            .iter()
+            .map(|(region, n)| format!("recorded {n} desired {agent_type} replicas in {region}"))
+            .collect())
+    }
+}
