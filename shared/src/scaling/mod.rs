@@ -1,6 +1,7 @@
 //! Scaling: policies, the HPA-grade autoscaler, and the stored state they act on.
 
 pub mod actuator;
+pub mod alarm;
 mod autoscaler;
 pub mod cost_gate;
 pub mod hpa;

@@ -1,0 +1,29 @@
+//! The scaler Lambda: configuration and clients built once per container, then the handler runs.
+
+use std::sync::Arc;
+
+use lambda_runtime::{LambdaEvent, service_fn};
+use scaler::{ScalerDeps, handle};
+use serde_json::Value;
+use shared::clock::SystemClock;
+use shared::config::{Config, TableConfig};
+use shared::scaling::FleetState;
+use shared::scaling::cost_gate::CostGate;
+use shared::scaling::service::Scaler;
+use shared::store::{DynamoStore, Store};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let config = Config::from_env()?;
+    let table = TableConfig::from_env()?;
+    shared::telemetry::init_logging(&config);
+    let sdk = shared::aws::sdk_config(table.endpoint.as_deref()).await;
+    let clock = Arc::new(SystemClock);
+    let store: Arc<dyn Store> =
+        Arc::new(DynamoStore::new(shared::aws::dynamodb(&sdk), table.table_name, clock.clone()));
+    let actuator = scaler::actuator::from_env(&|name| std::env::var(name).ok(), &sdk, &config.regions)?;
+    let scaler =
+        Scaler::new(FleetState::new(store.clone()), config.regions.clone(), CostGate::default(), actuator);
+    let deps = ScalerDeps { scaler, store, clock };
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| handle(&deps, event))).await
+}

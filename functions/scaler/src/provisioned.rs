@@ -1,0 +1,128 @@
+//! The `provisioned-concurrency` actuator: each agent type's Lambda function alias gets
+//! replicas x concurrency-per-replica provisioned concurrency in every region.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use aws_sdk_lambda::Client;
+use aws_sdk_lambda::error::{DisplayErrorContext, SdkError};
+use aws_sdk_lambda::operation::delete_provisioned_concurrency_config::DeleteProvisionedConcurrencyConfigError;
+use shared::domain::AgentType;
+use shared::scaling::actuator::{Actuator, ActuatorError};
+
+/// Where the agent functions are and how much concurrency a replica stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// Function name with `{agent_type}` in it, e.g. `incident-{agent_type}-agent`.
+    pub function_pattern: String,
+    /// The alias (or version) that carries the provisioned concurrency; never `$LATEST`.
+    pub qualifier: String,
+    pub concurrency_per_replica: u32,
+}
+
+/// Per-region Lambda clients, built once per container.
+#[derive(Debug, Clone)]
+pub struct ProvisionedConcurrency {
+    clients: BTreeMap<String, Client>,
+    target: Target,
+}
+
+impl ProvisionedConcurrency {
+    pub fn new(clients: BTreeMap<String, Client>, target: Target) -> Self {
+        Self { clients, target }
+    }
+
+    fn function(&self, agent_type: &AgentType) -> String {
+        self.target.function_pattern.replace("{agent_type}", agent_type.as_str())
+    }
+}
+
+/// `transient_service_error`: whether the service's own error is one a retry can outlast
+/// (throttling, a conflicting update in progress, a service fault).
+fn failure<E, R>(what: &str, err: &SdkError<E, R>, transient_service_error: bool) -> ActuatorError
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let retryable = match err {
+        SdkError::ServiceError(_) => transient_service_error,
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => true,
+        _ => false,
+    };
+    ActuatorError { message: format!("{what}: {}", DisplayErrorContext(err)), retryable }
+}
+
+#[async_trait]
+impl Actuator for ProvisionedConcurrency {
+    async fn apply(
+        &self,
+        agent_type: &AgentType,
+        desired: &BTreeMap<String, u32>,
+    ) -> Result<Vec<String>, ActuatorError> {
+        let function = self.function(agent_type);
+        let qualifier = &self.target.qualifier;
+        let mut actions = Vec::new();
+        for (region, replicas) in desired {
+            let client = self.clients.get(region).ok_or_else(|| ActuatorError {
+                message: format!("no Lambda client for region {region}"),
+                retryable: false,
+            })?;
+            let concurrency = replicas.saturating_mul(self.target.concurrency_per_replica);
+            if concurrency == 0 {
+                // Lambda takes no zero: removing the configuration is how to provision nothing.
+                let result = client
+                    .delete_provisioned_concurrency_config()
+                    .function_name(&function)
+                    .qualifier(qualifier)
+                    .send()
+                    .await;
+                match result {
+                    Ok(_) => {}
+                    Err(e)
+                        if e.as_service_error().is_some_and(
+                            DeleteProvisionedConcurrencyConfigError::is_resource_not_found_exception,
+                        ) => {}
+                    Err(e) => {
+                        let transient = e.as_service_error().is_some_and(|s| {
+                            s.is_too_many_requests_exception()
+                                || s.is_resource_conflict_exception()
+                                || s.is_service_exception()
+                        });
+                        return Err(failure(
+                            &format!("{region}: removing provisioned concurrency of {function}:{qualifier}"),
+                            &e,
+                            transient,
+                        ));
+                    }
+                }
+                actions
+                    .push(format!("removed provisioned concurrency of {function}:{qualifier} in {region}"));
+            } else {
+                let concurrency_i32 = i32::try_from(concurrency).unwrap_or(i32::MAX);
+                client
+                    .put_provisioned_concurrency_config()
+                    .function_name(&function)
+                    .qualifier(qualifier)
+                    .provisioned_concurrent_executions(concurrency_i32)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        let transient = e.as_service_error().is_some_and(|s| {
+                            s.is_too_many_requests_exception()
+                                || s.is_resource_conflict_exception()
+                                || s.is_service_exception()
+                        });
+                        failure(
+                            &format!("{region}: setting provisioned concurrency of {function}:{qualifier}"),
+                            &e,
+                            transient,
+                        )
+                    })?;
+                actions.push(format!(
+                    "set provisioned concurrency of {function}:{qualifier} in {region} to {concurrency}"
+                ));
+            }
+        }
+        Ok(actions)
+    }
+}

@@ -1,0 +1,51 @@
+//! The scaler binary run as Lambda runs it, under a Runtime API served by the test, handling the
+//! real alarm fixtures against the DynamoDB-API server.
+
+#![allow(clippy::unwrap_used, reason = "test helpers fail the test by panicking")]
+
+use integration_tests::runtime_api::{Function, RuntimeApi};
+use serde_json::Value;
+
+fn fixture(name: &str) -> Value {
+    let path = format!("{}/../../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scaler_binary_handles_both_alarm_forms() {
+    let Some(endpoint) = integration_tests::dynamodb_endpoint("scaler under a local Lambda Runtime API")
+    else {
+        return;
+    };
+    let table = format!("scaler-{}", uuid::Uuid::new_v4().simple());
+    shared::store::create_table(&shared::aws::local_dynamodb(&endpoint), &table).await.unwrap();
+    let events = [
+        ("direct", fixture("cloudwatch-alarm-direct-high.json")),
+        ("direct-again", fixture("cloudwatch-alarm-direct-high.json")),
+        ("bridged", fixture("eventbridge-alarm-state-change-low.json")),
+        (
+            "not-an-alarm",
+            serde_json::json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}),
+        ),
+    ];
+    let mut runtime = RuntimeApi::serve(&events).await;
+    let function = Function::spawn(
+        env!("CARGO_BIN_EXE_scaler"),
+        "commander-scaler",
+        &runtime.address,
+        &[("COMMANDER_TABLE_NAME", &table), ("COMMANDER_DYNAMODB_ENDPOINT", &endpoint)],
+    );
+    let answers = runtime.answers(events.len()).await;
+    println!(
+        "scaler binary (debug build): {} ms from process start to its first `next` poll",
+        runtime.first_poll().unwrap().duration_since(function.started).as_millis()
+    );
+    let answer = |id: &str| answers[id].clone().unwrap_or_else(|e| panic!("{id}: invocation error {e}"));
+    assert_eq!(answer("direct")["status"], "applied", "{}", answer("direct"));
+    assert_eq!(answer("direct")["evaluation"]["desired"], 3);
+    assert_eq!(answer("direct-again")["status"], "replayed");
+    assert_eq!(answer("bridged")["status"], "applied");
+    assert_eq!(answer("bridged")["evaluation"]["agent_type"], "diagnosis");
+    assert_eq!(answer("not-an-alarm")["status"], "ignored");
+    function.stop().await;
+}

@@ -1,0 +1,76 @@
+//! The provisioned-concurrency actuator against mocked Lambda clients (no Lambda API server here
+//! offers provisioned concurrency).
+
+#![allow(clippy::unwrap_used, reason = "test helpers fail the test by panicking")]
+
+use std::collections::BTreeMap;
+
+use aws_sdk_lambda::Client;
+use aws_sdk_lambda::operation::delete_provisioned_concurrency_config::DeleteProvisionedConcurrencyConfigOutput;
+use aws_sdk_lambda::operation::put_provisioned_concurrency_config::{
+    PutProvisionedConcurrencyConfigError, PutProvisionedConcurrencyConfigOutput,
+};
+use aws_sdk_lambda::types::error::TooManyRequestsException;
+use aws_smithy_mocks::{RuleMode, mock, mock_client};
+use scaler::provisioned::{ProvisionedConcurrency, Target};
+use shared::domain::AgentType;
+use shared::scaling::actuator::Actuator;
+
+fn target() -> Target {
+    Target {
+        function_pattern: "incident-{agent_type}-agent".into(),
+        qualifier: "live".into(),
+        concurrency_per_replica: 5,
+    }
+}
+
+#[tokio::test]
+async fn sets_replicas_times_concurrency_on_the_alias_in_each_region() {
+    let east = mock!(Client::put_provisioned_concurrency_config)
+        .match_requests(|r| {
+            r.function_name() == Some("incident-detection-agent")
+                && r.qualifier() == Some("live")
+                && r.provisioned_concurrent_executions() == Some(15)
+        })
+        .then_output(|| PutProvisionedConcurrencyConfigOutput::builder().build());
+    let west_zero = mock!(Client::delete_provisioned_concurrency_config)
+        .match_requests(|r| {
+            r.function_name() == Some("incident-detection-agent") && r.qualifier() == Some("live")
+        })
+        .then_output(|| DeleteProvisionedConcurrencyConfigOutput::builder().build());
+    let clients = BTreeMap::from([
+        ("us-east-1".to_owned(), mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&east])),
+        ("us-west-2".to_owned(), mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&west_zero])),
+    ]);
+    let actuator = ProvisionedConcurrency::new(clients, target());
+    let desired = BTreeMap::from([("us-east-1".to_owned(), 3), ("us-west-2".to_owned(), 0)]);
+    let actions = actuator.apply(&AgentType::parse("detection").unwrap(), &desired).await.unwrap();
+    assert_eq!(east.num_calls(), 1);
+    assert_eq!(west_zero.num_calls(), 1, "zero replicas removes the configuration");
+    assert_eq!(actions.len(), 2);
+    assert!(actions[0].contains("to 15"), "{actions:?}");
+}
+
+#[tokio::test]
+async fn throttling_is_a_retryable_failure_and_unknown_regions_are_not() {
+    let throttled = mock!(Client::put_provisioned_concurrency_config).then_error(|| {
+        PutProvisionedConcurrencyConfigError::TooManyRequestsException(
+            TooManyRequestsException::builder().build(),
+        )
+    });
+    let clients = BTreeMap::from([(
+        "us-east-1".to_owned(),
+        mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&throttled]),
+    )]);
+    let actuator = ProvisionedConcurrency::new(clients, target());
+    let err = actuator
+        .apply(&AgentType::parse("diagnosis").unwrap(), &BTreeMap::from([("us-east-1".to_owned(), 2)]))
+        .await
+        .unwrap_err();
+    assert!(err.retryable, "{err}");
+    let err = actuator
+        .apply(&AgentType::parse("diagnosis").unwrap(), &BTreeMap::from([("eu-west-1".to_owned(), 2)]))
+        .await
+        .unwrap_err();
+    assert!(!err.retryable && err.message.contains("eu-west-1"));
+}
