@@ -37,6 +37,9 @@ pub struct Config {
     /// `COMMANDER_HEARTBEAT_INTERVAL_SECONDS`: how often replicas report; a replica that misses
     /// three intervals disappears.
     pub heartbeat_interval: Duration,
+    /// `COMMANDER_METRICS`: `emf` writes CloudWatch Embedded Metric Format lines to stdout, `off`
+    /// does not. Defaults to `emf` inside Lambda and `off` elsewhere.
+    pub emit_metrics: bool,
 }
 
 /// Where the DynamoDB table is: needed by the Lambdas, not by the local runner.
@@ -118,7 +121,13 @@ impl Config {
                 }
             },
         };
-        Ok(Self { regions, log_level, log_format, heartbeat_interval })
+        let emit_metrics = match var(env, "COMMANDER_METRICS").as_deref() {
+            None => var(env, "AWS_LAMBDA_FUNCTION_NAME").is_some(),
+            Some("emf") => true,
+            Some("off") => false,
+            Some(other) => return Err(bad("COMMANDER_METRICS", format!("{other:?} is neither emf nor off"))),
+        };
+        Ok(Self { regions, log_level, log_format, heartbeat_interval, emit_metrics })
     }
 
     /// A replica's record lives for three missed heartbeats.
@@ -134,6 +143,7 @@ impl Default for Config {
             log_level: tracing::Level::INFO,
             log_format: LogFormat::Json,
             heartbeat_interval: Self::DEFAULT_HEARTBEAT_INTERVAL,
+            emit_metrics: false,
         }
     }
 }
@@ -205,6 +215,13 @@ mod tests {
         assert_eq!(c.log_level, tracing::Level::DEBUG, "Lambda's own setting wins");
         assert_eq!(c.log_format, LogFormat::Text);
         assert_eq!(c.replica_ttl(), chrono::Duration::seconds(30));
+        assert!(!c.emit_metrics, "no metrics outside Lambda unless asked");
+        assert!(Config::from(&env(&[("AWS_LAMBDA_FUNCTION_NAME", "api")])).unwrap().emit_metrics);
+        assert!(
+            !Config::from(&env(&[("AWS_LAMBDA_FUNCTION_NAME", "api"), ("COMMANDER_METRICS", "off")]))
+                .unwrap()
+                .emit_metrics
+        );
     }
 
     #[test]
@@ -216,6 +233,7 @@ mod tests {
             ("AWS_LAMBDA_LOG_FORMAT", "xml"),
             ("COMMANDER_HEARTBEAT_INTERVAL_SECONDS", "0"),
             ("COMMANDER_HEARTBEAT_INTERVAL_SECONDS", "soon"),
+            ("COMMANDER_METRICS", "prometheus"),
         ];
         for (name, value) in cases {
             let err = Config::from(&env(&[(name, value)])).unwrap_err();

@@ -47,3 +47,53 @@ impl<S: Send + Sync> FromRequestParts<S> for AgentTypeParam {
         AgentType::parse(&name).map(Self).map_err(|e| ApiError::BadRequest(e.to_string()))
     }
 }
+
+/// A JSON body that may be left out entirely (then `T::default()`); when present it is held to
+/// the same rules as [`Body`].
+#[derive(Debug)]
+pub struct OptionalBody<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|mime| {
+                let mime = mime.trim();
+                mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+            });
+        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::BadRequest(e.body_text())
+            }
+        })?;
+        if bytes.is_empty() {
+            return Ok(Self(T::default()));
+        }
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        axum::Json::<T>::from_bytes(&bytes).map(|axum::Json(v)| Self(v)).map_err(|e| json_rejection(&e))
+    }
+}
+
+/// The `{region}` path segment, validated.
+#[derive(Debug)]
+pub struct RegionParam(pub shared::domain::Region);
+
+impl<S: Send + Sync> FromRequestParts<S> for RegionParam {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(code) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::BadRequest(e.body_text()))?;
+        shared::domain::Region::parse(&code).map(Self).map_err(|e| ApiError::BadRequest(e.to_string()))
+    }
+}

@@ -12,7 +12,7 @@ use std::any::Any;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 
@@ -30,6 +30,9 @@ pub fn router(state: AppState) -> Router {
         .route("/scaling/status", get(routes::scaling::status))
         .route("/scaling/policies", get(routes::policies::list))
         .route("/scaling/policies/{agent_type}", get(routes::policies::get).put(routes::policies::put))
+        .route("/scaling/optimize", post(routes::optimize::optimize))
+        .route("/regions", get(routes::regions::list))
+        .route("/regions/{region}/health", put(routes::regions::set_health))
         .route("/replicas/heartbeat", post(routes::replicas::heartbeat))
         .route("/openapi.json", get(openapi::document))
         .fallback(not_found)

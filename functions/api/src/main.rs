@@ -14,6 +14,8 @@ async fn main() -> Result<(), lambda_http::Error> {
     let sdk = shared::aws::sdk_config(table.endpoint.as_deref()).await;
     let clock = Arc::new(SystemClock);
     let store = DynamoStore::new(shared::aws::dynamodb(&sdk), table.table_name, clock.clone());
-    let app = api::router(api::AppState::new(Arc::new(store), clock, config));
+    let actuator =
+        shared::scaling::actuator::from_env(&|name| std::env::var(name).ok(), &sdk, &config.regions)?;
+    let app = api::router(api::AppState::with_actuator(Arc::new(store), clock, config, actuator));
     lambda_http::run(app).await
 }

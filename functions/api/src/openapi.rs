@@ -13,12 +13,15 @@ use crate::routes;
         routes::policies::list,
         routes::policies::get,
         routes::policies::put,
+        routes::optimize::optimize,
+        routes::regions::list,
+        routes::regions::set_health,
         routes::replicas::heartbeat,
         document,
     ),
     components(schemas(crate::Problem)),
     tags(
-        (name = "health"), (name = "scaling"), (name = "replicas"), (name = "meta"),
+        (name = "health"), (name = "scaling"), (name = "regions"), (name = "replicas"), (name = "meta"),
     )
 )]
 pub struct ApiDoc;

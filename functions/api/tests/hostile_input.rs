@@ -74,6 +74,8 @@ fn body_bytes() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         3 => mangled(heartbeat()).prop_map(|v| v.to_string().into_bytes()),
         3 => mangled(policy()).prop_map(|v| v.to_string().into_bytes()),
+        1 => mangled(json!({"agent_type": "detection", "dry_run": true, "severity": "high"})).prop_map(|v| v.to_string().into_bytes()),
+        1 => mangled(json!({"healthy": false, "weight": 2.0, "reason": "drill"})).prop_map(|v| v.to_string().into_bytes()),
         1 => any_json().prop_map(|v| v.to_string().into_bytes()),
         1 => prop::collection::vec(any::<u8>(), 0..200),
     ]
@@ -85,6 +87,9 @@ fn path() -> impl Strategy<Value = String> {
         Just("/scaling/policies/detection".to_owned()),
         Just("/scaling/status".to_owned()),
         Just("/health".to_owned()),
+        Just("/scaling/optimize".to_owned()),
+        Just("/regions/us-east-1/health".to_owned()),
+        "[a-z0-9-]{0,20}".prop_map(|s| format!("/regions/{s}/health")),
         "[a-zA-Z0-9_%-]{0,80}".prop_map(|s| format!("/scaling/policies/{s}")),
         "[a-z/]{0,30}".prop_map(|s| format!("/{s}")),
     ]

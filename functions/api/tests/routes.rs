@@ -354,6 +354,9 @@ async fn openapi_document_covers_every_route_and_error() {
         ("/scaling/policies/{agent_type}", "get"),
         ("/scaling/policies/{agent_type}", "put"),
         ("/replicas/heartbeat", "post"),
+        ("/scaling/optimize", "post"),
+        ("/regions", "get"),
+        ("/regions/{region}/health", "put"),
         ("/openapi.json", "get"),
     ];
     for (path, method) in expected {
@@ -390,4 +393,154 @@ async fn an_unreachable_store_gives_503_with_retry_after() {
         assert_eq!(a.retry_after.as_deref(), Some("5"));
         assert_eq!(a.body["code"], "store_unavailable");
     }
+}
+
+#[tokio::test]
+async fn optimize_decides_and_applies_unless_dry_run() {
+    let app = app();
+    for i in 0..2 {
+        let a = app
+            .json(
+                Method::POST,
+                "/replicas/heartbeat",
+                &heartbeat("detection", &format!("d{i}"), "us-east-1", 19.0),
+            )
+            .await;
+        assert_eq!(a.status, StatusCode::OK);
+    }
+    let dry = app
+        .json(Method::POST, "/scaling/optimize", &json!({"agent_type": "detection", "dry_run": true}))
+        .await;
+    assert_eq!(dry.status, StatusCode::OK, "{:?}", dry.body);
+    let decision = &dry.body["decisions"][0];
+    assert_eq!(
+        (decision["current"].as_u64(), decision["desired"].as_u64()),
+        (Some(2), Some(3)),
+        "{decision}"
+    );
+    assert!(decision["reasons"].as_array().unwrap().iter().any(|r| r.as_str().unwrap().contains("ratio")));
+    assert_eq!(dry.body["actions_taken"], json!([]));
+    assert_eq!(dry.body["cost_impact"], 2.0);
+    let status = app.get("/scaling/status").await.body;
+    assert_eq!(
+        status["scaling_metrics"]["detection"]["desired_replicas"],
+        Value::Null,
+        "a dry run changes nothing"
+    );
+
+    let applied = app.send(Method::POST, "/scaling/optimize", None, Vec::new()).await;
+    assert_eq!(applied.status, StatusCode::OK, "an empty body evaluates every type: {:?}", applied.body);
+    assert_eq!(applied.body["decisions"].as_array().unwrap().len(), 5);
+    assert!(!applied.body["actions_taken"].as_array().unwrap().is_empty());
+    let status = app.get("/scaling/status").await.body;
+    let metrics = &status["scaling_metrics"]["detection"];
+    assert_eq!(metrics["desired_replicas"], 3);
+    assert_eq!(metrics["recent_scaling_actions"][0]["kind"], "scale_up");
+    assert_eq!(status["replica_distribution"]["detection"]["us-east-1"]["current"], 2);
+    let desired: u64 = status["replica_distribution"]["detection"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|r| r["desired"].as_u64().unwrap())
+        .sum();
+    assert_eq!(desired, 3);
+}
+
+#[tokio::test]
+async fn marking_a_region_unhealthy_moves_its_share() {
+    let app = app();
+    let a = app
+        .json(Method::PUT, "/regions/us-east-1/health", &json!({"healthy": false, "reason": "outage"}))
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
+    assert_eq!(a.body["region"]["healthy"], false);
+    for (agent, spread) in a.body["desired_by_region"].as_object().unwrap() {
+        assert_eq!(spread["us-east-1"], 0, "{agent}: {spread}");
+    }
+    let regions = app.get("/regions").await.body;
+    assert_eq!(regions["regions"][0]["region"], "us-east-1");
+    assert_eq!(regions["regions"][0]["healthy"], false);
+    let back =
+        app.json(Method::PUT, "/regions/us-east-1/health", &json!({"healthy": true, "weight": 2})).await;
+    assert!(back.body["desired_by_region"]["detection"]["us-east-1"].as_u64().unwrap() >= 1);
+}
+
+#[tokio::test]
+async fn bad_scaling_and_region_requests_get_problems() {
+    use StatusCode as S;
+    let app = app();
+    assert_refused(
+        &app,
+        vec![
+            json_case(
+                "unknown type",
+                Method::POST,
+                "/scaling/optimize",
+                &json!({"agent_type": "triage"}),
+                S::NOT_FOUND,
+            ),
+            json_case(
+                "bad type",
+                Method::POST,
+                "/scaling/optimize",
+                &json!({"agent_type": "No!"}),
+                S::BAD_REQUEST,
+            ),
+            json_case(
+                "unknown field",
+                Method::POST,
+                "/scaling/optimize",
+                &json!({"dryrun": true}),
+                S::BAD_REQUEST,
+            ),
+            json_case(
+                "bad severity",
+                Method::POST,
+                "/scaling/optimize",
+                &json!({"severity": "urgent", "dry_run": true}),
+                S::BAD_REQUEST,
+            ),
+            Case {
+                content_type: Some("text/plain"),
+                body: b"{}".to_vec(),
+                ..case("text body", Method::POST, "/scaling/optimize", S::UNSUPPORTED_MEDIA_TYPE)
+            },
+            json_case(
+                "bad region code",
+                Method::PUT,
+                "/regions/mars/health",
+                &json!({"healthy": false}),
+                S::BAD_REQUEST,
+            ),
+            json_case(
+                "region not in the fleet",
+                Method::PUT,
+                "/regions/sa-east-1/health",
+                &json!({"healthy": false}),
+                S::NOT_FOUND,
+            ),
+            json_case(
+                "zero weight",
+                Method::PUT,
+                "/regions/us-east-1/health",
+                &json!({"healthy": true, "weight": 0}),
+                S::UNPROCESSABLE_ENTITY,
+            ),
+            json_case(
+                "missing healthy",
+                Method::PUT,
+                "/regions/us-east-1/health",
+                &json!({"weight": 1}),
+                S::BAD_REQUEST,
+            ),
+            json_case(
+                "long reason",
+                Method::PUT,
+                "/regions/us-east-1/health",
+                &json!({"healthy": false, "reason": "x".repeat(300)}),
+                S::UNPROCESSABLE_ENTITY,
+            ),
+        ],
+    )
+    .await;
 }

@@ -1,9 +1,6 @@
 //! The scaler Lambda: a CloudWatch alarm (invoking it directly, or through EventBridge) becomes a
 //! scaling evaluation of the alarm's agent type, applied at most once per alarm transition.
 
-pub mod actuator;
-pub mod provisioned;
-
 use std::sync::Arc;
 
 use chrono::Duration;

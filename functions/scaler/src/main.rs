@@ -21,7 +21,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let clock = Arc::new(SystemClock);
     let store: Arc<dyn Store> =
         Arc::new(DynamoStore::new(shared::aws::dynamodb(&sdk), table.table_name, clock.clone()));
-    let actuator = scaler::actuator::from_env(&|name| std::env::var(name).ok(), &sdk, &config.regions)?;
+    let actuator =
+        shared::scaling::actuator::from_env(&|name| std::env::var(name).ok(), &sdk, &config.regions)?;
     let scaler =
         Scaler::new(FleetState::new(store.clone()), config.regions.clone(), CostGate::default(), actuator);
     let deps = ScalerDeps { scaler, store, clock };

@@ -1,6 +1,8 @@
 //! AWS SDK set-up shared by the functions: one HTTP client (rustls with ring, the only TLS stack
 //! in the build) and one `SdkConfig` per container, built in `main` and handed to every client.
 
+pub mod provisioned;
+
 use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;

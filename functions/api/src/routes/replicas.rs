@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use shared::domain::{AgentType, Region, ReplicaId};
 use shared::error::ValidationError;
 use shared::scaling::ReplicaHeartbeat;
+use shared::telemetry::{Dimension, MetricSet, Unit};
 use utoipa::ToSchema;
 
 use crate::extract::Body;
@@ -78,6 +79,9 @@ pub async fn heartbeat(
     }
     let ttl = state.config.replica_ttl();
     state.fleet.record_heartbeat(&replica, ttl).await?;
+    if state.config.emit_metrics && replica.healthy {
+        emit_utilization(&replica, now);
+    }
     Ok(Json(HeartbeatAccepted {
         utilization: replica.utilization(),
         replica_id: replica.replica_id.to_string(),
@@ -86,6 +90,18 @@ pub async fn heartbeat(
         expires_at: now + ttl,
         timestamp: now,
     }))
+}
+
+/// `IncidentCommander` / `AgentUtilization` (percent, dimension `AgentType`): the metric the
+/// utilization alarms watch. Each healthy replica's report is one sample; the alarms average them.
+fn emit_utilization(replica: &shared::domain::Replica, now: DateTime<Utc>) {
+    let set = MetricSet::new("IncidentCommander")
+        .dimension(Dimension::AgentType(replica.agent_type.clone()))
+        .and_then(|s| s.metric("AgentUtilization", Unit::Percent, replica.utilization() * 100.0));
+    match set {
+        Ok(set) => set.emit(now),
+        Err(e) => tracing::warn!(error = %e, "utilization metric not written"),
+    }
 }
 
 fn undefined_type(agent_type: &AgentType) -> ValidationError {

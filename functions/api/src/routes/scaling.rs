@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use futures::future::try_join_all;
 use serde::Serialize;
 use shared::domain::Replica;
+use shared::scaling::records::{AgentScalingState, EventKind, ScalingEventRecord};
 use utoipa::ToSchema;
 
 use super::policies::PolicyView;
@@ -40,7 +41,7 @@ impl From<&Replica> for ReplicaView {
     }
 }
 
-/// Totals per agent type.
+/// Totals and recent scaling activity per agent type.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ScalingMetrics {
     pub replicas: usize,
@@ -51,21 +52,42 @@ pub struct ScalingMetrics {
     pub total_capacity: u64,
     /// total_load / total_capacity; null while no healthy replica reports.
     pub utilization: Option<f64>,
+    /// Incidents assigned per minute; null until replica selection counts them.
+    pub incidents_per_minute: Option<f64>,
+    /// The replica count the scaler settled on; null before its first evaluation.
+    pub desired_replicas: Option<u32>,
+    /// Latest scale-ups, scale-downs and refused scale-ups, newest last.
+    pub recent_scaling_actions: Vec<ScalingEventRecord>,
+    /// Latest replicas that missed three heartbeats, newest last.
+    pub failover_events: Vec<ScalingEventRecord>,
 }
 
 impl ScalingMetrics {
-    fn of(replicas: &[Replica]) -> Self {
+    fn of(replicas: &[Replica], state: &AgentScalingState) -> Self {
         let healthy: Vec<&Replica> = replicas.iter().filter(|r| r.healthy).collect();
         let total_load: f64 = healthy.iter().map(|r| r.load).sum();
         let total_capacity: u64 = healthy.iter().map(|r| u64::from(r.capacity)).sum();
+        let (failovers, actions): (Vec<_>, Vec<_>) =
+            state.recent_events.iter().cloned().partition(|e| e.kind == EventKind::Failover);
         Self {
             replicas: replicas.len(),
             healthy_replicas: healthy.len(),
             total_load,
             total_capacity,
             utilization: (total_capacity > 0).then(|| total_load / total_capacity as f64),
+            incidents_per_minute: None,
+            desired_replicas: state.evaluated_at.map(|_| state.desired_total),
+            recent_scaling_actions: actions,
+            failover_events: failovers,
         }
     }
+}
+
+/// Desired (by the scaler) and current (reporting) replicas in one region.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct RegionReplicas {
+    pub desired: Option<u32>,
+    pub current: u32,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -75,6 +97,8 @@ pub struct ScalingStatus {
     pub scaling_metrics: BTreeMap<String, ScalingMetrics>,
     /// Live replicas per region, every configured region listed.
     pub geographic_distribution: BTreeMap<String, usize>,
+    /// Per agent type and region: desired vs current replicas.
+    pub replica_distribution: BTreeMap<String, BTreeMap<String, RegionReplicas>>,
     pub timestamp: DateTime<Utc>,
 }
 
@@ -88,18 +112,28 @@ pub struct ScalingStatus {
 pub async fn status(State(state): State<AppState>) -> Result<Json<ScalingStatus>, ApiError> {
     let policies = state.fleet.policies().await?;
     let replica_sets = try_join_all(policies.iter().map(|p| state.fleet.replicas(&p.agent_type))).await?;
+    let scaling_states =
+        try_join_all(policies.iter().map(|p| state.fleet.scaling_state(&p.agent_type))).await?;
 
     let mut geographic_distribution: BTreeMap<String, usize> =
         state.config.regions.iter().map(|r| (r.to_string(), 0)).collect();
     let mut replica_status = BTreeMap::new();
     let mut scaling_metrics = BTreeMap::new();
     let mut scaling_policies = BTreeMap::new();
-    for (policy, replicas) in policies.into_iter().zip(replica_sets) {
+    let mut replica_distribution = BTreeMap::new();
+    for ((policy, replicas), (scaling, _)) in policies.into_iter().zip(replica_sets).zip(scaling_states) {
+        let mut by_region: BTreeMap<String, RegionReplicas> =
+            state.config.regions.iter().map(|r| (r.to_string(), RegionReplicas::default())).collect();
         for r in &replicas {
             *geographic_distribution.entry(r.region.to_string()).or_default() += 1;
+            by_region.entry(r.region.to_string()).or_default().current += 1;
+        }
+        for (region, desired) in &scaling.desired {
+            by_region.entry(region.clone()).or_default().desired = Some(*desired);
         }
         let name = policy.agent_type.to_string();
-        scaling_metrics.insert(name.clone(), ScalingMetrics::of(&replicas));
+        replica_distribution.insert(name.clone(), by_region);
+        scaling_metrics.insert(name.clone(), ScalingMetrics::of(&replicas, &scaling));
         replica_status.insert(name.clone(), replicas.iter().map(ReplicaView::from).collect());
         scaling_policies.insert(name, PolicyView::from(policy));
     }
@@ -108,6 +142,7 @@ pub async fn status(State(state): State<AppState>) -> Result<Json<ScalingStatus>
         replica_status,
         scaling_metrics,
         geographic_distribution,
+        replica_distribution,
         timestamp: state.clock.now(),
     }))
 }

@@ -12,7 +12,7 @@ use aws_sdk_lambda::operation::put_provisioned_concurrency_config::{
 };
 use aws_sdk_lambda::types::error::TooManyRequestsException;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
-use scaler::provisioned::{ProvisionedConcurrency, Target};
+use shared::aws::provisioned::{ProvisionedConcurrency, Target};
 use shared::domain::AgentType;
 use shared::scaling::actuator::Actuator;
 
@@ -73,4 +73,40 @@ async fn throttling_is_a_retryable_failure_and_unknown_regions_are_not() {
         .await
         .unwrap_err();
     assert!(!err.retryable && err.message.contains("eu-west-1"));
+}
+
+#[test]
+fn the_actuator_is_chosen_by_configuration() {
+    use shared::domain::Region;
+    use shared::scaling::actuator::from_env;
+    let sdk = aws_config::SdkConfig::builder().build();
+    let regions = Region::defaults();
+    let env = |pairs: &'static [(&'static str, &'static str)]| {
+        move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
+    };
+    assert!(format!("{:?}", from_env(&env(&[]), &sdk, &regions).unwrap()).contains("RecordActuator"));
+    let pc = from_env(&env(&[("COMMANDER_ACTUATOR", "provisioned-concurrency")]), &sdk, &regions).unwrap();
+    assert!(format!("{pc:?}").contains("ProvisionedConcurrency"));
+    let cases: [(&[(&str, &str)], &str); 4] = [
+        (&[("COMMANDER_ACTUATOR", "magic")], "COMMANDER_ACTUATOR"),
+        (
+            &[("COMMANDER_ACTUATOR", "provisioned-concurrency"), ("COMMANDER_AGENT_QUALIFIER", "$LATEST")],
+            "COMMANDER_AGENT_QUALIFIER",
+        ),
+        (
+            &[
+                ("COMMANDER_ACTUATOR", "provisioned-concurrency"),
+                ("COMMANDER_AGENT_FUNCTION_PATTERN", "agent"),
+            ],
+            "COMMANDER_AGENT_FUNCTION_PATTERN",
+        ),
+        (
+            &[("COMMANDER_ACTUATOR", "provisioned-concurrency"), ("COMMANDER_CONCURRENCY_PER_REPLICA", "0")],
+            "COMMANDER_CONCURRENCY_PER_REPLICA",
+        ),
+    ];
+    for (pairs, variable) in cases {
+        let lookup = |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned());
+        assert_eq!(from_env(&lookup, &sdk, &regions).unwrap_err().variable, variable);
+    }
 }

@@ -3,12 +3,12 @@
 
 use std::collections::BTreeMap;
 
+use crate::domain::AgentType;
+use crate::scaling::actuator::{Actuator, ActuatorError};
 use async_trait::async_trait;
 use aws_sdk_lambda::Client;
 use aws_sdk_lambda::error::{DisplayErrorContext, SdkError};
 use aws_sdk_lambda::operation::delete_provisioned_concurrency_config::DeleteProvisionedConcurrencyConfigError;
-use shared::domain::AgentType;
-use shared::scaling::actuator::{Actuator, ActuatorError};
 
 /// Where the agent functions are and how much concurrency a replica stands for.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,107 @@
+use axum::Json;
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use shared::domain::{AgentType, Severity};
+use shared::scaling::plan::Evaluation;
+use shared::scaling::service::{ScalingError, ScalingRequest};
+use utoipa::ToSchema;
+
+use crate::extract::OptionalBody;
+use crate::{ApiError, AppState};
+
+/// Which types to evaluate and whether to apply the decisions.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OptimizeRequest {
+    /// One agent type; every known type when left out.
+    #[schema(value_type = Option<String>)]
+    pub agent_type: Option<AgentType>,
+    /// Decide and report, but change nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Severity of the work a scale-up would serve, for the cost gate (default `high`).
+    pub severity: Option<Severity>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OptimizeResponse {
+    pub decisions: Vec<Evaluation>,
+    /// Every action taken, over all types.
+    pub actions_taken: Vec<String>,
+    /// USD per hour the decisions add (negative: save).
+    pub cost_impact: f64,
+    pub dry_run: bool,
+    pub timestamp: DateTime<Utc>,
+}
+
+pub(crate) fn scaling_error(e: ScalingError) -> ApiError {
+    match e {
+        ScalingError::UnknownAgentType(t) => {
+            ApiError::NotFound(format!("agent type {t} has no scaling policy"))
+        }
+        ScalingError::Store(e) => e.into(),
+        ScalingError::Contention => {
+            ApiError::Conflict("too many concurrent evaluations of this type; retry".into())
+        }
+        ScalingError::Actuator(e) if e.retryable => {
+            tracing::warn!(error = %e, "actuator unavailable");
+            ApiError::Unavailable
+        }
+        ScalingError::Actuator(e) => ApiError::Internal(e.to_string()),
+    }
+}
+
+/// Evaluates every type (or one) now with the autoscaler on the replicas' reported load, and
+/// applies the decisions unless it is a dry run.
+#[utoipa::path(post, path = "/scaling/optimize", tag = "scaling",
+    request_body(content = Option<OptimizeRequest>, description = "Optional; an empty body evaluates and applies every type"),
+    responses(
+        (status = 200, body = OptimizeResponse),
+        (status = 400, body = crate::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such agent type", body = crate::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Too many concurrent evaluations", body = crate::Problem, content_type = "application/problem+json"),
+        (status = 413, body = crate::Problem, content_type = "application/problem+json"),
+        (status = 415, body = crate::Problem, content_type = "application/problem+json"),
+        (status = 503, body = crate::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn optimize(
+    State(state): State<AppState>,
+    OptionalBody(request): OptionalBody<OptimizeRequest>,
+) -> Result<Json<OptimizeResponse>, ApiError> {
+    let types = match request.agent_type {
+        Some(t) => vec![t],
+        None => state.fleet.agent_types().await?,
+    };
+    let decisions =
+        evaluate_all(&state, &types, request.severity.unwrap_or(Severity::High), request.dry_run).await?;
+    Ok(Json(OptimizeResponse {
+        actions_taken: decisions.iter().flat_map(|d| d.actions_taken.iter().cloned()).collect(),
+        cost_impact: decisions.iter().map(|d| d.cost_impact).sum(),
+        decisions,
+        dry_run: request.dry_run,
+        timestamp: state.clock.now(),
+    }))
+}
+
+/// Evaluates the types one after another on their reported load.
+pub(crate) async fn evaluate_all(
+    state: &AppState,
+    types: &[AgentType],
+    severity: Severity,
+    dry_run: bool,
+) -> Result<Vec<Evaluation>, ApiError> {
+    let now = state.clock.now();
+    let mut decisions = Vec::with_capacity(types.len());
+    for agent_type in types {
+        let request = ScalingRequest {
+            agent_type: agent_type.clone(),
+            utilization: None,
+            severity,
+            dry_run,
+            alarm_at: None,
+        };
+        decisions.push(state.scaler.evaluate(&request, now).await.map_err(scaling_error)?);
+    }
+    Ok(decisions)
+}

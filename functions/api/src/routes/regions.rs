@@ -1,0 +1,120 @@
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use shared::domain::Severity;
+use shared::error::ValidationError;
+use shared::scaling::plan::Evaluation;
+use shared::scaling::records::RegionHealth;
+use utoipa::ToSchema;
+
+use super::optimize::evaluate_all;
+use crate::extract::{Body, RegionParam};
+use crate::{ApiError, AppState};
+
+/// An operator's mark on a region.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegionHealthChange {
+    pub healthy: bool,
+    /// Relative share of replicas, above 0 and at most 100 (default 1).
+    pub weight: Option<f64>,
+    /// Why, for the record (at most 256 characters).
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegionView {
+    pub region: String,
+    pub healthy: bool,
+    pub weight: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// When an operator last marked it; null if never.
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegionList {
+    pub regions: Vec<RegionView>,
+    pub timestamp: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegionHealthChanged {
+    pub region: RegionView,
+    /// The re-evaluation of every agent type over the regions as they are now.
+    pub redistributed: Vec<Evaluation>,
+    pub desired_by_region: BTreeMap<String, BTreeMap<String, u32>>,
+    pub timestamp: DateTime<Utc>,
+}
+
+fn view(region: String, health: Option<RegionHealth>) -> RegionView {
+    match health {
+        Some(h) => RegionView {
+            region,
+            healthy: h.healthy,
+            weight: h.weight,
+            reason: h.reason,
+            updated_at: Some(h.updated_at),
+        },
+        None => RegionView { region, healthy: true, weight: 1.0, reason: None, updated_at: None },
+    }
+}
+
+/// The fleet's regions with their health marks and weights.
+#[utoipa::path(get, path = "/regions", tag = "regions",
+    responses((status = 200, body = RegionList), (status = 503, body = crate::Problem, content_type = "application/problem+json")))]
+pub async fn list(State(state): State<AppState>) -> Result<Json<RegionList>, ApiError> {
+    let health = state.fleet.region_health(&state.config.regions).await?;
+    let regions = health.into_iter().map(|(r, h)| view(r.to_string(), h)).collect();
+    Ok(Json(RegionList { regions, timestamp: state.clock.now() }))
+}
+
+/// Marks a region healthy or unhealthy (and sets its weight), then re-spreads every agent type's
+/// replicas: an unhealthy region's share moves to the others.
+#[utoipa::path(put, path = "/regions/{region}/health", tag = "regions",
+    params(("region" = String, Path, description = "One of the fleet's regions, e.g. us-east-1")),
+    request_body = RegionHealthChange,
+    responses(
+        (status = 200, body = RegionHealthChanged),
+        (status = 400, body = crate::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not one of the fleet's regions", body = crate::Problem, content_type = "application/problem+json"),
+        (status = 413, body = crate::Problem, content_type = "application/problem+json"),
+        (status = 415, body = crate::Problem, content_type = "application/problem+json"),
+        (status = 422, body = crate::Problem, content_type = "application/problem+json"),
+        (status = 503, body = crate::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn set_health(
+    State(state): State<AppState>,
+    RegionParam(region): RegionParam,
+    Body(change): Body<RegionHealthChange>,
+) -> Result<Json<RegionHealthChanged>, ApiError> {
+    if !state.config.regions.contains(&region) {
+        return Err(ApiError::NotFound(format!("{region} is not one of the fleet's regions")));
+    }
+    let weight = change.weight.unwrap_or(1.0);
+    if !weight.is_finite() || weight <= 0.0 || weight > 100.0 {
+        return Err(ValidationError::new("weight", "must be above 0 and at most 100").into());
+    }
+    if change.reason.as_ref().is_some_and(|r| r.chars().count() > 256) {
+        return Err(ValidationError::new("reason", "must be at most 256 characters").into());
+    }
+    let now = state.clock.now();
+    let health = RegionHealth { healthy: change.healthy, weight, reason: change.reason, updated_at: now };
+    state.fleet.set_region_health(&region, &health).await?;
+    tracing::info!(%region, healthy = health.healthy, weight, "region health marked");
+    let types = state.fleet.agent_types().await?;
+    let redistributed = evaluate_all(&state, &types, Severity::High, false).await?;
+    Ok(Json(RegionHealthChanged {
+        region: view(region.to_string(), Some(health)),
+        desired_by_region: redistributed
+            .iter()
+            .map(|e| (e.agent_type.to_string(), e.desired_by_region.clone()))
+            .collect(),
+        redistributed,
+        timestamp: now,
+    }))
+}
