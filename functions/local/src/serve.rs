@@ -3,7 +3,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
 use clap::Args;
+use scaler::ScalerDeps;
 use shared::clock::{Clock, SystemClock};
 use shared::config::Config;
 use shared::store::{EmbeddedStore, MemoryStore, Store};
@@ -31,7 +36,9 @@ pub async fn serve(args: ServeArgs, config: Config) -> anyhow::Result<()> {
         })?;
         (Arc::new(store), args.state.display().to_string())
     };
-    let app = api::router(api::AppState::new(store, clock, config));
+    let state = api::AppState::new(store.clone(), clock.clone(), config);
+    let alarms = ScalerDeps { scaler: state.scaler.clone(), store, clock };
+    let app = api::router(state).merge(alarm_route(alarms));
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .with_context(|| format!("cannot listen on {}", args.addr))?;
@@ -40,6 +47,28 @@ pub async fn serve(args: ServeArgs, config: Config) -> anyhow::Result<()> {
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("server failed")?;
     tracing::info!("commander stopped");
     Ok(())
+}
+
+/// `POST /local/alarms`: an alarm event (as CloudWatch invokes the scaler, or as EventBridge
+/// delivers it) handled exactly as the scaler Lambda handles it, so the loop can be tried locally.
+fn alarm_route(deps: ScalerDeps) -> Router {
+    Router::new().route("/local/alarms", post(receive_alarm)).with_state(Arc::new(deps))
+}
+
+async fn receive_alarm(State(deps): State<Arc<ScalerDeps>>, body: axum::body::Bytes) -> Response {
+    let Ok(payload) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return api::ApiError::BadRequest("the body must be a JSON alarm event".into()).into_response();
+    };
+    match scaler::handle_alarm(&deps, &payload).await {
+        Ok(outcome) if outcome.status == "ignored" => {
+            api::ApiError::BadRequest(outcome.reason.unwrap_or_default()).into_response()
+        }
+        Ok(outcome) => Json(outcome).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "alarm not handled; the Lambda would be retried");
+            api::ApiError::Unavailable.into_response()
+        }
+    }
 }
 
 /// Ctrl-C, or SIGTERM from a service manager.

@@ -17,9 +17,13 @@ struct Server {
 }
 
 async fn start(state: &Path) -> Server {
+    start_with(&["--state".as_ref(), state.as_os_str()]).await
+}
+
+async fn start_with(args: &[&std::ffi::OsStr]) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_commander"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--state"])
-        .arg(state)
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .args(args)
         .env_remove("RUST_LOG")
         .env_remove("COMMANDER_REGIONS")
         .stdout(Stdio::piped())
@@ -94,5 +98,23 @@ async fn serve_keeps_state_across_a_restart() {
     assert_eq!(body["scaling_policies"]["diagnosis"]["version"], 1);
     assert_eq!(body["replica_status"]["diagnosis"][0]["replica_id"], "diag-1", "the heartbeat survived");
     assert_eq!(body["geographic_distribution"]["eu-west-1"], 1);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn alarms_posted_locally_drive_the_scaler() {
+    let server = start_with(&["--memory".as_ref()]).await;
+    let path =
+        format!("{}/../../tests/fixtures/cloudwatch-alarm-direct-high.json", env!("CARGO_MANIFEST_DIR"));
+    let alarm: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let (status, outcome) = server.request("POST", "/local/alarms", Some(&alarm)).await;
+    assert_eq!(status, 200, "{outcome}");
+    assert_eq!(outcome["status"], "applied");
+    let (_, again) = server.request("POST", "/local/alarms", Some(&alarm)).await;
+    assert_eq!(again["status"], "replayed");
+    let (_, body) = server.request("GET", "/scaling/status", None).await;
+    assert_eq!(body["scaling_metrics"]["detection"]["desired_replicas"], 3);
+    let (status, problem) = server.request("POST", "/local/alarms", Some(&json!({"not": "an alarm"}))).await;
+    assert_eq!(status, 400, "{problem}");
     server.stop().await;
 }

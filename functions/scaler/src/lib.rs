@@ -61,7 +61,12 @@ fn ignored(reason: String) -> Outcome {
 }
 
 pub async fn handle(deps: &ScalerDeps, event: LambdaEvent<Value>) -> Result<Outcome, RetryableError> {
-    let signal = match parse_alarm_event(&event.payload) {
+    handle_alarm(deps, &event.payload).await
+}
+
+/// Handles one alarm event in either form; what the Lambda and `commander serve` both run.
+pub async fn handle_alarm(deps: &ScalerDeps, payload: &Value) -> Result<Outcome, RetryableError> {
+    let signal = match parse_alarm_event(payload) {
         Ok(s) => s,
         Err(
             e @ (AlarmError::NotAnAlarm(_)
