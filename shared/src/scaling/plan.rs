@@ -161,7 +161,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         .map(|v| RegionView { healthy_fraction: health.get(&v.region).copied(), ..v.clone() })
         .collect();
     let desired_by_region: BTreeMap<String, u32> =
-        distribute(decision.desired, &views).into_iter().map(|(r, n)| (r.to_string(), n)).collect();
+        views.iter().map(|v| v.region.to_string()).zip(distribute(decision.desired, &views)).collect();
     let live_by_region: BTreeMap<String, u32> = live
         .iter()
         .map(|(region, ids)| (region.clone(), u32::try_from(ids.len()).unwrap_or(u32::MAX)))
