@@ -15,14 +15,14 @@ use shared::scaling::records::AgentScalingState;
 use shared::scaling::regions::{RegionView, known_replicas};
 use shared::scaling::{Recommendation, ScaleEvent, ScalingHistory};
 
-struct Type {
+struct FleetMember {
     agent_type: AgentType,
     policy: ScalingPolicy,
     state: AgentScalingState,
     replicas: Vec<Replica>,
 }
 
-fn fleet(now: DateTime<Utc>, types: usize) -> Vec<Type> {
+fn fleet(now: DateTime<Utc>, types: usize) -> Vec<FleetMember> {
     let regions = Region::defaults();
     (0..types)
         .map(|i| {
@@ -54,7 +54,7 @@ fn fleet(now: DateTime<Utc>, types: usize) -> Vec<Type> {
                 evaluated_at: Some(now - Duration::seconds(15)),
                 ..AgentScalingState::default()
             };
-            Type { agent_type, policy, state, replicas }
+            FleetMember { agent_type, policy, state, replicas }
         })
         .collect()
 }
