@@ -93,17 +93,18 @@ fn start() -> DateTime<chrono::Utc> {
     DateTime::from_timestamp(1_800_000_000, 0).unwrap()
 }
 
-/// The outcome of one operation in a form comparable across backends.
-fn outcome<T: std::fmt::Debug>(result: Result<T, StoreError>) -> String {
+/// The outcome of one operation in a form comparable across backends (JSON objects compare
+/// without regard to key order).
+fn outcome<T: serde::Serialize>(result: Result<T, StoreError>) -> Value {
     match result {
-        Ok(v) => format!("ok {v:?}"),
-        Err(StoreError::ConditionFailed) => "condition failed".into(),
-        Err(StoreError::Invalid(_)) => "invalid".into(),
+        Ok(v) => json!({"ok": v}),
+        Err(StoreError::ConditionFailed) => json!("condition failed"),
+        Err(StoreError::Invalid(_)) => json!("invalid"),
         Err(other) => panic!("backend failure: {other}"),
     }
 }
 
-async fn apply(b: &Backend, op: &Op) -> String {
+async fn apply(b: &Backend, op: &Op) -> Value {
     let s = b.store.as_ref();
     let now = b.clock.now();
     match op.clone() {
@@ -142,10 +143,10 @@ async fn apply(b: &Backend, op: &Op) -> String {
                 seen.extend(page.items.into_iter().map(|i| (i.key.sk, Value::Object(i.attrs))));
                 match page.next {
                     Some(next) => query = query.after(Some(next)),
-                    None => return format!("{seen:?}"),
+                    None => return json!(seen),
                 }
             }
-            format!("no end after 50 pages: {seen:?}")
+            json!({"no end after 50 pages": seen})
         }
         Op::Batch { items } => {
             let items =
@@ -154,7 +155,7 @@ async fn apply(b: &Backend, op: &Op) -> String {
         }
         Op::Advance { seconds } => {
             b.clock.advance(Duration::seconds(seconds));
-            String::new()
+            Value::Null
         }
     }
 }

@@ -43,7 +43,10 @@ fn fleet(now: DateTime<Utc>, types: usize) -> Vec<FleetMember> {
                 .collect();
             let history = ScalingHistory {
                 recommendations: (0..20)
-                    .map(|k| Recommendation { at: now - Duration::seconds(15 * k), replicas: 6 + (k % 4) as u32 })
+                    .map(|k| Recommendation {
+                        at: now - Duration::seconds(15 * k),
+                        replicas: 6 + (k % 4) as u32,
+                    })
                     .collect(),
                 events: vec![ScaleEvent { at: now - Duration::seconds(40), change: 1 }],
             };
