@@ -71,10 +71,6 @@ impl Scaler {
         Self { fleet, regions, gate, actuator }
     }
 
-    pub fn fleet(&self) -> &FleetState {
-        &self.fleet
-    }
-
     async fn region_views(&self) -> Result<Vec<RegionView>, StoreError> {
         Ok(self
             .fleet

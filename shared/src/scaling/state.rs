@@ -224,9 +224,11 @@ impl FleetState {
     ) -> Result<(), StoreError> {
         let items = events
             .iter()
-            .enumerate()
-            .map(|(i, e)| {
-                let sk = format!("EVENT#{}#{i:03}", e.at.format("%Y-%m-%dT%H:%M:%S%.3fZ"));
+            .map(|e| {
+                // Time first so a partition query lists events in order; the random tail keeps two
+                // evaluations in the same millisecond from overwriting each other's events.
+                let tail = uuid::Uuid::new_v4().simple().to_string();
+                let sk = format!("EVENT#{}#{}", e.at.format("%Y-%m-%dT%H:%M:%S%.3fZ"), &tail[..12]);
                 Ok(Item::from_record(Key::new(agent_pk(agent_type), sk), e)?.with_ttl(e.at + ttl))
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
