@@ -2,6 +2,7 @@
 //! backends, configuration, telemetry, and (per capability) pure decision code apart from its I/O.
 
 pub mod aws;
+pub mod balancing;
 pub mod clock;
 pub mod config;
 pub mod domain;

@@ -1,0 +1,16 @@
+//! Replica selection (pure): which replica of an agent type takes the next incident.
+//!
+//! Strategies follow Envoy and Finagle: rotating and earliest-deadline-first weighted round robin,
+//! power-of-two-choices least connections (Envoy's weighted form when weights differ), locality
+//! spill for geography, severity-aware picks, and peak EWMA. Outlier ejection and the panic
+//! threshold decide which replicas may be picked at all. Given a seed, every pick is deterministic.
+
+mod candidate;
+mod edf;
+pub mod ejection;
+pub mod ewma;
+mod strategy;
+
+pub use candidate::{Candidate, DEGRADED_SCORE};
+pub use edf::Edf;
+pub use strategy::{Balancer, Pick, PickContext, Strategy};
