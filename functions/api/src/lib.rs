@@ -34,6 +34,8 @@ pub fn router(state: AppState) -> Router {
         .route("/regions", get(routes::regions::list))
         .route("/regions/{region}/health", put(routes::regions::set_health))
         .route("/replicas/heartbeat", post(routes::replicas::heartbeat))
+        .route("/replicas/select", post(routes::selection::select))
+        .route("/replicas/release", post(routes::selection::release))
         .route("/openapi.json", get(openapi::document))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -17,6 +17,8 @@ use crate::routes;
         routes::regions::list,
         routes::regions::set_health,
         routes::replicas::heartbeat,
+        routes::selection::select,
+        routes::selection::release,
         document,
     ),
     components(schemas(crate::Problem)),

@@ -41,6 +41,8 @@ pub enum ApiError {
     UnsupportedMediaType,
     Unprocessable(ValidationError),
     Unavailable,
+    /// No replica can take the incident now (503 with Retry-After).
+    NoCapacity(String),
     Internal(String),
 }
 
@@ -77,6 +79,7 @@ impl ApiError {
                 "the state store is unavailable; retry later".into(),
                 None,
             ),
+            Self::NoCapacity(d) => (StatusCode::SERVICE_UNAVAILABLE, "no_replica_available", d.clone(), None),
             Self::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal_error",

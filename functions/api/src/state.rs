@@ -1,5 +1,6 @@
 use std::sync::Arc;
 
+use shared::balancing::assignments::Assignments;
 use shared::clock::Clock;
 use shared::config::Config;
 use shared::scaling::FleetState;
@@ -14,6 +15,7 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub fleet: FleetState,
     pub scaler: Scaler,
+    pub assignments: Assignments,
     pub clock: Arc<dyn Clock>,
     pub config: Arc<Config>,
 }
@@ -32,6 +34,9 @@ impl AppState {
     ) -> Self {
         let fleet = FleetState::new(Arc::clone(&store));
         let scaler = Scaler::new(fleet.clone(), config.regions.clone(), CostGate::default(), actuator);
-        Self { fleet, scaler, store, clock, config: Arc::new(config) }
+        // Each container balances with its own seed; under a manual clock (tests) picks repeat.
+        let seed = u64::from(clock.now().timestamp_subsec_nanos()) ^ clock.now().timestamp().unsigned_abs();
+        let assignments = Assignments::new(Arc::clone(&store), seed);
+        Self { fleet, scaler, assignments, store, clock, config: Arc::new(config) }
     }
 }

@@ -76,6 +76,8 @@ fn body_bytes() -> impl Strategy<Value = Vec<u8>> {
         3 => mangled(policy()).prop_map(|v| v.to_string().into_bytes()),
         1 => mangled(json!({"agent_type": "detection", "dry_run": true, "severity": "high"})).prop_map(|v| v.to_string().into_bytes()),
         1 => mangled(json!({"healthy": false, "weight": 2.0, "reason": "drill"})).prop_map(|v| v.to_string().into_bytes()),
+        1 => mangled(json!({"agent_type": "detection", "severity": "high", "strategy": "peak_ewma", "incident_id": "i-1"})).prop_map(|v| v.to_string().into_bytes()),
+        1 => mangled(json!({"agent_type": "detection", "replica_id": "r1", "ok": false, "latency_ms": 12.5})).prop_map(|v| v.to_string().into_bytes()),
         1 => any_json().prop_map(|v| v.to_string().into_bytes()),
         1 => prop::collection::vec(any::<u8>(), 0..200),
     ]
@@ -88,6 +90,8 @@ fn path() -> impl Strategy<Value = String> {
         Just("/scaling/status".to_owned()),
         Just("/health".to_owned()),
         Just("/scaling/optimize".to_owned()),
+        Just("/replicas/select".to_owned()),
+        Just("/replicas/release".to_owned()),
         Just("/regions/us-east-1/health".to_owned()),
         "[a-z0-9-]{0,20}".prop_map(|s| format!("/regions/{s}/health")),
         "[a-zA-Z0-9_%-]{0,80}".prop_map(|s| format!("/scaling/policies/{s}")),

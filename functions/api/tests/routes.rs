@@ -355,6 +355,8 @@ async fn openapi_document_covers_every_route_and_error() {
         ("/scaling/policies/{agent_type}", "put"),
         ("/replicas/heartbeat", "post"),
         ("/scaling/optimize", "post"),
+        ("/replicas/select", "post"),
+        ("/replicas/release", "post"),
         ("/regions", "get"),
         ("/regions/{region}/health", "put"),
         ("/openapi.json", "get"),
@@ -539,6 +541,187 @@ async fn bad_scaling_and_region_requests_get_problems() {
                 "/regions/us-east-1/health",
                 &json!({"healthy": false, "reason": "x".repeat(300)}),
                 S::UNPROCESSABLE_ENTITY,
+            ),
+        ],
+    )
+    .await;
+}
+
+async fn beat_many(app: &App, agent: &str, n: usize, capacity: u32) {
+    for i in 0..n {
+        let mut body = heartbeat(agent, &format!("{agent}-{i:02}"), REGION_CODES[i % 4], 0.0);
+        body["capacity"] = json!(capacity);
+        assert_eq!(app.json(Method::POST, "/replicas/heartbeat", &body).await.status, StatusCode::OK);
+    }
+}
+
+const REGION_CODES: [&str; 4] = ["us-east-1", "us-west-2", "eu-west-1", "ap-southeast-1"];
+
+#[tokio::test]
+async fn select_and_release_count_active_incidents() {
+    let app = app();
+    beat_many(&app, "resolution", 2, 5).await;
+    let pick = |id: Option<&str>| {
+        let mut body =
+            json!({"agent_type": "resolution", "severity": "medium", "strategy": "least_connections"});
+        if let Some(id) = id {
+            body["incident_id"] = json!(id);
+        }
+        body
+    };
+    let first = app.json(Method::POST, "/replicas/select", &pick(Some("inc-1"))).await;
+    assert_eq!(first.status, StatusCode::OK, "{:?}", first.body);
+    let again = app.json(Method::POST, "/replicas/select", &pick(Some("inc-1"))).await;
+    assert_eq!(
+        again.body["replica_id"], first.body["replica_id"],
+        "a retried selection gets the same replica"
+    );
+    let second = app.json(Method::POST, "/replicas/select", &pick(None)).await;
+    assert_ne!(second.body["replica_id"], first.body["replica_id"], "least connections spreads the two");
+    assert_eq!(second.body["strategy"], "least_connections");
+
+    let release = json!({"agent_type": "resolution", "replica_id": first.body["replica_id"], "ok": true, "latency_ms": 850.0, "incident_id": "inc-1"});
+    let released = app.json(Method::POST, "/replicas/release", &release).await;
+    assert_eq!(released.status, StatusCode::OK, "{:?}", released.body);
+    assert_eq!(released.body["active"], 0.0, "the retried selection counted once");
+    assert!((released.body["latency_ewma_s"].as_f64().unwrap() - 0.85).abs() < 1e-9);
+    let twice = app.json(Method::POST, "/replicas/release", &release).await;
+    assert_eq!(twice.body["active"], 0.0, "a retried release counts once");
+
+    app.clock.advance(Duration::seconds(60));
+    let status = app.get("/scaling/status").await.body;
+    assert_eq!(status["scaling_metrics"]["resolution"]["incidents_per_minute"], 2.0);
+}
+
+#[tokio::test]
+async fn no_room_is_a_503_and_flags_the_type() {
+    let app = app();
+    beat_many(&app, "communication", 1, 1).await;
+    let body = json!({"agent_type": "communication", "severity": "low"});
+    assert_eq!(app.json(Method::POST, "/replicas/select", &body).await.status, StatusCode::OK);
+    let full = app.json(Method::POST, "/replicas/select", &body).await;
+    assert_eq!(full.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", full.body);
+    assert_eq!(full.body["code"], "no_replica_available");
+    assert_eq!(full.retry_after.as_deref(), Some("5"));
+    let status = app.get("/scaling/status").await.body;
+    assert!(status["scaling_metrics"]["communication"]["scale_up_requested_at"].is_string());
+}
+
+#[tokio::test]
+async fn five_failures_eject_a_replica_from_selection() {
+    let app = app();
+    beat_many(&app, "detection", 10, 20).await;
+    let bad = "detection-00";
+    let mut verdicts = Vec::new();
+    for _ in 0..5 {
+        let r = app
+            .json(
+                Method::POST,
+                "/replicas/release",
+                &json!({"agent_type": "detection", "replica_id": bad, "ok": false, "latency_ms": 30000}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        verdicts.push(r.body["ejected_until"].clone());
+    }
+    assert_eq!(
+        verdicts[..4],
+        [Value::Null, Value::Null, Value::Null, Value::Null],
+        "four failures are not enough"
+    );
+    assert_eq!(verdicts[4], "2027-01-15T08:00:30Z", "the fifth ejects it for 30 s");
+    for _ in 0..30 {
+        let p = app
+            .json(
+                Method::POST,
+                "/replicas/select",
+                &json!({"agent_type": "detection", "severity": "low", "strategy": "round_robin"}),
+            )
+            .await;
+        assert_ne!(p.body["replica_id"], bad, "an ejected replica takes nothing");
+    }
+}
+
+#[tokio::test]
+async fn bad_selection_requests_get_problems() {
+    use StatusCode as S;
+    let app = app();
+    beat_many(&app, "detection", 1, 20).await;
+    let ok = json!({"agent_type": "detection", "severity": "high"});
+    let release =
+        json!({"agent_type": "detection", "replica_id": "detection-00", "ok": true, "latency_ms": 10});
+    assert_refused(
+        &app,
+        vec![
+            json_case(
+                "unknown strategy",
+                Method::POST,
+                "/replicas/select",
+                &with(&ok, "strategy", json!("random")),
+                S::BAD_REQUEST,
+            ),
+            json_case(
+                "bad severity",
+                Method::POST,
+                "/replicas/select",
+                &with(&ok, "severity", json!("urgent")),
+                S::BAD_REQUEST,
+            ),
+            json_case(
+                "missing severity",
+                Method::POST,
+                "/replicas/select",
+                &without(&ok, "severity"),
+                S::BAD_REQUEST,
+            ),
+            json_case(
+                "undefined type",
+                Method::POST,
+                "/replicas/select",
+                &with(&ok, "agent_type", json!("triage")),
+                S::UNPROCESSABLE_ENTITY,
+            ),
+            json_case(
+                "region outside the fleet",
+                Method::POST,
+                "/replicas/select",
+                &with(&ok, "region", json!("sa-east-1")),
+                S::UNPROCESSABLE_ENTITY,
+            ),
+            json_case(
+                "empty incident id",
+                Method::POST,
+                "/replicas/select",
+                &with(&ok, "incident_id", json!("")),
+                S::UNPROCESSABLE_ENTITY,
+            ),
+            json_case(
+                "negative latency",
+                Method::POST,
+                "/replicas/release",
+                &with(&release, "latency_ms", json!(-1)),
+                S::UNPROCESSABLE_ENTITY,
+            ),
+            json_case(
+                "huge latency",
+                Method::POST,
+                "/replicas/release",
+                &with(&release, "latency_ms", json!(1e300)),
+                S::UNPROCESSABLE_ENTITY,
+            ),
+            json_case(
+                "unknown replica",
+                Method::POST,
+                "/replicas/release",
+                &with(&release, "replica_id", json!("ghost")),
+                S::NOT_FOUND,
+            ),
+            json_case(
+                "missing ok",
+                Method::POST,
+                "/replicas/release",
+                &without(&release, "ok"),
+                S::BAD_REQUEST,
             ),
         ],
     )

@@ -5,6 +5,7 @@
 //! spill for geography, severity-aware picks, and peak EWMA. Outlier ejection and the panic
 //! threshold decide which replicas may be picked at all. Given a seed, every pick is deterministic.
 
+pub mod assignments;
 mod candidate;
 mod edf;
 pub mod ejection;

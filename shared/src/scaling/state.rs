@@ -52,7 +52,7 @@ impl ReplicaHeartbeat {
     }
 }
 
-fn agent_pk(agent_type: &AgentType) -> String {
+pub(crate) fn agent_pk(agent_type: &AgentType) -> String {
     format!("AGENT#{agent_type}")
 }
 
@@ -68,7 +68,7 @@ fn region_key(region: &Region) -> Key {
     Key::new(format!("REGION#{region}"), "HEALTH")
 }
 
-fn replica_key(replica: &Replica) -> Key {
+pub(crate) fn replica_key(replica: &Replica) -> Key {
     Key::new(agent_pk(&replica.agent_type), format!("REPLICA#{}#{}", replica.region, replica.replica_id))
 }
 
@@ -174,13 +174,25 @@ impl FleetState {
 
     /// The live replicas of one type, ordered by region then id.
     pub async fn replicas(&self, agent_type: &AgentType) -> Result<Vec<Replica>, StoreError> {
+        Ok(self.replica_items(agent_type).await?.into_iter().map(|(replica, _)| replica).collect())
+    }
+
+    /// The live replica items of one type with the replica each describes. An item that does not
+    /// describe a replica (counters left behind by a release racing with the replica's expiry) is
+    /// skipped: it carries the replica's past `ttl` and vanishes with it.
+    pub async fn replica_items(&self, agent_type: &AgentType) -> Result<Vec<(Replica, Item)>, StoreError> {
         let mut replicas = Vec::new();
         let mut cursor = None;
         loop {
             let query = Query::partition(agent_pk(agent_type)).prefix("REPLICA#").limit(1000).after(cursor);
             let page = self.store.query(&query).await?;
             for item in page.items {
-                replicas.push(item.record()?);
+                match item.record::<Replica>() {
+                    Ok(replica) => replicas.push((replica, item)),
+                    Err(e) => {
+                        tracing::warn!(key = %item.key.sk, error = %e, "skipping a replica item without a replica");
+                    }
+                }
             }
             cursor = page.next;
             if cursor.is_none() {

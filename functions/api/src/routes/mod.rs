@@ -4,3 +4,4 @@ pub mod policies;
 pub mod regions;
 pub mod replicas;
 pub mod scaling;
+pub mod selection;

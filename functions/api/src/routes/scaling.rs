@@ -52,8 +52,10 @@ pub struct ScalingMetrics {
     pub total_capacity: u64,
     /// total_load / total_capacity; null while no healthy replica reports.
     pub utilization: Option<f64>,
-    /// Incidents assigned per minute; null until replica selection counts them.
-    pub incidents_per_minute: Option<f64>,
+    /// Incidents assigned in the last full minute.
+    pub incidents_per_minute: f64,
+    /// When replica selection last found no replica with room (within ten minutes).
+    pub scale_up_requested_at: Option<String>,
     /// The replica count the scaler settled on; null before its first evaluation.
     pub desired_replicas: Option<u32>,
     /// Latest scale-ups, scale-downs and refused scale-ups, newest last.
@@ -63,7 +65,12 @@ pub struct ScalingMetrics {
 }
 
 impl ScalingMetrics {
-    fn of(replicas: &[Replica], state: &AgentScalingState) -> Self {
+    fn of(
+        replicas: &[Replica],
+        state: &AgentScalingState,
+        incidents_per_minute: f64,
+        scale_up_requested_at: Option<String>,
+    ) -> Self {
         let healthy: Vec<&Replica> = replicas.iter().filter(|r| r.healthy).collect();
         let total_load: f64 = healthy.iter().map(|r| r.load).sum();
         let total_capacity: u64 = healthy.iter().map(|r| u64::from(r.capacity)).sum();
@@ -75,7 +82,8 @@ impl ScalingMetrics {
             total_load,
             total_capacity,
             utilization: (total_capacity > 0).then(|| total_load / total_capacity as f64),
-            incidents_per_minute: None,
+            incidents_per_minute,
+            scale_up_requested_at,
             desired_replicas: state.evaluated_at.map(|_| state.desired_total),
             recent_scaling_actions: actions,
             failover_events: failovers,
@@ -114,6 +122,12 @@ pub async fn status(State(state): State<AppState>) -> Result<Json<ScalingStatus>
     let replica_sets = try_join_all(policies.iter().map(|p| state.fleet.replicas(&p.agent_type))).await?;
     let scaling_states =
         try_join_all(policies.iter().map(|p| state.fleet.scaling_state(&p.agent_type))).await?;
+    let now = state.clock.now();
+    let rates =
+        try_join_all(policies.iter().map(|p| state.assignments.incidents_per_minute(&p.agent_type, now)))
+            .await?;
+    let flags =
+        try_join_all(policies.iter().map(|p| state.assignments.scale_up_requested(&p.agent_type))).await?;
 
     let mut geographic_distribution: BTreeMap<String, usize> =
         state.config.regions.iter().map(|r| (r.to_string(), 0)).collect();
@@ -121,7 +135,10 @@ pub async fn status(State(state): State<AppState>) -> Result<Json<ScalingStatus>
     let mut scaling_metrics = BTreeMap::new();
     let mut scaling_policies = BTreeMap::new();
     let mut replica_distribution = BTreeMap::new();
-    for ((policy, replicas), (scaling, _)) in policies.into_iter().zip(replica_sets).zip(scaling_states) {
+    let activity = rates.into_iter().zip(flags);
+    for (((policy, replicas), (scaling, _)), (rate, flag)) in
+        policies.into_iter().zip(replica_sets).zip(scaling_states).zip(activity)
+    {
         let mut by_region: BTreeMap<String, RegionReplicas> =
             state.config.regions.iter().map(|r| (r.to_string(), RegionReplicas::default())).collect();
         for r in &replicas {
@@ -133,7 +150,7 @@ pub async fn status(State(state): State<AppState>) -> Result<Json<ScalingStatus>
         }
         let name = policy.agent_type.to_string();
         replica_distribution.insert(name.clone(), by_region);
-        scaling_metrics.insert(name.clone(), ScalingMetrics::of(&replicas, &scaling));
+        scaling_metrics.insert(name.clone(), ScalingMetrics::of(&replicas, &scaling, rate, flag));
         replica_status.insert(name.clone(), replicas.iter().map(ReplicaView::from).collect());
         scaling_policies.insert(name, PolicyView::from(policy));
     }

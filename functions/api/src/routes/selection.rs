@@ -1,0 +1,198 @@
+use axum::Json;
+use axum::extract::State;
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use shared::balancing::Strategy;
+use shared::balancing::assignments::{AssignError, Assignment, ReleaseError, Released};
+use shared::domain::{AgentType, Region, ReplicaId, Severity};
+use shared::error::ValidationError;
+use shared::store::{Idempotency, IdempotencyError, IdempotencyOutcome};
+use utoipa::ToSchema;
+
+use crate::extract::Body;
+use crate::{ApiError, AppState};
+
+/// An incident to assign.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SelectRequest {
+    #[schema(value_type = String)]
+    pub agent_type: AgentType,
+    pub severity: Severity,
+    /// Where the incident is (the geographic strategy prefers it).
+    #[schema(value_type = Option<String>)]
+    pub region: Option<Region>,
+    /// Default `peak_ewma`.
+    pub strategy: Option<Strategy>,
+    /// Makes the request safe to retry: the same id gets the same replica (1-128 characters).
+    pub incident_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct SelectResponse {
+    pub replica_id: String,
+    pub region: String,
+    pub strategy: Strategy,
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident_id: Option<String>,
+    pub timestamp: DateTime<Utc>,
+}
+
+/// The end of an assignment.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseRequest {
+    #[schema(value_type = String)]
+    pub replica_id: ReplicaId,
+    #[schema(value_type = String)]
+    pub agent_type: AgentType,
+    /// Whether the replica handled the incident successfully.
+    pub ok: bool,
+    /// How long it took, 0 to 86,400,000 ms.
+    pub latency_ms: f64,
+    /// With the id given at selection, a retried release counts once.
+    pub incident_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReleaseResponse {
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub released: Released,
+    pub timestamp: DateTime<Utc>,
+}
+
+fn incident_id(id: Option<&String>) -> Result<(), ApiError> {
+    match id {
+        Some(i) if i.is_empty() || i.chars().count() > 128 || i.chars().any(char::is_control) => {
+            Err(ValidationError::new("incident_id", "must be 1 to 128 printable characters").into())
+        }
+        _ => Ok(()),
+    }
+}
+
+async fn known_type(state: &AppState, agent_type: &AgentType) -> Result<(), ApiError> {
+    if agent_type.builtin().is_none() && state.fleet.policy(agent_type).await?.is_none() {
+        return Err(
+            ValidationError::new("agent_type", format!("{agent_type} is not a defined agent type")).into()
+        );
+    }
+    Ok(())
+}
+
+/// Runs `work` once per `key` when the caller gave an incident id; otherwise just runs it.
+async fn once<T, F, Fut>(state: &AppState, key: Option<String>, work: F) -> Result<T, ApiError>
+where
+    T: Serialize + serde::de::DeserializeOwned,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<T, ApiError>>,
+{
+    let Some(key) = key else { return work().await };
+    let idempotency =
+        Idempotency::new(state.store.as_ref(), state.clock.as_ref()).expires_after(Duration::hours(1));
+    match idempotency.run(&key, work).await {
+        Ok(IdempotencyOutcome::Executed(t) | IdempotencyOutcome::Replayed(t)) => Ok(t),
+        Err(IdempotencyError::Handler(e)) => Err(e),
+        Err(IdempotencyError::InProgress) => {
+            Err(ApiError::Conflict("the same incident is being handled by another request".into()))
+        }
+        Err(IdempotencyError::InvalidId(e)) => Err(ApiError::BadRequest(e)),
+        Err(IdempotencyError::Store(e)) => Err(e.into()),
+    }
+}
+
+/// Assigns an incident to a replica of its agent type and counts it there.
+#[utoipa::path(post, path = "/replicas/select", tag = "replicas",
+    request_body = SelectRequest,
+    responses(
+        (status = 200, body = SelectResponse),
+        (status = 400, body = crate::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The same incident id is being assigned concurrently", body = crate::Problem, content_type = "application/problem+json"),
+        (status = 413, body = crate::Problem, content_type = "application/problem+json"),
+        (status = 415, body = crate::Problem, content_type = "application/problem+json"),
+        (status = 422, body = crate::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No replica can take it (the type is flagged for scale-up), or the store is down", body = crate::Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "Seconds to wait"))),
+    ))]
+pub async fn select(
+    State(state): State<AppState>,
+    Body(request): Body<SelectRequest>,
+) -> Result<Json<SelectResponse>, ApiError> {
+    incident_id(request.incident_id.as_ref())?;
+    if let Some(region) = &request.region
+        && !state.config.regions.contains(region)
+    {
+        return Err(
+            ValidationError::new("region", format!("{region} is not one of the fleet's regions")).into()
+        );
+    }
+    known_type(&state, &request.agent_type).await?;
+    let key = request.incident_id.as_ref().map(|i| format!("select#{}#{i}", request.agent_type));
+    let strategy = request.strategy.unwrap_or_default();
+    let now = state.clock.now();
+    let assignment: Assignment = once(&state, key, || async {
+        state
+            .assignments
+            .assign(&request.agent_type, request.severity, request.region.as_ref(), strategy, now)
+            .await
+            .map_err(|e| match e {
+                AssignError::NoReplica(t) => ApiError::NoCapacity(format!(
+                    "no {t} replica has room for another incident; the type is flagged for scale-up"
+                )),
+                AssignError::Store(e) => e.into(),
+            })
+    })
+    .await?;
+    Ok(Json(SelectResponse {
+        replica_id: assignment.replica_id,
+        region: assignment.region,
+        strategy: assignment.strategy,
+        reason: assignment.reason,
+        incident_id: request.incident_id,
+        timestamp: now,
+    }))
+}
+
+/// Ends an assignment: the replica's active count goes down, its latency feeds the EWMA and the
+/// outcome feeds outlier ejection.
+#[utoipa::path(post, path = "/replicas/release", tag = "replicas",
+    request_body = ReleaseRequest,
+    responses(
+        (status = 200, body = ReleaseResponse),
+        (status = 400, body = crate::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such live replica", body = crate::Problem, content_type = "application/problem+json"),
+        (status = 413, body = crate::Problem, content_type = "application/problem+json"),
+        (status = 415, body = crate::Problem, content_type = "application/problem+json"),
+        (status = 422, body = crate::Problem, content_type = "application/problem+json"),
+        (status = 503, body = crate::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn release(
+    State(state): State<AppState>,
+    Body(request): Body<ReleaseRequest>,
+) -> Result<Json<ReleaseResponse>, ApiError> {
+    incident_id(request.incident_id.as_ref())?;
+    if !request.latency_ms.is_finite() || !(0.0..=86_400_000.0).contains(&request.latency_ms) {
+        return Err(ValidationError::new("latency_ms", "must be between 0 and 86400000").into());
+    }
+    let now = state.clock.now();
+    let key = request.incident_id.as_ref().map(|i| format!("release#{}#{i}", request.agent_type));
+    let released: Released = once(&state, key, || async {
+        state
+            .assignments
+            .release(
+                &request.agent_type,
+                request.replica_id.as_str(),
+                request.ok,
+                request.latency_ms / 1000.0,
+                now,
+            )
+            .await
+            .map_err(|e| match e {
+                e @ ReleaseError::NotFound { .. } => ApiError::NotFound(e.to_string()),
+                ReleaseError::Store(e) => e.into(),
+            })
+    })
+    .await?;
+    Ok(Json(ReleaseResponse { released, timestamp: now }))
+}

@@ -1,0 +1,298 @@
+//! Assigning incidents to replicas in the store: the I/O around the pure balancer.
+//!
+//! A replica item carries, besides what its heartbeat reports, the counters balancing keeps:
+//! `active` (atomic add on assign and release), outlier-detection state and the latency EWMA.
+//! Heartbeats only set their own fields, so these survive them. Incidents per minute are counted
+//! at `AGENT#<type>`/`IPM#<minute>` (atomic add, kept an hour).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use super::candidate::Candidate;
+use super::ejection::{self, EjectionConfig, Neighbours, OutlierState, Verdict};
+use super::ewma;
+use super::strategy::{Balancer, Pick, PickContext, Strategy};
+use crate::domain::{AgentType, Region, Replica, Severity};
+use crate::scaling::FleetState;
+use crate::store::{Key, Store, StoreError, Update};
+
+/// How long a container reuses a type's replica set before reading it again.
+pub const REPLICA_SET_TTL: StdDuration = StdDuration::from_secs(1);
+
+/// The balancing counters on a replica item.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReplicaLoad {
+    #[serde(default)]
+    pub active: f64,
+    #[serde(default)]
+    pub consecutive_failures: u32,
+    #[serde(default)]
+    pub times_ejected: u32,
+    #[serde(default)]
+    pub ejected_until: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub latency_ewma_s: f64,
+    #[serde(default)]
+    pub latency_at: Option<DateTime<Utc>>,
+}
+
+/// One replica as cached: what the balancer needs and where it is stored.
+#[derive(Debug, Clone)]
+struct Entry {
+    candidate: Candidate,
+    key: Key,
+    ttl: Option<i64>,
+}
+
+type ReplicaSet = Arc<Mutex<Vec<Entry>>>;
+
+/// The answer to an assignment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Assignment {
+    pub replica_id: String,
+    pub region: String,
+    pub strategy: Strategy,
+    pub reason: String,
+}
+
+#[derive(Debug, Error)]
+pub enum AssignError {
+    /// No replica can take the incident; the type was flagged for scale-up.
+    #[error("no {0} replica can take an incident now")]
+    NoReplica(AgentType),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, Error)]
+pub enum ReleaseError {
+    #[error("no live {agent_type} replica {replica_id}")]
+    NotFound { agent_type: AgentType, replica_id: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a release changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Released {
+    pub replica_id: String,
+    pub active: f64,
+    pub latency_ewma_s: f64,
+    /// Set when this failure ejected the replica.
+    pub ejected_until: Option<DateTime<Utc>>,
+    /// Why a replica that qualified was not ejected.
+    pub kept_because: Option<String>,
+}
+
+/// Assignments with a per-container replica-set cache and one seeded balancer per agent type.
+#[derive(Debug, Clone)]
+pub struct Assignments {
+    fleet: FleetState,
+    store: Arc<dyn Store>,
+    ejection: EjectionConfig,
+    cache: moka::future::Cache<String, ReplicaSet>,
+    balancers: Arc<Mutex<HashMap<String, Balancer>>>,
+    seed: u64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn candidate(replica: &Replica, load: &ReplicaLoad, now: DateTime<Utc>) -> Candidate {
+    Candidate {
+        id: replica.replica_id.to_string(),
+        region: replica.region.clone(),
+        active: load.active.max(0.0).min(f64::from(u32::MAX)) as u32,
+        capacity: replica.capacity,
+        healthy: replica.healthy,
+        ejected: load.ejected_until.is_some_and(|until| until > now),
+        performance_score: replica.performance_score,
+        consecutive_failures: load.consecutive_failures,
+        weight: None,
+        latency_ewma_s: load.latency_ewma_s,
+    }
+}
+
+impl Assignments {
+    pub fn new(store: Arc<dyn Store>, seed: u64) -> Self {
+        Self {
+            fleet: FleetState::new(Arc::clone(&store)),
+            store,
+            ejection: EjectionConfig::default(),
+            cache: moka::future::Cache::builder().max_capacity(10_000).time_to_live(REPLICA_SET_TTL).build(),
+            balancers: Arc::new(Mutex::new(HashMap::new())),
+            seed,
+        }
+    }
+
+    async fn read_set(&self, agent_type: &AgentType, now: DateTime<Utc>) -> Result<Vec<Entry>, StoreError> {
+        let items = self.fleet.replica_items(agent_type).await?;
+        Ok(items
+            .into_iter()
+            .map(|(replica, item)| {
+                let load: ReplicaLoad = item.record().unwrap_or_default();
+                Entry { candidate: candidate(&replica, &load, now), ttl: item.ttl(), key: item.key }
+            })
+            .collect())
+    }
+
+    async fn cached_set(&self, agent_type: &AgentType, now: DateTime<Utc>) -> Result<ReplicaSet, StoreError> {
+        let key = agent_type.to_string();
+        if let Some(set) = self.cache.get(&key).await {
+            return Ok(set);
+        }
+        let set = Arc::new(Mutex::new(self.read_set(agent_type, now).await?));
+        self.cache.insert(key, Arc::clone(&set)).await;
+        Ok(set)
+    }
+
+    /// Picks a replica for one incident and counts it as active there.
+    pub async fn assign(
+        &self,
+        agent_type: &AgentType,
+        severity: Severity,
+        region: Option<&Region>,
+        strategy: Strategy,
+        now: DateTime<Utc>,
+    ) -> Result<Assignment, AssignError> {
+        let set = self.cached_set(agent_type, now).await?;
+        let chosen = {
+            let mut entries = lock(&set);
+            let candidates: Vec<Candidate> = entries.iter().map(|e| e.candidate.clone()).collect();
+            let ctx = PickContext { severity, region, require_headroom: true };
+            let mut balancers = lock(&self.balancers);
+            let balancer =
+                balancers.entry(agent_type.to_string()).or_insert_with(|| Balancer::new(self.seed));
+            match balancer.pick(strategy, &candidates, &ctx) {
+                Some(Pick { index, reason, .. }) => {
+                    // This container's own picks show at once; others' within the cache's second.
+                    entries[index].candidate.active += 1;
+                    Some((entries[index].clone(), reason))
+                }
+                None => None,
+            }
+        };
+        let Some((entry, reason)) = chosen else {
+            self.flag_for_scale_up(agent_type, now).await?;
+            return Err(AssignError::NoReplica(agent_type.clone()));
+        };
+        let mut update = Update::new().add("active", 1.0);
+        if let Some(ttl) = entry.ttl {
+            // Should the replica expire meanwhile, the counter left behind expires with it.
+            update = update.set("ttl", ttl);
+        }
+        self.store.update(&entry.key, update).await?;
+        self.count_incident(agent_type, now).await?;
+        Ok(Assignment {
+            replica_id: entry.candidate.id,
+            region: entry.candidate.region.to_string(),
+            strategy,
+            reason,
+        })
+    }
+
+    fn minute_key(agent_type: &AgentType, at: DateTime<Utc>) -> Key {
+        Key::new(format!("AGENT#{agent_type}"), format!("IPM#{}", at.format("%Y-%m-%dT%H:%M")))
+    }
+
+    async fn count_incident(&self, agent_type: &AgentType, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let update = Update::new().add("incidents", 1.0).set("ttl", (now + Duration::hours(1)).timestamp());
+        self.store.update(&Self::minute_key(agent_type, now), update).await.map(|_| ())
+    }
+
+    /// Incidents assigned in the last full minute.
+    pub async fn incidents_per_minute(
+        &self,
+        agent_type: &AgentType,
+        now: DateTime<Utc>,
+    ) -> Result<f64, StoreError> {
+        let item = self.store.get(&Self::minute_key(agent_type, now - Duration::minutes(1))).await?;
+        Ok(item.and_then(|i| i.attrs.get("incidents").and_then(serde_json::Value::as_f64)).unwrap_or(0.0))
+    }
+
+    /// Marks the type as short of replicas (kept ten minutes) for the scaler and the status.
+    async fn flag_for_scale_up(&self, agent_type: &AgentType, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let update = Update::new()
+            .set("requested_at", now.to_rfc3339())
+            .set("ttl", (now + Duration::minutes(10)).timestamp())
+            .add("refused_assignments", 1.0);
+        self.store
+            .update(&Key::new(format!("AGENT#{agent_type}"), "SCALE_UP_REQUEST"), update)
+            .await
+            .map(|_| ())
+    }
+
+    /// When the type was last flagged for scale-up, if within ten minutes.
+    pub async fn scale_up_requested(&self, agent_type: &AgentType) -> Result<Option<String>, StoreError> {
+        let item = self.store.get(&Key::new(format!("AGENT#{agent_type}"), "SCALE_UP_REQUEST")).await?;
+        Ok(item.and_then(|i| i.attrs.get("requested_at").and_then(|v| v.as_str().map(str::to_owned))))
+    }
+
+    /// Ends an assignment: one fewer active, the latency fed to the EWMA, the outcome to outlier
+    /// detection.
+    pub async fn release(
+        &self,
+        agent_type: &AgentType,
+        replica_id: &str,
+        ok: bool,
+        latency_s: f64,
+        now: DateTime<Utc>,
+    ) -> Result<Released, ReleaseError> {
+        let set = self.read_set(agent_type, now).await?;
+        let Some(entry) = set.iter().find(|e| e.candidate.id == replica_id) else {
+            return Err(ReleaseError::NotFound {
+                agent_type: agent_type.clone(),
+                replica_id: replica_id.to_owned(),
+            });
+        };
+        let item = self.store.get(&entry.key).await?;
+        let load: ReplicaLoad = item.as_ref().and_then(|i| i.record().ok()).unwrap_or_default();
+        let others = set.iter().filter(|e| e.candidate.id != replica_id);
+        let neighbours = Neighbours {
+            total: set.len(),
+            ejected: others.clone().filter(|e| e.candidate.ejected).count(),
+            available: others.filter(|e| e.candidate.available()).count(),
+        };
+        let mut outlier = OutlierState {
+            consecutive_failures: load.consecutive_failures,
+            times_ejected: load.times_ejected,
+            ejected_until: load.ejected_until,
+        };
+        let verdict = ejection::record(&self.ejection, &mut outlier, ok, now, neighbours);
+        let elapsed = load.latency_at.map_or(0.0, |at| (now - at).num_milliseconds() as f64 / 1000.0);
+        let latency_ewma_s = ewma::update(load.latency_ewma_s, latency_s, elapsed);
+        let mut update = Update::new()
+            .add("active", if load.active > 0.0 { -1.0 } else { 0.0 })
+            .set("consecutive_failures", outlier.consecutive_failures)
+            .set("times_ejected", outlier.times_ejected)
+            .set("latency_ewma_s", latency_ewma_s)
+            .set("latency_at", now.to_rfc3339());
+        update = match outlier.ejected_until {
+            Some(until) => update.set("ejected_until", until.to_rfc3339()),
+            None => update.set("ejected_until", serde_json::Value::Null),
+        };
+        if let Some(ttl) = entry.ttl {
+            update = update.set("ttl", ttl);
+        }
+        let after = self.store.update(&entry.key, update).await?;
+        self.cache.invalidate(&agent_type.to_string()).await;
+        let (ejected_until, kept_because) = match verdict {
+            Verdict::Ejected { until } => (Some(until), None),
+            Verdict::Kept { reason } => (None, Some(reason)),
+            Verdict::Unchanged => (None, None),
+        };
+        Ok(Released {
+            replica_id: replica_id.to_owned(),
+            active: after.attrs.get("active").and_then(serde_json::Value::as_f64).unwrap_or(0.0),
+            latency_ewma_s,
+            ejected_until,
+            kept_because,
+        })
+    }
+}
