@@ -3,12 +3,14 @@
 
 mod replay;
 mod serve;
+mod simulate;
 
 use clap::{Parser, Subcommand};
 use shared::config::{Config, LogFormat};
 
 pub use replay::{ReplayArgs, ReplayKind};
 pub use serve::ServeArgs;
+pub use simulate::{SimulateArgs, SimulateKind};
 
 #[derive(Debug, Parser)]
 #[command(name = "commander", version, about = "Incident Commander control plane, run locally")]
@@ -23,6 +25,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Drive the decision code with recorded or hand-written input.
     Replay(ReplayArgs),
+    /// Run deterministic simulations of the decision code.
+    Simulate(SimulateArgs),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -35,5 +39,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve::serve(args, config).await,
         Command::Replay(args) => replay::run(&args, &mut std::io::stdout().lock()),
+        Command::Simulate(args) => simulate::run(&args, &mut std::io::stdout().lock()),
     }
 }

@@ -10,6 +10,7 @@ mod candidate;
 mod edf;
 pub mod ejection;
 pub mod ewma;
+pub mod simulation;
 mod strategy;
 
 pub use candidate::{Candidate, DEGRADED_SCORE};

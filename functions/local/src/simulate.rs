@@ -1,0 +1,69 @@
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use shared::balancing::simulation::{Scenario, StrategyResult, simulate};
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    #[command(subcommand)]
+    pub what: SimulateKind,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SimulateKind {
+    /// Compare balancing strategies on a scenario (format in README, examples in
+    /// tests/fixtures/balancing/).
+    Balancing {
+        scenario: PathBuf,
+        /// Also write the results as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+}
+
+pub fn run(args: &SimulateArgs, out: &mut impl Write) -> anyhow::Result<()> {
+    match &args.what {
+        SimulateKind::Balancing { scenario, json } => {
+            let text = std::fs::read_to_string(scenario)
+                .with_context(|| format!("cannot read {}", scenario.display()))?;
+            let parsed: Scenario = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a balancing scenario", scenario.display()))?;
+            let results = simulate(&parsed)?;
+            write_table(&results, parsed.timeout_s, out)?;
+            if let Some(path) = json {
+                std::fs::write(path, serde_json::to_string_pretty(&results)?)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn write_table(results: &[StrategyResult], timeout_s: f64, out: &mut impl Write) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "| strategy | requests | mean s | p50 s | p99 s | max s | within {timeout_s} s | busiest replica share |"
+    )?;
+    writeln!(out, "|---|---|---|---|---|---|---|---|")?;
+    for r in results {
+        let busiest = r.share.values().copied().fold(0.0, f64::max);
+        writeln!(
+            out,
+            "| {} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.4} % | {:.2} % |",
+            serde_json::to_value(r.strategy)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            r.requests,
+            r.latency_s.mean,
+            r.latency_s.p50,
+            r.latency_s.p99,
+            r.latency_s.max,
+            r.success_within_timeout * 100.0,
+            busiest * 100.0
+        )?;
+    }
+    Ok(())
+}
