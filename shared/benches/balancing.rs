@@ -30,7 +30,8 @@ fn picks(c: &mut Criterion) {
     let home = Region::parse("us-east-1").unwrap();
     let ctx = PickContext { severity: Severity::High, region: Some(&home), require_headroom: true };
     for strategy in Strategy::ALL {
-        let mut group = c.benchmark_group(format!("pick/{}", serde_json::to_value(strategy).unwrap().as_str().unwrap()));
+        let mut group =
+            c.benchmark_group(format!("pick/{}", serde_json::to_value(strategy).unwrap().as_str().unwrap()));
         for n in [10, 100, 1000] {
             let candidates = replicas(n);
             let mut balancer = Balancer::new(1);
