@@ -727,3 +727,25 @@ async fn bad_selection_requests_get_problems() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn reported_load_counts_against_headroom() {
+    let app = app();
+    let mut busy = heartbeat("communication", "c-busy", "us-east-1", 25.0);
+    busy["capacity"] = json!(25);
+    let mut idle = heartbeat("communication", "c-idle", "us-west-2", 3.0);
+    idle["capacity"] = json!(25);
+    for body in [&busy, &idle] {
+        assert_eq!(app.json(Method::POST, "/replicas/heartbeat", body).await.status, StatusCode::OK);
+    }
+    for _ in 0..5 {
+        let p = app
+            .json(
+                Method::POST,
+                "/replicas/select",
+                &json!({"agent_type": "communication", "severity": "low", "strategy": "round_robin"}),
+            )
+            .await;
+        assert_eq!(p.body["replica_id"], "c-idle", "a replica reporting full load has no room");
+    }
+}

@@ -108,7 +108,9 @@ fn candidate(replica: &Replica, load: &ReplicaLoad, now: DateTime<Utc>) -> Candi
     Candidate {
         id: replica.replica_id.to_string(),
         region: replica.region.clone(),
-        active: load.active.max(0.0).min(f64::from(u32::MAX)) as u32,
+        // The replica's own report counts work that reached it by other paths; the counter
+        // counts assignments its next heartbeat has not reported yet. The larger is the truth.
+        active: load.active.max(replica.load.ceil()).clamp(0.0, f64::from(u32::MAX)) as u32,
         capacity: replica.capacity,
         healthy: replica.healthy,
         ejected: load.ejected_until.is_some_and(|until| until > now),
