@@ -259,3 +259,19 @@ fn the_same_seed_gives_the_same_picks() {
         assert_eq!(run(42), run(42), "{s:?}");
     }
 }
+
+#[test]
+fn departed_replicas_are_forgotten_by_the_scheduler() {
+    let mut b = Balancer::new(3);
+    for generation in 0..50 {
+        let mut c = fleet(4);
+        for (i, x) in c.iter_mut().enumerate() {
+            x.id = format!("g{generation}-{i}");
+            x.weight = Some(1.0 + i as f64);
+        }
+        for _ in 0..4 {
+            b.pick(Strategy::WeightedRoundRobin, &c, &ctx(Severity::Low)).unwrap();
+        }
+    }
+    assert!(format!("{b:?}").matches("g0-").count() == 0, "the first generation is gone from the scheduler");
+}

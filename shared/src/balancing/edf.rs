@@ -57,6 +57,15 @@ impl Edf {
         Some(id)
     }
 
+    /// How many entries it remembers.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
     /// Forgets entries that are gone, so the map does not grow without bound.
     pub fn retain(&mut self, keep: impl Fn(&str) -> bool) {
         self.slots.retain(|id, _| keep(id));

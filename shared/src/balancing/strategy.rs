@@ -73,6 +73,15 @@ pub struct Balancer {
     latency_ms: HashMap<(String, String), f64>,
 }
 
+/// Drops scheduler entries of replicas that have left, once they outnumber the present ones, so a
+/// long-lived balancer does not grow with every replica it has ever seen.
+fn forget_departed(edf: &mut Edf, candidates: &[Candidate]) {
+    if edf.len() > 2 * candidates.len() + 16 {
+        let present: std::collections::HashSet<&str> = candidates.iter().map(|c| c.id.as_str()).collect();
+        edf.retain(|id| present.contains(id));
+    }
+}
+
 impl Balancer {
     pub fn new(seed: u64) -> Self {
         Self {
@@ -133,6 +142,7 @@ impl Balancer {
             let (index, _) = self.round_robin(pool);
             return (index, "equal weights: next in rotation".into());
         }
+        forget_departed(&mut self.weighted, candidates);
         let entries = pool.iter().zip(&weights).map(|(&i, &w)| (candidates[i].id.as_str(), w));
         match self
             .weighted
@@ -192,6 +202,7 @@ impl Balancer {
                 .zip(&configured)
                 .map(|(&i, w)| w / f64::from(candidates[i].active + 1).powf(ACTIVE_REQUEST_BIAS))
                 .collect();
+            forget_departed(&mut self.least_weighted, candidates);
             let entries = pool.iter().zip(&effective).map(|(&i, &w)| (candidates[i].id.as_str(), w));
             if let Some(index) = self
                 .least_weighted

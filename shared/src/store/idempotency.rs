@@ -36,14 +36,6 @@ pub enum IdempotencyOutcome<T> {
     Replayed(T),
 }
 
-impl<T> IdempotencyOutcome<T> {
-    pub fn into_inner(self) -> T {
-        match self {
-            Self::Executed(t) | Self::Replayed(t) => t,
-        }
-    }
-}
-
 #[derive(Debug, Error)]
 pub enum IdempotencyError<E> {
     /// Another delivery of the same event is being handled right now; retry later.
