@@ -45,6 +45,8 @@ pub struct ReplicaLoad {
 #[derive(Debug, Clone)]
 struct Entry {
     candidate: Candidate,
+    /// The counters as read (a release builds on them).
+    load: ReplicaLoad,
     key: Key,
     ttl: Option<i64>,
 }
@@ -139,7 +141,7 @@ impl Assignments {
             .into_iter()
             .map(|(replica, item)| {
                 let load: ReplicaLoad = item.record().unwrap_or_default();
-                Entry { candidate: candidate(&replica, &load, now), ttl: item.ttl(), key: item.key }
+                Entry { candidate: candidate(&replica, &load, now), load, ttl: item.ttl(), key: item.key }
             })
             .collect())
     }
@@ -253,8 +255,8 @@ impl Assignments {
                 replica_id: replica_id.to_owned(),
             });
         };
-        let item = self.store.get(&entry.key).await?;
-        let load: ReplicaLoad = item.as_ref().and_then(|i| i.record().ok()).unwrap_or_default();
+        // The strongly consistent query that found the replica also read its counters.
+        let load = &entry.load;
         let others = set.iter().filter(|e| e.candidate.id != replica_id);
         let neighbours = Neighbours {
             total: set.len(),
