@@ -14,7 +14,7 @@ use super::hpa::HpaPolicy;
 use super::records::{AgentScalingState, EventKind, RECENT_EVENTS, ScalingEventRecord};
 use super::regions::{
     FailedReplica, RegionView, distribute, failed_replicas, healthy_fractions, known_replicas,
-    n_plus_one_warning,
+    live_by_region, n_plus_one_warning,
 };
 use crate::domain::{AgentType, Replica, Severity};
 
@@ -162,10 +162,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         .collect();
     let desired_by_region: BTreeMap<String, u32> =
         views.iter().map(|v| v.region.to_string()).zip(distribute(decision.desired, &views)).collect();
-    let live_by_region: BTreeMap<String, u32> = live
-        .iter()
-        .map(|(region, ids)| (region.clone(), u32::try_from(ids.len()).unwrap_or(u32::MAX)))
-        .collect();
+    let live_by_region = live_by_region(&live);
     let warnings: Vec<String> =
         n_plus_one_warning(input.replicas, input.policy.scale_up_threshold).into_iter().collect();
 

@@ -92,6 +92,11 @@ pub fn known_replicas(replicas: &[Replica]) -> KnownReplicas {
     known
 }
 
+/// How many replicas each region has.
+pub fn live_by_region(known: &KnownReplicas) -> BTreeMap<String, u32> {
+    known.iter().map(|(region, ids)| (region.clone(), u32::try_from(ids.len()).unwrap_or(u32::MAX))).collect()
+}
+
 /// Replicas known before that are no longer live: their records expired after three missed
 /// heartbeats, so they count as failed and their region's desired count brings replacements.
 pub fn failed_replicas(before: &KnownReplicas, now: &KnownReplicas) -> Vec<FailedReplica> {

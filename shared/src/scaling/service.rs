@@ -10,7 +10,7 @@ use thiserror::Error;
 use super::actuator::{Actuator, ActuatorError};
 use super::cost_gate::{CostGate, Spend};
 use super::plan::{Evaluation, PlanInput, current_replicas, plan};
-use super::regions::RegionView;
+use super::regions::{RegionView, known_replicas, live_by_region};
 use super::state::FleetState;
 use crate::domain::{AgentType, Region, Severity};
 use crate::store::StoreError;
@@ -57,6 +57,13 @@ impl ScalingError {
     }
 }
 
+/// What every evaluation of one round reads alike.
+#[derive(Debug, Clone)]
+struct SharedInputs {
+    regions: Vec<RegionView>,
+    spend: Spend,
+}
+
 /// Evaluates agent types against their policies and applies the decisions.
 #[derive(Debug, Clone)]
 pub struct Scaler {
@@ -91,6 +98,42 @@ impl Scaler {
         request: &ScalingRequest,
         now: DateTime<Utc>,
     ) -> Result<Evaluation, ScalingError> {
+        let shared = self.shared_inputs().await?;
+        self.evaluate_with(request, &shared, now).await
+    }
+
+    /// Evaluates several requests one after another, reading the region marks and the spend
+    /// once for all of them.
+    pub async fn evaluate_many(
+        &self,
+        requests: &[ScalingRequest],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Evaluation>, ScalingError> {
+        let shared = self.shared_inputs().await?;
+        let mut evaluations = Vec::with_capacity(requests.len());
+        for request in requests {
+            evaluations.push(self.evaluate_with(request, &shared, now).await?);
+        }
+        Ok(evaluations)
+    }
+
+    async fn shared_inputs(&self) -> Result<SharedInputs, StoreError> {
+        let regions = self.region_views().await?;
+        let control = self.fleet.cost_control().await?;
+        Ok(SharedInputs {
+            regions,
+            spend: Spend { hourly: control.current_hourly_spend, emergency: control.emergency_mode },
+        })
+    }
+
+    async fn evaluate_with(
+        &self,
+        request: &ScalingRequest,
+        shared: &SharedInputs,
+        now: DateTime<Utc>,
+    ) -> Result<Evaluation, ScalingError> {
+        let SharedInputs { regions, spend } = shared;
+        let spend = *spend;
         let agent_type = &request.agent_type;
         let policy = self
             .fleet
@@ -98,9 +141,6 @@ impl Scaler {
             .await?
             .ok_or_else(|| ScalingError::UnknownAgentType(agent_type.clone()))?
             .policy;
-        let regions = self.region_views().await?;
-        let control = self.fleet.cost_control().await?;
-        let spend = Spend { hourly: control.current_hourly_spend, emergency: control.emergency_mode };
         for attempt in 0..ATTEMPTS {
             if attempt > 0 {
                 tokio::time::sleep(StdDuration::from_millis(u64::from(attempt.min(10)) * 5)).await;
@@ -123,10 +163,7 @@ impl Scaler {
                     current,
                     desired: current,
                     desired_by_region: state.desired.clone(),
-                    live_by_region: super::regions::known_replicas(&replicas)
-                        .iter()
-                        .map(|(r, ids)| (r.clone(), u32::try_from(ids.len()).unwrap_or(u32::MAX)))
-                        .collect(),
+                    live_by_region: live_by_region(&known_replicas(&replicas)),
                     reasons: vec![format!(
                         "alarm of {at} is not newer than the last one applied ({last}): nothing changes"
                     )],
@@ -146,7 +183,7 @@ impl Scaler {
                 replicas: &replicas,
                 utilization: request.utilization,
                 severity: request.severity,
-                regions: &regions,
+                regions,
                 spend,
                 gate: &self.gate,
                 alarm_at: request.alarm_at,

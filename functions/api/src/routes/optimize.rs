@@ -91,17 +91,15 @@ pub(crate) async fn evaluate_all(
     severity: Severity,
     dry_run: bool,
 ) -> Result<Vec<Evaluation>, ApiError> {
-    let now = state.clock.now();
-    let mut decisions = Vec::with_capacity(types.len());
-    for agent_type in types {
-        let request = ScalingRequest {
+    let requests: Vec<ScalingRequest> = types
+        .iter()
+        .map(|agent_type| ScalingRequest {
             agent_type: agent_type.clone(),
             utilization: None,
             severity,
             dry_run,
             alarm_at: None,
-        };
-        decisions.push(state.scaler.evaluate(&request, now).await.map_err(scaling_error)?);
-    }
-    Ok(decisions)
+        })
+        .collect();
+    state.scaler.evaluate_many(&requests, state.clock.now()).await.map_err(scaling_error)
 }
