@@ -155,6 +155,43 @@ mod cases {
         assert_eq!(s.get(&key).await.unwrap().unwrap().attrs, down.attrs, "a refused update changes nothing");
     }
 
+    pub async fn conditional_update(f: Fixture) {
+        let s = f.store.as_ref();
+        let key = Key::new("P", "R");
+        let refused = |r: Result<Item, StoreError>| matches!(r, Err(StoreError::ConditionFailed));
+        assert!(refused(s.update(&key, Update::new().add("n", 1.0).only_if(Condition::Version(0))).await));
+        assert!(refused(s.update(&key, Update::new().add("n", 1.0).only_if(Condition::Exists)).await));
+        assert_eq!(s.get(&key).await.unwrap(), None, "a refused update creates nothing");
+        let made = s.update(&key, Update::new().set("version", 1).only_if(Condition::Absent)).await.unwrap();
+        assert_eq!(made.version(), Some(1));
+        assert!(refused(s.update(&key, Update::new().add("n", 1.0).only_if(Condition::Absent)).await));
+        let grown = s.update(&key, Update::new().add("n", 0.0).only_if(Condition::Exists)).await.unwrap();
+        assert_eq!(grown.attrs["n"], json!(0), "a live item takes the update");
+        let next = Update::new()
+            .add("n", 5.0)
+            .add("version", 1.0)
+            .set("ttl", (f.clock.now() + Duration::seconds(60)).timestamp());
+        let after = s.update(&key, next.clone().only_if(Condition::Version(1))).await.unwrap();
+        assert_eq!((after.version(), after.attrs["n"].clone()), (Some(2), json!(5)));
+        assert!(
+            refused(s.update(&key, next.clone().only_if(Condition::Version(1))).await),
+            "a stale version loses"
+        );
+        assert_eq!(s.get(&key).await.unwrap().unwrap().attrs, after.attrs, "and changes nothing");
+        f.clock.advance(Duration::seconds(61));
+        assert!(
+            refused(s.update(&key, next.only_if(Condition::Version(2))).await),
+            "an expired item has no version"
+        );
+        assert!(
+            refused(s.update(&key, Update::new().add("n", 1.0).only_if(Condition::Exists)).await),
+            "an expired item does not exist"
+        );
+        let anew = s.update(&key, Update::new().add("n", 1.0).only_if(Condition::Absent)).await.unwrap();
+        assert_eq!(anew.attrs.get("n"), Some(&json!(1)), "an expired item counts as absent");
+        assert_eq!(anew.version(), None);
+    }
+
     pub async fn concurrent_adds_are_not_lost(f: Fixture) {
         let key = Key::new("COUNTER", "C");
         let tasks: Vec<_> = (0..20)
@@ -377,6 +414,7 @@ contract_on_every_backend!(
     get_and_put,
     conditional_put,
     update_adds_atomically,
+    conditional_update,
     concurrent_adds_are_not_lost,
     query_orders_pages_and_filters,
     expired_items_are_invisible,

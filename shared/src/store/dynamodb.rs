@@ -63,6 +63,11 @@ impl DynamoStore {
                 names: names(&[("#pk", PK), ("#ttl", TTL)]),
                 values: Some(HashMap::from([(":now".to_owned(), self.now_secs())])),
             },
+            Condition::Exists => ConditionExpression {
+                text: Some("attribute_exists(#pk) AND (attribute_not_exists(#ttl) OR #ttl > :now)".into()),
+                names: names(&[("#pk", PK), ("#ttl", TTL)]),
+                values: Some(HashMap::from([(":now".to_owned(), self.now_secs())])),
+            },
             Condition::Version(v) => ConditionExpression {
                 text: Some("#version = :v AND (attribute_not_exists(#ttl) OR #ttl > :now)".into()),
                 names: names(&[("#version", VERSION), ("#ttl", TTL)]),
@@ -74,10 +79,20 @@ impl DynamoStore {
         }
     }
 
+    /// Applies `update` to a live or absent item (`Ok(None)` when the item is there but expired),
+    /// or, when its condition asks for a live item, only to one that meets it.
     async fn try_update(&self, key: &Key, update: &Update) -> Result<Option<Item>, StoreError> {
-        let mut names =
-            HashMap::from([("#pk".to_owned(), PK.to_owned()), ("#ttl".to_owned(), TTL.to_owned())]);
-        let mut values = HashMap::from([(":now".to_owned(), self.now_secs())]);
+        let guarded = matches!(update.condition, Condition::Exists | Condition::Version(_));
+        let (condition, mut names, mut values) = if guarded {
+            let c = self.condition(update.condition);
+            (c.text.unwrap_or_default(), c.names.unwrap_or_default(), c.values.unwrap_or_default())
+        } else {
+            (
+                "attribute_not_exists(#pk) OR attribute_not_exists(#ttl) OR #ttl > :now".to_owned(),
+                HashMap::from([("#pk".to_owned(), PK.to_owned()), ("#ttl".to_owned(), TTL.to_owned())]),
+                HashMap::from([(":now".to_owned(), self.now_secs())]),
+            )
+        };
         let mut sets = Vec::new();
         for (i, (name, value)) in update.set.iter().enumerate() {
             names.insert(format!("#s{i}"), name.clone());
@@ -102,7 +117,7 @@ impl DynamoStore {
             .update_item()
             .table_name(self.table.as_ref())
             .set_key(Some(key_attributes(key)))
-            .condition_expression("attribute_not_exists(#pk) OR attribute_not_exists(#ttl) OR #ttl > :now")
+            .condition_expression(condition)
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
             .return_values(ReturnValue::AllNew);
@@ -112,7 +127,7 @@ impl DynamoStore {
         match request.send().await {
             Ok(out) => from_attributes(out.attributes.unwrap_or_default()).map(Some),
             Err(e) => match classify(e) {
-                StoreError::ConditionFailed => Ok(None),
+                StoreError::ConditionFailed if !guarded => Ok(None),
                 other => Err(other),
             },
         }
@@ -204,6 +219,18 @@ impl Store for DynamoStore {
     async fn update(&self, key: &Key, update: Update) -> Result<Item, StoreError> {
         validate_key(key)?;
         update.validate()?;
+        match update.condition {
+            Condition::Always => {}
+            Condition::Absent => {
+                // Nothing live to add to: the result is the update applied to nothing.
+                let fresh = local::apply_update(key, None, &update, self.clock.now())?;
+                self.put(fresh.clone(), Condition::Absent).await?;
+                return Ok(fresh);
+            }
+            Condition::Exists | Condition::Version(_) => {
+                return self.try_update(key, &update).await?.ok_or(StoreError::ConditionFailed);
+            }
+        }
         for _ in 0..UPDATE_ATTEMPTS {
             if let Some(item) = self.try_update(key, &update).await? {
                 return Ok(item);

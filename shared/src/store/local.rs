@@ -18,6 +18,7 @@ pub(crate) fn check(
     let holds = match condition {
         Condition::Always => true,
         Condition::Absent => live.is_none(),
+        Condition::Exists => live.is_some(),
         Condition::Version(v) => live.and_then(Item::version) == Some(v),
     };
     if holds { Ok(()) } else { Err(StoreError::ConditionFailed) }
@@ -37,6 +38,7 @@ pub(crate) fn apply_update(
     now: DateTime<Utc>,
 ) -> Result<Item, StoreError> {
     update.validate()?;
+    check(existing.as_ref(), update.condition, now)?;
     let mut attrs = existing.filter(|i| i.is_live(now)).map(|i| i.attrs).unwrap_or_default();
     for (name, value) in &update.set {
         attrs.insert(name.clone(), value.clone());

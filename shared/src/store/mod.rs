@@ -26,22 +26,28 @@ pub use memory::MemoryStore;
 pub use query::{Page, Query, SortKey};
 
 /// What must be true of the stored item for a write to go ahead.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Condition {
     /// Write whatever is there.
+    #[default]
     Always,
     /// There must be no (unexpired) item under the key.
     Absent,
+    /// There must be an unexpired item under the key.
+    Exists,
     /// The item must exist, unexpired, with exactly this `version`.
     Version(u64),
 }
 
 /// An atomic change to one item, creating it if absent: `set` replaces attributes, `add` adds to
 /// numeric attributes (a missing attribute counts as 0). An expired item is replaced, not added to.
+/// With a `condition` other than `Always`, the change is made only if it holds, else the update
+/// fails with [`StoreError::ConditionFailed`] and changes nothing.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Update {
     pub set: Map<String, Value>,
     pub add: Vec<(String, f64)>,
+    pub condition: Condition,
 }
 
 impl Update {
@@ -60,6 +66,13 @@ impl Update {
         self.add.push((name.into(), delta));
         self
     }
+
+    /// Makes the change only if `condition` holds (a read-modify-write's guard).
+    #[must_use]
+    pub fn only_if(mut self, condition: Condition) -> Self {
+        self.condition = condition;
+        self
+    }
 }
 
 /// The suite's state. Every backend must pass `tests/store_contract.rs` unchanged.
@@ -71,7 +84,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Writes `item` whole if `condition` holds, else fails with [`StoreError::ConditionFailed`].
     async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError>;
 
-    /// Applies `update` atomically and answers the item as it is afterwards.
+    /// Applies `update` atomically, if its condition holds, and answers the item as it is
+    /// afterwards.
     async fn update(&self, key: &Key, update: Update) -> Result<Item, StoreError>;
 
     /// One page of a partition's unexpired items, in sort-key order.
