@@ -25,7 +25,14 @@ fn fleet(n: usize) -> Vec<Candidate> {
 }
 
 fn ctx(severity: Severity) -> PickContext<'static> {
-    PickContext { severity, region: None, require_headroom: true }
+    PickContext { severity, region: None }
+}
+
+/// A balancer holding `candidates`.
+fn balancer(seed: u64, candidates: &[Candidate]) -> Balancer {
+    let mut b = Balancer::new(seed);
+    b.refresh(candidates.to_vec());
+    b
 }
 
 #[test]
@@ -47,13 +54,13 @@ fn check_weighted_round_robin(weights: &[f64]) {
         c.weight = Some(*w);
     }
     let sum: f64 = weights.iter().sum();
-    let mut b = Balancer::new(7);
+    let mut b = balancer(7, &candidates);
     let picks = 100_000;
     let mut counts = vec![0usize; weights.len()];
     let mut last_seen = vec![0usize; weights.len()];
     let mut longest_wait = vec![0usize; weights.len()];
     for n in 1..=picks {
-        let i = b.pick(Strategy::WeightedRoundRobin, &candidates, &ctx(Severity::Medium)).unwrap().index;
+        let i = b.pick(Strategy::WeightedRoundRobin, &ctx(Severity::Medium)).unwrap().index;
         counts[i] += 1;
         longest_wait[i] = longest_wait[i].max(n - last_seen[i]);
         last_seen[i] = n;
@@ -72,15 +79,12 @@ fn check_weighted_round_robin(weights: &[f64]) {
 
 #[test]
 fn equal_weights_rotate() {
-    let candidates = fleet(3);
-    let mut b = Balancer::new(1);
-    let order: Vec<usize> = (0..6)
-        .map(|_| b.pick(Strategy::WeightedRoundRobin, &candidates, &ctx(Severity::Low)).unwrap().index)
-        .collect();
+    let mut b = balancer(1, &fleet(3));
+    let order: Vec<usize> =
+        (0..6).map(|_| b.pick(Strategy::WeightedRoundRobin, &ctx(Severity::Low)).unwrap().index).collect();
     assert_eq!(order, [0, 1, 2, 0, 1, 2]);
-    let rr: Vec<usize> = (0..4)
-        .map(|_| b.pick(Strategy::RoundRobin, &candidates, &ctx(Severity::Low)).unwrap().index)
-        .collect();
+    let rr: Vec<usize> =
+        (0..4).map(|_| b.pick(Strategy::RoundRobin, &ctx(Severity::Low)).unwrap().index).collect();
     assert_eq!(rr.len(), 4);
     assert_ne!(rr[0], rr[1]);
 }
@@ -92,8 +96,9 @@ fn least_connections_always_takes_the_less_loaded_of_two() {
         let mut two = fleet(2);
         two[0].active = a;
         two[1].active = c;
+        b.refresh(two);
         for _ in 0..100 {
-            let pick = b.pick(Strategy::LeastConnections, &two, &ctx(Severity::Medium)).unwrap();
+            let pick = b.pick(Strategy::LeastConnections, &ctx(Severity::Medium)).unwrap();
             assert_eq!(pick.index, usize::from(a >= c), "the replica with fewer active incidents");
         }
     }
@@ -107,10 +112,10 @@ fn power_of_two_choices_samples_two_distinct_replicas() {
     for c in nine.iter_mut().skip(1) {
         c.active = 5;
     }
-    let mut b = Balancer::new(11);
+    let mut b = balancer(11, &nine);
     let picks = 200_000;
     let idle = (0..picks)
-        .filter(|_| b.pick(Strategy::LeastConnections, &nine, &ctx(Severity::Low)).unwrap().index == 0)
+        .filter(|_| b.pick(Strategy::LeastConnections, &ctx(Severity::Low)).unwrap().index == 0)
         .count();
     let share = idle as f64 / f64::from(picks);
     assert!((share - 2.0 / 9.0).abs() < 0.004, "idle replica share {share}");
@@ -121,10 +126,10 @@ fn unequal_weights_use_the_weighted_least_request_form() {
     let mut two = fleet(2);
     two[0].weight = Some(3.0);
     two[1].weight = Some(1.0);
-    let mut b = Balancer::new(5);
+    let mut b = balancer(5, &two);
     let mut counts = [0u32; 2];
     for _ in 0..4000 {
-        counts[b.pick(Strategy::LeastConnections, &two, &ctx(Severity::Low)).unwrap().index] += 1;
+        counts[b.pick(Strategy::LeastConnections, &ctx(Severity::Low)).unwrap().index] += 1;
     }
     assert!((f64::from(counts[0]) / 4000.0 - 0.75).abs() < 0.01, "{counts:?}");
 }
@@ -138,25 +143,25 @@ fn severity_picks_the_best_sound_replica() {
     c[1].active = 10;
     c[2].performance_score = 0.93;
     c[3].performance_score = 0.40;
-    let mut b = Balancer::new(2);
-    let critical = b.pick(Strategy::IncidentSeverity, &c, &ctx(Severity::Critical)).unwrap();
-    assert_eq!(critical.index, 2, "0 is degraded, 1 is full: {}", critical.reason);
-    let high = b
-        .pick(Strategy::IncidentSeverity, &c, &PickContext { require_headroom: false, ..ctx(Severity::High) })
-        .unwrap();
+    let mut b = balancer(2, &c);
+    let critical = b.pick(Strategy::IncidentSeverity, &ctx(Severity::Critical)).unwrap();
+    assert_eq!(critical.index, 2, "0 is degraded, 1 is full: {critical}");
+    let mut queueing = Balancer::new(2).queueing();
+    queueing.refresh(c.clone());
+    let high = queueing.pick(Strategy::IncidentSeverity, &ctx(Severity::High)).unwrap();
     assert_eq!(high.index, 2, "with a sound replica that has room, a full one is passed over");
     c[1].active = 12;
     c[2].active = 10;
-    let crowded = b
-        .pick(Strategy::IncidentSeverity, &c, &PickContext { require_headroom: false, ..ctx(Severity::High) })
-        .unwrap();
+    queueing.refresh(c);
+    let crowded = queueing.pick(Strategy::IncidentSeverity, &ctx(Severity::High)).unwrap();
     assert_eq!(crowded.index, 1, "no sound replica has room: the best sound one, never the degraded");
     let mut low = fleet(3);
     low[0].active = 4;
     low[1].active = 1;
     low[2].active = 3;
+    b.refresh(low);
     assert_eq!(
-        b.pick(Strategy::IncidentSeverity, &low, &ctx(Severity::Low)).unwrap().index,
+        b.pick(Strategy::IncidentSeverity, &ctx(Severity::Low)).unwrap().index,
         1,
         "least connections"
     );
@@ -171,18 +176,20 @@ fn geographic_prefers_home_and_spills_by_health() {
     let mut b = Balancer::new(9)
         .with_latency(&home, &Region::parse("us-west-2").unwrap(), 70.0)
         .with_latency(&home, &Region::parse("eu-west-1").unwrap(), 80.0);
+    b.refresh(c.clone());
     let geo = PickContext { region: Some(&home), ..ctx(Severity::Medium) };
     for _ in 0..200 {
-        assert_eq!(c[b.pick(Strategy::Geographic, &c, &geo).unwrap().index].region, home);
+        assert_eq!(c[b.pick(Strategy::Geographic, &geo).unwrap().index].region, home);
     }
     for e in c.iter_mut().take(3) {
         e.healthy = false;
     }
+    b.refresh(c.clone());
     let picks = 20_000;
     let mut local = 0;
     let mut west = 0;
     for _ in 0..picks {
-        let r = &c[b.pick(Strategy::Geographic, &c, &geo).unwrap().index].region;
+        let r = &c[b.pick(Strategy::Geographic, &geo).unwrap().index].region;
         if r == &home {
             local += 1;
         } else if r.as_str() == "us-west-2" {
@@ -205,9 +212,9 @@ fn peak_ewma_weighs_latency_by_queue() {
     c[1].active = 4;
     c[2].latency_ewma_s = 0.2;
     c[2].active = 1;
-    let mut b = Balancer::new(4);
+    let mut b = balancer(4, &c);
     assert_eq!(
-        b.pick(Strategy::PeakEwma, &c, &ctx(Severity::Medium)).unwrap().index,
+        b.pick(Strategy::PeakEwma, &ctx(Severity::Medium)).unwrap().index,
         2,
         "0.2 x 2 < 0.1 x 5 < 2.0 x 1"
     );
@@ -219,15 +226,15 @@ fn panic_mode_below_half_available() {
     for x in c.iter_mut().take(5) {
         x.healthy = false;
     }
-    let mut b = Balancer::new(8);
+    let mut b = balancer(8, &c);
     for _ in 0..50 {
-        let p = b.pick(Strategy::RoundRobin, &c, &ctx(Severity::Low)).unwrap();
-        assert!(!p.panic && c[p.index].healthy, "half available: no panic");
+        let p = b.pick(Strategy::RoundRobin, &ctx(Severity::Low)).unwrap();
+        assert!(p.panic.is_none() && c[p.index].healthy, "half available: no panic");
     }
     c[5].ejected = true;
-    let picks: Vec<_> =
-        (0..20).map(|_| b.pick(Strategy::RoundRobin, &c, &ctx(Severity::Low)).unwrap()).collect();
-    assert!(picks.iter().all(|p| p.panic && p.reason.starts_with("panic mode")));
+    b.refresh(c.clone());
+    let picks: Vec<_> = (0..20).map(|_| b.pick(Strategy::RoundRobin, &ctx(Severity::Low)).unwrap()).collect();
+    assert!(picks.iter().all(|p| p.panic.is_some() && p.to_string().starts_with("panic mode (4 of 10")));
     assert!(picks.iter().any(|p| !c[p.index].healthy), "in panic every replica takes traffic");
 }
 
@@ -237,10 +244,12 @@ fn nothing_to_pick_is_none() {
     for c in &mut full {
         c.active = c.capacity;
     }
-    let mut b = Balancer::new(1);
+    let mut b = balancer(1, &full);
+    let mut empty = Balancer::new(1);
+    empty.refresh(Vec::new());
     for s in Strategy::ALL {
-        assert!(b.pick(s, &full, &ctx(Severity::Critical)).is_none(), "{s:?}");
-        assert!(b.pick(s, &[], &ctx(Severity::Critical)).is_none());
+        assert!(b.pick(s, &ctx(Severity::Critical)).is_none(), "{s:?}");
+        assert!(empty.pick(s, &ctx(Severity::Critical)).is_none());
     }
 }
 
@@ -253,8 +262,8 @@ fn the_same_seed_gives_the_same_picks() {
     }
     for s in Strategy::ALL {
         let run = |seed| {
-            let mut b = Balancer::new(seed);
-            (0..100).map(|_| b.pick(s, &c, &ctx(Severity::Medium)).unwrap().index).collect::<Vec<_>>()
+            let mut b = balancer(seed, &c);
+            (0..100).map(|_| b.pick(s, &ctx(Severity::Medium)).unwrap().index).collect::<Vec<_>>()
         };
         assert_eq!(run(42), run(42), "{s:?}");
     }
@@ -269,9 +278,103 @@ fn departed_replicas_are_forgotten_by_the_scheduler() {
             x.id = format!("g{generation}-{i}");
             x.weight = Some(1.0 + i as f64);
         }
+        b.refresh(c);
         for _ in 0..4 {
-            b.pick(Strategy::WeightedRoundRobin, &c, &ctx(Severity::Low)).unwrap();
+            b.pick(Strategy::WeightedRoundRobin, &ctx(Severity::Low)).unwrap();
         }
     }
     assert!(format!("{b:?}").matches("g0-").count() == 0, "the first generation is gone from the scheduler");
+}
+
+#[test]
+fn full_replicas_leave_the_pool_and_return_when_work_finishes() {
+    let mut c = fleet(3);
+    for x in &mut c {
+        x.capacity = 2;
+    }
+    let mut b = balancer(6, &c);
+    let mut taken = Vec::new();
+    while let Some(p) = b.pick(Strategy::LeastConnections, &ctx(Severity::Medium)) {
+        b.started(p.index);
+        taken.push(p.index);
+        assert!(taken.len() <= 6, "never more than the capacity of the fleet");
+    }
+    assert_eq!(taken.len(), 6, "every slot was filled: {taken:?}");
+    b.finished(1, Some(0.3));
+    let p = b.pick(Strategy::WeightedRoundRobin, &ctx(Severity::Medium)).unwrap();
+    assert_eq!(p.index, 1, "the replica with room again is the only choice");
+    assert!((b.candidates()[1].latency_ewma_s - 0.3).abs() < 1e-12);
+}
+
+#[test]
+fn a_refresh_keeps_weighted_round_robin_in_step() {
+    // Refreshing every few picks (the API reads its replicas each second) must not restart the
+    // schedule: the heaviest replica would otherwise win every first pick.
+    let mut c = fleet(3);
+    for (x, w) in c.iter_mut().zip([1.0, 2.0, 7.0]) {
+        x.weight = Some(w);
+    }
+    let mut b = balancer(3, &c);
+    let mut counts = [0u32; 3];
+    for _ in 0..1000 {
+        b.refresh(c.clone());
+        counts[b.pick(Strategy::WeightedRoundRobin, &ctx(Severity::Low)).unwrap().index] += 1;
+    }
+    assert_eq!(counts, [100, 200, 700]);
+}
+
+proptest::proptest! {
+    /// However work starts and finishes, the balancer decides as one freshly given the same
+    /// replicas would: its incremental bookkeeping never drifts.
+    #[test]
+    fn kept_up_to_date_as_a_fresh_read(
+        seed in 0u64..1000,
+        shape in proptest::collection::vec((0u32..4, 1u32..4, 0u8..100, proptest::bool::ANY), 1..12),
+        events in proptest::collection::vec((0usize..12, proptest::bool::ANY), 0..60),
+    ) {
+        let c: Vec<Candidate> = shape
+            .iter()
+            .enumerate()
+            .map(|(i, &(active, capacity, score, healthy))| Candidate {
+                active: active.min(capacity),
+                capacity,
+                performance_score: f64::from(score) / 100.0,
+                healthy,
+                ..candidate(&format!("r{i:02}"), Region::DEFAULTS[i % 3])
+            })
+            .collect();
+        let mut b = balancer(seed, &c);
+        for (i, start) in events {
+            let i = i % c.len();
+            if start { b.started(i) } else { b.finished(i, None) }
+            let mut fresh = balancer(seed, b.candidates());
+            for severity in [Severity::Critical, Severity::Low] {
+                let kept = b.pick(Strategy::IncidentSeverity, &ctx(severity)).map(|p| p.index);
+                let read = fresh.pick(Strategy::IncidentSeverity, &ctx(severity)).map(|p| p.index);
+                proptest::prop_assert_eq!(kept.is_some(), read.is_some());
+                if severity == Severity::Critical {
+                    proptest::prop_assert_eq!(kept, read);
+                }
+                if let Some(k) = kept {
+                    let x = &b.candidates()[k];
+                    proptest::prop_assert!(x.free() > 0, "picked a full replica");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn round_robin_keeps_its_order_while_work_starts_and_finishes() {
+    let mut b = balancer(1, &fleet(5));
+    let mut order = Vec::new();
+    for n in 0..20 {
+        let p = b.pick(Strategy::RoundRobin, &ctx(Severity::Low)).unwrap();
+        b.started(p.index);
+        if n % 3 == 0 {
+            b.finished(p.index, None);
+        }
+        order.push(p.index);
+    }
+    assert_eq!(order, (0..20).map(|n| n % 5).collect::<Vec<_>>(), "load that leaves room changes no order");
 }

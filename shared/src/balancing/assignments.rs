@@ -1,11 +1,13 @@
 //! Assigning incidents to replicas in the store: the I/O around the pure balancer.
 //!
 //! A replica item carries, besides what its heartbeat reports, the counters balancing keeps:
-//! `active` (atomic add on assign and release), outlier-detection state and the latency EWMA.
-//! Heartbeats only set their own fields, so these survive them. Incidents per minute are counted
+//! `active` (atomic add on assign and release), outlier-detection state and the latency EWMA,
+//! which releases rewrite only at the `version` they read. Heartbeats only set their own fields,
+//! so these survive them. Incidents per minute are counted
 //! at `AGENT#<type>`/`IPM#<minute>` (atomic add, kept an hour).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration as StdDuration;
 
@@ -16,13 +18,18 @@ use thiserror::Error;
 use super::candidate::Candidate;
 use super::ejection::{self, EjectionConfig, Neighbours, OutlierState, Verdict};
 use super::ewma;
-use super::strategy::{Balancer, Pick, PickContext, Strategy};
+use super::strategy::{Balancer, PickContext, Strategy};
 use crate::domain::{AgentType, Region, Replica, Severity};
 use crate::scaling::FleetState;
-use crate::store::{Key, Store, StoreError, Update};
+use crate::store::{Condition, Key, Store, StoreError, Update};
 
 /// How long a container reuses a type's replica set before reading it again.
 pub const REPLICA_SET_TTL: StdDuration = StdDuration::from_secs(1);
+
+/// Picks an assignment tries when the replica picked has just expired.
+const ASSIGN_ATTEMPTS: u32 = 3;
+/// Reads and conditional writes a release tries before reporting contention.
+const RELEASE_ATTEMPTS: u32 = 8;
 
 /// The balancing counters on a replica item.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -48,10 +55,23 @@ struct Entry {
     /// The counters as read (a release builds on them).
     load: ReplicaLoad,
     key: Key,
-    ttl: Option<i64>,
+    /// The item's version: a release writes only over the counters it read.
+    version: Option<u64>,
 }
 
-type ReplicaSet = Arc<Mutex<Vec<Entry>>>;
+/// One read of a type's replicas, numbered so a balancer knows whether it has it already.
+#[derive(Debug, Default)]
+struct ReadSet {
+    generation: u64,
+    entries: Vec<Entry>,
+}
+
+/// A type's balancer and the read it was last refreshed with (its candidates' order).
+#[derive(Debug)]
+struct TypeBalancer {
+    balancer: Balancer,
+    read: Arc<ReadSet>,
+}
 
 /// The answer to an assignment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -75,6 +95,9 @@ pub enum AssignError {
 pub enum ReleaseError {
     #[error("no live {agent_type} replica {replica_id}")]
     NotFound { agent_type: AgentType, replica_id: String },
+    /// Other releases of the same replica kept changing its counters first.
+    #[error("{agent_type} replica {replica_id} is being released by too many callers at once; try again")]
+    Contended { agent_type: AgentType, replica_id: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -97,8 +120,9 @@ pub struct Assignments {
     fleet: FleetState,
     store: Arc<dyn Store>,
     ejection: EjectionConfig,
-    cache: moka::future::Cache<String, ReplicaSet>,
-    balancers: Arc<Mutex<HashMap<String, Balancer>>>,
+    cache: moka::future::Cache<String, Arc<ReadSet>>,
+    balancers: Arc<Mutex<HashMap<String, TypeBalancer>>>,
+    generation: Arc<AtomicU64>,
     seed: u64,
 }
 
@@ -131,6 +155,7 @@ impl Assignments {
             ejection: EjectionConfig::default(),
             cache: moka::future::Cache::builder().max_capacity(10_000).time_to_live(REPLICA_SET_TTL).build(),
             balancers: Arc::new(Mutex::new(HashMap::new())),
+            generation: Arc::new(AtomicU64::new(0)),
             seed,
         }
     }
@@ -141,17 +166,28 @@ impl Assignments {
             .into_iter()
             .map(|(replica, item)| {
                 let load: ReplicaLoad = item.record().unwrap_or_default();
-                Entry { candidate: candidate(&replica, &load, now), load, ttl: item.ttl(), key: item.key }
+                Entry {
+                    candidate: candidate(&replica, &load, now),
+                    load,
+                    version: item.version(),
+                    key: item.key,
+                }
             })
             .collect())
     }
 
-    async fn cached_set(&self, agent_type: &AgentType, now: DateTime<Utc>) -> Result<ReplicaSet, StoreError> {
+    async fn cached_set(
+        &self,
+        agent_type: &AgentType,
+        now: DateTime<Utc>,
+    ) -> Result<Arc<ReadSet>, StoreError> {
         let key = agent_type.to_string();
         if let Some(set) = self.cache.get(&key).await {
             return Ok(set);
         }
-        let set = Arc::new(Mutex::new(self.read_set(agent_type, now).await?));
+        let entries = self.read_set(agent_type, now).await?;
+        let set =
+            Arc::new(ReadSet { generation: self.generation.fetch_add(1, Ordering::Relaxed) + 1, entries });
         self.cache.insert(key, Arc::clone(&set)).await;
         Ok(set)
     }
@@ -165,40 +201,60 @@ impl Assignments {
         strategy: Strategy,
         now: DateTime<Utc>,
     ) -> Result<Assignment, AssignError> {
-        let set = self.cached_set(agent_type, now).await?;
-        let chosen = {
-            let mut entries = lock(&set);
-            let candidates: Vec<Candidate> = entries.iter().map(|e| e.candidate.clone()).collect();
-            let ctx = PickContext { severity, region, require_headroom: true };
-            let mut balancers = lock(&self.balancers);
-            let balancer =
-                balancers.entry(agent_type.to_string()).or_insert_with(|| Balancer::new(self.seed));
-            match balancer.pick(strategy, &candidates, &ctx) {
-                Some(Pick { index, reason, .. }) => {
-                    // This container's own picks show at once; others' within the cache's second.
-                    entries[index].candidate.active += 1;
-                    Some((entries[index].clone(), reason))
+        for _ in 0..ASSIGN_ATTEMPTS {
+            let Some((entry, reason)) = self.choose(agent_type, severity, region, strategy, now).await?
+            else {
+                break;
+            };
+            // Only a live replica takes the incident: one that expired since the read leaves no
+            // counter behind, and the next attempt reads the replicas again.
+            match self
+                .store
+                .update(&entry.key, Update::new().add("active", 1.0).only_if(Condition::Exists))
+                .await
+            {
+                Ok(_) => {
+                    self.count_incident(agent_type, now).await?;
+                    return Ok(Assignment {
+                        replica_id: entry.candidate.id,
+                        region: entry.candidate.region.to_string(),
+                        strategy,
+                        reason,
+                    });
                 }
-                None => None,
+                Err(StoreError::ConditionFailed) => self.cache.invalidate(&agent_type.to_string()).await,
+                Err(e) => return Err(e.into()),
             }
-        };
-        let Some((entry, reason)) = chosen else {
-            self.flag_for_scale_up(agent_type, now).await?;
-            return Err(AssignError::NoReplica(agent_type.clone()));
-        };
-        let mut update = Update::new().add("active", 1.0);
-        if let Some(ttl) = entry.ttl {
-            // Should the replica expire meanwhile, the counter left behind expires with it.
-            update = update.set("ttl", ttl);
         }
-        self.store.update(&entry.key, update).await?;
-        self.count_incident(agent_type, now).await?;
-        Ok(Assignment {
-            replica_id: entry.candidate.id,
-            region: entry.candidate.region.to_string(),
-            strategy,
-            reason,
-        })
+        self.flag_for_scale_up(agent_type, now).await?;
+        Err(AssignError::NoReplica(agent_type.clone()))
+    }
+
+    /// The balancer's pick from the cached replica set, counted as started in this container.
+    async fn choose(
+        &self,
+        agent_type: &AgentType,
+        severity: Severity,
+        region: Option<&Region>,
+        strategy: Strategy,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(Entry, String)>, StoreError> {
+        let read = self.cached_set(agent_type, now).await?;
+        let mut balancers = lock(&self.balancers);
+        let typed = balancers.entry(agent_type.to_string()).or_insert_with(|| TypeBalancer {
+            balancer: Balancer::new(self.seed),
+            read: Arc::new(ReadSet::default()),
+        });
+        if typed.read.generation < read.generation {
+            typed.balancer.refresh(read.entries.iter().map(|e| e.candidate.clone()).collect());
+            typed.read = read;
+        }
+        let ctx = PickContext { severity, region };
+        Ok(typed.balancer.pick(strategy, &ctx).map(|pick| {
+            // This container's own picks count at once; others' within the cache's second.
+            typed.balancer.started(pick.index);
+            (typed.read.entries[pick.index].clone(), pick.to_string())
+        }))
     }
 
     fn minute_key(agent_type: &AgentType, at: DateTime<Utc>) -> Key {
@@ -239,8 +295,29 @@ impl Assignments {
     }
 
     /// Ends an assignment: one fewer active, the latency fed to the EWMA, the outcome to outlier
-    /// detection.
+    /// detection. The counters are rewritten only if no other release changed them since they were
+    /// read (the item's version); a release that loses the race reads them again.
     pub async fn release(
+        &self,
+        agent_type: &AgentType,
+        replica_id: &str,
+        ok: bool,
+        latency_s: f64,
+        now: DateTime<Utc>,
+    ) -> Result<Released, ReleaseError> {
+        for _ in 0..RELEASE_ATTEMPTS {
+            match self.try_release(agent_type, replica_id, ok, latency_s, now).await {
+                Err(ReleaseError::Store(StoreError::ConditionFailed)) => {}
+                done => {
+                    self.cache.invalidate(&agent_type.to_string()).await;
+                    return done;
+                }
+            }
+        }
+        Err(ReleaseError::Contended { agent_type: agent_type.clone(), replica_id: replica_id.to_owned() })
+    }
+
+    async fn try_release(
         &self,
         agent_type: &AgentType,
         replica_id: &str,
@@ -254,6 +331,12 @@ impl Assignments {
                 agent_type: agent_type.clone(),
                 replica_id: replica_id.to_owned(),
             });
+        };
+        let Some(version) = entry.version else {
+            // A replica never released before has no version yet: give it one (adding 0 leaves a
+            // concurrent first release's version alone) and read again.
+            self.store.update(&entry.key, Update::new().add("version", 0.0)).await?;
+            return Err(ReleaseError::Store(StoreError::ConditionFailed));
         };
         // The strongly consistent query that found the replica also read its counters.
         let load = &entry.load;
@@ -273,19 +356,17 @@ impl Assignments {
         let latency_ewma_s = ewma::update(load.latency_ewma_s, latency_s, elapsed);
         let mut update = Update::new()
             .add("active", if load.active > 0.0 { -1.0 } else { 0.0 })
+            .add("version", 1.0)
             .set("consecutive_failures", outlier.consecutive_failures)
             .set("times_ejected", outlier.times_ejected)
             .set("latency_ewma_s", latency_ewma_s)
-            .set("latency_at", now.to_rfc3339());
+            .set("latency_at", now.to_rfc3339())
+            .only_if(Condition::Version(version));
         update = match outlier.ejected_until {
             Some(until) => update.set("ejected_until", until.to_rfc3339()),
             None => update.set("ejected_until", serde_json::Value::Null),
         };
-        if let Some(ttl) = entry.ttl {
-            update = update.set("ttl", ttl);
-        }
         let after = self.store.update(&entry.key, update).await?;
-        self.cache.invalidate(&agent_type.to_string()).await;
         let (ejected_until, kept_because) = match verdict {
             Verdict::Ejected { until } => (Some(until), None),
             Verdict::Kept { reason } => (None, Some(reason)),

@@ -10,9 +10,12 @@ mod candidate;
 mod edf;
 pub mod ejection;
 pub mod ewma;
+mod members;
+mod pick;
+mod replica_set;
 pub mod simulation;
 mod strategy;
 
 pub use candidate::{Candidate, DEGRADED_SCORE};
-pub use edf::Edf;
-pub use strategy::{Balancer, Pick, PickContext, Strategy};
+pub use pick::{Panic, Pick, Route, Rule, Sampling};
+pub use strategy::{Balancer, PickContext, Strategy};

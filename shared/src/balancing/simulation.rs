@@ -158,8 +158,8 @@ fn run(scenario: &Scenario, strategy: Strategy) -> StrategyResult {
     let mut service_rngs: Vec<StdRng> = (0..scenario.replicas.len())
         .map(|i| StdRng::seed_from_u64(scenario.seed ^ (0x9E37_79B9 + i as u64)))
         .collect();
-    let mut balancer = Balancer::new(scenario.seed.wrapping_add(1));
-    let mut candidates: Vec<Candidate> = scenario
+    let mut balancer = Balancer::new(scenario.seed.wrapping_add(1)).queueing();
+    let candidates: Vec<Candidate> = scenario
         .replicas
         .iter()
         .map(|r| Candidate {
@@ -182,13 +182,11 @@ fn run(scenario: &Scenario, strategy: Strategy) -> StrategyResult {
         .collect();
     // Completions: (time, sequence, replica, arrival time).
     let mut completions: BinaryHeap<Reverse<(u64, u64, usize, u64)>> = BinaryHeap::new();
-    let ctx = PickContext {
-        severity: scenario.incident.severity,
-        region: scenario.incident.region.as_ref(),
-        require_headroom: false,
-    };
+    let replicas = candidates.len();
+    balancer.refresh(candidates);
+    let ctx = PickContext { severity: scenario.incident.severity, region: scenario.incident.region.as_ref() };
     let mut sequence = 0u64;
-    let mut assigned = vec![0usize; candidates.len()];
+    let mut assigned = vec![0usize; replicas];
     let mut latencies: Vec<f64> = Vec::new();
     let mut next_arrival = -(1.0 - arrivals_rng.random_range(0.0_f64..1.0)).ln() / rate_per_s;
     loop {
@@ -201,10 +199,10 @@ fn run(scenario: &Scenario, strategy: Strategy) -> StrategyResult {
                 let latency = t - arrived;
                 latencies.push(latency);
                 let server = &mut servers[r];
-                candidates[r].latency_ewma_s =
-                    ewma::update(candidates[r].latency_ewma_s, latency, t - server.latency_at);
+                let ewma_s =
+                    ewma::update(balancer.candidates()[r].latency_ewma_s, latency, t - server.latency_at);
+                balancer.finished(r, Some(ewma_s));
                 server.latency_at = t;
-                candidates[r].active -= 1;
                 server.busy -= 1;
                 if let Some((queued_at, _)) = server.queue.pop_front() {
                     server.busy += 1;
@@ -216,10 +214,10 @@ fn run(scenario: &Scenario, strategy: Strategy) -> StrategyResult {
             _ if arrival_due => {
                 let now = next_arrival;
                 next_arrival += -(1.0 - arrivals_rng.random_range(0.0_f64..1.0)).ln() / rate_per_s;
-                let Some(pick) = balancer.pick(strategy, &candidates, &ctx) else { continue };
+                let Some(pick) = balancer.pick(strategy, &ctx) else { continue };
                 let r = pick.index;
                 assigned[r] += 1;
-                candidates[r].active += 1;
+                balancer.started(r);
                 let server = &mut servers[r];
                 if server.busy < scenario.replicas[r].capacity {
                     server.busy += 1;

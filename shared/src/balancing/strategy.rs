@@ -5,18 +5,15 @@ use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use super::candidate::Candidate;
-use super::edf::Edf;
 use super::ewma;
+use super::pick::{Pick, Route, Rule, Sampling};
+use super::replica_set::ReplicaSet;
 use crate::domain::{Region, Severity};
 
-/// Below this share of available replicas the balancer panics and uses every replica (Envoy).
-const PANIC_THRESHOLD: f64 = 0.5;
 /// Up to this many candidates, least-loaded picks scan them all instead of sampling two.
 const FULL_SCAN_MAX: usize = 8;
 /// Envoy's over-provisioning factor for locality health.
 const OVERPROVISIONING: f64 = 1.4;
-/// Envoy's active-request bias for weighted least requests.
-const ACTIVE_REQUEST_BIAS: f64 = 1.0;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -48,236 +45,199 @@ pub struct PickContext<'a> {
     pub severity: Severity,
     /// Where the incident is (geographic preference).
     pub region: Option<&'a Region>,
-    /// Only replicas with free capacity qualify (the API); a simulation may queue instead.
-    pub require_headroom: bool,
 }
 
-/// The chosen candidate (an index into the slice given) and why.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Pick {
-    pub index: usize,
-    pub reason: String,
-    /// Fewer than half the replicas were available, so all of them were considered.
-    pub panic: bool,
-}
-
-/// Keeps what strategies remember between picks (rotation, EDF deadlines) and a seeded random
-/// source, so the same seed and the same candidates give the same picks.
+/// Keeps the replica set of one agent type prepared for picking, what strategies remember between
+/// picks (rotation, EDF deadlines) and a seeded random source, so the same seed and the same
+/// candidates give the same picks.
+///
+/// Read the replicas in with [`Balancer::refresh`], then [`Balancer::pick`] and report load with
+/// [`Balancer::started`] and [`Balancer::finished`]: a pick then costs O(1) or O(log n).
 #[derive(Debug)]
 pub struct Balancer {
     rng: StdRng,
     rotation: usize,
-    weighted: Edf,
-    least_weighted: Edf,
     /// Milliseconds from one region to another, for geographic spill order.
     latency_ms: HashMap<(String, String), f64>,
+    set: ReplicaSet,
+    require_headroom: bool,
+    /// Regions (indices into the set's) in spill order, per incident region seen since the refresh.
+    spill_orders: Vec<(Region, Vec<u32>)>,
 }
 
-/// Drops scheduler entries of replicas that have left, once they outnumber the present ones, so a
-/// long-lived balancer does not grow with every replica it has ever seen.
-fn forget_departed(edf: &mut Edf, candidates: &[Candidate]) {
-    if edf.len() > 2 * candidates.len() + 16 {
-        let present: std::collections::HashSet<&str> = candidates.iter().map(|c| c.id.as_str()).collect();
-        edf.retain(|id| present.contains(id));
+/// The candidate in `pool` with the lowest `cost`: all of them compared when few, else the better
+/// of two distinct random ones. Ties go to a random one of the tied.
+fn lowest(rng: &mut StdRng, pool: &[u32], cost: impl Fn(usize) -> f64) -> Option<(usize, Sampling)> {
+    match pool.len() {
+        0 => None,
+        1 => Some((pool[0] as usize, Sampling::Only)),
+        n if n <= FULL_SCAN_MAX => {
+            let best = pool.iter().map(|&i| cost(i as usize)).fold(f64::INFINITY, f64::min);
+            let tied = pool.iter().filter(|&&i| cost(i as usize) <= best).count();
+            let nth = rng.random_range(0..tied.max(1));
+            let index = pool.iter().map(|&i| i as usize).filter(|&i| cost(i) <= best).nth(nth);
+            index.map(|i| (i, Sampling::All))
+        }
+        n => {
+            let a = rng.random_range(0..n);
+            let mut b = rng.random_range(0..n - 1);
+            if b >= a {
+                b += 1;
+            }
+            let (a, b) = (pool[a] as usize, pool[b] as usize);
+            let index = match cost(a).total_cmp(&cost(b)) {
+                std::cmp::Ordering::Less => a,
+                std::cmp::Ordering::Greater => b,
+                std::cmp::Ordering::Equal => {
+                    if rng.random_bool(0.5) {
+                        a
+                    } else {
+                        b
+                    }
+                }
+            };
+            Some((index, Sampling::TwoRandom))
+        }
     }
 }
 
 impl Balancer {
+    /// A balancer that only picks replicas with free capacity (the API's).
     pub fn new(seed: u64) -> Self {
         Self {
             rng: StdRng::seed_from_u64(seed),
             rotation: 0,
-            weighted: Edf::new(),
-            least_weighted: Edf::new(),
             latency_ms: HashMap::new(),
+            set: ReplicaSet::default(),
+            require_headroom: true,
+            spill_orders: Vec::new(),
         }
+    }
+
+    /// Lets work queue at full replicas instead of refusing it (a simulation's servers queue).
+    #[must_use]
+    pub fn queueing(mut self) -> Self {
+        self.require_headroom = false;
+        let candidates = std::mem::take(&mut self.set.candidates);
+        self.refresh(candidates);
+        self
     }
 
     /// Sets the latency from `from` to `to` used to order spill regions.
     #[must_use]
     pub fn with_latency(mut self, from: &Region, to: &Region, ms: f64) -> Self {
         self.latency_ms.insert((from.to_string(), to.to_string()), ms);
+        self.spill_orders.clear();
         self
     }
 
-    pub fn pick(
-        &mut self,
-        strategy: Strategy,
-        candidates: &[Candidate],
-        ctx: &PickContext<'_>,
-    ) -> Option<Pick> {
-        let has_room = |c: &Candidate| !ctx.require_headroom || c.free() > 0;
-        let available = candidates.iter().filter(|c| c.available()).count();
-        let panic = !candidates.is_empty() && (available as f64) < PANIC_THRESHOLD * candidates.len() as f64;
-        let pool: Vec<usize> = (0..candidates.len())
-            .filter(|&i| (panic || candidates[i].available()) && has_room(&candidates[i]))
-            .collect();
-        if pool.is_empty() {
+    /// Replaces the replica set: O(n log n), once per read of the replicas. Weighted round robin
+    /// keeps its place for the replicas that stay; replicas that left are forgotten.
+    pub fn refresh(&mut self, candidates: Vec<Candidate>) {
+        self.set = ReplicaSet::new(candidates, self.require_headroom, Some(&self.set));
+        self.spill_orders.clear();
+    }
+
+    /// The replicas as last refreshed, with the load reported since.
+    pub fn candidates(&self) -> &[Candidate] {
+        &self.set.candidates
+    }
+
+    /// Counts one more incident at candidate `index`.
+    pub fn started(&mut self, index: usize) {
+        if let Some(active) = self.set.candidates.get(index).map(|c| c.active.saturating_add(1)) {
+            self.set.set_active(index, active);
+        }
+    }
+
+    /// Counts one incident fewer at candidate `index`, with its latency EWMA if it changed.
+    pub fn finished(&mut self, index: usize, latency_ewma_s: Option<f64>) {
+        if let Some(s) = latency_ewma_s {
+            self.set.set_latency(index, s);
+        }
+        if let Some(active) = self.set.candidates.get(index).map(|c| c.active.saturating_sub(1)) {
+            self.set.set_active(index, active);
+        }
+    }
+
+    /// Chooses a replica for one incident, or none when no replica may take it.
+    pub fn pick(&mut self, strategy: Strategy, ctx: &PickContext<'_>) -> Option<Pick> {
+        if self.set.pool.len() == 0 {
             return None;
         }
-        let (index, mut reason) = match strategy {
-            Strategy::RoundRobin => self.round_robin(&pool),
-            Strategy::WeightedRoundRobin => self.weighted_round_robin(candidates, &pool),
-            Strategy::LeastConnections => self.least_connections(candidates, &pool),
-            Strategy::Geographic => self.geographic(candidates, &pool, ctx),
-            Strategy::IncidentSeverity => self.incident_severity(candidates, &pool, ctx),
-            Strategy::PeakEwma => self.peak_ewma(candidates, &pool),
+        let (index, rule, route) = match strategy {
+            Strategy::RoundRobin => {
+                let (index, rule) = self.round_robin();
+                (index, rule, Route::Direct)
+            }
+            Strategy::WeightedRoundRobin => {
+                let (index, rule) = self.weighted_round_robin();
+                (index, rule, Route::Direct)
+            }
+            Strategy::LeastConnections => {
+                let (index, rule) = self.least_connections()?;
+                (index, rule, Route::Direct)
+            }
+            Strategy::Geographic => self.geographic(ctx)?,
+            Strategy::IncidentSeverity => self.incident_severity(ctx)?,
+            Strategy::PeakEwma => {
+                let candidates = &self.set.candidates;
+                let cost = |i: usize| ewma::cost(candidates[i].latency_ewma_s, candidates[i].active);
+                let (index, sampling) = lowest(&mut self.rng, self.set.pool.as_slice(), cost)?;
+                (index, Rule::PeakEwma { sampling, cost_s: cost(index) }, Route::Direct)
+            }
         };
-        if panic {
-            reason = format!("panic mode ({available} of {} replicas available): {reason}", candidates.len());
-        }
-        Some(Pick { index, reason, panic })
+        Some(Pick { index, rule, route, panic: self.set.panic })
     }
 
-    fn round_robin(&mut self, pool: &[usize]) -> (usize, String) {
-        let index = pool[self.rotation % pool.len()];
+    fn round_robin(&mut self) -> (usize, Rule) {
+        let pool = self.set.pool.as_slice();
+        let index = pool[self.rotation % pool.len()] as usize;
         self.rotation = self.rotation.wrapping_add(1);
-        (index, "next in rotation".into())
+        (index, Rule::Rotation)
     }
 
-    fn weighted_round_robin(&mut self, candidates: &[Candidate], pool: &[usize]) -> (usize, String) {
-        let weights: Vec<f64> = pool.iter().map(|&i| candidates[i].weight()).collect();
-        if weights.windows(2).all(|w| (w[0] - w[1]).abs() < f64::EPSILON) || weights.iter().all(|w| *w <= 0.0)
+    fn weighted_round_robin(&mut self) -> (usize, Rule) {
+        match self.set.next_weighted() {
+            Some((index, weight)) => (index, Rule::EarliestDeadline { weight }),
+            // No replica has weight: plain rotation.
+            None => self.round_robin(),
+        }
+    }
+
+    fn least_connections(&mut self) -> Option<(usize, Rule)> {
+        if !self.set.equal_weights
+            && let Some(index) = self.set.next_least_weighted()
         {
-            let (index, _) = self.round_robin(pool);
-            return (index, "equal weights: next in rotation".into());
+            return Some((index, Rule::WeightedLeastRequests { active: self.set.candidates[index].active }));
         }
-        forget_departed(&mut self.weighted, candidates);
-        let entries = pool.iter().zip(&weights).map(|(&i, &w)| (candidates[i].id.as_str(), w));
-        match self
-            .weighted
-            .pick(entries)
-            .and_then(|id| pool.iter().copied().find(|&i| candidates[i].id == id))
-        {
-            Some(index) => (index, format!("earliest deadline at weight {:.3}", candidates[index].weight())),
-            None => self.round_robin(pool),
-        }
+        let candidates = &self.set.candidates;
+        let (index, sampling) =
+            lowest(&mut self.rng, self.set.pool.as_slice(), |i| f64::from(candidates[i].active))?;
+        Some((index, Rule::FewestActive { sampling, active: candidates[index].active }))
     }
 
-    /// Two distinct random members of the pool.
-    fn two_distinct(&mut self, len: usize) -> (usize, usize) {
-        let a = self.rng.random_range(0..len);
-        let mut b = self.rng.random_range(0..len - 1);
-        if b >= a {
-            b += 1;
-        }
-        (a, b)
-    }
-
-    /// The pool member with the lowest `cost`: all of them scanned when few, else the better of
-    /// two distinct random ones. Ties go to a random one of the tied.
-    fn lowest(&mut self, pool: &[usize], cost: impl Fn(usize) -> f64) -> (usize, &'static str) {
-        if pool.len() == 1 {
-            return (pool[0], "only candidate");
-        }
-        if pool.len() <= FULL_SCAN_MAX {
-            let best = pool.iter().map(|&i| cost(i)).fold(f64::INFINITY, f64::min);
-            let tied: Vec<usize> = pool.iter().copied().filter(|&i| cost(i) <= best).collect();
-            let index = tied[self.rng.random_range(0..tied.len())];
-            return (index, "lowest of all");
-        }
-        let (a, b) = self.two_distinct(pool.len());
-        let (a, b) = (pool[a], pool[b]);
-        let index = match cost(a).total_cmp(&cost(b)) {
-            std::cmp::Ordering::Less => a,
-            std::cmp::Ordering::Greater => b,
-            std::cmp::Ordering::Equal => {
-                if self.rng.random_bool(0.5) {
-                    a
-                } else {
-                    b
-                }
-            }
-        };
-        (index, "lower of two random choices")
-    }
-
-    fn least_connections(&mut self, candidates: &[Candidate], pool: &[usize]) -> (usize, String) {
-        let configured: Vec<f64> = pool.iter().map(|&i| candidates[i].weight.unwrap_or(1.0)).collect();
-        let unequal = configured.windows(2).any(|w| (w[0] - w[1]).abs() > f64::EPSILON);
-        if unequal {
-            // Envoy's weighted least request: weight / (active + 1)^bias through the EDF scheduler.
-            let effective: Vec<f64> = pool
-                .iter()
-                .zip(&configured)
-                .map(|(&i, w)| w / f64::from(candidates[i].active + 1).powf(ACTIVE_REQUEST_BIAS))
-                .collect();
-            forget_departed(&mut self.least_weighted, candidates);
-            let entries = pool.iter().zip(&effective).map(|(&i, &w)| (candidates[i].id.as_str(), w));
-            if let Some(index) = self
-                .least_weighted
-                .pick(entries)
-                .and_then(|id| pool.iter().copied().find(|&i| candidates[i].id == id))
-            {
-                return (index, format!("weighted least requests ({} active)", candidates[index].active));
-            }
-        }
-        let (index, how) = self.lowest(pool, |i| f64::from(candidates[i].active));
-        (index, format!("{how}: {} active", candidates[index].active))
-    }
-
-    fn peak_ewma(&mut self, candidates: &[Candidate], pool: &[usize]) -> (usize, String) {
-        let cost = |i: usize| ewma::cost(candidates[i].latency_ewma_s, candidates[i].active);
-        let (index, how) = self.lowest(pool, cost);
-        (index, format!("{how}: peak EWMA cost {:.3} s", cost(index)))
-    }
-
-    fn incident_severity(
-        &mut self,
-        candidates: &[Candidate],
-        pool: &[usize],
-        ctx: &PickContext<'_>,
-    ) -> (usize, String) {
+    fn incident_severity(&mut self, ctx: &PickContext<'_>) -> Option<(usize, Rule, Route)> {
         if !matches!(ctx.severity, Severity::Critical | Severity::High) {
-            let (index, why) = self.least_connections(candidates, pool);
-            return (index, format!("{} incident: {why}", ctx.severity));
+            let (index, rule) = self.least_connections()?;
+            return Some((index, rule, Route::Severity(ctx.severity)));
         }
-        let sound: Vec<usize> = pool.iter().copied().filter(|&i| !candidates[i].degraded()).collect();
-        let with_room: Vec<usize> = sound.iter().copied().filter(|&i| candidates[i].free() > 0).collect();
-        let choice = if !with_room.is_empty() {
-            &with_room
-        } else if !sound.is_empty() {
-            &sound
-        } else {
-            pool
-        };
-        let best = choice
-            .iter()
-            .copied()
-            .max_by(|&a, &b| {
-                let (ca, cb) = (&candidates[a], &candidates[b]);
-                ca.performance_score
-                    .total_cmp(&cb.performance_score)
-                    .then(cb.active.cmp(&ca.active))
-                    .then(cb.id.cmp(&ca.id))
-            })
-            .unwrap_or(pool[0]);
-        (
-            best,
-            format!(
-                "{} incident: best performance score {:.2}",
-                ctx.severity, candidates[best].performance_score
-            ),
-        )
+        // Sound with room first, then sound (when work may queue), and only then anyone.
+        let index = self
+            .set
+            .best_ranked()
+            .or_else(|| self.set.best_in_pool(|c| !c.degraded()))
+            .or_else(|| self.set.best_in_pool(|_| true))?;
+        let score = self.set.candidates[index].performance_score;
+        Some((index, Rule::BestScore { score }, Route::Severe(ctx.severity)))
     }
 
-    fn geographic(
-        &mut self,
-        candidates: &[Candidate],
-        pool: &[usize],
-        ctx: &PickContext<'_>,
-    ) -> (usize, String) {
-        let Some(home) = ctx.region else {
-            let (index, why) = self.least_connections(candidates, pool);
-            return (index, format!("no incident region: {why}"));
-        };
-        // Levels: the incident's region first, then the others by latency from it.
-        let mut regions: Vec<&Region> = Vec::new();
-        for c in candidates {
-            if !regions.contains(&&c.region) {
-                regions.push(&c.region);
-            }
+    /// The set's regions in spill order from `home`: home first, then by latency, then by name.
+    fn spill_order(&mut self, home: &Region) -> usize {
+        if let Some(at) = self.spill_orders.iter().position(|(r, _)| r == home) {
+            return at;
         }
+        let regions = &self.set.regions;
         let latency = |r: &Region| {
             if r == home {
                 -1.0
@@ -285,51 +245,72 @@ impl Balancer {
                 self.latency_ms.get(&(home.to_string(), r.to_string())).copied().unwrap_or(f64::INFINITY)
             }
         };
-        regions.sort_by(|a, b| latency(a).total_cmp(&latency(b)).then(a.cmp(b)));
-        let health: Vec<f64> = regions
-            .iter()
-            .map(|r| {
-                let total = candidates.iter().filter(|c| &c.region == *r).count();
-                let usable = pool.iter().filter(|&&i| &candidates[i].region == *r).count();
-                if total == 0 { 0.0 } else { (OVERPROVISIONING * usable as f64 / total as f64).min(1.0) }
-            })
-            .collect();
-        let mut remaining = 1.0;
-        let mut shares: Vec<f64> = health
-            .iter()
-            .map(|h| {
-                let share = h.min(remaining);
+        let mut order: Vec<u32> = (0..regions.len() as u32).collect();
+        order.sort_by(|&a, &b| {
+            let (ra, rb) = (&regions[a as usize], &regions[b as usize]);
+            latency(ra).total_cmp(&latency(rb)).then(ra.cmp(rb))
+        });
+        self.spill_orders.push((home.clone(), order));
+        self.spill_orders.len() - 1
+    }
+
+    /// Envoy's locality spill: each region in order takes min(health, what is left) of the
+    /// traffic, health being 1.4 x its usable share of replicas, capped at 1.
+    fn geographic(&mut self, ctx: &PickContext<'_>) -> Option<(usize, Rule, Route)> {
+        let Some(home) = ctx.region else {
+            let (index, rule) = self.least_connections()?;
+            return Some((index, rule, Route::NoIncidentRegion));
+        };
+        let at = self.spill_order(home);
+        let order = &self.spill_orders[at].1;
+        let set = &self.set;
+        let health = |r: u32| {
+            let total = set.region_total[r as usize];
+            let usable = set.region_pool[r as usize].len();
+            if total == 0 { 0.0 } else { (OVERPROVISIONING * usable as f64 / f64::from(total)).min(1.0) }
+        };
+        let shares = || {
+            let mut remaining = 1.0;
+            order.iter().map(move |&r| {
+                let share = health(r).min(remaining);
                 remaining -= share;
-                share
+                (r, share)
             })
-            .collect();
-        let total: f64 = shares.iter().sum();
+        };
+        let total: f64 = shares().map(|(_, share)| share).sum();
         if total <= 0.0 {
-            let (index, why) = self.least_connections(candidates, pool);
-            return (index, format!("no region can serve: {why}"));
+            let (index, rule) = self.least_connections()?;
+            return Some((index, rule, Route::NoRegionCanServe));
         }
-        for share in &mut shares {
-            *share /= total;
-        }
-        let mut roll = self.rng.random_range(0.0..1.0);
-        let mut level = 0;
-        for (i, share) in shares.iter().enumerate() {
-            if *share > 0.0 {
-                level = i;
-                if roll < *share {
+        let mut roll = self.rng.random_range(0.0..1.0) * total;
+        let mut level = order[0];
+        for (r, share) in shares() {
+            if share > 0.0 {
+                level = r;
+                if roll < share {
                     break;
                 }
                 roll -= share;
             }
         }
-        let region = regions[level];
-        let local: Vec<usize> = pool.iter().copied().filter(|&i| &candidates[i].region == region).collect();
-        let (index, why) = self.least_connections(candidates, &local);
-        let how = if region == home {
-            format!("in the incident's region {region}")
+        let home_health = health(order[0]);
+        let candidates = &set.candidates;
+        let local = set.region_pool[level as usize].as_slice();
+        let (index, sampling) = if set.equal_weights {
+            lowest(&mut self.rng, local, |i| f64::from(candidates[i].active))?
         } else {
-            format!("spilled to {region} ({home} at {:.0} % health)", health[0] * 100.0)
+            // Within a region, the weighted least-request cost decides between two choices.
+            lowest(&mut self.rng, local, |i| {
+                f64::from(candidates[i].active + 1)
+                    / candidates[i].weight.unwrap_or(1.0).max(f64::MIN_POSITIVE)
+            })?
         };
-        (index, format!("{how}: {why}"))
+        let region = &set.regions[level as usize];
+        let route = if region == home {
+            Route::Home(region.clone())
+        } else {
+            Route::Spilled { to: region.clone(), home: home.clone(), home_health }
+        };
+        Some((index, Rule::FewestActive { sampling, active: candidates[index].active }, route))
     }
 }

@@ -190,6 +190,7 @@ pub async fn release(
             .await
             .map_err(|e| match e {
                 e @ ReleaseError::NotFound { .. } => ApiError::NotFound(e.to_string()),
+                e @ ReleaseError::Contended { .. } => ApiError::Conflict(e.to_string()),
                 ReleaseError::Store(e) => e.into(),
             })
     })
