@@ -48,6 +48,42 @@ fn weighted_round_robin_shares_and_waits() {
     }
 }
 
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(32))]
+
+    /// Any weights: shares within 0.5 % and no replica waits more than S/w + n - 1 picks (EDF's
+    /// bound: while one replica's next deadline comes round, each other replica j is served at
+    /// most w_j/w + 1 times). The tighter ceil(S/w) + 1 holds for the sets above but not for
+    /// every set of weights.
+    #[test]
+    fn weighted_round_robin_bounds_for_any_weights(
+        weights in proptest::collection::vec(0.1f64..20.0, 2..16),
+    ) {
+        let mut candidates = fleet(weights.len());
+        for (c, w) in candidates.iter_mut().zip(&weights) {
+            c.weight = Some(*w);
+        }
+        let (sum, n) = (weights.iter().sum::<f64>(), weights.len());
+        let mut b = balancer(7, &candidates);
+        let picks = 20_000;
+        let mut counts = vec![0usize; n];
+        let mut last_seen = vec![0usize; n];
+        let mut longest_wait = vec![0usize; n];
+        for k in 1..=picks {
+            let i = b.pick(Strategy::WeightedRoundRobin, &ctx(Severity::Medium)).unwrap().index;
+            counts[i] += 1;
+            longest_wait[i] = longest_wait[i].max(k - last_seen[i]);
+            last_seen[i] = k;
+        }
+        for (i, w) in weights.iter().enumerate() {
+            let share = counts[i] as f64 / f64::from(picks as u32);
+            proptest::prop_assert!((share - w / sum).abs() <= 0.005, "replica {} share {}", i, share);
+            let bound = (sum / w + (n - 1) as f64).floor() as usize;
+            proptest::prop_assert!(longest_wait[i] <= bound, "replica {} waited {} > {}", i, longest_wait[i], bound);
+        }
+    }
+}
+
 fn check_weighted_round_robin(weights: &[f64]) {
     let mut candidates = fleet(weights.len());
     for (c, w) in candidates.iter_mut().zip(weights) {
