@@ -5,6 +5,7 @@ pub mod aws;
 pub mod balancing;
 pub mod clock;
 pub mod config;
+pub mod cost;
 pub mod domain;
 pub mod error;
 pub mod scaling;
