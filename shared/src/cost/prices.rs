@@ -241,10 +241,11 @@ mod tests {
         );
     }
 
+    type Breaker = fn(&mut serde_json::Value);
+
     #[test]
     fn bad_tables_are_refused_naming_the_field() {
         let good: serde_json::Value = serde_json::from_str(DEFAULT_PRICES_JSON).unwrap();
-        type Breaker = fn(&mut serde_json::Value);
         let cases: [(&str, Breaker); 5] = [
             ("lambda.request_per_million", |v| v["lambda"]["request_per_million"] = (-1.0).into()),
             ("models.amazon.nova-micro.accuracy", |v| v["models"][0]["accuracy"] = 1.5.into()),
