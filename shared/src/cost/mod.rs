@@ -2,6 +2,11 @@
 //! threshold levels and the sweep that ties them together.
 
 pub mod billing;
+pub mod model_health;
+pub mod models;
 pub mod prices;
+pub mod task;
+pub mod usage;
 
 pub use prices::{Architecture, ModelPrice, PriceTable};
+pub use task::TaskType;

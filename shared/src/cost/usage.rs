@@ -1,0 +1,148 @@
+//! Usage intake: every model call adds to one counter item per model, task and hour (atomic adds),
+//! so a sweep reads a handful of items however many calls were made.
+//!
+//! Items: `USAGE#<YYYY-MM-DDTHH>` / `MODEL#<model>#TASK#<task>`, kept 90 days.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, DurationRound, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::prices::PriceTable;
+use super::task::TaskType;
+use crate::domain::Severity;
+use crate::error::ValidationError;
+use crate::store::{Key, Query, Store, StoreError, Update};
+
+/// Most tokens one call may report (a sanity bound: far above any model's context).
+pub const MAX_TOKENS_PER_CALL: u64 = 10_000_000;
+/// How long usage counters are kept.
+pub const RETENTION_DAYS: i64 = 90;
+/// How far back a call may be dated: later than this, the hour has been swept and reported.
+pub const MAX_AGE_HOURS: i64 = 24;
+
+/// One model call as reported.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UsageRecord {
+    pub model: String,
+    pub task_type: TaskType,
+    pub severity: Severity,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub latency_ms: Option<f64>,
+    pub timestamp: DateTime<Utc>,
+}
+
+impl UsageRecord {
+    /// Checks the call against the models in force and the clock.
+    pub fn validate(&self, prices: &PriceTable, now: DateTime<Utc>) -> Result<(), ValidationError> {
+        if prices.model(&self.model).is_none() {
+            return Err(ValidationError::new(
+                "model",
+                format!("{:?} is not in the price table (GET /cost/prices lists the models)", self.model),
+            ));
+        }
+        for (field, tokens) in [("input_tokens", self.input_tokens), ("output_tokens", self.output_tokens)] {
+            if tokens > MAX_TOKENS_PER_CALL {
+                return Err(ValidationError::new(field, format!("must be at most {MAX_TOKENS_PER_CALL}")));
+            }
+        }
+        if let Some(ms) = self.latency_ms
+            && !(ms.is_finite() && (0.0..=3_600_000.0).contains(&ms))
+        {
+            return Err(ValidationError::new("latency_ms", "must be between 0 and 3,600,000"));
+        }
+        if self.timestamp > now + Duration::minutes(5) {
+            return Err(ValidationError::new("timestamp", "is in the future"));
+        }
+        if self.timestamp < now - Duration::hours(MAX_AGE_HOURS) {
+            return Err(ValidationError::new("timestamp", format!("is more than {MAX_AGE_HOURS} hours old")));
+        }
+        Ok(())
+    }
+}
+
+/// One hour's calls of one model for one task.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HourUsage {
+    pub model: String,
+    pub task_type: String,
+    #[serde(default)]
+    pub calls: f64,
+    #[serde(default)]
+    pub input_tokens: f64,
+    #[serde(default)]
+    pub output_tokens: f64,
+    #[serde(default)]
+    pub latency_ms_sum: f64,
+    #[serde(default)]
+    pub latency_calls: f64,
+    #[serde(default)]
+    pub calls_critical: f64,
+    #[serde(default)]
+    pub calls_high: f64,
+    #[serde(default)]
+    pub calls_medium: f64,
+    #[serde(default)]
+    pub calls_low: f64,
+}
+
+impl HourUsage {
+    pub fn mean_latency_s(&self) -> Option<f64> {
+        (self.latency_calls > 0.0).then(|| self.latency_ms_sum / self.latency_calls / 1000.0)
+    }
+}
+
+/// The start of the hour `at` falls in.
+pub fn hour_of(at: DateTime<Utc>) -> DateTime<Utc> {
+    at.duration_trunc(Duration::hours(1)).unwrap_or(at)
+}
+
+fn partition(hour: DateTime<Utc>) -> String {
+    format!("USAGE#{}", hour.format("%Y-%m-%dT%H"))
+}
+
+#[derive(Debug, Clone)]
+pub struct UsageCounters {
+    store: Arc<dyn Store>,
+}
+
+impl UsageCounters {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { store }
+    }
+
+    /// Adds one validated call to its hour's counters: one atomic update.
+    pub async fn record(&self, call: &UsageRecord) -> Result<(), StoreError> {
+        let hour = hour_of(call.timestamp);
+        let key = Key::new(partition(hour), format!("MODEL#{}#TASK#{}", call.model, call.task_type));
+        let mut update = Update::new()
+            .set("model", call.model.clone())
+            .set("task_type", call.task_type.to_string())
+            .set("ttl", (hour + Duration::days(RETENTION_DAYS)).timestamp())
+            .add("calls", 1.0)
+            .add("input_tokens", call.input_tokens as f64)
+            .add("output_tokens", call.output_tokens as f64)
+            .add(format!("calls_{}", call.severity), 1.0);
+        if let Some(ms) = call.latency_ms {
+            update = update.add("latency_ms_sum", ms).add("latency_calls", 1.0);
+        }
+        self.store.update(&key, update).await.map(|_| ())
+    }
+
+    /// Every counter of the hour starting at `hour`: one query (more only past 1 MB of counters).
+    pub async fn hour(&self, hour: DateTime<Utc>) -> Result<Vec<HourUsage>, StoreError> {
+        let mut out = Vec::new();
+        let mut query = Query::partition(partition(hour_of(hour))).prefix("MODEL#").limit(Query::MAX_LIMIT);
+        loop {
+            let page = self.store.query(&query).await?;
+            for item in page.items {
+                out.push(item.record()?);
+            }
+            match page.next {
+                Some(after) => query.after = Some(after),
+                None => return Ok(out),
+            }
+        }
+    }
+}
