@@ -2,9 +2,11 @@
 //! threshold levels and the sweep that ties them together.
 
 pub mod billing;
+pub mod levels;
 pub mod model_health;
 pub mod models;
 pub mod prices;
+pub mod projection;
 pub mod task;
 pub mod usage;
 
