@@ -2,6 +2,7 @@
 //! threshold levels and the sweep that ties them together.
 
 pub mod billing;
+pub mod control;
 pub mod levels;
 pub mod model_health;
 pub mod models;

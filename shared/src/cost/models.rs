@@ -103,11 +103,38 @@ struct Scored<'a> {
     effectiveness: f64,
 }
 
+/// How hard selection leans on cost, as the cost controls say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CostMode {
+    Normal,
+    /// Spend is at $100/h or more: non-critical work takes the cheapest model within
+    /// `DOWNGRADE_TOLERANCE` accuracy of its usual choice.
+    Optimizing,
+    /// Emergency cost mode: the cheapest model meeting the severity's floor, for every severity.
+    Emergency,
+}
+
+impl CostMode {
+    pub fn from_control(control: &crate::scaling::records::CostControl) -> Self {
+        if control.emergency_mode {
+            Self::Emergency
+        } else if control.optimizing {
+            Self::Optimizing
+        } else {
+            Self::Normal
+        }
+    }
+}
+
+/// How much accuracy an automatic downgrade may give up.
+pub const DOWNGRADE_TOLERANCE: f64 = 0.05;
+
 /// Chooses a model. `cooling` says, per model id, how many seconds it still cools down (0: ready).
 pub fn select(
     prices: &PriceTable,
     request: &ModelRequest,
-    emergency: bool,
+    mode: CostMode,
     cooling: impl Fn(&str) -> u64,
 ) -> Result<ModelChoice, NoModel> {
     let floor = accuracy_floor(request.severity, request.required_accuracy);
@@ -135,8 +162,11 @@ pub fn select(
         return Err(NoModel::CoolingDown { retry_after_s });
     }
     let by_id = |a: &Scored<'_>, b: &Scored<'_>| a.model.id.cmp(&b.model.id);
-    let (rule, how) = if emergency {
+    let cheapest_first = |ready: &mut Vec<Scored<'_>>| {
         ready.sort_by(|a, b| a.cost.total_cmp(&b.cost).then_with(|| by_id(a, b)));
+    };
+    let (rule, how) = if mode == CostMode::Emergency {
+        cheapest_first(&mut ready);
         ("emergency cost mode: the cheapest model", "cheapest")
     } else if request.severity == Severity::Critical {
         ready.sort_by(|a, b| {
@@ -149,7 +179,21 @@ pub fn select(
         ("critical incident: the most accurate model", "most accurate")
     } else {
         ready.sort_by(|a, b| b.effectiveness.total_cmp(&a.effectiveness).then_with(|| by_id(a, b)));
-        ("the best accuracy per expected dollar, latency weighed in", "most cost-effective")
+        if mode == CostMode::Optimizing {
+            // An automatic downgrade: the cheapest within the tolerance of the usual choice.
+            let least = ready[0].model.accuracy - DOWNGRADE_TOLERANCE - 1e-12;
+            let (mut near, rest): (Vec<_>, Vec<_>) =
+                ready.into_iter().partition(|s| s.model.accuracy >= least);
+            cheapest_first(&mut near);
+            near.extend(rest);
+            ready = near;
+            (
+                "cost optimisation: the cheapest model within 0.05 accuracy of the usual choice",
+                "cheapest near",
+            )
+        } else {
+            ("the best accuracy per expected dollar, latency weighed in", "most cost-effective")
+        }
     };
     let best = &ready[0];
     Ok(ModelChoice {
@@ -197,11 +241,12 @@ mod tests {
     fn critical_gets_accuracy_and_low_gets_the_cheapest_good_enough() {
         let prices = PriceTable::bundled();
         for task in ["detection", "diagnosis", "resolution", "communication", "other"] {
-            let critical = select(&prices, &request(task, Severity::Critical), false, |_| 0).unwrap();
+            let critical =
+                select(&prices, &request(task, Severity::Critical), CostMode::Normal, |_| 0).unwrap();
             assert!(critical.accuracy >= 0.92, "{critical:?}");
             let best = prices.models.iter().map(|m| m.accuracy).fold(0.0, f64::max);
             assert!((critical.accuracy - best).abs() < 1e-12, "the most accurate model");
-            let low = select(&prices, &request(task, Severity::Low), false, |_| 0).unwrap();
+            let low = select(&prices, &request(task, Severity::Low), CostMode::Normal, |_| 0).unwrap();
             assert!(low.accuracy >= 0.80);
             let (i, o) = request(task, Severity::Low).expected_tokens();
             let cheapest = prices
@@ -220,7 +265,7 @@ mod tests {
         let mut r = request("diagnosis", Severity::Critical);
         r.expected_input_tokens = Some(10_000);
         r.expected_output_tokens = Some(2_000);
-        let choice = select(&prices, &r, false, |_| 0).unwrap();
+        let choice = select(&prices, &r, CostMode::Normal, |_| 0).unwrap();
         let m = prices.model(&choice.model).unwrap();
         assert!((choice.expected_cost - (10.0 * m.input_per_1k + 2.0 * m.output_per_1k)).abs() < 1e-12);
         assert_eq!(request("diagnosis", Severity::High).expected_tokens(), (1462.5, 487.5));
@@ -229,27 +274,53 @@ mod tests {
     #[test]
     fn emergency_takes_the_cheapest_that_qualifies() {
         let prices = PriceTable::bundled();
-        let choice = select(&prices, &request("diagnosis", Severity::Critical), true, |_| 0).unwrap();
+        let choice =
+            select(&prices, &request("diagnosis", Severity::Critical), CostMode::Emergency, |_| 0).unwrap();
         assert!(choice.accuracy >= 0.92, "the severity floor still holds");
         assert_eq!(choice.model, "amazon.nova-premier", "the cheapest at >= 0.92: {choice:?}");
-        let normal = select(&prices, &request("diagnosis", Severity::Critical), false, |_| 0).unwrap();
+        let normal =
+            select(&prices, &request("diagnosis", Severity::Critical), CostMode::Normal, |_| 0).unwrap();
         assert!(normal.expected_cost > choice.expected_cost);
+        let low = select(&prices, &request("diagnosis", Severity::Low), CostMode::Emergency, |_| 0).unwrap();
+        assert_eq!(low.model, "amazon.nova-lite", "the cheapest at >= 0.80");
+    }
+
+    #[test]
+    fn optimising_downgrades_non_critical_work_within_the_tolerance() {
+        let prices = PriceTable::bundled();
+        let mut r = request("diagnosis", Severity::Medium);
+        r.required_accuracy = Some(0.9);
+        let usual = select(&prices, &r, CostMode::Normal, |_| 0).unwrap();
+        let optimized = select(&prices, &r, CostMode::Optimizing, |_| 0).unwrap();
+        assert!(optimized.expected_cost <= usual.expected_cost);
+        assert!(optimized.accuracy >= usual.accuracy - DOWNGRADE_TOLERANCE - 1e-12);
+        assert!(optimized.accuracy >= 0.9, "never below the floor");
+        let critical = request("diagnosis", Severity::Critical);
+        assert_eq!(
+            select(&prices, &critical, CostMode::Optimizing, |_| 0).unwrap().model,
+            select(&prices, &critical, CostMode::Normal, |_| 0).unwrap().model,
+            "critical work is not downgraded"
+        );
     }
 
     #[test]
     fn cooling_models_are_skipped_and_limits_can_exclude_all() {
         let prices = PriceTable::bundled();
-        let first = select(&prices, &request("resolution", Severity::Critical), false, |_| 0).unwrap();
-        let second = select(&prices, &request("resolution", Severity::Critical), false, |id| {
+        let first =
+            select(&prices, &request("resolution", Severity::Critical), CostMode::Normal, |_| 0).unwrap();
+        let second = select(&prices, &request("resolution", Severity::Critical), CostMode::Normal, |id| {
             u64::from(id == first.model) * 5
         })
         .unwrap();
         assert_eq!(second.model, first.fallbacks[0], "the first fallback takes over");
         assert!(!second.fallbacks.contains(&first.model));
-        let all = select(&prices, &request("resolution", Severity::Critical), false, |_| 7);
+        let all = select(&prices, &request("resolution", Severity::Critical), CostMode::Normal, |_| 7);
         assert_eq!(all, Err(NoModel::CoolingDown { retry_after_s: 7 }));
         let mut strict = request("resolution", Severity::Critical);
         strict.max_cost_per_1k = Some(0.0001);
-        assert!(matches!(select(&prices, &strict, false, |_| 0), Err(NoModel::Unsatisfiable { .. })));
+        assert!(matches!(
+            select(&prices, &strict, CostMode::Normal, |_| 0),
+            Err(NoModel::Unsatisfiable { .. })
+        ));
     }
 }

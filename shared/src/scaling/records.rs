@@ -82,11 +82,27 @@ pub struct RegionHealth {
     pub updated_at: DateTime<Utc>,
 }
 
-/// The spend the cost sweeper last recorded, and whether emergency cost controls are on.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+/// The spend the cost sweeper last recorded, and which cost controls are on. The scaler's cost gate
+/// and model selection read it; only the sweeper writes it (versioned).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CostControl {
     #[serde(default)]
     pub current_hourly_spend: f64,
     #[serde(default)]
     pub emergency_mode: bool,
+    #[serde(default)]
+    pub level: crate::cost::levels::Level,
+    #[serde(default)]
+    pub daily_projection: f64,
+    /// From $100/h: non-critical model selection takes the cheapest model within 0.05 accuracy of
+    /// its usual choice.
+    #[serde(default)]
+    pub optimizing: bool,
+    #[serde(default)]
+    pub emergency_since: Option<DateTime<Utc>>,
+    /// Since when the level has been below critical while emergency mode is on.
+    #[serde(default)]
+    pub below_critical_since: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub updated_at: Option<DateTime<Utc>>,
 }

@@ -1,0 +1,148 @@
+//! What a sweep changes in the cost controls (pure): the level, optimisation from $100/h,
+//! emergency mode at $1000/h, and emergency mode clearing itself once the level has stayed below
+//! critical long enough. Every change comes with its reason.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::levels::Level;
+use crate::scaling::records::CostControl;
+
+/// A change the sweep made, as recorded and reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case", tag = "action")]
+pub enum ControlChange {
+    LevelChanged { from: Level, to: Level, reason: String },
+    OptimizationStarted { reason: String },
+    OptimizationStopped { reason: String },
+    EmergencyOn { reason: String },
+    EmergencyOff { reason: String },
+}
+
+impl ControlChange {
+    pub fn reason(&self) -> &str {
+        match self {
+            Self::LevelChanged { reason, .. }
+            | Self::OptimizationStarted { reason }
+            | Self::OptimizationStopped { reason }
+            | Self::EmergencyOn { reason }
+            | Self::EmergencyOff { reason } => reason,
+        }
+    }
+}
+
+/// The controls after a sweep that found `level` at `hourly` spend.
+pub fn next(
+    previous: &CostControl,
+    level: Level,
+    hourly: f64,
+    daily_projection: f64,
+    now: DateTime<Utc>,
+    clear_after: Duration,
+) -> (CostControl, Vec<ControlChange>) {
+    let mut control = CostControl {
+        current_hourly_spend: hourly,
+        daily_projection,
+        level,
+        updated_at: Some(now),
+        ..*previous
+    };
+    let mut changes = Vec::new();
+    if level != previous.level {
+        changes.push(ControlChange::LevelChanged {
+            from: previous.level,
+            to: level,
+            reason: format!("spend is ${hourly:.2}/h"),
+        });
+    }
+    let optimizing = level >= Level::High;
+    if optimizing && !previous.optimizing {
+        changes.push(ControlChange::OptimizationStarted {
+            reason: format!("spend ${hourly:.2}/h reached the ${}/h optimisation threshold", 100),
+        });
+    } else if !optimizing && previous.optimizing {
+        changes
+            .push(ControlChange::OptimizationStopped { reason: format!("spend is down to ${hourly:.2}/h") });
+    }
+    control.optimizing = optimizing;
+    if level == Level::Emergency {
+        control.below_critical_since = None;
+        if !previous.emergency_mode {
+            control.emergency_mode = true;
+            control.emergency_since = Some(now);
+            changes.push(ControlChange::EmergencyOn {
+                reason: format!("spend ${hourly:.2}/h reached the emergency level"),
+            });
+        }
+    } else if previous.emergency_mode {
+        if level >= Level::Critical {
+            control.below_critical_since = None;
+        } else {
+            let since = previous.below_critical_since.unwrap_or(now);
+            control.below_critical_since = Some(since);
+            if now - since >= clear_after {
+                control.emergency_mode = false;
+                control.emergency_since = None;
+                control.below_critical_since = None;
+                changes.push(ControlChange::EmergencyOff {
+                    reason: format!(
+                        "spend has stayed below critical for {} minutes (now ${hourly:.2}/h)",
+                        (now - since).num_minutes()
+                    ),
+                });
+            }
+        }
+    }
+    (control, changes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cost::levels::Thresholds;
+
+    #[test]
+    fn emergency_comes_at_once_and_clears_after_a_calm_spell() {
+        let t0 = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let clear_after = Duration::minutes(30);
+        let thresholds = Thresholds::default();
+        let mut control = CostControl::default();
+        let mut log = Vec::new();
+        // A sweep every 15 minutes: a spike, a calm spell interrupted once, then a longer calm.
+        for (i, spend) in
+            [50.0, 1200.0, 900.0, 150.0, 250.0, 150.0, 150.0, 150.0, 150.0].into_iter().enumerate()
+        {
+            let now = t0 + Duration::minutes(15 * i as i64);
+            let level = thresholds.classify(control.level, spend);
+            let (next, changes) = next(&control, level, spend, spend * 24.0, now, clear_after);
+            for c in &changes {
+                if !matches!(c, ControlChange::LevelChanged { .. }) {
+                    log.push((i, c.clone()));
+                }
+            }
+            control = next;
+            if i == 1 {
+                assert!(control.emergency_mode && control.optimizing);
+            }
+            if (2..7).contains(&i) {
+                assert!(control.emergency_mode, "sweep {i}: still on");
+            }
+        }
+        assert!(!control.emergency_mode, "cleared after 30 minutes below critical");
+        let kinds: Vec<(usize, &str)> = log
+            .iter()
+            .map(|(i, c)| {
+                (
+                    *i,
+                    match c {
+                        ControlChange::OptimizationStarted { .. } => "optimize",
+                        ControlChange::EmergencyOn { .. } => "on",
+                        ControlChange::EmergencyOff { .. } => "off",
+                        _ => "other",
+                    },
+                )
+            })
+            .collect();
+        assert_eq!(kinds, [(1, "optimize"), (1, "on"), (7, "off")], "{log:?}");
+    }
+}
