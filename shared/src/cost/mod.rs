@@ -8,6 +8,9 @@ pub mod model_health;
 pub mod models;
 pub mod prices;
 pub mod projection;
+pub mod recommend;
+pub mod report;
+pub mod sources;
 pub mod task;
 pub mod usage;
 
