@@ -1,16 +1,19 @@
 //! Cost: the price table, billing arithmetic, usage counters, model selection, projection,
 //! threshold levels and the sweep that ties them together.
 
+pub mod actions;
 pub mod billing;
 pub mod control;
 pub mod levels;
 pub mod model_health;
 pub mod models;
+pub mod price_book;
 pub mod prices;
 pub mod projection;
 pub mod recommend;
 pub mod report;
 pub mod sources;
+pub mod sweep;
 pub mod task;
 pub mod usage;
 

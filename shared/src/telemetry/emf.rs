@@ -22,6 +22,8 @@ pub enum Dimension {
     Severity(Severity),
     /// A matched route template such as `/scaling/policies/{agent_type}`, never a raw path.
     Route(&'static str),
+    /// A priced service (`lambda`, `llm`, ...), named in code.
+    Service(&'static str),
 }
 
 impl Dimension {
@@ -32,12 +34,13 @@ impl Dimension {
             Self::Region(_) => "Region",
             Self::Severity(_) => "Severity",
             Self::Route(_) => "Route",
+            Self::Service(_) => "Service",
         }
     }
 
     fn value(&self) -> String {
         match self {
-            Self::Function(v) | Self::Route(v) => (*v).to_owned(),
+            Self::Function(v) | Self::Route(v) | Self::Service(v) => (*v).to_owned(),
             Self::AgentType(t) => t.as_str().to_owned(),
             Self::Region(r) => r.as_str().to_owned(),
             Self::Severity(s) => s.as_str().to_owned(),

@@ -1,0 +1,436 @@
+//! The cost sweep: prices the current and previous hour from the usage counters and the metered
+//! sources, projects the day, classifies the level, moves the cost controls (conditionally, so
+//! concurrent sweeps cannot undo each other), acts on what changed, and stores a snapshot.
+//!
+//! Its store requests do not depend on how much usage was recorded: one read of the prices, one
+//! query per hour of usage counters, two reads of warming spend, one query of hourly history, a
+//! read and a conditional write of the controls, two hour totals, one snapshot, and one item per
+//! control change.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::actions::{ConcurrencyLimiter, Notification, Notifier};
+use super::control::{self, ControlChange};
+use super::levels::Thresholds;
+use super::price_book::PriceBook;
+use super::projection::{HourSpend, project};
+use super::recommend::recommend;
+use super::report::{
+    self, CostReport, CurrentMetrics, HourCost, HourInputs, SourceStatus, combined, price_hour,
+};
+use super::sources::{MeteredSources, PricedFunction};
+use super::usage::{HourUsage, UsageCounters, hour_of};
+use crate::scaling::records::CostControl;
+use crate::store::{Condition, Item, Key, Query, Store, StoreError};
+use crate::telemetry::{Dimension, MetricSet, Unit};
+
+/// Snapshots, hour totals and action records are kept this long.
+pub const RETENTION_DAYS: i64 = 90;
+/// History the projection's profile is built from.
+const HISTORY_DAYS: i64 = 28;
+/// Below this much of the current hour, the previous hour's cost is the better rate.
+const MIN_ELAPSED_S: f64 = 900.0;
+/// Tries at the conditional write of the controls.
+const CONTROL_ATTEMPTS: u32 = 4;
+
+/// How the sweep is set up (environment, read once).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepSettings {
+    pub thresholds: Thresholds,
+    /// Emergency mode ends once the level has stayed below critical this long.
+    pub clear_emergency_after: Duration,
+    pub functions: Vec<PricedFunction>,
+    pub table_name: String,
+    /// Reserved-concurrency cap for non-critical functions in an emergency (off: `None`).
+    pub emergency_concurrency_cap: Option<u32>,
+}
+
+impl Default for SweepSettings {
+    fn default() -> Self {
+        Self {
+            thresholds: Thresholds::default(),
+            clear_emergency_after: Duration::minutes(30),
+            functions: Vec::new(),
+            table_name: String::new(),
+            emergency_concurrency_cap: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the cost controls kept changing under the sweep; it will run again")]
+    Contended,
+}
+
+/// One stored hour total.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StoredHour {
+    cost: f64,
+    seconds: f64,
+    by_service: BTreeMap<String, f64>,
+}
+
+/// One recorded control change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RecordedAction {
+    pub at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub change: ControlChange,
+    /// What followed outside the table (notification, concurrency caps) and how it went.
+    pub effects: Vec<String>,
+}
+
+fn hour_key(hour: DateTime<Utc>) -> Key {
+    Key::new("COST#HOUR", hour.format("%Y-%m-%dT%H").to_string())
+}
+
+fn control_key() -> Key {
+    Key::new("CONTROL", "COST")
+}
+
+fn ttl(now: DateTime<Utc>) -> i64 {
+    (now + Duration::days(RETENTION_DAYS)).timestamp()
+}
+
+#[derive(Debug, Clone)]
+pub struct Sweeper {
+    store: Arc<dyn Store>,
+    prices: PriceBook,
+    usage: UsageCounters,
+    metered: Option<Arc<dyn MeteredSources>>,
+    notifier: Option<Arc<dyn Notifier>>,
+    limiter: Option<Arc<dyn ConcurrencyLimiter>>,
+    settings: SweepSettings,
+}
+
+impl Sweeper {
+    pub fn new(store: Arc<dyn Store>, prices: PriceBook, settings: SweepSettings) -> Self {
+        Self {
+            usage: UsageCounters::new(Arc::clone(&store)),
+            store,
+            prices,
+            metered: None,
+            notifier: None,
+            limiter: None,
+            settings,
+        }
+    }
+
+    #[must_use]
+    pub fn with_metered(mut self, metered: Arc<dyn MeteredSources>) -> Self {
+        self.metered = Some(metered);
+        self
+    }
+
+    #[must_use]
+    pub fn with_notifier(mut self, notifier: Arc<dyn Notifier>) -> Self {
+        self.notifier = Some(notifier);
+        self
+    }
+
+    #[must_use]
+    pub fn with_limiter(mut self, limiter: Arc<dyn ConcurrencyLimiter>) -> Self {
+        self.limiter = Some(limiter);
+        self
+    }
+
+    async fn warming(&self, hour: DateTime<Utc>) -> Result<f64, StoreError> {
+        let key = Key::new("COST#WARMING", hour.format("%Y-%m-%dT%H").to_string());
+        Ok(self
+            .store
+            .get(&key)
+            .await?
+            .and_then(|i| i.attrs.get("cost").and_then(Value::as_f64))
+            .unwrap_or(0.0))
+    }
+
+    /// Everything measured over `[start, start + seconds)`.
+    async fn measure(
+        &self,
+        start: DateTime<Utc>,
+        seconds: f64,
+        usage: Vec<HourUsage>,
+        status: &mut SourceStatus,
+    ) -> Result<HourInputs, StoreError> {
+        let end = start + Duration::milliseconds((seconds * 1000.0) as i64);
+        let mut inputs = HourInputs {
+            start,
+            seconds,
+            usage,
+            warming: self.warming(start).await?,
+            ..HourInputs::default()
+        };
+        let Some(metered) = &self.metered else {
+            return Ok(inputs);
+        };
+        let mut failed = |e: super::sources::SourceError| {
+            tracing::warn!(error = %e, "a cost source failed; its cost is left out");
+            if !status.failed.contains(&e.to_string()) {
+                status.failed.push(e.to_string());
+            }
+        };
+        match metered.lambda(&self.settings.functions, start, end).await {
+            Ok(m) => inputs.lambda = Some(m),
+            Err(e) => failed(e),
+        }
+        match metered.dynamodb(&self.settings.table_name, start, end).await {
+            Ok(u) => inputs.dynamodb = Some(u),
+            Err(e) => failed(e),
+        }
+        match metered.provisioned(&self.settings.functions).await {
+            Ok(p) => inputs.provisioned = Some(p),
+            Err(e) => failed(e),
+        }
+        Ok(inputs)
+    }
+
+    /// Whole past hours of spend, oldest first.
+    async fn history(&self, before: DateTime<Utc>) -> Result<Vec<HourSpend>, StoreError> {
+        let from = hour_key(before - Duration::days(HISTORY_DAYS)).sk;
+        let to = hour_key(before - Duration::hours(1)).sk;
+        let query = Query::partition("COST#HOUR").between(from, to).limit(Query::MAX_LIMIT);
+        let page = self.store.query(&query).await?;
+        let mut out = Vec::new();
+        for item in page.items {
+            let Ok(hour) = DateTime::parse_from_rfc3339(&format!("{}:00:00Z", item.key.sk)) else { continue };
+            let stored: StoredHour = item.record()?;
+            out.push(HourSpend { hour: hour.with_timezone(&Utc), cost: stored.cost });
+        }
+        Ok(out)
+    }
+
+    /// Reads the controls, applies `next`, and writes them back only if nobody else did meanwhile.
+    async fn move_controls(
+        &self,
+        decide: impl Fn(&CostControl) -> (CostControl, Vec<ControlChange>),
+    ) -> Result<(CostControl, Vec<ControlChange>), SweepError> {
+        for _ in 0..CONTROL_ATTEMPTS {
+            let item = self.store.get(&control_key()).await?;
+            let (previous, version) = match &item {
+                Some(i) => (i.record::<CostControl>()?, i.version().unwrap_or(0)),
+                None => (CostControl::default(), 0),
+            };
+            let (next, changes) = decide(&previous);
+            let condition = if item.is_some() { Condition::Version(version) } else { Condition::Absent };
+            let record = Item::from_record(control_key(), &next)?.with_version(version + 1);
+            match self.store.put(record, condition).await {
+                Ok(()) => return Ok((next, changes)),
+                Err(StoreError::ConditionFailed) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(SweepError::Contended)
+    }
+
+    /// Carries out and records one change.
+    async fn act(
+        &self,
+        change: &ControlChange,
+        n: usize,
+        now: DateTime<Utc>,
+    ) -> Result<RecordedAction, StoreError> {
+        let mut effects = Vec::new();
+        let cap = self.settings.emergency_concurrency_cap;
+        let non_critical = self.settings.functions.iter().filter(|f| !f.critical);
+        match (change, &self.limiter, cap) {
+            (ControlChange::EmergencyOn { .. }, Some(limiter), Some(limit)) => {
+                for f in non_critical {
+                    let outcome = limiter.cap(&f.name, limit).await;
+                    effects.push(match outcome {
+                        Ok(()) => format!("capped {} at {limit} concurrent executions", f.name),
+                        Err(e) => format!("could not cap {}: {e}", f.name),
+                    });
+                }
+            }
+            (ControlChange::EmergencyOff { .. }, Some(limiter), Some(_)) => {
+                for f in non_critical {
+                    effects.push(match limiter.uncap(&f.name).await {
+                        Ok(()) => format!("removed the cap on {}", f.name),
+                        Err(e) => format!("could not remove the cap on {}: {e}", f.name),
+                    });
+                }
+            }
+            _ => {}
+        }
+        let worth_telling = match change {
+            ControlChange::EmergencyOn { .. } | ControlChange::EmergencyOff { .. } => true,
+            ControlChange::LevelChanged { to, .. } => *to >= super::levels::Level::High,
+            _ => false,
+        };
+        if worth_telling && let Some(notifier) = &self.notifier {
+            let text = format!("Incident Commander cost control: {}", describe(change));
+            effects.push(match notifier.notify(&Notification { text }).await {
+                Ok(()) => "notified the webhook".to_owned(),
+                Err(e) => format!("the webhook notification failed: {e}"),
+            });
+        }
+        let recorded = RecordedAction { at: now, change: change.clone(), effects };
+        let key = Key::new("COST#ACTION", format!("{}#{n:02}", now.to_rfc3339()));
+        let mut item = Item::from_record(key, &recorded)?;
+        item.attrs.insert("ttl".into(), ttl(now).into());
+        self.store.put(item, Condition::Always).await?;
+        Ok(recorded)
+    }
+
+    /// Runs one sweep at `now`.
+    pub async fn sweep(&self, now: DateTime<Utc>) -> Result<CostReport, SweepError> {
+        let (prices, _) = self.prices.current().await?;
+        let current_start = hour_of(now);
+        let previous_start = current_start - Duration::hours(1);
+        let elapsed = ((now - current_start).num_milliseconds() as f64 / 1000.0).max(1.0);
+        let mut status = SourceStatus::default();
+        if self.metered.is_none() {
+            status.missing = vec![
+                "lambda (CloudWatch GetMetricData)".into(),
+                "dynamodb (CloudWatch GetMetricData)".into(),
+                "provisioned_concurrency (Lambda API)".into(),
+            ];
+        }
+        let current_usage = self.usage.hour(current_start).await?;
+        let previous_usage = self.usage.hour(previous_start).await?;
+        let current_inputs = self.measure(current_start, elapsed, current_usage, &mut status).await?;
+        let previous_inputs = self.measure(previous_start, 3600.0, previous_usage, &mut status).await?;
+        let functions = &self.settings.functions;
+        let current = price_hour(&prices, functions, &current_inputs);
+        let previous = price_hour(&prices, functions, &previous_inputs);
+
+        let hourly = if elapsed >= MIN_ELAPSED_S || previous.total <= 0.0 {
+            current.total * 3600.0 / elapsed
+        } else {
+            previous.total
+        };
+        let mut history = self.history(current_start).await?;
+        history.retain(|h| h.hour != previous_start);
+        history.push(HourSpend { hour: previous_start, cost: previous.total });
+        let today = now.date_naive().and_hms_opt(0, 0, 0).map_or(current_start, |d| d.and_utc());
+        let today_so_far =
+            history.iter().filter(|h| h.hour >= today).map(|h| h.cost).sum::<f64>() + current.total;
+        let projection = project(&history, today_so_far, hourly, now);
+
+        let thresholds = self.settings.thresholds;
+        let clear_after = self.settings.clear_emergency_after;
+        let (controls, changes) = self
+            .move_controls(|previous| {
+                let level = thresholds.classify(previous.level, hourly);
+                control::next(previous, level, hourly, projection.daily, now, clear_after)
+            })
+            .await?;
+        let mut actions = Vec::new();
+        for (n, change) in changes.iter().enumerate() {
+            actions.push(self.act(change, n, now).await?.change);
+        }
+
+        let recommendations = recommend(&prices, functions, &[&current_inputs, &previous_inputs], hourly);
+        let applied_optimizations: Vec<String> = if controls.optimizing && !controls.emergency_mode {
+            recommendations
+                .iter()
+                .filter(|r| r.auto_applicable)
+                .map(|r| format!("{} (model selection for non-critical work)", r.title))
+                .collect()
+        } else if controls.emergency_mode {
+            vec!["emergency cost mode: every severity gets the cheapest model that meets its floor; only critical work may scale up".into()]
+        } else {
+            Vec::new()
+        };
+        let report = CostReport {
+            timestamp: now,
+            current_metrics: CurrentMetrics {
+                hourly_cost: hourly,
+                daily_projection: projection.daily,
+                cost_threshold: controls.level,
+                projection,
+            },
+            cost_by_service: combined(&current.by_service, &previous.by_service),
+            cost_by_model: combined(&current.by_model, &previous.by_model),
+            potential_savings: recommendations.iter().map(|r| r.estimated_monthly_savings).sum(),
+            recommendations,
+            applied_optimizations,
+            actions,
+            sources: status,
+            emergency_mode: controls.emergency_mode,
+            current_hour: current,
+            previous_hour: previous,
+        };
+        self.store_hour(&report.current_hour, now).await?;
+        self.store_hour(&report.previous_hour, now).await?;
+        let mut snapshot = Item::from_record(Key::new("COST#SNAPSHOT", now.to_rfc3339()), &report)?;
+        snapshot.attrs.insert("ttl".into(), ttl(now).into());
+        self.store.put(snapshot, Condition::Always).await?;
+        emit_metrics(&report);
+        Ok(report)
+    }
+
+    async fn store_hour(&self, hour: &HourCost, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let stored =
+            StoredHour { cost: hour.total, seconds: hour.seconds, by_service: hour.by_service.clone() };
+        let mut item = Item::from_record(hour_key(hour.start), &stored)?;
+        item.attrs.insert("ttl".into(), ttl(now).into());
+        self.store.put(item, Condition::Always).await
+    }
+
+    /// Stored snapshots from the last `hours`, newest first, at most `limit`.
+    pub async fn snapshots(
+        &self,
+        hours: u32,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<CostReport>, bool), StoreError> {
+        let from = (now - Duration::hours(i64::from(hours))).to_rfc3339();
+        let query =
+            Query::partition("COST#SNAPSHOT").between(from, now.to_rfc3339()).descending().limit(limit);
+        let page = self.store.query(&query).await?;
+        let reports = page.items.iter().map(Item::record).collect::<Result<Vec<CostReport>, _>>()?;
+        Ok((reports, page.next.is_some()))
+    }
+
+    /// Recorded control changes from the last `hours`, newest first.
+    pub async fn recorded_actions(
+        &self,
+        hours: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<RecordedAction>, StoreError> {
+        let from = (now - Duration::hours(i64::from(hours))).to_rfc3339();
+        let to = format!("{}~", now.to_rfc3339());
+        let query = Query::partition("COST#ACTION").between(from, to).descending().limit(Query::MAX_LIMIT);
+        self.store.query(&query).await?.items.iter().map(Item::record).collect()
+    }
+}
+
+fn describe(change: &ControlChange) -> String {
+    match change {
+        ControlChange::LevelChanged { from, to, reason } => format!("level {from} -> {to} ({reason})"),
+        ControlChange::OptimizationStarted { reason } => format!("optimisation started: {reason}"),
+        ControlChange::OptimizationStopped { reason } => format!("optimisation stopped: {reason}"),
+        ControlChange::EmergencyOn { reason } => format!("EMERGENCY MODE ON: {reason}"),
+        ControlChange::EmergencyOff { reason } => format!("emergency mode off: {reason}"),
+    }
+}
+
+fn emit_metrics(report: &CostReport) {
+    let totals = MetricSet::new("IncidentCommander")
+        .metric("HourlyCost", Unit::None, report.current_metrics.hourly_cost)
+        .and_then(|s| s.metric("DailyProjection", Unit::None, report.current_metrics.daily_projection))
+        .and_then(|s| {
+            s.metric("CostLevel", Unit::None, f64::from(report.current_metrics.cost_threshold as u8))
+        });
+    if let Ok(set) = totals {
+        set.emit(report.timestamp);
+    }
+    for service in [report::LAMBDA, report::PROVISIONED, report::DYNAMODB, report::LLM, report::WARMING] {
+        let cost = report.current_hour.by_service.get(service).copied().unwrap_or(0.0);
+        if let Ok(set) = MetricSet::new("IncidentCommander")
+            .dimension(Dimension::Service(service))
+            .and_then(|s| s.metric("CurrentHourCost", Unit::None, cost))
+        {
+            set.emit(report.timestamp);
+        }
+    }
+}
