@@ -1,7 +1,10 @@
 //! AWS SDK set-up shared by the functions: one HTTP client (rustls with ring, the only TLS stack
 //! in the build) and one `SdkConfig` per container, built in `main` and handed to every client.
 
+pub mod concurrency;
+pub mod cost_sources;
 pub mod provisioned;
+pub mod webhook;
 
 use std::time::Duration;
 

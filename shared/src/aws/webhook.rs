@@ -1,0 +1,64 @@
+//! Notifications to a chat webhook (Slack-compatible JSON `{"text": ...}`) over HTTPS with the
+//! system's root certificates, or plain HTTP on loopback (for tests and local relays).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::{Request, Uri};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::cost::actions::{Notification, Notifier};
+use crate::error::ValidationError;
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone)]
+pub struct Webhook {
+    url: Uri,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+}
+
+impl Webhook {
+    /// `url` must be `https://`, or `http://` to a loopback address.
+    pub fn new(url: &str) -> Result<Self, ValidationError> {
+        let bad = |why: &str| ValidationError::new("COMMANDER_COST_WEBHOOK_URL", why.to_owned());
+        let uri: Uri = url.parse().map_err(|_| bad("is not a URL"))?;
+        let loopback = matches!(uri.host(), Some("127.0.0.1" | "localhost" | "[::1]"));
+        match uri.scheme_str() {
+            Some("https") => {}
+            Some("http") if loopback => {}
+            _ => return Err(bad("must be https:// (or http:// to a loopback address)")),
+        }
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_native_roots()
+            .map_err(|e| bad(&format!("no root certificates to verify it with: {e}")))?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        Ok(Self { url: uri, client: Client::builder(TokioExecutor::new()).build(connector) })
+    }
+}
+
+#[async_trait]
+impl Notifier for Webhook {
+    async fn notify(&self, notification: &Notification) -> Result<(), String> {
+        let body = serde_json::to_vec(notification).map_err(|e| e.to_string())?;
+        let request = Request::post(self.url.clone())
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| e.to_string())?;
+        let response = tokio::time::timeout(TIMEOUT, self.client.request(request))
+            .await
+            .map_err(|_| format!("no answer within {} s", TIMEOUT.as_secs()))?
+            .map_err(|e| e.to_string())?;
+        let status = response.status();
+        // Read the body so the connection can be reused.
+        let _ = response.into_body().collect().await;
+        if status.is_success() { Ok(()) } else { Err(format!("the webhook answered {status}")) }
+    }
+}
