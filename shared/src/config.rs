@@ -14,7 +14,7 @@ pub struct ConfigError {
     pub message: String,
 }
 
-fn bad(variable: &'static str, message: impl Into<String>) -> ConfigError {
+pub(crate) fn bad(variable: &'static str, message: impl Into<String>) -> ConfigError {
     ConfigError { variable, message: message.into() }
 }
 
@@ -73,7 +73,7 @@ impl<F: Fn(&str) -> Option<String>> Env for F {
 }
 
 /// A set variable with surrounding blanks removed; blank counts as unset.
-fn var(env: &impl Env, name: &str) -> Option<String> {
+pub(crate) fn var(env: &impl Env, name: &str) -> Option<String> {
     env.get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
 

@@ -13,9 +13,12 @@ async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init_logging(&config);
     let sdk = shared::aws::sdk_config(table.endpoint.as_deref()).await;
     let clock = Arc::new(SystemClock);
-    let store = DynamoStore::new(shared::aws::dynamodb(&sdk), table.table_name, clock.clone());
+    let store = DynamoStore::new(shared::aws::dynamodb(&sdk), table.table_name.clone(), clock.clone());
     let actuator =
         shared::scaling::actuator::from_env(&|name| std::env::var(name).ok(), &sdk, &config.regions)?;
-    let app = api::router(api::AppState::with_actuator(Arc::new(store), clock, config, actuator));
+    let cost = shared::cost::setup::CostSetup::from_env(&shared::config::ProcessEnv, &table.table_name)?;
+    let state =
+        api::AppState::with_actuator(Arc::new(store), clock, config, actuator).with_cost(&cost, Some(&sdk));
+    let app = api::router(state);
     lambda_http::run(app).await
 }

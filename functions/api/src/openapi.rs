@@ -6,7 +6,7 @@ use crate::routes;
 /// The OpenAPI 3.1 document, generated from the handlers' annotations so it cannot drift from them.
 #[derive(Debug, OpenApi)]
 #[openapi(
-    info(title = "Incident Commander control plane", description = "Scaling, replicas and health of the LLM-agent incident-response fleet. Every error is an RFC 9457 problem document."),
+    info(title = "Incident Commander control plane", description = "Scaling, replicas, cost and health of the LLM-agent incident-response fleet. Every error is an RFC 9457 problem document."),
     paths(
         routes::health::health,
         routes::scaling::status,
@@ -19,11 +19,18 @@ use crate::routes;
         routes::replicas::heartbeat,
         routes::selection::select,
         routes::selection::release,
+        routes::cost::prices,
+        routes::cost::put_prices,
+        routes::cost::optimize,
+        routes::cost::report,
+        routes::usage::record,
+        routes::models::select,
+        routes::models::report,
         document,
     ),
     components(schemas(crate::Problem)),
     tags(
-        (name = "health"), (name = "scaling"), (name = "regions"), (name = "replicas"), (name = "meta"),
+        (name = "health"), (name = "scaling"), (name = "regions"), (name = "replicas"), (name = "cost"), (name = "meta"),
     )
 )]
 pub struct ApiDoc;

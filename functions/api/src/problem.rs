@@ -43,6 +43,8 @@ pub enum ApiError {
     Unavailable,
     /// No replica can take the incident now (503 with Retry-After).
     NoCapacity(String),
+    /// Nothing can serve the request for this many seconds (503 with that Retry-After).
+    Retry(String, u64),
     Internal(String),
 }
 
@@ -80,6 +82,7 @@ impl ApiError {
                 None,
             ),
             Self::NoCapacity(d) => (StatusCode::SERVICE_UNAVAILABLE, "no_replica_available", d.clone(), None),
+            Self::Retry(d, _) => (StatusCode::SERVICE_UNAVAILABLE, "retry_later", d.clone(), None),
             Self::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal_error",
@@ -117,6 +120,10 @@ impl IntoResponse for ApiError {
             tracing::error!(detail, "request failed");
         }
         let (status, code, detail, field) = self.parts();
+        let retry_after = match &self {
+            Self::Retry(_, seconds) => (*seconds).max(1),
+            _ => u64::from(RETRY_AFTER_SECONDS),
+        };
         let problem = Problem {
             problem_type: "about:blank",
             title: status.canonical_reason().unwrap_or("Error").to_owned(),
@@ -129,7 +136,7 @@ impl IntoResponse for ApiError {
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
         }
         response
     }

@@ -3,6 +3,11 @@ use std::sync::Arc;
 use shared::balancing::assignments::Assignments;
 use shared::clock::Clock;
 use shared::config::Config;
+use shared::cost::model_health::ModelHealthStore;
+use shared::cost::price_book::PriceBook;
+use shared::cost::setup::CostSetup;
+use shared::cost::sweep::Sweeper;
+use shared::cost::usage::UsageCounters;
 use shared::scaling::FleetState;
 use shared::scaling::actuator::{Actuator, RecordActuator};
 use shared::scaling::cost_gate::CostGate;
@@ -18,6 +23,11 @@ pub struct AppState {
     pub assignments: Assignments,
     pub clock: Arc<dyn Clock>,
     pub config: Arc<Config>,
+    pub prices: PriceBook,
+    pub usage: UsageCounters,
+    pub model_health: ModelHealthStore,
+    /// Runs `POST /cost/optimize` and reads the stored reports.
+    pub sweeper: Sweeper,
 }
 
 impl AppState {
@@ -37,6 +47,27 @@ impl AppState {
         // Each container balances with its own seed; under a manual clock (tests) picks repeat.
         let seed = u64::from(clock.now().timestamp_subsec_nanos()) ^ clock.now().timestamp().unsigned_abs();
         let assignments = Assignments::new(Arc::clone(&store), seed);
-        Self { fleet, scaler, assignments, store, clock, config: Arc::new(config) }
+        let cost = CostSetup::default();
+        Self {
+            fleet,
+            scaler,
+            assignments,
+            prices: cost.price_book(Arc::clone(&store)),
+            usage: UsageCounters::new(Arc::clone(&store)),
+            model_health: ModelHealthStore::new(Arc::clone(&store)),
+            sweeper: cost.sweeper(Arc::clone(&store), None),
+            store,
+            clock,
+            config: Arc::new(config),
+        }
+    }
+
+    /// Prices and sweeps as `cost` sets them up (an operator's price file, priced functions, and
+    /// with `aws` the CloudWatch and Lambda sources).
+    #[must_use]
+    pub fn with_cost(mut self, cost: &CostSetup, aws: Option<&aws_config::SdkConfig>) -> Self {
+        self.prices = cost.price_book(Arc::clone(&self.store));
+        self.sweeper = cost.sweeper(Arc::clone(&self.store), aws);
+        self
     }
 }

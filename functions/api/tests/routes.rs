@@ -4,64 +4,15 @@
 
 use std::sync::Arc;
 
-use axum::Router;
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode, header};
+use axum::http::{Method, StatusCode};
 use chrono::{DateTime, Duration};
-use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use shared::clock::ManualClock;
 use shared::config::Config;
-use shared::store::MemoryStore;
-use tower::ServiceExt;
 
-struct App {
-    router: Router,
-    clock: Arc<ManualClock>,
-}
+mod common;
 
-fn app() -> App {
-    let clock = Arc::new(ManualClock::new(DateTime::from_timestamp(1_800_000_000, 0).unwrap()));
-    let store = Arc::new(MemoryStore::new(clock.clone()));
-    App { router: api::router(api::AppState::new(store, clock.clone(), Config::default())), clock }
-}
-
-struct Answer {
-    status: StatusCode,
-    content_type: String,
-    retry_after: Option<String>,
-    body: Value,
-}
-
-impl App {
-    async fn send(&self, method: Method, uri: &str, content_type: Option<&str>, body: Vec<u8>) -> Answer {
-        let mut request = Request::builder().method(method).uri(uri);
-        if let Some(ct) = content_type {
-            request = request.header(header::CONTENT_TYPE, ct);
-        }
-        let response = self.router.clone().oneshot(request.body(Body::from(body)).unwrap()).await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        Answer {
-            status,
-            content_type: headers
-                .get(header::CONTENT_TYPE)
-                .map(|v| v.to_str().unwrap().to_owned())
-                .unwrap_or_default(),
-            retry_after: headers.get(header::RETRY_AFTER).map(|v| v.to_str().unwrap().to_owned()),
-            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        }
-    }
-
-    async fn get(&self, uri: &str) -> Answer {
-        self.send(Method::GET, uri, None, Vec::new()).await
-    }
-
-    async fn json(&self, method: Method, uri: &str, body: &Value) -> Answer {
-        self.send(method, uri, Some("application/json"), body.to_string().into_bytes()).await
-    }
-}
+use common::{App, Case, app, assert_refused, case, json_case, with, without};
 
 fn heartbeat(agent: &str, id: &str, region: &str, load: f64) -> Value {
     json!({"agent_type": agent, "replica_id": id, "region": region, "load": load,
@@ -175,57 +126,6 @@ async fn operator_defined_types_are_created_with_version_zero() {
     assert_eq!(beat.status, StatusCode::OK);
     let status = app.get("/scaling/status").await.body;
     assert_eq!(status["replica_status"]["triage"][0]["replica_id"], "t1");
-}
-
-/// One bad request and the status it must get.
-struct Case {
-    name: &'static str,
-    method: Method,
-    uri: String,
-    content_type: Option<&'static str>,
-    body: Vec<u8>,
-    expected: StatusCode,
-}
-
-fn case(name: &'static str, method: Method, uri: &str, expected: StatusCode) -> Case {
-    Case { name, method, uri: uri.to_owned(), content_type: None, body: Vec::new(), expected }
-}
-
-fn json_case(name: &'static str, method: Method, uri: &str, body: &Value, expected: StatusCode) -> Case {
-    Case {
-        content_type: Some("application/json"),
-        body: body.to_string().into_bytes(),
-        ..case(name, method, uri, expected)
-    }
-}
-
-fn with(base: &Value, field: &str, value: Value) -> Value {
-    let mut v = base.clone();
-    v[field] = value;
-    v
-}
-
-fn without(base: &Value, field: &str) -> Value {
-    let mut v = base.clone();
-    v.as_object_mut().unwrap().remove(field);
-    v
-}
-
-/// Sends every case, checks each gets its status as a problem document, and that none of them
-/// changed any state.
-async fn assert_refused(app: &App, cases: Vec<Case>) {
-    let before = app.get("/scaling/status").await.body;
-    for c in cases {
-        let a = app.send(c.method, &c.uri, c.content_type, c.body).await;
-        assert_eq!(a.status, c.expected, "{}: {:?}", c.name, a.body);
-        assert_eq!(a.content_type, "application/problem+json", "{}", c.name);
-        assert_eq!(a.body["status"], c.expected.as_u16(), "{}", c.name);
-        assert_eq!(a.body["type"], "about:blank", "{}", c.name);
-        assert!(!a.body["detail"].as_str().unwrap_or_default().is_empty(), "{}", c.name);
-    }
-    let mut after = app.get("/scaling/status").await.body;
-    after["timestamp"] = before["timestamp"].clone();
-    assert_eq!(after, before, "no rejected request changed any state");
 }
 
 #[tokio::test]
@@ -359,6 +259,13 @@ async fn openapi_document_covers_every_route_and_error() {
         ("/replicas/release", "post"),
         ("/regions", "get"),
         ("/regions/{region}/health", "put"),
+        ("/cost/prices", "get"),
+        ("/cost/prices", "put"),
+        ("/cost/optimize", "post"),
+        ("/cost/report", "get"),
+        ("/usage", "post"),
+        ("/models/select", "post"),
+        ("/models/report", "post"),
         ("/openapi.json", "get"),
     ];
     for (path, method) in expected {

@@ -12,6 +12,7 @@ pub mod prices;
 pub mod projection;
 pub mod recommend;
 pub mod report;
+pub mod setup;
 pub mod sources;
 pub mod sweep;
 pub mod task;

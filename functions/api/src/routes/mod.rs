@@ -1,7 +1,10 @@
+pub mod cost;
 pub mod health;
+pub mod models;
 pub mod optimize;
 pub mod policies;
 pub mod regions;
 pub mod replicas;
 pub mod scaling;
 pub mod selection;
+pub mod usage;

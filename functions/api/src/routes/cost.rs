@@ -1,0 +1,142 @@
+use axum::Json;
+use axum::extract::{Query, State};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use shared::cost::PriceTable;
+use shared::cost::price_book::PriceSource;
+use shared::cost::report::CostReport;
+use shared::cost::sweep::{RecordedAction, SweepError};
+use shared::error::ValidationError;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::extract::Body;
+use crate::{ApiError, AppState};
+
+/// Most snapshots one report answers with.
+const MAX_SNAPSHOTS: usize = 200;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PricesResponse {
+    pub prices: PriceTable,
+    pub source: PriceSource,
+    /// Version of the operator's override in the table (0: none); send it back to replace it.
+    pub version: u64,
+    pub timestamp: DateTime<Utc>,
+}
+
+/// A new price table to put in force.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutPricesRequest {
+    pub prices: PriceTable,
+    /// The version read from `GET /cost/prices`.
+    pub version: u64,
+}
+
+/// The price table in force, where it came from and its version.
+#[utoipa::path(get, path = "/cost/prices", tag = "cost",
+    responses(
+        (status = 200, body = PricesResponse),
+        (status = 503, body = crate::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn prices(State(state): State<AppState>) -> Result<Json<PricesResponse>, ApiError> {
+    let (table, source) = state.prices.current().await?;
+    let version = state.prices.version().await?;
+    Ok(Json(PricesResponse { prices: (*table).clone(), source, version, timestamp: state.clock.now() }))
+}
+
+/// Puts an operator's price table in force for every function (validated whole first).
+#[utoipa::path(put, path = "/cost/prices", tag = "cost",
+    request_body = PutPricesRequest,
+    responses(
+        (status = 200, body = PricesResponse),
+        (status = 400, body = crate::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The override changed since it was read", body = crate::Problem, content_type = "application/problem+json"),
+        (status = 422, body = crate::Problem, content_type = "application/problem+json"),
+        (status = 503, body = crate::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn put_prices(
+    State(state): State<AppState>,
+    Body(request): Body<PutPricesRequest>,
+) -> Result<Json<PricesResponse>, ApiError> {
+    request.prices.validate()?;
+    let now = state.clock.now();
+    let version = state.prices.set(&request.prices, request.version, now).await.map_err(|e| match e {
+        shared::store::StoreError::ConditionFailed => ApiError::Conflict(format!(
+            "the price override is no longer at version {}; read it again",
+            request.version
+        )),
+        other => other.into(),
+    })?;
+    Ok(Json(PricesResponse {
+        prices: request.prices,
+        source: PriceSource::ControlItem,
+        version,
+        timestamp: now,
+    }))
+}
+
+pub(crate) fn sweep_error(e: SweepError) -> ApiError {
+    match e {
+        SweepError::Store(e) => e.into(),
+        SweepError::Contended => ApiError::Conflict(e.to_string()),
+    }
+}
+
+/// Runs a cost sweep now: prices the current and previous hour, projects the day, moves the cost
+/// controls and answers what it found and did.
+#[utoipa::path(post, path = "/cost/optimize", tag = "cost",
+    responses(
+        (status = 200, body = CostReport),
+        (status = 409, description = "A concurrent sweep kept changing the controls", body = crate::Problem, content_type = "application/problem+json"),
+        (status = 503, body = crate::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn optimize(State(state): State<AppState>) -> Result<Json<CostReport>, ApiError> {
+    Ok(Json(state.sweeper.sweep(state.clock.now()).await.map_err(sweep_error)?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ReportParams {
+    /// How far back, 1 to 168 hours (default 24).
+    pub hours: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReportResponse {
+    /// Stored sweeps, newest first.
+    pub snapshots: Vec<CostReport>,
+    /// More snapshots than the 200 answered fall in the period.
+    pub truncated: bool,
+    /// Cost-control changes in the period, newest first, with their reasons.
+    pub actions: Vec<RecordedAction>,
+    pub hours: u32,
+    pub timestamp: DateTime<Utc>,
+}
+
+/// Stored sweep snapshots and control changes of the last hours.
+#[utoipa::path(get, path = "/cost/report", tag = "cost", params(ReportParams),
+    responses(
+        (status = 200, body = ReportResponse),
+        (status = 400, body = crate::Problem, content_type = "application/problem+json"),
+        (status = 422, body = crate::Problem, content_type = "application/problem+json"),
+        (status = 503, body = crate::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn report(
+    State(state): State<AppState>,
+    params: Result<Query<ReportParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<ReportResponse>, ApiError> {
+    let Query(params) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let hours = match params.hours.as_deref() {
+        None => 24,
+        Some(h) => h
+            .parse::<u32>()
+            .ok()
+            .filter(|h| (1..=168).contains(h))
+            .ok_or_else(|| ValidationError::new("hours", "must be a whole number from 1 to 168"))?,
+    };
+    let now = state.clock.now();
+    let (snapshots, truncated) = state.sweeper.snapshots(hours, MAX_SNAPSHOTS, now).await?;
+    let actions = state.sweeper.recorded_actions(hours, now).await?;
+    Ok(Json(ReportResponse { snapshots, truncated, actions, hours, timestamp: now }))
+}

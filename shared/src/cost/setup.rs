@@ -1,0 +1,154 @@
+//! The cost side of a function, from its environment: the base price table, the sweep settings,
+//! and (in Lambda) the AWS sources, the webhook and the emergency concurrency caps.
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `COMMANDER_PRICES_FILE` | bundled table | an operator's price table (JSON) |
+//! | `COMMANDER_PRICED_FUNCTIONS` | `[]` | functions whose Lambda cost is measured: `[{"name", "memory_mb", "architecture", "provisioned_qualifier"?, "critical"?}]` |
+//! | `COMMANDER_COST_WEBHOOK_URL` | none | Slack-compatible webhook for level changes and emergency mode |
+//! | `COMMANDER_EMERGENCY_CONCURRENCY_CAP` | off | reserved concurrency for non-critical priced functions in an emergency |
+//! | `COMMANDER_EMERGENCY_CLEAR_AFTER_S` | 1800 | emergency mode ends after this long below critical |
+
+use std::sync::Arc;
+
+use chrono::Duration;
+
+use super::price_book::{PriceBook, PriceSource};
+use super::prices::PriceTable;
+use super::sources::PricedFunction;
+use super::sweep::{SweepSettings, Sweeper};
+use crate::config::{ConfigError, Env, bad, var};
+use crate::store::Store;
+
+#[derive(Debug, Clone)]
+pub struct CostSetup {
+    pub base: PriceTable,
+    pub base_source: PriceSource,
+    pub settings: SweepSettings,
+    pub webhook: Option<String>,
+}
+
+impl Default for CostSetup {
+    fn default() -> Self {
+        Self {
+            base: PriceTable::bundled(),
+            base_source: PriceSource::Bundled,
+            settings: SweepSettings::default(),
+            webhook: None,
+        }
+    }
+}
+
+impl CostSetup {
+    pub fn from_env(env: &impl Env, table_name: &str) -> Result<Self, ConfigError> {
+        let (base, base_source) = match var(env, "COMMANDER_PRICES_FILE") {
+            None => (PriceTable::bundled(), PriceSource::Bundled),
+            Some(path) => {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| bad("COMMANDER_PRICES_FILE", format!("cannot read {path}: {e}")))?;
+                let table = PriceTable::from_json(&text)
+                    .map_err(|e| bad("COMMANDER_PRICES_FILE", format!("{path}: {e}")))?;
+                (table, PriceSource::File)
+            }
+        };
+        let functions = match var(env, "COMMANDER_PRICED_FUNCTIONS") {
+            None => Vec::new(),
+            Some(json) => {
+                PricedFunction::parse_list(&json).map_err(|e| bad("COMMANDER_PRICED_FUNCTIONS", e.message))?
+            }
+        };
+        let emergency_concurrency_cap = match var(env, "COMMANDER_EMERGENCY_CONCURRENCY_CAP") {
+            None => None,
+            Some(v) => Some(v.parse::<u32>().map_err(|_| {
+                bad("COMMANDER_EMERGENCY_CONCURRENCY_CAP", "must be a whole number of concurrent executions")
+            })?),
+        };
+        let clear_after_s = match var(env, "COMMANDER_EMERGENCY_CLEAR_AFTER_S") {
+            None => 1800,
+            Some(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|s| (60..=86_400).contains(s))
+                .ok_or_else(|| bad("COMMANDER_EMERGENCY_CLEAR_AFTER_S", "must be 60 to 86400 seconds"))?,
+        };
+        let webhook = var(env, "COMMANDER_COST_WEBHOOK_URL");
+        if let Some(url) = &webhook {
+            crate::aws::webhook::Webhook::new(url)
+                .map_err(|e| bad("COMMANDER_COST_WEBHOOK_URL", e.message))?;
+        }
+        Ok(Self {
+            base,
+            base_source,
+            settings: SweepSettings {
+                functions,
+                table_name: table_name.to_owned(),
+                emergency_concurrency_cap,
+                clear_emergency_after: Duration::seconds(i64::from(clear_after_s)),
+                ..SweepSettings::default()
+            },
+            webhook,
+        })
+    }
+
+    pub fn price_book(&self, store: Arc<dyn Store>) -> PriceBook {
+        PriceBook::new(store, self.base.clone(), self.base_source)
+    }
+
+    /// A sweeper; with `aws`, measuring through CloudWatch and the Lambda API and able to cap
+    /// concurrency.
+    pub fn sweeper(&self, store: Arc<dyn Store>, aws: Option<&aws_config::SdkConfig>) -> Sweeper {
+        let mut sweeper = Sweeper::new(Arc::clone(&store), self.price_book(store), self.settings.clone());
+        if let Some(sdk) = aws {
+            let lambda = aws_sdk_lambda::Client::new(sdk);
+            sweeper = sweeper
+                .with_metered(Arc::new(crate::aws::cost_sources::AwsCostSources::new(
+                    aws_sdk_cloudwatch::Client::new(sdk),
+                    lambda.clone(),
+                )))
+                .with_limiter(Arc::new(crate::aws::concurrency::ReservedConcurrency::new(lambda)));
+        }
+        if let Some(hook) =
+            self.webhook.as_deref().and_then(|url| crate::aws::webhook::Webhook::new(url).ok())
+        {
+            sweeper = sweeper.with_notifier(Arc::new(hook));
+        }
+        sweeper
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_settings_name_their_variable() {
+        let cases = [
+            ("COMMANDER_PRICED_FUNCTIONS", "[{\"name\": \"f\"}]"),
+            (
+                "COMMANDER_PRICED_FUNCTIONS",
+                "[{\"name\": \"f\", \"memory_mb\": 64, \"architecture\": \"arm64\"}]",
+            ),
+            ("COMMANDER_EMERGENCY_CONCURRENCY_CAP", "lots"),
+            ("COMMANDER_EMERGENCY_CLEAR_AFTER_S", "5"),
+            ("COMMANDER_COST_WEBHOOK_URL", "http://example.com/hook"),
+            ("COMMANDER_PRICES_FILE", "/nonexistent/prices.json"),
+        ];
+        for (name, value) in cases {
+            let env = |n: &str| (n == name).then(|| value.to_owned());
+            let e = CostSetup::from_env(&env, "t").unwrap_err();
+            assert_eq!(e.variable, name, "{}", e.message);
+        }
+        let good = |n: &str| match n {
+            "COMMANDER_PRICED_FUNCTIONS" => Some(
+                "[{\"name\": \"f\", \"memory_mb\": 512, \"architecture\": \"x86_64\", \"critical\": true}]"
+                    .into(),
+            ),
+            "COMMANDER_EMERGENCY_CONCURRENCY_CAP" => Some("5".into()),
+            _ => None,
+        };
+        let setup = CostSetup::from_env(&good, "t").unwrap();
+        assert_eq!(setup.settings.functions[0].memory_mb, 512);
+        assert_eq!(setup.settings.emergency_concurrency_cap, Some(5));
+        assert_eq!(setup.base_source, PriceSource::Bundled);
+    }
+}
