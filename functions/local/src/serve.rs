@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use clap::Args;
+use cost_sweeper::SweeperDeps;
 use scaler::ScalerDeps;
 use shared::clock::{Clock, SystemClock};
 use shared::config::Config;
@@ -24,6 +25,10 @@ pub struct ServeArgs {
     /// Keep state in memory only: nothing survives the process.
     #[arg(long)]
     pub memory: bool,
+    /// Run a cost sweep every this many minutes, as the cost-sweeper's schedule does in AWS
+    /// (0: only on `POST /cost/optimize`).
+    #[arg(long, default_value_t = 15)]
+    pub sweep_every_minutes: u64,
 }
 
 pub async fn serve(args: ServeArgs, config: Config) -> anyhow::Result<()> {
@@ -37,6 +42,10 @@ pub async fn serve(args: ServeArgs, config: Config) -> anyhow::Result<()> {
         (Arc::new(store), args.state.display().to_string())
     };
     let state = api::AppState::new(store.clone(), clock.clone(), config);
+    if args.sweep_every_minutes > 0 {
+        let deps = SweeperDeps { sweeper: state.sweeper.clone(), store: store.clone(), clock: clock.clone() };
+        tokio::spawn(sweep_on_schedule(deps, std::time::Duration::from_secs(args.sweep_every_minutes * 60)));
+    }
     let alarms = ScalerDeps { scaler: state.scaler.clone(), store, clock };
     let app = api::router(state).merge(alarm_route(alarms));
     let listener = tokio::net::TcpListener::bind(args.addr)
@@ -47,6 +56,30 @@ pub async fn serve(args: ServeArgs, config: Config) -> anyhow::Result<()> {
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("server failed")?;
     tracing::info!("commander stopped");
     Ok(())
+}
+
+/// Delivers a scheduled event to the cost sweeper every `every`, as EventBridge does in AWS.
+async fn sweep_on_schedule(deps: SweeperDeps, every: std::time::Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        ticks.tick().await;
+        let event = serde_json::json!({
+            "id": uuid::Uuid::new_v4().to_string(),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "detail": {},
+        });
+        match cost_sweeper::handle_schedule(&deps, &event).await {
+            Ok(outcome) => tracing::info!(
+                hourly_cost = outcome.hourly_cost,
+                level = ?outcome.level,
+                missing = ?outcome.missing_sources,
+                "scheduled cost sweep"
+            ),
+            Err(e) => tracing::warn!(error = %e, "scheduled cost sweep failed; the next tick tries again"),
+        }
+    }
 }
 
 /// `POST /local/alarms`: an alarm event (as CloudWatch invokes the scaler, or as EventBridge

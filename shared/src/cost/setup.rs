@@ -8,6 +8,7 @@
 //! | `COMMANDER_COST_WEBHOOK_URL` | none | Slack-compatible webhook for level changes and emergency mode |
 //! | `COMMANDER_EMERGENCY_CONCURRENCY_CAP` | off | reserved concurrency for non-critical priced functions in an emergency |
 //! | `COMMANDER_EMERGENCY_CLEAR_AFTER_S` | 1800 | emergency mode ends after this long below critical |
+//! | `COMMANDER_COST_SOURCES` | `aws` | `none`: measure nothing beyond the suite's own counters (no CloudWatch or Lambda API calls) |
 
 use std::sync::Arc;
 
@@ -26,6 +27,8 @@ pub struct CostSetup {
     pub base_source: PriceSource,
     pub settings: SweepSettings,
     pub webhook: Option<String>,
+    /// Measure through CloudWatch and the Lambda API when AWS is at hand.
+    pub aws_sources: bool,
 }
 
 impl Default for CostSetup {
@@ -35,6 +38,7 @@ impl Default for CostSetup {
             base_source: PriceSource::Bundled,
             settings: SweepSettings::default(),
             webhook: None,
+            aws_sources: true,
         }
     }
 }
@@ -71,6 +75,11 @@ impl CostSetup {
                 .filter(|s| (60..=86_400).contains(s))
                 .ok_or_else(|| bad("COMMANDER_EMERGENCY_CLEAR_AFTER_S", "must be 60 to 86400 seconds"))?,
         };
+        let aws_sources = match var(env, "COMMANDER_COST_SOURCES").as_deref() {
+            None | Some("aws") => true,
+            Some("none") => false,
+            Some(_) => return Err(bad("COMMANDER_COST_SOURCES", "must be aws or none")),
+        };
         let webhook = var(env, "COMMANDER_COST_WEBHOOK_URL");
         if let Some(url) = &webhook {
             crate::aws::webhook::Webhook::new(url)
@@ -87,6 +96,7 @@ impl CostSetup {
                 ..SweepSettings::default()
             },
             webhook,
+            aws_sources,
         })
     }
 
@@ -98,7 +108,7 @@ impl CostSetup {
     /// concurrency.
     pub fn sweeper(&self, store: Arc<dyn Store>, aws: Option<&aws_config::SdkConfig>) -> Sweeper {
         let mut sweeper = Sweeper::new(Arc::clone(&store), self.price_book(store), self.settings.clone());
-        if let Some(sdk) = aws {
+        if let Some(sdk) = aws.filter(|_| self.aws_sources) {
             let lambda = aws_sdk_lambda::Client::new(sdk);
             sweeper = sweeper
                 .with_metered(Arc::new(crate::aws::cost_sources::AwsCostSources::new(
@@ -132,6 +142,7 @@ mod tests {
             ("COMMANDER_EMERGENCY_CLEAR_AFTER_S", "5"),
             ("COMMANDER_COST_WEBHOOK_URL", "http://example.com/hook"),
             ("COMMANDER_PRICES_FILE", "/nonexistent/prices.json"),
+            ("COMMANDER_COST_SOURCES", "cloudwatch"),
         ];
         for (name, value) in cases {
             let env = |n: &str| (n == name).then(|| value.to_owned());

@@ -1,0 +1,26 @@
+//! The cost-sweeper Lambda: configuration and clients built once per container, then the handler
+//! runs on every scheduled event.
+
+use std::sync::Arc;
+
+use cost_sweeper::{SweeperDeps, handle};
+use lambda_runtime::{LambdaEvent, service_fn};
+use serde_json::Value;
+use shared::clock::SystemClock;
+use shared::config::{Config, ProcessEnv, TableConfig};
+use shared::cost::setup::CostSetup;
+use shared::store::{DynamoStore, Store};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    let config = Config::from_env()?;
+    let table = TableConfig::from_env()?;
+    shared::telemetry::init_logging(&config);
+    let cost = CostSetup::from_env(&ProcessEnv, &table.table_name)?;
+    let sdk = shared::aws::sdk_config(table.endpoint.as_deref()).await;
+    let clock = Arc::new(SystemClock);
+    let store: Arc<dyn Store> =
+        Arc::new(DynamoStore::new(shared::aws::dynamodb(&sdk), table.table_name, clock.clone()));
+    let deps = SweeperDeps { sweeper: cost.sweeper(store.clone(), Some(&sdk)), store, clock };
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| handle(&deps, event))).await
+}
