@@ -12,6 +12,12 @@ const MB_PER_GB: f64 = 1024.0;
 /// Ephemeral storage up to this size is included.
 const FREE_STORAGE_MB: u32 = 512;
 
+/// Adds amounts of money. Starts from +0, so an empty sum reports 0 rather than the -0 that
+/// `Iterator::sum` gives for `f64`.
+pub fn total(amounts: impl IntoIterator<Item = f64>) -> f64 {
+    amounts.into_iter().fold(0.0, |a, b| a + b)
+}
+
 /// Milliseconds billed for one invocation that ran `duration_ms` (rounded up; never below 1).
 pub fn billed_ms(duration_ms: f64) -> u64 {
     if duration_ms.is_finite() && duration_ms > 1.0 { duration_ms.ceil() as u64 } else { 1 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::billing::{duration_cost, estimated_billed_ms, gb_seconds, tokens_cost};
+use super::billing::{duration_cost, estimated_billed_ms, gb_seconds, tokens_cost, total};
 use super::prices::{Architecture, PriceTable};
 use super::report::HourInputs;
 use super::sources::PricedFunction;
@@ -117,11 +117,10 @@ pub fn recommend(
         provisioned(prices, f, hours, gb_s, observed_h, monthly, &mut out);
     }
     if hourly_cost > CACHING_FROM_HOURLY {
-        let llm: f64 = hours
-            .iter()
-            .flat_map(|h| &h.usage)
-            .filter_map(|u| prices.model(&u.model).map(|m| tokens_cost(m, u.input_tokens, u.output_tokens)))
-            .sum();
+        let llm =
+            total(hours.iter().flat_map(|h| &h.usage).filter_map(|u| {
+                prices.model(&u.model).map(|m| tokens_cost(m, u.input_tokens, u.output_tokens))
+            }));
         out.push(Recommendation {
             kind: Kind::Caching,
             title: "cache model answers for recurring incident patterns".into(),

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::billing::{
     LambdaUsage, MonthToDate, dynamodb_cost, estimated_billed_ms, lambda_cost, provisioned_cost, tokens_cost,
+    total,
 };
 use super::control::ControlChange;
 use super::levels::Level;
@@ -64,44 +65,38 @@ pub fn price_hour(prices: &PriceTable, functions: &[PricedFunction], inputs: &Ho
     }
     unpriced.sort();
     unpriced.dedup();
-    by_service.insert(LLM.into(), by_model.values().sum());
+    by_service.insert(LLM.into(), total(by_model.values().copied()));
     let config = |name: &str| functions.iter().find(|f| f.name == name);
     if let Some(metrics) = &inputs.lambda {
-        let cost: f64 = metrics
-            .iter()
-            .filter_map(|m| {
-                let f = config(&m.name)?;
-                let invocations = m.invocations.max(0.0).round() as u64;
-                let usage = LambdaUsage {
-                    architecture: f.architecture,
-                    memory_mb: f.memory_mb,
-                    invocations,
-                    billed_ms: estimated_billed_ms(m.duration_ms_sum, invocations),
-                    ephemeral_storage_mb: 512,
-                };
-                Some(lambda_cost(prices, &usage, MonthToDate::default()).total())
-            })
-            .sum();
+        let cost = total(metrics.iter().filter_map(|m| {
+            let f = config(&m.name)?;
+            let invocations = m.invocations.max(0.0).round() as u64;
+            let usage = LambdaUsage {
+                architecture: f.architecture,
+                memory_mb: f.memory_mb,
+                invocations,
+                billed_ms: estimated_billed_ms(m.duration_ms_sum, invocations),
+                ephemeral_storage_mb: 512,
+            };
+            Some(lambda_cost(prices, &usage, MonthToDate::default()).total())
+        }));
         by_service.insert(LAMBDA.into(), cost);
     }
     if let Some(units) = inputs.dynamodb {
         by_service.insert(DYNAMODB.into(), dynamodb_cost(prices, units.read, units.write));
     }
     if let Some(in_force) = &inputs.provisioned {
-        let cost: f64 = in_force
-            .iter()
-            .filter_map(|(name, units)| {
-                let f = config(name)?;
-                Some(provisioned_cost(prices, f.architecture, f.memory_mb, *units, inputs.seconds, 0))
-            })
-            .sum();
+        let cost = total(in_force.iter().filter_map(|(name, units)| {
+            let f = config(name)?;
+            Some(provisioned_cost(prices, f.architecture, f.memory_mb, *units, inputs.seconds, 0))
+        }));
         by_service.insert(PROVISIONED.into(), cost);
     }
     by_service.insert(WARMING.into(), inputs.warming);
     HourCost {
         start: inputs.start,
         seconds: inputs.seconds,
-        total: by_service.values().sum(),
+        total: total(by_service.values().copied()),
         by_service,
         by_model,
         unpriced_models: unpriced,
@@ -205,5 +200,13 @@ mod tests {
         );
         let sum: f64 = cost.by_service.values().sum();
         assert!((cost.total - sum).abs() < 1e-12);
+    }
+
+    #[test]
+    fn an_empty_hour_costs_zero_not_minus_zero() {
+        let inputs = HourInputs { lambda: Some(vec![]), provisioned: Some(vec![]), ..HourInputs::default() };
+        let cost = price_hour(&PriceTable::bundled(), &[], &inputs);
+        let json = serde_json::to_string(&cost).unwrap();
+        assert!(!json.contains("-0.0"), "{json}");
     }
 }

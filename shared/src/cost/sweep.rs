@@ -350,7 +350,9 @@ impl Sweeper {
             },
             cost_by_service: combined(&current.by_service, &previous.by_service),
             cost_by_model: combined(&current.by_model, &previous.by_model),
-            potential_savings: recommendations.iter().map(|r| r.estimated_monthly_savings).sum(),
+            potential_savings: super::billing::total(
+                recommendations.iter().map(|r| r.estimated_monthly_savings),
+            ),
             recommendations,
             applied_optimizations,
             actions,
