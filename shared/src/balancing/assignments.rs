@@ -334,9 +334,15 @@ impl Assignments {
         };
         let Some(version) = entry.version else {
             // A replica never released before has no version yet: give it one (adding 0 leaves a
-            // concurrent first release's version alone) and read again.
-            self.store.update(&entry.key, Update::new().add("version", 0.0)).await?;
-            return Err(ReleaseError::Store(StoreError::ConditionFailed));
+            // concurrent first release's version alone; a replica that expired meanwhile is left
+            // alone, and the next read no longer finds it) and read again.
+            let update = Update::new().add("version", 0.0).only_if(Condition::Exists);
+            return match self.store.update(&entry.key, update).await {
+                Ok(_) | Err(StoreError::ConditionFailed) => {
+                    Err(ReleaseError::Store(StoreError::ConditionFailed))
+                }
+                Err(e) => Err(e.into()),
+            };
         };
         // The strongly consistent query that found the replica also read its counters.
         let load = &entry.load;

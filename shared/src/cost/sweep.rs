@@ -262,7 +262,10 @@ impl Sweeper {
         }
         let worth_telling = match change {
             ControlChange::EmergencyOn { .. } | ControlChange::EmergencyOff { .. } => true,
-            ControlChange::LevelChanged { to, .. } => *to >= super::levels::Level::High,
+            // Reaching emergency is told by the emergency-mode change itself.
+            ControlChange::LevelChanged { to, .. } => {
+                (super::levels::Level::High..super::levels::Level::Emergency).contains(to)
+            }
             _ => false,
         };
         if worth_telling && let Some(notifier) = &self.notifier {
