@@ -11,3 +11,4 @@ pub mod error;
 pub mod scaling;
 pub mod store;
 pub mod telemetry;
+pub mod warming;

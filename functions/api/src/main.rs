@@ -1,7 +1,12 @@
 //! The api Lambda: configuration and clients built once per container, then the Router serves.
+//! Warm pings are answered before an event is read as an HTTP request, so they never reach the
+//! Router (no access log, no metrics).
 
 use std::sync::Arc;
 
+use lambda_http::request::LambdaRequest;
+use lambda_http::{Adapter, LambdaEvent, Service, service_fn};
+use serde_json::Value;
 use shared::clock::SystemClock;
 use shared::config::{Config, TableConfig};
 use shared::store::DynamoStore;
@@ -20,5 +25,17 @@ async fn main() -> Result<(), lambda_http::Error> {
     let state =
         api::AppState::with_actuator(Arc::new(store), clock, config, actuator).with_cost(&cost, Some(&sdk));
     let app = api::router(state);
-    lambda_http::run(app).await
+    lambda_http::lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
+        let mut http = Adapter::from(app.clone());
+        async move {
+            let LambdaEvent { payload, context } = event;
+            shared::warming::ping_or(&payload, || async {
+                let request: LambdaRequest = serde_json::from_value(payload.clone())?;
+                let response = http.call(LambdaEvent::new(request, context)).await?;
+                Ok::<_, lambda_http::Error>(response)
+            })
+            .await
+        }
+    }))
+    .await
 }

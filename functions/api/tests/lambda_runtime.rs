@@ -40,11 +40,14 @@ async fn bootstrap_answers_api_gateway_events_through_the_runtime_api() {
     let table = format!("lambda-{}", uuid::Uuid::new_v4().simple());
     shared::store::create_table(&shared::aws::local_dynamodb(&endpoint), &table).await.unwrap();
 
+    let ping = serde_json::json!({"warmer": {"correlation_id": "warm-1", "concurrency": 1, "hold_ms": 5}});
     let events = [
+        ("ping-cold", ping.clone()),
         ("req-status-1", fixture("apigw-v2-get-scaling-status.json")),
         ("req-heartbeat", fixture("apigw-v2-post-heartbeat.json")),
         ("req-status-2", fixture("apigw-v2-get-scaling-status.json")),
         ("req-rest-status", fixture("apigw-rest-get-scaling-status.json")),
+        ("ping-warm", ping),
     ];
     let mut runtime = RuntimeApi::serve(&events).await;
     let function = Function::spawn(
@@ -55,10 +58,16 @@ async fn bootstrap_answers_api_gateway_events_through_the_runtime_api() {
             ("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true"),
             ("COMMANDER_TABLE_NAME", &table),
             ("COMMANDER_DYNAMODB_ENDPOINT", &endpoint),
+            ("COMMANDER_COST_SOURCES", "none"),
         ],
     );
     let answers = runtime.answers(events.len()).await;
     let by_id = |id: &str| answers[id].clone().unwrap_or_else(|e| panic!("invocation error: {e}"));
+    let (cold, warm) = (by_id("ping-cold"), by_id("ping-warm"));
+    assert_eq!((cold["warm"].as_bool(), cold["cold_start"].as_bool()), (Some(true), Some(true)), "{cold}");
+    assert_eq!(warm["cold_start"], false, "the container was used since");
+    assert_eq!(warm["container_id"], cold["container_id"]);
+    assert_eq!(warm["correlation_id"], "warm-1");
     println!(
         "api binary (debug build): {} ms from process start to its first `next` poll",
         runtime.first_poll().unwrap().duration_since(function.started).as_millis()

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use cost_sweeper::{SweeperDeps, handle};
+use cost_sweeper::SweeperDeps;
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
 use shared::clock::SystemClock;
@@ -22,5 +22,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let store: Arc<dyn Store> =
         Arc::new(DynamoStore::new(shared::aws::dynamodb(&sdk), table.table_name, clock.clone()));
     let deps = SweeperDeps { sweeper: cost.sweeper(store.clone(), Some(&sdk)), store, clock };
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| handle(&deps, event))).await
+    let deps = &deps;
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
+        shared::warming::ping_or(&event.payload, || cost_sweeper::handle_schedule(deps, &event.payload)).await
+    }))
+    .await
 }

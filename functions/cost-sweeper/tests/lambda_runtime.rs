@@ -23,11 +23,13 @@ async fn sweeper_binary_sweeps_once_per_scheduled_event() {
     let scheduled = fixture("eventbridge-scheduled-event.json");
     let mut next = scheduled.clone();
     next["id"] = "7bf73129-1428-4cd3-a780-95db273d1602".into();
+    let ping = serde_json::json!({"warmer": {"correlation_id": "w", "concurrency": 1, "hold_ms": 0}});
     let events = [
         ("first", scheduled.clone()),
         ("retried", scheduled),
         ("next", next),
         ("alarm", fixture("eventbridge-alarm-state-change-low.json")),
+        ("ping", ping),
     ];
     let mut runtime = RuntimeApi::serve(&events).await;
     let function = Function::spawn(
@@ -53,5 +55,7 @@ async fn sweeper_binary_sweeps_once_per_scheduled_event() {
     assert_eq!(answer("retried")["status"], "replayed", "a retried delivery does not sweep again");
     assert_eq!(answer("next")["status"], "swept");
     assert_eq!(answer("alarm")["status"], "ignored");
+    assert_eq!(answer("ping")["warm"], true, "a warm ping is answered, not handled as an event");
+    assert_eq!(answer("ping")["cold_start"], false);
     function.stop().await;
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use lambda_runtime::{LambdaEvent, service_fn};
-use scaler::{ScalerDeps, handle};
+use scaler::ScalerDeps;
 use serde_json::Value;
 use shared::clock::SystemClock;
 use shared::config::{Config, TableConfig};
@@ -26,5 +26,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let scaler =
         Scaler::new(FleetState::new(store.clone()), config.regions.clone(), CostGate::default(), actuator);
     let deps = ScalerDeps { scaler, store, clock };
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| handle(&deps, event))).await
+    let deps = &deps;
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
+        shared::warming::ping_or(&event.payload, || scaler::handle_alarm(deps, &event.payload)).await
+    }))
+    .await
 }

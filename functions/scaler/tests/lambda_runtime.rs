@@ -19,6 +19,7 @@ async fn scaler_binary_handles_both_alarm_forms() {
     };
     let table = format!("scaler-{}", uuid::Uuid::new_v4().simple());
     shared::store::create_table(&shared::aws::local_dynamodb(&endpoint), &table).await.unwrap();
+    let ping = serde_json::json!({"warmer": {"correlation_id": "w", "concurrency": 1, "hold_ms": 0}});
     let events = [
         ("direct", fixture("cloudwatch-alarm-direct-high.json")),
         ("direct-again", fixture("cloudwatch-alarm-direct-high.json")),
@@ -27,6 +28,7 @@ async fn scaler_binary_handles_both_alarm_forms() {
             "not-an-alarm",
             serde_json::json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}),
         ),
+        ("ping", ping),
     ];
     let mut runtime = RuntimeApi::serve(&events).await;
     let function = Function::spawn(
@@ -47,5 +49,7 @@ async fn scaler_binary_handles_both_alarm_forms() {
     assert_eq!(answer("bridged")["status"], "applied");
     assert_eq!(answer("bridged")["evaluation"]["agent_type"], "diagnosis");
     assert_eq!(answer("not-an-alarm")["status"], "ignored");
+    assert_eq!(answer("ping")["warm"], true, "a warm ping is answered, not handled as an event");
+    assert_eq!(answer("ping")["cold_start"], false);
     function.stop().await;
 }

@@ -1,0 +1,6 @@
+//! Keeping functions warm: the ping every function answers, the timezone-aware plan, the fan-out
+//! that delivers it, and what warming costs.
+
+pub mod ping;
+
+pub use ping::{Answered, PingAnswer, WarmPing, ping_or};
