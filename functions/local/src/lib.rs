@@ -4,6 +4,7 @@
 mod replay;
 mod serve;
 mod simulate;
+mod warm_plan;
 
 use clap::{Parser, Subcommand};
 use shared::config::{Config, LogFormat};
@@ -11,6 +12,7 @@ use shared::config::{Config, LogFormat};
 pub use replay::{ReplayArgs, ReplayKind};
 pub use serve::ServeArgs;
 pub use simulate::{SimulateArgs, SimulateKind};
+pub use warm_plan::WarmPlanArgs;
 
 #[derive(Debug, Parser)]
 #[command(name = "commander", version, about = "Incident Commander control plane, run locally")]
@@ -27,6 +29,8 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Run deterministic simulations of the decision code.
     Simulate(SimulateArgs),
+    /// Print the warming plan for an instant as JSON.
+    WarmPlan(WarmPlanArgs),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -40,5 +44,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve::serve(args, config).await,
         Command::Replay(args) => replay::run(&args, &mut std::io::stdout().lock()),
         Command::Simulate(args) => simulate::run(&args, &mut std::io::stdout().lock()),
+        Command::WarmPlan(args) => warm_plan::run(&args, &mut std::io::stdout().lock()),
     }
 }
