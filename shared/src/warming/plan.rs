@@ -22,8 +22,7 @@ pub fn default_timezone(region: &str) -> Option<Tz> {
     Some(match region {
         "us-east-1" | "us-east-2" | "ca-central-1" => chrono_tz::America::New_York,
         "us-west-1" | "us-west-2" => chrono_tz::America::Los_Angeles,
-        "eu-west-1" => chrono_tz::Europe::London,
-        "eu-west-2" => chrono_tz::Europe::London,
+        "eu-west-1" | "eu-west-2" => chrono_tz::Europe::London,
         "eu-west-3" => chrono_tz::Europe::Paris,
         "eu-central-1" => chrono_tz::Europe::Berlin,
         "eu-north-1" => chrono_tz::Europe::Stockholm,
@@ -77,6 +76,7 @@ mod tz_name {
     use chrono_tz::Tz;
     use serde::{Deserialize, Deserializer, Serializer};
 
+    #[allow(clippy::trivially_copy_pass_by_ref, reason = "serde's `with` passes a reference")]
     pub fn serialize<S: Serializer>(tz: &Tz, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(tz.name())
     }
