@@ -3,6 +3,7 @@
 
 pub mod concurrency;
 pub mod cost_sources;
+pub mod invoke;
 pub mod provisioned;
 pub mod webhook;
 
@@ -17,11 +18,11 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(12);
 
-fn http_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
+pub(crate) fn http_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
     aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https()
 }
 
-fn timeouts() -> TimeoutConfig {
+pub(crate) fn timeouts() -> TimeoutConfig {
     TimeoutConfig::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .operation_attempt_timeout(ATTEMPT_TIMEOUT)

@@ -2,7 +2,10 @@
 //! that delivers it, and what warming costs.
 
 pub mod config;
+pub mod fanout;
 pub mod ping;
 pub mod plan;
+pub mod setup;
+pub mod warmer;
 
 pub use ping::{Answered, PingAnswer, WarmPing, ping_or};

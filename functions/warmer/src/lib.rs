@@ -1,0 +1,83 @@
+//! The warmer Lambda: each EventBridge scheduled event carries out the warming plan once (a
+//! retried delivery replays the first outcome).
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use lambda_runtime::Diagnostic;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use shared::clock::Clock;
+use shared::store::{Idempotency, IdempotencyError, IdempotencyOutcome, Store};
+use shared::warming::warmer::{WarmRun, Warmer};
+
+#[derive(Debug, Clone)]
+pub struct WarmerDeps {
+    pub warmer: Warmer,
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// The answer for each delivery, also what a repeated delivery replays.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    /// `warmed`, `replayed` or `ignored` (not a scheduled event).
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<WarmRun>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// An error Lambda should retry (the store was unavailable).
+#[derive(Debug)]
+pub struct RetryableError(pub String);
+
+impl std::fmt::Display for RetryableError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RetryableError {}
+
+impl From<RetryableError> for Diagnostic {
+    fn from(e: RetryableError) -> Self {
+        Self { error_type: "Retryable".into(), error_message: e.0 }
+    }
+}
+
+fn ignored(reason: String) -> Outcome {
+    tracing::warn!(%reason, "event ignored");
+    Outcome { status: "ignored".into(), run: None, reason: Some(reason) }
+}
+
+/// Handles one scheduled event. One failing target is reported in the run, never fails the rest.
+pub async fn handle_schedule(deps: &WarmerDeps, payload: &Value) -> Result<Outcome, RetryableError> {
+    let detail_type = payload.get("detail-type").and_then(Value::as_str);
+    let id = payload.get("id").and_then(Value::as_str);
+    let (Some("Scheduled Event"), Some(id)) = (detail_type, id) else {
+        return Ok(ignored(format!("not an EventBridge scheduled event (detail-type {detail_type:?})")));
+    };
+    let idempotency =
+        Idempotency::new(deps.store.as_ref(), deps.clock.as_ref()).expires_after(Duration::hours(1));
+    let run = || async {
+        let run = deps.warmer.scheduled(deps.clock.now()).await.map_err(|e| RetryableError(e.to_string()))?;
+        tracing::info!(
+            warmed = run.successful_warmings,
+            failed = run.failed_warmings,
+            cost = run.estimated_cost,
+            unreachable = run.unreachable.as_deref().unwrap_or(""),
+            "warming run"
+        );
+        Ok::<_, RetryableError>(Outcome { status: "warmed".into(), run: Some(run), reason: None })
+    };
+    match idempotency.run(&format!("warm#{id}"), run).await {
+        Ok(IdempotencyOutcome::Executed(outcome)) => Ok(outcome),
+        Ok(IdempotencyOutcome::Replayed(outcome)) => Ok(Outcome { status: "replayed".into(), ..outcome }),
+        Err(IdempotencyError::Handler(e)) => Err(e),
+        Err(IdempotencyError::InProgress) => Err(RetryableError("the same event is being handled".into())),
+        Err(IdempotencyError::InvalidId(e)) => Ok(ignored(e)),
+        Err(IdempotencyError::Store(e)) => Err(RetryableError(e.to_string())),
+    }
+}

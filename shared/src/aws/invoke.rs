@@ -1,0 +1,91 @@
+//! The warmer's invoker: RequestResponse invocations through per-region Lambda clients built once,
+//! or through a local Lambda-API endpoint (`COMMANDER_LAMBDA_ENDPOINT`, e.g. `cargo lambda watch`).
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use aws_sdk_lambda::Client;
+use aws_sdk_lambda::error::DisplayErrorContext;
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::{InvocationType, LogType};
+use serde_json::Value;
+
+use crate::domain::Region;
+use crate::warming::fanout::{Invoked, Invoker, billed_ms_from_log};
+use crate::warming::plan::WarmTarget;
+
+#[derive(Debug, Clone)]
+pub struct LambdaInvoker {
+    clients: BTreeMap<String, Client>,
+}
+
+impl LambdaInvoker {
+    /// One client per region from the function's SDK configuration.
+    pub fn new(sdk: &aws_config::SdkConfig, regions: &[Region]) -> Self {
+        let clients = regions
+            .iter()
+            .map(|r| {
+                let config = aws_sdk_lambda::config::Builder::from(sdk)
+                    .region(aws_sdk_lambda::config::Region::new(r.to_string()))
+                    .build();
+                (r.to_string(), Client::from_conf(config))
+            })
+            .collect();
+        Self { clients }
+    }
+
+    /// Clients for a local Lambda-API endpoint (dummy credentials; every region goes there).
+    pub fn local(endpoint: &str, regions: &[Region]) -> Self {
+        use aws_sdk_lambda::config::{BehaviorVersion, Builder, Credentials};
+        let clients = regions
+            .iter()
+            .map(|r| {
+                let config = Builder::new()
+                    .behavior_version(BehaviorVersion::latest())
+                    .http_client(super::http_client())
+                    .timeout_config(super::timeouts())
+                    .credentials_provider(Credentials::new("local", "local", None, None, "commander-local"))
+                    .region(aws_sdk_lambda::config::Region::new(r.to_string()))
+                    .endpoint_url(endpoint)
+                    .build();
+                (r.to_string(), Client::from_conf(config))
+            })
+            .collect();
+        Self { clients }
+    }
+
+    /// Clients given outright (tests).
+    pub fn with_clients(clients: BTreeMap<String, Client>) -> Self {
+        Self { clients }
+    }
+}
+
+#[async_trait]
+impl Invoker for LambdaInvoker {
+    async fn invoke(&self, target: &WarmTarget, payload: &Value) -> Result<Invoked, String> {
+        let client = self
+            .clients
+            .get(target.region.as_str())
+            .ok_or_else(|| format!("no Lambda client for {}", target.region))?;
+        let body = serde_json::to_vec(payload).map_err(|e| e.to_string())?;
+        let out = client
+            .invoke()
+            .function_name(&target.function)
+            .set_qualifier(target.qualifier.clone())
+            .invocation_type(InvocationType::RequestResponse)
+            .log_type(LogType::Tail)
+            .payload(Blob::new(body))
+            .send()
+            .await
+            .map_err(|e| DisplayErrorContext(&e).to_string())?;
+        let billed_ms = out
+            .log_result()
+            .and_then(|b64| aws_smithy_types::base64::decode(b64).ok())
+            .and_then(|bytes| billed_ms_from_log(&String::from_utf8_lossy(&bytes)));
+        let payload = out.payload().map_or(Value::Null, |p| {
+            serde_json::from_slice(p.as_ref())
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(p.as_ref()).into()))
+        });
+        Ok(Invoked { payload, function_error: out.function_error().map(str::to_owned), billed_ms })
+    }
+}

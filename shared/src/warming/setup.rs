@@ -1,0 +1,47 @@
+//! The warmer from a function's environment.
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `COMMANDER_WARM_CONFIG` | the five agent functions in the seed regions | warming targets and calendars (JSON) |
+//! | `COMMANDER_LAMBDA_ENDPOINT` | AWS | a local Lambda-API endpoint to invoke instead (e.g. `cargo lambda watch`) |
+
+use std::sync::Arc;
+
+use super::config::WarmConfig;
+use super::fanout::Invoker;
+use super::warmer::Warmer;
+use crate::aws::invoke::LambdaInvoker;
+use crate::config::{ConfigError, Env, bad, var};
+use crate::cost::price_book::PriceBook;
+use crate::domain::Region;
+use crate::store::Store;
+
+/// The warmer: invoking through `COMMANDER_LAMBDA_ENDPOINT` if set, else through AWS when `aws` is
+/// given, else nothing (it then says no target is reachable).
+pub fn warmer_from_env(
+    env: &impl Env,
+    store: Arc<dyn Store>,
+    prices: PriceBook,
+    aws: Option<&aws_config::SdkConfig>,
+) -> Result<Warmer, ConfigError> {
+    let config = match var(env, "COMMANDER_WARM_CONFIG") {
+        None => WarmConfig::default(),
+        Some(json) => {
+            WarmConfig::from_json(&json).map_err(|e| bad("COMMANDER_WARM_CONFIG", e.to_string()))?
+        }
+    };
+    let mut regions: Vec<Region> = config.targets.iter().flat_map(|t| t.regions.iter().cloned()).collect();
+    regions.sort();
+    regions.dedup();
+    let invoker: Option<Arc<dyn Invoker>> = match (var(env, "COMMANDER_LAMBDA_ENDPOINT"), aws) {
+        (Some(endpoint), _) => {
+            if !endpoint.starts_with("http://") && !endpoint.starts_with("https://") {
+                return Err(bad("COMMANDER_LAMBDA_ENDPOINT", "must be an http:// or https:// URL"));
+            }
+            Some(Arc::new(LambdaInvoker::local(&endpoint, &regions)))
+        }
+        (None, Some(sdk)) => Some(Arc::new(LambdaInvoker::new(sdk, &regions))),
+        (None, None) => None,
+    };
+    Ok(Warmer::new(store, config, prices, invoker))
+}

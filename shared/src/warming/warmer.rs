@@ -1,0 +1,237 @@
+//! The warmer: plans, pings, records what each target answered and what warming cost.
+//!
+//! Items: `WARM#<function>#<region>` / `STATE` (last warmed, containers, cold starts, errors; kept
+//! 30 days) and the hour's warming spend at `COST#WARMING` / `<YYYY-MM-DDTHH>` (an atomic add the
+//! cost sweep reads).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::config::{MAX_CONCURRENCY, WarmConfig};
+use super::fanout::{Invoker, TargetResult, warm_target};
+use super::plan::{PlanEntry, TargetHistory, WarmTarget, plan};
+use crate::cost::price_book::PriceBook;
+use crate::cost::usage::hour_of;
+use crate::error::ValidationError;
+use crate::store::{Condition, Item, Key, Store, StoreError, Update};
+
+/// Why nothing can be warmed without an invoker.
+pub const UNREACHABLE: &str = "no target is reachable: no Lambda API is configured here (set COMMANDER_LAMBDA_ENDPOINT, e.g. to `cargo lambda watch`)";
+
+fn state_key(t: &WarmTarget) -> Key {
+    Key::new(format!("WARM#{}#{}", t.function, t.region), "STATE")
+}
+
+/// A target's stored state.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WarmState {
+    pub last_warmed: Option<DateTime<Utc>>,
+    pub containers: u32,
+    pub cold: u32,
+    pub errors: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// Results per function, then per region.
+pub type Results = BTreeMap<String, BTreeMap<String, TargetResult>>;
+
+/// What one warming run did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct WarmRun {
+    pub warming_triggered: bool,
+    pub functions_warmed: Vec<String>,
+    #[schema(value_type = Object)]
+    pub results: Results,
+    /// Targets that answered every ping.
+    pub successful_warmings: u32,
+    pub failed_warmings: u32,
+    /// USD this run cost.
+    pub estimated_cost: f64,
+    /// Set when nothing could be invoked at all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreachable: Option<String>,
+    /// The plan (scheduled runs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plan: Vec<PlanEntry>,
+    pub timestamp: DateTime<Utc>,
+}
+
+/// `POST /lambda/warm`'s choice of targets.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WarmRequest {
+    pub functions: Option<Vec<String>>,
+    pub regions: Option<Vec<String>>,
+    pub concurrency: Option<u32>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WarmError {
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, Clone)]
+pub struct Warmer {
+    store: Arc<dyn Store>,
+    invoker: Option<Arc<dyn Invoker>>,
+    config: Arc<WarmConfig>,
+    prices: PriceBook,
+}
+
+impl Warmer {
+    pub fn new(
+        store: Arc<dyn Store>,
+        config: WarmConfig,
+        prices: PriceBook,
+        invoker: Option<Arc<dyn Invoker>>,
+    ) -> Self {
+        Self { store, invoker, config: Arc::new(config), prices }
+    }
+
+    pub fn config(&self) -> &WarmConfig {
+        &self.config
+    }
+
+    async fn history(&self, t: &WarmTarget) -> Result<TargetHistory, StoreError> {
+        let state: Option<WarmState> =
+            self.store.get(&state_key(t)).await?.map(|i| i.record()).transpose()?;
+        Ok(TargetHistory { last_warmed: state.and_then(|s| s.last_warmed), ..TargetHistory::default() })
+    }
+
+    /// The scheduled run: the plan at `now`, carried out.
+    pub async fn scheduled(&self, now: DateTime<Utc>) -> Result<WarmRun, StoreError> {
+        let targets = self.config.targets();
+        let mut histories = Vec::with_capacity(targets.len());
+        for t in &targets {
+            histories.push(self.history(t).await?);
+        }
+        let entries = plan(
+            &targets,
+            &self.config.calendars,
+            |t| {
+                targets
+                    .iter()
+                    .position(|x| x == t)
+                    .and_then(|i| histories.get(i).cloned())
+                    .unwrap_or_default()
+            },
+            now,
+        );
+        let chosen: Vec<(WarmTarget, u32)> = targets
+            .iter()
+            .zip(&entries)
+            .filter(|(_, e)| e.concurrency > 0)
+            .map(|(t, e)| (t.clone(), e.concurrency))
+            .collect();
+        let mut run = self.warm(chosen, Results::new(), now).await?;
+        run.plan = entries;
+        Ok(run)
+    }
+
+    /// Warms now what `request` names, whatever the time (unknown functions are reported, not
+    /// refused).
+    pub async fn on_demand(&self, request: &WarmRequest, now: DateTime<Utc>) -> Result<WarmRun, WarmError> {
+        if let Some(c) = request.concurrency
+            && !(1..=MAX_CONCURRENCY).contains(&c)
+        {
+            return Err(ValidationError::new("concurrency", format!("must be 1 to {MAX_CONCURRENCY}")).into());
+        }
+        let targets = self.config.targets();
+        let mut results = Results::new();
+        for name in request.functions.iter().flatten() {
+            if !targets.iter().any(|t| &t.function == name) {
+                let unknown = TargetResult {
+                    error: Some(format!("{name} is not a configured warming target")),
+                    ..TargetResult::default()
+                };
+                results.insert(name.clone(), BTreeMap::from([("*".to_owned(), unknown)]));
+            }
+        }
+        let chosen = targets
+            .into_iter()
+            .filter(|t| request.functions.as_ref().is_none_or(|f| f.contains(&t.function)))
+            .filter(|t| request.regions.as_ref().is_none_or(|r| r.iter().any(|r| r == t.region.as_str())))
+            .map(|t| {
+                let n = request.concurrency.unwrap_or(t.concurrency);
+                (t, n)
+            })
+            .collect();
+        Ok(self.warm(chosen, results, now).await?)
+    }
+
+    async fn warm(
+        &self,
+        chosen: Vec<(WarmTarget, u32)>,
+        mut results: Results,
+        now: DateTime<Utc>,
+    ) -> Result<WarmRun, StoreError> {
+        let Some(invoker) = &self.invoker else {
+            return Ok(WarmRun {
+                warming_triggered: false,
+                functions_warmed: Vec::new(),
+                results,
+                successful_warmings: 0,
+                failed_warmings: 0,
+                estimated_cost: 0.0,
+                unreachable: Some(UNREACHABLE.into()),
+                plan: Vec::new(),
+                timestamp: now,
+            });
+        };
+        let (prices, _) = self.prices.current().await?;
+        let hold = self.config.hold_ms;
+        let runs = chosen.iter().map(|(t, n)| warm_target(invoker.as_ref(), t, *n, hold, &prices));
+        let outcomes = futures::future::join_all(runs).await;
+        let mut cost = 0.0;
+        let (mut ok, mut failed) = (0, 0);
+        let mut warmed = Vec::new();
+        for ((target, _), result) in chosen.iter().zip(outcomes) {
+            cost += result.cost;
+            if result.ok {
+                ok += 1;
+                if !warmed.contains(&target.function) {
+                    warmed.push(target.function.clone());
+                }
+            } else {
+                failed += 1;
+            }
+            let state = WarmState {
+                last_warmed: Some(now),
+                containers: result.containers,
+                cold: result.cold_starts,
+                errors: result.errors,
+                last_error: result.error.clone(),
+            };
+            let mut item = Item::from_record(state_key(target), &state)?;
+            item.attrs.insert("ttl".into(), (now + Duration::days(30)).timestamp().into());
+            self.store.put(item, Condition::Always).await?;
+            results.entry(target.function.clone()).or_default().insert(target.region.to_string(), result);
+        }
+        if cost > 0.0 {
+            let hour = hour_of(now);
+            let key = Key::new("COST#WARMING", hour.format("%Y-%m-%dT%H").to_string());
+            let update = Update::new()
+                .add("cost", cost)
+                .set("ttl", (hour + Duration::days(crate::cost::sweep::RETENTION_DAYS)).timestamp());
+            self.store.update(&key, update).await?;
+        }
+        Ok(WarmRun {
+            warming_triggered: !chosen.is_empty(),
+            functions_warmed: warmed,
+            results,
+            successful_warmings: ok,
+            failed_warmings: failed,
+            estimated_cost: cost,
+            unreachable: None,
+            plan: Vec::new(),
+            timestamp: now,
+        })
+    }
+}
