@@ -42,6 +42,7 @@ pub fn router(state: AppState) -> Router {
         .route("/usage", post(routes::usage::record))
         .route("/models/select", post(routes::models::select))
         .route("/models/report", post(routes::models::report))
+        .route("/lambda/warm", post(routes::warm::warm))
         .route("/openapi.json", get(openapi::document))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -22,8 +22,16 @@ async fn main() -> Result<(), lambda_http::Error> {
     let actuator =
         shared::scaling::actuator::from_env(&|name| std::env::var(name).ok(), &sdk, &config.regions)?;
     let cost = shared::cost::setup::CostSetup::from_env(&shared::config::ProcessEnv, &table.table_name)?;
-    let state =
-        api::AppState::with_actuator(Arc::new(store), clock, config, actuator).with_cost(&cost, Some(&sdk));
+    let store: Arc<dyn shared::store::Store> = Arc::new(store);
+    let warmer = shared::warming::setup::warmer_from_env(
+        &shared::config::ProcessEnv,
+        store.clone(),
+        cost.price_book(store.clone()),
+        Some(&sdk),
+    )?;
+    let state = api::AppState::with_actuator(store, clock, config, actuator)
+        .with_cost(&cost, Some(&sdk))
+        .with_warmer(warmer);
     let app = api::router(state);
     lambda_http::lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let mut http = Adapter::from(app.clone());

@@ -26,11 +26,12 @@ use crate::routes;
         routes::usage::record,
         routes::models::select,
         routes::models::report,
+        routes::warm::warm,
         document,
     ),
     components(schemas(crate::Problem)),
     tags(
-        (name = "health"), (name = "scaling"), (name = "regions"), (name = "replicas"), (name = "cost"), (name = "meta"),
+        (name = "health"), (name = "scaling"), (name = "regions"), (name = "replicas"), (name = "cost"), (name = "warming"), (name = "meta"),
     )
 )]
 pub struct ApiDoc;

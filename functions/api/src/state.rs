@@ -13,6 +13,8 @@ use shared::scaling::actuator::{Actuator, RecordActuator};
 use shared::scaling::cost_gate::CostGate;
 use shared::scaling::service::Scaler;
 use shared::store::Store;
+use shared::warming::config::WarmConfig;
+use shared::warming::warmer::Warmer;
 
 /// What handlers need, built once per container in `main` and shared by every request.
 #[derive(Debug, Clone)]
@@ -28,6 +30,8 @@ pub struct AppState {
     pub model_health: ModelHealthStore,
     /// Runs `POST /cost/optimize` and reads the stored reports.
     pub sweeper: Sweeper,
+    /// Runs `POST /lambda/warm`.
+    pub warmer: Warmer,
 }
 
 impl AppState {
@@ -56,10 +60,23 @@ impl AppState {
             usage: UsageCounters::new(Arc::clone(&store)),
             model_health: ModelHealthStore::new(Arc::clone(&store)),
             sweeper: cost.sweeper(Arc::clone(&store), None),
+            warmer: Warmer::new(
+                Arc::clone(&store),
+                WarmConfig::default(),
+                cost.price_book(Arc::clone(&store)),
+                None,
+            ),
             store,
             clock,
             config: Arc::new(config),
         }
+    }
+
+    /// Warms with `warmer` (its targets and its way of invoking them).
+    #[must_use]
+    pub fn with_warmer(mut self, warmer: Warmer) -> Self {
+        self.warmer = warmer;
+        self
     }
 
     /// Prices and sweeps as `cost` sets them up (an operator's price file, priced functions, and

@@ -103,6 +103,7 @@ fn path() -> impl Strategy<Value = String> {
         Just("/models/report".to_owned()),
         Just("/cost/prices".to_owned()),
         Just("/cost/optimize".to_owned()),
+        Just("/lambda/warm".to_owned()),
         "[a-z0-9=&]{0,20}".prop_map(|q| format!("/cost/report?{q}")),
         "[a-z0-9-]{0,20}".prop_map(|s| format!("/regions/{s}/health")),
         "[a-zA-Z0-9_%-]{0,80}".prop_map(|s| format!("/scaling/policies/{s}")),

@@ -266,6 +266,7 @@ async fn openapi_document_covers_every_route_and_error() {
         ("/usage", "post"),
         ("/models/select", "post"),
         ("/models/report", "post"),
+        ("/lambda/warm", "post"),
         ("/openapi.json", "get"),
     ];
     for (path, method) in expected {

@@ -41,7 +41,16 @@ pub async fn serve(args: ServeArgs, config: Config) -> anyhow::Result<()> {
         })?;
         (Arc::new(store), args.state.display().to_string())
     };
-    let state = api::AppState::new(store.clone(), clock.clone(), config);
+    let mut state = api::AppState::new(store.clone(), clock.clone(), config);
+    // Warming invokes whatever Lambda-API endpoint COMMANDER_LAMBDA_ENDPOINT names (for example
+    // `cargo lambda watch`); without one it says no target is reachable.
+    let warmer = shared::warming::setup::warmer_from_env(
+        &shared::config::ProcessEnv,
+        store.clone(),
+        shared::cost::setup::CostSetup::default().price_book(store.clone()),
+        None,
+    )?;
+    state = state.with_warmer(warmer);
     if args.sweep_every_minutes > 0 {
         let deps = SweeperDeps { sweeper: state.sweeper.clone(), store: store.clone(), clock: clock.clone() };
         tokio::spawn(sweep_on_schedule(deps, std::time::Duration::from_secs(args.sweep_every_minutes * 60)));

@@ -8,3 +8,4 @@ pub mod replicas;
 pub mod scaling;
 pub mod selection;
 pub mod usage;
+pub mod warm;

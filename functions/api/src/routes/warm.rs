@@ -1,0 +1,48 @@
+use axum::Json;
+use axum::extract::State;
+use serde::Deserialize;
+use shared::warming::warmer::{WarmError, WarmRequest, WarmRun};
+use utoipa::ToSchema;
+
+use crate::extract::OptionalBody;
+use crate::{ApiError, AppState};
+
+/// Which functions to warm: `{functions?, regions?, concurrency?}` or a bare list of names.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum WarmBody {
+    Names(Vec<String>),
+    Request(WarmRequest),
+}
+
+impl Default for WarmBody {
+    fn default() -> Self {
+        Self::Request(WarmRequest::default())
+    }
+}
+
+/// Warms the configured targets now (all, or those named), whatever the time of day. Unknown
+/// functions are reported in `results`, not refused.
+#[utoipa::path(post, path = "/lambda/warm", tag = "warming",
+    request_body(content = Option<WarmBody>, description = "Optional; an empty body warms every configured target"),
+    responses(
+        (status = 200, body = WarmRun),
+        (status = 400, body = crate::Problem, content_type = "application/problem+json"),
+        (status = 415, body = crate::Problem, content_type = "application/problem+json"),
+        (status = 422, body = crate::Problem, content_type = "application/problem+json"),
+        (status = 503, body = crate::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn warm(
+    State(state): State<AppState>,
+    OptionalBody(body): OptionalBody<WarmBody>,
+) -> Result<Json<WarmRun>, ApiError> {
+    let request = match body {
+        WarmBody::Names(functions) => WarmRequest { functions: Some(functions), ..WarmRequest::default() },
+        WarmBody::Request(r) => r,
+    };
+    let run = state.warmer.on_demand(&request, state.clock.now()).await.map_err(|e| match e {
+        WarmError::Invalid(v) => ApiError::from(v),
+        WarmError::Store(s) => ApiError::from(s),
+    })?;
+    Ok(Json(run))
+}
