@@ -29,6 +29,8 @@ pub enum Kind {
     MemoryRightSizing,
     ProvisionedConcurrency,
     Caching,
+    /// Pings or a provisioned-concurrency schedule for warm containers.
+    Warming,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

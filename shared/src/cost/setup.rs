@@ -29,6 +29,8 @@ pub struct CostSetup {
     pub webhook: Option<String>,
     /// Measure through CloudWatch and the Lambda API when AWS is at hand.
     pub aws_sources: bool,
+    /// What the warmer keeps warm, for the pings-or-provisioned-concurrency advice.
+    pub warming: crate::warming::config::WarmConfig,
 }
 
 impl Default for CostSetup {
@@ -39,6 +41,7 @@ impl Default for CostSetup {
             settings: SweepSettings::default(),
             webhook: None,
             aws_sources: true,
+            warming: crate::warming::config::WarmConfig::default(),
         }
     }
 }
@@ -97,6 +100,11 @@ impl CostSetup {
             },
             webhook,
             aws_sources,
+            warming: match var(env, "COMMANDER_WARM_CONFIG") {
+                None => crate::warming::config::WarmConfig::default(),
+                Some(json) => crate::warming::config::WarmConfig::from_json(&json)
+                    .map_err(|e| bad("COMMANDER_WARM_CONFIG", e.to_string()))?,
+            },
         })
     }
 
@@ -107,7 +115,8 @@ impl CostSetup {
     /// A sweeper; with `aws`, measuring through CloudWatch and the Lambda API and able to cap
     /// concurrency.
     pub fn sweeper(&self, store: Arc<dyn Store>, aws: Option<&aws_config::SdkConfig>) -> Sweeper {
-        let mut sweeper = Sweeper::new(Arc::clone(&store), self.price_book(store), self.settings.clone());
+        let mut sweeper = Sweeper::new(Arc::clone(&store), self.price_book(store), self.settings.clone())
+            .with_warming(self.warming.clone());
         if let Some(sdk) = aws.filter(|_| self.aws_sources) {
             let lambda = aws_sdk_lambda::Client::new(sdk);
             sweeper = sweeper

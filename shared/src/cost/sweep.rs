@@ -109,6 +109,8 @@ pub struct Sweeper {
     notifier: Option<Arc<dyn Notifier>>,
     limiter: Option<Arc<dyn ConcurrencyLimiter>>,
     settings: SweepSettings,
+    /// What the warmer keeps warm (its advice joins the recommendations).
+    warming: Option<crate::warming::config::WarmConfig>,
 }
 
 impl Sweeper {
@@ -121,7 +123,14 @@ impl Sweeper {
             notifier: None,
             limiter: None,
             settings,
+            warming: None,
         }
+    }
+
+    #[must_use]
+    pub fn with_warming(mut self, config: crate::warming::config::WarmConfig) -> Self {
+        self.warming = Some(config);
+        self
     }
 
     #[must_use]
@@ -331,7 +340,10 @@ impl Sweeper {
             actions.push(self.act(change, n, now).await?.change);
         }
 
-        let recommendations = recommend(&prices, functions, &[&current_inputs, &previous_inputs], hourly);
+        let mut recommendations = recommend(&prices, functions, &[&current_inputs, &previous_inputs], hourly);
+        if let Some(warming) = &self.warming {
+            recommendations.extend(crate::warming::advice::advise(warming, &prices));
+        }
         let applied_optimizations: Vec<String> = if controls.optimizing && !controls.emergency_mode {
             recommendations
                 .iter()

@@ -1,6 +1,7 @@
 //! Keeping functions warm: the ping every function answers, the timezone-aware plan, the fan-out
 //! that delivers it, and what warming costs.
 
+pub mod advice;
 pub mod config;
 pub mod fanout;
 pub mod ping;

@@ -83,7 +83,13 @@ impl WarmPing {
     pub async fn answer(&self, cold_start: bool) -> PingAnswer {
         let hold = self.hold_ms.min(MAX_HOLD_MS);
         if hold > 0 {
-            tokio::time::sleep(Duration::from_millis(hold)).await;
+            // A thread sleep is precise to tens of microseconds; tokio's timer rounds up to the
+            // next millisecond, which would put a whole millisecond on every ping.
+            let slept =
+                tokio::task::spawn_blocking(move || std::thread::sleep(Duration::from_millis(hold))).await;
+            if slept.is_err() {
+                tokio::time::sleep(Duration::from_millis(hold)).await;
+            }
         }
         tracing::debug!(correlation_id = %self.correlation_id, cold_start, "warm ping");
         PingAnswer {
