@@ -91,4 +91,8 @@ async fn bootstrap_answers_api_gateway_events_through_the_runtime_api() {
 
     let lines = function.stop().await;
     assert_logged_with_request_id(&lines, "req-heartbeat");
+    assert!(
+        !lines.iter().any(|l| l.contains("ping-cold") || l.contains("ping-warm")),
+        "pings leave no access-log line or metric behind"
+    );
 }
