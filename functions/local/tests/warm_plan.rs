@@ -38,7 +38,8 @@ fn plans_the_agent_functions_in_each_region_by_its_local_time() {
         }
     }
     for e in entries {
-        let keys: Vec<&str> = e.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut keys: Vec<&str> = e.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
         assert_eq!(keys, ["concurrency", "factor", "function", "local_time", "region", "skip_reason"]);
     }
 }
