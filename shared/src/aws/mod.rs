@@ -5,6 +5,7 @@ pub mod concurrency;
 pub mod cost_sources;
 pub mod invoke;
 pub mod provisioned;
+pub mod warm_history;
 pub mod webhook;
 
 use std::time::Duration;

@@ -4,6 +4,7 @@
 pub mod advice;
 pub mod config;
 pub mod fanout;
+pub mod history;
 pub mod ping;
 pub mod plan;
 pub mod setup;

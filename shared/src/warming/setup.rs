@@ -43,5 +43,12 @@ pub fn warmer_from_env(
         (None, Some(sdk)) => Some(Arc::new(LambdaInvoker::new(sdk, &regions))),
         (None, None) => None,
     };
-    Ok(Warmer::new(store, config, prices, invoker))
+    let warmer = Warmer::new(store, config, prices, invoker);
+    // History comes from CloudWatch in AWS; a local Lambda API has none.
+    Ok(match (aws, var(env, "COMMANDER_LAMBDA_ENDPOINT")) {
+        (Some(sdk), None) => {
+            warmer.with_history(Arc::new(crate::aws::warm_history::CloudWatchHistory::new(sdk, &regions)))
+        }
+        _ => warmer,
+    })
 }

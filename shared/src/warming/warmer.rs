@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use super::config::{MAX_CONCURRENCY, WarmConfig};
 use super::fanout::{Invoker, TargetResult, warm_target};
-use super::plan::{PlanEntry, TargetHistory, WarmTarget, plan};
+use super::history::{HISTORY_WEEKS, HistorySource, last_real_invocation, peaks_by_hour_of_week};
+use super::plan::{Calendar, MIN_FACTOR, PlanEntry, TargetHistory, WarmTarget, default_timezone, plan};
 use crate::cost::price_book::PriceBook;
 use crate::cost::usage::hour_of;
 use crate::error::ValidationError;
@@ -29,6 +30,9 @@ fn state_key(t: &WarmTarget) -> Key {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct WarmState {
     pub last_warmed: Option<DateTime<Utc>>,
+    /// Pings sent in that run (they count as invocations in CloudWatch).
+    #[serde(default)]
+    pub pings: u32,
     pub containers: u32,
     pub cold: u32,
     pub errors: u32,
@@ -83,6 +87,18 @@ pub struct Warmer {
     invoker: Option<Arc<dyn Invoker>>,
     config: Arc<WarmConfig>,
     prices: PriceBook,
+    history: Option<Arc<dyn HistorySource>>,
+}
+
+/// A target's hour-of-week peaks as last computed (refreshed daily).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StoredProfile {
+    peaks: Option<Vec<u32>>,
+    computed_at: DateTime<Utc>,
+}
+
+fn profile_key(t: &WarmTarget) -> Key {
+    Key::new(format!("WARM#{}#{}", t.function, t.region), "PROFILE")
 }
 
 impl Warmer {
@@ -92,17 +108,70 @@ impl Warmer {
         prices: PriceBook,
         invoker: Option<Arc<dyn Invoker>>,
     ) -> Self {
-        Self { store, invoker, config: Arc::new(config), prices }
+        Self { store, invoker, config: Arc::new(config), prices, history: None }
+    }
+
+    /// Plans from observed traffic (peak concurrency per hour of the week, recent real calls).
+    #[must_use]
+    pub fn with_history(mut self, source: Arc<dyn HistorySource>) -> Self {
+        self.history = Some(source);
+        self
     }
 
     pub fn config(&self) -> &WarmConfig {
         &self.config
     }
 
-    async fn history(&self, t: &WarmTarget) -> Result<TargetHistory, StoreError> {
+    async fn history(&self, t: &WarmTarget, now: DateTime<Utc>) -> Result<TargetHistory, StoreError> {
         let state: Option<WarmState> =
             self.store.get(&state_key(t)).await?.map(|i| i.record()).transpose()?;
-        Ok(TargetHistory { last_warmed: state.and_then(|s| s.last_warmed), ..TargetHistory::default() })
+        let mut history = TargetHistory {
+            last_warmed: state.as_ref().and_then(|s| s.last_warmed),
+            ..TargetHistory::default()
+        };
+        let Some(source) = &self.history else { return Ok(history) };
+        let calendar = self.config.calendars.get(t.region.as_str()).cloned().unwrap_or_else(|| {
+            Calendar::business_hours(default_timezone(t.region.as_str()).unwrap_or(chrono_tz::UTC))
+        });
+        // Outside its window a target is not warmed whatever its history: spare the reads.
+        if calendar.factor(now).0 < MIN_FACTOR {
+            return Ok(history);
+        }
+        let cached: Option<StoredProfile> =
+            self.store.get(&profile_key(t)).await?.map(|i| i.record()).transpose()?;
+        let fresh = cached.filter(|p| now - p.computed_at < Duration::hours(24));
+        history.peak_by_hour_of_week = match fresh {
+            Some(p) => p.peaks,
+            None => match source.hourly_peaks(t, now - Duration::weeks(HISTORY_WEEKS), now).await {
+                Ok(points) => {
+                    let peaks = peaks_by_hour_of_week(&points, calendar.timezone);
+                    let mut item = Item::from_record(
+                        profile_key(t),
+                        &StoredProfile { peaks: peaks.clone(), computed_at: now },
+                    )?;
+                    item.attrs.insert("ttl".into(), (now + Duration::days(30)).timestamp().into());
+                    self.store.put(item, Condition::Always).await?;
+                    peaks
+                }
+                Err(e) => {
+                    tracing::warn!(function = %t.function, region = %t.region, error = %e, "no concurrency history");
+                    None
+                }
+            },
+        };
+        let window = Duration::seconds(i64::from(t.idle_window_s));
+        match source.invocations(t, now - window, now).await {
+            Ok(points) => {
+                let ours = state
+                    .filter(|s| s.last_warmed.is_some_and(|at| now - at < window))
+                    .map_or(0, |s| s.pings);
+                history.last_real_invocation = last_real_invocation(&points, ours);
+            }
+            Err(e) => {
+                tracing::warn!(function = %t.function, region = %t.region, error = %e, "no recent invocations")
+            }
+        }
+        Ok(history)
     }
 
     /// The scheduled run: the plan at `now`, carried out.
@@ -110,7 +179,7 @@ impl Warmer {
         let targets = self.config.targets();
         let mut histories = Vec::with_capacity(targets.len());
         for t in &targets {
-            histories.push(self.history(t).await?);
+            histories.push(self.history(t, now).await?);
         }
         let entries = plan(
             &targets,
@@ -204,6 +273,7 @@ impl Warmer {
             }
             let state = WarmState {
                 last_warmed: Some(now),
+                pings: result.pings,
                 containers: result.containers,
                 cold: result.cold_starts,
                 errors: result.errors,
