@@ -168,7 +168,7 @@ impl Warmer {
                 history.last_real_invocation = last_real_invocation(&points, ours);
             }
             Err(e) => {
-                tracing::warn!(function = %t.function, region = %t.region, error = %e, "no recent invocations")
+                tracing::warn!(function = %t.function, region = %t.region, error = %e, "no recent invocations");
             }
         }
         Ok(history)
