@@ -13,6 +13,8 @@ use crate::error::ValidationError;
 
 /// How long each ping holds its container by default (lambda-warmer's 75 ms).
 pub const DEFAULT_HOLD_MS: u64 = 75;
+/// The alias warmed unless a target names another.
+pub const DEFAULT_QUALIFIER: &str = "live";
 /// Most containers one target may ask for.
 pub const MAX_CONCURRENCY: u32 = 100;
 
@@ -22,8 +24,9 @@ pub const MAX_CONCURRENCY: u32 = 100;
 pub struct TargetConfig {
     pub function: String,
     pub regions: Vec<Region>,
-    /// Alias or version to warm; leaving it out warms `$LATEST`, which leaves an alias cold.
-    #[serde(default)]
+    /// Alias or version to warm (default `live`); `$LATEST` only when named, since warming it
+    /// leaves the alias that serves traffic cold.
+    #[serde(default = "live")]
     pub qualifier: Option<String>,
     #[serde(default = "one")]
     pub concurrency: u32,
@@ -37,6 +40,10 @@ pub struct TargetConfig {
 
 fn one() -> u32 {
     1
+}
+#[allow(clippy::unnecessary_wraps, reason = "serde's default for an optional field")]
+fn live() -> Option<String> {
+    Some(DEFAULT_QUALIFIER.to_owned())
 }
 fn memory() -> u32 {
     1024
@@ -70,7 +77,7 @@ impl Default for WarmConfig {
                 .map(|t| TargetConfig {
                     function: format!("{}-agent", t.as_str()),
                     regions: Region::defaults(),
-                    qualifier: None,
+                    qualifier: live(),
                     concurrency: 1,
                     memory_mb: memory(),
                     architecture: arm(),
@@ -155,6 +162,7 @@ mod tests {
         let targets = c.targets();
         assert_eq!(targets.len(), 20);
         assert_eq!(targets[0].function, "detection-agent");
+        assert_eq!(targets[0].qualifier.as_deref(), Some("live"), "an alias, never $LATEST by default");
         assert!(c.validate().is_ok());
     }
 
@@ -176,5 +184,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ok.targets()[0].concurrency, 1);
+        assert_eq!(ok.targets()[0].qualifier.as_deref(), Some("live"));
+        let latest = WarmConfig::from_json(
+            r#"{"targets": [{"function": "f", "regions": ["us-east-1"], "qualifier": "$LATEST"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(latest.targets()[0].qualifier.as_deref(), Some("$LATEST"), "only when named");
     }
 }
