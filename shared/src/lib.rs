@@ -8,6 +8,7 @@ pub mod config;
 pub mod cost;
 pub mod domain;
 pub mod error;
+pub mod lambda;
 pub mod scaling;
 pub mod store;
 pub mod telemetry;

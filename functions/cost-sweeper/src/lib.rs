@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use chrono::Duration;
-use lambda_runtime::{Diagnostic, LambdaEvent};
+use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shared::clock::Clock;
@@ -12,6 +12,8 @@ use shared::cost::control::ControlChange;
 use shared::cost::levels::Level;
 use shared::cost::sweep::{SweepError, Sweeper};
 use shared::store::{Idempotency, IdempotencyError, IdempotencyOutcome, Store};
+
+pub use shared::lambda::RetryableError;
 
 /// What the handler needs, built once per container in `main`.
 #[derive(Debug, Clone)]
@@ -43,21 +45,16 @@ pub struct Outcome {
     pub reason: Option<String>,
 }
 
-/// An error Lambda should retry (the store was unavailable, or the controls kept changing).
-#[derive(Debug)]
-pub struct RetryableError(pub String);
-
-impl std::fmt::Display for RetryableError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for RetryableError {}
-
-impl From<RetryableError> for Diagnostic {
-    fn from(e: RetryableError) -> Self {
-        Self { error_type: "Retryable".into(), error_message: e.0 }
+fn ignored(reason: String) -> Outcome {
+    Outcome {
+        status: "ignored".into(),
+        hourly_cost: None,
+        daily_projection: None,
+        level: None,
+        emergency_mode: false,
+        actions: Vec::new(),
+        missing_sources: Vec::new(),
+        reason: Some(reason),
     }
 }
 
@@ -67,21 +64,12 @@ pub async fn handle(deps: &SweeperDeps, event: LambdaEvent<Value>) -> Result<Out
 
 /// Handles one scheduled event: what the Lambda and `commander serve` both run.
 pub async fn handle_schedule(deps: &SweeperDeps, payload: &Value) -> Result<Outcome, RetryableError> {
-    let detail_type = payload.get("detail-type").and_then(Value::as_str);
-    let id = payload.get("id").and_then(Value::as_str);
-    let (Some("Scheduled Event"), Some(id)) = (detail_type, id) else {
-        let reason = format!("not an EventBridge scheduled event (detail-type {detail_type:?}, id {id:?})");
-        tracing::warn!(%reason, "event ignored");
-        return Ok(Outcome {
-            status: "ignored".into(),
-            hourly_cost: None,
-            daily_projection: None,
-            level: None,
-            emergency_mode: false,
-            actions: Vec::new(),
-            missing_sources: Vec::new(),
-            reason: Some(reason),
-        });
+    let id = match shared::lambda::scheduled_event_id(payload) {
+        Ok(id) => id,
+        Err(reason) => {
+            tracing::warn!(%reason, "event ignored");
+            return Ok(ignored(reason));
+        }
     };
     let idempotency =
         Idempotency::new(deps.store.as_ref(), deps.clock.as_ref()).expires_after(Duration::hours(1));
@@ -112,16 +100,7 @@ pub async fn handle_schedule(deps: &SweeperDeps, payload: &Value) -> Result<Outc
         Ok(IdempotencyOutcome::Replayed(outcome)) => Ok(Outcome { status: "replayed".into(), ..outcome }),
         Err(IdempotencyError::Handler(e)) => Err(e),
         Err(IdempotencyError::InProgress) => Err(RetryableError("the same event is being swept".into())),
-        Err(IdempotencyError::InvalidId(e)) => Ok(Outcome {
-            status: "ignored".into(),
-            hourly_cost: None,
-            daily_projection: None,
-            level: None,
-            emergency_mode: false,
-            actions: Vec::new(),
-            missing_sources: Vec::new(),
-            reason: Some(e),
-        }),
+        Err(IdempotencyError::InvalidId(e)) => Ok(ignored(e)),
         Err(IdempotencyError::Store(e)) => Err(RetryableError(e.to_string())),
     }
 }

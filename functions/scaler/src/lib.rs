@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use chrono::Duration;
-use lambda_runtime::{Diagnostic, LambdaEvent};
+use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 use serde_json::Value;
 use shared::clock::Clock;
@@ -13,6 +13,8 @@ use shared::scaling::alarm::{AlarmError, parse_alarm_event};
 use shared::scaling::plan::Evaluation;
 use shared::scaling::service::{Scaler, ScalingError, ScalingRequest};
 use shared::store::{Idempotency, IdempotencyError, IdempotencyOutcome, Store};
+
+pub use shared::lambda::RetryableError;
 
 /// Severity assumed for an alarm that names none: scale-ups then stop only at the emergency level.
 pub const DEFAULT_SEVERITY: Severity = Severity::High;
@@ -35,24 +37,6 @@ pub struct Outcome {
     pub evaluation: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-}
-
-/// An error Lambda should retry (the store or an actuator was unavailable, or contention).
-#[derive(Debug)]
-pub struct RetryableError(pub String);
-
-impl std::fmt::Display for RetryableError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for RetryableError {}
-
-impl From<RetryableError> for Diagnostic {
-    fn from(e: RetryableError) -> Self {
-        Self { error_type: "Retryable".into(), error_message: e.0 }
-    }
 }
 
 fn ignored(reason: String) -> Outcome {

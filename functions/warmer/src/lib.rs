@@ -4,12 +4,13 @@
 use std::sync::Arc;
 
 use chrono::Duration;
-use lambda_runtime::Diagnostic;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shared::clock::Clock;
 use shared::store::{Idempotency, IdempotencyError, IdempotencyOutcome, Store};
 use shared::warming::warmer::{WarmRun, Warmer};
+
+pub use shared::lambda::RetryableError;
 
 #[derive(Debug, Clone)]
 pub struct WarmerDeps {
@@ -29,24 +30,6 @@ pub struct Outcome {
     pub reason: Option<String>,
 }
 
-/// An error Lambda should retry (the store was unavailable).
-#[derive(Debug)]
-pub struct RetryableError(pub String);
-
-impl std::fmt::Display for RetryableError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for RetryableError {}
-
-impl From<RetryableError> for Diagnostic {
-    fn from(e: RetryableError) -> Self {
-        Self { error_type: "Retryable".into(), error_message: e.0 }
-    }
-}
-
 fn ignored(reason: String) -> Outcome {
     tracing::warn!(%reason, "event ignored");
     Outcome { status: "ignored".into(), run: None, reason: Some(reason) }
@@ -54,10 +37,9 @@ fn ignored(reason: String) -> Outcome {
 
 /// Handles one scheduled event. One failing target is reported in the run, never fails the rest.
 pub async fn handle_schedule(deps: &WarmerDeps, payload: &Value) -> Result<Outcome, RetryableError> {
-    let detail_type = payload.get("detail-type").and_then(Value::as_str);
-    let id = payload.get("id").and_then(Value::as_str);
-    let (Some("Scheduled Event"), Some(id)) = (detail_type, id) else {
-        return Ok(ignored(format!("not an EventBridge scheduled event (detail-type {detail_type:?})")));
+    let id = match shared::lambda::scheduled_event_id(payload) {
+        Ok(id) => id,
+        Err(reason) => return Ok(ignored(reason)),
     };
     let idempotency =
         Idempotency::new(deps.store.as_ref(), deps.clock.as_ref()).expires_after(Duration::hours(1));
