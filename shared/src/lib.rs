@@ -9,6 +9,7 @@ pub mod cost;
 pub mod domain;
 pub mod error;
 pub mod lambda;
+pub mod performance;
 pub mod scaling;
 pub mod store;
 pub mod telemetry;
