@@ -22,35 +22,31 @@ pub struct LambdaInvoker {
 impl LambdaInvoker {
     /// One client per region from the function's SDK configuration.
     pub fn new(sdk: &aws_config::SdkConfig, regions: &[Region]) -> Self {
-        let clients = regions
-            .iter()
-            .map(|r| {
-                let config = aws_sdk_lambda::config::Builder::from(sdk)
-                    .region(aws_sdk_lambda::config::Region::new(r.to_string()))
-                    .build();
-                (r.to_string(), Client::from_conf(config))
-            })
-            .collect();
+        let clients = super::per_region(regions, |r| {
+            Client::from_conf(
+                aws_sdk_lambda::config::Builder::from(sdk)
+                    .region(aws_sdk_lambda::config::Region::new(r.to_owned()))
+                    .build(),
+            )
+        });
         Self { clients }
     }
 
     /// Clients for a local Lambda-API endpoint (dummy credentials; every region goes there).
     pub fn local(endpoint: &str, regions: &[Region]) -> Self {
         use aws_sdk_lambda::config::{BehaviorVersion, Builder, Credentials};
-        let clients = regions
-            .iter()
-            .map(|r| {
-                let config = Builder::new()
+        let clients = super::per_region(regions, |r| {
+            Client::from_conf(
+                Builder::new()
                     .behavior_version(BehaviorVersion::latest())
                     .http_client(super::http_client())
                     .timeout_config(super::timeouts())
                     .credentials_provider(Credentials::new("local", "local", None, None, "commander-local"))
-                    .region(aws_sdk_lambda::config::Region::new(r.to_string()))
+                    .region(aws_sdk_lambda::config::Region::new(r.to_owned()))
                     .endpoint_url(endpoint)
-                    .build();
-                (r.to_string(), Client::from_conf(config))
-            })
-            .collect();
+                    .build(),
+            )
+        });
         Self { clients }
     }
 

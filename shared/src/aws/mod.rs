@@ -42,6 +42,15 @@ pub async fn sdk_config(endpoint: Option<&str>) -> SdkConfig {
     loader.load().await
 }
 
+/// One client per region (built by `client` from the region code), keyed by region code: the
+/// functions that act in every region of the fleet build these once per container.
+pub fn per_region<C>(
+    regions: &[crate::domain::Region],
+    client: impl Fn(&str) -> C,
+) -> std::collections::BTreeMap<String, C> {
+    regions.iter().map(|r| (r.to_string(), client(r.as_str()))).collect()
+}
+
 pub fn dynamodb(config: &SdkConfig) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(config)
 }

@@ -21,15 +21,13 @@ pub struct CloudWatchHistory {
 
 impl CloudWatchHistory {
     pub fn new(sdk: &aws_config::SdkConfig, regions: &[Region]) -> Self {
-        let clients = regions
-            .iter()
-            .map(|r| {
-                let config = aws_sdk_cloudwatch::config::Builder::from(sdk)
-                    .region(aws_sdk_cloudwatch::config::Region::new(r.to_string()))
-                    .build();
-                (r.to_string(), Client::from_conf(config))
-            })
-            .collect();
+        let clients = super::per_region(regions, |r| {
+            Client::from_conf(
+                aws_sdk_cloudwatch::config::Builder::from(sdk)
+                    .region(aws_sdk_cloudwatch::config::Region::new(r.to_owned()))
+                    .build(),
+            )
+        });
         Self { clients }
     }
 

@@ -87,15 +87,13 @@ pub fn from_env(
                     )
                 })?,
             };
-            let clients: BTreeMap<String, aws_sdk_lambda::Client> = regions
-                .iter()
-                .map(|r| {
-                    let config = aws_sdk_lambda::config::Builder::from(sdk)
-                        .region(aws_sdk_lambda::config::Region::new(r.to_string()))
-                        .build();
-                    (r.to_string(), aws_sdk_lambda::Client::from_conf(config))
-                })
-                .collect();
+            let clients = crate::aws::per_region(regions, |r| {
+                aws_sdk_lambda::Client::from_conf(
+                    aws_sdk_lambda::config::Builder::from(sdk)
+                        .region(aws_sdk_lambda::config::Region::new(r.to_owned()))
+                        .build(),
+                )
+            });
             Ok(Arc::new(ProvisionedConcurrency::new(
                 clients,
                 Target { function_pattern, qualifier, concurrency_per_replica },
