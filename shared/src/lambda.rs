@@ -1,7 +1,26 @@
 //! What the event-driven functions (scaler, cost-sweeper, warmer) share about Lambda itself: the
 //! error that asks Lambda to retry, and telling a scheduled event from anything else.
 
+use chrono::Duration;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
+
+use crate::clock::Clock;
+use crate::store::{Idempotency, IdempotencyError, IdempotencyOutcome, Store};
+
+/// How long a scheduled event's outcome is kept for its retried deliveries.
+const SCHEDULED_EVENT_MEMORY: Duration = Duration::hours(1);
+
+/// What became of a scheduled event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scheduled<T> {
+    /// Not a scheduled event (or one without a usable id); retrying would not help.
+    Ignored(String),
+    Ran(T),
+    /// A retried delivery: the first delivery's outcome.
+    Replayed(T),
+}
 
 /// An error Lambda should retry (the store or AWS was unavailable, or writers contended): reported
 /// as an invocation error of type `Retryable`, so the event is delivered again.
@@ -21,6 +40,38 @@ pub fn scheduled_event_id(payload: &Value) -> Result<&str, String> {
     match (detail_type, payload.get("id").and_then(Value::as_str)) {
         (Some("Scheduled Event"), Some(id)) => Ok(id),
         _ => Err(format!("not an EventBridge scheduled event (detail-type {detail_type:?})")),
+    }
+}
+
+/// Runs `work` once per EventBridge scheduled event (`prefix` keeps functions apart): a retried
+/// delivery gets the first outcome back instead of running it again.
+pub async fn once_per_scheduled_event<T, F, Fut>(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    payload: &Value,
+    prefix: &str,
+    work: F,
+) -> Result<Scheduled<T>, RetryableError>
+where
+    T: Serialize + DeserializeOwned,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<T, RetryableError>>,
+{
+    let id = match scheduled_event_id(payload) {
+        Ok(id) => id,
+        Err(reason) => {
+            tracing::warn!(%reason, "event ignored");
+            return Ok(Scheduled::Ignored(reason));
+        }
+    };
+    let idempotency = Idempotency::new(store, clock).expires_after(SCHEDULED_EVENT_MEMORY);
+    match idempotency.run(&format!("{prefix}#{id}"), work).await {
+        Ok(IdempotencyOutcome::Executed(t)) => Ok(Scheduled::Ran(t)),
+        Ok(IdempotencyOutcome::Replayed(t)) => Ok(Scheduled::Replayed(t)),
+        Err(IdempotencyError::Handler(e)) => Err(e),
+        Err(IdempotencyError::InProgress) => Err(RetryableError("the same event is being handled".into())),
+        Err(IdempotencyError::InvalidId(e)) => Ok(Scheduled::Ignored(e)),
+        Err(IdempotencyError::Store(e)) => Err(RetryableError(e.to_string())),
     }
 }
 

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use chrono::Duration;
 use lambda_runtime::LambdaEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -11,9 +10,10 @@ use shared::clock::Clock;
 use shared::cost::control::ControlChange;
 use shared::cost::levels::Level;
 use shared::cost::sweep::{SweepError, Sweeper};
-use shared::store::{Idempotency, IdempotencyError, IdempotencyOutcome, Store};
+use shared::store::Store;
 
 pub use shared::lambda::RetryableError;
+use shared::lambda::{Scheduled, once_per_scheduled_event};
 
 /// What the handler needs, built once per container in `main`.
 #[derive(Debug, Clone)]
@@ -64,15 +64,6 @@ pub async fn handle(deps: &SweeperDeps, event: LambdaEvent<Value>) -> Result<Out
 
 /// Handles one scheduled event: what the Lambda and `commander serve` both run.
 pub async fn handle_schedule(deps: &SweeperDeps, payload: &Value) -> Result<Outcome, RetryableError> {
-    let id = match shared::lambda::scheduled_event_id(payload) {
-        Ok(id) => id,
-        Err(reason) => {
-            tracing::warn!(%reason, "event ignored");
-            return Ok(ignored(reason));
-        }
-    };
-    let idempotency =
-        Idempotency::new(deps.store.as_ref(), deps.clock.as_ref()).expires_after(Duration::hours(1));
     let run = || async {
         let report = deps.sweeper.sweep(deps.clock.now()).await.map_err(|e| match e {
             SweepError::Store(e) => RetryableError(e.to_string()),
@@ -95,12 +86,13 @@ pub async fn handle_schedule(deps: &SweeperDeps, payload: &Value) -> Result<Outc
             reason: None,
         })
     };
-    match idempotency.run(&format!("sweep#{id}"), run).await {
-        Ok(IdempotencyOutcome::Executed(outcome)) => Ok(outcome),
-        Ok(IdempotencyOutcome::Replayed(outcome)) => Ok(Outcome { status: "replayed".into(), ..outcome }),
-        Err(IdempotencyError::Handler(e)) => Err(e),
-        Err(IdempotencyError::InProgress) => Err(RetryableError("the same event is being swept".into())),
-        Err(IdempotencyError::InvalidId(e)) => Ok(ignored(e)),
-        Err(IdempotencyError::Store(e)) => Err(RetryableError(e.to_string())),
-    }
+    Ok(
+        match once_per_scheduled_event(deps.store.as_ref(), deps.clock.as_ref(), payload, "sweep", run)
+            .await?
+        {
+            Scheduled::Ran(outcome) => outcome,
+            Scheduled::Replayed(outcome) => Outcome { status: "replayed".into(), ..outcome },
+            Scheduled::Ignored(reason) => ignored(reason),
+        },
+    )
 }

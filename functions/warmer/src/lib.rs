@@ -3,14 +3,14 @@
 
 use std::sync::Arc;
 
-use chrono::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use shared::clock::Clock;
-use shared::store::{Idempotency, IdempotencyError, IdempotencyOutcome, Store};
+use shared::store::Store;
 use shared::warming::warmer::{WarmRun, Warmer};
 
 pub use shared::lambda::RetryableError;
+use shared::lambda::{Scheduled, once_per_scheduled_event};
 
 #[derive(Debug, Clone)]
 pub struct WarmerDeps {
@@ -31,18 +31,11 @@ pub struct Outcome {
 }
 
 fn ignored(reason: String) -> Outcome {
-    tracing::warn!(%reason, "event ignored");
     Outcome { status: "ignored".into(), run: None, reason: Some(reason) }
 }
 
 /// Handles one scheduled event. One failing target is reported in the run, never fails the rest.
 pub async fn handle_schedule(deps: &WarmerDeps, payload: &Value) -> Result<Outcome, RetryableError> {
-    let id = match shared::lambda::scheduled_event_id(payload) {
-        Ok(id) => id,
-        Err(reason) => return Ok(ignored(reason)),
-    };
-    let idempotency =
-        Idempotency::new(deps.store.as_ref(), deps.clock.as_ref()).expires_after(Duration::hours(1));
     let run = || async {
         let run = deps.warmer.scheduled(deps.clock.now()).await.map_err(|e| RetryableError(e.to_string()))?;
         tracing::info!(
@@ -54,12 +47,12 @@ pub async fn handle_schedule(deps: &WarmerDeps, payload: &Value) -> Result<Outco
         );
         Ok::<_, RetryableError>(Outcome { status: "warmed".into(), run: Some(run), reason: None })
     };
-    match idempotency.run(&format!("warm#{id}"), run).await {
-        Ok(IdempotencyOutcome::Executed(outcome)) => Ok(outcome),
-        Ok(IdempotencyOutcome::Replayed(outcome)) => Ok(Outcome { status: "replayed".into(), ..outcome }),
-        Err(IdempotencyError::Handler(e)) => Err(e),
-        Err(IdempotencyError::InProgress) => Err(RetryableError("the same event is being handled".into())),
-        Err(IdempotencyError::InvalidId(e)) => Ok(ignored(e)),
-        Err(IdempotencyError::Store(e)) => Err(RetryableError(e.to_string())),
-    }
+    Ok(
+        match once_per_scheduled_event(deps.store.as_ref(), deps.clock.as_ref(), payload, "warm", run).await?
+        {
+            Scheduled::Ran(outcome) => outcome,
+            Scheduled::Replayed(outcome) => Outcome { status: "replayed".into(), ..outcome },
+            Scheduled::Ignored(reason) => ignored(reason),
+        },
+    )
 }
