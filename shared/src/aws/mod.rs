@@ -8,19 +8,103 @@ pub mod provisioned;
 pub mod warm_history;
 pub mod webhook;
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
+    SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::result::ConnectorError;
+use aws_smithy_runtime_api::client::runtime_components::{RuntimeComponents, RuntimeComponentsBuilder};
+use aws_smithy_types::config_bag::ConfigBag;
+
+use crate::performance::pools::{Pool, Service};
 
 /// Fails a call to AWS fast enough for an API request to answer 503 rather than time out.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(12);
 
+/// The container's one HTTP client for AWS: every SDK client shares it, its idle connections and
+/// the AWS pool's slots (see [`crate::performance::pools`]).
 pub(crate) fn http_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
-    aws_smithy_http_client::Builder::new().tls_provider(Provider::Rustls(CryptoMode::Ring)).build_https()
+    static CLIENT: OnceLock<SharedHttpClient> = OnceLock::new();
+    CLIENT
+        .get_or_init(|| pooled_http_client(crate::performance::pools::container_pools().get(Service::Aws)))
+        .clone()
+}
+
+/// An HTTP client that takes a slot from `pool` for every request (so at most `max` are in
+/// flight and the pool's gauges see each one) and keeps up to `max` idle connections per host.
+pub fn pooled_http_client(pool: Arc<Pool>) -> SharedHttpClient {
+    let inner = aws_smithy_http_client::Builder::new()
+        .pool_max_idle_per_host(pool.limits().max as usize)
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    SharedHttpClient::new(PooledClient { inner, pool })
+}
+
+#[derive(Debug)]
+struct PooledClient {
+    inner: SharedHttpClient,
+    pool: Arc<Pool>,
+}
+
+impl HttpClient for PooledClient {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(PooledConnector {
+            inner: self.inner.http_connector(settings, components),
+            pool: Arc::clone(&self.pool),
+        })
+    }
+
+    fn validate_base_client_config(
+        &self,
+        runtime_components: &RuntimeComponentsBuilder,
+        cfg: &ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.inner.validate_base_client_config(runtime_components, cfg)
+    }
+
+    fn validate_final_config(
+        &self,
+        runtime_components: &RuntimeComponents,
+        cfg: &ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.inner.validate_final_config(runtime_components, cfg)
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.inner.connector_metadata()
+    }
+}
+
+#[derive(Debug)]
+struct PooledConnector {
+    inner: SharedHttpConnector,
+    pool: Arc<Pool>,
+}
+
+impl HttpConnector for PooledConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        let (inner, pool) = (self.inner.clone(), Arc::clone(&self.pool));
+        HttpConnectorFuture::new(async move {
+            // Held until the response's head arrives: the gauge counts requests awaiting AWS.
+            let _slot = pool.acquire().await.map_err(|e| ConnectorError::timeout(Box::new(e)))?;
+            inner.call(request).await
+        })
+    }
 }
 
 pub(crate) fn timeouts() -> TimeoutConfig {

@@ -1,7 +1,7 @@
 //! Notifications to a chat webhook (Slack-compatible JSON `{"text": ...}`) over HTTPS with the
 //! system's root certificates, or plain HTTP on loopback (for tests and local relays).
 
-use std::time::Duration;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use http_body_util::{BodyExt, Full};
@@ -14,13 +14,15 @@ use hyper_util::rt::TokioExecutor;
 
 use crate::cost::actions::{Notification, Notifier};
 use crate::error::ValidationError;
+use crate::performance::{Pool, Service};
 
-const TIMEOUT: Duration = Duration::from_secs(5);
-
+/// A chat webhook: its requests take slots from the container's Slack pool, whose timeout bounds
+/// both the wait for a slot and the request.
 #[derive(Debug, Clone)]
 pub struct Webhook {
     url: Uri,
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    pool: Arc<Pool>,
 }
 
 impl Webhook {
@@ -40,7 +42,11 @@ impl Webhook {
             .https_or_http()
             .enable_http1()
             .build();
-        Ok(Self { url: uri, client: Client::builder(TokioExecutor::new()).build(connector) })
+        let pool = crate::performance::container_pools().get(Service::Slack);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(pool.limits().max as usize)
+            .build(connector);
+        Ok(Self { url: uri, client, pool })
     }
 }
 
@@ -52,9 +58,11 @@ impl Notifier for Webhook {
             .header("content-type", "application/json")
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| e.to_string())?;
-        let response = tokio::time::timeout(TIMEOUT, self.client.request(request))
+        let timeout = self.pool.limits().timeout;
+        let _slot = self.pool.acquire().await.map_err(|e| e.to_string())?;
+        let response = tokio::time::timeout(timeout, self.client.request(request))
             .await
-            .map_err(|_| format!("no answer within {} s", TIMEOUT.as_secs()))?
+            .map_err(|_| format!("no answer within {} s", timeout.as_secs()))?
             .map_err(|e| e.to_string())?;
         let status = response.status();
         // Read the body so the connection can be reused.

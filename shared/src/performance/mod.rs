@@ -1,8 +1,11 @@
-//! Performance: query statistics per access pattern (the store wrapper that collects them). Pools,
-//! caches, the memory guard and the endpoints come with the rest of the performance work.
+//! Performance: pooled connections per external service, caches, the memory guard and query
+//! statistics per access pattern, gathered across containers through the table.
 
+pub mod cache;
 pub mod instrumented;
+pub mod pools;
 pub mod query_stats;
 
 pub use instrumented::InstrumentedStore;
+pub use pools::{Pool, PoolLimits, PoolSnapshot, Pools, Service, container_pools};
 pub use query_stats::{PatternSummary, QueryStats, pattern_of};
