@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use chrono::DateTime;
 use criterion::{Criterion, criterion_group, criterion_main};
-use shared::clock::ManualClock;
+use shared::clock::{ManualClock, SystemClock};
 use shared::performance::{InstrumentedStore, QueryStats};
 use shared::store::{Key, MemoryStore, Store, Update};
 
@@ -19,7 +19,7 @@ fn store_calls(c: &mut Criterion) {
     let key = Key::new("AGENT#detection", "REPLICA#us-east-1#r-0001");
     runtime.block_on(bare.update(&key, Update::new().add("active", 1.0))).unwrap();
     let instrumented: Arc<dyn Store> =
-        Arc::new(InstrumentedStore::new(bare.clone(), Arc::new(QueryStats::new())));
+        Arc::new(InstrumentedStore::new(bare.clone(), Arc::new(QueryStats::new(Arc::new(SystemClock)))));
     for (name, store) in [("bare", bare), ("instrumented", instrumented)] {
         c.bench_function(&format!("store_get/{name}"), |b| {
             b.iter(|| black_box(runtime.block_on(store.get(black_box(&key))).unwrap()));

@@ -84,7 +84,7 @@ mod tests {
     #[tokio::test]
     async fn every_call_is_counted_under_its_pattern() {
         let clock = Arc::new(ManualClock::new(DateTime::from_timestamp(1_800_000_000, 0).unwrap()));
-        let stats = Arc::new(QueryStats::new());
+        let stats = Arc::new(QueryStats::new(clock.clone()));
         let store = InstrumentedStore::new(Arc::new(MemoryStore::new(clock)), stats.clone());
         for i in 0..3 {
             store

@@ -1,23 +1,55 @@
 //! Query statistics: every store operation timed per access pattern (`get AGENT/POLICY`,
-//! `query USAGE/MODEL`, ...) into an HDR histogram, so p50/p95/p99 come from every call, not a
-//! sample. Per container; flushing across containers comes with the performance endpoints.
+//! `query USAGE`, ...) into an HDR histogram, so p50/p95/p99 come from every call, not a sample.
+//!
+//! Figures are kept per window of [`WINDOW_SECONDS`] (wall-clock aligned, by the injected clock),
+//! so windows from many containers line up and merge, and a window can be compared with the one
+//! before it (regressions). A finished window is kept until it has been taken for flushing.
 
 use std::collections::BTreeMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use crate::clock::Clock;
+
 /// A pattern is slow when its p95 is above this, unless configured otherwise.
 pub const DEFAULT_SLOW_MS: f64 = 100.0;
+/// The length of a statistics window.
+pub const WINDOW_SECONDS: i64 = 300;
 /// Longest latency the histograms resolve, microseconds (a minute).
 const MAX_MICROS: u64 = 60_000_000;
+/// Finished windows kept while no flush takes them (an hour's worth), oldest dropped first.
+const MAX_FINISHED: usize = 12;
 
-#[derive(Debug)]
-struct Pattern {
+fn histogram() -> Histogram<u64> {
+    // Three significant figures from 1 µs to a minute: about 25 KB a pattern.
+    Histogram::new_with_bounds(1, MAX_MICROS, 3).unwrap_or_else(|_| unreachable!("valid bounds"))
+}
+
+/// One pattern's calls in one window.
+#[derive(Debug, Clone)]
+pub struct PatternStats {
     micros: Histogram<u64>,
     errors: u64,
+    capacity_units: f64,
+}
+
+impl Default for PatternStats {
+    fn default() -> Self {
+        Self { micros: histogram(), errors: 0, capacity_units: 0.0 }
+    }
+}
+
+/// A pattern's calls as stored in the table: the histogram's recorded values (µs) with their
+/// counts, which merge exactly across containers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct PatternRecord {
+    pub micros: Vec<(u64, u64)>,
+    pub errors: u64,
+    pub capacity_units: f64,
 }
 
 /// One pattern's figures.
@@ -29,13 +61,83 @@ pub struct PatternSummary {
     pub p95_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
+    /// DynamoDB capacity units the calls consumed (0 where the backend does not report them).
+    pub capacity_units: f64,
     /// p95 above the threshold.
     pub slow: bool,
 }
 
+impl PatternStats {
+    fn record(&mut self, micros: u64, ok: bool) {
+        let _ = self.micros.record(micros.clamp(1, MAX_MICROS));
+        self.errors += u64::from(!ok);
+    }
+
+    pub fn to_record(&self) -> PatternRecord {
+        PatternRecord {
+            micros: self
+                .micros
+                .iter_recorded()
+                .map(|v| (v.value_iterated_to(), v.count_at_value()))
+                .collect(),
+            errors: self.errors,
+            capacity_units: self.capacity_units,
+        }
+    }
+
+    /// Adds a stored record (another container's, or another window's).
+    pub fn merge(&mut self, record: &PatternRecord) {
+        for &(value, count) in &record.micros {
+            let _ = self.micros.record_n(value.clamp(1, MAX_MICROS), count);
+        }
+        self.errors += record.errors;
+        self.capacity_units += record.capacity_units;
+    }
+
+    pub fn count(&self) -> u64 {
+        self.micros.len()
+    }
+
+    pub fn p95_ms(&self) -> f64 {
+        self.micros.value_at_quantile(0.95) as f64 / 1000.0
+    }
+
+    pub fn summary(&self, slow_ms: f64) -> PatternSummary {
+        let ms = |q: f64| self.micros.value_at_quantile(q) as f64 / 1000.0;
+        let p95 = self.p95_ms();
+        PatternSummary {
+            count: self.count(),
+            errors: self.errors,
+            p50_ms: ms(0.5),
+            p95_ms: p95,
+            p99_ms: ms(0.99),
+            max_ms: self.micros.max() as f64 / 1000.0,
+            capacity_units: self.capacity_units,
+            slow: p95 > slow_ms,
+        }
+    }
+}
+
+/// Every pattern's calls in one window.
+pub type Patterns = BTreeMap<String, PatternStats>;
+
 #[derive(Debug, Default)]
+struct Windows {
+    current_start: i64,
+    current: Patterns,
+    finished: Vec<(i64, Patterns)>,
+}
+
+/// The container's query statistics.
+#[derive(Debug)]
 pub struct QueryStats {
-    patterns: Mutex<BTreeMap<String, Pattern>>,
+    clock: Arc<dyn Clock>,
+    windows: Mutex<Windows>,
+}
+
+/// The start (epoch seconds) of the window holding `at`.
+pub fn window_of(at: DateTime<Utc>) -> i64 {
+    at.timestamp().div_euclid(WINDOW_SECONDS) * WINDOW_SECONDS
 }
 
 /// The access pattern of a key: each part up to its first `#` (`AGENT#detection`/`REPLICA#...`
@@ -49,52 +151,72 @@ pub fn pattern_of(pk: &str, sk: Option<&str>) -> String {
 }
 
 impl QueryStats {
-    pub fn new() -> Self {
-        Self::default()
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        let start = window_of(clock.now());
+        Self { clock, windows: Mutex::new(Windows { current_start: start, ..Windows::default() }) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Windows> {
+        let mut w = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
+        let start = window_of(self.clock.now());
+        if start > w.current_start {
+            let done = std::mem::take(&mut w.current);
+            let done_start = std::mem::replace(&mut w.current_start, start);
+            if !done.is_empty() {
+                w.finished.push((done_start, done));
+                if w.finished.len() > MAX_FINISHED {
+                    w.finished.remove(0);
+                }
+            }
+        }
+        w
     }
 
     /// Records one operation.
     pub fn record(&self, pattern: String, elapsed: Duration, ok: bool) {
-        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX).clamp(1, MAX_MICROS);
-        let mut patterns = self.patterns.lock().unwrap_or_else(PoisonError::into_inner);
-        let entry = patterns.entry(pattern).or_insert_with(|| Pattern {
-            // Three significant figures from 1 µs to a minute: about 25 KB a pattern.
-            micros: Histogram::new_with_bounds(1, MAX_MICROS, 3)
-                .unwrap_or_else(|_| unreachable!("valid bounds")),
-            errors: 0,
-        });
-        let _ = entry.micros.record(micros);
-        entry.errors += u64::from(!ok);
+        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        self.lock().current.entry(pattern).or_default().record(micros, ok);
     }
 
-    /// Every pattern's figures; `slow_ms` decides which are slow.
+    /// Adds the capacity units a call consumed to its pattern.
+    pub fn record_capacity(&self, pattern: String, units: f64) {
+        if units.is_finite() && units > 0.0 {
+            self.lock().current.entry(pattern).or_default().capacity_units += units;
+        }
+    }
+
+    /// The current window's figures; `slow_ms` decides which are slow.
     pub fn summary(&self, slow_ms: f64) -> BTreeMap<String, PatternSummary> {
-        let patterns = self.patterns.lock().unwrap_or_else(PoisonError::into_inner);
-        patterns
-            .iter()
-            .map(|(name, p)| {
-                let ms = |q: f64| p.micros.value_at_quantile(q) as f64 / 1000.0;
-                let p95 = ms(0.95);
-                (
-                    name.clone(),
-                    PatternSummary {
-                        count: p.micros.len(),
-                        errors: p.errors,
-                        p50_ms: ms(0.5),
-                        p95_ms: p95,
-                        p99_ms: ms(0.99),
-                        max_ms: p.micros.max() as f64 / 1000.0,
-                        slow: p95 > slow_ms,
-                    },
-                )
-            })
-            .collect()
+        self.lock().current.iter().map(|(name, p)| (name.clone(), p.summary(slow_ms))).collect()
+    }
+
+    /// A copy of the current window's figures, as they would be stored.
+    pub fn current_records(&self) -> BTreeMap<String, PatternRecord> {
+        self.lock().current.iter().map(|(n, s)| (n.clone(), s.to_record())).collect()
+    }
+
+    /// The windows to flush: the finished ones (handed over, no longer kept) and a copy of the
+    /// current one, each with its start.
+    pub fn take_for_flush(&self) -> Vec<(i64, BTreeMap<String, PatternRecord>)> {
+        let mut w = self.lock();
+        let finished = std::mem::take(&mut w.finished);
+        let records = |p: &Patterns| p.iter().map(|(n, s)| (n.clone(), s.to_record())).collect();
+        let mut out: Vec<_> = finished.iter().map(|(start, p)| (*start, records(p))).collect();
+        out.push((w.current_start, records(&w.current)));
+        out
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use chrono::DateTime;
+
     use super::*;
+    use crate::clock::ManualClock;
+
+    fn clock() -> Arc<ManualClock> {
+        Arc::new(ManualClock::new(DateTime::from_timestamp(1_800_000_000, 0).unwrap()))
+    }
 
     #[test]
     fn patterns_drop_identifiers() {
@@ -105,13 +227,14 @@ mod tests {
 
     #[test]
     fn percentiles_come_from_every_call() {
-        let stats = QueryStats::new();
+        let stats = QueryStats::new(clock());
         for ms in 1..=100u64 {
             stats.record("get A/B".into(), Duration::from_millis(ms), true);
         }
         for _ in 0..10 {
             stats.record("query SLOW".into(), Duration::from_millis(250), false);
         }
+        stats.record_capacity("query SLOW".into(), 2.5);
         let s = stats.summary(DEFAULT_SLOW_MS);
         let a = &s["get A/B"];
         assert_eq!(a.count, 100);
@@ -121,6 +244,40 @@ mod tests {
         );
         assert!(!a.slow);
         let slow = &s["query SLOW"];
-        assert!(slow.slow && slow.errors == 10, "{slow:?}");
+        assert!(slow.slow && slow.errors == 10 && (slow.capacity_units - 2.5).abs() < 1e-9, "{slow:?}");
+    }
+
+    #[test]
+    fn windows_turn_over_and_are_handed_to_the_flush_once() {
+        let clock = clock();
+        let stats = QueryStats::new(clock.clone());
+        stats.record("get A/B".into(), Duration::from_millis(1), true);
+        clock.advance(chrono::Duration::seconds(WINDOW_SECONDS));
+        stats.record("get A/B".into(), Duration::from_millis(2), true);
+        stats.record("get A/B".into(), Duration::from_millis(2), true);
+        let windows = stats.take_for_flush();
+        assert_eq!(windows.len(), 2);
+        assert_eq!(windows[1].0 - windows[0].0, WINDOW_SECONDS);
+        let counts: Vec<u64> =
+            windows.iter().map(|(_, p)| p["get A/B"].micros.iter().map(|v| v.1).sum()).collect();
+        assert_eq!(counts, vec![1, 2]);
+        // The finished window went with that flush (the flush's buffer keeps it until stored).
+        assert_eq!(stats.take_for_flush().len(), 1);
+    }
+
+    #[test]
+    fn stored_records_merge_to_the_same_percentiles() {
+        let (one, two) = (QueryStats::new(clock()), QueryStats::new(clock()));
+        for ms in 1..=50u64 {
+            one.record("get A/B".into(), Duration::from_millis(ms), true);
+            two.record("get A/B".into(), Duration::from_millis(ms + 50), ms % 10 != 0);
+        }
+        let mut merged = PatternStats::default();
+        for stats in [&one, &two] {
+            merged.merge(&stats.take_for_flush()[0].1["get A/B"]);
+        }
+        let s = merged.summary(DEFAULT_SLOW_MS);
+        assert_eq!((s.count, s.errors), (100, 5));
+        assert!((s.p50_ms - 50.0).abs() < 0.1 && (s.p99_ms - 99.0).abs() < 0.1, "{s:?}");
     }
 }

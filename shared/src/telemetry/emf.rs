@@ -24,6 +24,13 @@ pub enum Dimension {
     Route(&'static str),
     /// A priced service (`lambda`, `llm`, ...), named in code.
     Service(&'static str),
+    /// A store access pattern (`get AGENT/POLICY`): the operation and the key prefixes the
+    /// code builds its keys with, never an identifier.
+    AccessPattern(String),
+    /// A cache, named in code.
+    Cache(&'static str),
+    /// A connection pool's service, named in code.
+    Pool(&'static str),
 }
 
 impl Dimension {
@@ -35,12 +42,18 @@ impl Dimension {
             Self::Severity(_) => "Severity",
             Self::Route(_) => "Route",
             Self::Service(_) => "Service",
+            Self::AccessPattern(_) => "AccessPattern",
+            Self::Cache(_) => "Cache",
+            Self::Pool(_) => "Pool",
         }
     }
 
     fn value(&self) -> String {
         match self {
-            Self::Function(v) | Self::Route(v) | Self::Service(v) => (*v).to_owned(),
+            Self::Function(v) | Self::Route(v) | Self::Service(v) | Self::Cache(v) | Self::Pool(v) => {
+                (*v).to_owned()
+            }
+            Self::AccessPattern(p) => p.clone(),
             Self::AgentType(t) => t.as_str().to_owned(),
             Self::Region(r) => r.as_str().to_owned(),
             Self::Severity(s) => s.as_str().to_owned(),

@@ -196,6 +196,12 @@ impl Caches {
         dropped
     }
 
+    /// The registered name equal to `name` (names are fixed in code, so metric dimensions built
+    /// from them stay bounded).
+    pub fn registered_name(&self, name: &str) -> Option<&'static str> {
+        self.lock().keys().find(|k| **k == name).copied()
+    }
+
     pub fn stats(&self) -> Vec<CacheStats> {
         self.lock()
             .values()

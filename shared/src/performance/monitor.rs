@@ -1,0 +1,367 @@
+//! The container's performance hub, built once in `main`: it instruments and caches the store,
+//! guards memory, and flushes the container's figures to the table (at most once a minute, and
+//! at the end of scheduled runs) through a write-behind buffer, as EMF metrics too.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::cache::{Caches, CachingStore, WriteBehind};
+use super::memory::{self, MemoryReading, MemoryVerdict};
+use super::pools::Pools;
+use super::query_stats::{DEFAULT_SLOW_MS, QueryStats, window_of};
+use super::report::{self, ContainerReport, OptimizationAction, PerformanceView};
+use super::{InstrumentedStore, container_pools};
+use crate::clock::Clock;
+use crate::store::{Store, StoreError};
+use crate::telemetry::{Dimension, MetricSet, Unit};
+
+/// Figures reach the table at most this often from one container.
+pub const FLUSH_EVERY_SECONDS: i64 = 60;
+const NAMESPACE: &str = "IncidentCommander";
+/// Actions a container keeps to report.
+const MAX_ACTIONS: usize = 20;
+
+type RssReader = Arc<dyn Fn() -> Option<u64> + Send + Sync>;
+
+/// See the module documentation.
+#[derive(Clone)]
+pub struct Performance {
+    function: &'static str,
+    container: String,
+    clock: Arc<dyn Clock>,
+    stats: Arc<QueryStats>,
+    caches: Caches,
+    pools: Pools,
+    memory_limit_mb: Option<f64>,
+    read_rss: RssReader,
+    actions: Arc<Mutex<Vec<OptimizationAction>>>,
+    last_flush: Arc<Mutex<Option<DateTime<Utc>>>>,
+    buffer: WriteBehind,
+    emf: bool,
+}
+
+impl std::fmt::Debug for Performance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Performance")
+            .field("function", &self.function)
+            .field("container", &self.container)
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Performance {
+    /// A hub for `function` whose reports go to `table` (given uninstrumented, so flushing is
+    /// not itself counted). Memory is held against `memory_limit_mb`; the container's pools
+    /// are the process-wide ones.
+    pub fn new(
+        function: &'static str,
+        table: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        memory_limit_mb: Option<f64>,
+    ) -> Self {
+        let caches = Caches::new();
+        Self {
+            function,
+            container: uuid::Uuid::new_v4().simple().to_string(),
+            stats: Arc::new(QueryStats::new(Arc::clone(&clock))),
+            buffer: WriteBehind::new(table, &caches),
+            caches,
+            clock,
+            pools: container_pools().clone(),
+            memory_limit_mb,
+            read_rss: Arc::new(memory::resident_bytes),
+            actions: Arc::default(),
+            last_flush: Arc::default(),
+            emf: false,
+        }
+    }
+
+    /// As [`Performance::new`], the memory limit from `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`.
+    pub fn from_env(
+        function: &'static str,
+        table: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        env: &impl crate::config::Env,
+    ) -> Self {
+        Self::new(function, table, clock, memory::configured_limit_mb(env))
+    }
+
+    /// Also writes the figures as EMF lines on stdout at each flush.
+    #[must_use]
+    pub fn with_emf(mut self, emf: bool) -> Self {
+        self.emf = emf;
+        self
+    }
+
+    /// Reads resident memory with `read` instead of from the OS (tests).
+    #[must_use]
+    pub fn with_rss_reader(mut self, read: impl Fn() -> Option<u64> + Send + Sync + 'static) -> Self {
+        self.read_rss = Arc::new(read);
+        self
+    }
+
+    /// Uses `pools` instead of the process-wide pools (tests).
+    #[must_use]
+    pub fn with_pools(mut self, pools: Pools) -> Self {
+        self.pools = pools;
+        self
+    }
+
+    pub fn caches(&self) -> &Caches {
+        &self.caches
+    }
+
+    pub fn stats(&self) -> &Arc<QueryStats> {
+        &self.stats
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// `store` timed per access pattern.
+    pub fn instrument(&self, store: Arc<dyn Store>) -> Arc<dyn Store> {
+        Arc::new(InstrumentedStore::new(store, Arc::clone(&self.stats)))
+    }
+
+    /// `store` timed per access pattern, with the seed caches in front of the patterns the
+    /// suite re-reads (see [`CachingStore::seeded`]).
+    pub fn instrument_and_cache(&self, store: Arc<dyn Store>) -> Arc<dyn Store> {
+        Arc::new(CachingStore::seeded(self.instrument(store), &self.caches, Arc::clone(&self.clock)))
+    }
+
+    fn record_action(&self, kind: &str, detail: String) {
+        tracing::warn!(kind, detail, "performance action");
+        let mut actions = lock(&self.actions);
+        actions.push(OptimizationAction {
+            at: self.clock.now(),
+            function: self.function.to_owned(),
+            kind: kind.to_owned(),
+            detail,
+        });
+        let excess = actions.len().saturating_sub(MAX_ACTIONS);
+        actions.drain(..excess);
+    }
+
+    /// Reads memory; above the shed line, empties the caches and records that it did.
+    pub fn guard_memory(&self) -> Option<MemoryReading> {
+        let reading = MemoryReading::new((self.read_rss)()?, self.memory_limit_mb);
+        if reading.verdict() == MemoryVerdict::Shed {
+            let dropped = self.caches.shed();
+            self.record_action(
+                "caches_shed",
+                format!(
+                    "resident memory {:.0} MB is {:.0} % of {:.0} MB (above {:.0} %): dropped {dropped} cache entries",
+                    reading.rss_mb,
+                    reading.percent.unwrap_or_default(),
+                    reading.limit_mb.unwrap_or_default(),
+                    memory::SHED_PERCENT
+                ),
+            );
+        }
+        Some(reading)
+    }
+
+    /// This container's figures, one report per window not yet flushed (finished windows are
+    /// handed over: the caller must store them).
+    fn take_reports(&self, memory: Option<MemoryReading>) -> Vec<ContainerReport> {
+        let now = self.clock.now();
+        let (pools, caches, actions) =
+            (self.pools.snapshot(), self.caches.stats(), lock(&self.actions).clone());
+        self.stats
+            .take_for_flush()
+            .into_iter()
+            .map(|(window_start, patterns)| ContainerReport {
+                function: self.function.to_owned(),
+                container: self.container.clone(),
+                window_start,
+                flushed_at: now,
+                patterns,
+                pools: pools.clone(),
+                caches: caches.clone(),
+                memory,
+                actions: actions.clone(),
+            })
+            .collect()
+    }
+
+    /// This container's current figures without flushing anything (for a view that includes
+    /// the container answering it).
+    pub fn live_report(&self) -> ContainerReport {
+        let now = self.clock.now();
+        let patterns = self.stats.current_records();
+        ContainerReport {
+            function: self.function.to_owned(),
+            container: self.container.clone(),
+            window_start: window_of(now),
+            flushed_at: now,
+            patterns,
+            pools: self.pools.snapshot(),
+            caches: self.caches.stats(),
+            memory: self.guard_memory(),
+            actions: lock(&self.actions).clone(),
+        }
+    }
+
+    /// Flushes if a minute has passed since the last flush, or an earlier flush left writes
+    /// behind. Answers whether it flushed.
+    pub async fn flush_if_due(&self) -> Result<bool, StoreError> {
+        let now = self.clock.now();
+        let due = lock(&self.last_flush).is_none_or(|at| now - at >= Duration::seconds(FLUSH_EVERY_SECONDS));
+        if !due && self.buffer.pending() == 0 {
+            return Ok(false);
+        }
+        self.flush().await.map(|()| true)
+    }
+
+    /// Writes this container's figures to the table now (end of a scheduled run). A failed
+    /// write stays buffered and goes with the next flush.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        let memory = self.guard_memory();
+        let reports = self.take_reports(memory);
+        for report in &reports {
+            self.buffer.write(report.to_item()?);
+        }
+        *lock(&self.last_flush) = Some(self.clock.now());
+        if let Some(current) = reports.last().filter(|_| self.emf) {
+            self.emit(current);
+        }
+        self.buffer.flush().await.map(|_| ())
+    }
+
+    fn emit(&self, report: &ContainerReport) {
+        let at = self.clock.now();
+        let function = Dimension::Function(self.function);
+        for (pattern, record) in &report.patterns {
+            let mut stats = super::query_stats::PatternStats::default();
+            stats.merge(record);
+            let s = stats.summary(DEFAULT_SLOW_MS);
+            let set = MetricSet::new(NAMESPACE)
+                .dimension(function.clone())
+                .and_then(|m| m.dimension(Dimension::AccessPattern(pattern.clone())))
+                .and_then(|m| m.metric("QueryCount", Unit::Count, s.count as f64))
+                .and_then(|m| m.metric("QueryP50", Unit::Milliseconds, s.p50_ms))
+                .and_then(|m| m.metric("QueryP95", Unit::Milliseconds, s.p95_ms))
+                .and_then(|m| m.metric("QueryP99", Unit::Milliseconds, s.p99_ms));
+            if let Ok(set) = set {
+                set.emit(at);
+            }
+        }
+        for cache in &report.caches {
+            let Some(name) = self.caches.registered_name(&cache.name) else { continue };
+            let set = MetricSet::new(NAMESPACE)
+                .dimension(function.clone())
+                .and_then(|m| m.dimension(Dimension::Cache(name)))
+                .and_then(|m| m.metric("CacheHits", Unit::Count, cache.hits as f64))
+                .and_then(|m| m.metric("CacheMisses", Unit::Count, cache.misses as f64));
+            if let Ok(set) = set {
+                set.emit(at);
+            }
+        }
+        for pool in &report.pools {
+            let Some(service) = super::Service::ALL.into_iter().find(|s| s.as_str() == pool.service) else {
+                continue;
+            };
+            let set = MetricSet::new(NAMESPACE)
+                .dimension(function.clone())
+                .and_then(|m| m.dimension(Dimension::Pool(service.as_str())))
+                .and_then(|m| m.metric("PoolInFlight", Unit::Count, pool.in_flight as f64))
+                .and_then(|m| m.metric("PoolUtilization", Unit::Percent, pool.utilization * 100.0));
+            if let Ok(set) = set {
+                set.emit(at);
+            }
+        }
+        let memory = report.memory.and_then(|m| m.percent).map(|percent| {
+            MetricSet::new(NAMESPACE)
+                .dimension(function)
+                .and_then(|m| m.metric("MemoryUsedPercent", Unit::Percent, percent))
+        });
+        if let Some(Ok(set)) = memory {
+            set.emit(at);
+        }
+    }
+
+    /// The fleet's view: every container's stored reports of the current and previous windows,
+    /// with this container's stored ones replaced by its live figures.
+    pub async fn fleet_view(&self, table: &dyn Store) -> Result<PerformanceView, StoreError> {
+        let current = window_of(self.clock.now());
+        let mut reports =
+            report::reports_of_window(table, current - super::query_stats::WINDOW_SECONDS).await?;
+        reports.extend(report::reports_of_window(table, current).await?);
+        reports.retain(|r| !(r.container == self.container && r.window_start == current));
+        reports.push(self.live_report());
+        Ok(report::aggregate(&reports, current, DEFAULT_SLOW_MS))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::DateTime;
+
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::store::{Key, MemoryStore, Query, Update};
+
+    fn setup() -> (Arc<ManualClock>, Arc<dyn Store>) {
+        let clock = Arc::new(ManualClock::new(DateTime::from_timestamp(1_800_000_000, 0).unwrap()));
+        let table: Arc<dyn Store> = Arc::new(MemoryStore::new(clock.clone()));
+        (clock, table)
+    }
+
+    #[tokio::test]
+    async fn above_the_shed_line_caches_are_emptied_and_the_action_recorded() {
+        let (clock, table) = setup();
+        let rss = Arc::new(std::sync::atomic::AtomicU64::new(100 * 1024 * 1024));
+        let perf = Performance::new("api", table.clone(), clock, Some(128.0)).with_rss_reader({
+            let rss = Arc::clone(&rss);
+            move || Some(rss.load(std::sync::atomic::Ordering::Relaxed))
+        });
+        let store = perf.instrument_and_cache(table);
+        store.get(&Key::new("AGENT#triage", "POLICY")).await.unwrap();
+        store.get(&Key::new("AGENT#triage", "POLICY")).await.unwrap();
+        let reading = perf.guard_memory().unwrap();
+        assert!((reading.percent.unwrap() - 78.125).abs() < 1e-9);
+        assert!(lock(&perf.actions).is_empty(), "78 % sheds nothing");
+        rss.store(120 * 1024 * 1024, std::sync::atomic::Ordering::Relaxed);
+        perf.guard_memory();
+        let actions = lock(&perf.actions).clone();
+        assert_eq!(actions.len(), 1);
+        assert_eq!(actions[0].kind, "caches_shed");
+        assert!(actions[0].detail.contains("94 % of 128 MB"), "{}", actions[0].detail);
+        // The entry is gone: the next read misses.
+        store.get(&Key::new("AGENT#triage", "POLICY")).await.unwrap();
+        let configs = perf.caches().stats().into_iter().find(|c| c.name == "agent_configs").unwrap();
+        assert_eq!((configs.hits, configs.misses), (1, 2));
+    }
+
+    #[tokio::test]
+    async fn flushes_at_most_once_a_minute_and_two_containers_merge() {
+        let (clock, table) = setup();
+        let one = Performance::new("api", table.clone(), clock.clone(), None);
+        let two = Performance::new("scaler", table.clone(), clock.clone(), None);
+        for perf in [&one, &two] {
+            let store = perf.instrument(table.clone());
+            for _ in 0..5 {
+                store.update(&Key::new("AGENT#triage", "STATE"), Update::new().add("n", 1.0)).await.unwrap();
+            }
+        }
+        assert!(one.flush_if_due().await.unwrap(), "the first flush is due");
+        assert!(!one.flush_if_due().await.unwrap(), "not again within the minute");
+        clock.advance(Duration::seconds(FLUSH_EVERY_SECONDS));
+        assert!(one.flush_if_due().await.unwrap());
+        two.flush().await.unwrap();
+        let window = window_of(clock.now());
+        let stored = table.query(&Query::partition(format!("PERF#{window}"))).await.unwrap().items;
+        assert_eq!(stored.len(), 2, "one item per container and window, overwritten by each flush");
+        // A third container's view: both others' figures, merged.
+        let viewer = Performance::new("api", table.clone(), clock.clone(), None);
+        let view = viewer.fleet_view(table.as_ref()).await.unwrap();
+        assert_eq!(view.query_response_times["update AGENT/STATE"].count, 10);
+        assert_eq!(view.containers, 3);
+    }
+}
