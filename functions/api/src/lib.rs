@@ -43,10 +43,13 @@ pub fn router(state: AppState) -> Router {
         .route("/models/select", post(routes::models::select))
         .route("/models/report", post(routes::models::report))
         .route("/lambda/warm", post(routes::warm::warm))
+        .route("/performance/metrics", get(routes::performance::metrics))
+        .route("/performance/recommendations", get(routes::performance::recommendations))
         .route("/openapi.json", get(openapi::document))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), flush_performance))
         .layer(
             // One access-log line per request, inside the invocation's span (and its requestId).
             TraceLayer::new_for_http()
@@ -55,6 +58,20 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(CatchPanicLayer::custom(panicked))
         .with_state(state)
+}
+
+/// After each request, before the invocation returns: this container's performance figures go
+/// to the table if a minute has passed (or an earlier flush left writes behind).
+async fn flush_performance(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let response = next.run(request).await;
+    if let Err(e) = state.performance.flush_if_due().await {
+        tracing::warn!(error = %e, "performance figures not flushed; kept for the next request");
+    }
+    response
 }
 
 async fn not_found() -> ApiError {

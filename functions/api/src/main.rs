@@ -9,6 +9,7 @@ use lambda_http::{Adapter, LambdaEvent, Service, service_fn};
 use serde_json::Value;
 use shared::clock::SystemClock;
 use shared::config::{Config, TableConfig};
+use shared::performance::Performance;
 use shared::store::DynamoStore;
 
 #[tokio::main]
@@ -16,13 +17,17 @@ async fn main() -> Result<(), lambda_http::Error> {
     let config = Config::from_env()?;
     let table = TableConfig::from_env()?;
     shared::telemetry::init_logging(&config);
+    shared::performance::Pools::install_from_env()?;
     let sdk = shared::aws::sdk_config(table.endpoint.as_deref()).await;
     let clock = Arc::new(SystemClock);
-    let store = DynamoStore::new(shared::aws::dynamodb(&sdk), table.table_name.clone(), clock.clone());
+    let raw: Arc<dyn shared::store::Store> =
+        Arc::new(DynamoStore::new(shared::aws::dynamodb(&sdk), table.table_name.clone(), clock.clone()));
+    let performance = Performance::from_env("api", raw.clone(), clock.clone(), &shared::config::ProcessEnv)?
+        .with_emf(config.emit_metrics);
+    let store = performance.instrument_and_cache(raw.clone());
     let actuator =
         shared::scaling::actuator::from_env(&|name| std::env::var(name).ok(), &sdk, &config.regions)?;
     let cost = shared::cost::setup::CostSetup::from_env(&shared::config::ProcessEnv, &table.table_name)?;
-    let store: Arc<dyn shared::store::Store> = Arc::new(store);
     let warmer = shared::warming::setup::warmer_from_env(
         &shared::config::ProcessEnv,
         store.clone(),
@@ -31,7 +36,8 @@ async fn main() -> Result<(), lambda_http::Error> {
     )?;
     let state = api::AppState::with_actuator(store, clock, config, actuator)
         .with_cost(&cost, Some(&sdk))
-        .with_warmer(warmer);
+        .with_warmer(warmer)
+        .with_performance(performance, raw);
     let app = api::router(state);
     lambda_http::lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
         let mut http = Adapter::from(app.clone());

@@ -27,11 +27,13 @@ use crate::routes;
         routes::models::select,
         routes::models::report,
         routes::warm::warm,
+        routes::performance::metrics,
+        routes::performance::recommendations,
         document,
     ),
     components(schemas(crate::Problem)),
     tags(
-        (name = "health"), (name = "scaling"), (name = "regions"), (name = "replicas"), (name = "cost"), (name = "warming"), (name = "meta"),
+        (name = "health"), (name = "scaling"), (name = "regions"), (name = "replicas"), (name = "cost"), (name = "warming"), (name = "performance"), (name = "meta"),
     )
 )]
 pub struct ApiDoc;

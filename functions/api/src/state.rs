@@ -8,6 +8,7 @@ use shared::cost::price_book::PriceBook;
 use shared::cost::setup::CostSetup;
 use shared::cost::sweep::Sweeper;
 use shared::cost::usage::UsageCounters;
+use shared::performance::Performance;
 use shared::scaling::FleetState;
 use shared::scaling::actuator::{Actuator, RecordActuator};
 use shared::scaling::cost_gate::CostGate;
@@ -32,6 +33,10 @@ pub struct AppState {
     pub sweeper: Sweeper,
     /// Runs `POST /lambda/warm`.
     pub warmer: Warmer,
+    /// This container's pools, caches, memory guard and query statistics.
+    pub performance: Performance,
+    /// The table as such (neither cached nor timed): where performance reports are read from.
+    pub table: Arc<dyn Store>,
 }
 
 impl AppState {
@@ -66,10 +71,26 @@ impl AppState {
                 cost.price_book(Arc::clone(&store)),
                 None,
             ),
+            performance: Performance::new("api", Arc::clone(&store), Arc::clone(&clock), None),
+            table: Arc::clone(&store),
             store,
             clock,
             config: Arc::new(config),
         }
+    }
+
+    /// Reports to `performance` (built on `table`, the store before instrumentation and
+    /// caching) and keeps replica sets in its `query_results` cache.
+    #[must_use]
+    pub fn with_performance(mut self, performance: Performance, table: Arc<dyn Store>) -> Self {
+        self.assignments = self.assignments.with_caches(
+            performance.caches(),
+            performance.specs().query_results,
+            Arc::clone(&self.clock),
+        );
+        self.performance = performance;
+        self.table = table;
+        self
     }
 
     /// Warms with `warmer` (its targets and its way of invoking them).

@@ -9,6 +9,7 @@ use serde_json::Value;
 use shared::clock::SystemClock;
 use shared::config::{Config, ProcessEnv, TableConfig};
 use shared::cost::setup::CostSetup;
+use shared::performance::Performance;
 use shared::store::{DynamoStore, Store};
 
 #[tokio::main]
@@ -16,15 +17,28 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = Config::from_env()?;
     let table = TableConfig::from_env()?;
     shared::telemetry::init_logging(&config);
+    shared::performance::Pools::install_from_env()?;
     let cost = CostSetup::from_env(&ProcessEnv, &table.table_name)?;
     let sdk = shared::aws::sdk_config(table.endpoint.as_deref()).await;
     let clock = Arc::new(SystemClock);
-    let store: Arc<dyn Store> =
+    let raw: Arc<dyn Store> =
         Arc::new(DynamoStore::new(shared::aws::dynamodb(&sdk), table.table_name, clock.clone()));
+    let performance = Performance::from_env("cost-sweeper", raw.clone(), clock.clone(), &ProcessEnv)?
+        .with_emf(config.emit_metrics);
+    let store = performance.instrument(raw);
     let deps = SweeperDeps { sweeper: cost.sweeper(store.clone(), Some(&sdk)), store, clock };
     let deps = &deps;
+    let performance = &performance;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
-        shared::warming::ping_or(&event.payload, || cost_sweeper::handle_schedule(deps, &event.payload)).await
+        shared::warming::ping_or(&event.payload, || async {
+            let outcome = cost_sweeper::handle_schedule(deps, &event.payload).await;
+            // The end of a run: this container's figures go to the table now.
+            if let Err(e) = performance.flush().await {
+                tracing::warn!(error = %e, "performance figures not flushed; kept for the next run");
+            }
+            outcome
+        })
+        .await
     }))
     .await
 }

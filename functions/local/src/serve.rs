@@ -11,7 +11,8 @@ use clap::Args;
 use cost_sweeper::SweeperDeps;
 use scaler::ScalerDeps;
 use shared::clock::{Clock, SystemClock};
-use shared::config::Config;
+use shared::config::{Config, ProcessEnv};
+use shared::performance::Performance;
 use shared::store::{EmbeddedStore, MemoryStore, Store};
 
 #[derive(Debug, Args)]
@@ -41,11 +42,18 @@ pub async fn serve(args: ServeArgs, config: Config) -> anyhow::Result<()> {
         })?;
         (Arc::new(store), args.state.display().to_string())
     };
-    let mut state = api::AppState::new(store.clone(), clock.clone(), config);
+    shared::performance::Pools::install_from_env()?;
+    // As in the api Lambda: the store timed per access pattern, the seed caches in front of it,
+    // the figures flushed to the state store (`GET /performance/metrics`).
+    let performance = Performance::from_env("commander", store.clone(), clock.clone(), &ProcessEnv)?;
+    let table = store;
+    let store = performance.instrument_and_cache(table.clone());
+    let mut state =
+        api::AppState::new(store.clone(), clock.clone(), config).with_performance(performance, table);
     // Warming invokes whatever Lambda-API endpoint COMMANDER_LAMBDA_ENDPOINT names (for example
     // `cargo lambda watch`); without one it says no target is reachable.
     let warmer = shared::warming::setup::warmer_from_env(
-        &shared::config::ProcessEnv,
+        &ProcessEnv,
         store.clone(),
         shared::cost::setup::CostSetup::default().price_book(store.clone()),
         None,

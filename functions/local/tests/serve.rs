@@ -21,11 +21,16 @@ async fn start(state: &Path) -> Server {
 }
 
 async fn start_with(args: &[&std::ffi::OsStr]) -> Server {
+    start_with_env(args, &[]).await
+}
+
+async fn start_with_env(args: &[&std::ffi::OsStr], env: &[(&str, &str)]) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_commander"))
         .args(["serve", "--addr", "127.0.0.1:0"])
         .args(args)
         .env_remove("RUST_LOG")
         .env_remove("COMMANDER_REGIONS")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -116,5 +121,65 @@ async fn alarms_posted_locally_drive_the_scaler() {
     assert_eq!(body["scaling_metrics"]["detection"]["desired_replicas"], 3);
     let (status, problem) = server.request("POST", "/local/alarms", Some(&json!({"not": "an alarm"}))).await;
     assert_eq!(status, 400, "{problem}");
+    server.stop().await;
+}
+
+/// A Lambda Invoke API on loopback that answers every invocation as a warm container does.
+async fn lambda_api() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app =
+        axum::Router::new().fallback(|| async { axum::Json(json!({"warm": true, "correlation_id": "x"})) });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+#[tokio::test]
+async fn performance_metrics_show_pools_caches_and_query_times_of_a_serving_suite() {
+    let lambda = lambda_api().await;
+    // The agent_configs cache is forced to a zero TTL: every policy read misses.
+    let env = [("COMMANDER_LAMBDA_ENDPOINT", lambda.as_str()), ("COMMANDER_CACHE_AGENT_CONFIGS", "100/0")];
+    let server = start_with_env(&["--memory".as_ref()], &env).await;
+    for _ in 0..10 {
+        assert_eq!(server.request("GET", "/scaling/status", None).await.0, 200);
+        assert_eq!(server.request("GET", "/cost/prices", None).await.0, 200);
+    }
+    let (status, warm) = server.request("POST", "/lambda/warm", Some(&json!(["detection-agent"]))).await;
+    assert_eq!(status, 200, "{warm}");
+
+    let (status, metrics) = server.request("GET", "/performance/metrics", None).await;
+    assert_eq!(status, 200, "{metrics}");
+    let perf = &metrics["performance_optimization"];
+    let aws = &perf["connection_pools"]["aws"];
+    assert!(aws["requests"].as_u64().unwrap() > 0 && aws["peak_in_flight"].as_u64().unwrap() > 0, "{aws}");
+    assert_eq!(aws["max"], 50);
+    let prices_hit_rate = perf["cache_hit_rates"]["business_rules"].as_f64().unwrap();
+    assert!(prices_hit_rate > 0.8, "the price table is read from the cache: {prices_hit_rate}");
+    assert_eq!(perf["cache_hit_rates"]["agent_configs"], 0.0, "{perf}");
+    let policy_reads = &perf["query_response_times"]["get AGENT/POLICY"];
+    assert!(policy_reads["count"].as_u64().unwrap() >= 50, "{policy_reads}");
+    assert!(policy_reads["p95_ms"].as_f64().unwrap() > 0.0, "{policy_reads}");
+    assert!(
+        perf["query_response_times"].get("get CONTROL/PRICES").is_some_and(|p| p["count"] == 1),
+        "{perf}"
+    );
+    assert!(metrics["scaling"]["scaling_metrics"].is_object());
+    assert!(metrics["timestamp"].is_string());
+
+    let (status, advice) = server.request("GET", "/performance/recommendations", None).await;
+    assert_eq!(status, 200, "{advice}");
+    let found = advice["performance_recommendations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["kind"] == "low_cache_hit_rate")
+        .unwrap_or_else(|| panic!("no low hit rate advice: {advice}"));
+    assert_eq!(found["target"], "agent_configs");
+    assert!(found["evidence"].as_str().unwrap().starts_with("0 hits in "), "{found}");
+    let summary = &advice["summary"];
+    assert_eq!(
+        summary["performance_issues"],
+        advice["performance_recommendations"].as_array().unwrap().len()
+    );
     server.stop().await;
 }

@@ -6,7 +6,8 @@ use lambda_runtime::{LambdaEvent, service_fn};
 use scaler::ScalerDeps;
 use serde_json::Value;
 use shared::clock::SystemClock;
-use shared::config::{Config, TableConfig};
+use shared::config::{Config, ProcessEnv, TableConfig};
+use shared::performance::Performance;
 use shared::scaling::FleetState;
 use shared::scaling::cost_gate::CostGate;
 use shared::scaling::service::Scaler;
@@ -17,18 +18,31 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = Config::from_env()?;
     let table = TableConfig::from_env()?;
     shared::telemetry::init_logging(&config);
+    shared::performance::Pools::install_from_env()?;
     let sdk = shared::aws::sdk_config(table.endpoint.as_deref()).await;
     let clock = Arc::new(SystemClock);
-    let store: Arc<dyn Store> =
+    let raw: Arc<dyn Store> =
         Arc::new(DynamoStore::new(shared::aws::dynamodb(&sdk), table.table_name, clock.clone()));
+    let performance = Performance::from_env("scaler", raw.clone(), clock.clone(), &ProcessEnv)?
+        .with_emf(config.emit_metrics);
+    let store = performance.instrument(raw);
     let actuator =
         shared::scaling::actuator::from_env(&|name| std::env::var(name).ok(), &sdk, &config.regions)?;
     let scaler =
         Scaler::new(FleetState::new(store.clone()), config.regions.clone(), CostGate::default(), actuator);
     let deps = ScalerDeps { scaler, store, clock };
     let deps = &deps;
+    let performance = &performance;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
-        shared::warming::ping_or(&event.payload, || scaler::handle_alarm(deps, &event.payload)).await
+        shared::warming::ping_or(&event.payload, || async {
+            let outcome = scaler::handle_alarm(deps, &event.payload).await;
+            // Alarms can come often: this container's figures go to the table at most once a minute.
+            if let Err(e) = performance.flush_if_due().await {
+                tracing::warn!(error = %e, "performance figures not flushed; kept for the next run");
+            }
+            outcome
+        })
+        .await
     }))
     .await
 }

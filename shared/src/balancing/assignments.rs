@@ -19,7 +19,9 @@ use super::candidate::Candidate;
 use super::ejection::{self, EjectionConfig, Neighbours, OutlierState, Verdict};
 use super::ewma;
 use super::strategy::{Balancer, PickContext, Strategy};
+use crate::clock::{Clock, SystemClock};
 use crate::domain::{AgentType, Region, Replica, Severity};
+use crate::performance::cache::{CacheSpec, Caches, LocalCache};
 use crate::scaling::FleetState;
 use crate::store::{Condition, Key, Store, StoreError, Update};
 
@@ -120,7 +122,8 @@ pub struct Assignments {
     fleet: FleetState,
     store: Arc<dyn Store>,
     ejection: EjectionConfig,
-    cache: moka::future::Cache<String, Arc<ReadSet>>,
+    /// Replica sets, for [`REPLICA_SET_TTL`] each, in the `query_results` cache.
+    cache: LocalCache<Arc<ReadSet>>,
     balancers: Arc<Mutex<HashMap<String, TypeBalancer>>>,
     generation: Arc<AtomicU64>,
     seed: u64,
@@ -153,11 +156,19 @@ impl Assignments {
             fleet: FleetState::new(Arc::clone(&store)),
             store,
             ejection: EjectionConfig::default(),
-            cache: moka::future::Cache::builder().max_capacity(10_000).time_to_live(REPLICA_SET_TTL).build(),
+            cache: Caches::new().local(CacheSpec::QUERY_RESULTS, Arc::new(SystemClock)),
             balancers: Arc::new(Mutex::new(HashMap::new())),
             generation: Arc::new(AtomicU64::new(0)),
             seed,
         }
+    }
+
+    /// Keeps replica sets in `caches`' cache of `spec` (`query_results`: counted and shed with
+    /// the others), fresh by `clock`.
+    #[must_use]
+    pub fn with_caches(mut self, caches: &Caches, spec: CacheSpec, clock: Arc<dyn Clock>) -> Self {
+        self.cache = caches.local(spec, clock);
+        self
     }
 
     async fn read_set(&self, agent_type: &AgentType, now: DateTime<Utc>) -> Result<Vec<Entry>, StoreError> {
@@ -188,7 +199,7 @@ impl Assignments {
         let entries = self.read_set(agent_type, now).await?;
         let set =
             Arc::new(ReadSet { generation: self.generation.fetch_add(1, Ordering::Relaxed) + 1, entries });
-        self.cache.insert(key, Arc::clone(&set)).await;
+        self.cache.insert_for(key, Arc::clone(&set), REPLICA_SET_TTL).await;
         Ok(set)
     }
 

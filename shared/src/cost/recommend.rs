@@ -36,6 +36,9 @@ pub enum Kind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Recommendation {
     pub kind: Kind,
+    /// What it concerns: a function or a model by name, or `llm` for model spend as a whole.
+    #[serde(default)]
+    pub target: String,
     /// What to do.
     pub title: String,
     /// What it is based on.
@@ -92,6 +95,7 @@ pub fn recommend(
             if saving > 0.0 {
                 out.push(Recommendation {
                     kind: Kind::Arm64,
+                    target: f.name.clone(),
                     title: format!("run {} on arm64 (Graviton)", f.name),
                     evidence: format!(
                         "{gb_s:.0} GB-s in {observed_h:.2} h on x86_64; arm64 costs 20 % less per GB-s"
@@ -107,6 +111,7 @@ pub fn recommend(
                 let at = |mb| duration_cost(prices, f.architecture, gb_seconds(mb, billed), 0.0);
                 out.push(Recommendation {
                     kind: Kind::MemoryRightSizing,
+                    target: f.name.clone(),
                     title: format!("give {} {suggested} MB instead of {} MB", f.name, f.memory_mb),
                     evidence: format!(
                         "at most {used:.0} MB used; the saving assumes the same duration (less memory also means less CPU)"
@@ -125,6 +130,7 @@ pub fn recommend(
             }));
         out.push(Recommendation {
             kind: Kind::Caching,
+            target: "llm".into(),
             title: "cache model answers for recurring incident patterns".into(),
             evidence: format!(
                 "spend is ${hourly_cost:.2}/h, above ${CACHING_FROM_HOURLY}/h; the saving assumes {:.0} % of model spend is repeat work",
@@ -164,6 +170,7 @@ fn cheaper_models(prices: &PriceTable, hours: &[&HourInputs], monthly: f64, out:
         if let Some((alt, alt_cost)) = cheaper {
             out.push(Recommendation {
                 kind: Kind::CheaperModel,
+                target: id.to_string(),
                 title: format!("use {} instead of {id} where accuracy {:.2} is enough", alt.id, alt.accuracy),
                 evidence: format!(
                     "{:.0} calls, {:.0} input and {:.0} output tokens: ${now_cost:.4} on {id}, ${alt_cost:.4} on {} (accuracy {:.2} vs {:.2})",
@@ -210,6 +217,7 @@ fn provisioned(
             let saving = (pc_cost(f64::from(units), gb_s) - gb_s * on_demand) * monthly;
             out.push(Recommendation {
                 kind: Kind::ProvisionedConcurrency,
+                target: f.name.clone(),
                 title: format!("drop the {units} provisioned units of {} and run on demand", f.name),
                 evidence: format!(
                     "utilisation {:.0} % is below the {:.0} % break-even",
@@ -229,6 +237,7 @@ fn provisioned(
             if saving > 0.0 {
                 out.push(Recommendation {
                     kind: Kind::ProvisionedConcurrency,
+                    target: f.name.clone(),
                     title: format!("provision {units:.0} concurrency units for {}", f.name),
                     evidence: format!(
                         "average concurrency {average_concurrency:.2} keeps {units:.0} units busy, above the {:.0} % break-even",

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::cache::{Caches, CachingStore, WriteBehind};
+use super::cache::{Caches, CachingStore, SeedCaches, WriteBehind};
 use super::memory::{self, MemoryReading, MemoryVerdict};
 use super::pools::Pools;
 use super::query_stats::{DEFAULT_SLOW_MS, QueryStats, window_of};
@@ -32,6 +32,7 @@ pub struct Performance {
     clock: Arc<dyn Clock>,
     stats: Arc<QueryStats>,
     caches: Caches,
+    specs: SeedCaches,
     pools: Pools,
     memory_limit_mb: Option<f64>,
     read_rss: RssReader,
@@ -71,6 +72,7 @@ impl Performance {
             stats: Arc::new(QueryStats::new(Arc::clone(&clock))),
             buffer: WriteBehind::new(table, &caches),
             caches,
+            specs: SeedCaches::default(),
             clock,
             pools: container_pools().clone(),
             memory_limit_mb,
@@ -81,14 +83,17 @@ impl Performance {
         }
     }
 
-    /// As [`Performance::new`], the memory limit from `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`.
+    /// As [`Performance::new`], the memory limit from `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` and the
+    /// seed caches' sizes from `COMMANDER_CACHE_<NAME>`.
     pub fn from_env(
         function: &'static str,
         table: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         env: &impl crate::config::Env,
-    ) -> Self {
-        Self::new(function, table, clock, memory::configured_limit_mb(env))
+    ) -> Result<Self, crate::error::ValidationError> {
+        let mut perf = Self::new(function, table, clock, memory::configured_limit_mb(env));
+        perf.specs = SeedCaches::from_env(env)?;
+        Ok(perf)
     }
 
     /// Also writes the figures as EMF lines on stdout at each flush.
@@ -116,6 +121,11 @@ impl Performance {
         &self.caches
     }
 
+    /// The seed caches' specs in force.
+    pub fn specs(&self) -> &SeedCaches {
+        &self.specs
+    }
+
     pub fn stats(&self) -> &Arc<QueryStats> {
         &self.stats
     }
@@ -132,7 +142,12 @@ impl Performance {
     /// `store` timed per access pattern, with the seed caches in front of the patterns the
     /// suite re-reads (see [`CachingStore::seeded`]).
     pub fn instrument_and_cache(&self, store: Arc<dyn Store>) -> Arc<dyn Store> {
-        Arc::new(CachingStore::seeded(self.instrument(store), &self.caches, Arc::clone(&self.clock)))
+        Arc::new(CachingStore::seeded(
+            self.instrument(store),
+            &self.caches,
+            Arc::clone(&self.clock),
+            &self.specs,
+        ))
     }
 
     fn record_action(&self, kind: &str, detail: String) {

@@ -56,6 +56,7 @@ pub fn advise(config: &WarmConfig, prices: &PriceTable) -> Vec<Recommendation> {
         };
         out.push(Recommendation {
             kind: Kind::Warming,
+            target: t.function.clone(),
             title,
             evidence: format!(
                 "{} container(s) in {} region(s) over business hours: pings ${ping_monthly:.2}/month, a provisioned-concurrency schedule for the same hours ${provisioned_monthly:.2}/month; provisioned concurrency pays for itself only when real traffic keeps the units about 60 % busy",

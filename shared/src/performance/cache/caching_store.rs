@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{CacheSpec, Caches, LocalCache};
+use super::{CacheSpec, Caches, LocalCache, SeedCaches};
 use crate::clock::Clock;
 use crate::store::{Condition, Item, Key, Page, Query, Store, StoreError, Update};
 
@@ -75,20 +75,20 @@ impl CachingStore {
     /// The suite's routes: policies and the agent-type catalogue (`agent_configs`), the price
     /// table (`business_rules`), region health for a second (`query_results`, the same bound
     /// selection already accepts for replica sets) and warming profiles (`incident_patterns`).
-    pub fn seeded(inner: Arc<dyn Store>, caches: &Caches, clock: Arc<dyn Clock>) -> Self {
+    pub fn seeded(inner: Arc<dyn Store>, caches: &Caches, clock: Arc<dyn Clock>, specs: &SeedCaches) -> Self {
         Self::new(
             inner,
             caches,
             clock,
             [
-                (CacheSpec::AGENT_CONFIGS, Route::Item { pk: "AGENT#", sk: "POLICY", fresh_for: None }),
-                (CacheSpec::AGENT_CONFIGS, Route::Partition { pk: "CATALOG" }),
-                (CacheSpec::BUSINESS_RULES, Route::Item { pk: "CONTROL", sk: "PRICES", fresh_for: None }),
+                (specs.agent_configs, Route::Item { pk: "AGENT#", sk: "POLICY", fresh_for: None }),
+                (specs.agent_configs, Route::Partition { pk: "CATALOG" }),
+                (specs.business_rules, Route::Item { pk: "CONTROL", sk: "PRICES", fresh_for: None }),
                 (
-                    CacheSpec::QUERY_RESULTS,
+                    specs.query_results,
                     Route::Item { pk: "REGION#", sk: "HEALTH", fresh_for: Some(Duration::from_secs(1)) },
                 ),
-                (CacheSpec::INCIDENT_PATTERNS, Route::Item { pk: "WARM#", sk: "PROFILE", fresh_for: None }),
+                (specs.incident_patterns, Route::Item { pk: "WARM#", sk: "PROFILE", fresh_for: None }),
             ],
         )
     }
@@ -211,7 +211,7 @@ mod tests {
         let clock = Arc::new(ManualClock::new(DateTime::from_timestamp(1_800_000_000, 0).unwrap()));
         let inner = Arc::new(MemoryStore::new(clock.clone()));
         let caches = Caches::new();
-        let store = CachingStore::seeded(inner.clone(), &caches, clock.clone());
+        let store = CachingStore::seeded(inner.clone(), &caches, clock.clone(), &SeedCaches::default());
         (clock, inner, store, caches)
     }
 

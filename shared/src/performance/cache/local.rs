@@ -52,7 +52,8 @@ impl<V: Clone + Send + Sync + 'static> LocalCache<V> {
             .name(spec.name)
             .max_capacity(spec.capacity)
             .eviction_policy(policy)
-            .time_to_live(spec.ttl)
+            // moka reclaims by its own clock and needs a TTL above zero; freshness is ours.
+            .time_to_live(spec.ttl.max(Duration::from_secs(1)))
             .support_invalidation_closures()
             .build();
         Self { spec, entries, counters, clock }
