@@ -9,7 +9,7 @@ use lambda_http::{Adapter, LambdaEvent, Service, service_fn};
 use serde_json::Value;
 use shared::clock::SystemClock;
 use shared::config::{Config, TableConfig};
-use shared::performance::Performance;
+use shared::performance::setup::{Wired, wire_dynamo};
 use shared::store::DynamoStore;
 
 #[tokio::main]
@@ -17,14 +17,11 @@ async fn main() -> Result<(), lambda_http::Error> {
     let config = Config::from_env()?;
     let table = TableConfig::from_env()?;
     shared::telemetry::init_logging(&config);
-    shared::performance::Pools::install_from_env()?;
     let sdk = shared::aws::sdk_config(table.endpoint.as_deref()).await;
     let clock = Arc::new(SystemClock);
-    let raw: Arc<dyn shared::store::Store> =
-        Arc::new(DynamoStore::new(shared::aws::dynamodb(&sdk), table.table_name.clone(), clock.clone()));
-    let performance = Performance::from_env("api", raw.clone(), clock.clone(), &shared::config::ProcessEnv)?
-        .with_emf(config.emit_metrics);
-    let store = performance.instrument_and_cache(raw.clone());
+    let dynamo = DynamoStore::new(shared::aws::dynamodb(&sdk), table.table_name.clone(), clock.clone());
+    let Wired { performance, table: raw, store } =
+        wire_dynamo("api", dynamo, clock.clone(), &config, &shared::config::ProcessEnv, true)?;
     let actuator =
         shared::scaling::actuator::from_env(&|name| std::env::var(name).ok(), &sdk, &config.regions)?;
     let cost = shared::cost::setup::CostSetup::from_env(&shared::config::ProcessEnv, &table.table_name)?;

@@ -7,25 +7,22 @@ use scaler::ScalerDeps;
 use serde_json::Value;
 use shared::clock::SystemClock;
 use shared::config::{Config, ProcessEnv, TableConfig};
-use shared::performance::Performance;
+use shared::performance::setup::{Wired, wire_dynamo};
 use shared::scaling::FleetState;
 use shared::scaling::cost_gate::CostGate;
 use shared::scaling::service::Scaler;
-use shared::store::{DynamoStore, Store};
+use shared::store::DynamoStore;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let config = Config::from_env()?;
     let table = TableConfig::from_env()?;
     shared::telemetry::init_logging(&config);
-    shared::performance::Pools::install_from_env()?;
     let sdk = shared::aws::sdk_config(table.endpoint.as_deref()).await;
     let clock = Arc::new(SystemClock);
-    let raw: Arc<dyn Store> =
-        Arc::new(DynamoStore::new(shared::aws::dynamodb(&sdk), table.table_name, clock.clone()));
-    let performance = Performance::from_env("scaler", raw.clone(), clock.clone(), &ProcessEnv)?
-        .with_emf(config.emit_metrics);
-    let store = performance.instrument(raw);
+    let dynamo = DynamoStore::new(shared::aws::dynamodb(&sdk), table.table_name, clock.clone());
+    let Wired { performance, store, .. } =
+        wire_dynamo("scaler", dynamo, clock.clone(), &config, &ProcessEnv, false)?;
     let actuator =
         shared::scaling::actuator::from_env(&|name| std::env::var(name).ok(), &sdk, &config.regions)?;
     let scaler =

@@ -8,8 +8,8 @@ use serde_json::Value;
 use shared::clock::SystemClock;
 use shared::config::{Config, ProcessEnv, TableConfig};
 use shared::cost::setup::CostSetup;
-use shared::performance::Performance;
-use shared::store::{DynamoStore, Store};
+use shared::performance::setup::{Wired, wire_dynamo};
+use shared::store::DynamoStore;
 use warmer::WarmerDeps;
 
 #[tokio::main]
@@ -17,15 +17,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = Config::from_env()?;
     let table = TableConfig::from_env()?;
     shared::telemetry::init_logging(&config);
-    shared::performance::Pools::install_from_env()?;
     let cost = CostSetup::from_env(&ProcessEnv, &table.table_name)?;
     let sdk = shared::aws::sdk_config(table.endpoint.as_deref()).await;
     let clock = Arc::new(SystemClock);
-    let raw: Arc<dyn Store> =
-        Arc::new(DynamoStore::new(shared::aws::dynamodb(&sdk), table.table_name, clock.clone()));
-    let performance = Performance::from_env("warmer", raw.clone(), clock.clone(), &ProcessEnv)?
-        .with_emf(config.emit_metrics);
-    let store = performance.instrument_and_cache(raw);
+    let dynamo = DynamoStore::new(shared::aws::dynamodb(&sdk), table.table_name, clock.clone());
+    let Wired { performance, store, .. } =
+        wire_dynamo("warmer", dynamo, clock.clone(), &config, &ProcessEnv, true)?;
     let warmer = shared::warming::setup::warmer_from_env(
         &ProcessEnv,
         store.clone(),

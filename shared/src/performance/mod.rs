@@ -10,6 +10,7 @@ pub mod monitor;
 pub mod pools;
 pub mod query_stats;
 pub mod report;
+pub mod setup;
 
 pub use instrumented::InstrumentedStore;
 pub use monitor::Performance;

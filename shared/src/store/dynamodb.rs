@@ -6,14 +6,16 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, PutRequest, ReturnValue,
-    ScalarAttributeType, TimeToLiveSpecification, WriteRequest,
+    AttributeDefinition, AttributeValue, BillingMode, ConsumedCapacity, KeySchemaElement, KeyType,
+    PutRequest, ReturnConsumedCapacity, ReturnValue, ScalarAttributeType, TimeToLiveSpecification,
+    WriteRequest,
 };
 use serde_json::{Map, Value};
 
 use super::item::{PK, SK, TTL, VERSION, number, validate_key};
 use super::{Condition, Item, Key, Page, Query, SortKey, Store, StoreError, Update, local};
 use crate::clock::Clock;
+use crate::performance::query_stats::{QueryStats, pattern_of};
 
 type Attributes = HashMap<String, AttributeValue>;
 
@@ -40,11 +42,33 @@ pub struct DynamoStore {
     client: Client,
     table: Arc<str>,
     clock: Arc<dyn Clock>,
+    capacity: Option<Arc<QueryStats>>,
 }
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<Arc<str>>, clock: Arc<dyn Clock>) -> Self {
-        Self { client, table: table.into(), clock }
+        Self { client, table: table.into(), clock, capacity: None }
+    }
+
+    /// The table this store reads and writes.
+    pub fn table_name(&self) -> &str {
+        &self.table
+    }
+
+    /// Adds the capacity units each call consumed (as DynamoDB reports them) to `stats`, under
+    /// the access pattern an [`crate::performance::InstrumentedStore`] times the call as.
+    #[must_use]
+    pub fn with_capacity_stats(mut self, stats: Arc<QueryStats>) -> Self {
+        self.capacity = Some(stats);
+        self
+    }
+
+    fn consumed(&self, op: &str, pk: &str, sk: Option<&str>, capacity: Option<&ConsumedCapacity>) {
+        if let (Some(stats), Some(units)) =
+            (&self.capacity, capacity.and_then(ConsumedCapacity::capacity_units))
+        {
+            stats.record_capacity(format!("{op} {}", pattern_of(pk, sk)), units);
+        }
     }
 
     fn now_secs(&self) -> AttributeValue {
@@ -120,12 +144,16 @@ impl DynamoStore {
             .condition_expression(condition)
             .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
-            .return_values(ReturnValue::AllNew);
+            .return_values(ReturnValue::AllNew)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total);
         if !expression.is_empty() {
             request = request.update_expression(expression.join(" "));
         }
         match request.send().await {
-            Ok(out) => from_attributes(out.attributes.unwrap_or_default()).map(Some),
+            Ok(out) => {
+                self.consumed("update", &key.pk, Some(&key.sk), out.consumed_capacity());
+                from_attributes(out.attributes.unwrap_or_default()).map(Some)
+            }
             Err(e) => match classify(e) {
                 StoreError::ConditionFailed if !guarded => Ok(None),
                 other => Err(other),
@@ -144,10 +172,14 @@ impl DynamoStore {
             .condition_expression("#ttl <= :now")
             .expression_attribute_names("#ttl", TTL)
             .expression_attribute_values(":now", self.now_secs())
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await;
         match result {
-            Ok(_) => Ok(Some(fresh)),
+            Ok(out) => {
+                self.consumed("update", &key.pk, Some(&key.sk), out.consumed_capacity());
+                Ok(Some(fresh))
+            }
             Err(e) => match classify(e) {
                 StoreError::ConditionFailed => Ok(None),
                 other => Err(other),
@@ -155,7 +187,7 @@ impl DynamoStore {
         }
     }
 
-    async fn write_batch(&self, mut requests: Vec<WriteRequest>) -> Result<(), StoreError> {
+    async fn write_batch(&self, mut requests: Vec<WriteRequest>, pattern_pk: &str) -> Result<(), StoreError> {
         for attempt in 0..BATCH_ATTEMPTS {
             if attempt > 0 {
                 tokio::time::sleep(Duration::from_millis(25 << attempt.min(6))).await;
@@ -164,9 +196,13 @@ impl DynamoStore {
                 .client
                 .batch_write_item()
                 .request_items(self.table.as_ref(), requests)
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
                 .send()
                 .await
                 .map_err(classify)?;
+            for capacity in out.consumed_capacity() {
+                self.consumed("batch_put", pattern_pk, None, Some(capacity));
+            }
             requests =
                 out.unprocessed_items.and_then(|mut u| u.remove(self.table.as_ref())).unwrap_or_default();
             if requests.is_empty() {
@@ -193,9 +229,11 @@ impl Store for DynamoStore {
             .table_name(self.table.as_ref())
             .set_key(Some(key_attributes(key)))
             .consistent_read(true)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
             .map_err(classify)?;
+        self.consumed("get", &key.pk, Some(&key.sk), out.consumed_capacity());
         let now = self.clock.now();
         out.item.map(from_attributes).transpose().map(|i| i.filter(|i| i.is_live(now)))
     }
@@ -203,16 +241,19 @@ impl Store for DynamoStore {
     async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
         item.validate()?;
         let expression = self.condition(condition);
-        self.client
+        let out = self
+            .client
             .put_item()
             .table_name(self.table.as_ref())
             .set_item(Some(to_attributes(&item)?))
             .set_condition_expression(expression.text)
             .set_expression_attribute_names(expression.names)
             .set_expression_attribute_values(expression.values)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
             .map_err(classify)?;
+        self.consumed("put", &item.key.pk, Some(&item.key.sk), out.consumed_capacity());
         Ok(())
     }
 
@@ -280,9 +321,11 @@ impl Store for DynamoStore {
                 .limit(i32::try_from(remaining).unwrap_or(i32::MAX))
                 .set_exclusive_start_key(start.take())
                 .consistent_read(true)
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
                 .send()
                 .await
                 .map_err(classify)?;
+            self.consumed("query", &query.pk, None, out.consumed_capacity());
             for attrs in out.items.unwrap_or_default() {
                 let item = from_attributes(attrs)?;
                 if item.is_live(now) {
@@ -308,20 +351,24 @@ impl Store for DynamoStore {
     async fn delete(&self, key: &Key, condition: Condition) -> Result<(), StoreError> {
         validate_key(key)?;
         let expression = self.condition(condition);
-        self.client
+        let out = self
+            .client
             .delete_item()
             .table_name(self.table.as_ref())
             .set_key(Some(key_attributes(key)))
             .set_condition_expression(expression.text)
             .set_expression_attribute_names(expression.names)
             .set_expression_attribute_values(expression.values)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
             .map_err(classify)?;
+        self.consumed("delete", &key.pk, Some(&key.sk), out.consumed_capacity());
         Ok(())
     }
 
     async fn batch_put(&self, items: Vec<Item>) -> Result<(), StoreError> {
+        let pattern_pk = items.first().map_or_else(|| "EMPTY".to_owned(), |i| i.key.pk.clone());
         let mut requests = Vec::with_capacity(items.len());
         for item in local::last_write_wins(items) {
             item.validate()?;
@@ -333,7 +380,7 @@ impl Store for DynamoStore {
         }
         while !requests.is_empty() {
             let rest = requests.split_off(requests.len().min(BATCH_SIZE));
-            self.write_batch(std::mem::replace(&mut requests, rest)).await?;
+            self.write_batch(std::mem::replace(&mut requests, rest), &pattern_pk).await?;
         }
         Ok(())
     }

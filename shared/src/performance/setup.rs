@@ -1,0 +1,40 @@
+//! How each function's `main` puts its DynamoDB store and its performance hub together, the same
+//! way everywhere.
+
+use std::sync::Arc;
+
+use super::Performance;
+use crate::clock::Clock;
+use crate::config::{Config, Env};
+use crate::error::ValidationError;
+use crate::store::{DynamoStore, Store};
+
+/// A function's store as its handlers use it, and what reads and flushes around it.
+#[derive(Debug, Clone)]
+pub struct Wired {
+    pub performance: Performance,
+    /// The table as such: where performance reports are written and read.
+    pub table: Arc<dyn Store>,
+    /// The table timed per access pattern (consumed capacity too), behind the seed caches when
+    /// asked for.
+    pub store: Arc<dyn Store>,
+}
+
+/// Wires `dynamo` for `function`: pool and cache limits from `env`, EMF as `config` says.
+pub fn wire_dynamo(
+    function: &'static str,
+    dynamo: DynamoStore,
+    clock: Arc<dyn Clock>,
+    config: &Config,
+    env: &impl Env,
+    cached: bool,
+) -> Result<Wired, ValidationError> {
+    super::Pools::install_from_env()?;
+    let table: Arc<dyn Store> = Arc::new(dynamo.clone());
+    let performance =
+        Performance::from_env(function, Arc::clone(&table), clock, env)?.with_emf(config.emit_metrics);
+    let measured: Arc<dyn Store> = Arc::new(dynamo.with_capacity_stats(Arc::clone(performance.stats())));
+    let store =
+        if cached { performance.instrument_and_cache(measured) } else { performance.instrument(measured) };
+    Ok(Wired { performance, table, store })
+}
