@@ -113,13 +113,14 @@ async fn the_distributed_cache_is_shared_by_two_containers_until_its_ttl() {
         DynamoStore::new(shared::aws::local_dynamodb(&endpoint), one.table_name().to_owned(), clock.clone());
     let (caches_one, caches_two) = (Caches::new(), Caches::new());
     let ttl = Duration::from_secs(30);
-    let a = DistributedCache::new("fleet_view", ttl, Arc::new(one), clock.clone(), &caches_one);
-    let b = DistributedCache::new("fleet_view", ttl, Arc::new(two), clock.clone(), &caches_two);
+    let a = DistributedCache::new("warm_profiles", ttl, Arc::new(one), &caches_one);
+    let b = DistributedCache::new("warm_profiles", ttl, Arc::new(two), &caches_two);
 
+    let now = clock.now();
     let computed =
-        a.get_or_compute("w", async { Ok::<_, StoreError>(json!({"p95_ms": 4.5})) }).await.unwrap();
+        a.get_or_compute("w", now, async { Ok::<_, StoreError>(json!({"p95_ms": 4.5})) }).await.unwrap();
     let seen = b
-        .get_or_compute("w", async {
+        .get_or_compute("w", now, async {
             Err::<serde_json::Value, _>(StoreError::Invalid("computed twice".into()))
         })
         .await

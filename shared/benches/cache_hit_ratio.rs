@@ -30,7 +30,9 @@ impl Zipf {
                 total
             })
             .collect();
-        cdf.iter_mut().for_each(|c| *c /= total);
+        for c in &mut cdf {
+            *c /= total;
+        }
         Self { cdf }
     }
 

@@ -88,6 +88,7 @@ impl AppState {
             performance.specs().query_results,
             Arc::clone(&self.clock),
         );
+        self.warmer = self.warmer.with_caches(performance.caches());
         self.performance = performance;
         self.table = table;
         self
@@ -96,7 +97,7 @@ impl AppState {
     /// Warms with `warmer` (its targets and its way of invoking them).
     #[must_use]
     pub fn with_warmer(mut self, warmer: Warmer) -> Self {
-        self.warmer = warmer;
+        self.warmer = warmer.with_caches(self.performance.caches());
         self
     }
 

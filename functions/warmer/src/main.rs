@@ -28,7 +28,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         store.clone(),
         cost.price_book(store.clone()),
         Some(&sdk),
-    )?;
+    )?
+    .with_caches(performance.caches());
     let deps = WarmerDeps { warmer, store, clock };
     let deps = &deps;
     let performance = &performance;

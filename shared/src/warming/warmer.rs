@@ -17,6 +17,7 @@ use super::plan::{Calendar, MIN_FACTOR, PlanEntry, TargetHistory, WarmTarget, de
 use crate::cost::price_book::PriceBook;
 use crate::cost::usage::hour_of;
 use crate::error::ValidationError;
+use crate::performance::cache::{Caches, DistributedCache};
 use crate::store::{Condition, Item, Key, Store, StoreError, Update};
 
 /// Why nothing can be warmed without an invoker.
@@ -88,17 +89,23 @@ pub struct Warmer {
     config: Arc<WarmConfig>,
     prices: PriceBook,
     history: Option<Arc<dyn HistorySource>>,
+    /// Hour-of-week peaks per target, shared by every container through the table for a day.
+    profiles: DistributedCache,
 }
 
-/// A target's hour-of-week peaks as last computed (refreshed daily).
+/// A target's hour-of-week peaks as last computed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct StoredProfile {
     peaks: Option<Vec<u32>>,
     computed_at: DateTime<Utc>,
 }
 
-fn profile_key(t: &WarmTarget) -> Key {
-    Key::new(format!("WARM#{}#{}", t.function, t.region), "PROFILE")
+/// The shared cache of traffic profiles: refreshed daily from CloudWatch.
+const PROFILES: &str = "warm_profiles";
+const PROFILE_TTL: std::time::Duration = std::time::Duration::from_secs(86_400);
+
+fn profile_key(t: &WarmTarget) -> String {
+    format!("{}#{}", t.function, t.region)
 }
 
 impl Warmer {
@@ -108,7 +115,15 @@ impl Warmer {
         prices: PriceBook,
         invoker: Option<Arc<dyn Invoker>>,
     ) -> Self {
-        Self { store, invoker, config: Arc::new(config), prices, history: None }
+        let profiles = DistributedCache::new(PROFILES, PROFILE_TTL, Arc::clone(&store), &Caches::new());
+        Self { store, invoker, config: Arc::new(config), prices, history: None, profiles }
+    }
+
+    /// Counts the profile cache's hits and misses in `caches` (the container's registry).
+    #[must_use]
+    pub fn with_caches(mut self, caches: &Caches) -> Self {
+        self.profiles = DistributedCache::new(PROFILES, PROFILE_TTL, Arc::clone(&self.store), caches);
+        self
     }
 
     /// Plans from observed traffic (peak concurrency per hour of the week, recent real calls).
@@ -137,20 +152,16 @@ impl Warmer {
         if calendar.factor(now).0 < MIN_FACTOR {
             return Ok(history);
         }
-        let cached: Option<StoredProfile> =
-            self.store.get(&profile_key(t)).await?.map(|i| i.record()).transpose()?;
-        let fresh = cached.filter(|p| now - p.computed_at < Duration::hours(24));
-        history.peak_by_hour_of_week = match fresh {
+        let key = profile_key(t);
+        let cached: Option<StoredProfile> = self.profiles.get(&key).await?;
+        history.peak_by_hour_of_week = match cached {
             Some(p) => p.peaks,
             None => match source.hourly_peaks(t, now - Duration::weeks(HISTORY_WEEKS), now).await {
                 Ok(points) => {
                     let peaks = peaks_by_hour_of_week(&points, calendar.timezone);
-                    let mut item = Item::from_record(
-                        profile_key(t),
-                        &StoredProfile { peaks: peaks.clone(), computed_at: now },
-                    )?;
-                    item.attrs.insert("ttl".into(), (now + Duration::days(30)).timestamp().into());
-                    self.store.put(item, Condition::Always).await?;
+                    self.profiles
+                        .put(&key, &StoredProfile { peaks: peaks.clone(), computed_at: now }, now)
+                        .await?;
                     peaks
                 }
                 Err(e) => {

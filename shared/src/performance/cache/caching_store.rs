@@ -16,7 +16,7 @@ use crate::store::{Condition, Item, Key, Page, Query, Store, StoreError, Update}
 /// Which reads a cache serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
-    /// GetItem of keys whose partition starts with `pk` and whose sort key is `sk`.
+    /// GetItem of keys whose partition starts with `pk` and whose sort key starts with `sk`.
     Item { pk: &'static str, sk: &'static str, fresh_for: Option<Duration> },
     /// Every query of the partition `pk`.
     Partition { pk: &'static str },
@@ -24,7 +24,7 @@ pub enum Route {
 
 impl Route {
     fn holds_item(&self, key: &Key) -> bool {
-        matches!(self, Self::Item { pk, sk, .. } if key.pk.starts_with(pk) && key.sk == *sk)
+        matches!(self, Self::Item { pk, sk, .. } if key.pk.starts_with(pk) && key.sk.starts_with(sk))
     }
 
     fn holds_query_of(&self, pk: &str) -> bool {
@@ -74,7 +74,8 @@ impl CachingStore {
 
     /// The suite's routes: policies and the agent-type catalogue (`agent_configs`), the price
     /// table (`business_rules`), region health for a second (`query_results`, the same bound
-    /// selection already accepts for replica sets) and warming profiles (`incident_patterns`).
+    /// selection already accepts for replica sets) and the warming targets' traffic profiles
+    /// (`incident_patterns`, in front of their table-wide cache).
     pub fn seeded(inner: Arc<dyn Store>, caches: &Caches, clock: Arc<dyn Clock>, specs: &SeedCaches) -> Self {
         Self::new(
             inner,
@@ -88,7 +89,7 @@ impl CachingStore {
                     specs.query_results,
                     Route::Item { pk: "REGION#", sk: "HEALTH", fresh_for: Some(Duration::from_secs(1)) },
                 ),
-                (specs.incident_patterns, Route::Item { pk: "WARM#", sk: "PROFILE", fresh_for: None }),
+                (specs.incident_patterns, Route::Item { pk: "CACHE#warm_profiles", sk: "", fresh_for: None }),
             ],
         )
     }
@@ -286,11 +287,11 @@ mod tests {
     async fn an_item_is_not_served_past_its_own_ttl_or_the_routes_freshness() {
         let (clock, inner, store, _) = setup();
         let at = clock.now().timestamp();
-        let mut short = item("WARM#f#us-east-1", "PROFILE", 1);
+        let mut short = item("CACHE#warm_profiles", "f#us-east-1", 1);
         short.attrs.insert("ttl".into(), json!(at + 10));
         store.put(short, Condition::Always).await.unwrap();
         clock.advance(chrono::Duration::seconds(11));
-        assert_eq!(store.get(&Key::new("WARM#f#us-east-1", "PROFILE")).await.unwrap(), None);
+        assert_eq!(store.get(&Key::new("CACHE#warm_profiles", "f#us-east-1")).await.unwrap(), None);
         // Region health is cached for one second only.
         let health = Key::new("REGION#us-east-1", "HEALTH");
         inner.put(item("REGION#us-east-1", "HEALTH", 1), Condition::Always).await.unwrap();

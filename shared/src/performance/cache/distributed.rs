@@ -6,12 +6,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use super::{CacheCounters, CacheSpec, Caches, Strategy};
-use crate::clock::Clock;
 use crate::store::{Condition, Item, Key, Store, StoreError};
 
 /// See the module documentation.
@@ -20,20 +20,13 @@ pub struct DistributedCache {
     name: &'static str,
     ttl: Duration,
     store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
     counters: Arc<CacheCounters>,
 }
 
 impl DistributedCache {
-    pub fn new(
-        name: &'static str,
-        ttl: Duration,
-        store: Arc<dyn Store>,
-        clock: Arc<dyn Clock>,
-        caches: &Caches,
-    ) -> Self {
+    pub fn new(name: &'static str, ttl: Duration, store: Arc<dyn Store>, caches: &Caches) -> Self {
         let spec = CacheSpec { name, strategy: Strategy::Distributed, capacity: 0, ttl };
-        Self { name, ttl, store, clock, counters: caches.counters(spec) }
+        Self { name, ttl, store, counters: caches.counters(spec) }
     }
 
     fn key(&self, key: &str) -> Key {
@@ -57,10 +50,15 @@ impl DistributedCache {
         Ok(found)
     }
 
-    /// Stores `value` for every container until the TTL runs out.
-    pub async fn put<T: Serialize>(&self, key: &str, value: &T) -> Result<(), StoreError> {
+    /// Stores `value` for every container until the TTL (counted from `now`) runs out.
+    pub async fn put<T: Serialize>(
+        &self,
+        key: &str,
+        value: &T,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let value = serde_json::to_value(value).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        let expires = self.clock.now() + chrono::Duration::from_std(self.ttl).unwrap_or_default();
+        let expires = now + chrono::Duration::from_std(self.ttl).unwrap_or_default();
         let mut attrs = Map::new();
         attrs.insert("value".into(), value);
         // DynamoDB's TTL has one-second resolution; round up so an entry never ends early.
@@ -74,6 +72,7 @@ impl DistributedCache {
     pub async fn get_or_compute<T, E>(
         &self,
         key: &str,
+        now: DateTime<Utc>,
         compute: impl Future<Output = Result<T, E>>,
     ) -> Result<T, E>
     where
@@ -84,7 +83,7 @@ impl DistributedCache {
             return Ok(value);
         }
         let value = compute.await?;
-        self.put(key, &value).await?;
+        self.put(key, &value, now).await?;
         Ok(value)
     }
 }
@@ -94,7 +93,7 @@ mod tests {
     use chrono::DateTime;
 
     use super::*;
-    use crate::clock::ManualClock;
+    use crate::clock::{Clock, ManualClock};
     use crate::store::MemoryStore;
 
     #[tokio::test]
@@ -103,13 +102,14 @@ mod tests {
         let table: Arc<dyn Store> = Arc::new(MemoryStore::new(clock.clone()));
         // Two containers: their own registries and cache handles, one table.
         let (one, two) = (Caches::new(), Caches::new());
-        let a =
-            DistributedCache::new("aggregates", Duration::from_secs(10), table.clone(), clock.clone(), &one);
-        let b = DistributedCache::new("aggregates", Duration::from_secs(10), table, clock.clone(), &two);
-        let computed = a.get_or_compute("w1", async { Ok::<_, StoreError>(vec![1, 2, 3]) }).await.unwrap();
+        let a = DistributedCache::new("aggregates", Duration::from_secs(10), table.clone(), &one);
+        let b = DistributedCache::new("aggregates", Duration::from_secs(10), table, &two);
+        let now = clock.now();
+        let computed =
+            a.get_or_compute("w1", now, async { Ok::<_, StoreError>(vec![1, 2, 3]) }).await.unwrap();
         assert_eq!(computed, vec![1, 2, 3]);
         let seen: Vec<i32> = b
-            .get_or_compute("w1", async { Err(StoreError::Invalid("must not compute again".into())) })
+            .get_or_compute("w1", now, async { Err(StoreError::Invalid("must not compute again".into())) })
             .await
             .unwrap();
         assert_eq!(seen, vec![1, 2, 3]);
