@@ -67,11 +67,7 @@ async fn flush_performance(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let response = next.run(request).await;
-    if let Err(e) = state.performance.flush_if_due().await {
-        tracing::warn!(error = %e, "performance figures not flushed; kept for the next request");
-    }
-    response
+    state.performance.after(false, next.run(request)).await
 }
 
 async fn not_found() -> ApiError {

@@ -27,13 +27,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let deps = &deps;
     let performance = &performance;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
-        shared::warming::ping_or(&event.payload, || async {
-            let outcome = cost_sweeper::handle_schedule(deps, &event.payload).await;
+        shared::warming::ping_or(&event.payload, || {
             // The end of a run: this container's figures go to the table now.
-            if let Err(e) = performance.flush().await {
-                tracing::warn!(error = %e, "performance figures not flushed; kept for the next run");
-            }
-            outcome
+            performance.after(true, cost_sweeper::handle_schedule(deps, &event.payload))
         })
         .await
     }))

@@ -31,13 +31,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let deps = &deps;
     let performance = &performance;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
-        shared::warming::ping_or(&event.payload, || async {
-            let outcome = scaler::handle_alarm(deps, &event.payload).await;
-            // Alarms can come often: this container's figures go to the table at most once a minute.
-            if let Err(e) = performance.flush_if_due().await {
-                tracing::warn!(error = %e, "performance figures not flushed; kept for the next run");
-            }
-            outcome
+        shared::warming::ping_or(&event.payload, || {
+            // Alarms can come often: the figures go to the table at most once a minute.
+            performance.after(false, scaler::handle_alarm(deps, &event.payload))
         })
         .await
     }))

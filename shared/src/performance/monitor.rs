@@ -223,6 +223,18 @@ impl Performance {
         }
     }
 
+    /// Runs `work`, then flushes this container's figures (`every_time`: at the end of every
+    /// scheduled run; otherwise at most once a minute). A failed flush is logged and kept for
+    /// the next; it never fails the work.
+    pub async fn after<T>(&self, every_time: bool, work: impl Future<Output = T>) -> T {
+        let outcome = work.await;
+        let flushed = if every_time { self.flush().await } else { self.flush_if_due().await.map(|_| ()) };
+        if let Err(e) = flushed {
+            tracing::warn!(error = %e, "performance figures not flushed; kept for the next flush");
+        }
+        outcome
+    }
+
     /// Flushes if a minute has passed since the last flush, or an earlier flush left writes
     /// behind. Answers whether it flushed.
     pub async fn flush_if_due(&self) -> Result<bool, StoreError> {
