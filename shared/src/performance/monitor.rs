@@ -19,6 +19,8 @@ use crate::telemetry::{Dimension, MetricSet, Unit};
 /// Figures reach the table at most this often from one container.
 pub const FLUSH_EVERY_SECONDS: i64 = 60;
 const NAMESPACE: &str = "IncidentCommander";
+/// The caches are shed again only after this long.
+pub const SHED_AGAIN_AFTER_SECONDS: i64 = 300;
 /// Actions a container keeps to report.
 const MAX_ACTIONS: usize = 20;
 
@@ -38,6 +40,7 @@ pub struct Performance {
     read_rss: RssReader,
     actions: Arc<Mutex<Vec<OptimizationAction>>>,
     last_flush: Arc<Mutex<Option<DateTime<Utc>>>>,
+    last_shed: Arc<Mutex<Option<DateTime<Utc>>>>,
     buffer: WriteBehind,
     emf: bool,
 }
@@ -79,6 +82,7 @@ impl Performance {
             read_rss: Arc::new(memory::resident_bytes),
             actions: Arc::default(),
             last_flush: Arc::default(),
+            last_shed: Arc::default(),
             emf: false,
         }
     }
@@ -163,10 +167,16 @@ impl Performance {
         actions.drain(..excess);
     }
 
-    /// Reads memory; above the shed line, empties the caches and records that it did.
+    /// Reads memory; above the shed line, empties the caches and records that it did (at most
+    /// once in [`SHED_AGAIN_AFTER_SECONDS`]: memory that stays high after a shed is not the
+    /// caches', and emptying them again would only cost hits).
     pub fn guard_memory(&self) -> Option<MemoryReading> {
         let reading = MemoryReading::new((self.read_rss)()?, self.memory_limit_mb);
-        if reading.verdict() == MemoryVerdict::Shed {
+        let now = self.clock.now();
+        let shed_lately =
+            lock(&self.last_shed).is_some_and(|at| now - at < Duration::seconds(SHED_AGAIN_AFTER_SECONDS));
+        if reading.verdict() == MemoryVerdict::Shed && !shed_lately {
+            *lock(&self.last_shed) = Some(now);
             let dropped = self.caches.shed();
             self.record_action(
                 "caches_shed",
@@ -344,7 +354,7 @@ mod tests {
     async fn above_the_shed_line_caches_are_emptied_and_the_action_recorded() {
         let (clock, table) = setup();
         let rss = Arc::new(std::sync::atomic::AtomicU64::new(100 * 1024 * 1024));
-        let perf = Performance::new("api", table.clone(), clock, Some(128.0)).with_rss_reader({
+        let perf = Performance::new("api", table.clone(), clock.clone(), Some(128.0)).with_rss_reader({
             let rss = Arc::clone(&rss);
             move || Some(rss.load(std::sync::atomic::Ordering::Relaxed))
         });
@@ -356,14 +366,18 @@ mod tests {
         assert!(lock(&perf.actions).is_empty(), "78 % sheds nothing");
         rss.store(120 * 1024 * 1024, std::sync::atomic::Ordering::Relaxed);
         perf.guard_memory();
+        perf.guard_memory();
         let actions = lock(&perf.actions).clone();
-        assert_eq!(actions.len(), 1);
+        assert_eq!(actions.len(), 1, "shed once, not at every reading");
         assert_eq!(actions[0].kind, "caches_shed");
         assert!(actions[0].detail.contains("94 % of 128 MB"), "{}", actions[0].detail);
         // The entry is gone: the next read misses.
         store.get(&Key::new("AGENT#triage", "POLICY")).await.unwrap();
         let configs = perf.caches().stats().into_iter().find(|c| c.name == "agent_configs").unwrap();
         assert_eq!((configs.hits, configs.misses), (1, 2));
+        clock.advance(Duration::seconds(SHED_AGAIN_AFTER_SECONDS));
+        perf.guard_memory();
+        assert_eq!(lock(&perf.actions).len(), 2, "still high five minutes on: shed again");
     }
 
     #[tokio::test]

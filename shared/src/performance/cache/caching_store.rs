@@ -67,8 +67,17 @@ impl CachingStore {
         clock: Arc<dyn Clock>,
         routes: impl IntoIterator<Item = (CacheSpec, Route)>,
     ) -> Self {
-        let routes =
-            routes.into_iter().map(|(spec, route)| (route, caches.local(spec, Arc::clone(&clock)))).collect();
+        // Routes naming the same cache share one instance (and so its capacity).
+        let mut by_name: std::collections::HashMap<&'static str, LocalCache<Cached>> =
+            std::collections::HashMap::new();
+        let routes = routes
+            .into_iter()
+            .map(|(spec, route)| {
+                let cache =
+                    by_name.entry(spec.name).or_insert_with(|| caches.local(spec, Arc::clone(&clock)));
+                (route, cache.clone())
+            })
+            .collect();
         Self { inner, routes: Arc::new(routes), clock }
     }
 
