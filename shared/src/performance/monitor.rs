@@ -273,54 +273,58 @@ impl Performance {
 
     fn emit(&self, report: &ContainerReport) {
         let at = self.clock.now();
+        for set in self.metric_sets(report) {
+            set.emit(at);
+        }
+    }
+
+    /// A report as EMF metric sets: per access pattern, per cache, per pool, and memory. Every
+    /// dimension value is a name fixed in code (patterns are key prefixes the code builds).
+    fn metric_sets(&self, report: &ContainerReport) -> Vec<MetricSet> {
         let function = Dimension::Function(self.function);
+        let with = |dimension: Option<Dimension>| {
+            let set = MetricSet::new(NAMESPACE).dimension(function.clone());
+            match dimension {
+                Some(d) => set.and_then(|m| m.dimension(d)),
+                None => set,
+            }
+        };
+        let mut sets = Vec::new();
         for (pattern, record) in &report.patterns {
             let mut stats = super::query_stats::PatternStats::default();
             stats.merge(record);
             let s = stats.summary(DEFAULT_SLOW_MS);
-            let set = MetricSet::new(NAMESPACE)
-                .dimension(function.clone())
-                .and_then(|m| m.dimension(Dimension::AccessPattern(pattern.clone())))
-                .and_then(|m| m.metric("QueryCount", Unit::Count, s.count as f64))
-                .and_then(|m| m.metric("QueryP50", Unit::Milliseconds, s.p50_ms))
-                .and_then(|m| m.metric("QueryP95", Unit::Milliseconds, s.p95_ms))
-                .and_then(|m| m.metric("QueryP99", Unit::Milliseconds, s.p99_ms));
-            if let Ok(set) = set {
-                set.emit(at);
-            }
+            sets.push(
+                with(Some(Dimension::AccessPattern(pattern.clone())))
+                    .and_then(|m| m.metric("QueryCount", Unit::Count, s.count as f64))
+                    .and_then(|m| m.metric("QueryP50", Unit::Milliseconds, s.p50_ms))
+                    .and_then(|m| m.metric("QueryP95", Unit::Milliseconds, s.p95_ms))
+                    .and_then(|m| m.metric("QueryP99", Unit::Milliseconds, s.p99_ms)),
+            );
         }
         for cache in &report.caches {
             let Some(name) = self.caches.registered_name(&cache.name) else { continue };
-            let set = MetricSet::new(NAMESPACE)
-                .dimension(function.clone())
-                .and_then(|m| m.dimension(Dimension::Cache(name)))
-                .and_then(|m| m.metric("CacheHits", Unit::Count, cache.hits as f64))
-                .and_then(|m| m.metric("CacheMisses", Unit::Count, cache.misses as f64));
-            if let Ok(set) = set {
-                set.emit(at);
-            }
+            sets.push(
+                with(Some(Dimension::Cache(name)))
+                    .and_then(|m| m.metric("CacheHits", Unit::Count, cache.hits as f64))
+                    .and_then(|m| m.metric("CacheMisses", Unit::Count, cache.misses as f64)),
+            );
         }
         for pool in &report.pools {
             let Some(service) = super::Service::ALL.into_iter().find(|s| s.as_str() == pool.service) else {
                 continue;
             };
-            let set = MetricSet::new(NAMESPACE)
-                .dimension(function.clone())
-                .and_then(|m| m.dimension(Dimension::Pool(service.as_str())))
-                .and_then(|m| m.metric("PoolInFlight", Unit::Count, pool.in_flight as f64))
-                .and_then(|m| m.metric("PoolUtilization", Unit::Percent, pool.utilization * 100.0));
-            if let Ok(set) = set {
-                set.emit(at);
-            }
+            sets.push(
+                with(Some(Dimension::Pool(service.as_str())))
+                    .and_then(|m| m.metric("PoolInFlight", Unit::Count, pool.in_flight as f64))
+                    .and_then(|m| m.metric("PoolUtilization", Unit::Percent, pool.utilization * 100.0)),
+            );
         }
-        let memory = report.memory.and_then(|m| m.percent).map(|percent| {
-            MetricSet::new(NAMESPACE)
-                .dimension(function)
-                .and_then(|m| m.metric("MemoryUsedPercent", Unit::Percent, percent))
-        });
-        if let Some(Ok(set)) = memory {
-            set.emit(at);
+        if let Some(percent) = report.memory.and_then(|m| m.percent) {
+            sets.push(with(None).and_then(|m| m.metric("MemoryUsedPercent", Unit::Percent, percent)));
         }
+        // The builder only refuses too many dimensions or metrics, which these never reach.
+        sets.into_iter().filter_map(Result::ok).collect()
     }
 
     /// The fleet's view: every container's stored reports of the current and previous windows,
@@ -378,6 +382,32 @@ mod tests {
         clock.advance(Duration::seconds(SHED_AGAIN_AFTER_SECONDS));
         perf.guard_memory();
         assert_eq!(lock(&perf.actions).len(), 2, "still high five minutes on: shed again");
+    }
+
+    #[tokio::test]
+    async fn figures_become_emf_lines_with_bounded_dimensions() {
+        let (clock, table) = setup();
+        let perf = Performance::new("warmer", table.clone(), clock.clone(), Some(256.0))
+            .with_rss_reader(|| Some(64 * 1024 * 1024));
+        let store = perf.instrument_and_cache(table);
+        store.get(&Key::new("AGENT#triage", "POLICY")).await.unwrap();
+        let report = perf.live_report();
+        let lines: Vec<serde_json::Value> =
+            perf.metric_sets(&report).iter().map(|s| s.to_json(clock.now())).collect();
+        let pattern = lines.iter().find(|l| l["AccessPattern"] == "get AGENT/POLICY").unwrap();
+        assert_eq!(
+            (pattern["Function"].as_str(), pattern["QueryCount"].as_f64()),
+            (Some("warmer"), Some(1.0))
+        );
+        assert_eq!(
+            pattern["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0],
+            serde_json::json!(["Function", "AccessPattern"])
+        );
+        let cache = lines.iter().find(|l| l["Cache"] == "agent_configs").unwrap();
+        assert_eq!(cache["CacheMisses"], 1.0);
+        assert_eq!(lines.iter().filter(|l| l.get("Pool").is_some()).count(), 5, "one line a pool");
+        let memory = lines.iter().find(|l| l.get("MemoryUsedPercent").is_some()).unwrap();
+        assert_eq!(memory["MemoryUsedPercent"], 25.0);
     }
 
     #[tokio::test]
