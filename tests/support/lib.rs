@@ -39,3 +39,44 @@ pub async fn fresh_dynamo_store(endpoint: &str, clock: Arc<dyn Clock>) -> Dynamo
     create_table(&client, &table).await.expect("create the test table on the DynamoDB-API server");
     DynamoStore::new(client, table, clock)
 }
+
+/// The performance reports `function`'s containers wrote to `table` in the current and previous
+/// statistics windows (the functions flush at the end of a run or once a minute).
+pub async fn performance_reports(
+    endpoint: &str,
+    table: &str,
+    function: &str,
+) -> Vec<shared::performance::report::ContainerReport> {
+    let store =
+        DynamoStore::new(shared::aws::local_dynamodb(endpoint), table, Arc::new(shared::clock::SystemClock));
+    let current = shared::performance::query_stats::window_of(chrono::Utc::now());
+    let mut reports = Vec::new();
+    for start in [current - shared::performance::query_stats::WINDOW_SECONDS, current] {
+        reports.extend(
+            shared::performance::report::reports_of_window(&store, start).await.expect("read reports"),
+        );
+    }
+    reports.retain(|r| r.function == function);
+    reports
+}
+
+/// The latest report `function` wrote to `table`, checked for what every function's wiring must
+/// show: store calls timed per access pattern and carried by the AWS pool.
+///
+/// # Panics
+/// When there is no such report, or it shows no store call or no AWS request.
+pub async fn assert_reported(
+    endpoint: &str,
+    table: &str,
+    function: &str,
+) -> shared::performance::report::ContainerReport {
+    let reports = performance_reports(endpoint, table, function).await;
+    let report = reports
+        .into_iter()
+        .max_by_key(|r| r.flushed_at)
+        .unwrap_or_else(|| panic!("{function} wrote no performance report"));
+    assert!(!report.patterns.is_empty(), "{function}: no store call timed");
+    let aws = report.pools.iter().find(|p| p.service == "aws").expect("an AWS pool");
+    assert!(aws.requests > 0 && aws.max == 50, "{function}: {aws:?}");
+    report
+}

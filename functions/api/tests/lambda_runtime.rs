@@ -95,4 +95,7 @@ async fn bootstrap_answers_api_gateway_events_through_the_runtime_api() {
         !lines.iter().any(|l| l.contains("ping-cold") || l.contains("ping-warm")),
         "pings leave no access-log line or metric behind"
     );
+    // The first request flushed the container's figures (at most once a minute after that).
+    let report = integration_tests::assert_reported(&endpoint, &table, "api").await;
+    assert!(report.patterns.keys().any(|p| p == "get AGENT/POLICY"), "{:?}", report.patterns.keys());
 }

@@ -58,4 +58,16 @@ async fn sweeper_binary_sweeps_once_per_scheduled_event() {
     assert_eq!(answer("ping")["warm"], true, "a warm ping is answered, not handled as an event");
     assert_eq!(answer("ping")["cold_start"], false);
     function.stop().await;
+    // Each run ended with the container's figures in the table: its store calls timed per
+    // access pattern, and the AWS pool that carried them.
+    let reports = integration_tests::performance_reports(&endpoint, &table, "cost-sweeper").await;
+    let report = reports.iter().max_by_key(|r| r.flushed_at).expect("a performance report");
+    let snapshot_writes: u64 = reports
+        .iter()
+        .filter_map(|r| r.patterns.get("put COST#SNAPSHOT/*"))
+        .map(|p| p.micros.iter().map(|(_, n)| n).sum::<u64>())
+        .sum();
+    assert!(snapshot_writes >= 2, "two sweeps stored their snapshots: {:?}", report.patterns.keys());
+    let aws = report.pools.iter().find(|p| p.service == "aws").unwrap();
+    assert!(aws.requests > 0 && aws.max == 50, "{aws:?}");
 }

@@ -52,4 +52,5 @@ async fn scaler_binary_handles_both_alarm_forms() {
     assert_eq!(answer("ping")["warm"], true, "a warm ping is answered, not handled as an event");
     assert_eq!(answer("ping")["cold_start"], false);
     function.stop().await;
+    integration_tests::assert_reported(&endpoint, &table, "scaler").await;
 }

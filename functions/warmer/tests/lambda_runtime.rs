@@ -66,5 +66,6 @@ async fn warmer_binary_warms_once_per_scheduled_event() {
     assert_eq!(answer("retried")["status"], "replayed", "a retried delivery warms nothing again");
     assert_eq!(answer("ping")["warm"], true);
     function.stop().await;
+    integration_tests::assert_reported(&endpoint, &table, "warmer").await;
     target.stop().await;
 }

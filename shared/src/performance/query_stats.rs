@@ -145,13 +145,20 @@ pub fn window_of(at: DateTime<Utc>) -> i64 {
     at.timestamp().div_euclid(WINDOW_SECONDS) * WINDOW_SECONDS
 }
 
-/// The access pattern of a key: each part up to its first `#` (`AGENT#detection`/`REPLICA#...`
-/// is `AGENT/REPLICA`), so patterns are few and never carry identifiers.
+/// The access pattern of a key: only the constant segments of each part (the schema's
+/// upper-case names between `#`s), so `AGENT#detection`/`REPLICA#us-east-1#r-1` is
+/// `AGENT/REPLICA`, `COST#SNAPSHOT`/`<timestamp>` is `COST#SNAPSHOT/*` and
+/// `USAGE#<hour>`/`MODEL#<model>#TASK#<task>` is `USAGE/MODEL#TASK`. Patterns are few and never
+/// carry an identifier, so they are safe as metric dimensions.
 pub fn pattern_of(pk: &str, sk: Option<&str>) -> String {
-    let head = |s: &str| s.split('#').next().unwrap_or_default().to_owned();
+    fn shape(part: &str) -> String {
+        let constant = |s: &&str| !s.is_empty() && s.chars().all(|c| c.is_ascii_uppercase() || c == '_');
+        let kept: Vec<&str> = part.split('#').filter(constant).collect();
+        if kept.is_empty() { "*".to_owned() } else { kept.join("#") }
+    }
     match sk {
-        Some(sk) => format!("{}/{}", head(pk), head(sk)),
-        None => head(pk),
+        Some(sk) => format!("{}/{}", shape(pk), shape(sk)),
+        None => shape(pk),
     }
 }
 
@@ -228,6 +235,18 @@ mod tests {
         assert_eq!(pattern_of("AGENT#detection", Some("REPLICA#us-east-1#r1")), "AGENT/REPLICA");
         assert_eq!(pattern_of("CONTROL", Some("COST")), "CONTROL/COST");
         assert_eq!(pattern_of("USAGE#2026-11-26T10", None), "USAGE");
+        let table = [
+            ("COST#SNAPSHOT", Some("2026-11-27T03:00:00+00:00"), "COST#SNAPSHOT/*"),
+            ("COST#ACTION", Some("2026-11-27T03:00:00+00:00#2"), "COST#ACTION/*"),
+            ("USAGE#2026-11-26T10", Some("MODEL#amazon.nova-lite#TASK#diagnosis"), "USAGE/MODEL#TASK"),
+            ("CACHE#warm_profiles", Some("detection-agent#us-east-1"), "CACHE/*"),
+            ("PERF#1800000000", Some("api#0f3c"), "PERF/*"),
+            ("AGENT#triage", Some("SCALE_UP_REQUEST"), "AGENT/SCALE_UP_REQUEST"),
+            ("IDEMPOTENCY#7bf73129-1428", Some("EVENT"), "IDEMPOTENCY/EVENT"),
+        ];
+        for (pk, sk, pattern) in table {
+            assert_eq!(pattern_of(pk, sk), pattern, "{pk} {sk:?}");
+        }
     }
 
     #[test]

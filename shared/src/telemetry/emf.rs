@@ -24,8 +24,8 @@ pub enum Dimension {
     Route(&'static str),
     /// A priced service (`lambda`, `llm`, ...), named in code.
     Service(&'static str),
-    /// A store access pattern (`get AGENT/POLICY`): the operation and the key prefixes the
-    /// code builds its keys with, never an identifier.
+    /// A store access pattern (`get AGENT/POLICY`): the operation and the constant segments of
+    /// the key, never an identifier (see `performance::pattern_of`).
     AccessPattern(String),
     /// A cache, named in code.
     Cache(&'static str),
