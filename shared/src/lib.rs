@@ -11,6 +11,7 @@ pub mod error;
 pub mod lambda;
 pub mod performance;
 pub mod scaling;
+pub mod simulation;
 pub mod store;
 pub mod telemetry;
 pub mod warming;

@@ -1,0 +1,41 @@
+//! The day-long fleet simulation (in progress): scenarios and the incident workload they
+//! describe. The engine that drives the suite's decision code over them comes next.
+
+pub mod arrivals;
+pub mod scenario;
+
+pub use arrivals::{Incident, incidents, peak_concurrency};
+pub use scenario::Scenario;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> Scenario {
+        let path = format!("{}/../tests/fixtures/scenarios/{name}.json", env!("CARGO_MANIFEST_DIR"));
+        Scenario::parse(&std::fs::read_to_string(&path).unwrap()).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    #[test]
+    fn the_scenarios_read_and_the_normal_day_peaks_above_a_thousand_incidents() {
+        let normal = fixture("normal-day");
+        let outage = fixture("us-east-1-outage");
+        let spike = fixture("cost-spike");
+        assert_eq!((outage.outages.len(), spike.cost_spikes.len()), (1, 1));
+        let day = incidents(&normal);
+        let peak = peak_concurrency(&day);
+        println!("normal day: {} incidents, peak {peak} at once", day.len());
+        assert!(peak > 1000, "the normal day peaks at {peak} concurrent incidents");
+        // The disturbances change what happens to incidents, not which arrive: same workload.
+        for other in [&outage, &spike] {
+            assert_eq!(
+                (other.start, other.hours, other.seed, &other.regions, &other.bursts, &other.limits),
+                (normal.start, normal.hours, normal.seed, &normal.regions, &normal.bursts, &normal.limits)
+            );
+            assert_eq!(
+                (&other.agent_mix, &other.severity_mix, &other.service),
+                (&normal.agent_mix, &normal.severity_mix, &normal.service)
+            );
+        }
+    }
+}
