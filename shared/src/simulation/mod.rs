@@ -1,10 +1,13 @@
-//! The day-long fleet simulation (in progress): scenarios and the incident workload they
-//! describe. The engine that drives the suite's decision code over them comes next.
+//! The day-long fleet simulation (in progress): scenarios, the incident workload they describe,
+//! and the Lambda execution environments the simulation stands in for. The engine that drives
+//! the suite's decision code over them comes next.
 
 pub mod arrivals;
+pub mod containers;
 pub mod scenario;
 
 pub use arrivals::{Incident, incidents, peak_concurrency};
+pub use containers::{Environments, Start};
 pub use scenario::Scenario;
 
 #[cfg(test)]
