@@ -1,13 +1,17 @@
 //! The day-long fleet simulation (in progress): scenarios, the incident workload they describe,
-//! and the Lambda execution environments the simulation stands in for. The engine that drives
-//! the suite's decision code over them comes next.
+//! the Lambda execution environments the simulation stands in for, the agenda of events and the
+//! record of outcomes. The engine that drives the suite's decision code over them comes next.
 
 pub mod arrivals;
 pub mod containers;
+pub mod events;
+pub mod outcomes;
 pub mod scenario;
 
 pub use arrivals::{Incident, incidents, peak_concurrency};
 pub use containers::{Environments, Start};
+pub use events::Agenda;
+pub use outcomes::{Outcomes, TypeSummary, response_targets};
 pub use scenario::Scenario;
 
 #[cfg(test)]
