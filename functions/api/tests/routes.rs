@@ -502,6 +502,29 @@ async fn select_and_release_count_active_incidents() {
 }
 
 #[tokio::test]
+async fn work_finished_since_the_last_heartbeat_frees_room_at_once() {
+    let app = app();
+    let full = json!({"agent_type": "diagnosis", "replica_id": "d-1", "region": "us-east-1", "load": 2.0,
+                      "capacity": 2, "healthy": true, "performance_score": 0.9});
+    assert_eq!(app.json(Method::POST, "/replicas/heartbeat", &full).await.status, StatusCode::OK);
+    let select = json!({"agent_type": "diagnosis", "severity": "high"});
+    assert_eq!(
+        app.json(Method::POST, "/replicas/select", &select).await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    // The replica finishes one of the two it reported: room for one more before its next report.
+    let release = json!({"agent_type": "diagnosis", "replica_id": "d-1", "ok": true, "latency_ms": 900.0});
+    assert_eq!(app.json(Method::POST, "/replicas/release", &release).await.status, StatusCode::OK);
+    assert_eq!(app.json(Method::POST, "/replicas/select", &select).await.status, StatusCode::OK);
+    // Its next report counts everything it works on again; releases before it are in it.
+    assert_eq!(app.json(Method::POST, "/replicas/heartbeat", &full).await.status, StatusCode::OK);
+    assert_eq!(
+        app.json(Method::POST, "/replicas/select", &select).await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+}
+
+#[tokio::test]
 async fn no_room_is_a_503_and_flags_the_type() {
     let app = app();
     beat_many(&app, "communication", 1, 1).await;

@@ -48,6 +48,10 @@ pub struct ReplicaLoad {
     pub latency_ewma_s: f64,
     #[serde(default)]
     pub latency_at: Option<DateTime<Utc>>,
+    /// Releases since the replica's last heartbeat (which resets it): the load that heartbeat
+    /// reported still counts that work.
+    #[serde(default)]
+    pub released: f64,
 }
 
 /// One replica as cached: what the balancer needs and where it is stored.
@@ -137,9 +141,14 @@ fn candidate(replica: &Replica, load: &ReplicaLoad, now: DateTime<Utc>) -> Candi
     Candidate {
         id: replica.replica_id.to_string(),
         region: replica.region.clone(),
-        // The replica's own report counts work that reached it by other paths; the counter
-        // counts assignments its next heartbeat has not reported yet. The larger is the truth.
-        active: load.active.max(replica.load.ceil()).clamp(0.0, f64::from(u32::MAX)) as u32,
+        // The replica's own report counts work that reached it by other paths, less what it has
+        // finished since (without that, a full replica would take nothing new until its next
+        // heartbeat however much it finished); the counter counts assignments its next heartbeat
+        // has not reported yet. The larger is the truth.
+        active: load
+            .active
+            .max((replica.load - load.released).max(0.0).ceil())
+            .clamp(0.0, f64::from(u32::MAX)) as u32,
         capacity: replica.capacity,
         healthy: replica.healthy,
         ejected: load.ejected_until.is_some_and(|until| until > now),
@@ -373,6 +382,7 @@ impl Assignments {
         let latency_ewma_s = ewma::update(load.latency_ewma_s, latency_s, elapsed);
         let mut update = Update::new()
             .add("active", if load.active > 0.0 { -1.0 } else { 0.0 })
+            .add("released", 1.0)
             .add("version", 1.0)
             .set("consecutive_failures", outlier.consecutive_failures)
             .set("times_ejected", outlier.times_ejected)

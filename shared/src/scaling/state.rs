@@ -164,7 +164,9 @@ impl FleetState {
     /// the replica item survive; the record expires `ttl` after this report.
     pub async fn record_heartbeat(&self, replica: &Replica, ttl: Duration) -> Result<(), StoreError> {
         let Item { attrs, .. } = Item::from_record(replica_key(replica), replica)?;
-        let mut update = Update::new().set("ttl", (replica.last_heartbeat + ttl).timestamp());
+        // The report counts everything the replica is working on: releases before it are in it.
+        let mut update =
+            Update::new().set("ttl", (replica.last_heartbeat + ttl).timestamp()).set("released", 0.0);
         for (name, value) in attrs {
             update = update.set(name, value);
         }
