@@ -1,15 +1,17 @@
 //! The day-long fleet simulation (in progress): scenarios, the incident workload they describe,
-//! the Lambda execution environments the simulation stands in for, the agenda of events and the
-//! record of outcomes. The engine that drives the suite's decision code over them comes next.
+//! the Lambda execution environments the simulation stands in for, the agenda of events, the
+//! record of outcomes, and a first engine driving the suite's scaling and selection code.
 
 pub mod arrivals;
 pub mod containers;
+pub mod engine;
 pub mod events;
 pub mod outcomes;
 pub mod scenario;
 
 pub use arrivals::{Incident, incidents, peak_concurrency};
 pub use containers::{Environments, Start};
+pub use engine::{DayRun, Sample, run};
 pub use events::Agenda;
 pub use outcomes::{Outcomes, TypeSummary, response_targets};
 pub use scenario::Scenario;
