@@ -43,7 +43,7 @@ impl ManualClock {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, DateTime<Utc>> {
         // A poisoned lock only means another test thread panicked; the timestamp is still valid.
-        self.now.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::lock(&self.now)
     }
 }
 

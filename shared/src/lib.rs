@@ -13,5 +13,6 @@ pub mod performance;
 pub mod scaling;
 pub mod simulation;
 pub mod store;
+pub mod sync;
 pub mod telemetry;
 pub mod warming;

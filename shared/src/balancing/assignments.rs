@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
@@ -24,6 +24,7 @@ use crate::domain::{AgentType, Region, Replica, Severity};
 use crate::performance::cache::{CacheSpec, Caches, LocalCache};
 use crate::scaling::FleetState;
 use crate::store::{Condition, Key, Store, StoreError, Update};
+use crate::sync::lock;
 
 /// How long a container reuses a type's replica set before reading it again.
 pub const REPLICA_SET_TTL: StdDuration = StdDuration::from_secs(1);
@@ -131,10 +132,6 @@ pub struct Assignments {
     balancers: Arc<Mutex<HashMap<String, TypeBalancer>>>,
     generation: Arc<AtomicU64>,
     seed: u64,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn candidate(replica: &Replica, load: &ReplicaLoad, now: DateTime<Utc>) -> Candidate {

@@ -2,7 +2,7 @@
 //! guards memory, and flushes the container's figures to the table (at most once a minute, and
 //! at the end of scheduled runs) through a write-behind buffer, as EMF metrics too.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -14,6 +14,7 @@ use super::report::{self, ContainerReport, OptimizationAction, PerformanceView};
 use super::{InstrumentedStore, container_pools};
 use crate::clock::Clock;
 use crate::store::{Store, StoreError};
+use crate::sync::lock;
 use crate::telemetry::{Dimension, MetricSet, Unit};
 
 /// Figures reach the table at most this often from one container.
@@ -52,10 +53,6 @@ impl std::fmt::Debug for Performance {
             .field("container", &self.container)
             .finish_non_exhaustive()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Performance {

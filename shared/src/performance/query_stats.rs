@@ -6,7 +6,7 @@
 //! before it (regressions). A finished window is kept until it has been taken for flushing.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -169,7 +169,7 @@ impl QueryStats {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Windows> {
-        let mut w = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut w = crate::sync::lock(&self.windows);
         let start = window_of(self.clock.now());
         if start > w.current_start {
             let done = std::mem::take(&mut w.current);

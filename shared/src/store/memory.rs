@@ -1,6 +1,6 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use serde_json::{Map, Value};
@@ -25,7 +25,7 @@ impl MemoryStore {
 
     fn table(&self) -> MutexGuard<'_, Table> {
         // Every mutation below completes before it can panic, so a poisoned map is still consistent.
-        self.items.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::sync::lock(&self.items)
     }
 }
 

@@ -19,7 +19,7 @@ mod write_behind;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -208,7 +208,7 @@ impl Caches {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<&'static str, Registered>> {
-        self.registered.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::sync::lock(&self.registered)
     }
 
     /// The counters of the cache named in `spec`, registering it on first use.

@@ -4,7 +4,7 @@
 //! again. Reads see the buffered writes first.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use super::{CacheCounters, CacheSpec, Caches, Strategy};
 use crate::store::{Item, Key, Store, StoreError};
@@ -37,7 +37,7 @@ impl WriteBehind {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<Key, Item>> {
-        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::sync::lock(&self.pending)
     }
 
     /// Buffers `item`, replacing any buffered write to its key.
