@@ -100,6 +100,8 @@ struct Engine<'a> {
     assignments: Assignments,
     agenda: Agenda<Event>,
     replicas: BTreeMap<AgentType, Vec<SimReplica>>,
+    /// Incidents one replica of a type works on at once (its policy's, fixed for the run).
+    capacity: BTreeMap<AgentType, u32>,
     waiting: BTreeMap<AgentType, VecDeque<usize>>,
     down: BTreeSet<Region>,
     outcomes: Outcomes,
@@ -128,6 +130,7 @@ pub async fn run(scenario: &Scenario, incidents: &[Incident]) -> Result<DayRun, 
         assignments,
         agenda: Agenda::new(),
         replicas: BTreeMap::new(),
+        capacity: BTreeMap::new(),
         waiting: BTreeMap::new(),
         down: BTreeSet::new(),
         outcomes: Outcomes::new(),
@@ -154,6 +157,7 @@ impl Engine<'_> {
                 policy.max_replicas = limits.max_replicas;
             }
             let capacity = policy.capacity_per_replica;
+            self.capacity.insert(agent_type.clone(), capacity);
             let min = policy.min_replicas.max(1);
             self.fleet.put_policy(agent_type, policy, 0).await?;
             // The fleet starts at its minimum, spread over the regions.
@@ -356,8 +360,7 @@ impl Engine<'_> {
             };
             self.scaler.evaluate(&request, at).await?;
             let (state, _) = self.fleet.scaling_state(&agent_type).await?;
-            let capacity =
-                self.fleet.policy(&agent_type).await?.map_or(10, |p| p.policy.capacity_per_replica);
+            let capacity = self.capacity[&agent_type];
             self.reconcile(&agent_type, &state.desired, capacity, at);
             self.drain(&agent_type, at).await?;
             self.sample(&agent_type, &state.desired, at);
