@@ -88,6 +88,25 @@ pub struct HourUsage {
 }
 
 impl HourUsage {
+    /// Calls of one severity.
+    pub fn severity_calls(&self, severity: Severity) -> f64 {
+        match severity {
+            Severity::Critical => self.calls_critical,
+            Severity::High => self.calls_high,
+            Severity::Medium => self.calls_medium,
+            Severity::Low => self.calls_low,
+        }
+    }
+
+    pub fn severity_calls_mut(&mut self, severity: Severity) -> &mut f64 {
+        match severity {
+            Severity::Critical => &mut self.calls_critical,
+            Severity::High => &mut self.calls_high,
+            Severity::Medium => &mut self.calls_medium,
+            Severity::Low => &mut self.calls_low,
+        }
+    }
+
     pub fn mean_latency_s(&self) -> Option<f64> {
         (self.latency_calls > 0.0).then(|| self.latency_ms_sum / self.latency_calls / 1000.0)
     }
@@ -114,18 +133,44 @@ impl UsageCounters {
 
     /// Adds one validated call to its hour's counters: one atomic update.
     pub async fn record(&self, call: &UsageRecord) -> Result<(), StoreError> {
-        let hour = hour_of(call.timestamp);
-        let key = Key::new(partition(hour), format!("MODEL#{}#TASK#{}", call.model, call.task_type));
-        let mut update = Update::new()
-            .set("model", call.model.clone())
-            .set("task_type", call.task_type.to_string())
-            .set("ttl", (hour + Duration::days(RETENTION_DAYS)).timestamp())
-            .add("calls", 1.0)
-            .add("input_tokens", call.input_tokens as f64)
-            .add("output_tokens", call.output_tokens as f64)
-            .add(format!("calls_{}", call.severity), 1.0);
+        let mut one = HourUsage {
+            model: call.model.clone(),
+            task_type: call.task_type.to_string(),
+            calls: 1.0,
+            input_tokens: call.input_tokens as f64,
+            output_tokens: call.output_tokens as f64,
+            ..HourUsage::default()
+        };
+        *one.severity_calls_mut(call.severity) = 1.0;
         if let Some(ms) = call.latency_ms {
-            update = update.add("latency_ms_sum", ms).add("latency_calls", 1.0);
+            one.latency_ms_sum = ms;
+            one.latency_calls = 1.0;
+        }
+        self.add(call.timestamp, &one).await
+    }
+
+    /// Adds `totals` (calls already counted together, such as a simulation's batch) to the
+    /// counters of the hour `at` falls in: one atomic update, as for a single call.
+    pub async fn add(&self, at: DateTime<Utc>, totals: &HourUsage) -> Result<(), StoreError> {
+        let hour = hour_of(at);
+        let key = Key::new(partition(hour), format!("MODEL#{}#TASK#{}", totals.model, totals.task_type));
+        let mut update = Update::new()
+            .set("model", totals.model.clone())
+            .set("task_type", totals.task_type.clone())
+            .set("ttl", (hour + Duration::days(RETENTION_DAYS)).timestamp())
+            .add("calls", totals.calls)
+            .add("input_tokens", totals.input_tokens)
+            .add("output_tokens", totals.output_tokens);
+        for severity in Severity::ALL {
+            let calls = totals.severity_calls(severity);
+            if calls > 0.0 {
+                update = update.add(format!("calls_{severity}"), calls);
+            }
+        }
+        if totals.latency_calls > 0.0 {
+            update = update
+                .add("latency_ms_sum", totals.latency_ms_sum)
+                .add("latency_calls", totals.latency_calls);
         }
         self.store.update(&key, update).await.map(|_| ())
     }

@@ -17,6 +17,7 @@ pub enum Start {
 
 #[derive(Debug, Clone, Copy)]
 struct Environment {
+    id: u64,
     /// Kept initialised whatever the traffic.
     provisioned: bool,
     busy_until: DateTime<Utc>,
@@ -29,6 +30,7 @@ pub struct Environments {
     idle_timeout: Duration,
     init: Duration,
     live: Vec<Environment>,
+    started: u64,
     pub warm_starts: u64,
     pub cold_starts: u64,
     /// Environments started by warming pings (not user-facing).
@@ -37,7 +39,15 @@ pub struct Environments {
 
 impl Environments {
     pub fn new(idle_timeout: Duration, init: Duration) -> Self {
-        Self { idle_timeout, init, live: Vec::new(), warm_starts: 0, cold_starts: 0, warmed_by_pings: 0 }
+        Self {
+            idle_timeout,
+            init,
+            live: Vec::new(),
+            started: 0,
+            warm_starts: 0,
+            cold_starts: 0,
+            warmed_by_pings: 0,
+        }
     }
 
     /// Drops on-demand environments idle for longer than the idle timeout at `at`.
@@ -51,8 +61,10 @@ impl Environments {
     pub fn set_provisioned(&mut self, n: usize, at: DateTime<Utc>) {
         let current = self.live.iter().filter(|e| e.provisioned).count();
         if n > current {
-            let fresh = Environment { provisioned: true, busy_until: at, last_used: at };
-            self.live.extend(std::iter::repeat_n(fresh, n - current));
+            for _ in current..n {
+                let id = self.next_id();
+                self.live.push(Environment { id, provisioned: true, busy_until: at, last_used: at });
+            }
         } else {
             let mut excess = current - n;
             // Idle ones go first; busy ones finish their request as on-demand environments.
@@ -84,29 +96,31 @@ impl Environments {
             return Start::Warm;
         }
         let done = at + self.init + work;
-        self.live.push(Environment { provisioned: false, busy_until: done, last_used: done });
+        let id = self.next_id();
+        self.live.push(Environment { id, provisioned: false, busy_until: done, last_used: done });
         self.cold_starts += 1;
         Start::Cold { init: self.init }
     }
 
-    /// A warming run at `at`: `concurrency` pings held together, so that many environments are
-    /// initialised and freshly used afterwards.
-    pub fn ping(&mut self, at: DateTime<Utc>, concurrency: usize, hold: Duration) {
+    fn next_id(&mut self) -> u64 {
+        self.started += 1;
+        self.started
+    }
+
+    /// One warming ping at `at` held for `hold`: it takes a free environment, or starts one.
+    /// Answers the environment's id and whether the ping started it (a cold start).
+    pub fn ping(&mut self, at: DateTime<Utc>, hold: Duration) -> (u64, bool) {
         self.reclaim(at);
-        let mut held = 0;
-        for e in self.live.iter_mut().filter(|e| e.busy_until <= at) {
-            if held == concurrency {
-                break;
-            }
+        if let Some(e) = self.live.iter_mut().find(|e| e.busy_until <= at) {
             e.busy_until = at + hold;
             e.last_used = e.busy_until;
-            held += 1;
+            return (e.id, false);
         }
-        for _ in held..concurrency {
-            let done = at + self.init + hold;
-            self.live.push(Environment { provisioned: false, busy_until: done, last_used: done });
-            self.warmed_by_pings += 1;
-        }
+        let done = at + self.init + hold;
+        let id = self.next_id();
+        self.live.push(Environment { id, provisioned: false, busy_until: done, last_used: done });
+        self.warmed_by_pings += 1;
+        (id, true)
     }
 
     /// Initialised environments at `at` (busy or idle).
@@ -161,11 +175,14 @@ mod tests {
     fn pings_keep_environments_warm_without_counting_as_traffic() {
         let mut env = pool();
         let hold = Duration::milliseconds(100);
-        env.ping(t(0), 3, hold);
+        // Three pings held together start three environments, each answering its own id.
+        let first: Vec<(u64, bool)> = (0..3).map(|_| env.ping(t(0), hold)).collect();
+        assert_eq!(first, [(1, true), (2, true), (3, true)]);
         assert_eq!((env.warmed_by_pings, env.cold_starts), (3, 0));
         // Pinged every five minutes, three environments are there for a burst an hour later.
         for k in 1..=12 {
-            env.ping(t(k * 300), 3, hold);
+            let ids: Vec<u64> = (0..3).map(|_| env.ping(t(k * 300), hold).0).collect();
+            assert_eq!(ids, [1, 2, 3], "the same environments answer");
         }
         assert_eq!(env.warmed_by_pings, 3, "refreshing warm environments starts none");
         for _ in 0..3 {

@@ -1,13 +1,21 @@
-//! The discrete-event engine: simulated time on a manual clock, the suite's own state store in
-//! memory, and the decision code the Lambdas run (the autoscaler with its policy limits and
-//! cooldowns, replica selection and release, region health) driven by the scenario's incidents.
-//! Only the fleet itself is simulated: replicas that start, report every heartbeat interval and
-//! work on incidents for their service time.
+//! The discrete-event engine: simulated time on a manual clock, the suite's state in an in-memory
+//! store, and the decision code the Lambdas run, driven by the scenario's incidents:
 //!
-//! First cut: scaling, selection and outages. Cost sweeps, model selection, warming and the
-//! baselines are still to come.
+//! - replicas report heartbeats every 30 s and the autoscaler ([`Scaler::evaluate`], with its
+//!   policy limits, cooldowns, cost gate and regional failover) evaluates every type each minute;
+//!   the simulated fleet starts (5 s) and drains replicas to its decision per region;
+//! - every incident is assigned by the api's balancer and released to it ([`super::fleet`]);
+//!   incidents that find no room wait, first come first served per type;
+//! - every assignment selects a model ([`crate::cost::models::select`]) under the cost controls in
+//!   force and reports its tokens to the usage counters, and invokes the type's agent function,
+//!   which starts warm or cold ([`super::aws`]);
+//! - the cost sweeper ([`Sweeper::sweep`]) runs every 15 minutes (the deployed schedule) on those
+//!   counters and the simulated CloudWatch figures, and moves the cost controls;
+//! - the warmer ([`Warmer::scheduled`]) runs every 5 minutes and pings the agent functions.
+//!
+//! Only AWS is simulated: execution environments, metrics, incident arrivals and service times.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -15,20 +23,32 @@ use serde::Serialize;
 use thiserror::Error;
 
 use super::arrivals::Incident;
+use super::aws::SimulatedAws;
+use super::containers::Start;
 use super::events::Agenda;
-use super::outcomes::{Outcomes, TypeSummary};
+use super::fleet::TypeFleet;
+use super::outcomes::{HourSummary, Outcomes, TypeSummary};
 use super::scenario::Scenario;
-use crate::balancing::Strategy;
-use crate::balancing::assignments::{AssignError, Assignments, ReleaseError};
+use super::variant::{Variant, prototype_step, static_peak};
 use crate::clock::{Clock, ManualClock};
+use crate::cost::levels::Level;
+use crate::cost::models::{CostMode, ModelRequest, select};
+use crate::cost::price_book::{PriceBook, PriceSource};
+use crate::cost::report::HourCost;
+use crate::cost::sources::PricedFunction;
+use crate::cost::sweep::{SweepError, SweepSettings, Sweeper};
+use crate::cost::task::TaskType;
+use crate::cost::usage::{HourUsage, UsageCounters, hour_of};
+use crate::cost::{Architecture, PriceTable, billing};
 use crate::domain::{AgentType, Region, Replica, ReplicaId, Severity};
-use crate::performance::cache::{CacheSpec, Caches};
 use crate::scaling::actuator::RecordActuator;
 use crate::scaling::cost_gate::CostGate;
 use crate::scaling::records::RegionHealth;
 use crate::scaling::service::{Scaler, ScalingError, ScalingRequest};
 use crate::scaling::{FleetState, ScalingPolicy};
-use crate::store::{MemoryStore, StoreError};
+use crate::store::{MemoryStore, Store, StoreError};
+use crate::warming::config::{TargetConfig, WarmConfig};
+use crate::warming::warmer::Warmer;
 
 /// Replicas report this often (the suite's default heartbeat interval).
 const HEARTBEAT: Duration = Duration::seconds(30);
@@ -36,6 +56,14 @@ const HEARTBEAT: Duration = Duration::seconds(30);
 const EVALUATE: Duration = Duration::seconds(60);
 /// A new replica takes this long to start before it reports.
 const REPLICA_START: Duration = Duration::seconds(5);
+/// The cost sweeper's schedule (template.yaml's default).
+const SWEEP: Duration = Duration::minutes(15);
+/// The warmer's schedule (template.yaml's default).
+const WARM: Duration = Duration::minutes(5);
+/// Environments the warmer keeps ready per agent function and region in business hours.
+const WARM_CONCURRENCY: u32 = 5;
+/// The agent functions' memory (the warming configuration's default).
+const AGENT_MEMORY_MB: u32 = 1024;
 
 #[derive(Debug, Error)]
 pub enum SimulationError {
@@ -43,28 +71,24 @@ pub enum SimulationError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Scaling(#[from] ScalingError),
-    #[error("release failed: {0}")]
-    Release(#[from] ReleaseError),
+    #[error(transparent)]
+    Sweep(#[from] SweepError),
+    #[error("the scenario names {0:?}, which is not a valid task type")]
+    Task(String),
+    #[error("no model meets the floor for {0} {1} incidents in the price table")]
+    NoModel(AgentType, Severity),
 }
 
 #[derive(Debug)]
 enum Event {
     Arrival(usize),
-    Done { incident: usize, replica: String, assigned: DateTime<Utc> },
+    Done { incident: usize, serial: u64, assigned: DateTime<Utc> },
     Heartbeat,
     Evaluate,
+    Sweep,
+    Warm,
     Outage { region: Region, down: bool },
-}
-
-#[derive(Debug, Clone)]
-struct SimReplica {
-    id: String,
-    region: Region,
-    capacity: u32,
-    active: u32,
-    /// Stopping: reports unhealthy so it gets no new work, and goes once idle.
-    draining: bool,
-    ready_at: DateTime<Utc>,
+    Spike(usize),
 }
 
 /// The fleet of one agent type at one sample time.
@@ -81,92 +105,223 @@ pub struct Sample {
     pub waiting: usize,
 }
 
+/// What one cost sweep measured and decided.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SweepPoint {
+    pub at: DateTime<Utc>,
+    pub hourly_cost: f64,
+    pub daily_projection: f64,
+    pub level: Level,
+    pub emergency_mode: bool,
+    /// Control changes this sweep made.
+    pub actions: Vec<String>,
+}
+
+/// One whole hour as the sweeper priced it, with the starts of the agent functions.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HourRow {
+    pub hour: DateTime<Utc>,
+    pub spend: f64,
+    pub by_service: BTreeMap<String, f64>,
+    pub warm_starts: u64,
+    pub cold_starts: u64,
+}
+
 /// A run's results.
 #[derive(Debug, Clone, Serialize)]
 pub struct DayRun {
     pub scenario: String,
+    pub variant: Variant,
     pub incidents: usize,
     pub outcomes: BTreeMap<AgentType, TypeSummary>,
+    /// Waits and completions by arrival hour.
+    pub response_by_hour: Vec<HourSummary>,
     /// One sample per type each evaluation.
     pub samples: Vec<Sample>,
+    pub sweeps: Vec<SweepPoint>,
+    pub hours: Vec<HourRow>,
+    /// Replica-hours per type (replicas kept, starting or ready, each minute).
+    pub replica_hours: BTreeMap<AgentType, f64>,
+    /// Replica-hours at each type's cost per replica-hour (the seed's figures).
+    pub replica_cost: f64,
+    /// Every whole hour's spend as the sweeper priced it.
+    pub spend: f64,
+    pub warm_starts: u64,
+    pub cold_starts: u64,
+}
+
+/// The model a kind of incident gets, as chosen under the controls in force.
+#[derive(Debug, Clone)]
+struct Choice {
+    model: String,
+    input_tokens: f64,
+    output_tokens: f64,
 }
 
 struct Engine<'a> {
     scenario: &'a Scenario,
     incidents: &'a [Incident],
+    variant: Variant,
     clock: Arc<ManualClock>,
     fleet: FleetState,
     scaler: Scaler,
-    assignments: Assignments,
+    sweeper: Sweeper,
+    warmer: Warmer,
+    price_book: PriceBook,
+    usage: UsageCounters,
+    aws: SimulatedAws,
     agenda: Agenda<Event>,
-    replicas: BTreeMap<AgentType, Vec<SimReplica>>,
-    /// Incidents one replica of a type works on at once (its policy's, fixed for the run).
-    capacity: BTreeMap<AgentType, u32>,
+    regions: Vec<Region>,
+    policies: BTreeMap<AgentType, ScalingPolicy>,
+    fleets: BTreeMap<AgentType, TypeFleet>,
+    desired: BTreeMap<AgentType, BTreeMap<String, u32>>,
+    last_change: BTreeMap<AgentType, DateTime<Utc>>,
     waiting: BTreeMap<AgentType, VecDeque<usize>>,
     down: BTreeSet<Region>,
+    prices: Arc<PriceTable>,
+    mode: CostMode,
+    choices: HashMap<(AgentType, Severity), Choice>,
+    token_multiplier: f64,
+    pending_usage: BTreeMap<(DateTime<Utc>, String, String), HourUsage>,
     outcomes: Outcomes,
     samples: Vec<Sample>,
-    next_replica: u64,
+    sweeps: Vec<SweepPoint>,
+    hours: Vec<HourRow>,
+    starts_at_hour: (u64, u64),
+    replica_minutes: BTreeMap<AgentType, u64>,
+    next_serial: u64,
 }
 
-/// Runs `scenario` over `incidents` (from [`super::incidents`]) to its end.
-pub async fn run(scenario: &Scenario, incidents: &[Incident]) -> Result<DayRun, SimulationError> {
+fn function_name(agent_type: &AgentType) -> String {
+    format!("{agent_type}-agent")
+}
+
+/// Runs `scenario` over `incidents` (from [`super::incidents`]) to its end under `variant`,
+/// calling `progress` with the simulated time every simulated minute.
+pub async fn run(
+    scenario: &Scenario,
+    incidents: &[Incident],
+    variant: Variant,
+    progress: &mut (dyn FnMut(DateTime<Utc>) + Send),
+) -> Result<DayRun, SimulationError> {
     let clock = Arc::new(ManualClock::new(scenario.start));
-    let store: Arc<dyn crate::store::Store> = Arc::new(MemoryStore::new(clock.clone()));
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new(clock.clone()));
     let fleet = FleetState::new(Arc::clone(&store));
     let regions: Vec<Region> = scenario.regions.keys().cloned().collect();
-    let scaler = Scaler::new(fleet.clone(), regions, CostGate::default(), Arc::new(RecordActuator));
-    let assignments = Assignments::new(store, scenario.seed).with_caches(
-        &Caches::new(),
-        CacheSpec::QUERY_RESULTS,
-        clock.clone() as Arc<dyn Clock>,
-    );
+    let scaler = Scaler::new(fleet.clone(), regions.clone(), CostGate::default(), Arc::new(RecordActuator));
+    let aws = SimulatedAws::new(clock.clone() as Arc<dyn Clock>);
+    let price_book = PriceBook::new(Arc::clone(&store), PriceTable::bundled(), PriceSource::Bundled);
+    let functions: Vec<PricedFunction> = scenario
+        .agent_mix
+        .keys()
+        .map(|t| PricedFunction {
+            name: function_name(t),
+            memory_mb: AGENT_MEMORY_MB,
+            architecture: Architecture::Arm64,
+            provisioned_qualifier: None,
+            critical: false,
+        })
+        .collect();
+    let warm_config = WarmConfig {
+        targets: scenario
+            .agent_mix
+            .keys()
+            .map(|t| TargetConfig {
+                function: function_name(t),
+                regions: regions.clone(),
+                qualifier: Some("live".into()),
+                concurrency: WARM_CONCURRENCY,
+                memory_mb: AGENT_MEMORY_MB,
+                architecture: Architecture::Arm64,
+                idle_window_s: 300,
+            })
+            .collect(),
+        ..WarmConfig::default()
+    };
+    let settings =
+        SweepSettings { functions, table_name: "commander-simulation".into(), ..SweepSettings::default() };
+    let sweeper = Sweeper::new(Arc::clone(&store), price_book.clone(), settings)
+        .with_metered(Arc::new(aws.clone()))
+        .with_warming(warm_config.clone());
+    let warmer =
+        Warmer::new(Arc::clone(&store), warm_config, price_book.clone(), Some(Arc::new(aws.clone())));
     let mut engine = Engine {
         scenario,
         incidents,
+        variant,
         clock,
         fleet,
         scaler,
-        assignments,
+        sweeper,
+        warmer,
+        price_book,
+        usage: UsageCounters::new(Arc::clone(&store)),
+        aws,
         agenda: Agenda::new(),
-        replicas: BTreeMap::new(),
-        capacity: BTreeMap::new(),
+        regions,
+        policies: BTreeMap::new(),
+        fleets: BTreeMap::new(),
+        desired: BTreeMap::new(),
+        last_change: BTreeMap::new(),
         waiting: BTreeMap::new(),
         down: BTreeSet::new(),
+        prices: Arc::new(PriceTable::bundled()),
+        mode: CostMode::Normal,
+        choices: HashMap::new(),
+        token_multiplier: 1.0,
+        pending_usage: BTreeMap::new(),
         outcomes: Outcomes::new(),
         samples: Vec::new(),
-        next_replica: 0,
+        sweeps: Vec::new(),
+        hours: Vec::new(),
+        starts_at_hour: (0, 0),
+        replica_minutes: BTreeMap::new(),
+        next_serial: 0,
     };
     engine.start().await?;
-    engine.run_to_end().await?;
-    Ok(DayRun {
-        scenario: scenario.name.clone(),
-        incidents: incidents.len(),
-        outcomes: engine.outcomes.summary(),
-        samples: engine.samples,
-    })
+    engine.run_to_end(progress).await?;
+    Ok(engine.finish())
 }
 
 impl Engine<'_> {
     async fn start(&mut self) -> Result<(), SimulationError> {
         let start = self.scenario.start;
+        let mut capacity = BTreeMap::new();
         for agent_type in self.scenario.agent_mix.keys() {
             let mut policy = ScalingPolicy::default_for(agent_type);
             if let Some(limits) = self.scenario.limits.get(agent_type) {
                 policy.min_replicas = limits.min_replicas;
                 policy.max_replicas = limits.max_replicas;
             }
-            let capacity = policy.capacity_per_replica;
-            self.capacity.insert(agent_type.clone(), capacity);
-            let min = policy.min_replicas.max(1);
-            self.fleet.put_policy(agent_type, policy, 0).await?;
-            // The fleet starts at its minimum, spread over the regions.
-            let regions: Vec<Region> = self.scenario.regions.keys().cloned().collect();
-            for i in 0..min {
-                let region = regions[i as usize % regions.len()].clone();
-                self.add_replica(agent_type, region, capacity, start);
-            }
+            capacity.insert(agent_type.clone(), policy.capacity_per_replica);
+            self.fleet.put_policy(agent_type, policy.clone(), 0).await?;
+            self.fleets
+                .insert(agent_type.clone(), TypeFleet::new(policy.capacity_per_replica, self.scenario.seed));
+            self.policies.insert(agent_type.clone(), policy);
             self.waiting.insert(agent_type.clone(), VecDeque::new());
+        }
+        let initial: BTreeMap<AgentType, BTreeMap<Region, u32>> = match self.variant {
+            Variant::StaticPeak => static_peak(self.incidents, &capacity),
+            // The fleet starts at its minimum, spread over the regions.
+            Variant::Suite | Variant::PrototypeRules => self
+                .policies
+                .iter()
+                .map(|(t, p)| {
+                    let mut spread = BTreeMap::new();
+                    for i in 0..p.min_replicas.max(1) {
+                        *spread.entry(self.regions[i as usize % self.regions.len()].clone()).or_insert(0) +=
+                            1;
+                    }
+                    (t.clone(), spread)
+                })
+                .collect(),
+        };
+        for (agent_type, per_region) in initial {
+            for (region, n) in per_region {
+                for _ in 0..n {
+                    self.add_replica(&agent_type, region.clone(), start);
+                }
+            }
         }
         for (i, incident) in self.incidents.iter().enumerate() {
             self.agenda.schedule(incident.at, Event::Arrival(i));
@@ -176,65 +331,61 @@ impl Engine<'_> {
             self.agenda.schedule(outage.from, Event::Outage { region: outage.region.clone(), down: true });
             self.agenda.schedule(back, Event::Outage { region: outage.region.clone(), down: false });
         }
-        self.heartbeat(start).await?;
-        self.agenda.schedule(start + HEARTBEAT, Event::Heartbeat);
+        for (k, spike) in self.scenario.cost_spikes.iter().enumerate() {
+            self.agenda.schedule(spike.from, Event::Spike(k));
+        }
+        if self.variant == Variant::Suite {
+            self.heartbeat(start).await?;
+            self.agenda.schedule(start + HEARTBEAT, Event::Heartbeat);
+        }
+        self.agenda.schedule(start, Event::Warm);
         self.agenda.schedule(start + EVALUATE, Event::Evaluate);
+        self.agenda.schedule(start + SWEEP, Event::Sweep);
         Ok(())
     }
 
-    fn add_replica(
-        &mut self,
-        agent_type: &AgentType,
-        region: Region,
-        capacity: u32,
-        ready_at: DateTime<Utc>,
-    ) {
-        self.next_replica += 1;
-        let id = format!("{}-{}-{}", agent_type, region, self.next_replica);
-        self.replicas.entry(agent_type.clone()).or_default().push(SimReplica {
-            id,
-            region,
-            capacity,
-            active: 0,
-            draining: false,
-            ready_at,
-        });
+    fn add_replica(&mut self, agent_type: &AgentType, region: Region, ready_at: DateTime<Utc>) {
+        self.next_serial += 1;
+        let id = format!("{}-{}-{}", agent_type, region, self.next_serial);
+        if let Some(fleet) = self.fleets.get_mut(agent_type) {
+            fleet.add(self.next_serial, id, region, ready_at);
+        }
     }
 
-    async fn run_to_end(&mut self) -> Result<(), SimulationError> {
+    async fn run_to_end(
+        &mut self,
+        progress: &mut (dyn FnMut(DateTime<Utc>) + Send),
+    ) -> Result<(), SimulationError> {
         let end = self.scenario.end();
         while let Some((at, event)) = self.agenda.next_until(end) {
             self.clock.set(at);
             match event {
-                Event::Arrival(i) => self.arrive(i, at).await?,
-                Event::Done { incident, replica, assigned } => {
-                    self.done(incident, &replica, assigned, at).await?;
-                }
+                Event::Arrival(i) => self.arrive(i, at),
+                Event::Done { incident, serial, assigned } => self.done(incident, serial, assigned, at),
                 Event::Heartbeat => {
                     self.heartbeat(at).await?;
                     self.agenda.schedule(at + HEARTBEAT, Event::Heartbeat);
                 }
                 Event::Evaluate => {
                     self.evaluate(at).await?;
+                    progress(at);
                     self.agenda.schedule(at + EVALUATE, Event::Evaluate);
                 }
-                Event::Outage { region, down } => {
-                    let health = RegionHealth {
-                        healthy: !down,
-                        weight: 1.0,
-                        reason: Some("simulated outage".into()),
-                        updated_at: at,
-                    };
-                    self.fleet.set_region_health(&region, &health).await?;
-                    if down {
-                        self.down.insert(region);
-                    } else {
-                        self.down.remove(&region);
-                    }
-                    self.heartbeat(at).await?;
+                Event::Sweep => {
+                    self.sweep(at).await?;
+                    self.agenda.schedule(at + SWEEP, Event::Sweep);
                 }
+                Event::Warm => {
+                    self.warmer.scheduled(at).await?;
+                    self.agenda.schedule(at + WARM, Event::Warm);
+                }
+                Event::Outage { region, down } => self.outage(region, down, at).await?,
+                Event::Spike(k) => self.spike(k, at).await?,
             }
         }
+        // The last sweep prices the run's final hour whole.
+        self.clock.set(end);
+        self.sweep(end).await?;
         for queue in self.waiting.values() {
             for &i in queue {
                 self.outcomes.unserved(&self.incidents[i].agent_type);
@@ -249,176 +400,344 @@ impl Engine<'_> {
         Ok(())
     }
 
-    /// Every ready replica reports its load; one in a region that is down, or draining, reports
-    /// unhealthy so selection passes it over.
+    fn finish(self) -> DayRun {
+        let replica_hours: BTreeMap<AgentType, f64> =
+            self.replica_minutes.iter().map(|(t, m)| (t.clone(), *m as f64 / 60.0)).collect();
+        let replica_cost = replica_hours
+            .iter()
+            .map(|(t, h)| h * self.policies.get(t).map_or(0.0, |p| p.cost_per_replica_hour))
+            .sum();
+        let (warm_starts, cold_starts) = self.aws.starts();
+        DayRun {
+            scenario: self.scenario.name.clone(),
+            variant: self.variant,
+            incidents: self.incidents.len(),
+            outcomes: self.outcomes.summary(),
+            response_by_hour: self.outcomes.hours(),
+            samples: self.samples,
+            sweeps: self.sweeps,
+            spend: billing::total(self.hours.iter().map(|h| h.spend)),
+            hours: self.hours,
+            replica_hours,
+            replica_cost,
+            warm_starts,
+            cold_starts,
+        }
+    }
+
+    /// Every replica that has started reports its load; one in a region that is down, or
+    /// draining, reports unhealthy.
     async fn heartbeat(&mut self, at: DateTime<Utc>) -> Result<(), SimulationError> {
         let ttl = HEARTBEAT * 3;
-        for (agent_type, replicas) in &self.replicas {
-            for r in replicas.iter().filter(|r| r.ready_at <= at) {
+        let mut reports = 0.0;
+        for (agent_type, fleet) in &self.fleets {
+            for r in fleet.replicas.iter().filter(|r| r.ready_at <= at) {
                 let replica = Replica {
                     replica_id: ReplicaId::parse(&r.id).map_err(|e| StoreError::Invalid(e.to_string()))?,
                     agent_type: agent_type.clone(),
                     region: r.region.clone(),
                     load: f64::from(r.active),
                     capacity: r.capacity,
-                    healthy: !r.draining && !self.down.contains(&r.region),
+                    healthy: r.serving(at, &self.down),
                     performance_score: 0.9,
                     last_heartbeat: at,
                 };
                 self.fleet.record_heartbeat(&replica, ttl).await?;
+                reports += 1.0;
             }
         }
+        self.aws.table(at, 0.0, reports);
         Ok(())
     }
 
-    async fn try_assign(&mut self, i: usize, at: DateTime<Utc>) -> Result<bool, SimulationError> {
+    /// The model this kind of incident gets now: the suite's selection under the controls in
+    /// force, or the prototype's cheapest model.
+    fn choose(&mut self, agent_type: &AgentType, severity: Severity) -> Result<Choice, SimulationError> {
+        if let Some(choice) = self.choices.get(&(agent_type.clone(), severity)) {
+            return Ok(choice.clone());
+        }
+        let task = TaskType::parse(agent_type.as_str())
+            .map_err(|_| SimulationError::Task(agent_type.to_string()))?;
+        let request = ModelRequest {
+            task_type: task,
+            severity,
+            required_accuracy: None,
+            max_cost_per_1k: None,
+            expected_input_tokens: None,
+            expected_output_tokens: None,
+        };
+        let (input_tokens, output_tokens) = request.expected_tokens();
+        let model = if self.variant == Variant::PrototypeRules {
+            self.prices
+                .models
+                .iter()
+                .min_by(|a, b| {
+                    billing::tokens_cost(a, input_tokens, output_tokens)
+                        .total_cmp(&billing::tokens_cost(b, input_tokens, output_tokens))
+                        .then_with(|| a.id.cmp(&b.id))
+                })
+                .map(|m| m.id.clone())
+        } else {
+            select(&self.prices, &request, self.mode, |_| 0).ok().map(|c| c.model)
+        }
+        .ok_or_else(|| SimulationError::NoModel(agent_type.clone(), severity))?;
+        let choice = Choice { model, input_tokens, output_tokens };
+        self.choices.insert((agent_type.clone(), severity), choice.clone());
+        Ok(choice)
+    }
+
+    fn try_assign(&mut self, i: usize, at: DateTime<Utc>) -> bool {
         let incident = &self.incidents[i];
-        let picked = self
-            .assignments
-            .assign(&incident.agent_type, incident.severity, Some(&incident.region), Strategy::default(), at)
-            .await;
-        match picked {
-            Ok(assignment) => {
-                if let Some(r) = self
-                    .replicas
-                    .get_mut(&incident.agent_type)
-                    .and_then(|rs| rs.iter_mut().find(|r| r.id == assignment.replica_id))
-                {
-                    r.active += 1;
-                }
-                let done = at + Duration::milliseconds((incident.service_s * 1000.0) as i64);
-                self.agenda.schedule(
-                    done,
-                    Event::Done { incident: i, replica: assignment.replica_id, assigned: at },
-                );
-                Ok(true)
-            }
-            Err(AssignError::NoReplica(_)) => Ok(false),
-            Err(AssignError::Store(e)) => Err(e.into()),
-        }
+        let Some(fleet) = self.fleets.get_mut(&incident.agent_type) else { return false };
+        let Some(serial) = fleet.pick(incident.severity, &incident.region, at, &self.down) else {
+            return false;
+        };
+        let region = fleet.replicas.iter().find(|r| r.serial == serial).map(|r| r.region.clone());
+        let work = Duration::milliseconds((incident.service_s * 1000.0) as i64);
+        let start = self.aws.invoke(
+            &function_name(&incident.agent_type),
+            region.as_ref().unwrap_or(&incident.region),
+            at,
+            work,
+        );
+        let done = match start {
+            Start::Warm => at + work,
+            Start::Cold { init } => at + init + work,
+        };
+        // Assignment, the minute's counter, the release, the usage report: four writes; the
+        // release's read of the replica set: one read.
+        self.aws.table(at, 1.0, 4.0);
+        self.record_usage(i, at);
+        self.agenda.schedule(done, Event::Done { incident: i, serial, assigned: at });
+        true
     }
 
-    async fn arrive(&mut self, i: usize, at: DateTime<Utc>) -> Result<(), SimulationError> {
-        let agent_type = self.incidents[i].agent_type.clone();
-        let queued = self.waiting.get(&agent_type).is_some_and(|q| !q.is_empty());
+    fn record_usage(&mut self, i: usize, at: DateTime<Utc>) {
+        let incident = &self.incidents[i];
+        let (agent_type, severity) = (incident.agent_type.clone(), incident.severity);
+        // A type without a valid task name or a model was refused when the run started.
+        let Ok(choice) = self.choose(&agent_type, severity) else { return };
+        let key = (hour_of(at), choice.model.clone(), agent_type.to_string());
+        let usage = self.pending_usage.entry(key).or_insert_with(|| HourUsage {
+            model: choice.model.clone(),
+            task_type: agent_type.to_string(),
+            ..HourUsage::default()
+        });
+        usage.calls += 1.0;
+        usage.input_tokens += choice.input_tokens * self.token_multiplier;
+        usage.output_tokens += choice.output_tokens * self.token_multiplier;
+        *usage.severity_calls_mut(severity) += 1.0;
+    }
+
+    fn arrive(&mut self, i: usize, at: DateTime<Utc>) {
+        let agent_type = &self.incidents[i].agent_type;
+        let queued = self.waiting.get(agent_type).is_some_and(|q| !q.is_empty());
         // First come, first served: while others wait, a newcomer queues behind them.
-        if queued || !self.try_assign(i, at).await? {
-            self.waiting.entry(agent_type).or_default().push_back(i);
+        if queued || !self.try_assign(i, at) {
+            self.waiting.entry(agent_type.clone()).or_default().push_back(i);
         }
-        Ok(())
     }
 
     /// Assigns waiting incidents of `agent_type` until one finds no room.
-    async fn drain(&mut self, agent_type: &AgentType, at: DateTime<Utc>) -> Result<(), SimulationError> {
+    fn drain(&mut self, agent_type: &AgentType, at: DateTime<Utc>) {
         while let Some(&i) = self.waiting.get(agent_type).and_then(VecDeque::front) {
-            if !self.try_assign(i, at).await? {
+            if !self.try_assign(i, at) {
                 break;
             }
             if let Some(q) = self.waiting.get_mut(agent_type) {
                 q.pop_front();
             }
         }
-        Ok(())
     }
 
-    async fn done(
-        &mut self,
-        i: usize,
-        replica: &str,
-        assigned: DateTime<Utc>,
-        at: DateTime<Utc>,
-    ) -> Result<(), SimulationError> {
+    fn done(&mut self, i: usize, serial: u64, assigned: DateTime<Utc>, at: DateTime<Utc>) {
         let incident = &self.incidents[i];
         let agent_type = incident.agent_type.clone();
         self.outcomes.completed(&agent_type, incident.at, assigned, at);
         let latency_s = (at - assigned).num_milliseconds() as f64 / 1000.0;
-        match self.assignments.release(&agent_type, replica, true, latency_s, at).await {
-            // A replica that stopped reporting (an outage) has no counter left to release.
-            Ok(_) | Err(ReleaseError::NotFound { .. }) => {}
-            Err(e) => return Err(e.into()),
+        if let Some(fleet) = self.fleets.get_mut(&agent_type) {
+            fleet.finish(serial, latency_s, at);
         }
-        if let Some(rs) = self.replicas.get_mut(&agent_type) {
-            if let Some(r) = rs.iter_mut().find(|r| r.id == replica) {
-                r.active = r.active.saturating_sub(1);
-            }
-            rs.retain(|r| !(r.draining && r.active == 0));
-        }
-        self.drain(&agent_type, at).await
+        self.drain(&agent_type, at);
     }
 
-    /// The autoscaler's round: every type evaluated on its reported load, the simulated fleet
-    /// brought to what it decided per region, and a sample taken.
-    async fn evaluate(&mut self, at: DateTime<Utc>) -> Result<(), SimulationError> {
-        let types: Vec<AgentType> = self.replicas.keys().cloned().collect();
+    async fn outage(&mut self, region: Region, down: bool, at: DateTime<Utc>) -> Result<(), SimulationError> {
+        let health = RegionHealth {
+            healthy: !down,
+            weight: 1.0,
+            reason: Some("simulated outage".into()),
+            updated_at: at,
+        };
+        // Only the suite watches region health; the baselines' replicas there simply stop serving.
+        if self.variant == Variant::Suite {
+            self.fleet.set_region_health(&region, &health).await?;
+        }
+        if down {
+            self.down.insert(region);
+        } else {
+            self.down.remove(&region);
+        }
+        for fleet in self.fleets.values_mut() {
+            fleet.invalidate();
+        }
+        if self.variant == Variant::Suite {
+            self.heartbeat(at).await?;
+        }
+        let types: Vec<AgentType> = self.fleets.keys().cloned().collect();
         for agent_type in types {
-            let request = ScalingRequest {
-                agent_type: agent_type.clone(),
-                utilization: None,
-                severity: Severity::High,
-                dry_run: false,
-                alarm_at: None,
-            };
-            self.scaler.evaluate(&request, at).await?;
-            let (state, _) = self.fleet.scaling_state(&agent_type).await?;
-            let capacity = self.capacity[&agent_type];
-            self.reconcile(&agent_type, &state.desired, capacity, at);
-            self.drain(&agent_type, at).await?;
-            self.sample(&agent_type, &state.desired, at);
+            self.drain(&agent_type, at);
         }
         Ok(())
     }
 
-    fn reconcile(
-        &mut self,
-        agent_type: &AgentType,
-        desired: &BTreeMap<String, u32>,
-        capacity: u32,
-        at: DateTime<Utc>,
-    ) {
+    /// A price or token-volume jump: prices go into the price table in force (the sweeper and
+    /// model selection read it), tokens into every call from now on.
+    async fn spike(&mut self, k: usize, at: DateTime<Utc>) -> Result<(), SimulationError> {
+        let spike = &self.scenario.cost_spikes[k];
+        self.token_multiplier *= spike.token_multiplier;
+        if (spike.price_multiplier - 1.0).abs() > f64::EPSILON {
+            let mut table = (*self.prices).clone();
+            for m in table.models.iter_mut().filter(|m| spike.model.as_ref().is_none_or(|id| id == &m.id)) {
+                m.input_per_1k *= spike.price_multiplier;
+                m.output_per_1k *= spike.price_multiplier;
+            }
+            let version = self.price_book.version().await?;
+            self.price_book.set(&table, version, at).await?;
+            self.prices = Arc::new(table);
+            self.choices.clear();
+        }
+        Ok(())
+    }
+
+    /// Reports the usage counted since the last sweep (one counter update per hour, model and
+    /// task, as the api's intake would have added call by call), then sweeps.
+    async fn sweep(&mut self, at: DateTime<Utc>) -> Result<(), SimulationError> {
+        for ((hour, _, _), usage) in std::mem::take(&mut self.pending_usage) {
+            self.usage.add(hour, &usage).await?;
+        }
+        let report = self.sweeper.sweep(at).await?;
+        let previous = &report.previous_hour;
+        if previous.start >= self.scenario.start && self.hours.last().is_none_or(|h| h.hour < previous.start)
+        {
+            self.close_hour(previous, at);
+        }
+        let controls = self.fleet.cost_control().await?;
+        let mode = CostMode::from_control(&controls);
+        if mode != self.mode {
+            self.mode = mode;
+            self.choices.clear();
+        }
+        self.sweeps.push(SweepPoint {
+            at,
+            hourly_cost: report.current_metrics.hourly_cost,
+            daily_projection: report.current_metrics.daily_projection,
+            level: report.current_metrics.cost_threshold,
+            emergency_mode: report.emergency_mode,
+            actions: report.actions.iter().map(|a| a.reason().to_owned()).collect(),
+        });
+        Ok(())
+    }
+
+    fn close_hour(&mut self, hour: &HourCost, at: DateTime<Utc>) {
+        let (warm, cold) = self.aws.starts();
+        let (warm_before, cold_before) = self.starts_at_hour;
+        self.starts_at_hour = (warm, cold);
+        // Sweeps run on the hour, so the starts since the last close are the hour's.
+        debug_assert!(at - hour.start <= Duration::hours(2));
+        self.hours.push(HourRow {
+            hour: hour.start,
+            spend: hour.total,
+            by_service: hour.by_service.clone(),
+            warm_starts: warm - warm_before,
+            cold_starts: cold - cold_before,
+        });
+    }
+
+    /// The most severe incident of the type waiting now (the alarm's severity), else high.
+    fn waiting_severity(&self, agent_type: &AgentType) -> Severity {
+        self.waiting
+            .get(agent_type)
+            .into_iter()
+            .flatten()
+            .map(|&i| self.incidents[i].severity)
+            .min()
+            .unwrap_or(Severity::High)
+    }
+
+    /// The autoscaler's round: every type evaluated, the simulated fleet brought to what was
+    /// decided per region, and a sample taken.
+    async fn evaluate(&mut self, at: DateTime<Utc>) -> Result<(), SimulationError> {
+        let types: Vec<AgentType> = self.fleets.keys().cloned().collect();
+        for agent_type in types {
+            match self.variant {
+                Variant::Suite => {
+                    let request = ScalingRequest {
+                        agent_type: agent_type.clone(),
+                        utilization: None,
+                        severity: self.waiting_severity(&agent_type),
+                        dry_run: false,
+                        alarm_at: None,
+                    };
+                    self.scaler.evaluate(&request, at).await?;
+                    let (state, _) = self.fleet.scaling_state(&agent_type).await?;
+                    self.reconcile(&agent_type, &state.desired, at);
+                }
+                Variant::PrototypeRules => self.prototype(&agent_type, at),
+                Variant::StaticPeak => {}
+            }
+            self.drain(&agent_type, at);
+            self.sample(&agent_type, at);
+        }
+        Ok(())
+    }
+
+    fn prototype(&mut self, agent_type: &AgentType, at: DateTime<Utc>) {
+        let (Some(fleet), Some(policy)) = (self.fleets.get(agent_type), self.policies.get(agent_type)) else {
+            return;
+        };
+        let current: BTreeMap<Region, u32> =
+            self.regions.iter().map(|r| (r.clone(), fleet.kept(r))).collect();
+        let utilization = fleet.utilization(at, &self.down);
+        if let Some(next) =
+            prototype_step(&current, utilization, policy, self.last_change.get(agent_type).copied(), at)
+        {
+            self.last_change.insert(agent_type.clone(), at);
+            let desired = next.into_iter().map(|(r, n)| (r.to_string(), n)).collect();
+            self.reconcile(agent_type, &desired, at);
+        }
+    }
+
+    fn reconcile(&mut self, agent_type: &AgentType, desired: &BTreeMap<String, u32>, at: DateTime<Utc>) {
+        self.desired.insert(agent_type.clone(), desired.clone());
         for (region, &want) in desired {
             let Ok(region) = Region::parse(region) else { continue };
-            let serving = |r: &&SimReplica| r.region == region && !r.draining;
-            let have = self.replicas.get(agent_type).map_or(0, |rs| rs.iter().filter(serving).count() as u32);
+            let have = self.fleets.get(agent_type).map_or(0, |f| f.kept(&region));
             for _ in have..want {
-                self.add_replica(agent_type, region.clone(), capacity, at + REPLICA_START);
+                self.add_replica(agent_type, region.clone(), at + REPLICA_START);
             }
-            if have > want {
-                let mut extra = have - want;
-                if let Some(rs) = self.replicas.get_mut(agent_type) {
-                    // Idle ones first, newest first.
-                    rs.sort_by_key(|r| {
-                        (r.region != region, r.draining, r.active > 0, std::cmp::Reverse(r.ready_at))
-                    });
-                    for r in rs.iter_mut().filter(|r| r.region == region && !r.draining) {
-                        if extra == 0 {
-                            break;
-                        }
-                        r.draining = true;
-                        extra -= 1;
-                    }
-                    rs.retain(|r| !(r.draining && r.active == 0));
-                }
+            if have > want
+                && let Some(fleet) = self.fleets.get_mut(agent_type)
+            {
+                fleet.drain(&region, have - want);
             }
         }
     }
 
-    fn sample(&mut self, agent_type: &AgentType, desired: &BTreeMap<String, u32>, at: DateTime<Utc>) {
-        let rs = self.replicas.get(agent_type).map(Vec::as_slice).unwrap_or_default();
+    fn sample(&mut self, agent_type: &AgentType, at: DateTime<Utc>) {
+        let Some(fleet) = self.fleets.get(agent_type) else { return };
         let mut replicas = BTreeMap::new();
-        let (mut active, mut capacity) = (0u64, 0u64);
-        for r in rs.iter().filter(|r| r.ready_at <= at && !r.draining) {
+        for r in fleet.replicas.iter().filter(|r| r.ready_at <= at && !r.draining) {
             *replicas.entry(r.region.to_string()).or_insert(0) += 1;
-            if !self.down.contains(&r.region) {
-                active += u64::from(r.active);
-                capacity += u64::from(r.capacity);
-            }
         }
+        let kept = fleet.replicas.iter().filter(|r| !r.draining).count() as u64;
+        *self.replica_minutes.entry(agent_type.clone()).or_default() += kept;
+        let desired = self.desired.get(agent_type).cloned().unwrap_or_else(|| replicas.clone());
         self.samples.push(Sample {
             at,
             agent_type: agent_type.clone(),
             replicas,
-            desired: desired.clone(),
-            utilization: if capacity == 0 { 0.0 } else { active as f64 / capacity as f64 },
+            desired,
+            utilization: fleet.utilization(at, &self.down),
             waiting: self.waiting.get(agent_type).map_or(0, VecDeque::len),
         });
     }
@@ -428,6 +747,10 @@ impl Engine<'_> {
 mod tests {
     use super::*;
     use crate::simulation::incidents;
+
+    async fn run_quietly(s: &Scenario, day: &[Incident], variant: Variant) -> DayRun {
+        run(s, day, variant, &mut |_| {}).await.unwrap()
+    }
 
     /// Two hours in two regions: New York's morning starts at 13:00 UTC, so load jumps almost fortyfold
     /// an hour in.
@@ -448,7 +771,7 @@ mod tests {
     async fn the_autoscaler_follows_the_morning_and_every_incident_is_accounted_for() {
         let s = scenario("");
         let day = incidents(&s);
-        let run = run(&s, &day).await.unwrap();
+        let run = run_quietly(&s, &day, Variant::Suite).await;
         let detection = &run.outcomes[&AgentType::parse("detection").unwrap()];
         assert_eq!(detection.completed + detection.unserved, day.len() as u64);
         let replicas = |sample: &Sample| sample.replicas.values().sum::<u32>();
@@ -468,6 +791,41 @@ mod tests {
             .unwrap();
         assert!(night <= 2 && morning > night, "night {night}, morning {morning}");
         assert!(detection.over_maximum_share < 0.05, "{detection:?}");
+        // Both hours priced, the model calls among the costs, the warmer's pings among the starts.
+        assert_eq!(run.hours.len(), 2, "{:?}", run.hours);
+        assert!(
+            run.hours.iter().all(|h| h.by_service.get(crate::cost::report::LLM).is_some_and(|c| *c > 0.0)),
+            "{:?}",
+            run.hours
+        );
+        assert!(run.spend > 0.0 && run.warm_starts > 0 && run.cold_starts > 0, "{run:?}");
+        assert_eq!(run.sweeps.len(), 9, "every 15 minutes and at the end");
+    }
+
+    #[tokio::test]
+    async fn the_prototype_rules_lag_the_morning_and_static_capacity_costs_more_replica_hours() {
+        let s = scenario("");
+        let day = incidents(&s);
+        let suite = run_quietly(&s, &day, Variant::Suite).await;
+        let prototype = run_quietly(&s, &day, Variant::PrototypeRules).await;
+        let fixed = run_quietly(&s, &day, Variant::StaticPeak).await;
+        let detection = AgentType::parse("detection").unwrap();
+        let p99 = |r: &DayRun| r.outcomes[&detection].wait.p99_s;
+        assert!(
+            p99(&prototype) > p99(&suite),
+            "one replica per 300 s is slower: {} vs {}",
+            p99(&prototype),
+            p99(&suite)
+        );
+        assert!(fixed.replica_hours[&detection] > suite.replica_hours[&detection]);
+        // The prototype's cheapest model costs less per call than the suite's choice for high severity.
+        let llm = |r: &DayRun| {
+            r.hours
+                .iter()
+                .map(|h| h.by_service.get(crate::cost::report::LLM).copied().unwrap_or(0.0))
+                .sum::<f64>()
+        };
+        assert!(llm(&prototype) < llm(&suite), "{} vs {}", llm(&prototype), llm(&suite));
     }
 }
 
@@ -490,7 +848,7 @@ mod outage_tests {
         )
         .unwrap();
         let day = incidents(&s);
-        let run = run(&s, &day).await.unwrap();
+        let run = run(&s, &day, Variant::Suite, &mut |_| {}).await.unwrap();
         let during =
             |x: &&Sample| x.at >= s.start + Duration::minutes(30) && x.at < s.start + Duration::minutes(40);
         let west: Vec<u32> = run

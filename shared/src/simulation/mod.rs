@@ -1,20 +1,25 @@
-//! The day-long fleet simulation (in progress): scenarios, the incident workload they describe,
-//! the Lambda execution environments the simulation stands in for, the agenda of events, the
-//! record of outcomes, and a first engine driving the suite's scaling and selection code.
+//! The day-long fleet simulation: scenarios, the incident workload they describe, the AWS the
+//! suite runs on (execution environments, metrics), the agenda of events, the engine that drives
+//! the suite's own decision code through a day, the baselines it is compared with, the record of
+//! outcomes and the report.
 
 pub mod arrivals;
+pub mod aws;
 pub mod containers;
 pub mod engine;
 pub mod events;
+pub mod fleet;
 pub mod outcomes;
 pub mod scenario;
+pub mod variant;
 
 pub use arrivals::{Incident, incidents, peak_concurrency};
 pub use containers::{Environments, Start};
-pub use engine::{DayRun, Sample, run};
+pub use engine::{DayRun, HourRow, Sample, SweepPoint, run};
 pub use events::Agenda;
-pub use outcomes::{Outcomes, TypeSummary, response_targets};
+pub use outcomes::{HourSummary, Outcomes, TypeSummary, response_targets};
 pub use scenario::Scenario;
+pub use variant::Variant;
 
 #[cfg(test)]
 mod tests {

@@ -35,13 +35,37 @@ struct TypeOutcomes {
     totals_ms: Histogram<u64>,
     over_target: u64,
     over_maximum: u64,
+    waited_over_maximum: u64,
     unserved: u64,
 }
 
 impl Default for TypeOutcomes {
     fn default() -> Self {
-        Self { waits_ms: histogram(), totals_ms: histogram(), over_target: 0, over_maximum: 0, unserved: 0 }
+        Self {
+            waits_ms: histogram(),
+            totals_ms: histogram(),
+            over_target: 0,
+            over_maximum: 0,
+            waited_over_maximum: 0,
+            unserved: 0,
+        }
     }
+}
+
+/// Every type's incidents that arrived in one hour.
+#[derive(Debug, Clone)]
+struct HourOutcomes {
+    waits_ms: Histogram<u64>,
+    totals_ms: Histogram<u64>,
+}
+
+/// Waits and completions of the incidents that arrived in one hour, every type together.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HourSummary {
+    pub hour: DateTime<Utc>,
+    pub completed: u64,
+    pub wait: Percentiles,
+    pub completion: Percentiles,
 }
 
 /// Percentiles of one measure, seconds.
@@ -75,12 +99,15 @@ pub struct TypeSummary {
     /// Share of completed incidents over the type's maximum response time.
     pub over_maximum_share: f64,
     pub over_target_share: f64,
+    /// Share of completed incidents that waited for an agent longer than the maximum response time.
+    pub waited_over_maximum_share: f64,
 }
 
 /// Every incident's outcome, by agent type.
 #[derive(Debug, Clone, Default)]
 pub struct Outcomes {
     by_type: BTreeMap<AgentType, TypeOutcomes>,
+    by_hour: BTreeMap<DateTime<Utc>, HourOutcomes>,
 }
 
 fn millis(from: DateTime<Utc>, to: DateTime<Utc>) -> u64 {
@@ -102,12 +129,34 @@ impl Outcomes {
     ) {
         let (target, maximum) = response_targets(agent_type);
         let o = self.by_type.entry(agent_type.clone()).or_default();
-        let _ = o.waits_ms.record(millis(arrived, assigned));
+        let wait = millis(arrived, assigned);
+        let _ = o.waits_ms.record(wait);
         let total = millis(arrived, done);
         let _ = o.totals_ms.record(total);
         let total_s = total as f64 / 1000.0;
         o.over_target += u64::from(total_s > target);
         o.over_maximum += u64::from(total_s > maximum);
+        o.waited_over_maximum += u64::from(wait as f64 / 1000.0 > maximum);
+        let hour = crate::cost::usage::hour_of(arrived);
+        let h = self
+            .by_hour
+            .entry(hour)
+            .or_insert_with(|| HourOutcomes { waits_ms: histogram(), totals_ms: histogram() });
+        let _ = h.waits_ms.record(wait);
+        let _ = h.totals_ms.record(total);
+    }
+
+    /// Waits and completions by the hour the incidents arrived in.
+    pub fn hours(&self) -> Vec<HourSummary> {
+        self.by_hour
+            .iter()
+            .map(|(hour, h)| HourSummary {
+                hour: *hour,
+                completed: h.totals_ms.len(),
+                wait: Percentiles::of(&h.waits_ms),
+                completion: Percentiles::of(&h.totals_ms),
+            })
+            .collect()
     }
 
     /// An incident the run ended before it was done.
@@ -133,6 +182,7 @@ impl Outcomes {
                         maximum_s,
                         over_maximum_share: share(o.over_maximum),
                         over_target_share: share(o.over_target),
+                        waited_over_maximum_share: share(o.waited_over_maximum),
                     },
                 )
             })
@@ -181,5 +231,11 @@ mod tests {
         // Over the 60 s maximum: totals of 61-109 s, 49 of them; over the 30 s target: 31-109 s, 79.
         assert!((s.over_maximum_share - 0.49).abs() < 1e-9, "{}", s.over_maximum_share);
         assert!((s.over_target_share - 0.79).abs() < 1e-9, "{}", s.over_target_share);
+        // Waits over 60 s: 61-99 s, 39 of them.
+        assert!((s.waited_over_maximum_share - 0.39).abs() < 1e-9, "{}", s.waited_over_maximum_share);
+        let hours = outcomes.hours();
+        assert_eq!(hours.len(), 1, "every one arrived in the same hour");
+        assert_eq!(hours[0].completed, 100);
+        assert!((hours[0].wait.p50_s - s.wait.p50_s).abs() < 1e-9);
     }
 }
