@@ -1,6 +1,8 @@
 //! The local runner: the same Router the api Lambda runs, served on loopback over an embedded
 //! store. Later capabilities add their subcommands here.
 
+mod day;
+mod plots;
 mod replay;
 mod serve;
 mod simulate;
@@ -43,7 +45,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve::serve(args, config).await,
         Command::Replay(args) => replay::run(&args, &mut std::io::stdout().lock()),
-        Command::Simulate(args) => simulate::run(&args, &mut std::io::stdout().lock()),
+        Command::Simulate(args) => simulate::run(&args, &mut std::io::stdout()).await,
         Command::WarmPlan(args) => warm_plan::run(&args, &mut std::io::stdout().lock()),
     }
 }

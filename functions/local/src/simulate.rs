@@ -21,10 +21,39 @@ pub enum SimulateKind {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Simulate a day of the whole fleet through the suite's decision code, with the two
+    /// baselines, and write report.md and plots (scenarios in tests/fixtures/scenarios/).
+    Day {
+        /// A scenario file; the bundled normal day when left out.
+        #[arg(long)]
+        scenario: Option<PathBuf>,
+        /// Replaces the scenario's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Where report.md, the plots and runs.json go.
+        #[arg(long, default_value = "simulation")]
+        out: PathBuf,
+    },
 }
 
-pub fn run(args: &SimulateArgs, out: &mut impl Write) -> anyhow::Result<()> {
+pub async fn run(args: &SimulateArgs, out: &mut impl Write) -> anyhow::Result<()> {
     match &args.what {
+        SimulateKind::Day { scenario, seed, out: dir } => {
+            let parsed = crate::day::scenario(scenario.as_deref(), *seed)?;
+            let runs = crate::day::simulate(&parsed, std::io::IsTerminal::is_terminal(&std::io::stderr())).await?;
+            let mut command = "commander simulate day".to_owned();
+            if let Some(path) = scenario {
+                command.push_str(&format!(" --scenario {}", path.display()));
+            }
+            if let Some(seed) = seed {
+                command.push_str(&format!(" --seed {seed}"));
+            }
+            command.push_str(&format!(" --out {}", dir.display()));
+            let path = crate::day::write(dir, &parsed, &runs, &command)?;
+            writeln!(out, "{}", shared::simulation::report::summary_table(&runs))?;
+            writeln!(out, "report: {}", path.display())?;
+            Ok(())
+        }
         SimulateKind::Balancing { scenario, json } => {
             let text = std::fs::read_to_string(scenario)
                 .with_context(|| format!("cannot read {}", scenario.display()))?;

@@ -111,6 +111,8 @@ pub struct Sweeper {
     settings: SweepSettings,
     /// What the warmer keeps warm (its advice joins the recommendations).
     warming: Option<crate::warming::config::WarmConfig>,
+    /// Writes EMF lines to stdout (Lambda's metrics path; off for a simulation).
+    emf: bool,
 }
 
 impl Sweeper {
@@ -124,7 +126,15 @@ impl Sweeper {
             limiter: None,
             settings,
             warming: None,
+            emf: true,
         }
+    }
+
+    /// Whether each sweep writes its figures as EMF lines to stdout (on by default).
+    #[must_use]
+    pub fn with_emf(mut self, on: bool) -> Self {
+        self.emf = on;
+        self
     }
 
     #[must_use]
@@ -381,7 +391,9 @@ impl Sweeper {
         let mut snapshot = Item::from_record(Key::new("COST#SNAPSHOT", now.to_rfc3339()), &report)?;
         snapshot.attrs.insert("ttl".into(), ttl(now).into());
         self.store.put(snapshot, Condition::Always).await?;
-        emit_metrics(&report);
+        if self.emf {
+            emit_metrics(&report);
+        }
         Ok(report)
     }
 

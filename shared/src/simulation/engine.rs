@@ -27,7 +27,7 @@ use super::aws::SimulatedAws;
 use super::containers::Start;
 use super::events::Agenda;
 use super::fleet::TypeFleet;
-use super::outcomes::{HourSummary, Outcomes, TypeSummary};
+use super::outcomes::{HourSummary, Outcomes, Overall, TypeSummary};
 use super::scenario::Scenario;
 use super::variant::{Variant, prototype_step, static_peak};
 use crate::clock::{Clock, ManualClock};
@@ -134,6 +134,7 @@ pub struct DayRun {
     pub variant: Variant,
     pub incidents: usize,
     pub outcomes: BTreeMap<AgentType, TypeSummary>,
+    pub overall: Overall,
     /// Waits and completions by arrival hour.
     pub response_by_hour: Vec<HourSummary>,
     /// One sample per type each evaluation.
@@ -242,7 +243,8 @@ pub async fn run(
         SweepSettings { functions, table_name: "commander-simulation".into(), ..SweepSettings::default() };
     let sweeper = Sweeper::new(Arc::clone(&store), price_book.clone(), settings)
         .with_metered(Arc::new(aws.clone()))
-        .with_warming(warm_config.clone());
+        .with_warming(warm_config.clone())
+        .with_emf(false);
     let warmer =
         Warmer::new(Arc::clone(&store), warm_config, price_book.clone(), Some(Arc::new(aws.clone())));
     let mut engine = Engine {
@@ -413,6 +415,7 @@ impl Engine<'_> {
             variant: self.variant,
             incidents: self.incidents.len(),
             outcomes: self.outcomes.summary(),
+            overall: self.outcomes.overall(),
             response_by_hour: self.outcomes.hours(),
             samples: self.samples,
             sweeps: self.sweeps,

@@ -10,6 +10,7 @@ pub mod engine;
 pub mod events;
 pub mod fleet;
 pub mod outcomes;
+pub mod report;
 pub mod scenario;
 pub mod variant;
 
@@ -17,7 +18,7 @@ pub use arrivals::{Incident, incidents, peak_concurrency};
 pub use containers::{Environments, Start};
 pub use engine::{DayRun, HourRow, Sample, SweepPoint, run};
 pub use events::Agenda;
-pub use outcomes::{HourSummary, Outcomes, TypeSummary, response_targets};
+pub use outcomes::{HourSummary, Outcomes, Overall, TypeSummary, response_targets};
 pub use scenario::Scenario;
 pub use variant::Variant;
 

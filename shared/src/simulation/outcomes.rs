@@ -110,6 +110,19 @@ pub struct Outcomes {
     by_hour: BTreeMap<DateTime<Utc>, HourOutcomes>,
 }
 
+/// Every type together.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Overall {
+    pub completed: u64,
+    pub unserved: u64,
+    pub wait: Percentiles,
+    pub completion: Percentiles,
+    /// Completed incidents over their type's maximum response time.
+    pub over_maximum_share: f64,
+    /// Completed incidents that waited longer than their type's maximum response time.
+    pub waited_over_maximum_share: f64,
+}
+
 fn millis(from: DateTime<Utc>, to: DateTime<Utc>) -> u64 {
     u64::try_from((to - from).num_milliseconds()).unwrap_or(0).clamp(1, MAX_MS)
 }
@@ -144,6 +157,29 @@ impl Outcomes {
             .or_insert_with(|| HourOutcomes { waits_ms: histogram(), totals_ms: histogram() });
         let _ = h.waits_ms.record(wait);
         let _ = h.totals_ms.record(total);
+    }
+
+    /// Every type together.
+    pub fn overall(&self) -> Overall {
+        let (mut waits, mut totals) = (histogram(), histogram());
+        let (mut over, mut waited, mut unserved) = (0, 0, 0);
+        for o in self.by_type.values() {
+            let _ = waits.add(&o.waits_ms);
+            let _ = totals.add(&o.totals_ms);
+            over += o.over_maximum;
+            waited += o.waited_over_maximum;
+            unserved += o.unserved;
+        }
+        let completed = totals.len();
+        let share = |n: u64| if completed == 0 { 0.0 } else { n as f64 / completed as f64 };
+        Overall {
+            completed,
+            unserved,
+            wait: Percentiles::of(&waits),
+            completion: Percentiles::of(&totals),
+            over_maximum_share: share(over),
+            waited_over_maximum_share: share(waited),
+        }
     }
 
     /// Waits and completions by the hour the incidents arrived in.
@@ -233,6 +269,9 @@ mod tests {
         assert!((s.over_target_share - 0.79).abs() < 1e-9, "{}", s.over_target_share);
         // Waits over 60 s: 61-99 s, 39 of them.
         assert!((s.waited_over_maximum_share - 0.39).abs() < 1e-9, "{}", s.waited_over_maximum_share);
+        let overall = outcomes.overall();
+        assert_eq!((overall.completed, overall.unserved), (100, 1));
+        assert!((overall.waited_over_maximum_share - 0.39).abs() < 1e-9);
         let hours = outcomes.hours();
         assert_eq!(hours.len(), 1, "every one arrived in the same hour");
         assert_eq!(hours[0].completed, 100);

@@ -1,0 +1,247 @@
+//! The simulation's plots, as SVG (plotters): the fleet per agent type and region, utilisation,
+//! response times by hour, spend against the thresholds, warm and cold starts, and the fleet size
+//! of the suite against the baselines. Hours since the run's start on every x axis.
+
+use std::path::Path;
+
+use anyhow::anyhow;
+use plotters::prelude::*;
+use shared::cost::levels::Thresholds;
+use shared::simulation::report::Plot;
+use shared::simulation::{DayRun, Scenario, Variant};
+
+type Drawn = Result<(), Box<dyn std::error::Error>>;
+
+const SIZE: (u32, u32) = (1000, 420);
+
+fn hours_since(scenario: &Scenario, at: chrono::DateTime<chrono::Utc>) -> f64 {
+    (at - scenario.start).num_seconds() as f64 / 3600.0
+}
+
+fn top(values: impl Iterator<Item = f64>) -> f64 {
+    values.fold(0.0, f64::max).max(1e-9) * 1.1
+}
+
+fn color(i: usize) -> RGBColor {
+    const COLORS: [RGBColor; 6] = [
+        RGBColor(31, 119, 180),
+        RGBColor(255, 127, 14),
+        RGBColor(44, 160, 44),
+        RGBColor(214, 39, 40),
+        RGBColor(148, 103, 189),
+        RGBColor(140, 86, 75),
+    ];
+    COLORS[i % COLORS.len()]
+}
+
+/// Draws one chart of lines on `area`: each line a label and its points.
+fn lines(
+    area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    caption: &str,
+    hours: f64,
+    y_desc: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+    flat: &[(String, f64)],
+) -> Drawn {
+    let y_max = top(series.iter().flat_map(|(_, p)| p.iter().map(|(_, y)| *y)).chain(flat.iter().map(|(_, y)| *y)));
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 18))
+        .margin(10)
+        .x_label_area_size(32)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0f64..hours, 0f64..y_max)?;
+    chart.configure_mesh().x_desc("hours since start").y_desc(y_desc).draw()?;
+    for (i, (label, points)) in series.iter().enumerate() {
+        let c = color(i);
+        chart
+            .draw_series(LineSeries::new(points.iter().copied(), c.stroke_width(2)))?
+            .label(label.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+    }
+    for (label, y) in flat {
+        let line = BLACK.mix(0.5);
+        chart
+            .draw_series(LineSeries::new([(0.0, *y), (hours, *y)], line.stroke_width(1)))?
+            .label(label.as_str())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], line.stroke_width(1)));
+    }
+    chart.configure_series_labels().position(SeriesLabelPosition::UpperLeft).background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
+    Ok(())
+}
+
+fn suite(runs: &[DayRun]) -> Option<&DayRun> {
+    runs.iter().find(|r| r.variant == Variant::Suite)
+}
+
+fn replicas(path: &Path, scenario: &Scenario, run: &DayRun) -> Drawn {
+    let types: Vec<_> = run.outcomes.keys().cloned().collect();
+    let root = SVGBackend::new(path, (SIZE.0, SIZE.1 * types.len().max(1) as u32 * 3 / 4)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let hours = f64::from(scenario.hours);
+    for (area, agent_type) in root.split_evenly((types.len().max(1), 1)).iter().zip(&types) {
+        let samples: Vec<_> = run.samples.iter().filter(|s| &s.agent_type == agent_type).collect();
+        let mut series: Vec<(String, Vec<(f64, f64)>)> = scenario
+            .regions
+            .keys()
+            .map(|region| {
+                let points = samples
+                    .iter()
+                    .map(|s| (hours_since(scenario, s.at), f64::from(s.replicas.get(region.as_str()).copied().unwrap_or(0))))
+                    .collect();
+                (region.to_string(), points)
+            })
+            .collect();
+        series.push((
+            "all regions".into(),
+            samples.iter().map(|s| (hours_since(scenario, s.at), f64::from(s.replicas.values().sum::<u32>()))).collect(),
+        ));
+        lines(area, &format!("{agent_type}: ready replicas per region"), hours, "replicas", &series, &[])?;
+    }
+    root.present()?;
+    Ok(())
+}
+
+fn utilization(path: &Path, scenario: &Scenario, run: &DayRun) -> Drawn {
+    let root = SVGBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE)?;
+    let series: Vec<(String, Vec<(f64, f64)>)> = run
+        .outcomes
+        .keys()
+        .map(|t| {
+            let points =
+                run.samples.iter().filter(|s| &s.agent_type == t).map(|s| (hours_since(scenario, s.at), s.utilization)).collect();
+            (t.to_string(), points)
+        })
+        .collect();
+    let flat = [("scale up above".to_owned(), 0.8), ("scale down below".to_owned(), 0.3)];
+    lines(&root, "Utilisation per agent type (active incidents / capacity of serving replicas)", f64::from(scenario.hours), "utilisation", &series, &flat)?;
+    root.present()?;
+    Ok(())
+}
+
+fn response(path: &Path, scenario: &Scenario, runs: &[DayRun]) -> Drawn {
+    let root = SVGBackend::new(path, (SIZE.0, SIZE.1 * 2)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let areas = root.split_evenly((2, 1));
+    let hours = f64::from(scenario.hours);
+    let mid = |h: chrono::DateTime<chrono::Utc>| hours_since(scenario, h) + 0.5;
+    let waits: Vec<(String, Vec<(f64, f64)>)> = runs
+        .iter()
+        .map(|r| (format!("{}: p99", r.variant.label()), r.response_by_hour.iter().map(|h| (mid(h.hour), h.wait.p99_s)).collect()))
+        .collect();
+    lines(&areas[0], "Wait for an agent by arrival hour, p99 (all types)", hours, "seconds", &waits, &[])?;
+    if let Some(run) = suite(runs) {
+        let by = |name: &str, f: fn(&shared::simulation::HourSummary) -> f64| {
+            (name.to_owned(), run.response_by_hour.iter().map(|h| (mid(h.hour), f(h))).collect::<Vec<_>>())
+        };
+        let series = [
+            by("p50", |h| h.completion.p50_s),
+            by("p95", |h| h.completion.p95_s),
+            by("p99", |h| h.completion.p99_s),
+        ];
+        lines(&areas[1], "Suite: arrival to done by arrival hour (MTTR proxy, all types)", hours, "seconds", &series, &[])?;
+    }
+    root.present()?;
+    Ok(())
+}
+
+fn spend(path: &Path, scenario: &Scenario, runs: &[DayRun]) -> Drawn {
+    let root = SVGBackend::new(path, (SIZE.0, SIZE.1 * 2)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let areas = root.split_evenly((2, 1));
+    let hours = f64::from(scenario.hours);
+    let mut series: Vec<(String, Vec<(f64, f64)>)> = runs
+        .iter()
+        .map(|r| {
+            let points = r
+                .hours
+                .iter()
+                .flat_map(|h| {
+                    let x = hours_since(scenario, h.hour);
+                    [(x, h.spend), (x + 1.0, h.spend)]
+                })
+                .collect();
+            (format!("{}: spend per whole hour", r.variant.label()), points)
+        })
+        .collect();
+    if let Some(run) = suite(runs) {
+        series.push((
+            "suite: hourly rate each sweep measured".into(),
+            run.sweeps.iter().map(|s| (hours_since(scenario, s.at), s.hourly_cost)).collect(),
+        ));
+    }
+    let t = Thresholds::default();
+    let flat = [
+        ("high".to_owned(), t.high),
+        ("critical".to_owned(), t.critical),
+        ("emergency".to_owned(), t.emergency),
+    ];
+    lines(&areas[0], "Metered spend, $ per hour, with the cost thresholds", hours, "USD per hour", &series, &flat)?;
+    let projections: Vec<(String, Vec<(f64, f64)>)> = runs
+        .iter()
+        .map(|r| {
+            (
+                format!("{}: daily projection", r.variant.label()),
+                r.sweeps.iter().map(|s| (hours_since(scenario, s.at), s.daily_projection)).collect(),
+            )
+        })
+        .collect();
+    lines(&areas[1], "The sweeps' projection of the day's spend", hours, "USD per day", &projections, &[])?;
+    root.present()?;
+    Ok(())
+}
+
+fn starts(path: &Path, scenario: &Scenario, run: &DayRun) -> Drawn {
+    let root = SVGBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE)?;
+    let step = |f: fn(&shared::simulation::HourRow) -> u64| {
+        run.hours
+            .iter()
+            .flat_map(|h| {
+                let x = hours_since(scenario, h.hour);
+                [(x, f(h) as f64), (x + 1.0, f(h) as f64)]
+            })
+            .collect::<Vec<_>>()
+    };
+    let series = [("warm starts".to_owned(), step(|h| h.warm_starts)), ("cold starts".to_owned(), step(|h| h.cold_starts))];
+    lines(&root, "Suite: agent function starts per hour", f64::from(scenario.hours), "invocations", &series, &[])?;
+    root.present()?;
+    Ok(())
+}
+
+fn fleet(path: &Path, scenario: &Scenario, runs: &[DayRun]) -> Drawn {
+    let root = SVGBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE)?;
+    let series: Vec<(String, Vec<(f64, f64)>)> = runs
+        .iter()
+        .map(|r| {
+            let mut by_minute: std::collections::BTreeMap<i64, u32> = std::collections::BTreeMap::new();
+            for s in &r.samples {
+                *by_minute.entry((s.at - scenario.start).num_minutes()).or_default() += s.replicas.values().sum::<u32>();
+            }
+            (r.variant.label().to_owned(), by_minute.into_iter().map(|(m, n)| (m as f64 / 60.0, f64::from(n))).collect())
+        })
+        .collect();
+    lines(&root, "Ready replicas, all types and regions", f64::from(scenario.hours), "replicas", &series, &[])?;
+    root.present()?;
+    Ok(())
+}
+
+/// Writes every plot into `dir` and says what each shows.
+pub fn write_all(dir: &Path, scenario: &Scenario, runs: &[DayRun]) -> anyhow::Result<Vec<Plot>> {
+    let mut plots = Vec::new();
+    let mut draw = |file: &str, title: &str, result: Drawn| -> anyhow::Result<()> {
+        result.map_err(|e| anyhow!("cannot draw {file}: {e}"))?;
+        plots.push(Plot { file: file.to_owned(), title: title.to_owned() });
+        Ok(())
+    };
+    if let Some(run) = suite(runs) {
+        draw("replicas.svg", "Suite: ready replicas per agent type and region", replicas(&dir.join("replicas.svg"), scenario, run))?;
+        draw("utilization.svg", "Suite: utilisation per agent type", utilization(&dir.join("utilization.svg"), scenario, run))?;
+        draw("starts.svg", "Suite: warm and cold starts per hour", starts(&dir.join("starts.svg"), scenario, run))?;
+    }
+    draw("fleet.svg", "Ready replicas: suite and baselines", fleet(&dir.join("fleet.svg"), scenario, runs))?;
+    draw("response.svg", "Waits and completions by hour", response(&dir.join("response.svg"), scenario, runs))?;
+    draw("spend.svg", "Spend per hour against the thresholds, and the daily projection", spend(&dir.join("spend.svg"), scenario, runs))?;
+    Ok(plots)
+}

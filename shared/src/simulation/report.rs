@@ -1,0 +1,169 @@
+//! `report.md` for one scenario: the summary table of the suite against the baselines, the
+//! suite's figures per agent type, what the cost sweeps saw and did, and the plots beside it.
+//! Text only from the runs, so the same runs give the same report byte for byte.
+
+use std::fmt::Write;
+
+use chrono::Duration;
+
+use super::engine::DayRun;
+use super::scenario::Scenario;
+use super::variant::Variant;
+use crate::cost::levels::Level;
+
+/// A plot written beside the report: file name and what it shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plot {
+    pub file: String,
+    pub title: String,
+}
+
+fn pct(share: f64) -> String {
+    format!("{:.2} %", share * 100.0)
+}
+
+fn money(usd: f64) -> String {
+    format!("${usd:.2}")
+}
+
+/// The highest cost level any sweep of the run classified.
+pub fn highest_level(run: &DayRun) -> Level {
+    run.sweeps.iter().map(|s| s.level).max().unwrap_or_default()
+}
+
+/// Minutes the run spent in emergency cost mode, by the sweeps' 15-minute steps.
+pub fn emergency_minutes(run: &DayRun) -> i64 {
+    run.sweeps
+        .windows(2)
+        .filter(|w| w[0].emergency_mode)
+        .map(|w| (w[1].at - w[0].at).num_minutes())
+        .sum()
+}
+
+fn level_name(level: Level) -> String {
+    level.to_string()
+}
+
+/// The summary table: one column per run.
+pub fn summary_table(runs: &[DayRun]) -> String {
+    let mut out = String::new();
+    let header: Vec<&str> = runs.iter().map(|r| r.variant.label()).collect();
+    let _ = writeln!(out, "| | {} |", header.join(" | "));
+    let _ = writeln!(out, "|---|{}", "---|".repeat(runs.len()));
+    let mut row = |name: &str, cell: &dyn Fn(&DayRun) -> String| {
+        let cells: Vec<String> = runs.iter().map(cell).collect();
+        let _ = writeln!(out, "| {name} | {} |", cells.join(" | "));
+    };
+    row("incidents completed", &|r| format!("{} of {}", r.overall.completed, r.incidents));
+    row("wait for an agent p50 / p95 / p99", &|r| {
+        format!("{:.1} / {:.1} / {:.1} s", r.overall.wait.p50_s, r.overall.wait.p95_s, r.overall.wait.p99_s)
+    });
+    row("arrival to done p50 / p95 / p99 (MTTR proxy)", &|r| {
+        let c = &r.overall.completion;
+        format!("{:.0} / {:.0} / {:.0} s", c.p50_s, c.p95_s, c.p99_s)
+    });
+    row("waited longer than the type's maximum response time", &|r| pct(r.overall.waited_over_maximum_share));
+    row("done later than the type's maximum response time", &|r| pct(r.overall.over_maximum_share));
+    row("replica-hours", &|r| format!("{:.0}", r.replica_hours.values().sum::<f64>()));
+    row("replica cost (seed's $ per replica-hour)", &|r| money(r.replica_cost));
+    row("metered spend (LLM, Lambda, DynamoDB, warming)", &|r| money(r.spend));
+    row("total", &|r| money(r.replica_cost + r.spend));
+    row("highest cost level", &|r| level_name(highest_level(r)));
+    row("minutes in emergency cost mode", &|r| emergency_minutes(r).to_string());
+    row("agent function starts warm / cold", &|r| format!("{} / {}", r.warm_starts, r.cold_starts));
+    out
+}
+
+/// The whole report.
+pub fn markdown(scenario: &Scenario, runs: &[DayRun], command: &str, plots: &[Plot]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# Simulated day: {}\n", scenario.name);
+    if !scenario.description.is_empty() {
+        let _ = writeln!(out, "{}\n", scenario.description);
+    }
+    let incidents = runs.first().map_or(0, |r| r.incidents);
+    let _ = writeln!(
+        out,
+        "From {} for {} hours, seed {}: {incidents} incidents in {} regions.\n\nMade with `{command}`.\n",
+        scenario.start.format("%Y-%m-%d %H:%M UTC"),
+        scenario.hours,
+        scenario.seed,
+        scenario.regions.len(),
+    );
+    let _ = writeln!(out, "## Summary\n");
+    out.push_str(&summary_table(runs));
+    let _ = writeln!(
+        out,
+        "\nThe baselines run on the same incidents: *static peak capacity* keeps the replicas each type and region needs at its own peak all day (the suite's model selection); *prototype rules* scale one replica per step with a 300 s cooldown, put new replicas where there are fewest, and always take the cheapest model.\n"
+    );
+    if let Some(suite) = runs.iter().find(|r| r.variant == Variant::Suite) {
+        let _ = writeln!(out, "## The suite per agent type\n");
+        let _ = writeln!(
+            out,
+            "| agent type | completed | wait p50 / p95 / p99 s | done p50 / p95 / p99 s | target / maximum s | done over target | done over maximum | waited over maximum |"
+        );
+        let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
+        for (t, s) in &suite.outcomes {
+            let _ = writeln!(
+                out,
+                "| {t} | {} | {:.1} / {:.1} / {:.1} | {:.0} / {:.0} / {:.0} | {:.0} / {:.0} | {} | {} | {} |",
+                s.completed,
+                s.wait.p50_s,
+                s.wait.p95_s,
+                s.wait.p99_s,
+                s.completion.p50_s,
+                s.completion.p95_s,
+                s.completion.p99_s,
+                s.target_s,
+                s.maximum_s,
+                pct(s.over_target_share),
+                pct(s.over_maximum_share),
+                pct(s.waited_over_maximum_share),
+            );
+        }
+        let _ = writeln!(out, "\n## What the suite's cost sweeps did\n");
+        let changes: Vec<_> = suite.sweeps.iter().filter(|s| !s.actions.is_empty()).collect();
+        if changes.is_empty() {
+            let _ = writeln!(out, "No sweep changed the cost controls.");
+        } else {
+            let _ = writeln!(out, "| sweep | hourly rate | daily projection | level | emergency mode | changes |");
+            let _ = writeln!(out, "|---|---|---|---|---|---|");
+            for s in changes {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | {} | {} |",
+                    s.at.format("%H:%M"),
+                    money(s.hourly_cost),
+                    money(s.daily_projection),
+                    level_name(s.level),
+                    if s.emergency_mode { "on" } else { "off" },
+                    s.actions.join("; ").replace('|', "/"),
+                );
+            }
+        }
+        let _ = writeln!(out, "\n| hour (UTC) | spend | LLM | Lambda | warming | starts warm / cold |");
+        let _ = writeln!(out, "|---|---|---|---|---|---|");
+        for h in &suite.hours {
+            let service = |name: &str| money(h.by_service.get(name).copied().unwrap_or(0.0));
+            let _ = writeln!(
+                out,
+                "| {}-{} | {} | {} | {} | {} | {} / {} |",
+                h.hour.format("%H:%M"),
+                (h.hour + Duration::hours(1)).format("%H:%M"),
+                money(h.spend),
+                service(crate::cost::report::LLM),
+                service(crate::cost::report::LAMBDA),
+                service(crate::cost::report::WARMING),
+                h.warm_starts,
+                h.cold_starts,
+            );
+        }
+    }
+    if !plots.is_empty() {
+        let _ = writeln!(out, "\n## Plots\n");
+        for p in plots {
+            let _ = writeln!(out, "### {}\n\n![{}]({})\n", p.title, p.title, p.file);
+        }
+    }
+    out
+}
