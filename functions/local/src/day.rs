@@ -34,9 +34,11 @@ pub async fn simulate(scenario: &Scenario, show_progress: bool) -> anyhow::Resul
         ProgressBar::hidden()
     };
     bar.set_style(
-        ProgressStyle::with_template("{msg:>22} [{bar:40}] {pos}/{len} simulated minutes, {elapsed} ({eta} left)")
-            .context("progress template")?
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{msg:>22} [{bar:40}] {pos}/{len} simulated minutes, {elapsed} ({eta} left)",
+        )
+        .context("progress template")?
+        .progress_chars("=> "),
     );
     bar.println(format!(
         "{}: {} incidents, at most {} at once",
@@ -52,7 +54,11 @@ pub async fn simulate(scenario: &Scenario, show_progress: bool) -> anyhow::Resul
         let mut progress = |at: chrono::DateTime<chrono::Utc>| {
             bar.set_position(offset + u64::try_from((at - start).num_minutes()).unwrap_or(0));
         };
-        runs.push(run(scenario, &day, variant, &mut progress).await.with_context(|| format!("the {} run failed", variant.label()))?);
+        runs.push(
+            run(scenario, &day, variant, &mut progress)
+                .await
+                .with_context(|| format!("the {} run failed", variant.label()))?,
+        );
     }
     bar.finish_and_clear();
     Ok(runs)
@@ -66,6 +72,7 @@ pub fn write(out: &Path, scenario: &Scenario, runs: &[DayRun], command: &str) ->
     std::fs::write(&path, report::markdown(scenario, runs, command, &plots))
         .with_context(|| format!("cannot write {}", path.display()))?;
     let json = out.join("runs.json");
-    std::fs::write(&json, serde_json::to_string(runs)?).with_context(|| format!("cannot write {}", json.display()))?;
+    std::fs::write(&json, serde_json::to_string(runs)?)
+        .with_context(|| format!("cannot write {}", json.display()))?;
     Ok(path)
 }

@@ -41,6 +41,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         // People read a local run's log; machines read Lambda's.
         config.log_format = LogFormat::Text;
     }
+    let simulating = matches!(cli.command, Command::Simulate(_));
+    if simulating && std::env::var_os("COMMANDER_LOG_LEVEL").is_none() {
+        // A simulated day runs the scaler thousands of times: its reasoning is in the report,
+        // not the log (COMMANDER_LOG_LEVEL=info shows it).
+        config.log_level = tracing::Level::WARN;
+    }
     shared::telemetry::init_logging(&config);
     match cli.command {
         Command::Serve(args) => serve::serve(args, config).await,

@@ -43,7 +43,8 @@ fn lines(
     series: &[(String, Vec<(f64, f64)>)],
     flat: &[(String, f64)],
 ) -> Drawn {
-    let y_max = top(series.iter().flat_map(|(_, p)| p.iter().map(|(_, y)| *y)).chain(flat.iter().map(|(_, y)| *y)));
+    let y_max =
+        top(series.iter().flat_map(|(_, p)| p.iter().map(|(_, y)| *y)).chain(flat.iter().map(|(_, y)| *y)));
     let mut chart = ChartBuilder::on(area)
         .caption(caption, ("sans-serif", 18))
         .margin(10)
@@ -65,7 +66,12 @@ fn lines(
             .label(label.as_str())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], line.stroke_width(1)));
     }
-    chart.configure_series_labels().position(SeriesLabelPosition::UpperLeft).background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
     Ok(())
 }
 
@@ -75,7 +81,8 @@ fn suite(runs: &[DayRun]) -> Option<&DayRun> {
 
 fn replicas(path: &Path, scenario: &Scenario, run: &DayRun) -> Drawn {
     let types: Vec<_> = run.outcomes.keys().cloned().collect();
-    let root = SVGBackend::new(path, (SIZE.0, SIZE.1 * types.len().max(1) as u32 * 3 / 4)).into_drawing_area();
+    let root =
+        SVGBackend::new(path, (SIZE.0, SIZE.1 * types.len().max(1) as u32 * 3 / 4)).into_drawing_area();
     root.fill(&WHITE)?;
     let hours = f64::from(scenario.hours);
     for (area, agent_type) in root.split_evenly((types.len().max(1), 1)).iter().zip(&types) {
@@ -86,14 +93,22 @@ fn replicas(path: &Path, scenario: &Scenario, run: &DayRun) -> Drawn {
             .map(|region| {
                 let points = samples
                     .iter()
-                    .map(|s| (hours_since(scenario, s.at), f64::from(s.replicas.get(region.as_str()).copied().unwrap_or(0))))
+                    .map(|s| {
+                        (
+                            hours_since(scenario, s.at),
+                            f64::from(s.replicas.get(region.as_str()).copied().unwrap_or(0)),
+                        )
+                    })
                     .collect();
                 (region.to_string(), points)
             })
             .collect();
         series.push((
             "all regions".into(),
-            samples.iter().map(|s| (hours_since(scenario, s.at), f64::from(s.replicas.values().sum::<u32>()))).collect(),
+            samples
+                .iter()
+                .map(|s| (hours_since(scenario, s.at), f64::from(s.replicas.values().sum::<u32>())))
+                .collect(),
         ));
         lines(area, &format!("{agent_type}: ready replicas per region"), hours, "replicas", &series, &[])?;
     }
@@ -108,13 +123,24 @@ fn utilization(path: &Path, scenario: &Scenario, run: &DayRun) -> Drawn {
         .outcomes
         .keys()
         .map(|t| {
-            let points =
-                run.samples.iter().filter(|s| &s.agent_type == t).map(|s| (hours_since(scenario, s.at), s.utilization)).collect();
+            let points = run
+                .samples
+                .iter()
+                .filter(|s| &s.agent_type == t)
+                .map(|s| (hours_since(scenario, s.at), s.utilization))
+                .collect();
             (t.to_string(), points)
         })
         .collect();
     let flat = [("scale up above".to_owned(), 0.8), ("scale down below".to_owned(), 0.3)];
-    lines(&root, "Utilisation per agent type (active incidents / capacity of serving replicas)", f64::from(scenario.hours), "utilisation", &series, &flat)?;
+    lines(
+        &root,
+        "Utilisation per agent type (active incidents / capacity of serving replicas)",
+        f64::from(scenario.hours),
+        "utilisation",
+        &series,
+        &flat,
+    )?;
     root.present()?;
     Ok(())
 }
@@ -127,7 +153,12 @@ fn response(path: &Path, scenario: &Scenario, runs: &[DayRun]) -> Drawn {
     let mid = |h: chrono::DateTime<chrono::Utc>| hours_since(scenario, h) + 0.5;
     let waits: Vec<(String, Vec<(f64, f64)>)> = runs
         .iter()
-        .map(|r| (format!("{}: p99", r.variant.label()), r.response_by_hour.iter().map(|h| (mid(h.hour), h.wait.p99_s)).collect()))
+        .map(|r| {
+            (
+                format!("{}: p99", r.variant.label()),
+                r.response_by_hour.iter().map(|h| (mid(h.hour), h.wait.p99_s)).collect(),
+            )
+        })
         .collect();
     lines(&areas[0], "Wait for an agent by arrival hour, p99 (all types)", hours, "seconds", &waits, &[])?;
     if let Some(run) = suite(runs) {
@@ -139,7 +170,14 @@ fn response(path: &Path, scenario: &Scenario, runs: &[DayRun]) -> Drawn {
             by("p95", |h| h.completion.p95_s),
             by("p99", |h| h.completion.p99_s),
         ];
-        lines(&areas[1], "Suite: arrival to done by arrival hour (MTTR proxy, all types)", hours, "seconds", &series, &[])?;
+        lines(
+            &areas[1],
+            "Suite: arrival to done by arrival hour (MTTR proxy, all types)",
+            hours,
+            "seconds",
+            &series,
+            &[],
+        )?;
     }
     root.present()?;
     Ok(())
@@ -176,7 +214,14 @@ fn spend(path: &Path, scenario: &Scenario, runs: &[DayRun]) -> Drawn {
         ("critical".to_owned(), t.critical),
         ("emergency".to_owned(), t.emergency),
     ];
-    lines(&areas[0], "Metered spend, $ per hour, with the cost thresholds", hours, "USD per hour", &series, &flat)?;
+    lines(
+        &areas[0],
+        "Metered spend, $ per hour, with the cost thresholds",
+        hours,
+        "USD per hour",
+        &series,
+        &flat,
+    )?;
     let projections: Vec<(String, Vec<(f64, f64)>)> = runs
         .iter()
         .map(|r| {
@@ -203,8 +248,18 @@ fn starts(path: &Path, scenario: &Scenario, run: &DayRun) -> Drawn {
             })
             .collect::<Vec<_>>()
     };
-    let series = [("warm starts".to_owned(), step(|h| h.warm_starts)), ("cold starts".to_owned(), step(|h| h.cold_starts))];
-    lines(&root, "Suite: agent function starts per hour", f64::from(scenario.hours), "invocations", &series, &[])?;
+    let series = [
+        ("warm starts".to_owned(), step(|h| h.warm_starts)),
+        ("cold starts".to_owned(), step(|h| h.cold_starts)),
+    ];
+    lines(
+        &root,
+        "Suite: agent function starts per hour",
+        f64::from(scenario.hours),
+        "invocations",
+        &series,
+        &[],
+    )?;
     root.present()?;
     Ok(())
 }
@@ -217,12 +272,23 @@ fn fleet(path: &Path, scenario: &Scenario, runs: &[DayRun]) -> Drawn {
         .map(|r| {
             let mut by_minute: std::collections::BTreeMap<i64, u32> = std::collections::BTreeMap::new();
             for s in &r.samples {
-                *by_minute.entry((s.at - scenario.start).num_minutes()).or_default() += s.replicas.values().sum::<u32>();
+                *by_minute.entry((s.at - scenario.start).num_minutes()).or_default() +=
+                    s.replicas.values().sum::<u32>();
             }
-            (r.variant.label().to_owned(), by_minute.into_iter().map(|(m, n)| (m as f64 / 60.0, f64::from(n))).collect())
+            (
+                r.variant.label().to_owned(),
+                by_minute.into_iter().map(|(m, n)| (m as f64 / 60.0, f64::from(n))).collect(),
+            )
         })
         .collect();
-    lines(&root, "Ready replicas, all types and regions", f64::from(scenario.hours), "replicas", &series, &[])?;
+    lines(
+        &root,
+        "Ready replicas, all types and regions",
+        f64::from(scenario.hours),
+        "replicas",
+        &series,
+        &[],
+    )?;
     root.present()?;
     Ok(())
 }
@@ -236,12 +302,32 @@ pub fn write_all(dir: &Path, scenario: &Scenario, runs: &[DayRun]) -> anyhow::Re
         Ok(())
     };
     if let Some(run) = suite(runs) {
-        draw("replicas.svg", "Suite: ready replicas per agent type and region", replicas(&dir.join("replicas.svg"), scenario, run))?;
-        draw("utilization.svg", "Suite: utilisation per agent type", utilization(&dir.join("utilization.svg"), scenario, run))?;
-        draw("starts.svg", "Suite: warm and cold starts per hour", starts(&dir.join("starts.svg"), scenario, run))?;
+        draw(
+            "replicas.svg",
+            "Suite: ready replicas per agent type and region",
+            replicas(&dir.join("replicas.svg"), scenario, run),
+        )?;
+        draw(
+            "utilization.svg",
+            "Suite: utilisation per agent type",
+            utilization(&dir.join("utilization.svg"), scenario, run),
+        )?;
+        draw(
+            "starts.svg",
+            "Suite: warm and cold starts per hour",
+            starts(&dir.join("starts.svg"), scenario, run),
+        )?;
     }
     draw("fleet.svg", "Ready replicas: suite and baselines", fleet(&dir.join("fleet.svg"), scenario, runs))?;
-    draw("response.svg", "Waits and completions by hour", response(&dir.join("response.svg"), scenario, runs))?;
-    draw("spend.svg", "Spend per hour against the thresholds, and the daily projection", spend(&dir.join("spend.svg"), scenario, runs))?;
+    draw(
+        "response.svg",
+        "Waits and completions by hour",
+        response(&dir.join("response.svg"), scenario, runs),
+    )?;
+    draw(
+        "spend.svg",
+        "Spend per hour against the thresholds, and the daily projection",
+        spend(&dir.join("spend.svg"), scenario, runs),
+    )?;
     Ok(plots)
 }

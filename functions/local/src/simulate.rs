@@ -40,15 +40,17 @@ pub async fn run(args: &SimulateArgs, out: &mut impl Write) -> anyhow::Result<()
     match &args.what {
         SimulateKind::Day { scenario, seed, out: dir } => {
             let parsed = crate::day::scenario(scenario.as_deref(), *seed)?;
-            let runs = crate::day::simulate(&parsed, std::io::IsTerminal::is_terminal(&std::io::stderr())).await?;
-            let mut command = "commander simulate day".to_owned();
+            let runs =
+                crate::day::simulate(&parsed, std::io::IsTerminal::is_terminal(&std::io::stderr())).await?;
+            let mut command = vec!["commander simulate day".to_owned()];
             if let Some(path) = scenario {
-                command.push_str(&format!(" --scenario {}", path.display()));
+                command.push(format!("--scenario {}", path.display()));
             }
             if let Some(seed) = seed {
-                command.push_str(&format!(" --seed {seed}"));
+                command.push(format!("--seed {seed}"));
             }
-            command.push_str(&format!(" --out {}", dir.display()));
+            command.push(format!("--out {}", dir.display()));
+            let command = command.join(" ");
             let path = crate::day::write(dir, &parsed, &runs, &command)?;
             writeln!(out, "{}", shared::simulation::report::summary_table(&runs))?;
             writeln!(out, "report: {}", path.display())?;

@@ -181,7 +181,7 @@ mod tests {
     use crate::cost::Architecture;
 
     fn t(s: i64) -> DateTime<Utc> {
-        DateTime::from_timestamp(1_800_000_000 - 1_800_000_000 % 3600 + s, 0).unwrap()
+        DateTime::from_timestamp(1_799_996_400 + s, 0).unwrap()
     }
 
     #[tokio::test]
@@ -203,10 +203,11 @@ mod tests {
             critical: false,
         };
         let first_two_minutes = aws.lambda(std::slice::from_ref(&f), t(0), t(120)).await.unwrap();
-        assert_eq!(first_two_minutes[0].invocations, 2.0);
-        assert_eq!(first_two_minutes[0].duration_ms_sum, 21_200.0, "the cold start's init is billed");
+        let (invocations, duration_ms) =
+            (first_two_minutes[0].invocations, first_two_minutes[0].duration_ms_sum);
+        assert_eq!((invocations as u64, duration_ms as u64), (2, 21_200), "the cold start's init is billed");
         let all = aws.lambda(&[f], t(0), t(3600)).await.unwrap();
-        assert_eq!(all[0].invocations, 3.0);
+        assert_eq!(all[0].invocations as u64, 3);
         assert_eq!(aws.starts(), (2, 1));
         aws.table(t(5), 1.0, 3.0);
         aws.table(t(200), 1.0, 3.0);

@@ -33,11 +33,7 @@ pub fn highest_level(run: &DayRun) -> Level {
 
 /// Minutes the run spent in emergency cost mode, by the sweeps' 15-minute steps.
 pub fn emergency_minutes(run: &DayRun) -> i64 {
-    run.sweeps
-        .windows(2)
-        .filter(|w| w[0].emergency_mode)
-        .map(|w| (w[1].at - w[0].at).num_minutes())
-        .sum()
+    run.sweeps.windows(2).filter(|w| w[0].emergency_mode).map(|w| (w[1].at - w[0].at).num_minutes()).sum()
 }
 
 fn level_name(level: Level) -> String {
@@ -126,7 +122,10 @@ pub fn markdown(scenario: &Scenario, runs: &[DayRun], command: &str, plots: &[Pl
         if changes.is_empty() {
             let _ = writeln!(out, "No sweep changed the cost controls.");
         } else {
-            let _ = writeln!(out, "| sweep | hourly rate | daily projection | level | emergency mode | changes |");
+            let _ = writeln!(
+                out,
+                "| sweep | hourly rate | daily projection | level | emergency mode | changes |"
+            );
             let _ = writeln!(out, "|---|---|---|---|---|---|");
             for s in changes {
                 let _ = writeln!(
@@ -166,4 +165,48 @@ pub fn markdown(scenario: &Scenario, runs: &[DayRun], command: &str, plots: &[Pl
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::simulation::{incidents, run};
+
+    fn scenario(seed: u64) -> Scenario {
+        Scenario::parse(&format!(
+            r#"{{"name": "t", "start": "2026-03-10T12:30:00Z", "hours": 1, "seed": {seed},
+                "regions": {{"us-east-1": {{"off_hours_per_minute": 5.0, "business_per_minute": 60.0}},
+                             "eu-west-1": {{"off_hours_per_minute": 5.0, "business_per_minute": 20.0}}}},
+                "agent_mix": {{"detection": 0.6, "resolution": 0.4}},
+                "severity_mix": {{"critical": 0.2, "low": 0.8}},
+                "service": {{"detection": {{"median_s": 20.0, "p95_s": 40.0}},
+                             "resolution": {{"median_s": 120.0, "p95_s": 200.0}}}}}}"#
+        ))
+        .unwrap()
+    }
+
+    async fn report(s: &Scenario) -> String {
+        let day = incidents(s);
+        let mut runs = Vec::new();
+        for variant in Variant::ALL {
+            runs.push(run(s, &day, variant, &mut |_| {}).await.unwrap());
+        }
+        let plots = [Plot { file: "fleet.svg".into(), title: "Fleet".into() }];
+        markdown(s, &runs, "commander simulate day", &plots)
+    }
+
+    #[tokio::test]
+    async fn the_same_seed_gives_the_same_report_and_another_seed_another() {
+        let first = report(&scenario(7)).await;
+        assert_eq!(first, report(&scenario(7)).await);
+        assert_ne!(first, report(&scenario(8)).await, "the seed must reach the report");
+        for expected in [
+            "| | suite | static peak capacity | prototype rules |",
+            "| incidents completed |",
+            "| resolution |",
+            "![Fleet](fleet.svg)",
+        ] {
+            assert!(first.contains(expected), "{expected:?} missing from:\n{first}");
+        }
+    }
 }

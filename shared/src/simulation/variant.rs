@@ -69,7 +69,9 @@ pub fn static_peak(
     incidents: &[Incident],
     capacity: &BTreeMap<AgentType, u32>,
 ) -> BTreeMap<AgentType, BTreeMap<Region, u32>> {
-    let mut edges: BTreeMap<(AgentType, Region), Vec<(DateTime<Utc>, i32)>> = BTreeMap::new();
+    /// Starts (+1) and ends (-1) of work, per type and region.
+    type Edges = Vec<(DateTime<Utc>, i32)>;
+    let mut edges: BTreeMap<(AgentType, Region), Edges> = BTreeMap::new();
     for i in incidents {
         let e = edges.entry((i.agent_type.clone(), i.region.clone())).or_default();
         e.push((i.at, 1));
@@ -103,12 +105,14 @@ mod tests {
         counts.iter().map(|(r, n)| (Region::parse(r).unwrap(), *n)).collect()
     }
 
+    type Row = (f64, Option<i64>, Option<BTreeMap<Region, u32>>);
+
     #[test]
     fn the_prototype_moves_one_replica_at_a_time_and_waits_out_its_cooldown() {
         let policy = ScalingPolicy::default_for(&AgentType::parse("diagnosis").unwrap());
         let now = regions(&[("eu-west-1", 2), ("us-east-1", 1)]);
         // (utilization, last change seconds ago, expected)
-        let table: [(f64, Option<i64>, Option<BTreeMap<Region, u32>>); 5] = [
+        let table: [Row; 5] = [
             (0.95, None, Some(regions(&[("eu-west-1", 2), ("us-east-1", 2)]))),
             (0.95, Some(299), None),
             (0.95, Some(300), Some(regions(&[("eu-west-1", 2), ("us-east-1", 2)]))),
