@@ -3,6 +3,8 @@
 //! the cost spike's critical and emergency levels are caught by the first sweep after each jump,
 //! with emergency mode bringing the hourly spend back under the emergency line.
 
+#![allow(clippy::unwrap_used, reason = "test helpers fail the test by panicking")]
+
 use chrono::{DateTime, Duration, Utc};
 use shared::cost::levels::{Level, Thresholds};
 use shared::simulation::{DayRun, Scenario, Variant, incidents, run};

@@ -1,6 +1,8 @@
 //! `commander simulate day` end to end: the binary reads a scenario, runs the suite and both
 //! baselines, and writes the same report and plots for the same seed.
 
+#![allow(clippy::unwrap_used, reason = "test helpers fail the test by panicking")]
+
 use std::process::Command;
 
 const SCENARIO: &str = r#"{"name": "short", "description": "An hour across New York's morning.",
