@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use shared::cost::levels::{Level, Thresholds};
-use shared::simulation::{DayRun, Scenario, Variant, incidents, run};
+use shared::simulation::{DayRun, Scenario, Variant, incidents, report, run};
 
 fn fixture(name: &str) -> Scenario {
     let path = format!("{}/../tests/fixtures/scenarios/{name}.json", env!("CARGO_MANIFEST_DIR"));
@@ -84,4 +84,8 @@ async fn the_cost_spike_is_caught_by_the_next_sweep_and_emergency_mode_brings_sp
         .filter(|h| h.hour > emergency_from.at && h.hour + Duration::hours(1) <= ends)
         .collect();
     assert!(hours.len() >= 4 && hours.iter().all(|h| h.spend < t.emergency), "{hours:#?}");
+    // The report's summary counts that time: at least from the first emergency sweep to its end.
+    assert_eq!(report::highest_level(&day), Level::Emergency);
+    let minutes = report::emergency_minutes(&day);
+    assert!(minutes >= (ends - emergency_from.at).num_minutes() && minutes < 24 * 60, "{minutes}");
 }

@@ -59,8 +59,10 @@ fn lines(
             .label(label.as_str())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
     }
-    for (label, y) in flat {
-        let line = BLACK.mix(0.5);
+    for (k, (label, y)) in flat.iter().enumerate() {
+        // Reference lines darken with their rank: the first grey, the last deep red.
+        const RULES: [RGBColor; 3] = [RGBColor(140, 140, 140), RGBColor(230, 140, 0), RGBColor(190, 0, 0)];
+        let line = RULES[(k + RULES.len().saturating_sub(flat.len())).min(RULES.len() - 1)];
         chart
             .draw_series(LineSeries::new([(0.0, *y), (hours, *y)], line.stroke_width(1)))?
             .label(label.as_str())
@@ -117,30 +119,36 @@ fn replicas(path: &Path, scenario: &Scenario, run: &DayRun) -> Drawn {
 }
 
 fn utilization(path: &Path, scenario: &Scenario, run: &DayRun) -> Drawn {
-    let root = SVGBackend::new(path, SIZE).into_drawing_area();
+    let types: Vec<_> = run.outcomes.keys().cloned().collect();
+    let root =
+        SVGBackend::new(path, (SIZE.0, SIZE.1 * types.len().max(1) as u32 * 3 / 4)).into_drawing_area();
     root.fill(&WHITE)?;
-    let series: Vec<(String, Vec<(f64, f64)>)> = run
-        .outcomes
-        .keys()
-        .map(|t| {
-            let points = run
-                .samples
-                .iter()
-                .filter(|s| &s.agent_type == t)
-                .map(|s| (hours_since(scenario, s.at), s.utilization))
-                .collect();
-            (t.to_string(), points)
-        })
-        .collect();
-    let flat = [("scale up above".to_owned(), 0.8), ("scale down below".to_owned(), 0.3)];
-    lines(
-        &root,
-        "Utilisation per agent type (active incidents / capacity of serving replicas)",
-        f64::from(scenario.hours),
-        "utilisation",
-        &series,
-        &flat,
-    )?;
+    let flat = [("scale down below 0.3".to_owned(), 0.3), ("scale up above 0.8".to_owned(), 0.8)];
+    for (area, agent_type) in root.split_evenly((types.len().max(1), 1)).iter().zip(&types) {
+        let samples: Vec<_> = run.samples.iter().filter(|s| &s.agent_type == agent_type).collect();
+        let mut series: Vec<(String, Vec<(f64, f64)>)> = scenario
+            .regions
+            .keys()
+            .map(|region| {
+                // A region that is down has no utilisation: its line breaks off to zero.
+                let points = samples
+                    .iter()
+                    .map(|s| {
+                        let u = s.utilization_by_region.get(region.as_str()).copied().unwrap_or(0.0);
+                        (hours_since(scenario, s.at), u)
+                    })
+                    .collect();
+                (region.to_string(), points)
+            })
+            .collect();
+        series.push((
+            "all regions".into(),
+            samples.iter().map(|s| (hours_since(scenario, s.at), s.utilization)).collect(),
+        ));
+        let caption =
+            format!("{agent_type}: utilisation per region (active incidents / capacity of ready replicas)");
+        lines(area, &caption, f64::from(scenario.hours), "utilisation", &series, &flat)?;
+    }
     root.present()?;
     Ok(())
 }
@@ -210,9 +218,9 @@ fn spend(path: &Path, scenario: &Scenario, runs: &[DayRun]) -> Drawn {
     }
     let t = Thresholds::default();
     let flat = [
-        ("high".to_owned(), t.high),
-        ("critical".to_owned(), t.critical),
-        ("emergency".to_owned(), t.emergency),
+        (format!("high from ${:.0}/h", t.high), t.high),
+        (format!("critical above ${:.0}/h", t.critical), t.critical),
+        (format!("emergency from ${:.0}/h", t.emergency), t.emergency),
     ];
     lines(
         &areas[0],
@@ -309,7 +317,7 @@ pub fn write_all(dir: &Path, scenario: &Scenario, runs: &[DayRun]) -> anyhow::Re
         )?;
         draw(
             "utilization.svg",
-            "Suite: utilisation per agent type",
+            "Suite: utilisation per agent type and region",
             utilization(&dir.join("utilization.svg"), scenario, run),
         )?;
         draw(

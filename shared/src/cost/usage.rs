@@ -191,3 +191,55 @@ impl UsageCounters {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::store::MemoryStore;
+
+    #[tokio::test]
+    async fn a_batch_adds_up_to_the_same_counters_as_its_calls_one_by_one() {
+        let at = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let counters = |store: &Arc<MemoryStore>| UsageCounters::new(Arc::clone(store) as Arc<dyn Store>);
+        let (one_by_one, batched) = (
+            Arc::new(MemoryStore::new(Arc::new(ManualClock::new(at)))),
+            Arc::new(MemoryStore::new(Arc::new(ManualClock::new(at)))),
+        );
+        let calls = [
+            (Severity::Critical, 100, 30, Some(800.0)),
+            (Severity::Low, 50, 10, None),
+            (Severity::Low, 70, 20, Some(400.0)),
+        ];
+        let mut batch = HourUsage {
+            model: "amazon.nova-lite".into(),
+            task_type: "diagnosis".into(),
+            ..HourUsage::default()
+        };
+        for (severity, input, output, latency_ms) in calls {
+            let call = UsageRecord {
+                model: "amazon.nova-lite".into(),
+                task_type: TaskType::parse("diagnosis").unwrap(),
+                severity,
+                input_tokens: input,
+                output_tokens: output,
+                latency_ms,
+                timestamp: at,
+            };
+            counters(&one_by_one).record(&call).await.unwrap();
+            batch.calls += 1.0;
+            batch.input_tokens += input as f64;
+            batch.output_tokens += output as f64;
+            *batch.severity_calls_mut(severity) += 1.0;
+            if let Some(ms) = latency_ms {
+                batch.latency_ms_sum += ms;
+                batch.latency_calls += 1.0;
+            }
+        }
+        counters(&batched).add(at, &batch).await.unwrap();
+        let read = counters(&one_by_one).hour(at).await.unwrap();
+        assert_eq!(read, counters(&batched).hour(at).await.unwrap());
+        assert_eq!(read, [batch]);
+        assert_eq!(read[0].severity_calls(Severity::Low) as u32, 2);
+    }
+}

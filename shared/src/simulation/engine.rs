@@ -102,6 +102,8 @@ pub struct Sample {
     pub desired: BTreeMap<String, u32>,
     /// Active incidents over the capacity of ready, healthy replicas.
     pub utilization: f64,
+    /// The same per region (a region that is down has none).
+    pub utilization_by_region: BTreeMap<String, f64>,
     pub waiting: usize,
 }
 
@@ -741,6 +743,12 @@ impl Engine<'_> {
             replicas,
             desired,
             utilization: fleet.utilization(at, &self.down),
+            utilization_by_region: self
+                .regions
+                .iter()
+                .filter(|r| !self.down.contains(*r))
+                .map(|r| (r.to_string(), fleet.region_utilization(r, at)))
+                .collect(),
             waiting: self.waiting.get(agent_type).map_or(0, VecDeque::len),
         });
     }

@@ -158,8 +158,17 @@ impl TypeFleet {
 
     /// Active incidents over the capacity of serving replicas.
     pub fn utilization(&self, at: DateTime<Utc>, down: &BTreeSet<Region>) -> f64 {
+        self.utilization_of(|r| r.serving(at, down))
+    }
+
+    /// The same for one region that is up.
+    pub fn region_utilization(&self, region: &Region, at: DateTime<Utc>) -> f64 {
+        self.utilization_of(|r| &r.region == region && r.ready_at <= at && !r.draining)
+    }
+
+    fn utilization_of(&self, counted: impl Fn(&SimReplica) -> bool) -> f64 {
         let (mut active, mut capacity) = (0u64, 0u64);
-        for r in self.replicas.iter().filter(|r| r.serving(at, down)) {
+        for r in self.replicas.iter().filter(|r| counted(r)) {
             active += u64::from(r.active);
             capacity += u64::from(r.capacity);
         }
