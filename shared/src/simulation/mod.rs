@@ -36,7 +36,7 @@ mod tests {
         let normal = fixture("normal-day");
         let outage = fixture("us-east-1-outage");
         let spike = fixture("cost-spike");
-        assert_eq!((outage.outages.len(), spike.cost_spikes.len()), (1, 1));
+        assert_eq!((outage.outages.len(), spike.cost_spikes.len()), (1, 2));
         let day = incidents(&normal);
         let peak = peak_concurrency(&day);
         println!("normal day: {} incidents, peak {peak} at once", day.len());
