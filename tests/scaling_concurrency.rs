@@ -1,5 +1,7 @@
 //! Concurrent evaluations of one agent type against the DynamoDB-API server: optimistic locking
-//! serialises them, so nothing is lost and the end state is the one a serial run reaches.
+//! serialises them, so nothing is lost and the end state is the one a serial run reaches. Fifty at
+//! once is more than the scaler's own attempts absorb: an evaluation that keeps losing returns a
+//! retryable error having changed nothing, and Lambda invokes it again, as the tasks here do.
 
 #![allow(clippy::unwrap_used, reason = "test helpers fail the test by panicking")]
 
@@ -12,10 +14,12 @@ use shared::scaling::FleetState;
 use shared::scaling::actuator::RecordActuator;
 use shared::scaling::cost_gate::CostGate;
 use shared::scaling::records::AgentScalingState;
-use shared::scaling::service::{Scaler, ScalingRequest};
+use shared::scaling::service::{Scaler, ScalingError, ScalingRequest};
 use shared::store::Store;
 
-const EVALUATIONS: usize = 20;
+const EVALUATIONS: usize = 50;
+/// Invocations of one event before it is given up (the test's bound, not Lambda's).
+const LAMBDA_ATTEMPTS: u32 = 12;
 
 fn scaler(store: Arc<dyn Store>) -> Scaler {
     Scaler::new(FleetState::new(store), Region::defaults(), CostGate::default(), Arc::new(RecordActuator))
@@ -56,12 +60,29 @@ async fn concurrent_evaluations_lose_no_update() {
     let tasks: Vec<_> = (0..EVALUATIONS)
         .map(|_| {
             let c = c.clone();
-            tokio::spawn(async move { c.evaluate(&request(), now).await })
+            tokio::spawn(async move {
+                // Lambda's asynchronous invocation retries a failed event (twice by default; the
+                // template's alarm path allows more through EventBridge): a few here, with backoff.
+                for retry in 0..LAMBDA_ATTEMPTS {
+                    match c.evaluate(&request(), now).await {
+                        Err(e @ ScalingError::Contention) => {
+                            assert!(e.is_retryable(), "a contended evaluation asks to be retried");
+                            tokio::time::sleep(std::time::Duration::from_millis(20 << retry.min(5))).await;
+                        }
+                        other => return (other, retry),
+                    }
+                }
+                (Err(ScalingError::Contention), LAMBDA_ATTEMPTS)
+            })
         })
         .collect();
+    let mut retried = 0;
     for t in tasks {
-        t.await.unwrap().unwrap();
+        let (outcome, retries) = t.await.unwrap();
+        outcome.unwrap();
+        retried += usize::from(retries > 0);
     }
+    println!("{EVALUATIONS} concurrent evaluations: {retried} needed a retry");
 
     let (serial_state, serial_version) = final_state(serial).await;
     let (concurrent_state, concurrent_version) = final_state(concurrent).await;
