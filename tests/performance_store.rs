@@ -8,54 +8,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::DateTime;
+use integration_tests::relay::Relay;
 use integration_tests::{dynamodb_endpoint, fresh_dynamo_store};
 use serde_json::json;
 use shared::clock::{Clock, ManualClock};
 use shared::performance::cache::{Caches, DistributedCache, WriteBehind};
 use shared::performance::{InstrumentedStore, QueryStats};
 use shared::store::{Condition, DynamoStore, Item, Key, Query, Store, StoreError};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
 
 fn clock() -> Arc<ManualClock> {
     Arc::new(ManualClock::new(DateTime::from_timestamp(1_800_000_000, 0).unwrap()))
-}
-
-/// A TCP relay to the DynamoDB-API server that can be cut (open connections dropped, new ones
-/// refused) and restored, as a network or an endpoint outage looks to a client.
-struct Relay {
-    url: String,
-    up: watch::Sender<bool>,
-}
-
-impl Relay {
-    async fn start(target: &str) -> Self {
-        let target = target.trim_start_matches("http://").to_owned();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let (up, watching) = watch::channel(true);
-        tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                let mut state = watching.clone();
-                if !*state.borrow() {
-                    continue; // dropped: the client sees its connection reset
-                }
-                let target = target.clone();
-                tokio::spawn(async move {
-                    let Ok(mut outbound) = TcpStream::connect(&target).await else { return };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                        _ = state.wait_for(|up| !*up) => {}
-                    }
-                });
-            }
-        });
-        Self { url, up }
-    }
-
-    fn set(&self, up: bool) {
-        self.up.send_replace(up);
-    }
 }
 
 fn item(sk: &str, n: u64) -> Item {

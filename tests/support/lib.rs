@@ -2,6 +2,7 @@
 //! on loopback and exports its address as `COMMANDER_TEST_DYNAMODB_ENDPOINT`.
 
 pub mod local_lambda;
+pub mod relay;
 pub mod runtime_api;
 
 use std::sync::Arc;
