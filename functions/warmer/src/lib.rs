@@ -38,6 +38,17 @@ fn ignored(reason: String) -> Outcome {
 pub async fn handle_schedule(deps: &WarmerDeps, payload: &Value) -> Result<Outcome, RetryableError> {
     let run = || async {
         let run = deps.warmer.scheduled(deps.clock.now()).await.map_err(|e| RetryableError(e.to_string()))?;
+        if !run.unrecorded.is_empty() {
+            // The pings went out; what they did is not stored. Lambda retries the event, and the
+            // retry (planned from what is stored) warms and records again.
+            tracing::error!(unrecorded = ?run.unrecorded, warmed = run.successful_warmings, "partial failure: the warming run could not be recorded");
+            return Err(RetryableError(format!(
+                "partial failure: {} targets warmed and {} failed, but the store refused {}",
+                run.successful_warmings,
+                run.failed_warmings,
+                run.unrecorded.join("; ")
+            )));
+        }
         tracing::info!(
             warmed = run.successful_warmings,
             failed = run.failed_warmings,

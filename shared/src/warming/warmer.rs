@@ -59,6 +59,10 @@ pub struct WarmRun {
     /// Set when nothing could be invoked at all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unreachable: Option<String>,
+    /// What the run did but could not record because the store failed (targets' warming state,
+    /// the run's cost): a partial failure. Every target was still pinged and is reported.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unrecorded: Vec<String>,
     /// The plan (scheduled runs).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub plan: Vec<PlanEntry>,
@@ -261,6 +265,7 @@ impl Warmer {
                 failed_warmings: 0,
                 estimated_cost: 0.0,
                 unreachable: Some(UNREACHABLE.into()),
+                unrecorded: Vec::new(),
                 plan: Vec::new(),
                 timestamp: now,
             });
@@ -272,6 +277,7 @@ impl Warmer {
         let mut cost = 0.0;
         let (mut ok, mut failed) = (0, 0);
         let mut warmed = Vec::new();
+        let mut unrecorded = Vec::new();
         for ((target, _), result) in chosen.iter().zip(outcomes) {
             cost += result.cost;
             if result.ok {
@@ -292,7 +298,10 @@ impl Warmer {
             };
             let mut item = Item::from_record(state_key(target), &state)?;
             item.attrs.insert("ttl".into(), (now + Duration::days(30)).timestamp().into());
-            self.store.put(item, Condition::Always).await?;
+            // One target's state that cannot be stored does not stop the others being reported.
+            if let Err(e) = self.store.put(item, Condition::Always).await {
+                unrecorded.push(format!("warming state of {} in {}: {e}", target.function, target.region));
+            }
             results.entry(target.function.clone()).or_default().insert(target.region.to_string(), result);
         }
         if cost > 0.0 {
@@ -301,7 +310,9 @@ impl Warmer {
             let update = Update::new()
                 .add("cost", cost)
                 .set("ttl", (hour + Duration::days(crate::cost::sweep::RETENTION_DAYS)).timestamp());
-            self.store.update(&key, update).await?;
+            if let Err(e) = self.store.update(&key, update).await {
+                unrecorded.push(format!("the run's warming cost (${cost:.6}): {e}"));
+            }
         }
         Ok(WarmRun {
             warming_triggered: !chosen.is_empty(),
@@ -311,6 +322,7 @@ impl Warmer {
             failed_warmings: failed,
             estimated_cost: cost,
             unreachable: None,
+            unrecorded,
             plan: Vec::new(),
             timestamp: now,
         })
