@@ -1,5 +1,8 @@
 use axum::Json;
-use utoipa::OpenApi;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::schema::Schema;
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+use utoipa::{Modify, OpenApi};
 
 use crate::routes;
 
@@ -32,11 +35,91 @@ use crate::routes;
         document,
     ),
     components(schemas(crate::Problem)),
+    modifiers(&Common),
     tags(
         (name = "health"), (name = "scaling"), (name = "regions"), (name = "replicas"), (name = "cost"), (name = "warming"), (name = "performance"), (name = "meta"),
     )
 )]
 pub struct ApiDoc;
+
+/// What every route shares, added once instead of on each handler: the answers to a body that is
+/// not JSON (415) or too large (413), a description for every response that has none (OpenAPI requires
+/// one; the status's reason phrase says enough where the handler said nothing), and operation ids
+/// unique by method and path. Also lets a policy as shown carry the fields the view adds
+/// beside it (the policy's own schema refuses unknown fields, which is right for input and wrong
+/// for a view that flattens it).
+#[derive(Debug)]
+struct Common;
+
+impl Modify for Common {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let problem = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/problem+json",
+                    ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build(),
+                )
+                .build()
+        };
+        for (path, item) in &mut doc.paths.paths {
+            let operations = [
+                ("get", &mut item.get),
+                ("put", &mut item.put),
+                ("post", &mut item.post),
+                ("delete", &mut item.delete),
+                ("patch", &mut item.patch),
+            ];
+            for (method, operation) in operations {
+                let Some(operation) = operation else { continue };
+                add_body_problems(operation, &problem);
+                describe_responses(operation);
+                // Handler names repeat across modules (`report`, `select`, `optimize`); the
+                // method and path never do.
+                operation.operation_id = Some(operation_id(method, path));
+            }
+        }
+        if let Some(components) = doc.components.as_mut()
+            && let Some(RefOr::T(Schema::Object(policy))) = components.schemas.get_mut("ScalingPolicy")
+        {
+            policy.additional_properties = None;
+        }
+    }
+}
+
+fn add_body_problems(operation: &mut Operation, problem: &impl Fn(&str) -> utoipa::openapi::Response) {
+    if operation.request_body.is_none() {
+        return;
+    }
+    let responses = &mut operation.responses.responses;
+    responses
+        .entry("413".into())
+        .or_insert_with(|| RefOr::T(problem("The body is larger than the API accepts")));
+    responses
+        .entry("415".into())
+        .or_insert_with(|| RefOr::T(problem("The body is not sent as application/json")));
+}
+
+/// `get_scaling_policies_agent_type` for `GET /scaling/policies/{agent_type}`.
+fn operation_id(method: &str, path: &str) -> String {
+    let words = path.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty());
+    std::iter::once(method).chain(words).collect::<Vec<_>>().join("_")
+}
+
+fn describe_responses(operation: &mut Operation) {
+    for (status, response) in &mut operation.responses.responses {
+        if let RefOr::T(response) = response
+            && response.description.is_empty()
+        {
+            let reason = status
+                .parse::<u16>()
+                .ok()
+                .and_then(|code| axum::http::StatusCode::from_u16(code).ok())
+                .and_then(|code| code.canonical_reason());
+            reason.unwrap_or("Response").clone_into(&mut response.description);
+        }
+    }
+}
 
 /// This document.
 #[utoipa::path(get, path = "/openapi.json", tag = "meta",

@@ -23,6 +23,14 @@ impl MemoryStore {
         Self { items: Mutex::new(BTreeMap::new()), clock }
     }
 
+    /// Every item as stored, in key order: what a test compares to prove a request changed nothing.
+    pub fn snapshot(&self) -> Vec<Item> {
+        self.table()
+            .iter()
+            .map(|((pk, sk), attrs)| Item::new(Key::new(pk.clone(), sk.clone()), attrs.clone()))
+            .collect()
+    }
+
     fn table(&self) -> MutexGuard<'_, Table> {
         // Every mutation below completes before it can panic, so a poisoned map is still consistent.
         crate::sync::lock(&self.items)

@@ -97,13 +97,14 @@ pub async fn optimize(State(state): State<AppState>) -> Result<Json<CostReport>,
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ReportParams {
     /// How far back, 1 to 168 hours (default 24).
     pub hours: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ReportResponse {
+pub struct CostReportResponse {
     /// Stored sweeps, newest first.
     pub snapshots: Vec<CostReport>,
     /// More snapshots than the 200 answered fall in the period.
@@ -117,7 +118,7 @@ pub struct ReportResponse {
 /// Stored sweep snapshots and control changes of the last hours.
 #[utoipa::path(get, path = "/cost/report", tag = "cost", params(ReportParams),
     responses(
-        (status = 200, body = ReportResponse),
+        (status = 200, body = CostReportResponse),
         (status = 400, body = crate::Problem, content_type = "application/problem+json"),
         (status = 422, body = crate::Problem, content_type = "application/problem+json"),
         (status = 503, body = crate::Problem, content_type = "application/problem+json"),
@@ -125,7 +126,7 @@ pub struct ReportResponse {
 pub async fn report(
     State(state): State<AppState>,
     params: Result<Query<ReportParams>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<ReportResponse>, ApiError> {
+) -> Result<Json<CostReportResponse>, ApiError> {
     let Query(params) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let hours = match params.hours.as_deref() {
         None => 24,
@@ -138,5 +139,5 @@ pub async fn report(
     let now = state.clock.now();
     let (snapshots, truncated) = state.sweeper.snapshots(hours, MAX_SNAPSHOTS, now).await?;
     let actions = state.sweeper.recorded_actions(hours, now).await?;
-    Ok(Json(ReportResponse { snapshots, truncated, actions, hours, timestamp: now }))
+    Ok(Json(CostReportResponse { snapshots, truncated, actions, hours, timestamp: now }))
 }

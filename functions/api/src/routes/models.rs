@@ -84,7 +84,7 @@ pub struct ReportRequest {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ReportResponse {
+pub struct ModelReportResponse {
     pub model: String,
     pub health: ModelHealth,
     /// Seconds it stays out of selection (0: available).
@@ -96,7 +96,7 @@ pub struct ReportResponse {
 #[utoipa::path(post, path = "/models/report", tag = "cost",
     request_body = ReportRequest,
     responses(
-        (status = 200, body = ReportResponse),
+        (status = 200, body = ModelReportResponse),
         (status = 400, body = crate::Problem, content_type = "application/problem+json"),
         (status = 422, body = crate::Problem, content_type = "application/problem+json"),
         (status = 503, body = crate::Problem, content_type = "application/problem+json"),
@@ -104,12 +104,12 @@ pub struct ReportResponse {
 pub async fn report(
     State(state): State<AppState>,
     Body(r): Body<ReportRequest>,
-) -> Result<Json<ReportResponse>, ApiError> {
+) -> Result<Json<ModelReportResponse>, ApiError> {
     let (prices, _) = state.prices.current().await?;
     if prices.model(&r.model).is_none() {
         return Err(ValidationError::new("model", format!("{:?} is not in the price table", r.model)).into());
     }
     let now = state.clock.now();
     let health = state.model_health.report(&r.model, r.ok, now).await?;
-    Ok(Json(ReportResponse { cooling_s: health.cooling_s(now), model: r.model, health, timestamp: now }))
+    Ok(Json(ModelReportResponse { cooling_s: health.cooling_s(now), model: r.model, health, timestamp: now }))
 }

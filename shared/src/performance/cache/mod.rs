@@ -35,6 +35,8 @@ pub use write_behind::WriteBehind;
 /// How a cache chooses what to keep and when it writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+// Named apart from the balancing strategy: one OpenAPI document holds both.
+#[schema(as = CacheStrategy)]
 pub enum Strategy {
     /// Evicts the least recently used entry when full.
     Lru,
