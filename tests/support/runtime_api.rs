@@ -18,11 +18,15 @@ use tokio::sync::{Notify, mpsc};
 const RUNTIME: &str = "/2018-06-01/runtime";
 
 type Answer = (String, Result<Value, Value>);
+/// Per request id: when the event was handed out and when its answer came back.
+type Timings = HashMap<String, (Instant, Option<Instant>)>;
 
 #[derive(Debug, Clone)]
 struct Shared {
     events: Arc<Mutex<VecDeque<(String, Value)>>>,
     first_poll: Arc<Mutex<Option<Instant>>>,
+    /// When each event was handed to the function and when its answer came back.
+    timings: Arc<Mutex<Timings>>,
     answers: mpsc::UnboundedSender<Answer>,
     never: Arc<Notify>,
 }
@@ -44,6 +48,10 @@ async fn next(State(rt): State<Shared>) -> impl IntoResponse {
         rt.never.notified().await;
         unreachable!("nobody notifies");
     };
+    rt.timings
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(id.clone(), (Instant::now(), None));
     let deadline = chrono::Utc::now().timestamp_millis() + 30_000;
     let mut headers = HeaderMap::new();
     let header = |v: &str| v.parse().expect("a valid header value");
@@ -64,12 +72,20 @@ fn parse(body: String) -> Value {
     serde_json::from_str(&body).unwrap_or(Value::String(body))
 }
 
+fn answered(rt: &Shared, id: &str) {
+    if let Some(t) = rt.timings.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get_mut(id) {
+        t.1 = Some(Instant::now());
+    }
+}
+
 async fn response(State(rt): State<Shared>, Path(id): Path<String>, body: String) -> &'static str {
+    answered(&rt, &id);
     let _ = rt.answers.send((id, Ok(parse(body))));
     "{\"status\":\"OK\"}"
 }
 
 async fn error(State(rt): State<Shared>, Path(id): Path<String>, body: String) -> &'static str {
+    answered(&rt, &id);
     let _ = rt.answers.send((id, Err(parse(body))));
     "{\"status\":\"OK\"}"
 }
@@ -87,6 +103,7 @@ impl RuntimeApi {
                 events.iter().map(|(id, e)| ((*id).to_owned(), e.clone())).collect(),
             )),
             first_poll: Arc::new(Mutex::new(None)),
+            timings: Arc::default(),
             answers: tx,
             never: Arc::new(Notify::new()),
         };
@@ -113,6 +130,12 @@ impl RuntimeApi {
             by_id.insert(id, answer);
         }
         by_id
+    }
+
+    /// When event `id` was handed to the function and when its answer arrived.
+    pub fn timing(&self, id: &str) -> Option<(Instant, Instant)> {
+        let timings = self.shared.timings.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        timings.get(id).and_then(|(handed, answered)| answered.map(|a| (*handed, a)))
     }
 
     /// When the function first polled for an event.
@@ -163,6 +186,13 @@ impl Function {
             lines
         });
         Self { child, started, lines }
+    }
+
+    /// The most memory the process has held (VmHWM), KiB; Linux only.
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()?)).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        line.split_whitespace().nth(1)?.parse().ok()
     }
 
     /// Stops the function and answers what it wrote to stdout.

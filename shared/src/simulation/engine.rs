@@ -304,6 +304,16 @@ impl Engine<'_> {
             self.policies.insert(agent_type.clone(), policy);
             self.waiting.insert(agent_type.clone(), VecDeque::new());
         }
+        // Every kind of incident must have a model before the day starts, not fail halfway.
+        let kinds: Vec<(AgentType, Severity)> = self
+            .scenario
+            .agent_mix
+            .keys()
+            .flat_map(|t| self.scenario.severity_mix.keys().map(move |s| (t.clone(), *s)))
+            .collect();
+        for (agent_type, severity) in kinds {
+            self.choose(&agent_type, severity)?;
+        }
         let initial: BTreeMap<AgentType, BTreeMap<Region, u32>> = match self.variant {
             Variant::StaticPeak => static_peak(self.incidents, &capacity),
             // The fleet starts at its minimum, spread over the regions.
@@ -364,8 +374,8 @@ impl Engine<'_> {
         while let Some((at, event)) = self.agenda.next_until(end) {
             self.clock.set(at);
             match event {
-                Event::Arrival(i) => self.arrive(i, at),
-                Event::Done { incident, serial, assigned } => self.done(incident, serial, assigned, at),
+                Event::Arrival(i) => self.arrive(i, at)?,
+                Event::Done { incident, serial, assigned } => self.done(incident, serial, assigned, at)?,
                 Event::Heartbeat => {
                     self.heartbeat(at).await?;
                     self.agenda.schedule(at + HEARTBEAT, Event::Heartbeat);
@@ -491,11 +501,11 @@ impl Engine<'_> {
         Ok(choice)
     }
 
-    fn try_assign(&mut self, i: usize, at: DateTime<Utc>) -> bool {
+    fn try_assign(&mut self, i: usize, at: DateTime<Utc>) -> Result<bool, SimulationError> {
         let incident = &self.incidents[i];
-        let Some(fleet) = self.fleets.get_mut(&incident.agent_type) else { return false };
+        let Some(fleet) = self.fleets.get_mut(&incident.agent_type) else { return Ok(false) };
         let Some(serial) = fleet.pick(incident.severity, &incident.region, at, &self.down) else {
-            return false;
+            return Ok(false);
         };
         let region = fleet.replicas.iter().find(|r| r.serial == serial).map(|r| r.region.clone());
         let work = Duration::milliseconds((incident.service_s * 1000.0) as i64);
@@ -512,16 +522,15 @@ impl Engine<'_> {
         // Assignment, the minute's counter, the release, the usage report: four writes; the
         // release's read of the replica set: one read.
         self.aws.table(at, 1.0, 4.0);
-        self.record_usage(i, at);
+        self.record_usage(i, at)?;
         self.agenda.schedule(done, Event::Done { incident: i, serial, assigned: at });
-        true
+        Ok(true)
     }
 
-    fn record_usage(&mut self, i: usize, at: DateTime<Utc>) {
+    fn record_usage(&mut self, i: usize, at: DateTime<Utc>) -> Result<(), SimulationError> {
         let incident = &self.incidents[i];
         let (agent_type, severity) = (incident.agent_type.clone(), incident.severity);
-        // A type without a valid task name or a model was refused when the run started.
-        let Ok(choice) = self.choose(&agent_type, severity) else { return };
+        let choice = self.choose(&agent_type, severity)?;
         let key = (hour_of(at), choice.model.clone(), agent_type.to_string());
         let usage = self.pending_usage.entry(key).or_insert_with(|| HourUsage {
             model: choice.model.clone(),
@@ -532,30 +541,39 @@ impl Engine<'_> {
         usage.input_tokens += choice.input_tokens * self.token_multiplier;
         usage.output_tokens += choice.output_tokens * self.token_multiplier;
         *usage.severity_calls_mut(severity) += 1.0;
+        Ok(())
     }
 
-    fn arrive(&mut self, i: usize, at: DateTime<Utc>) {
+    fn arrive(&mut self, i: usize, at: DateTime<Utc>) -> Result<(), SimulationError> {
         let agent_type = &self.incidents[i].agent_type;
         let queued = self.waiting.get(agent_type).is_some_and(|q| !q.is_empty());
         // First come, first served: while others wait, a newcomer queues behind them.
-        if queued || !self.try_assign(i, at) {
-            self.waiting.entry(agent_type.clone()).or_default().push_back(i);
+        if queued || !self.try_assign(i, at)? {
+            self.waiting.entry(self.incidents[i].agent_type.clone()).or_default().push_back(i);
         }
+        Ok(())
     }
 
     /// Assigns waiting incidents of `agent_type` until one finds no room.
-    fn drain(&mut self, agent_type: &AgentType, at: DateTime<Utc>) {
+    fn drain(&mut self, agent_type: &AgentType, at: DateTime<Utc>) -> Result<(), SimulationError> {
         while let Some(&i) = self.waiting.get(agent_type).and_then(VecDeque::front) {
-            if !self.try_assign(i, at) {
+            if !self.try_assign(i, at)? {
                 break;
             }
             if let Some(q) = self.waiting.get_mut(agent_type) {
                 q.pop_front();
             }
         }
+        Ok(())
     }
 
-    fn done(&mut self, i: usize, serial: u64, assigned: DateTime<Utc>, at: DateTime<Utc>) {
+    fn done(
+        &mut self,
+        i: usize,
+        serial: u64,
+        assigned: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> Result<(), SimulationError> {
         let incident = &self.incidents[i];
         let agent_type = incident.agent_type.clone();
         self.outcomes.completed(&agent_type, incident.at, assigned, at);
@@ -563,7 +581,7 @@ impl Engine<'_> {
         if let Some(fleet) = self.fleets.get_mut(&agent_type) {
             fleet.finish(serial, latency_s, at);
         }
-        self.drain(&agent_type, at);
+        self.drain(&agent_type, at)
     }
 
     async fn outage(&mut self, region: Region, down: bool, at: DateTime<Utc>) -> Result<(), SimulationError> {
@@ -590,7 +608,7 @@ impl Engine<'_> {
         }
         let types: Vec<AgentType> = self.fleets.keys().cloned().collect();
         for agent_type in types {
-            self.drain(&agent_type, at);
+            self.drain(&agent_type, at)?;
         }
         Ok(())
     }
@@ -690,7 +708,7 @@ impl Engine<'_> {
                 Variant::PrototypeRules => self.prototype(&agent_type, at),
                 Variant::StaticPeak => {}
             }
-            self.drain(&agent_type, at);
+            self.drain(&agent_type, at)?;
             self.sample(&agent_type, at);
         }
         Ok(())
