@@ -8,7 +8,7 @@ use anyhow::anyhow;
 use plotters::prelude::*;
 use shared::cost::levels::Thresholds;
 use shared::simulation::report::Plot;
-use shared::simulation::{DayRun, Scenario, Variant};
+use shared::simulation::{DayRun, Sample, Scenario, Variant};
 
 type Drawn = Result<(), Box<dyn std::error::Error>>;
 
@@ -81,76 +81,62 @@ fn suite(runs: &[DayRun]) -> Option<&DayRun> {
     runs.iter().find(|r| r.variant == Variant::Suite)
 }
 
-fn replicas(path: &Path, scenario: &Scenario, run: &DayRun) -> Drawn {
+/// One panel per agent type, a line per region and one for all of them.
+fn per_type_and_region(
+    path: &Path,
+    scenario: &Scenario,
+    run: &DayRun,
+    what: (&str, &str),
+    flat: &[(String, f64)],
+    by_region: impl Fn(&Sample, &str) -> f64,
+    total: impl Fn(&Sample) -> f64,
+) -> Drawn {
+    let (caption, y_desc) = what;
     let types: Vec<_> = run.outcomes.keys().cloned().collect();
     let root =
         SVGBackend::new(path, (SIZE.0, SIZE.1 * types.len().max(1) as u32 * 3 / 4)).into_drawing_area();
     root.fill(&WHITE)?;
-    let hours = f64::from(scenario.hours);
     for (area, agent_type) in root.split_evenly((types.len().max(1), 1)).iter().zip(&types) {
-        let samples: Vec<_> = run.samples.iter().filter(|s| &s.agent_type == agent_type).collect();
+        let samples: Vec<&Sample> = run.samples.iter().filter(|s| &s.agent_type == agent_type).collect();
+        let line = |value: &dyn Fn(&Sample) -> f64| -> Vec<(f64, f64)> {
+            samples.iter().map(|s| (hours_since(scenario, s.at), value(s))).collect()
+        };
         let mut series: Vec<(String, Vec<(f64, f64)>)> = scenario
             .regions
             .keys()
-            .map(|region| {
-                let points = samples
-                    .iter()
-                    .map(|s| {
-                        (
-                            hours_since(scenario, s.at),
-                            f64::from(s.replicas.get(region.as_str()).copied().unwrap_or(0)),
-                        )
-                    })
-                    .collect();
-                (region.to_string(), points)
-            })
+            .map(|region| (region.to_string(), line(&|s| by_region(s, region.as_str()))))
             .collect();
-        series.push((
-            "all regions".into(),
-            samples
-                .iter()
-                .map(|s| (hours_since(scenario, s.at), f64::from(s.replicas.values().sum::<u32>())))
-                .collect(),
-        ));
-        lines(area, &format!("{agent_type}: ready replicas per region"), hours, "replicas", &series, &[])?;
+        series.push(("all regions".into(), line(&total)));
+        lines(area, &format!("{agent_type}: {caption}"), f64::from(scenario.hours), y_desc, &series, flat)?;
     }
     root.present()?;
     Ok(())
 }
 
+fn replicas(path: &Path, scenario: &Scenario, run: &DayRun) -> Drawn {
+    per_type_and_region(
+        path,
+        scenario,
+        run,
+        ("ready replicas per region", "replicas"),
+        &[],
+        |s, region| f64::from(s.replicas.get(region).copied().unwrap_or(0)),
+        |s| f64::from(s.replicas.values().sum::<u32>()),
+    )
+}
+
 fn utilization(path: &Path, scenario: &Scenario, run: &DayRun) -> Drawn {
-    let types: Vec<_> = run.outcomes.keys().cloned().collect();
-    let root =
-        SVGBackend::new(path, (SIZE.0, SIZE.1 * types.len().max(1) as u32 * 3 / 4)).into_drawing_area();
-    root.fill(&WHITE)?;
     let flat = [("scale down below 0.3".to_owned(), 0.3), ("scale up above 0.8".to_owned(), 0.8)];
-    for (area, agent_type) in root.split_evenly((types.len().max(1), 1)).iter().zip(&types) {
-        let samples: Vec<_> = run.samples.iter().filter(|s| &s.agent_type == agent_type).collect();
-        let mut series: Vec<(String, Vec<(f64, f64)>)> = scenario
-            .regions
-            .keys()
-            .map(|region| {
-                // A region that is down has no utilisation: its line breaks off to zero.
-                let points = samples
-                    .iter()
-                    .map(|s| {
-                        let u = s.utilization_by_region.get(region.as_str()).copied().unwrap_or(0.0);
-                        (hours_since(scenario, s.at), u)
-                    })
-                    .collect();
-                (region.to_string(), points)
-            })
-            .collect();
-        series.push((
-            "all regions".into(),
-            samples.iter().map(|s| (hours_since(scenario, s.at), s.utilization)).collect(),
-        ));
-        let caption =
-            format!("{agent_type}: utilisation per region (active incidents / capacity of ready replicas)");
-        lines(area, &caption, f64::from(scenario.hours), "utilisation", &series, &flat)?;
-    }
-    root.present()?;
-    Ok(())
+    per_type_and_region(
+        path,
+        scenario,
+        run,
+        ("utilisation per region (active incidents / capacity of ready replicas)", "utilisation"),
+        &flat,
+        // A region that is down has no utilisation: its line drops to zero.
+        |s, region| s.utilization_by_region.get(region).copied().unwrap_or(0.0),
+        |s| s.utilization,
+    )
 }
 
 fn response(path: &Path, scenario: &Scenario, runs: &[DayRun]) -> Drawn {
