@@ -64,7 +64,7 @@ impl AppState {
             prices: cost.price_book(Arc::clone(&store)),
             usage: UsageCounters::new(Arc::clone(&store)),
             model_health: ModelHealthStore::new(Arc::clone(&store)),
-            sweeper: cost.sweeper(Arc::clone(&store), None),
+            sweeper: cost.sweeper(Arc::clone(&store), None).with_emf(config.emit_metrics),
             warmer: Warmer::new(
                 Arc::clone(&store),
                 WarmConfig::default(),
@@ -106,7 +106,7 @@ impl AppState {
     #[must_use]
     pub fn with_cost(mut self, cost: &CostSetup, aws: Option<&aws_config::SdkConfig>) -> Self {
         self.prices = cost.price_book(Arc::clone(&self.store));
-        self.sweeper = cost.sweeper(Arc::clone(&self.store), aws);
+        self.sweeper = cost.sweeper(Arc::clone(&self.store), aws).with_emf(self.config.emit_metrics);
         self
     }
 }

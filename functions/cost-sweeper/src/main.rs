@@ -23,7 +23,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let dynamo = DynamoStore::new(shared::aws::dynamodb(&sdk), table.table_name, clock.clone());
     let Wired { performance, store, .. } =
         wire_dynamo("cost-sweeper", dynamo, clock.clone(), &config, &ProcessEnv, false)?;
-    let deps = SweeperDeps { sweeper: cost.sweeper(store.clone(), Some(&sdk)), store, clock };
+    let sweeper = cost.sweeper(store.clone(), Some(&sdk)).with_emf(config.emit_metrics);
+    let deps = SweeperDeps { sweeper, store, clock };
     let deps = &deps;
     let performance = &performance;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
