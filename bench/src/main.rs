@@ -127,6 +127,30 @@ async fn cold_starts(args: &Args, function: &str) -> anyhow::Result<ColdStarts> 
     Ok(out)
 }
 
+/// An HTTP/1 connection to `addr`, driven in the background.
+async fn connect(addr: &str) -> anyhow::Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>> {
+    let stream = tokio::net::TcpStream::connect(addr).await?;
+    let (sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    Ok(sender)
+}
+
+fn request(
+    addr: &str,
+    method: hyper::Method,
+    path: &str,
+    body: Option<&Value>,
+) -> anyhow::Result<hyper::Request<Full<Bytes>>> {
+    let payload = body.map_or_else(Bytes::new, |b| Bytes::from(b.to_string()));
+    Ok(hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", addr)
+        .header("content-type", "application/json")
+        .body(Full::new(payload))?)
+}
+
 /// A keep-alive HTTP/1 connection sending `request` until `until`, its latencies in µs.
 async fn hammer(
     addr: String,
@@ -135,20 +159,11 @@ async fn hammer(
     body: Option<Value>,
     until: Instant,
 ) -> anyhow::Result<(Histogram<u64>, u64)> {
-    let stream = tokio::net::TcpStream::connect(&addr).await?;
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
-    tokio::spawn(connection);
+    let mut sender = connect(&addr).await?;
     let mut latencies = Histogram::new_with_bounds(1, 60_000_000, 3)?;
     let mut failures = 0;
     while Instant::now() < until {
-        let payload = body.as_ref().map_or_else(Bytes::new, |b| Bytes::from(b.to_string()));
-        let request = hyper::Request::builder()
-            .method(method.clone())
-            .uri(path)
-            .header("host", addr.as_str())
-            .header("content-type", "application/json")
-            .body(Full::new(payload))?;
+        let request = request(&addr, method.clone(), path, body.as_ref())?;
         let started = Instant::now();
         let response = sender.send_request(request).await?;
         let ok = response.status().is_success();
@@ -165,17 +180,8 @@ async fn send_once(
     path: &str,
     body: &Value,
 ) -> anyhow::Result<hyper::StatusCode> {
-    let stream = tokio::net::TcpStream::connect(addr).await?;
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
-    tokio::spawn(connection);
-    let request = hyper::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", addr)
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body.to_string())))?;
-    let response = sender.send_request(request).await?;
+    let mut sender = connect(addr).await?;
+    let response = sender.send_request(request(addr, method, path, Some(body))?).await?;
     let status = response.status();
     response.into_body().collect().await?;
     Ok(status)

@@ -56,6 +56,14 @@ impl SimulatedAws {
         Self { state: Arc::default(), clock }
     }
 
+    /// The environments of `function` in `region`, none at first.
+    fn environments<'a>(state: &'a mut State, function: &str, region: &Region) -> &'a mut Environments {
+        state
+            .environments
+            .entry((function.to_owned(), region.clone()))
+            .or_insert_with(|| Environments::new(IDLE_TIMEOUT, INIT))
+    }
+
     fn meter(state: &mut State, function: &str, at: DateTime<Utc>, duration: Duration) {
         let m = state.lambda.entry(function.to_owned()).or_default().entry(minute(at)).or_default();
         m.invocations += 1.0;
@@ -65,11 +73,7 @@ impl SimulatedAws {
     /// One incident's invocation of `function` in `region` at `at`, working for `work`.
     pub fn invoke(&self, function: &str, region: &Region, at: DateTime<Utc>, work: Duration) -> Start {
         let mut state = lock(&self.state);
-        let start = state
-            .environments
-            .entry((function.to_owned(), region.clone()))
-            .or_insert_with(|| Environments::new(IDLE_TIMEOUT, INIT))
-            .invoke(at, work);
+        let start = Self::environments(&mut state, function, region).invoke(at, work);
         let billed = match start {
             Start::Warm => work,
             Start::Cold { init } => work + init,
@@ -104,11 +108,7 @@ impl Invoker for SimulatedAws {
         let at = self.clock.now();
         let hold = Duration::milliseconds(i64::try_from(ping.hold_ms).unwrap_or(0));
         let mut state = lock(&self.state);
-        let (id, cold) = state
-            .environments
-            .entry((target.function.clone(), target.region.clone()))
-            .or_insert_with(|| Environments::new(IDLE_TIMEOUT, INIT))
-            .ping(at, hold);
+        let (id, cold) = Self::environments(&mut state, &target.function, &target.region).ping(at, hold);
         let billed = if cold { hold + INIT } else { hold };
         Self::meter(&mut state, &target.function, at, billed);
         let answer = PingAnswer {

@@ -258,7 +258,7 @@ pub async fn run(
         scaler,
         sweeper,
         warmer,
-        price_book,
+        price_book: price_book.clone(),
         usage: UsageCounters::new(Arc::clone(&store)),
         aws,
         agenda: Agenda::new(),
@@ -269,7 +269,8 @@ pub async fn run(
         last_change: BTreeMap::new(),
         waiting: BTreeMap::new(),
         down: BTreeSet::new(),
-        prices: Arc::new(PriceTable::bundled()),
+        // Selection reads the prices in force, as the api does; the engine keeps them between changes.
+        prices: price_book.current().await?.0,
         mode: CostMode::Normal,
         choices: HashMap::new(),
         token_multiplier: 1.0,
@@ -290,17 +291,16 @@ pub async fn run(
 impl Engine<'_> {
     async fn start(&mut self) -> Result<(), SimulationError> {
         let start = self.scenario.start;
-        let mut capacity = BTreeMap::new();
         for agent_type in self.scenario.agent_mix.keys() {
             let mut policy = ScalingPolicy::default_for(agent_type);
             if let Some(limits) = self.scenario.limits.get(agent_type) {
                 policy.min_replicas = limits.min_replicas;
                 policy.max_replicas = limits.max_replicas;
             }
-            capacity.insert(agent_type.clone(), policy.capacity_per_replica);
             self.fleet.put_policy(agent_type, policy.clone(), 0).await?;
-            self.fleets
-                .insert(agent_type.clone(), TypeFleet::new(policy.capacity_per_replica, self.scenario.seed));
+            let fleet =
+                TypeFleet::new(function_name(agent_type), policy.capacity_per_replica, self.scenario.seed);
+            self.fleets.insert(agent_type.clone(), fleet);
             self.policies.insert(agent_type.clone(), policy);
             self.waiting.insert(agent_type.clone(), VecDeque::new());
         }
@@ -315,7 +315,11 @@ impl Engine<'_> {
             self.choose(&agent_type, severity)?;
         }
         let initial: BTreeMap<AgentType, BTreeMap<Region, u32>> = match self.variant {
-            Variant::StaticPeak => static_peak(self.incidents, &capacity),
+            Variant::StaticPeak => {
+                let capacity =
+                    self.policies.iter().map(|(t, p)| (t.clone(), p.capacity_per_replica)).collect();
+                static_peak(self.incidents, &capacity)
+            }
             // The fleet starts at its minimum, spread over the regions.
             Variant::Suite | Variant::PrototypeRules => self
                 .policies
@@ -504,17 +508,13 @@ impl Engine<'_> {
     fn try_assign(&mut self, i: usize, at: DateTime<Utc>) -> Result<bool, SimulationError> {
         let incident = &self.incidents[i];
         let Some(fleet) = self.fleets.get_mut(&incident.agent_type) else { return Ok(false) };
-        let Some(serial) = fleet.pick(incident.severity, &incident.region, at, &self.down) else {
+        let Some(picked) = fleet.pick_index(incident.severity, &incident.region, at, &self.down) else {
             return Ok(false);
         };
-        let region = fleet.replicas.iter().find(|r| r.serial == serial).map(|r| r.region.clone());
+        let replica = &fleet.replicas[picked];
+        let serial = replica.serial;
         let work = Duration::milliseconds((incident.service_s * 1000.0) as i64);
-        let start = self.aws.invoke(
-            &function_name(&incident.agent_type),
-            region.as_ref().unwrap_or(&incident.region),
-            at,
-            work,
-        );
+        let start = self.aws.invoke(&fleet.function, &replica.region, at, work);
         let done = match start {
             Start::Warm => at + work,
             Start::Cold { init } => at + init + work,

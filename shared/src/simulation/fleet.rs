@@ -41,6 +41,8 @@ impl SimReplica {
 pub struct TypeFleet {
     pub replicas: Vec<SimReplica>,
     pub capacity: u32,
+    /// The agent function every incident of the type invokes.
+    pub function: String,
     balancer: Balancer,
     stale: bool,
     /// The earliest start still to complete: the set changes then.
@@ -48,8 +50,15 @@ pub struct TypeFleet {
 }
 
 impl TypeFleet {
-    pub fn new(capacity: u32, seed: u64) -> Self {
-        Self { replicas: Vec::new(), capacity, balancer: Balancer::new(seed), stale: true, next_ready: None }
+    pub fn new(function: String, capacity: u32, seed: u64) -> Self {
+        Self {
+            replicas: Vec::new(),
+            capacity,
+            function,
+            balancer: Balancer::new(seed),
+            stale: true,
+            next_ready: None,
+        }
     }
 
     pub fn add(&mut self, serial: u64, id: String, region: Region, ready_at: DateTime<Utc>) {
@@ -105,6 +114,17 @@ impl TypeFleet {
         at: DateTime<Utc>,
         down: &BTreeSet<Region>,
     ) -> Option<u64> {
+        self.pick_index(severity, region, at, down).map(|i| self.replicas[i].serial)
+    }
+
+    /// The same, answering where the replica picked is in [`Self::replicas`].
+    pub fn pick_index(
+        &mut self,
+        severity: Severity,
+        region: &Region,
+        at: DateTime<Utc>,
+        down: &BTreeSet<Region>,
+    ) -> Option<usize> {
         self.refresh_if_needed(at, down);
         let pick =
             self.balancer.pick(Strategy::default(), &PickContext { severity, region: Some(region) })?;
@@ -116,7 +136,7 @@ impl TypeFleet {
         }
         replica.active += 1;
         self.balancer.started(pick.index);
-        Some(replica.serial)
+        Some(pick.index)
     }
 
     /// One incident done at replica `serial` after `latency_s`; a draining replica left idle goes.
@@ -190,7 +210,7 @@ mod tests {
 
     #[test]
     fn picks_respect_capacity_readiness_and_region_health() {
-        let mut fleet = TypeFleet::new(2, 1);
+        let mut fleet = TypeFleet::new("detection-agent".into(), 2, 1);
         let (east, west) = (region("us-east-1"), region("us-west-2"));
         fleet.add(1, "detection-us-east-1-1".into(), east.clone(), t(0));
         fleet.add(2, "detection-us-west-2-2".into(), west.clone(), t(10));
@@ -218,7 +238,7 @@ mod tests {
 
     #[test]
     fn draining_takes_idle_replicas_first_and_busy_ones_leave_when_done() {
-        let mut fleet = TypeFleet::new(1, 1);
+        let mut fleet = TypeFleet::new("detection-agent".into(), 1, 1);
         let east = region("us-east-1");
         for serial in 1..=3 {
             fleet.add(serial, format!("detection-us-east-1-{serial}"), east.clone(), t(0));
