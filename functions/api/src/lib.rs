@@ -43,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         .route("/models/select", post(routes::models::select))
         .route("/models/report", post(routes::models::report))
         .route("/lambda/warm", post(routes::warm::warm))
+        .route("/warming/status", get(routes::warm::status))
         .route("/performance/metrics", get(routes::performance::metrics))
         .route("/performance/recommendations", get(routes::performance::recommendations))
         .route("/openapi.json", get(openapi::document))

@@ -30,6 +30,7 @@ use crate::routes;
         routes::models::select,
         routes::models::report,
         routes::warm::warm,
+        routes::warm::status,
         routes::performance::metrics,
         routes::performance::recommendations,
         document,

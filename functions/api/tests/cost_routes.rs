@@ -70,6 +70,28 @@ async fn usage_is_counted_and_swept_into_a_report() {
     assert_eq!(report.status, StatusCode::OK);
     assert_eq!(report.body["snapshots"].as_array().unwrap().len(), 1);
     assert_eq!(report.body["snapshots"][0]["timestamp"], b["timestamp"]);
+    // The priced hours, oldest first: the previous hour whole, the current one as far as swept.
+    let hourly = report.body["hourly"].as_array().unwrap();
+    assert_eq!(hourly.len(), 2, "{hourly:?}");
+    assert_eq!(hourly[0]["seconds"], 3600.0);
+    assert!(hourly[1]["seconds"].as_f64().unwrap() < 3600.0);
+    assert_eq!(hourly[1]["hour"], b["current_hour"]["start"]);
+    assert!(
+        (hourly[1]["cost"].as_f64().unwrap() - b["current_hour"]["total"].as_f64().unwrap()).abs() < 1e-9
+    );
+    assert_eq!(report.body["thresholds"]["high"], 100.0);
+    assert_eq!(report.body["thresholds"]["emergency"], 1000.0);
+    // One hour back leaves the previous hour out.
+    assert_eq!(app.get("/cost/report?hours=1").await.body["hourly"].as_array().unwrap().len(), 1);
+
+    app.clock.advance(Duration::minutes(15));
+    app.json(Method::POST, "/cost/optimize", &json!({})).await;
+    let latest = app.get("/cost/report?limit=1").await;
+    let snapshots = latest.body["snapshots"].as_array().unwrap();
+    assert_eq!(snapshots.len(), 1, "only the newest of two");
+    assert_ne!(snapshots[0]["timestamp"], b["timestamp"]);
+    assert_eq!(latest.body["truncated"], true);
+    assert_eq!(app.get("/cost/report").await.body["snapshots"].as_array().unwrap().len(), 2);
 }
 
 #[tokio::test]
@@ -137,6 +159,9 @@ async fn bad_cost_requests_get_problems() {
             case("hours of a year", Method::GET, "/cost/report?hours=8760", unprocessable),
             case("hours as words", Method::GET, "/cost/report?hours=many", unprocessable),
             case("unknown parameter", Method::GET, "/cost/report?days=1", StatusCode::BAD_REQUEST),
+            case("limit of zero", Method::GET, "/cost/report?limit=0", unprocessable),
+            case("limit over 200", Method::GET, "/cost/report?limit=201", unprocessable),
+            case("limit as words", Method::GET, "/cost/report?limit=one", unprocessable),
         ],
     )
     .await;

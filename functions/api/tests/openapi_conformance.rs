@@ -118,9 +118,14 @@ fn conforms(
 fn the_document_is_written_for_the_validator_and_lists_every_route() {
     let doc = document();
     assert_eq!(doc["openapi"].as_str().map(|v| &v[..3]), Some("3.1"));
-    for route in
-        ["/scaling/status", "/replicas/select", "/cost/report", "/performance/metrics", "/lambda/warm"]
-    {
+    for route in [
+        "/scaling/status",
+        "/replicas/select",
+        "/cost/report",
+        "/performance/metrics",
+        "/lambda/warm",
+        "/warming/status",
+    ] {
         assert!(doc["paths"][route].is_object(), "{route} is documented");
     }
     let target = format!("{}/../../target", env!("CARGO_MANIFEST_DIR"));
@@ -156,6 +161,8 @@ fn well_formed_calls_answer_as_documented() {
         ),
         (Method::GET, "/performance/metrics", None),
         (Method::GET, "/performance/recommendations", None),
+        (Method::GET, "/warming/status", None),
+        (Method::GET, "/cost/report?hours=3&limit=1", None),
     ];
     for (method, path, body) in calls {
         let (content_type, bytes) =
@@ -245,6 +252,8 @@ fn any_route() -> impl Strategy<Value = (Method, String)> {
         "/models/select",
         "/models/report",
         "/lambda/warm",
+        "/warming/status",
+        "/cost/report?limit=0",
         "/performance/metrics",
         "/performance/recommendations",
         "/openapi.json",

@@ -267,6 +267,7 @@ async fn openapi_document_covers_every_route_and_error() {
         ("/models/select", "post"),
         ("/models/report", "post"),
         ("/lambda/warm", "post"),
+        ("/warming/status", "get"),
         ("/openapi.json", "get"),
     ];
     for (path, method) in expected {
@@ -370,6 +371,9 @@ async fn marking_a_region_unhealthy_moves_its_share() {
     let regions = app.get("/regions").await.body;
     assert_eq!(regions["regions"][0]["region"], "us-east-1");
     assert_eq!(regions["regions"][0]["healthy"], false);
+    let zones: Vec<&str> =
+        regions["regions"].as_array().unwrap().iter().map(|r| r["timezone"].as_str().unwrap()).collect();
+    assert_eq!(zones, ["America/New_York", "America/Los_Angeles", "Europe/London", "Asia/Singapore"]);
     let back =
         app.json(Method::PUT, "/regions/us-east-1/health", &json!({"healthy": true, "weight": 2})).await;
     assert!(back.body["desired_by_region"]["detection"]["us-east-1"].as_u64().unwrap() >= 1);

@@ -45,3 +45,27 @@ async fn bad_warm_requests_get_problems() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn the_warming_status_lists_every_target_with_its_regions_zone() {
+    let app = app();
+    let a = app.get("/warming/status").await;
+    assert_eq!(a.status, StatusCode::OK, "{:?}", a.body);
+    let targets = a.body["targets"].as_array().unwrap();
+    assert_eq!(targets.len(), 20, "five agent functions in four regions");
+    let first = &targets[0];
+    assert_eq!(first["function"], "detection-agent");
+    assert_eq!(first["region"], "us-east-1");
+    assert_eq!(first["timezone"], "America/New_York");
+    assert!(first["last_run"].is_null(), "never warmed");
+    // 1_800_000_000 is 2027-01-15 08:00 UTC, a Friday: 03:00 in New York, 16:00 in Singapore.
+    let in_window = |region: &str| {
+        targets.iter().find(|t| t["region"] == region).map(|t| t["in_window"].as_bool().unwrap()).unwrap()
+    };
+    assert!(!in_window("us-east-1"));
+    assert!(in_window("ap-southeast-1"));
+    assert_eq!(
+        app.send(Method::POST, "/warming/status", None, Vec::new()).await.status,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+}

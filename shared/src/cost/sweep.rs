@@ -78,6 +78,18 @@ struct StoredHour {
     by_service: BTreeMap<String, f64>,
 }
 
+/// One hour's spend as the sweeps priced it.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct PricedHour {
+    pub hour: DateTime<Utc>,
+    /// USD.
+    pub cost: f64,
+    /// How much of the hour the price covers, in seconds (3600 once a sweep has seen it end).
+    pub seconds: f64,
+    /// USD per service (`lambda`, `provisioned_concurrency`, `dynamodb`, `llm`, `warming`).
+    pub by_service: BTreeMap<String, f64>,
+}
+
 /// One recorded control change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RecordedAction {
@@ -128,6 +140,11 @@ impl Sweeper {
             warming: None,
             emf: true,
         }
+    }
+
+    /// The $/h lines the levels are drawn at (a chart of spend draws them too).
+    pub fn thresholds(&self) -> &Thresholds {
+        &self.settings.thresholds
     }
 
     /// Whether each sweep writes its figures as EMF lines to stdout (on by default).
@@ -213,15 +230,36 @@ impl Sweeper {
 
     /// Whole past hours of spend, oldest first.
     async fn history(&self, before: DateTime<Utc>) -> Result<Vec<HourSpend>, StoreError> {
-        let from = hour_key(before - Duration::days(HISTORY_DAYS)).sk;
-        let to = hour_key(before - Duration::hours(1)).sk;
-        let query = Query::partition("COST#HOUR").between(from, to).limit(Query::MAX_LIMIT);
+        let hours =
+            self.priced_hours(before - Duration::days(HISTORY_DAYS), before - Duration::hours(1)).await?;
+        Ok(hours.into_iter().map(|h| HourSpend { hour: h.hour, cost: h.cost }).collect())
+    }
+
+    /// The priced hours of the last `hours` up to the current one (as far as it has been swept),
+    /// oldest first: what a chart of recent spend draws.
+    pub async fn hourly(&self, hours: u32, now: DateTime<Utc>) -> Result<Vec<PricedHour>, StoreError> {
+        self.priced_hours(now - Duration::hours(i64::from(hours.max(1)) - 1), now).await
+    }
+
+    /// Stored hours from the hour of `from` to the hour of `to`, oldest first.
+    async fn priced_hours(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<PricedHour>, StoreError> {
+        let query =
+            Query::partition("COST#HOUR").between(hour_key(from).sk, hour_key(to).sk).limit(Query::MAX_LIMIT);
         let page = self.store.query(&query).await?;
         let mut out = Vec::new();
         for item in page.items {
             let Ok(hour) = DateTime::parse_from_rfc3339(&format!("{}:00:00Z", item.key.sk)) else { continue };
             let stored: StoredHour = item.record()?;
-            out.push(HourSpend { hour: hour.with_timezone(&Utc), cost: stored.cost });
+            out.push(PricedHour {
+                hour: hour.with_timezone(&Utc),
+                cost: stored.cost,
+                seconds: stored.seconds,
+                by_service: stored.by_service,
+            });
         }
         Ok(out)
     }

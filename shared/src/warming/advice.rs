@@ -6,7 +6,7 @@
 use chrono::Duration;
 
 use super::config::WarmConfig;
-use super::plan::{Calendar, default_timezone};
+use super::plan::calendar_for;
 use crate::cost::PriceTable;
 use crate::cost::billing::{LambdaUsage, MonthToDate, lambda_cost, provisioned_cost};
 use crate::cost::recommend::{Kind, Recommendation};
@@ -26,9 +26,7 @@ pub fn advise(config: &WarmConfig, prices: &PriceTable) -> Vec<Recommendation> {
         let mut ping_monthly = 0.0;
         let mut provisioned_monthly = 0.0;
         for region in &t.regions {
-            let calendar = config.calendars.get(region.as_str()).cloned().unwrap_or_else(|| {
-                Calendar::business_hours(default_timezone(region.as_str()).unwrap_or(chrono_tz::UTC))
-            });
+            let calendar = calendar_for(&config.calendars, region.as_str());
             let window =
                 (calendar.closes - calendar.opens) + Duration::minutes(i64::from(calendar.lead_minutes));
             let hours = window.num_minutes() as f64 / 60.0 * WEEKDAYS_PER_MONTH;

@@ -179,6 +179,15 @@ fn hour_of_week(local: &DateTime<Tz>) -> usize {
     local.weekday().num_days_from_monday() as usize * 24 + local.hour() as usize
 }
 
+/// The calendar `region` warms by: its own from `calendars`, else 09:00-17:00 in its usual zone
+/// (UTC for a region without one).
+pub fn calendar_for(calendars: &BTreeMap<String, Calendar>, region: &str) -> Calendar {
+    calendars
+        .get(region)
+        .cloned()
+        .unwrap_or_else(|| Calendar::business_hours(default_timezone(region).unwrap_or(chrono_tz::UTC)))
+}
+
 /// The plan at `now`. `calendars` maps region codes to their calendars.
 pub fn plan(
     targets: &[WarmTarget],
@@ -189,9 +198,7 @@ pub fn plan(
     targets
         .iter()
         .map(|t| {
-            let calendar = calendars.get(t.region.as_str()).cloned().unwrap_or_else(|| {
-                Calendar::business_hours(default_timezone(t.region.as_str()).unwrap_or(chrono_tz::UTC))
-            });
+            let calendar = calendar_for(calendars, t.region.as_str());
             let (factor, local) = calendar.factor(now);
             let h = history(t);
             let skip = |reason: String| (0, Some(reason));

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::config::{MAX_CONCURRENCY, WarmConfig};
 use super::fanout::{Invoker, TargetResult, warm_target};
 use super::history::{HISTORY_WEEKS, HistorySource, last_real_invocation, peaks_by_hour_of_week};
-use super::plan::{Calendar, MIN_FACTOR, PlanEntry, TargetHistory, WarmTarget, default_timezone, plan};
+use super::plan::{MIN_FACTOR, PlanEntry, TargetHistory, WarmTarget, calendar_for, plan};
 use crate::cost::price_book::PriceBook;
 use crate::cost::usage::hour_of;
 use crate::error::ValidationError;
@@ -28,7 +28,7 @@ fn state_key(t: &WarmTarget) -> Key {
 }
 
 /// A target's stored state.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WarmState {
     pub last_warmed: Option<DateTime<Utc>>,
     /// Pings sent in that run (they count as invocations in CloudWatch).
@@ -39,6 +39,22 @@ pub struct WarmState {
     pub errors: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+}
+
+/// A target as `GET /warming/status` shows it: its last run and where its region's day stands,
+/// so an operator can tell "not warmed because it is night there" from "warming fails".
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct TargetStatus {
+    pub function: String,
+    pub region: String,
+    /// The IANA zone of the region's warming calendar.
+    pub timezone: String,
+    /// Whether now falls in the region's warming window (business hours and the lead before).
+    pub in_window: bool,
+    /// Containers kept warm when there is no traffic history.
+    pub concurrency: u32,
+    /// The last run that reached this target; null before the first.
+    pub last_run: Option<WarmState>,
 }
 
 /// Results per function, then per region.
@@ -149,9 +165,7 @@ impl Warmer {
             ..TargetHistory::default()
         };
         let Some(source) = &self.history else { return Ok(history) };
-        let calendar = self.config.calendars.get(t.region.as_str()).cloned().unwrap_or_else(|| {
-            Calendar::business_hours(default_timezone(t.region.as_str()).unwrap_or(chrono_tz::UTC))
-        });
+        let calendar = calendar_for(&self.config.calendars, t.region.as_str());
         // Outside its window a target is not warmed whatever its history: spare the reads.
         if calendar.factor(now).0 < MIN_FACTOR {
             return Ok(history);
@@ -187,6 +201,30 @@ impl Warmer {
             }
         }
         Ok(history)
+    }
+
+    /// Every configured target's last run, in configuration order.
+    pub async fn status(&self, now: DateTime<Utc>) -> Result<Vec<TargetStatus>, StoreError> {
+        let targets = self.config.targets();
+        let states = futures::future::try_join_all(targets.iter().map(|t| async move {
+            self.store.get(&state_key(t)).await?.map(|i| i.record::<WarmState>()).transpose()
+        }))
+        .await?;
+        Ok(targets
+            .into_iter()
+            .zip(states)
+            .map(|(t, last_run)| {
+                let calendar = calendar_for(&self.config.calendars, t.region.as_str());
+                TargetStatus {
+                    timezone: calendar.timezone.name().to_owned(),
+                    in_window: calendar.factor(now).0 > 0.0,
+                    concurrency: t.concurrency,
+                    region: t.region.to_string(),
+                    function: t.function,
+                    last_run,
+                }
+            })
+            .collect())
     }
 
     /// The scheduled run: the plan at `now`, carried out.

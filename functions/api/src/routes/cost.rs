@@ -3,9 +3,10 @@ use axum::extract::{Query, State};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::cost::PriceTable;
+use shared::cost::levels::Thresholds;
 use shared::cost::price_book::PriceSource;
 use shared::cost::report::CostReport;
-use shared::cost::sweep::{RecordedAction, SweepError};
+use shared::cost::sweep::{PricedHour, RecordedAction, SweepError};
 use shared::error::ValidationError;
 use utoipa::{IntoParams, ToSchema};
 
@@ -13,7 +14,7 @@ use crate::extract::Body;
 use crate::{ApiError, AppState};
 
 /// Most snapshots one report answers with.
-const MAX_SNAPSHOTS: usize = 200;
+const MAX_SNAPSHOTS: u32 = 200;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PricesResponse {
@@ -101,16 +102,23 @@ pub async fn optimize(State(state): State<AppState>) -> Result<Json<CostReport>,
 pub struct ReportParams {
     /// How far back, 1 to 168 hours (default 24).
     pub hours: Option<String>,
+    /// At most this many snapshots, newest first: 1 to 200 (default 200). A dashboard that only
+    /// needs the latest sweep asks for 1.
+    pub limit: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CostReportResponse {
     /// Stored sweeps, newest first.
     pub snapshots: Vec<CostReport>,
-    /// More snapshots than the 200 answered fall in the period.
+    /// More snapshots than those answered (the `limit`, at most 200) fall in the period.
     pub truncated: bool,
     /// Cost-control changes in the period, newest first, with their reasons.
     pub actions: Vec<RecordedAction>,
+    /// Each priced hour of the period, oldest first, the current one as far as swept.
+    pub hourly: Vec<PricedHour>,
+    /// The $/h each level starts at.
+    pub thresholds: Thresholds,
     pub hours: u32,
     pub timestamp: DateTime<Utc>,
 }
@@ -128,16 +136,24 @@ pub async fn report(
     params: Result<Query<ReportParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<CostReportResponse>, ApiError> {
     let Query(params) = params.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let hours = match params.hours.as_deref() {
-        None => 24,
-        Some(h) => h
+    let hours = whole_in(params.hours.as_deref(), "hours", 24, 168)?;
+    let limit = whole_in(params.limit.as_deref(), "limit", MAX_SNAPSHOTS, MAX_SNAPSHOTS)?;
+    let now = state.clock.now();
+    let (snapshots, truncated) = state.sweeper.snapshots(hours, limit as usize, now).await?;
+    let actions = state.sweeper.recorded_actions(hours, now).await?;
+    let hourly = state.sweeper.hourly(hours, now).await?;
+    let thresholds = *state.sweeper.thresholds();
+    Ok(Json(CostReportResponse { snapshots, truncated, actions, hourly, thresholds, hours, timestamp: now }))
+}
+
+/// A query parameter that must be a whole number from 1 to `max` (`default` when absent).
+fn whole_in(value: Option<&str>, field: &str, default: u32, max: u32) -> Result<u32, ValidationError> {
+    match value {
+        None => Ok(default),
+        Some(v) => v
             .parse::<u32>()
             .ok()
-            .filter(|h| (1..=168).contains(h))
-            .ok_or_else(|| ValidationError::new("hours", "must be a whole number from 1 to 168"))?,
-    };
-    let now = state.clock.now();
-    let (snapshots, truncated) = state.sweeper.snapshots(hours, MAX_SNAPSHOTS, now).await?;
-    let actions = state.sweeper.recorded_actions(hours, now).await?;
-    Ok(Json(CostReportResponse { snapshots, truncated, actions, hours, timestamp: now }))
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| ValidationError::new(field, format!("must be a whole number from 1 to {max}"))),
+    }
 }

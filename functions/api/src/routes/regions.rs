@@ -8,6 +8,7 @@ use shared::domain::Severity;
 use shared::error::ValidationError;
 use shared::scaling::plan::Evaluation;
 use shared::scaling::records::RegionHealth;
+use shared::warming::plan::calendar_for;
 use utoipa::ToSchema;
 
 use super::optimize::evaluate_all;
@@ -34,6 +35,8 @@ pub struct RegionView {
     pub reason: Option<String>,
     /// When an operator last marked it; null if never.
     pub updated_at: Option<DateTime<Utc>>,
+    /// The IANA zone of the region's warming calendar, for showing times as the region sees them.
+    pub timezone: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -51,7 +54,8 @@ pub struct RegionHealthChanged {
     pub timestamp: DateTime<Utc>,
 }
 
-fn view(region: String, health: Option<RegionHealth>) -> RegionView {
+fn view(state: &AppState, region: String, health: Option<RegionHealth>) -> RegionView {
+    let timezone = calendar_for(&state.warmer.config().calendars, &region).timezone.name().to_owned();
     match health {
         Some(h) => RegionView {
             region,
@@ -59,8 +63,9 @@ fn view(region: String, health: Option<RegionHealth>) -> RegionView {
             weight: h.weight,
             reason: h.reason,
             updated_at: Some(h.updated_at),
+            timezone,
         },
-        None => RegionView { region, healthy: true, weight: 1.0, reason: None, updated_at: None },
+        None => RegionView { region, healthy: true, weight: 1.0, reason: None, updated_at: None, timezone },
     }
 }
 
@@ -69,7 +74,7 @@ fn view(region: String, health: Option<RegionHealth>) -> RegionView {
     responses((status = 200, body = RegionList), (status = 503, body = crate::Problem, content_type = "application/problem+json")))]
 pub async fn list(State(state): State<AppState>) -> Result<Json<RegionList>, ApiError> {
     let health = state.fleet.region_health(&state.config.regions).await?;
-    let regions = health.into_iter().map(|(r, h)| view(r.to_string(), h)).collect();
+    let regions = health.into_iter().map(|(r, h)| view(&state, r.to_string(), h)).collect();
     Ok(Json(RegionList { regions, timestamp: state.clock.now() }))
 }
 
@@ -109,7 +114,7 @@ pub async fn set_health(
     let types = state.fleet.agent_types().await?;
     let redistributed = evaluate_all(&state, &types, Severity::High, false).await?;
     Ok(Json(RegionHealthChanged {
-        region: view(region.to_string(), Some(health)),
+        region: view(&state, region.to_string(), Some(health)),
         desired_by_region: redistributed
             .iter()
             .map(|e| (e.agent_type.to_string(), e.desired_by_region.clone()))

@@ -1,7 +1,8 @@
 use axum::Json;
 use axum::extract::State;
-use serde::Deserialize;
-use shared::warming::warmer::{WarmError, WarmRequest, WarmRun};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use shared::warming::warmer::{TargetStatus, WarmError, WarmRequest, WarmRun};
 use utoipa::ToSchema;
 
 use crate::extract::OptionalBody;
@@ -45,4 +46,25 @@ pub async fn warm(
         WarmError::Store(s) => ApiError::from(s),
     })?;
     Ok(Json(run))
+}
+
+/// Every warming target's last run.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WarmingStatus {
+    pub targets: Vec<TargetStatus>,
+    pub timestamp: DateTime<Utc>,
+}
+
+/// Each configured target (function and region): its last run (when, pings, containers, cold
+/// starts, errors), its region's zone and whether the region is in its warming window now.
+#[utoipa::path(get, path = "/warming/status", tag = "warming",
+    responses(
+        (status = 200, body = WarmingStatus),
+        (status = 503, body = crate::Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "Seconds to wait"))),
+    ))]
+pub async fn status(State(state): State<AppState>) -> Result<Json<WarmingStatus>, ApiError> {
+    let now = state.clock.now();
+    let targets = state.warmer.status(now).await?;
+    Ok(Json(WarmingStatus { targets, timestamp: now }))
 }
