@@ -1,6 +1,7 @@
 //! The suite's HTTP API: one axum Router, served by lambda_http behind API Gateway and by
 //! `commander serve` locally. Handlers only translate HTTP; the work is in `shared`.
 
+mod dashboard;
 mod extract;
 mod openapi;
 mod problem;
@@ -16,6 +17,7 @@ use axum::routing::{get, post, put};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 
+pub use dashboard::CONTENT_SECURITY_POLICY;
 pub use openapi::ApiDoc;
 pub use problem::{ApiError, Problem};
 pub use state::AppState;
@@ -26,6 +28,10 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Every route of the API.
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .route("/", get(dashboard::page))
+        .route("/dashboard", get(dashboard::page))
+        .route("/dashboard/dashboard.css", get(dashboard::style))
+        .route("/dashboard/dashboard.js", get(dashboard::script))
         .route("/health", get(routes::health::health))
         .route("/scaling/status", get(routes::scaling::status))
         .route("/scaling/policies", get(routes::policies::list))

@@ -1,0 +1,268 @@
+// The dashboard in headless Chromium against a real `commander serve` (in-memory store) seeded
+// through the API: it renders the fleet, the region toggle changes what is shown, an API error is
+// displayed, operator actions confirm first and show their results, and a poll leaves focus and
+// layout alone. Saves a screenshot to target/dashboard.png (and to $DASHBOARD_SCREENSHOT if set).
+//
+// COMMANDER_BIN names the binary (default: target/debug/commander), CHROMIUM the browser
+// (default: /usr/bin/chromium).
+
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { copyFileSync, mkdirSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const binary = process.env.COMMANDER_BIN || resolve(root, "target/debug/commander");
+const browserPath = process.env.CHROMIUM || "/usr/bin/chromium";
+
+let server;
+let base;
+let browser;
+let page;
+
+/** Starts `commander serve` on a free loopback port and resolves with its address. */
+function serve() {
+  return new Promise((resolveStart, reject) => {
+    const child = spawn(binary, ["serve", "--memory", "--addr", "127.0.0.1:0"], {
+      env: { ...process.env, RUST_LOG: "info", AWS_EC2_METADATA_DISABLED: "true" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let seen = "";
+    const timer = setTimeout(() => reject(new Error(`commander serve did not start:\n${seen}`)), 30_000);
+    const watch = (chunk) => {
+      seen += chunk.toString();
+      const found = seen.match(/serving on (http:\/\/[0-9.:]+)\//);
+      if (found) {
+        clearTimeout(timer);
+        resolveStart({ child, url: found[1] });
+      }
+    };
+    child.stdout.on("data", watch);
+    child.stderr.on("data", watch);
+    child.on("exit", (code) => reject(new Error(`commander serve exited (${code}):\n${seen}`)));
+  });
+}
+
+async function call(method, path, body) {
+  const response = await fetch(base + path, {
+    method,
+    headers: body === undefined ? {} : { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const answer = await response.json();
+  assert.ok(response.ok, `${method} ${path}: ${response.status} ${JSON.stringify(answer)}`);
+  return answer;
+}
+
+function heartbeat(agent_type, replica_id, region, load, capacity, healthy) {
+  return call("POST", "/replicas/heartbeat", {
+    agent_type, replica_id, region, load, capacity, healthy, performance_score: healthy ? 0.9 : 0.1,
+  });
+}
+
+/** A small fleet, its scaling decisions, and enough model spend for emergency mode. */
+async function seed() {
+  await heartbeat("detection", "det-1", "us-east-1", 12, 20, true);
+  await heartbeat("detection", "det-2", "us-east-1", 18, 20, true);
+  await heartbeat("detection", "det-3", "us-east-1", 0, 20, false);
+  await heartbeat("detection", "det-4", "eu-west-1", 5, 20, true);
+  await heartbeat("diagnosis", "dia-1", "eu-west-1", 9, 10, true);
+  await heartbeat("diagnosis", "dia-2", "us-west-2", 2, 10, true);
+  await call("POST", "/scaling/optimize", {});
+  for (let i = 0; i < 6; i++) {
+    await call("POST", "/usage", {
+      model: "anthropic.claude-opus-4-5", task_type: "resolution", severity: "critical",
+      input_tokens: 10_000_000, output_tokens: 10_000_000,
+    });
+  }
+  await call("POST", "/usage", {
+    model: "amazon.nova-pro", task_type: "diagnosis", severity: "low", input_tokens: 200_000, output_tokens: 30_000,
+  });
+  await call("POST", "/cost/optimize", {});
+}
+
+before(async () => {
+  const started = await serve();
+  server = started.child;
+  base = started.url;
+  await seed();
+  browser = await chromium.launch({
+    executablePath: browserPath,
+    headless: true,
+    // This machine's network is closed: Chromium's own background connections would only fail.
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync"],
+  });
+  // A viewer in Berlin looking at regions in other zones; numbers formatted the US way.
+  page = await browser.newPage({ viewport: { width: 1280, height: 900 }, locale: "en-US", timezoneId: "Europe/Berlin" });
+  page.on("pageerror", (e) => assert.fail(`script error on the page: ${e.message}`));
+  await page.goto(`${base}/?interval=1`);
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill();
+});
+
+const fleetRow = (type, region) => page.locator(`#fleet article[data-type="${type}"] tr[data-region="${region}"]`);
+
+test("renders the fleet, spend, warming and recommendations from the API", async () => {
+  const row = fleetRow("detection", "us-east-1");
+  await row.waitFor();
+  const cells = await row.locator("td").allTextContents();
+  // det-1..3 report in us-east-1 (current 3); the scaler moved the type's replicas elsewhere (desired 0).
+  assert.equal(cells[0], "3 / 0");
+  assert.equal(cells[1], "2", "healthy");
+  assert.equal(cells[2], "1", "unhealthy");
+  // 30 of 40 on the healthy ones.
+  assert.match(await row.locator(".meter").getAttribute("aria-label"), /^75% utilised; scale down below 30%, target 70%, scale up above 80%/);
+  assert.equal((await fleetRow("diagnosis", "us-west-2").locator("td").first().textContent()).split(" / ")[0], "1");
+  assert.match(await page.locator('#fleet article[data-type="detection"] .events').textContent(), /scale down/);
+
+  const sweep = (await call("GET", "/cost/report?limit=1")).snapshots[0];
+  const rate = Math.round(sweep.current_metrics.hourly_cost).toLocaleString("en-US");
+  assert.ok(sweep.current_metrics.hourly_cost > 1000, "the seeded spend is past the emergency line");
+  assert.equal(await page.locator('[data-figure="hourly-cost"] .value').textContent(), `$${rate}`);
+  assert.equal(await page.locator('[data-figure="level"] .value').textContent(), "emergency");
+  assert.match(await page.locator("#emergency").textContent(), new RegExp(`^EMERGENCY MODE: spend \\$${rate}/h`));
+  assert.ok(await page.locator("#emergency").isVisible());
+  assert.match(await page.locator('#spend tr[data-model="anthropic.claude-opus-4-5"]').textContent(), /\$1,800/);
+  assert.equal(await page.locator("#spend svg.chart rect.bar").count() >= 1, true);
+
+  assert.equal(await page.locator("#warming tbody td[data-region]").count(), 20, "five functions in four regions");
+  assert.equal(await page.locator('#warming tr[data-function="detection-agent"] td[data-region="us-east-1"]').textContent(), "never warmed");
+  // Each region's own time of day: the viewer is in Berlin, the column says what time it is there.
+  const zones = await call("GET", "/warming/status");
+  const singapore = zones.targets.find((t) => t.region === "ap-southeast-1");
+  const there = new Intl.DateTimeFormat("en-US", { hour: "2-digit", minute: "2-digit", hour12: false, timeZone: "Asia/Singapore" })
+    .format(new Date(zones.timestamp));
+  assert.match(await page.locator('#warming th[data-region="ap-southeast-1"]').textContent(),
+    new RegExp(`^ap-southeast-1${there.slice(0, 2)}:\\d\\d there · ${singapore.in_window ? "warming hours" : "outside hours"}$`));
+  assert.match(await page.locator("#recommendations .recs").textContent(), /keep warming detection-agent with pings/);
+});
+
+test("the region toggle changes what is shown", async () => {
+  await page.locator('#region-filter button[data-region="eu-west-1"]').click();
+  assert.equal(await page.locator('#region-filter button[data-region="eu-west-1"]').getAttribute("aria-pressed"), "true");
+  assert.equal(await page.locator('#region-filter button[data-region="all"]').getAttribute("aria-pressed"), "false");
+  assert.equal(await page.locator('#fleet tr[data-region="us-east-1"]').count(), 0);
+  assert.equal(await fleetRow("detection", "eu-west-1").count(), 1);
+  assert.match(await page.locator('#fleet article[data-type="detection"] .type-summary').textContent(), /^1 replicas in eu-west-1 \(1 healthy\)/);
+  const warmed = await page.locator("#warming tbody td[data-region]").evaluateAll((cells) => cells.map((c) => c.dataset.region));
+  assert.deepEqual(warmed, Array(5).fill("eu-west-1"));
+  // Still filtered after the next polls.
+  await page.waitForTimeout(1500);
+  assert.equal(await page.locator('#fleet tr[data-region="us-east-1"]').count(), 0);
+
+  await page.locator('#region-filter button[data-region="all"]').click();
+  assert.equal(await fleetRow("detection", "us-east-1").count(), 1);
+  assert.equal(await page.locator("#warming tbody td[data-region]").count(), 20);
+});
+
+test("an API error is displayed, the last answer kept as stale, and cleared once the API answers", async () => {
+  const problem = {
+    type: "about:blank", title: "Service Unavailable", status: 503,
+    detail: "the state store is unavailable; retry", code: "store_unavailable",
+  };
+  await page.route("**/scaling/status", (route) =>
+    route.fulfill({ status: 503, contentType: "application/problem+json", headers: { "retry-after": "5" }, body: JSON.stringify(problem) }));
+  const error = page.locator('#errors .error[data-read="status"]');
+  await error.waitFor();
+  assert.equal(await error.textContent(),
+    "Could not read scaling status (scaling/status): 503 Service Unavailable: the state store is unavailable; retry");
+  assert.match(await page.locator("#fleet .stale-note").textContent(), /the latest read failed/);
+  assert.equal(await fleetRow("detection", "us-east-1").count(), 1, "the last good answer stays on screen");
+  assert.match(await page.locator("#poll-status").textContent(), /1 of 5 reads failed/);
+
+  await page.unroute("**/scaling/status");
+  await error.waitFor({ state: "detached" });
+  assert.equal(await page.locator("#fleet .stale-note").count(), 0);
+});
+
+test("a poll keeps keyboard focus and layout where they were", async () => {
+  const button = page.locator('#region-filter button[data-region="us-west-2"]');
+  await button.focus();
+  await page.keyboard.press("Enter");
+  assert.equal(await button.getAttribute("aria-pressed"), "true");
+  const box = await page.locator("#fleet").boundingBox();
+  await page.waitForTimeout(2500);
+  assert.equal(await page.evaluate(() => document.activeElement.dataset.region), "us-west-2");
+  assert.deepEqual(await page.locator("#fleet").boundingBox(), box);
+  await page.keyboard.press("Shift+Tab");
+  await page.keyboard.press("Space");
+  assert.equal(await page.locator('#region-filter button[data-region="us-east-1"]').getAttribute("aria-pressed"), "true");
+  await page.locator('#region-filter button[data-region="all"]').click();
+});
+
+async function confirmDialog(choice) {
+  const dialog = page.locator("dialog#confirm");
+  await dialog.waitFor({ state: "visible" });
+  await dialog.getByRole("button", { name: choice }).click();
+}
+
+const result = () => page.locator("#action-result");
+
+test("operator actions ask first and show their results", async () => {
+  await page.locator('#region-filter button[data-region="all"]').click();
+  await page.locator("#scaling-type").selectOption("diagnosis");
+  await page.locator('#scaling-form button[type="submit"]').click();
+  await page.waitForFunction(() => document.querySelector("#action-result").textContent.startsWith("Dry run"));
+  assert.match(await result().textContent(), /^Dry run \(nothing changed\).*diagnosis: 2 → \d/);
+  assert.equal(await page.locator("#scaling-apply").isDisabled(), false);
+
+  await page.locator("#scaling-apply").click();
+  await confirmDialog("Cancel");
+  assert.match(await result().textContent(), /cancelled, nothing was changed/);
+  await page.locator("#scaling-apply").click();
+  await confirmDialog("Confirm");
+  await page.waitForFunction(() => document.querySelector("#action-result").textContent.startsWith("Applied"));
+
+  await page.locator("#region-select").selectOption("eu-west-1");
+  await page.locator("#region-reason").fill("drill");
+  await page.locator('#region-form button[type="submit"]').click();
+  await confirmDialog("Confirm");
+  await page.waitForFunction(() => document.querySelector("#action-result").textContent.includes("is marked unhealthy"));
+  assert.match(await result().textContent(), /^eu-west-1 is marked unhealthy\. New split:.*detection/);
+  await page.locator('#fleet article[data-type="detection"] tr[data-region="eu-west-1"] .badge.bad').waitFor();
+  const regions = await call("GET", "/regions");
+  assert.equal(regions.regions.find((r) => r.region === "eu-west-1").healthy, false);
+
+  await page.locator('#sweep-form button[type="submit"]').click();
+  await confirmDialog("Confirm");
+  await page.waitForFunction(() => document.querySelector("#action-result").textContent.startsWith("Swept"));
+  assert.match(await result().textContent(), /level emergency, EMERGENCY MODE/);
+
+  await page.locator("#warm-function").selectOption("detection-agent");
+  await page.locator('#warm-form button[type="submit"]').click();
+  await confirmDialog("Confirm");
+  await page.waitForFunction(() => document.querySelector("#action-result").textContent.startsWith("Nothing warmed"));
+  assert.match(await result().textContent(), /no target is reachable/);
+});
+
+test("a refused action shows the API's problem", async () => {
+  await page.route("**/cost/optimize", (route) =>
+    route.fulfill({ status: 409, contentType: "application/problem+json",
+      body: JSON.stringify({ type: "about:blank", title: "Conflict", status: 409, detail: "another sweep is running", code: "conflict" }) }));
+  await page.locator('#sweep-form button[type="submit"]').click();
+  await confirmDialog("Confirm");
+  await page.locator("#action-result.failed").waitFor();
+  assert.equal(await result().textContent(), "Cost sweep failed: 409 Conflict: another sweep is running");
+  await page.unroute("**/cost/optimize");
+});
+
+test("a screenshot of the dashboard is saved", async () => {
+  await call("PUT", "/regions/eu-west-1/health", { healthy: true });
+  await page.locator("#region-filter button[data-region=all]").click();
+  await page.waitForTimeout(1200);
+  // Wide enough for the panels to sit side by side, as on an operator's monitor.
+  await page.setViewportSize({ width: 1680, height: 1000 });
+  await page.waitForTimeout(300);
+  mkdirSync(resolve(root, "target"), { recursive: true });
+  const shot = resolve(root, "target/dashboard.png");
+  await page.screenshot({ path: shot, fullPage: true });
+  if (process.env.DASHBOARD_SCREENSHOT) copyFileSync(shot, resolve(root, process.env.DASHBOARD_SCREENSHOT));
+  assert.ok(await page.locator("#fleet").isVisible());
+});
