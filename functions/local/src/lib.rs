@@ -3,6 +3,7 @@
 
 mod day;
 mod plots;
+mod proxy;
 mod replay;
 mod serve;
 mod simulate;
@@ -11,6 +12,7 @@ mod warm_plan;
 use clap::{Parser, Subcommand};
 use shared::config::{Config, LogFormat};
 
+pub use proxy::{ProxyArgs, SigningProxy, region_of};
 pub use replay::{ReplayArgs, ReplayKind};
 pub use serve::ServeArgs;
 pub use simulate::{SimulateArgs, SimulateKind};
@@ -33,6 +35,9 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// Print the warming plan for an instant as JSON.
     WarmPlan(WarmPlanArgs),
+    /// Reach a deployed stack's dashboard and API through a loopback proxy that signs every
+    /// request with your AWS credentials.
+    Proxy(ProxyArgs),
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -53,5 +58,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Replay(args) => replay::run(&args, &mut std::io::stdout().lock()),
         Command::Simulate(args) => simulate::run(&args, &mut std::io::stdout()).await,
         Command::WarmPlan(args) => warm_plan::run(&args, &mut std::io::stdout().lock()),
+        Command::Proxy(args) => proxy::run(args).await,
     }
 }

@@ -122,7 +122,7 @@ async fn receive_alarm(State(deps): State<Arc<ScalerDeps>>, body: axum::body::By
 }
 
 /// Ctrl-C, or SIGTERM from a service manager.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

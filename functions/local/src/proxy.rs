@@ -1,0 +1,390 @@
+//! `commander proxy`: the deployed dashboard and API, reached from a browser through a loopback
+//! proxy that signs every request with the caller's own AWS credentials (SigV4 for
+//! `execute-api`). The HTTP API admits only IAM-signed calls and a browser cannot sign, so this is
+//! how an operator opens the dashboard of a deployed stack without opening the API to anyone.
+//!
+//! The proxy acts as whoever runs it, so it answers only this machine: it listens on loopback, only
+//! for a loopback `Host` (a page from elsewhere cannot rebind a name to it), and refuses requests a
+//! browser marks as coming from another site. It forwards only to the one API it was started for.
+
+use std::net::SocketAddr;
+use std::time::SystemTime;
+
+use anyhow::{Context, bail};
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+use aws_sigv4::sign::v4;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::uri::{Authority, Scheme};
+use axum::http::{HeaderName, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use clap::Args;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+/// The signing service of API Gateway.
+const SERVICE: &str = "execute-api";
+/// Larger than any body the API accepts (64 KiB), so the API, not the proxy, refuses those.
+const MAX_BODY_BYTES: usize = 1 << 20;
+/// What a request may carry upstream; the browser's cookies and any Authorization stay here.
+const REQUEST_HEADERS: [HeaderName; 2] = [header::CONTENT_TYPE, header::ACCEPT];
+/// What an answer brings back: enough for the page's security headers and the API's problems.
+const RESPONSE_HEADERS: [HeaderName; 8] = [
+    header::CONTENT_TYPE,
+    header::CACHE_CONTROL,
+    header::CONTENT_SECURITY_POLICY,
+    header::X_CONTENT_TYPE_OPTIONS,
+    header::REFERRER_POLICY,
+    header::RETRY_AFTER,
+    header::ALLOW,
+    header::LOCATION,
+];
+
+#[derive(Debug, Args)]
+pub struct ProxyArgs {
+    /// The deployed API's base URL: the stack's `ApiUrl` output, e.g.
+    /// https://abc123.execute-api.us-east-1.amazonaws.com/
+    #[arg(long, env = "COMMANDER_API_URL")]
+    pub api: String,
+    /// Where to listen: a loopback address only.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// The API's region; by default the one in its host name.
+    #[arg(long)]
+    pub region: Option<String>,
+}
+
+type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// Forwards to one API, signing each request.
+#[derive(Debug, Clone)]
+pub struct SigningProxy {
+    scheme: Scheme,
+    authority: Authority,
+    /// The API's own path (a stage, say), put before every forwarded path.
+    prefix: String,
+    region: String,
+    credentials: SharedCredentialsProvider,
+    /// The proxy's own port: a request's `Host` must name it.
+    port: u16,
+    client: HttpsClient,
+}
+
+/// The region in an API Gateway host name (`<id>.execute-api.<region>.amazonaws.com`).
+pub fn region_of(api: &Uri) -> Option<String> {
+    let parts: Vec<&str> = api.host()?.split('.').collect();
+    (parts.len() >= 4 && parts[1] == SERVICE).then(|| parts[2].to_owned())
+}
+
+impl SigningProxy {
+    /// A proxy to `api` signing for `region` with `credentials`, answering on `listen` (loopback).
+    pub fn new(
+        api: &str,
+        region: &str,
+        credentials: SharedCredentialsProvider,
+        listen: SocketAddr,
+    ) -> anyhow::Result<Self> {
+        if !listen.ip().is_loopback() {
+            bail!(
+                "{listen} is not a loopback address: the proxy signs with your AWS credentials, so whoever reaches it acts as you"
+            );
+        }
+        let uri: Uri = api.parse().with_context(|| format!("{api:?} is not a URL"))?;
+        let scheme = uri.scheme().cloned().with_context(|| format!("{api:?} has no scheme (https://...)"))?;
+        if scheme != Scheme::HTTPS && scheme != Scheme::HTTP {
+            bail!("{api:?}: only http and https APIs can be proxied");
+        }
+        let authority = uri.authority().cloned().with_context(|| format!("{api:?} has no host"))?;
+        if uri.query().is_some() {
+            bail!("{api:?}: the API's base URL takes no query");
+        }
+        if region.is_empty() {
+            bail!("no region to sign for: pass --region");
+        }
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_native_roots()
+            .context("no root certificates to verify the API with")?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        Ok(Self {
+            scheme,
+            authority,
+            prefix: uri.path().trim_end_matches('/').to_owned(),
+            region: region.to_owned(),
+            credentials,
+            port: listen.port(),
+            client: Client::builder(TokioExecutor::new()).build(connector),
+        })
+    }
+
+    /// Every path and method, forwarded.
+    pub fn router(self) -> Router {
+        Router::new().fallback(forward).with_state(self)
+    }
+
+    /// Refuses what must not be signed: another site's request, or one sent to a name that is not
+    /// this machine's.
+    fn admit(&self, request: &Request) -> Result<(), Refusal> {
+        let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
+        let loopback = host.rsplit_once(':').is_some_and(|(name, port)| {
+            port == self.port.to_string() && matches!(name, "127.0.0.1" | "localhost" | "[::1]")
+        });
+        if !loopback {
+            return Err(Refusal::new(
+                StatusCode::FORBIDDEN,
+                "not_loopback",
+                format!(
+                    "the proxy answers only http://127.0.0.1:{}/ or http://localhost:{}/",
+                    self.port, self.port
+                ),
+            ));
+        }
+        let origin = request.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok());
+        if origin.is_some_and(|o| o != format!("http://{host}")) {
+            return Err(Refusal::new(
+                StatusCode::FORBIDDEN,
+                "cross_site",
+                "a page from another site may not call the API with your credentials".into(),
+            ));
+        }
+        let fetch_site = request.headers().get("sec-fetch-site").and_then(|s| s.to_str().ok());
+        if fetch_site.is_some_and(|s| s != "same-origin" && s != "none") {
+            return Err(Refusal::new(
+                StatusCode::FORBIDDEN,
+                "cross_site",
+                "a request from another site may not call the API with your credentials".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The request as it goes upstream, signed.
+    async fn signed(&self, request: Request) -> Result<axum::http::Request<Full<Bytes>>, Refusal> {
+        let (parts, body) = request.into_parts();
+        let body = Limited::new(body, MAX_BODY_BYTES).collect().await.map_err(|e| {
+            Refusal::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("the request body: {e}"))
+        })?;
+        let body = body.to_bytes();
+        let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let uri = Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(format!("{}{path}", self.prefix))
+            .build()
+            .map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, "bad_request", format!("the path: {e}")))?;
+        let mut outgoing = axum::http::Request::builder().method(parts.method).uri(uri);
+        if let Ok(host) = HeaderValue::from_str(self.authority.as_str()) {
+            outgoing = outgoing.header(header::HOST, host);
+        }
+        for name in &REQUEST_HEADERS {
+            if let Some(value) = parts.headers.get(name) {
+                outgoing = outgoing.header(name, value);
+            }
+        }
+        let mut outgoing = outgoing
+            .body(Full::new(body.clone()))
+            .map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, "bad_request", e.to_string()))?;
+
+        let credentials = self.credentials.provide_credentials().await.map_err(|e| {
+            Refusal::new(
+                StatusCode::BAD_GATEWAY,
+                "no_credentials",
+                format!("no AWS credentials to sign with: {e}"),
+            )
+        })?;
+        let identity = credentials.into();
+        let failed = |e: &dyn std::fmt::Display| {
+            Refusal::new(
+                StatusCode::BAD_GATEWAY,
+                "signing_failed",
+                format!("the request could not be signed: {e}"),
+            )
+        };
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region(&self.region)
+            .name(SERVICE)
+            .time(SystemTime::now())
+            .settings(SigningSettings::default())
+            .build()
+            .map_err(|e| failed(&e))?
+            .into();
+        let headers: Vec<(String, String)> = outgoing
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_owned(), v.to_owned())))
+            .collect();
+        let method = outgoing.method().as_str().to_owned();
+        let target = outgoing.uri().to_string();
+        let signable = SignableRequest::new(
+            &method,
+            target.as_str(),
+            headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            SignableBody::Bytes(&body),
+        )
+        .map_err(|e| failed(&e))?;
+        let (instructions, _signature) = sign(signable, &params).map_err(|e| failed(&e))?.into_parts();
+        instructions.apply_to_request_http1x(&mut outgoing);
+        Ok(outgoing)
+    }
+}
+
+async fn forward(State(proxy): State<SigningProxy>, request: Request) -> Response {
+    if let Err(refused) = proxy.admit(&request) {
+        return refused.into_response();
+    }
+    let outgoing = match proxy.signed(request).await {
+        Ok(r) => r,
+        Err(refused) => return refused.into_response(),
+    };
+    let answer = match proxy.client.request(outgoing).await {
+        Ok(a) => a,
+        Err(e) => {
+            return problem(
+                StatusCode::BAD_GATEWAY,
+                "api_unreachable",
+                format!("the API did not answer: {e}"),
+            );
+        }
+    };
+    let (parts, body) = answer.into_parts();
+    let body = match body.collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            return problem(
+                StatusCode::BAD_GATEWAY,
+                "api_unreachable",
+                format!("the API's answer broke off: {e}"),
+            );
+        }
+    };
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = parts.status;
+    for name in &RESPONSE_HEADERS {
+        if let Some(value) = parts.headers.get(name) {
+            response.headers_mut().insert(name, value.clone());
+        }
+    }
+    response
+}
+
+/// Why the proxy would not forward a request.
+#[derive(Debug)]
+struct Refusal {
+    status: StatusCode,
+    code: &'static str,
+    detail: String,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, code: &'static str, detail: String) -> Self {
+        Self { status, code, detail }
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        problem(self.status, self.code, self.detail)
+    }
+}
+
+/// The proxy's own refusals, in the API's problem shape.
+fn problem(status: StatusCode, code: &'static str, detail: String) -> Response {
+    let body = api::Problem {
+        problem_type: "about:blank",
+        title: status.canonical_reason().unwrap_or_default().to_owned(),
+        status: status.as_u16(),
+        detail,
+        code,
+        field: None,
+    };
+    let mut response = (status, axum::Json(body)).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    response
+}
+
+/// `commander proxy`: credentials and region the usual AWS way, then serve until Ctrl-C.
+pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
+    let api: Uri = args.api.parse().with_context(|| format!("{:?} is not a URL", args.api))?;
+    let sdk = shared::aws::sdk_config(None).await;
+    let credentials = sdk.credentials_provider().context(
+        "no AWS credentials found: set AWS_PROFILE, run `aws sso login`, or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+    )?;
+    let region = args
+        .region
+        .or_else(|| region_of(&api))
+        .or_else(|| sdk.region().map(ToString::to_string))
+        .context("no region to sign for: pass --region")?;
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.addr))?;
+    let addr = listener.local_addr()?;
+    let proxy = SigningProxy::new(&args.api, &region, credentials, addr)?;
+    tracing::info!(
+        api = %args.api, %region,
+        "signing proxy on http://{addr}/ (dashboard: http://{addr}/dashboard; Ctrl-C stops)"
+    );
+    axum::serve(listener, proxy.router())
+        .with_graceful_shutdown(crate::serve::shutdown_signal())
+        .await
+        .context("proxy failed")
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_credential_types::Credentials;
+
+    use super::*;
+
+    fn credentials() -> SharedCredentialsProvider {
+        SharedCredentialsProvider::new(Credentials::new("AKIDEXAMPLE", "secret", None, None, "test"))
+    }
+
+    #[test]
+    fn the_region_is_read_from_an_api_gateway_host() {
+        let cases = [
+            ("https://abc123.execute-api.eu-west-1.amazonaws.com/", Some("eu-west-1")),
+            ("https://abc123.execute-api.cn-north-1.amazonaws.com.cn/prod", Some("cn-north-1")),
+            ("https://api.example.com/", None),
+            ("http://127.0.0.1:3000/", None),
+        ];
+        for (api, region) in cases {
+            assert_eq!(region_of(&api.parse().unwrap()).as_deref(), region, "{api}");
+        }
+    }
+
+    #[tokio::test]
+    async fn refuses_what_it_cannot_proxy_safely() {
+        let loopback: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let cases = [
+            (
+                "https://abc.execute-api.us-east-1.amazonaws.com/",
+                "us-east-1",
+                "0.0.0.0:8080",
+                "not a loopback",
+            ),
+            (
+                "https://abc.execute-api.us-east-1.amazonaws.com/",
+                "us-east-1",
+                "192.168.1.4:8080",
+                "not a loopback",
+            ),
+            ("abc.execute-api.us-east-1.amazonaws.com", "us-east-1", "127.0.0.1:8080", "no scheme"),
+            ("ftp://example.com/", "us-east-1", "127.0.0.1:8080", "only http and https"),
+            ("https://example.com/?stage=prod", "us-east-1", "127.0.0.1:8080", "takes no query"),
+            ("https://example.com/", "", "127.0.0.1:8080", "pass --region"),
+        ];
+        for (api, region, listen, expected) in cases {
+            let error = SigningProxy::new(api, region, credentials(), listen.parse().unwrap()).unwrap_err();
+            assert!(error.to_string().contains(expected), "{api} {listen}: {error}");
+        }
+        let proxy =
+            SigningProxy::new("https://example.com/prod/", "us-east-1", credentials(), loopback).unwrap();
+        assert_eq!(proxy.prefix, "/prod");
+    }
+}
