@@ -6,7 +6,7 @@
 // COMMANDER_BIN names the binary (default: target/debug/commander), CHROMIUM the browser
 // (default: /usr/bin/chromium).
 
-import { after, before, test } from "node:test";
+import { after, afterEach, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { copyFileSync, mkdirSync } from "node:fs";
@@ -22,6 +22,7 @@ let server;
 let base;
 let browser;
 let page;
+const problems = [];
 
 /** Starts `commander serve` on a free loopback port and resolves with its address. */
 function serve() {
@@ -98,13 +99,21 @@ before(async () => {
   });
   // A viewer in Berlin looking at regions in other zones; numbers formatted the US way.
   page = await browser.newPage({ viewport: { width: 1280, height: 900 }, locale: "en-US", timezoneId: "Europe/Berlin" });
-  page.on("pageerror", (e) => assert.fail(`script error on the page: ${e.message}`));
+  page.on("pageerror", (e) => problems.push(`script error: ${e.message}`));
+  // The page must live within its own Content-Security-Policy (Chromium reports breaches here).
+  page.on("console", (m) => {
+    if (/Content Security Policy/i.test(m.text())) problems.push(`CSP: ${m.text()}`);
+  });
   await page.goto(`${base}/?interval=1`);
 });
 
 after(async () => {
   await browser?.close();
   server?.kill();
+});
+
+afterEach(() => {
+  assert.deepEqual(problems, [], "no script error or policy breach on the page");
 });
 
 const fleetRow = (type, region) => page.locator(`#fleet article[data-type="${type}"] tr[data-region="${region}"]`);
@@ -119,6 +128,9 @@ test("renders the fleet, spend, warming and recommendations from the API", async
   assert.equal(cells[2], "1", "unhealthy");
   // 30 of 40 on the healthy ones.
   assert.match(await row.locator(".meter").getAttribute("aria-label"), /^75% utilised; scale down below 30%, target 70%, scale up above 80%/);
+  assert.equal(await row.locator(".meter .fill").evaluate((e) => e.style.width), "75%");
+  const [fill, track] = await row.locator(".meter").evaluate((m) => [m.querySelector(".fill").getBoundingClientRect().width, m.getBoundingClientRect().width]);
+  assert.ok(Math.abs(fill - 0.75 * track) < 1.5, `the bar is drawn three quarters full (${fill} of ${track})`);
   assert.equal((await fleetRow("diagnosis", "us-west-2").locator("td").first().textContent()).split(" / ")[0], "1");
   assert.match(await page.locator('#fleet article[data-type="detection"] .events').textContent(), /scale down/);
 
