@@ -10,10 +10,12 @@ import { after, afterEach, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { copyFileSync, mkdirSync } from "node:fs";
+import { createRequire } from "node:module";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
+const axePath = createRequire(import.meta.url).resolve("axe-core/axe.min.js");
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const binary = process.env.COMMANDER_BIN || resolve(root, "target/debug/commander");
 const browserPath = process.env.CHROMIUM || "/usr/bin/chromium";
@@ -263,6 +265,36 @@ test("a refused action shows the API's problem", async () => {
   await page.locator("#action-result.failed").waitFor();
   assert.equal(await result().textContent(), "Cost sweep failed: 409 Conflict: another sweep is running");
   await page.unroute("**/cost/optimize");
+});
+
+/** axe-core's serious and critical findings on `target`'s current state, one line each. */
+async function accessibilityProblems(target) {
+  const results = await target.evaluate(() => window.axe.run(document, { resultTypes: ["violations"] }));
+  return results.violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+}
+
+test("axe-core finds no serious or critical accessibility problem, with or without the dialog open", async () => {
+  // axe is injected as a script of its own, which the page's policy rightly refuses: this one
+  // context lets it in; every other test runs under the policy.
+  const context = await browser.newContext({ bypassCSP: true, viewport: { width: 1280, height: 900 }, locale: "en-US" });
+  const a11y = await context.newPage();
+  try {
+    await a11y.goto(`${base}/`);
+    await a11y.locator('#fleet article[data-type="detection"]').waitFor();
+    await a11y.locator("#warming table").waitFor();
+    await a11y.addScriptTag({ path: axePath });
+    assert.deepEqual(await accessibilityProblems(a11y), []);
+    await a11y.locator('#sweep-form button[type="submit"]').click();
+    await a11y.locator("dialog#confirm").waitFor({ state: "visible" });
+    assert.deepEqual(await accessibilityProblems(a11y), []);
+    await a11y.keyboard.press("Escape");
+    await a11y.locator("dialog#confirm").waitFor({ state: "hidden" });
+    assert.match(await a11y.locator("#action-result").textContent(), /cancelled, nothing was changed/, "Escape cancels");
+  } finally {
+    await context.close();
+  }
 });
 
 test("a screenshot of the dashboard is saved", async () => {
