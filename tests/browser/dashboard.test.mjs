@@ -118,6 +118,19 @@ afterEach(() => {
   assert.deepEqual(problems, [], "no script error or policy breach on the page");
 });
 
+/** Retries `check` until it passes or `ms` run out: the page shows what its last poll read. */
+async function eventually(check, ms = 4000) {
+  const until = Date.now() + ms;
+  for (;;) {
+    try {
+      return await check();
+    } catch (e) {
+      if (Date.now() > until) throw e;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
 const fleetRow = (type, region) => page.locator(`#fleet article[data-type="${type}"] tr[data-region="${region}"]`);
 
 test("renders the fleet, spend, warming and recommendations from the API", async () => {
@@ -136,12 +149,15 @@ test("renders the fleet, spend, warming and recommendations from the API", async
   assert.equal((await fleetRow("diagnosis", "us-west-2").locator("td").first().textContent()).split(" / ")[0], "1");
   assert.match(await page.locator('#fleet article[data-type="detection"] .events').textContent(), /scale down/);
 
-  const sweep = (await call("GET", "/cost/report?limit=1")).snapshots[0];
-  const rate = Math.round(sweep.current_metrics.hourly_cost).toLocaleString("en-US");
-  assert.ok(sweep.current_metrics.hourly_cost > 1000, "the seeded spend is past the emergency line");
-  assert.equal(await page.locator('[data-figure="hourly-cost"] .value').textContent(), `$${rate}`);
+  // The figures the API gives now (a scheduled sweep may land meanwhile: the page catches up).
+  await eventually(async () => {
+    const sweep = (await call("GET", "/cost/report?limit=1")).snapshots[0];
+    const rate = Math.round(sweep.current_metrics.hourly_cost).toLocaleString("en-US");
+    assert.ok(sweep.current_metrics.hourly_cost > 1000, "the seeded spend is past the emergency line");
+    assert.equal(await page.locator('[data-figure="hourly-cost"] .value').textContent(), `$${rate}`);
+    assert.match(await page.locator("#emergency").textContent(), new RegExp(`^EMERGENCY MODE: spend \\$${rate}/h`));
+  });
   assert.equal(await page.locator('[data-figure="level"] .value').textContent(), "emergency");
-  assert.match(await page.locator("#emergency").textContent(), new RegExp(`^EMERGENCY MODE: spend \\$${rate}/h`));
   assert.ok(await page.locator("#emergency").isVisible());
   assert.match(await page.locator('#spend tr[data-model="anthropic.claude-opus-4-5"]').textContent(), /\$1,800/);
   assert.equal(await page.locator("#spend svg.chart rect.bar").count() >= 1, true);
@@ -149,12 +165,14 @@ test("renders the fleet, spend, warming and recommendations from the API", async
   assert.equal(await page.locator("#warming tbody td[data-region]").count(), 20, "five functions in four regions");
   assert.equal(await page.locator('#warming tr[data-function="detection-agent"] td[data-region="us-east-1"]').textContent(), "never warmed");
   // Each region's own time of day: the viewer is in Berlin, the column says what time it is there.
-  const zones = await call("GET", "/warming/status");
-  const singapore = zones.targets.find((t) => t.region === "ap-southeast-1");
-  const there = new Intl.DateTimeFormat("en-US", { hour: "2-digit", minute: "2-digit", hour12: false, timeZone: "Asia/Singapore" })
-    .format(new Date(zones.timestamp));
-  assert.match(await page.locator('#warming th[data-region="ap-southeast-1"]').textContent(),
-    new RegExp(`^ap-southeast-1${there.slice(0, 2)}:\\d\\d there · ${singapore.in_window ? "warming hours" : "outside hours"}$`));
+  await eventually(async () => {
+    const zones = await call("GET", "/warming/status");
+    const singapore = zones.targets.find((t) => t.region === "ap-southeast-1");
+    const there = new Intl.DateTimeFormat("en-US", { hour: "2-digit", minute: "2-digit", hour12: false, timeZone: "Asia/Singapore" })
+      .format(new Date(zones.timestamp));
+    assert.match(await page.locator('#warming th[data-region="ap-southeast-1"]').textContent(),
+      new RegExp(`^ap-southeast-1${there.slice(0, 2)}:\\d\\d there · ${singapore.in_window ? "warming hours" : "outside hours"}$`));
+  });
   assert.match(await page.locator("#recommendations .recs").textContent(), /keep warming detection-agent with pings/);
 });
 
