@@ -508,7 +508,7 @@ impl Engine<'_> {
     fn try_assign(&mut self, i: usize, at: DateTime<Utc>) -> Result<bool, SimulationError> {
         let incident = &self.incidents[i];
         let Some(fleet) = self.fleets.get_mut(&incident.agent_type) else { return Ok(false) };
-        let Some(picked) = fleet.pick_index(incident.severity, &incident.region, at, &self.down) else {
+        let Some(picked) = fleet.pick(incident.severity, &incident.region, at, &self.down) else {
             return Ok(false);
         };
         let replica = &fleet.replicas[picked];
@@ -765,7 +765,7 @@ impl Engine<'_> {
                 .regions
                 .iter()
                 .filter(|r| !self.down.contains(*r))
-                .map(|r| (r.to_string(), fleet.region_utilization(r, at)))
+                .map(|r| (r.to_string(), fleet.region_utilization(r, at, &self.down)))
                 .collect(),
             waiting: self.waiting.get(agent_type).map_or(0, VecDeque::len),
         });

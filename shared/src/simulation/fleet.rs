@@ -106,19 +106,9 @@ impl TypeFleet {
         self.stale = false;
     }
 
-    /// The balancer's pick for one incident, counted as started; `None` when no replica may take it.
+    /// The balancer's pick for one incident, counted as started: where the replica is in
+    /// [`Self::replicas`]; `None` when no replica may take it.
     pub fn pick(
-        &mut self,
-        severity: Severity,
-        region: &Region,
-        at: DateTime<Utc>,
-        down: &BTreeSet<Region>,
-    ) -> Option<u64> {
-        self.pick_index(severity, region, at, down).map(|i| self.replicas[i].serial)
-    }
-
-    /// The same, answering where the replica picked is in [`Self::replicas`].
-    pub fn pick_index(
         &mut self,
         severity: Severity,
         region: &Region,
@@ -181,9 +171,9 @@ impl TypeFleet {
         self.utilization_of(|r| r.serving(at, down))
     }
 
-    /// The same for one region that is up.
-    pub fn region_utilization(&self, region: &Region, at: DateTime<Utc>) -> f64 {
-        self.utilization_of(|r| &r.region == region && r.ready_at <= at && !r.draining)
+    /// The same for one region.
+    pub fn region_utilization(&self, region: &Region, at: DateTime<Utc>, down: &BTreeSet<Region>) -> f64 {
+        self.utilization_of(|r| &r.region == region && r.serving(at, down))
     }
 
     fn utilization_of(&self, counted: impl Fn(&SimReplica) -> bool) -> f64 {
@@ -208,6 +198,16 @@ mod tests {
         Region::parse(name).unwrap()
     }
 
+    /// The serial of the replica a high-severity incident goes to.
+    fn serial(
+        fleet: &mut TypeFleet,
+        region: &Region,
+        at: DateTime<Utc>,
+        down: &BTreeSet<Region>,
+    ) -> Option<u64> {
+        fleet.pick(Severity::High, region, at, down).map(|i| fleet.replicas[i].serial)
+    }
+
     #[test]
     fn picks_respect_capacity_readiness_and_region_health() {
         let mut fleet = TypeFleet::new("detection-agent".into(), 2, 1);
@@ -216,23 +216,23 @@ mod tests {
         fleet.add(2, "detection-us-west-2-2".into(), west.clone(), t(10));
         let none = BTreeSet::new();
         // Only the east replica is ready at first: two incidents, then it is full.
-        assert_eq!(fleet.pick(Severity::High, &east, t(1), &none), Some(1));
-        assert_eq!(fleet.pick(Severity::High, &east, t(1), &none), Some(1));
-        assert_eq!(fleet.pick(Severity::High, &east, t(1), &none), None);
+        assert_eq!(serial(&mut fleet, &east, t(1), &none), Some(1));
+        assert_eq!(serial(&mut fleet, &east, t(1), &none), Some(1));
+        assert_eq!(serial(&mut fleet, &east, t(1), &none), None);
         // Once the west one is ready it takes work, until both are full.
-        assert_eq!(fleet.pick(Severity::High, &east, t(11), &none), Some(2));
-        assert_eq!(fleet.pick(Severity::High, &east, t(11), &none), Some(2));
-        assert_eq!(fleet.pick(Severity::High, &east, t(11), &none), None);
+        assert_eq!(serial(&mut fleet, &east, t(11), &none), Some(2));
+        assert_eq!(serial(&mut fleet, &east, t(11), &none), Some(2));
+        assert_eq!(serial(&mut fleet, &east, t(11), &none), None);
         // A release makes room at once.
         fleet.finish(1, 5.0, t(12));
-        assert_eq!(fleet.pick(Severity::High, &east, t(12), &none), Some(1));
+        assert_eq!(serial(&mut fleet, &east, t(12), &none), Some(1));
         // East down: nothing goes there even with room.
         fleet.finish(1, 5.0, t(13));
         fleet.finish(2, 5.0, t(13));
         let down = BTreeSet::from([east.clone()]);
         fleet.invalidate();
-        assert_eq!(fleet.pick(Severity::High, &east, t(14), &down), Some(2));
-        assert_eq!(fleet.pick(Severity::High, &east, t(14), &down), None);
+        assert_eq!(serial(&mut fleet, &east, t(14), &down), Some(2));
+        assert_eq!(serial(&mut fleet, &east, t(14), &down), None);
         assert!((fleet.utilization(t(14), &down) - 1.0).abs() < 1e-12);
     }
 
@@ -244,7 +244,7 @@ mod tests {
             fleet.add(serial, format!("detection-us-east-1-{serial}"), east.clone(), t(0));
         }
         let none = BTreeSet::new();
-        let busy = fleet.pick(Severity::Low, &east, t(1), &none).unwrap();
+        let busy = fleet.pick(Severity::Low, &east, t(1), &none).map(|i| fleet.replicas[i].serial).unwrap();
         fleet.drain(&east, 2);
         assert_eq!(fleet.kept(&east), 1);
         assert_eq!(

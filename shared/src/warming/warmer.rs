@@ -157,9 +157,13 @@ impl Warmer {
         &self.config
     }
 
+    /// `t`'s stored state, if it was ever warmed.
+    async fn last_run(&self, t: &WarmTarget) -> Result<Option<WarmState>, StoreError> {
+        self.store.get(&state_key(t)).await?.map(|i| i.record()).transpose()
+    }
+
     async fn history(&self, t: &WarmTarget, now: DateTime<Utc>) -> Result<TargetHistory, StoreError> {
-        let state: Option<WarmState> =
-            self.store.get(&state_key(t)).await?.map(|i| i.record()).transpose()?;
+        let state = self.last_run(t).await?;
         let mut history = TargetHistory {
             last_warmed: state.as_ref().and_then(|s| s.last_warmed),
             ..TargetHistory::default()
@@ -206,10 +210,7 @@ impl Warmer {
     /// Every configured target's last run, in configuration order.
     pub async fn status(&self, now: DateTime<Utc>) -> Result<Vec<TargetStatus>, StoreError> {
         let targets = self.config.targets();
-        let states = futures::future::try_join_all(targets.iter().map(|t| async move {
-            self.store.get(&state_key(t)).await?.map(|i| i.record::<WarmState>()).transpose()
-        }))
-        .await?;
+        let states = futures::future::try_join_all(targets.iter().map(|t| self.last_run(t))).await?;
         Ok(targets
             .into_iter()
             .zip(states)
