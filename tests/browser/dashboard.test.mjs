@@ -148,6 +148,9 @@ test("renders the fleet, spend, warming and recommendations from the API", async
   assert.ok(Math.abs(fill - 0.75 * track) < 1.5, `the bar is drawn three quarters full (${fill} of ${track})`);
   assert.equal((await fleetRow("diagnosis", "us-west-2").locator("td").first().textContent()).split(" / ")[0], "1");
   assert.match(await page.locator('#fleet article[data-type="detection"] .events').textContent(), /scale down/);
+  // A type none of whose replicas report says so.
+  assert.equal(await page.locator('#fleet article[data-type="communication"] p.no-replicas').textContent(), "No replicas reporting yet.");
+  assert.equal(await page.locator('#fleet article[data-type="detection"] p.no-replicas').count(), 0);
 
   // The figures the API gives now (a scheduled sweep may land meanwhile: the page catches up).
   await eventually(async () => {

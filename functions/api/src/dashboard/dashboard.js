@@ -309,6 +309,8 @@ function typeCard(type, status, regions, regionHealth) {
     h("h3", {}, type),
     h("p", { className: "type-summary" }, summary,
       metrics.scale_up_requested_at ? h("span", { className: "badge warn" }, " scale-up requested") : null),
+    replicas.length ? null : h("p", { className: "empty no-replicas" },
+      state.region === "all" ? "No replicas reporting yet." : `No replicas reporting in ${state.region} yet.`),
     h("table", {},
       h("caption", { className: "sr-only" }, `${type} replicas by region`),
       h("thead", {}, h("tr", {},
