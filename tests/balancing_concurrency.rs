@@ -44,7 +44,7 @@ async fn concurrent_releases_lose_no_outcome() {
             let (store, agent_type) = (store.clone(), agent_type.clone());
             tokio::spawn(async move {
                 Assignments::new(store, i as u64)
-                    .assign(&agent_type, Severity::High, None, Strategy::LeastConnections, now)
+                    .assign(&agent_type, Severity::High, None, Strategy::LeastConnections, None, now)
                     .await
             })
         })

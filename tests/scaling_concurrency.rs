@@ -9,12 +9,12 @@ use std::sync::Arc;
 
 use chrono::DateTime;
 use shared::clock::{Clock, ManualClock};
-use shared::domain::{AgentType, Region, Severity};
-use shared::scaling::FleetState;
+use shared::domain::{AgentType, Region, ReplicaId, Severity};
 use shared::scaling::actuator::RecordActuator;
 use shared::scaling::cost_gate::CostGate;
 use shared::scaling::records::AgentScalingState;
 use shared::scaling::service::{Scaler, ScalingError, ScalingRequest};
+use shared::scaling::{FleetState, ReplicaHeartbeat};
 use shared::store::Store;
 
 const EVALUATIONS: usize = 50;
@@ -26,12 +26,23 @@ fn scaler(store: Arc<dyn Store>) -> Scaler {
 }
 
 fn request() -> ScalingRequest {
-    ScalingRequest {
-        agent_type: AgentType::parse("detection").unwrap(),
-        utilization: Some(0.95),
-        severity: Severity::High,
-        dry_run: false,
-        alarm_at: None,
+    ScalingRequest::operator(AgentType::parse("detection").unwrap(), Some(Severity::High), false)
+}
+
+/// Two busy detection replicas (19 of 20 each), so every evaluation wants more.
+async fn busy(store: Arc<dyn Store>, clock: &ManualClock) {
+    let fleet = FleetState::new(store);
+    for (id, region) in [("a", "us-east-1"), ("b", "us-west-2")] {
+        let beat = ReplicaHeartbeat {
+            agent_type: AgentType::parse("detection").unwrap(),
+            replica_id: ReplicaId::parse(id).unwrap(),
+            region: Region::parse(region).unwrap(),
+            load: 19.0,
+            capacity: 20,
+            healthy: true,
+            performance_score: 0.9,
+        };
+        fleet.record_heartbeat(&beat.at(clock.now()), chrono::Duration::seconds(90)).await.unwrap();
     }
 }
 
@@ -49,6 +60,7 @@ async fn concurrent_evaluations_lose_no_update() {
 
     let serial: Arc<dyn Store> =
         Arc::new(integration_tests::fresh_dynamo_store(&endpoint, clock.clone()).await);
+    busy(serial.clone(), &clock).await;
     let s = scaler(serial.clone());
     for _ in 0..EVALUATIONS {
         s.evaluate(&request(), now).await.unwrap();
@@ -56,6 +68,7 @@ async fn concurrent_evaluations_lose_no_update() {
 
     let concurrent: Arc<dyn Store> =
         Arc::new(integration_tests::fresh_dynamo_store(&endpoint, clock.clone()).await);
+    busy(concurrent.clone(), &clock).await;
     let c = scaler(concurrent.clone());
     let tasks: Vec<_> = (0..EVALUATIONS)
         .map(|_| {

@@ -62,7 +62,14 @@ async fn five_hundred_concurrent_selections_lose_no_count_and_release_to_zero() 
             tokio::spawn(async move {
                 let _slot = in_flight.acquire_owned().await.unwrap();
                 container
-                    .assign(&agent_type, Severity::Medium, Some(&region), Strategy::LeastConnections, now)
+                    .assign(
+                        &agent_type,
+                        Severity::Medium,
+                        Some(&region),
+                        Strategy::LeastConnections,
+                        None,
+                        now,
+                    )
                     .await
             })
         })

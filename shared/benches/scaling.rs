@@ -7,19 +7,21 @@ use std::hint::black_box;
 
 use chrono::{DateTime, Duration, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
-use shared::domain::{AgentType, Region, Replica, ReplicaId, Severity};
+use shared::domain::{AgentType, Proximity, Region, Replica, ReplicaId};
 use shared::scaling::ScalingPolicy;
 use shared::scaling::cost_gate::{CostGate, Spend};
+use shared::scaling::demand::DemandMinutes;
 use shared::scaling::plan::{PlanInput, plan};
-use shared::scaling::records::AgentScalingState;
+use shared::scaling::records::{AgentScalingState, Trigger};
 use shared::scaling::regions::{RegionView, known_replicas};
+use shared::scaling::signals::Observed;
 use shared::scaling::{Recommendation, ScaleEvent, ScalingHistory};
 
 struct FleetMember {
     agent_type: AgentType,
     policy: ScalingPolicy,
     state: AgentScalingState,
-    replicas: Vec<Replica>,
+    observed: Observed,
 }
 
 fn fleet(now: DateTime<Utc>, types: usize) -> Vec<FleetMember> {
@@ -57,7 +59,7 @@ fn fleet(now: DateTime<Utc>, types: usize) -> Vec<FleetMember> {
                 evaluated_at: Some(now - Duration::seconds(15)),
                 ..AgentScalingState::default()
             };
-            FleetMember { agent_type, policy, state, replicas }
+            FleetMember { agent_type, policy, state, observed: Observed::heartbeats(replicas) }
         })
         .collect()
 }
@@ -67,9 +69,17 @@ fn evaluate_fleet(c: &mut Criterion) {
     let types = fleet(now, 1000);
     let regions: Vec<RegionView> = Region::defaults()
         .into_iter()
-        .map(|region| RegionView { region, weight: 1.0, marked_healthy: true, healthy_fraction: None })
+        .map(|region| RegionView {
+            region,
+            weight: 1.0,
+            marked_healthy: true,
+            healthy_fraction: None,
+            probe: false,
+        })
         .collect();
     let gate = CostGate::default();
+    let demand = DemandMinutes::default();
+    let proximity = Proximity::published();
     c.bench_function("plan 1000 agent types x 4 regions", |b| {
         b.iter(|| {
             for t in &types {
@@ -77,10 +87,12 @@ fn evaluate_fleet(c: &mut Criterion) {
                     agent_type: &t.agent_type,
                     policy: &t.policy,
                     state: &t.state,
-                    replicas: &t.replicas,
-                    utilization: None,
-                    severity: Severity::High,
+                    observed: &t.observed,
+                    demand: &demand,
+                    trigger: Trigger::Tick,
+                    severity: None,
                     regions: &regions,
+                    proximity: &proximity,
                     spend: Spend::default(),
                     gate: &gate,
                     alarm_at: None,

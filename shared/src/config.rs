@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use crate::domain::Region;
+use crate::domain::{Proximity, Region};
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error("configuration variable {variable}: {message}")]
@@ -40,6 +40,9 @@ pub struct Config {
     /// `COMMANDER_METRICS`: `emf` writes CloudWatch Embedded Metric Format lines to stdout, `off`
     /// does not. Defaults to `emf` inside Lambda and `off` elsewhere.
     pub emit_metrics: bool,
+    /// `COMMANDER_REGION_LATENCIES`: round trips (ms) overriding the published table, as JSON
+    /// `{"us-east-1": {"us-west-2": 60}}`; spill order and replacement placement follow them.
+    pub proximity: Proximity,
 }
 
 /// Where the DynamoDB table is: needed by the Lambdas, not by the local runner.
@@ -127,7 +130,13 @@ impl Config {
             Some("off") => false,
             Some(other) => return Err(bad("COMMANDER_METRICS", format!("{other:?} is neither emf nor off"))),
         };
-        Ok(Self { regions, log_level, log_format, heartbeat_interval, emit_metrics })
+        let proximity = match var(env, "COMMANDER_REGION_LATENCIES") {
+            None => Proximity::published(),
+            Some(json) => Proximity::published()
+                .with_overrides(&json)
+                .map_err(|e| bad("COMMANDER_REGION_LATENCIES", e.message))?,
+        };
+        Ok(Self { regions, log_level, log_format, heartbeat_interval, emit_metrics, proximity })
     }
 
     /// A replica's record lives for three missed heartbeats.
@@ -144,6 +153,7 @@ impl Default for Config {
             log_format: LogFormat::Json,
             heartbeat_interval: Self::DEFAULT_HEARTBEAT_INTERVAL,
             emit_metrics: false,
+            proximity: Proximity::published(),
         }
     }
 }
@@ -234,6 +244,7 @@ mod tests {
             ("COMMANDER_HEARTBEAT_INTERVAL_SECONDS", "0"),
             ("COMMANDER_HEARTBEAT_INTERVAL_SECONDS", "soon"),
             ("COMMANDER_METRICS", "prometheus"),
+            ("COMMANDER_REGION_LATENCIES", "{\"us-east-1\": {\"us-west-2\": -1}}"),
         ];
         for (name, value) in cases {
             let err = Config::from(&env(&[(name, value)])).unwrap_err();

@@ -5,9 +5,11 @@
 
 use chrono::{DateTime, Duration, Utc};
 use proptest::prelude::*;
-use shared::scaling::hpa::{HpaPolicy, RateKind, RatePolicy, ScalingRules, SelectPolicy, Target};
+use shared::scaling::hpa::{Band, HpaPolicy, RateKind, RatePolicy, ScalingRules, SelectPolicy, Target};
 use shared::scaling::replay::{Trace, replay};
-use shared::scaling::{Observation, Recommendation, ScaleEvent, ScalingHistory, decide};
+use shared::scaling::{
+    Floor, Observation, Recommendation, ScaleEvent, ScalingHistory, decide, decide_with_floor,
+};
 
 fn now() -> DateTime<Utc> {
     DateTime::from_timestamp(1_800_000_000, 0).unwrap()
@@ -19,6 +21,7 @@ fn policy() -> HpaPolicy {
         max_replicas: 100,
         target: Target::Utilization(0.5),
         tolerance: 0.1,
+        band: None,
         scale_up: ScalingRules::default_up(),
         scale_down: ScalingRules::default_down(),
         cooldown_s: 0,
@@ -268,7 +271,91 @@ fn the_documented_example_trace_replays() {
     assert_eq!(got, [(0, 3, 3), (15, 3, 6), (30, 6, 9), (45, 9, 9), (360, 9, 4), (375, 4, 4)]);
 }
 
+fn banded() -> HpaPolicy {
+    let mut p = policy();
+    p.target = Target::Utilization(0.7);
+    p.band = Some(Band { scale_down_below: 0.3, scale_up_above: 0.8 });
+    p
+}
+
+#[test]
+fn thresholds_replace_the_tolerance_and_a_scale_up_adds_at_least_one() {
+    let p = banded();
+    let none = ScalingHistory::default();
+    let cases: Vec<(&str, u32, Observation, u32)> = vec![
+        ("0.79 is inside the band though 13 % off target", 4, metrics(&[Some(0.79); 4]), 4),
+        ("0.31 is inside the band", 4, metrics(&[Some(0.31); 4]), 4),
+        ("0.81 on one replica: ceil(1.16) = 2", 1, metrics(&[Some(0.81)]), 2),
+        ("0.81 on ten: ceil(11.6) = 12", 10, metrics(&[Some(0.81); 10]), 12),
+        ("0.81 on two: ceil(2.31) = 3", 2, metrics(&[Some(0.81); 2]), 3),
+        ("aggregate 0.805 on 20: ceil(23.0) = 23, +1 at least", 20, Observation::Aggregate(0.805), 23),
+        ("0.29 on 10: ceil(4.14) = 5", 10, metrics(&[Some(0.29); 10]), 5),
+        (
+            "missing metrics idle on the way up hold inside the band",
+            4,
+            metrics(&[Some(0.95), Some(0.95), Some(0.95), S]),
+            4,
+        ),
+    ];
+    for (name, current, observation, expected) in cases {
+        let d = decide(&p, current, &observation, &none, now());
+        assert_eq!(d.desired, expected, "{name}: {:?}", d.reasons);
+    }
+}
+
+#[test]
+fn a_floor_raises_the_recommendation_and_the_rest_still_applies() {
+    let mut p = banded();
+    p.max_replicas = 6;
+    let none = ScalingHistory::default();
+    let floor = Floor { replicas: 5, reason: "refused work".into() };
+    let idle = metrics(&[Some(0.1); 3]);
+    let d = decide_with_floor(&p, 3, &idle, Some(&floor), &none, now());
+    assert_eq!(d.desired, 5, "{:?}", d.reasons);
+    assert!(d.reasons.iter().any(|r| r.contains("refused work")));
+    let high = Floor { replicas: 50, reason: "refused work".into() };
+    assert_eq!(decide_with_floor(&p, 3, &idle, Some(&high), &none, now()).desired, 6, "never past max");
+    let low = Floor { replicas: 2, reason: "refused work".into() };
+    let busy = metrics(&[Some(0.95); 3]);
+    assert_eq!(
+        decide_with_floor(&p, 3, &busy, Some(&low), &none, now()).desired,
+        5,
+        "metrics asking more win"
+    );
+    assert_eq!(
+        decide_with_floor(&p, 3, &Observation::Unavailable, Some(&floor), &none, now()).desired,
+        5,
+        "refused work is known even when the metrics are not"
+    );
+}
+
+#[test]
+fn scale_outs_sized_on_every_replica_are_not_netted_by_the_cooldown() {
+    let mut p = banded();
+    p.cooldown_s = 300;
+    // +2 a minute ago, now live and still busy: a per-replica observation sees all six.
+    let d = decide(&p, 6, &metrics(&[Some(0.95); 6]), &events(&[(60, 2)]), now());
+    assert_eq!(d.desired, 9, "{:?}", d.reasons);
+    let d = decide(&p, 6, &metrics(&[Some(0.1); 6]), &events(&[(60, 2)]), now());
+    assert_eq!(d.desired, 6, "but no scale-in within the cooldown: {:?}", d.reasons);
+}
+
 proptest! {
+    #[test]
+    fn inside_the_thresholds_nothing_changes_and_above_them_at_least_one_is_added(
+        current in 1u32..90, value in 0.0f64..2.0,
+    ) {
+        let p = banded();
+        let d = decide(&p, current, &metrics(&vec![Some(value); current as usize]), &ScalingHistory::default(), now());
+        if (0.3..=0.8).contains(&value) {
+            prop_assert_eq!(d.desired, current);
+        } else if value > 0.8 {
+            prop_assert!(d.desired > current || current == p.max_replicas, "{:?}", d);
+        } else {
+            prop_assert!(d.desired <= current);
+        }
+    }
+
     #[test]
     fn results_stay_within_bounds(
         min in 0u32..10, span in 0u32..50, current in 0u32..80,

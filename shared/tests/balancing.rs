@@ -209,9 +209,8 @@ fn geographic_prefers_home_and_spills_by_health() {
     let mut c: Vec<Candidate> = (0..4).map(|i| candidate(&format!("e{i}"), "us-east-1")).collect();
     c.extend((0..4).map(|i| candidate(&format!("w{i}"), "us-west-2")));
     c.extend((0..4).map(|i| candidate(&format!("x{i}"), "eu-west-1")));
-    let mut b = Balancer::new(9)
-        .with_latency(&home, &Region::parse("us-west-2").unwrap(), 70.0)
-        .with_latency(&home, &Region::parse("eu-west-1").unwrap(), 80.0);
+    // The published round trips: us-west-2 (65 ms) is nearer to us-east-1 than eu-west-1 (70 ms).
+    let mut b = Balancer::new(9);
     b.refresh(c.clone());
     let geo = PickContext { region: Some(&home), ..ctx(Severity::Medium) };
     for _ in 0..200 {
@@ -238,6 +237,27 @@ fn geographic_prefers_home_and_spills_by_health() {
         (f64::from(west) / f64::from(picks) - 0.65).abs() < 0.02,
         "the rest spills to the nearest region"
     );
+}
+
+#[test]
+fn geographic_spill_follows_the_configured_round_trips() {
+    let home = Region::parse("us-east-1").unwrap();
+    let mut c: Vec<Candidate> = (0..2).map(|i| candidate(&format!("e{i}"), "us-east-1")).collect();
+    c.extend((0..2).map(|i| candidate(&format!("w{i}"), "us-west-2")));
+    c.extend((0..2).map(|i| candidate(&format!("a{i}"), "ap-southeast-1")));
+    for e in c.iter_mut().take(2) {
+        e.healthy = false;
+    }
+    let geo = PickContext { region: Some(&home), ..ctx(Severity::Medium) };
+    let spilled_to = |mut b: Balancer| {
+        b.refresh(c.clone());
+        c[b.pick(Strategy::Geographic, &geo).unwrap().index].region.to_string()
+    };
+    assert_eq!(spilled_to(Balancer::new(4)), "us-west-2", "the published table: 65 ms against 215 ms");
+    let closer = shared::domain::Proximity::published()
+        .with_overrides(r#"{"us-east-1": {"ap-southeast-1": 20}}"#)
+        .unwrap();
+    assert_eq!(spilled_to(Balancer::new(4).with_proximity(closer)), "ap-southeast-1");
 }
 
 #[test]

@@ -38,7 +38,10 @@ pub fn router(state: AppState) -> Router {
         .route("/scaling/policies/{agent_type}", get(routes::policies::get).put(routes::policies::put))
         .route("/scaling/optimize", post(routes::optimize::optimize))
         .route("/regions", get(routes::regions::list))
-        .route("/regions/{region}/health", put(routes::regions::set_health))
+        .route(
+            "/regions/{region}/health",
+            put(routes::regions::set_health).delete(routes::regions::clear_health),
+        )
         .route("/replicas/heartbeat", post(routes::replicas::heartbeat))
         .route("/replicas/select", post(routes::selection::select))
         .route("/replicas/release", post(routes::selection::release))

@@ -19,6 +19,7 @@ use crate::routes;
         routes::optimize::optimize,
         routes::regions::list,
         routes::regions::set_health,
+        routes::regions::clear_health,
         routes::replicas::heartbeat,
         routes::selection::select,
         routes::selection::release,

@@ -55,7 +55,7 @@ impl AppState {
         let scaler = Scaler::new(fleet.clone(), config.regions.clone(), CostGate::default(), actuator);
         // Each container balances with its own seed; under a manual clock (tests) picks repeat.
         let seed = u64::from(clock.now().timestamp_subsec_nanos()) ^ clock.now().timestamp().unsigned_abs();
-        let assignments = Assignments::new(Arc::clone(&store), seed);
+        let assignments = Assignments::new(Arc::clone(&store), seed).with_proximity(config.proximity.clone());
         let cost = CostSetup::default();
         Self {
             fleet,

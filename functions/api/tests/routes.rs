@@ -529,7 +529,7 @@ async fn work_finished_since_the_last_heartbeat_frees_room_at_once() {
 }
 
 #[tokio::test]
-async fn no_room_is_a_503_and_flags_the_type() {
+async fn no_room_is_a_503_and_counts_as_refused_demand_for_the_scaler() {
     let app = app();
     beat_many(&app, "communication", 1, 1).await;
     let body = json!({"agent_type": "communication", "severity": "low"});
@@ -538,8 +538,23 @@ async fn no_room_is_a_503_and_flags_the_type() {
     assert_eq!(full.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", full.body);
     assert_eq!(full.body["code"], "no_replica_available");
     assert_eq!(full.retry_after.as_deref(), Some("5"));
+    // Retried under one incident id, a refusal counts once a minute; without one, every time.
+    let with_id = json!({"agent_type": "communication", "severity": "critical", "incident_id": "inc-7"});
+    for _ in 0..3 {
+        let again = app.json(Method::POST, "/replicas/select", &with_id).await;
+        assert_eq!(again.status, StatusCode::SERVICE_UNAVAILABLE);
+    }
     let status = app.get("/scaling/status").await.body;
-    assert!(status["scaling_metrics"]["communication"]["scale_up_requested_at"].is_string());
+    let demand = &status["scaling_metrics"]["communication"]["demand"];
+    assert_eq!(demand["refused"]["low"], 1.0, "{demand}");
+    assert_eq!(demand["refused"]["critical"], 1.0, "{demand}");
+    assert_eq!(demand["served"]["low"], 1.0, "{demand}");
+    // The scaler reads it: the tick's evaluation weighs critical work and sizes for it.
+    let optimized =
+        app.json(Method::POST, "/scaling/optimize", &json!({"agent_type": "communication"})).await;
+    let decision = &optimized.body["decisions"][0];
+    assert_eq!(decision["severity"], "critical", "{decision}");
+    assert!(decision["desired"].as_u64().unwrap() > decision["in_force"].as_u64().unwrap(), "{decision}");
 }
 
 #[tokio::test]

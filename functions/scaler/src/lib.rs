@@ -1,5 +1,6 @@
-//! The scaler Lambda: a CloudWatch alarm (invoking it directly, or through EventBridge) becomes a
-//! scaling evaluation of the alarm's agent type, applied at most once per alarm transition.
+//! The scaler Lambda: the EventBridge schedule's tick evaluates every agent type on its live
+//! signals; a managed alarm's transition to ALARM (invoking it directly, or through EventBridge)
+//! evaluates its type at once, through the same code path. Each event is handled at most once.
 
 use std::sync::Arc;
 
@@ -8,16 +9,15 @@ use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 use serde_json::Value;
 use shared::clock::Clock;
-use shared::domain::Severity;
-use shared::scaling::alarm::{AlarmError, parse_alarm_event};
+use shared::scaling::alarm::{AlarmSignal, AlarmState, parse_alarm_event};
 use shared::scaling::plan::Evaluation;
-use shared::scaling::service::{Scaler, ScalingError, ScalingRequest};
+use shared::scaling::service::{Scaler, ScalingError, ScalingRequest, TickReport};
 use shared::store::{Idempotency, IdempotencyError, IdempotencyOutcome, Store};
 
 pub use shared::lambda::RetryableError;
 
-/// Severity assumed for an alarm that names none: scale-ups then stop only at the emergency level.
-pub const DEFAULT_SEVERITY: Severity = Severity::High;
+/// EventBridge's detail type for a schedule's events.
+pub const SCHEDULED_EVENT: &str = "Scheduled Event";
 
 /// What the handler needs, built once per container in `main`.
 #[derive(Debug, Clone)]
@@ -30,45 +30,111 @@ pub struct ScalerDeps {
 /// The answer for each delivery, also what a repeated delivery replays.
 #[derive(Debug, Serialize, serde::Deserialize, PartialEq)]
 pub struct Outcome {
-    /// `applied`, `unchanged` (a repeated or older alarm), `replayed` (this delivery was seen
-    /// before) or `ignored` (not an alarm the scaler can use; retrying would not help).
+    /// `ticked` (every type evaluated), `applied`, `unchanged` (a repeated or older alarm),
+    /// `replayed` (this delivery was seen before) or `ignored` (not an event the scaler acts on;
+    /// retrying would not help).
     pub status: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evaluation: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tick: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 
 fn ignored(reason: String) -> Outcome {
     tracing::warn!(%reason, "event ignored");
-    Outcome { status: "ignored".into(), evaluation: None, reason: Some(reason) }
+    Outcome { status: "ignored".into(), evaluation: None, tick: None, reason: Some(reason) }
 }
 
 pub async fn handle(deps: &ScalerDeps, event: LambdaEvent<Value>) -> Result<Outcome, RetryableError> {
-    handle_alarm(deps, &event.payload).await
+    handle_event(deps, &event.payload).await
 }
 
-/// Handles one alarm event in either form; what the Lambda and `commander serve` both run.
-pub async fn handle_alarm(deps: &ScalerDeps, payload: &Value) -> Result<Outcome, RetryableError> {
-    let signal = match parse_alarm_event(payload) {
-        Ok(s) => s,
-        Err(
-            e @ (AlarmError::NotAnAlarm(_)
-            | AlarmError::NoState(_)
-            | AlarmError::NoAgentType(_)
-            | AlarmError::BadDimension { .. }),
-        ) => {
-            return Ok(ignored(e.to_string()));
+/// Handles one event of either kind; what the Lambda and `commander serve` both run.
+pub async fn handle_event(deps: &ScalerDeps, payload: &Value) -> Result<Outcome, RetryableError> {
+    let scheduled = payload.get("detail-type").and_then(Value::as_str) == Some(SCHEDULED_EVENT)
+        && payload.get("source").and_then(Value::as_str) == Some("aws.events");
+    if scheduled {
+        return handle_tick(deps, payload).await;
+    }
+    handle_alarm(deps, payload).await
+}
+
+/// A scheduled tick: every agent type evaluated once per schedule event.
+pub async fn handle_tick(deps: &ScalerDeps, payload: &Value) -> Result<Outcome, RetryableError> {
+    let Some(id) = payload.get("id").and_then(Value::as_str).filter(|id| !id.is_empty()) else {
+        return Ok(ignored("a scheduled event without an id".into()));
+    };
+    let now = deps.clock.now();
+    // The tick's own timeout is the function's (60 s); a schedule event older than an hour is
+    // not delivered again (the template's maximum event age is shorter still).
+    let idempotency = Idempotency::new(deps.store.as_ref(), deps.clock.as_ref())
+        .expires_after(Duration::hours(1))
+        .in_progress_timeout(Duration::seconds(60));
+    let result = idempotency
+        .run(&format!("scaler-tick#{id}"), || async {
+            let report = deps.scaler.tick(now).await.map_err(ScalingError::from)?;
+            if report.retryable() {
+                let failed: Vec<String> =
+                    report.failures.iter().map(|f| format!("{}: {}", f.agent_type, f.error)).collect();
+                return Err(TickError::Partial(failed.join("; ")));
+            }
+            Ok(tick_outcome(&report))
+        })
+        .await;
+    match result {
+        Ok(IdempotencyOutcome::Executed(outcome)) => Ok(outcome),
+        Ok(IdempotencyOutcome::Replayed(mut outcome)) => {
+            outcome.status = "replayed".into();
+            Ok(outcome)
         }
+        Err(IdempotencyError::Handler(TickError::Scaling(e))) if !e.is_retryable() => {
+            Ok(ignored(e.to_string()))
+        }
+        Err(IdempotencyError::Handler(e)) => Err(RetryableError(e.to_string())),
+        Err(IdempotencyError::InProgress) => Err(RetryableError(format!("tick {id} is being handled"))),
+        Err(IdempotencyError::InvalidId(e)) => Ok(ignored(e)),
+        Err(IdempotencyError::Store(e)) => Err(RetryableError(e.to_string())),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum TickError {
+    #[error(transparent)]
+    Scaling(#[from] ScalingError),
+    #[error("some types could not be evaluated and may be on a retry: {0}")]
+    Partial(String),
+}
+
+fn tick_outcome(report: &TickReport) -> Outcome {
+    let changed = report.evaluations.iter().filter(|e| e.desired != e.in_force).count();
+    tracing::info!(
+        types = report.evaluations.len(),
+        changed,
+        regions = report.region_changes.len(),
+        "scaler tick"
+    );
+    Outcome {
+        status: "ticked".into(),
+        evaluation: None,
+        tick: serde_json::to_value(report).ok(),
+        reason: None,
+    }
+}
+
+/// Handles one alarm event in either form.
+pub async fn handle_alarm(deps: &ScalerDeps, payload: &Value) -> Result<Outcome, RetryableError> {
+    let signal: AlarmSignal = match parse_alarm_event(payload) {
+        Ok(s) => s,
+        Err(e) => return Ok(ignored(e.to_string())),
     };
-    let request = ScalingRequest {
-        agent_type: signal.agent_type.clone(),
-        utilization: signal.utilization,
-        severity: signal.severity.unwrap_or(DEFAULT_SEVERITY),
-        dry_run: false,
-        alarm_at: Some(signal.at),
-    };
-    tracing::info!(alarm = %signal.alarm_name, agent_type = %signal.agent_type, utilization = ?signal.utilization, "alarm received");
+    if signal.state != AlarmState::Alarm {
+        // Only a transition into ALARM asks for anything; the tick covers the rest.
+        return Ok(ignored(format!("alarm {} is {:?}, not ALARM", signal.alarm_name, signal.state)));
+    }
+    let request = ScalingRequest::alarm(signal.agent_type.clone(), signal.at, signal.severity);
+    tracing::info!(alarm = %signal.alarm_name, agent_type = %signal.agent_type, "alarm received");
     let now = deps.clock.now();
     let idempotency = Idempotency::new(deps.store.as_ref(), deps.clock.as_ref())
         .expires_after(Duration::hours(24))
@@ -99,6 +165,7 @@ fn outcome(evaluation: &Evaluation) -> Outcome {
     Outcome {
         status: if evaluation.applied { "applied" } else { "unchanged" }.into(),
         evaluation: serde_json::to_value(evaluation).ok(),
+        tick: None,
         reason: None,
     }
 }

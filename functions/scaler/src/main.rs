@@ -32,8 +32,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let performance = &performance;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
         shared::warming::ping_or(&event.payload, || {
-            // Alarms can come often: the figures go to the table at most once a minute.
-            performance.after(false, scaler::handle_alarm(deps, &event.payload))
+            // Ticks and alarms come often: the figures go to the table at most once a minute.
+            performance.after(false, scaler::handle_event(deps, &event.payload))
         })
         .await
     }))

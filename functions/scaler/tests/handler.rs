@@ -1,20 +1,21 @@
-//! The scaler handler with real alarm fixtures on the in-memory store: duplicates and late alarms
-//! change nothing, events it cannot use are reported, not retried.
+//! The scaler handler with real alarm and schedule fixtures on the in-memory store: the tick
+//! evaluates every type once per schedule event, alarms act only in ALARM, duplicates and late
+//! alarms change nothing, events it cannot use are reported, not retried.
 
 #![allow(clippy::unwrap_used, reason = "test helpers fail the test by panicking")]
 
 use std::sync::Arc;
 
-use chrono::DateTime;
+use chrono::{DateTime, Duration};
 use lambda_runtime::{Context, LambdaEvent};
 use scaler::{ScalerDeps, handle};
 use serde_json::Value;
-use shared::clock::ManualClock;
-use shared::domain::{AgentType, Region};
-use shared::scaling::FleetState;
+use shared::clock::{Clock, ManualClock};
+use shared::domain::{AgentType, Region, ReplicaId};
 use shared::scaling::actuator::RecordActuator;
 use shared::scaling::cost_gate::CostGate;
 use shared::scaling::service::Scaler;
+use shared::scaling::{FleetState, ReplicaHeartbeat};
 use shared::store::MemoryStore;
 
 fn fixture(name: &str) -> Value {
@@ -31,6 +32,22 @@ fn deps() -> (ScalerDeps, FleetState) {
     (ScalerDeps { scaler, store, clock }, fleet)
 }
 
+/// Two detection replicas at 95 % (19 of 20 incidents each).
+async fn busy_detection(deps: &ScalerDeps, fleet: &FleetState) {
+    for (id, region) in [("a", "us-east-1"), ("b", "us-west-2")] {
+        let beat = ReplicaHeartbeat {
+            agent_type: AgentType::parse("detection").unwrap(),
+            replica_id: ReplicaId::parse(id).unwrap(),
+            region: Region::parse(region).unwrap(),
+            load: 19.0,
+            capacity: 20,
+            healthy: true,
+            performance_score: 0.9,
+        };
+        fleet.record_heartbeat(&beat.at(deps.clock.now()), Duration::seconds(90)).await.unwrap();
+    }
+}
+
 fn event(payload: Value) -> LambdaEvent<Value> {
     LambdaEvent::new(payload, Context::default())
 }
@@ -38,6 +55,7 @@ fn event(payload: Value) -> LambdaEvent<Value> {
 #[tokio::test]
 async fn one_alarm_delivered_twice_acts_once() {
     let (deps, fleet) = deps();
+    busy_detection(&deps, &fleet).await;
     let alarm = fixture("cloudwatch-alarm-direct-high.json");
     let first = handle(&deps, event(alarm.clone())).await.unwrap();
     assert_eq!(first.status, "applied", "{first:?}");
@@ -54,6 +72,7 @@ async fn one_alarm_delivered_twice_acts_once() {
 #[tokio::test]
 async fn an_older_alarm_after_a_newer_one_changes_nothing() {
     let (deps, fleet) = deps();
+    busy_detection(&deps, &fleet).await;
     let newer = fixture("cloudwatch-alarm-direct-high.json");
     let mut older = newer.clone();
     older["alarmData"]["state"]["timestamp"] = "2026-11-26T10:05:02.490+0000".into();
@@ -81,6 +100,11 @@ async fn unusable_events_are_ignored_not_retried() {
         serde_json::json!({"hello": "world"}),
         serde_json::json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}),
         {
+            let mut ok = fixture("cloudwatch-alarm-direct-high.json");
+            ok["alarmData"]["state"]["value"] = "OK".into();
+            ok
+        },
+        {
             let mut custom = fixture("cloudwatch-alarm-direct-high.json");
             custom["alarmData"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"]["AgentType"] =
                 "triage".into();
@@ -91,4 +115,28 @@ async fn unusable_events_are_ignored_not_retried() {
         assert_eq!(outcome.status, "ignored", "{payload}");
         assert!(outcome.reason.is_some());
     }
+}
+
+#[tokio::test]
+async fn a_scheduled_tick_evaluates_every_type_once_per_event() {
+    let (deps, fleet) = deps();
+    busy_detection(&deps, &fleet).await;
+    let tick = fixture("eventbridge-scheduled-event.json");
+    let first = handle(&deps, event(tick.clone())).await.unwrap();
+    assert_eq!(first.status, "ticked", "{first:?}");
+    let report = first.tick.clone().unwrap();
+    let evaluations = report["evaluations"].as_array().unwrap();
+    assert_eq!(evaluations.len(), 5, "every builtin type");
+    assert!(evaluations.iter().all(|e| e["trigger"] == "tick"));
+    let detection = evaluations.iter().find(|e| e["agent_type"] == "detection").unwrap();
+    assert_eq!((detection["current"].as_u64(), detection["desired"].as_u64()), (Some(2), Some(3)));
+
+    let again = handle(&deps, event(tick.clone())).await.unwrap();
+    assert_eq!(again.status, "replayed", "the same schedule event acts once");
+    let (_, version) = fleet.scaling_state(&AgentType::parse("detection").unwrap()).await.unwrap();
+    assert_eq!(version, 1);
+    let mut next = tick;
+    next["id"] = "another-minute".into();
+    assert_eq!(handle(&deps, event(next)).await.unwrap().status, "ticked", "the next event evaluates again");
+    assert_eq!(fleet.scaling_state(&AgentType::parse("detection").unwrap()).await.unwrap().1, 2);
 }

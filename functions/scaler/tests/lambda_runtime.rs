@@ -3,8 +3,14 @@
 
 #![allow(clippy::unwrap_used, reason = "test helpers fail the test by panicking")]
 
+use std::sync::Arc;
+
 use integration_tests::runtime_api::{Function, RuntimeApi};
 use serde_json::Value;
+use shared::clock::SystemClock;
+use shared::domain::{AgentType, Region, ReplicaId};
+use shared::scaling::{FleetState, ReplicaHeartbeat};
+use shared::store::DynamoStore;
 
 fn fixture(name: &str) -> Value {
     let path = format!("{}/../../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -12,15 +18,36 @@ fn fixture(name: &str) -> Value {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn scaler_binary_handles_both_alarm_forms() {
+async fn scaler_binary_handles_ticks_and_both_alarm_forms() {
     let Some(endpoint) = integration_tests::dynamodb_endpoint("scaler under a local Lambda Runtime API")
     else {
         return;
     };
     let table = format!("scaler-{}", uuid::Uuid::new_v4().simple());
     shared::store::create_table(&shared::aws::local_dynamodb(&endpoint), &table).await.unwrap();
+    // Two detection replicas at 95 %, reporting as the api records heartbeats.
+    let store = Arc::new(DynamoStore::new(
+        shared::aws::local_dynamodb(&endpoint),
+        table.clone(),
+        Arc::new(SystemClock),
+    ));
+    let fleet = FleetState::new(store);
+    for (id, region) in [("a", "us-east-1"), ("b", "us-west-2")] {
+        let beat = ReplicaHeartbeat {
+            agent_type: AgentType::parse("detection").unwrap(),
+            replica_id: ReplicaId::parse(id).unwrap(),
+            region: Region::parse(region).unwrap(),
+            load: 19.0,
+            capacity: 20,
+            healthy: true,
+            performance_score: 0.9,
+        };
+        fleet.record_heartbeat(&beat.at(chrono::Utc::now()), chrono::Duration::minutes(10)).await.unwrap();
+    }
     let ping = serde_json::json!({"warmer": {"correlation_id": "w", "concurrency": 1, "hold_ms": 0}});
     let events = [
+        ("tick", fixture("eventbridge-scheduled-event.json")),
+        ("tick-again", fixture("eventbridge-scheduled-event.json")),
         ("direct", fixture("cloudwatch-alarm-direct-high.json")),
         ("direct-again", fixture("cloudwatch-alarm-direct-high.json")),
         ("bridged", fixture("eventbridge-alarm-state-change-low.json")),
@@ -43,8 +70,20 @@ async fn scaler_binary_handles_both_alarm_forms() {
         runtime.first_poll().unwrap().duration_since(function.started).as_millis()
     );
     let answer = |id: &str| answers[id].clone().unwrap_or_else(|e| panic!("{id}: invocation error {e}"));
+    assert_eq!(answer("tick")["status"], "ticked", "{}", answer("tick"));
+    let evaluations = answer("tick")["tick"]["evaluations"].as_array().unwrap().clone();
+    assert_eq!(evaluations.len(), 5);
+    let detection = evaluations.iter().find(|e| e["agent_type"] == "detection").unwrap();
+    assert_eq!(
+        (detection["current"].as_u64(), detection["desired"].as_u64()),
+        (Some(2), Some(3)),
+        "{detection}"
+    );
+    assert_eq!(answer("tick-again")["status"], "replayed");
+    // The alarm (its transition at a fixed time in the fixture) evaluates on the same live signals.
     assert_eq!(answer("direct")["status"], "applied", "{}", answer("direct"));
-    assert_eq!(answer("direct")["evaluation"]["desired"], 3);
+    assert_eq!(answer("direct")["evaluation"]["trigger"], "alarm");
+    assert_eq!(answer("direct")["evaluation"]["in_force"], 3, "the tick's decision is in force");
     assert_eq!(answer("direct-again")["status"], "replayed");
     assert_eq!(answer("bridged")["status"], "applied");
     assert_eq!(answer("bridged")["evaluation"]["agent_type"], "diagnosis");

@@ -3,15 +3,15 @@
 //! A replica item carries, besides what its heartbeat reports, the counters balancing keeps:
 //! `active` (atomic add on assign and release), outlier-detection state and the latency EWMA,
 //! which releases rewrite only at the `version` they read. Heartbeats only set their own fields,
-//! so these survive them. Incidents per minute are counted
-//! at `AGENT#<type>`/`IPM#<minute>` (atomic add, kept an hour).
+//! so these survive them. Every assignment and every refusal is counted per type, minute and
+//! severity by the scaler's demand ledger (`scaling::demand`), which the evaluation reads.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -20,9 +20,10 @@ use super::ejection::{self, EjectionConfig, Neighbours, OutlierState, Verdict};
 use super::ewma;
 use super::strategy::{Balancer, PickContext, Strategy};
 use crate::clock::{Clock, SystemClock};
-use crate::domain::{AgentType, Region, Replica, Severity};
+use crate::domain::{AgentType, Proximity, Region, Replica, Severity};
 use crate::performance::cache::{CacheSpec, Caches, LocalCache};
 use crate::scaling::FleetState;
+use crate::scaling::demand::DemandLedger;
 use crate::store::{Condition, Key, Store, StoreError, Update};
 use crate::sync::lock;
 
@@ -91,7 +92,7 @@ pub struct Assignment {
 
 #[derive(Debug, Error)]
 pub enum AssignError {
-    /// No replica can take the incident; the type was flagged for scale-up.
+    /// No replica can take the incident; the refusal was counted as demand for the scaler.
     #[error("no {0} replica can take an incident now")]
     NoReplica(AgentType),
     #[error(transparent)]
@@ -125,6 +126,7 @@ pub struct Released {
 #[derive(Debug, Clone)]
 pub struct Assignments {
     fleet: FleetState,
+    demand: DemandLedger,
     store: Arc<dyn Store>,
     ejection: EjectionConfig,
     /// Replica sets, for [`REPLICA_SET_TTL`] each, in the `query_results` cache.
@@ -132,6 +134,8 @@ pub struct Assignments {
     balancers: Arc<Mutex<HashMap<String, TypeBalancer>>>,
     generation: Arc<AtomicU64>,
     seed: u64,
+    /// Spill order for the geographic strategy.
+    proximity: Proximity,
 }
 
 fn candidate(replica: &Replica, load: &ReplicaLoad, now: DateTime<Utc>) -> Candidate {
@@ -160,13 +164,22 @@ impl Assignments {
     pub fn new(store: Arc<dyn Store>, seed: u64) -> Self {
         Self {
             fleet: FleetState::new(Arc::clone(&store)),
+            demand: DemandLedger::new(Arc::clone(&store)),
             store,
             ejection: EjectionConfig::default(),
             cache: Caches::new().local(CacheSpec::QUERY_RESULTS, Arc::new(SystemClock)),
             balancers: Arc::new(Mutex::new(HashMap::new())),
             generation: Arc::new(AtomicU64::new(0)),
             seed,
+            proximity: Proximity::published(),
         }
+    }
+
+    /// Spills geographic picks by `proximity` (the configured round trips).
+    #[must_use]
+    pub fn with_proximity(mut self, proximity: Proximity) -> Self {
+        self.proximity = proximity;
+        self
     }
 
     /// Keeps replica sets in `caches`' cache of `spec` (`query_results`: counted and shed with
@@ -209,13 +222,16 @@ impl Assignments {
         Ok(set)
     }
 
-    /// Picks a replica for one incident and counts it as active there.
+    /// Picks a replica for one incident and counts it as active there; the assignment, or the
+    /// refusal when no replica has room, is counted as demand (under the incident's id when it
+    /// has one, so retries of a refused incident count once a minute and its success as waited).
     pub async fn assign(
         &self,
         agent_type: &AgentType,
         severity: Severity,
         region: Option<&Region>,
         strategy: Strategy,
+        incident_id: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Assignment, AssignError> {
         for _ in 0..ASSIGN_ATTEMPTS {
@@ -231,7 +247,7 @@ impl Assignments {
                 .await
             {
                 Ok(_) => {
-                    self.count_incident(agent_type, now).await?;
+                    self.demand.served(agent_type, severity, incident_id, now).await?;
                     return Ok(Assignment {
                         replica_id: entry.candidate.id,
                         region: entry.candidate.region.to_string(),
@@ -243,7 +259,7 @@ impl Assignments {
                 Err(e) => return Err(e.into()),
             }
         }
-        self.flag_for_scale_up(agent_type, now).await?;
+        self.demand.refused(agent_type, severity, incident_id, now).await?;
         Err(AssignError::NoReplica(agent_type.clone()))
     }
 
@@ -259,7 +275,7 @@ impl Assignments {
         let read = self.cached_set(agent_type, now).await?;
         let mut balancers = lock(&self.balancers);
         let typed = balancers.entry(agent_type.to_string()).or_insert_with(|| TypeBalancer {
-            balancer: Balancer::new(self.seed),
+            balancer: Balancer::new(self.seed).with_proximity(self.proximity.clone()),
             read: Arc::new(ReadSet::default()),
         });
         if typed.read.generation < read.generation {
@@ -274,41 +290,13 @@ impl Assignments {
         }))
     }
 
-    fn minute_key(agent_type: &AgentType, at: DateTime<Utc>) -> Key {
-        Key::new(format!("AGENT#{agent_type}"), format!("IPM#{}", at.format("%Y-%m-%dT%H:%M")))
-    }
-
-    async fn count_incident(&self, agent_type: &AgentType, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let update = Update::new().add("incidents", 1.0).set("ttl", (now + Duration::hours(1)).timestamp());
-        self.store.update(&Self::minute_key(agent_type, now), update).await.map(|_| ())
-    }
-
     /// Incidents assigned in the last full minute.
     pub async fn incidents_per_minute(
         &self,
         agent_type: &AgentType,
         now: DateTime<Utc>,
     ) -> Result<f64, StoreError> {
-        let item = self.store.get(&Self::minute_key(agent_type, now - Duration::minutes(1))).await?;
-        Ok(item.and_then(|i| i.attrs.get("incidents").and_then(serde_json::Value::as_f64)).unwrap_or(0.0))
-    }
-
-    /// Marks the type as short of replicas (kept ten minutes) for the scaler and the status.
-    async fn flag_for_scale_up(&self, agent_type: &AgentType, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let update = Update::new()
-            .set("requested_at", now.to_rfc3339())
-            .set("ttl", (now + Duration::minutes(10)).timestamp())
-            .add("refused_assignments", 1.0);
-        self.store
-            .update(&Key::new(format!("AGENT#{agent_type}"), "SCALE_UP_REQUEST"), update)
-            .await
-            .map(|_| ())
-    }
-
-    /// When the type was last flagged for scale-up, if within ten minutes.
-    pub async fn scale_up_requested(&self, agent_type: &AgentType) -> Result<Option<String>, StoreError> {
-        let item = self.store.get(&Key::new(format!("AGENT#{agent_type}"), "SCALE_UP_REQUEST")).await?;
-        Ok(item.and_then(|i| i.attrs.get("requested_at").and_then(|v| v.as_str().map(str::to_owned))))
+        self.demand.served_last_minute(agent_type, now).await
     }
 
     /// Ends an assignment: one fewer active, the latency fed to the EWMA, the outcome to outlier

@@ -1,5 +1,3 @@
-use std::collections::HashMap;
-
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -8,7 +6,7 @@ use super::candidate::Candidate;
 use super::ewma;
 use super::pick::{Pick, Route, Rule, Sampling};
 use super::replica_set::ReplicaSet;
-use crate::domain::{Region, Severity};
+use crate::domain::{Proximity, Region, Severity};
 
 /// Up to this many candidates, least-loaded picks scan them all instead of sampling two.
 const FULL_SCAN_MAX: usize = 8;
@@ -57,8 +55,8 @@ pub struct PickContext<'a> {
 pub struct Balancer {
     rng: StdRng,
     rotation: usize,
-    /// Milliseconds from one region to another, for geographic spill order.
-    latency_ms: HashMap<(String, String), f64>,
+    /// Round trips between regions, for geographic spill order (nearest first).
+    proximity: Proximity,
     set: ReplicaSet,
     require_headroom: bool,
     /// Regions (indices into the set's) in spill order, per incident region seen since the refresh.
@@ -107,7 +105,7 @@ impl Balancer {
         Self {
             rng: StdRng::seed_from_u64(seed),
             rotation: 0,
-            latency_ms: HashMap::new(),
+            proximity: Proximity::published(),
             set: ReplicaSet::default(),
             require_headroom: true,
             spill_orders: Vec::new(),
@@ -123,10 +121,10 @@ impl Balancer {
         self
     }
 
-    /// Sets the latency from `from` to `to` used to order spill regions.
+    /// Orders spill regions by `proximity` (the published round trips by default).
     #[must_use]
-    pub fn with_latency(mut self, from: &Region, to: &Region, ms: f64) -> Self {
-        self.latency_ms.insert((from.to_string(), to.to_string()), ms);
+    pub fn with_proximity(mut self, proximity: Proximity) -> Self {
+        self.proximity = proximity;
         self.spill_orders.clear();
         self
     }
@@ -232,24 +230,15 @@ impl Balancer {
         Some((index, Rule::BestScore { score }, Route::Severe(ctx.severity)))
     }
 
-    /// The set's regions in spill order from `home`: home first, then by latency, then by name.
+    /// The set's regions in spill order from `home`: home first, then nearest first by round trip.
     fn spill_order(&mut self, home: &Region) -> usize {
         if let Some(at) = self.spill_orders.iter().position(|(r, _)| r == home) {
             return at;
         }
         let regions = &self.set.regions;
-        let latency = |r: &Region| {
-            if r == home {
-                -1.0
-            } else {
-                self.latency_ms.get(&(home.to_string(), r.to_string())).copied().unwrap_or(f64::INFINITY)
-            }
-        };
-        let mut order: Vec<u32> = (0..regions.len() as u32).collect();
-        order.sort_by(|&a, &b| {
-            let (ra, rb) = (&regions[a as usize], &regions[b as usize]);
-            latency(ra).total_cmp(&latency(rb)).then(ra.cmp(rb))
-        });
+        let index = |r: &Region| regions.iter().position(|x| x == r).map(|i| i as u32);
+        let mut order: Vec<u32> = index(home).into_iter().collect();
+        order.extend(self.proximity.nearest_first(home, regions.iter()).iter().filter_map(index));
         self.spill_orders.push((home.clone(), order));
         self.spill_orders.len() - 1
     }

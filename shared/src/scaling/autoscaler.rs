@@ -60,11 +60,32 @@ impl Decision {
     }
 }
 
+/// A count the recommendation may not fall below, with its reason: demand the metrics cannot
+/// show (work refused for lack of room, executions beyond the provisioned concurrency).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Floor {
+    pub replicas: u32,
+    pub reason: String,
+}
+
 /// Decides the replica count for `current` replicas given what was observed.
 pub fn decide(
     policy: &HpaPolicy,
     current: u32,
     observation: &Observation,
+    history: &ScalingHistory,
+    now: DateTime<Utc>,
+) -> Decision {
+    decide_with_floor(policy, current, observation, None, history, now)
+}
+
+/// [`decide`], with the metrics' recommendation raised to `floor` when it asks for more; the
+/// stabilisation windows, rates, cooldown and bounds apply to the result alike.
+pub fn decide_with_floor(
+    policy: &HpaPolicy,
+    current: u32,
+    observation: &Observation,
+    floor: Option<&Floor>,
     history: &ScalingHistory,
     now: DateTime<Utc>,
 ) -> Decision {
@@ -77,13 +98,19 @@ pub fn decide(
         ));
         return Decision { current, desired, recommendation: desired, metrics_ok: false, reasons };
     }
-    let (recommendation, metrics_ok) = recommend(policy, current, observation, &mut reasons);
+    let (mut recommendation, mut metrics_ok) = recommend(policy, current, observation, &mut reasons);
+    if let Some(floor) = floor.filter(|f| f.replicas > recommendation) {
+        reasons.push(format!("{}: at least {} replicas", floor.reason, floor.replicas));
+        recommendation = floor.replicas;
+        metrics_ok = true;
+    }
     let stabilized = stabilize(policy, history, now, recommendation, current);
     if stabilized != recommendation {
         reasons.push(format!("stabilisation window holds the recommendation at {stabilized}"));
     }
     let limited = limit_rate(policy, history, now, stabilized, current, &mut reasons);
-    let desired = apply_cooldown(policy, history, now, limited, current, &mut reasons);
+    let lagging = matches!(observation, Observation::Aggregate(_));
+    let desired = apply_cooldown(policy, history, now, limited, current, lagging, &mut reasons);
     if desired == current && reasons.is_empty() {
         reasons.push(format!("keeping {current} replicas"));
     }
@@ -127,6 +154,31 @@ fn hold(current: u32, why: &str, reasons: &mut Vec<String>) -> (u32, bool) {
     (current, false)
 }
 
+/// Why `value` asks for no change, if it does: inside the policy's thresholds when it has them,
+/// else within the HPA's tolerance of the target.
+fn holds(policy: &HpaPolicy, value: f64) -> Option<String> {
+    let target = policy.target.value();
+    match policy.band {
+        Some(band) if (band.scale_down_below..=band.scale_up_above).contains(&value) => Some(format!(
+            "{} is within the thresholds [{}, {}]",
+            ratio_text(value, target),
+            band.scale_down_below,
+            band.scale_up_above
+        )),
+        None if (1.0 - value / target).abs() <= policy.tolerance => {
+            Some(format!("{} is within tolerance {}", ratio_text(value, target), policy.tolerance))
+        }
+        Some(_) | None => None,
+    }
+}
+
+/// The size a scale-up or scale-down asks for: enough to bring the metric to the target, and
+/// with thresholds, at least one more replica on the way up.
+fn sized(policy: &HpaPolicy, current: u32, ratio: f64, over: f64) -> u32 {
+    let wanted = ceil(ratio * over);
+    if policy.band.is_some() && ratio > 1.0 { wanted.max(current.saturating_add(1)) } else { wanted }
+}
+
 /// The replica calculator: the count the metrics ask for, before any behaviour is applied.
 fn recommend(
     policy: &HpaPolicy,
@@ -141,17 +193,12 @@ fn recommend(
             hold(current, "metric value is not a usable number", reasons)
         }
         Observation::Aggregate(value) => {
-            let ratio = value / target;
-            if (1.0 - ratio).abs() <= policy.tolerance {
-                reasons.push(format!(
-                    "{} is within tolerance {}",
-                    ratio_text(*value, target),
-                    policy.tolerance
-                ));
+            if let Some(why) = holds(policy, *value) {
+                reasons.push(why);
                 return (current, true);
             }
             // A type at zero replicas still needs one to carry load that appears.
-            let wanted = ceil(ratio * f64::from(current.max(1)));
+            let wanted = sized(policy, current, value / target, f64::from(current.max(1)));
             reasons.push(format!("{} asks for {wanted} replicas", ratio_text(*value, target)));
             (wanted, true)
         }
@@ -178,22 +225,19 @@ fn per_replica(
         return hold(current, "no ready replica reported a metric", reasons);
     }
     let sum: f64 = ready_values.iter().sum();
-    let ratio = sum / ready_values.len() as f64 / target;
     let ready_count = ready_values.len() as f64;
+    let average = sum / ready_count;
+    let ratio = average / target;
     let scale_up_with_unready = unready > 0 && ratio > 1.0;
     if !scale_up_with_unready && missing == 0 {
-        if (1.0 - ratio).abs() <= policy.tolerance {
-            reasons.push(format!(
-                "average {} is within tolerance {}",
-                ratio_text(sum / ready_count, target),
-                policy.tolerance
-            ));
+        if let Some(why) = holds(policy, average) {
+            reasons.push(format!("average {why}"));
             return (current, true);
         }
-        let wanted = ceil(ratio * ready_count);
+        let wanted = sized(policy, current, ratio, ready_count);
         reasons.push(format!(
             "average {} over {} ready replicas asks for {wanted}",
-            ratio_text(sum / ready_count, target),
+            ratio_text(average, target),
             ready_values.len()
         ));
         return (wanted, true);
@@ -211,15 +255,18 @@ fn per_replica(
         count += unready as f64;
         reasons.push(format!("{unready} not-ready replicas counted as 0 for the scale-up"));
     }
-    let new_ratio = considered / count / target;
+    let new_average = considered / count;
+    let new_ratio = new_average / target;
     let reverses = (ratio < 1.0 && new_ratio > 1.0) || (ratio > 1.0 && new_ratio < 1.0);
-    if (1.0 - new_ratio).abs() <= policy.tolerance || reverses {
-        reasons.push(format!(
-            "adjusted ratio {new_ratio:.3} is within tolerance or reverses the move: keeping {current}"
-        ));
+    if let Some(why) = holds(policy, new_average).filter(|_| !reverses) {
+        reasons.push(format!("adjusted average {why}: keeping {current}"));
         return (current, true);
     }
-    let wanted = ceil(new_ratio * count);
+    if reverses {
+        reasons.push(format!("adjusted ratio {new_ratio:.3} reverses the move: keeping {current}"));
+        return (current, true);
+    }
+    let wanted = sized(policy, current, new_ratio, count);
     if (new_ratio < 1.0 && wanted > current) || (new_ratio > 1.0 && wanted < current) {
         reasons.push(format!("adjusted ratio {new_ratio:.3} would move the wrong way: keeping {current}"));
         return (current, true);
@@ -229,8 +276,9 @@ fn per_replica(
 }
 
 fn ceil(x: f64) -> u32 {
-    // Replica counts are small; saturate rather than wrap on absurd inputs.
-    x.ceil().clamp(0.0, f64::from(u32::MAX)) as u32
+    // Replica counts are small; saturate rather than wrap on absurd inputs. The slack keeps float
+    // noise (0.805 / 0.7 x 20 = 23.000000000000004) from asking for one replica more.
+    (x - 1e-9).ceil().clamp(0.0, f64::from(u32::MAX)) as u32
 }
 
 fn seconds(s: u64) -> Duration {
@@ -348,12 +396,17 @@ fn limit_rate(
 /// Application Auto Scaling cooldowns on top of the HPA behaviour: a scale-out is never blocked by
 /// a scale-in cooldown, but during a scale-out cooldown the capacity already added counts toward
 /// the next scale-out (+2 then +3 nets +3); scale-ins during any cooldown are ignored.
+///
+/// The netting exists because an alarm's single value lags the capacity just added; `lagging` is
+/// false for per-replica observations, which count the replicas asked for but not reporting yet
+/// (idle on the way up), so a scale-out there is sized on every replica already and is not netted.
 fn apply_cooldown(
     policy: &HpaPolicy,
     history: &ScalingHistory,
     now: DateTime<Utc>,
     desired: u32,
     current: u32,
+    lagging: bool,
     reasons: &mut Vec<String>,
 ) -> u32 {
     if policy.cooldown_s == 0 {
@@ -361,7 +414,7 @@ fn apply_cooldown(
     }
     let cutoff = now - seconds(policy.cooldown_s);
     let recent: Vec<&ScaleEvent> = history.events.iter().filter(|e| e.at > cutoff).collect();
-    if desired > current {
+    if desired > current && lagging {
         let added: i64 = recent.iter().filter(|e| e.change > 0).map(|e| e.change).sum();
         if added > 0 {
             let base = i64::from(current) - added;

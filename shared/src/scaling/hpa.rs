@@ -110,14 +110,25 @@ impl RulesSpec {
     }
 }
 
+/// A policy's thresholds: no change while the metric is within `[scale_down_below,
+/// scale_up_above]`; above, scale up to the size that brings it to the target (at least one more
+/// replica); below, scale down to that size. Replaces the HPA's tolerance when set.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Band {
+    pub scale_down_below: f64,
+    pub scale_up_above: f64,
+}
+
 /// Everything the autoscaler needs to know about one agent type's scaling.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HpaPolicy {
     pub min_replicas: u32,
     pub max_replicas: u32,
     pub target: Target,
-    /// No change while |1 - metric / target| is within this.
+    /// No change while |1 - metric / target| is within this (when no `band` is set).
     pub tolerance: f64,
+    /// The policy's thresholds, which decide instead of the tolerance when set.
+    pub band: Option<Band>,
     pub scale_up: ScalingRules,
     pub scale_down: ScalingRules,
     /// Application Auto Scaling cooldown, seconds (0: none). See `behavior::apply_cooldown`.
@@ -127,8 +138,8 @@ pub struct HpaPolicy {
 impl HpaPolicy {
     pub const DEFAULT_TOLERANCE: f64 = 0.1;
 
-    /// The autoscaler settings of a stored policy: its target utilization and bounds, HPA default
-    /// rates, and its cooldown as both the scale-down window and the alarm cooldown.
+    /// The autoscaler settings of a stored policy: its target utilization, thresholds and bounds,
+    /// HPA default rates, and its cooldown as both the scale-down window and the cooldown.
     pub fn from_policy(policy: &ScalingPolicy) -> Self {
         let mut scale_down = ScalingRules::default_down();
         scale_down.stabilization_window_s = policy.cooldown_period;
@@ -137,6 +148,10 @@ impl HpaPolicy {
             max_replicas: policy.max_replicas,
             target: Target::Utilization(policy.target_utilization),
             tolerance: Self::DEFAULT_TOLERANCE,
+            band: Some(Band {
+                scale_down_below: policy.scale_down_threshold,
+                scale_up_above: policy.scale_up_threshold,
+            }),
             scale_up: ScalingRules::default_up(),
             scale_down,
             cooldown_s: policy.cooldown_period,
@@ -153,6 +168,18 @@ impl HpaPolicy {
         }
         if !self.tolerance.is_finite() || !(0.0..1.0).contains(&self.tolerance) {
             return Err(ValidationError::new("tolerance", "must be at least 0 and below 1"));
+        }
+        if let Some(band) = self.band {
+            let ordered = band.scale_down_below.is_finite()
+                && band.scale_up_above.is_finite()
+                && band.scale_down_below < target
+                && target < band.scale_up_above;
+            if !ordered {
+                return Err(ValidationError::new(
+                    "scale_up_threshold",
+                    "thresholds must be finite with scale_down_threshold < target < scale_up_threshold",
+                ));
+            }
         }
         for (field, rules) in [("scale_up", &self.scale_up), ("scale_down", &self.scale_down)] {
             if rules.select_policy != SelectPolicy::Disabled && rules.policies.is_empty() {
@@ -175,6 +202,8 @@ struct HpaPolicySpec {
     target_utilization: Option<f64>,
     target_value: Option<f64>,
     tolerance: Option<f64>,
+    scale_up_threshold: Option<f64>,
+    scale_down_threshold: Option<f64>,
     #[serde(default)]
     scale_up: RulesSpec,
     #[serde(default)]
@@ -192,11 +221,21 @@ impl<'de> Deserialize<'de> for HpaPolicy {
             (None, Some(v)) => Target::Value(v),
             _ => return Err(D::Error::custom("give exactly one of target_utilization and target_value")),
         };
+        let band = match (spec.scale_down_threshold, spec.scale_up_threshold) {
+            (None, None) => None,
+            (Some(scale_down_below), Some(scale_up_above)) => Some(Band { scale_down_below, scale_up_above }),
+            _ => {
+                return Err(D::Error::custom(
+                    "give both scale_up_threshold and scale_down_threshold, or neither",
+                ));
+            }
+        };
         let policy = Self {
             min_replicas: spec.min_replicas,
             max_replicas: spec.max_replicas,
             target,
             tolerance: spec.tolerance.unwrap_or(Self::DEFAULT_TOLERANCE),
+            band,
             scale_up: spec.scale_up.resolve(ScalingRules::default_up()),
             scale_down: spec.scale_down.resolve(ScalingRules::default_down()),
             cooldown_s: spec.cooldown_s,
@@ -235,6 +274,8 @@ mod tests {
             json!({"min_replicas": 1, "max_replicas": 5, "target_utilization": 0.5, "scale_up": {"policies": []}}),
             json!({"min_replicas": 1, "max_replicas": 5, "target_utilization": 0.5, "scale_up": {"policies": [{"type": "pods", "value": 1, "period_s": 0}]}}),
             json!({"min_replicas": 1, "max_replicas": 5, "target_utilization": 0.5, "surprise": true}),
+            json!({"min_replicas": 1, "max_replicas": 5, "target_utilization": 0.5, "scale_up_threshold": 0.8}),
+            json!({"min_replicas": 1, "max_replicas": 5, "target_utilization": 0.5, "scale_up_threshold": 0.4, "scale_down_threshold": 0.2}),
         ] {
             assert!(serde_json::from_value::<HpaPolicy>(bad.clone()).is_err(), "{bad}");
         }
@@ -247,5 +288,6 @@ mod tests {
         assert_eq!((hpa.min_replicas, hpa.max_replicas, hpa.cooldown_s), (2, 8, 300));
         assert_eq!(hpa.target, Target::Utilization(0.7));
         assert_eq!(hpa.scale_down.stabilization_window_s, 300);
+        assert_eq!(hpa.band, Some(Band { scale_down_below: 0.3, scale_up_above: 0.8 }));
     }
 }

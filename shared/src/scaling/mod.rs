@@ -4,16 +4,21 @@ pub mod actuator;
 pub mod alarm;
 mod autoscaler;
 pub mod cost_gate;
+pub mod demand;
 pub mod hpa;
 pub mod plan;
 mod policy;
 pub mod records;
+pub mod region_health;
 pub mod regions;
 pub mod replay;
 pub mod service;
+pub mod signals;
 mod state;
 
-pub use autoscaler::{Decision, Observation, Recommendation, ScaleEvent, ScalingHistory, decide};
+pub use autoscaler::{
+    Decision, Floor, Observation, Recommendation, ScaleEvent, ScalingHistory, decide, decide_with_floor,
+};
 pub use hpa::HpaPolicy;
 pub use policy::ScalingPolicy;
 pub use state::{FleetState, ReplicaHeartbeat, VersionedPolicy};

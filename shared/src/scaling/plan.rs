@@ -1,5 +1,14 @@
-//! One scaling evaluation as a pure function: from the policy, the stored state, the live replicas,
-//! the regions, the spend and `now` to the new state, its events and the answer to report.
+//! One scaling evaluation as a pure function: from the policy, the stored state, what is live
+//! now, the recent demand, the regions, the spend and `now` to the new state, its events and the
+//! answer to report.
+//!
+//! The rule (one for every trigger): the autoscaler sizes from the live replicas' utilization,
+//! with replicas asked for but not live yet counted as missing (idle on the way up, full on the
+//! way down, as the HPA does); above the policy's `scale_up_threshold` it scales up to the size
+//! that brings utilization to `target_utilization` (at least one more replica), below
+//! `scale_down_threshold` it scales down to that size once the stabilisation window allows,
+//! and in between it holds the count in force. Work refused for lack of room, or running beyond
+//! the provisioned concurrency, is load the replicas cannot report: it sets a floor.
 
 use std::collections::BTreeMap;
 
@@ -8,27 +17,42 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::ScalingPolicy;
-use super::autoscaler::{Observation, decide};
+use super::autoscaler::{Floor, Observation, decide_with_floor};
 use super::cost_gate::{CostGate, GateOutcome, Spend};
+use super::demand::{DemandMinutes, DemandWindow, WINDOW, minute_name};
 use super::hpa::HpaPolicy;
-use super::records::{AgentScalingState, EventKind, RECENT_EVENTS, ScalingEventRecord};
+use super::records::{
+    AgentScalingState, EvaluationRecord, EventKind, RECENT_EVENTS, ScalingEventRecord, Trigger,
+};
 use super::regions::{
     FailedReplica, RegionView, distribute, failed_replicas, healthy_fractions, known_replicas,
-    live_by_region, n_plus_one_warning,
+    n_plus_one_warning,
 };
-use crate::domain::{AgentType, Replica, Severity};
+use super::signals::{Observed, Signal};
+use crate::domain::{AgentType, Proximity, Severity};
 
 /// What an evaluation decided, as the API and the scaler report it.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Evaluation {
     #[schema(value_type = String)]
     pub agent_type: AgentType,
-    /// Replicas in force before this evaluation.
+    /// What asked for it.
+    pub trigger: Trigger,
+    /// Where the live count came from.
+    pub signal: Signal,
+    /// Replicas live now (reporting, or provisioned concurrency allocated).
     pub current: u32,
+    /// The desired count in force before this evaluation.
+    pub in_force: u32,
     pub desired: u32,
+    /// The desired count per region (a probed region's one replica included).
     pub desired_by_region: BTreeMap<String, u32>,
-    /// Replicas reporting heartbeats now, per region.
+    /// Replicas live now, per region.
     pub live_by_region: BTreeMap<String, u32>,
+    /// The severity the cost gate weighed a scale-up by.
+    pub severity: Severity,
+    /// Recent demand as selection counted it.
+    pub demand: DemandWindow,
     pub reasons: Vec<String>,
     pub actions_taken: Vec<String>,
     /// USD per hour the change adds (negative: saves).
@@ -48,12 +72,16 @@ pub struct PlanInput<'a> {
     pub agent_type: &'a AgentType,
     pub policy: &'a ScalingPolicy,
     pub state: &'a AgentScalingState,
-    pub replicas: &'a [Replica],
-    /// A type-wide utilization (0-1) from an alarm; per-replica metrics are used when absent.
-    pub utilization: Option<f64>,
-    pub severity: Severity,
-    /// The configured regions with their operator weight and mark (health is filled in here).
+    pub observed: &'a Observed,
+    /// Selection's counters of the last minutes.
+    pub demand: &'a DemandMinutes,
+    pub trigger: Trigger,
+    /// A severity that came with the request: an alarm's `Severity` dimension (the more severe
+    /// of it and the demand's counts) or an operator's choice (taken as it is).
+    pub severity: Option<Severity>,
+    /// The configured regions with their weight and mark (health is filled in here).
     pub regions: &'a [RegionView],
+    pub proximity: &'a Proximity,
     pub spend: Spend,
     pub gate: &'a CostGate,
     pub alarm_at: Option<DateTime<Utc>>,
@@ -82,8 +110,8 @@ fn event(kind: EventKind, now: DateTime<Utc>, reasons: Vec<String>) -> ScalingEv
     }
 }
 
-/// The replicas in force: the last decision, or before any, the live count within the bounds.
-pub fn current_replicas(policy: &ScalingPolicy, state: &AgentScalingState, live: usize) -> u32 {
+/// The desired count in force: the last decision, or before any, the live count within bounds.
+pub fn in_force(policy: &ScalingPolicy, state: &AgentScalingState, live: usize) -> u32 {
     if state.evaluated_at.is_some() {
         state.desired_total
     } else {
@@ -91,102 +119,168 @@ pub fn current_replicas(policy: &ScalingPolicy, state: &AgentScalingState, live:
     }
 }
 
-/// Per-replica utilization, with replicas the decision asked for but that do not report yet
-/// counted as missing metrics (they weigh against any move, as in the HPA).
-fn observe(input: &PlanInput<'_>, current: u32) -> Observation {
-    if let Some(u) = input.utilization {
-        return Observation::Aggregate(u);
+/// The severity a scale-up serves: an operator's as given, an alarm's or the demand's, whichever
+/// is more severe.
+pub fn effective_severity(trigger: Trigger, given: Option<Severity>, demand: &DemandWindow) -> Severity {
+    match (trigger, given) {
+        (Trigger::Operator, Some(s)) => s,
+        // Severity orders from critical (least) to low.
+        (_, Some(s)) => s.min(demand.severity()),
+        (_, None) => demand.severity(),
     }
-    let mut metrics: Vec<Option<f64>> = input.replicas.iter().map(|r| Some(r.utilization())).collect();
-    let mut ready: Vec<bool> = input.replicas.iter().map(|r| r.healthy).collect();
-    let absent = (current as usize).saturating_sub(input.replicas.len());
+}
+
+/// Per-replica utilization, with replicas asked for but not live yet counted as missing (they
+/// weigh against any move, as in the HPA).
+fn observe(observed: &Observed, in_force: u32) -> Observation {
+    if !observed.available {
+        return Observation::Unavailable;
+    }
+    let mut metrics: Vec<Option<f64>> = observed.replicas.iter().map(|r| Some(r.utilization())).collect();
+    let mut ready: Vec<bool> = observed.replicas.iter().map(|r| r.healthy).collect();
+    let absent = (in_force as usize).saturating_sub(observed.replicas.len());
     metrics.extend(std::iter::repeat_n(None, absent));
     ready.extend(std::iter::repeat_n(true, absent));
     Observation::Replicas { metrics, ready }
 }
 
+/// Work no live replica could take sets a floor: enough replicas for the load the live ones carry
+/// plus that work at the target utilization, and at least one more than in force once everything
+/// asked for is live.
+///
+/// Refused incidents are counted per minute, so they are turned into concurrent work by Little's
+/// law: each holds a replica for the mean service time, which is the live replicas' load over
+/// the rate they served at (L = λW); an incident refused again the next minute is counted again,
+/// so the count stands for concurrency at most one to one. With nothing served to learn the
+/// service time from, each refused incident counts as one in progress. Executions beyond the
+/// provisioned concurrency are concurrency already.
+pub fn unmet_concurrency(demand: &DemandWindow, refused: f64, live_load: f64, overflow: f64) -> f64 {
+    let served_per_minute = demand.served.total() / WINDOW.num_minutes() as f64;
+    let service_minutes = if served_per_minute > 0.0 && live_load > 0.0 {
+        (live_load / served_per_minute).min(1.0)
+    } else {
+        1.0
+    };
+    refused * service_minutes + overflow.max(0.0)
+}
+
+fn demand_floor(input: &PlanInput<'_>, window: &DemandWindow, in_force: u32) -> Option<Floor> {
+    let refused = input.demand.fresh_refused(&input.state.refusals_answered);
+    let overflow = input.observed.overflow;
+    if !input.observed.available || !(refused + overflow).is_finite() || refused + overflow <= 0.0 {
+        return None;
+    }
+    let healthy: Vec<_> = input.observed.replicas.iter().filter(|r| r.healthy).collect();
+    let load: f64 = healthy.iter().map(|r| r.load).sum();
+    let unit = if healthy.is_empty() {
+        f64::from(input.policy.capacity_per_replica)
+    } else {
+        healthy.iter().map(|r| f64::from(r.capacity)).sum::<f64>() / healthy.len() as f64
+    };
+    let unmet = unmet_concurrency(window, refused, load, overflow);
+    let needed = ((load + unmet) / (unit * input.policy.target_utilization) - 1e-9).ceil();
+    let needed = needed.clamp(0.0, f64::from(u32::MAX)) as u32;
+    let all_live = input.observed.replicas.len() >= in_force as usize;
+    let step = if all_live { in_force.saturating_add(1) } else { in_force };
+    let mut why = Vec::new();
+    if refused > 0.0 {
+        why.push(format!(
+            "{refused:.0} incidents refused for lack of room in a minute of the last {} and not yet answered ({unmet:.1} in progress by Little's law)",
+            WINDOW.num_minutes()
+        ));
+    }
+    if overflow > 0.0 {
+        why.push(format!("{overflow:.0} executions beyond the provisioned concurrency"));
+    }
+    Some(Floor { replicas: needed.max(step), reason: why.join(" and ") })
+}
+
 pub fn plan(input: &PlanInput<'_>) -> Plan {
     let now = input.now;
     let hpa = HpaPolicy::from_policy(input.policy);
-    let current = current_replicas(input.policy, input.state, input.replicas.len());
-    let mut decision = decide(&hpa, current, &observe(input, current), &input.state.history, now);
+    let live = input.observed.replicas.len();
+    let in_force = in_force(input.policy, input.state, live);
+    let window = input.demand.window();
+    let floor = demand_floor(input, &window, in_force);
+    let mut decision = decide_with_floor(
+        &hpa,
+        in_force,
+        &observe(input.observed, in_force),
+        floor.as_ref(),
+        &input.state.history,
+        now,
+    );
+    let severity = effective_severity(input.trigger, input.severity, &window);
     let mut events = Vec::new();
     let mut reasons = decision.reasons.clone();
-
-    if decision.desired > current {
-        let added = decision.desired - current;
-        if let GateOutcome::Refused { reason, cost_impact_per_hour } =
-            input.gate.check(input.severity, input.spend, added, input.policy.cost_per_replica_hour)
-        {
-            reasons.push(format!("cost gate: {reason}"));
-            let mut refused = event(EventKind::ScaleUpRefused, now, vec![reason]);
-            refused.from = Some(current);
-            refused.to = Some(decision.desired);
-            refused.cost_impact_per_hour = Some(cost_impact_per_hour);
-            events.push(refused);
-            decision.desired = current;
-        }
+    if decision.desired > in_force
+        && let Some(refused) = gate(input, severity, in_force, decision.desired, &mut reasons)
+    {
+        events.push(refused);
+        decision.desired = in_force;
     }
-
     let cost_impact = decision.change() as f64 * input.policy.cost_per_replica_hour;
-    if decision.desired != current {
-        let kind = if decision.desired > current { EventKind::ScaleUp } else { EventKind::ScaleDown };
+    if decision.desired != in_force {
+        let kind = if decision.desired > in_force { EventKind::ScaleUp } else { EventKind::ScaleDown };
         let mut scaled = event(kind, now, reasons.clone());
-        scaled.from = Some(current);
+        scaled.from = Some(in_force);
         scaled.to = Some(decision.desired);
         scaled.cost_impact_per_hour = Some(cost_impact);
         events.push(scaled);
     }
+    let (live_ids, failovers) = failovers(input, &mut events);
 
-    let live = known_replicas(input.replicas);
-    let failovers = failed_replicas(&input.state.known_replicas, &live);
-    for failed in &failovers {
-        let mut e = event(
-            EventKind::Failover,
-            now,
-            vec![format!(
-                "{} missed three heartbeats: a replacement is due in {}",
-                failed.replica_id, failed.region
-            )],
-        );
-        e.region = Some(failed.region.clone());
-        e.replica_id = Some(failed.replica_id.clone());
-        events.push(e);
-    }
-
-    let health = healthy_fractions(input.replicas);
+    let health = healthy_fractions(&input.observed.replicas);
     let views: Vec<RegionView> = input
         .regions
         .iter()
         .map(|v| RegionView { healthy_fraction: health.get(&v.region).copied(), ..v.clone() })
         .collect();
-    let desired_by_region: BTreeMap<String, u32> =
-        views.iter().map(|v| v.region.to_string()).zip(distribute(decision.desired, &views)).collect();
-    let live_by_region = live_by_region(&live);
+    let desired_by_region: BTreeMap<String, u32> = views
+        .iter()
+        .map(|v| v.region.to_string())
+        .zip(distribute(decision.desired, &views, input.proximity))
+        .collect();
+    let live_by_region: BTreeMap<String, u32> =
+        input.observed.live_by_region().into_iter().map(|(r, n)| (r.to_string(), n)).collect();
     let warnings: Vec<String> =
-        n_plus_one_warning(input.replicas, input.policy.scale_up_threshold).into_iter().collect();
+        n_plus_one_warning(&input.observed.replicas, input.policy.scale_up_threshold).into_iter().collect();
 
+    let current = u32::try_from(live).unwrap_or(u32::MAX);
     let mut history = input.state.history.clone();
     history.record(&hpa, &decision, now);
-    let mut recent_events = input.state.recent_events.clone();
-    recent_events.extend(events.iter().cloned());
-    let overflow = recent_events.len().saturating_sub(RECENT_EVENTS);
-    recent_events.drain(..overflow);
+    let answered = floor.is_some() && decision.desired > in_force;
     let state = AgentScalingState {
         desired_total: decision.desired,
         desired: desired_by_region.clone(),
-        known_replicas: live,
+        // A failed read of the signal forgets nobody.
+        known_replicas: if input.observed.available { live_ids } else { input.state.known_replicas.clone() },
         history,
         last_alarm_at: input.state.last_alarm_at.max(input.alarm_at),
         evaluated_at: Some(now),
-        recent_events,
+        recent_events: recent_events(input.state, &events),
+        last_live_at: last_live_at(input.state, &live_by_region, now),
+        last_evaluation: Some(EvaluationRecord {
+            at: now,
+            trigger: input.trigger,
+            live: current,
+            desired: decision.desired,
+            severity,
+            reasons: reasons.clone(),
+        }),
+        refusals_answered: refusals_answered(input, answered),
     };
     let evaluation = Evaluation {
         agent_type: input.agent_type.clone(),
+        trigger: input.trigger,
+        signal: input.observed.signal,
         current,
+        in_force,
         desired: decision.desired,
         desired_by_region,
         live_by_region,
+        severity,
+        demand: window,
         reasons,
         actions_taken: Vec::new(),
         cost_impact,
@@ -197,4 +291,113 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         evaluated_at: now,
     };
     Plan { state, events, evaluation }
+}
+
+/// The cost gate on a scale-up from `in_force` to `desired`: the refusal's event when it refuses.
+fn gate(
+    input: &PlanInput<'_>,
+    severity: Severity,
+    in_force: u32,
+    desired: u32,
+    reasons: &mut Vec<String>,
+) -> Option<ScalingEventRecord> {
+    let added = desired - in_force;
+    let GateOutcome::Refused { reason, cost_impact_per_hour } =
+        input.gate.check(severity, input.spend, added, input.policy.cost_per_replica_hour)
+    else {
+        return None;
+    };
+    reasons.push(format!("cost gate: {reason}"));
+    let mut refused = event(EventKind::ScaleUpRefused, input.now, vec![reason]);
+    refused.from = Some(in_force);
+    refused.to = Some(desired);
+    refused.cost_impact_per_hour = Some(cost_impact_per_hour);
+    Some(refused)
+}
+
+/// Replicas that stopped reporting, each a failover event; only where replicas report at all.
+fn failovers(
+    input: &PlanInput<'_>,
+    events: &mut Vec<ScalingEventRecord>,
+) -> (super::regions::KnownReplicas, Vec<FailedReplica>) {
+    let heartbeats = input.observed.signal == Signal::Heartbeats;
+    let live_ids = if heartbeats { known_replicas(&input.observed.replicas) } else { BTreeMap::new() };
+    if !heartbeats || !input.observed.available {
+        return (live_ids, Vec::new());
+    }
+    let failed = failed_replicas(&input.state.known_replicas, &live_ids);
+    for f in &failed {
+        let mut e = event(
+            EventKind::Failover,
+            input.now,
+            vec![format!("{} missed three heartbeats: a replacement is due in {}", f.replica_id, f.region)],
+        );
+        e.region = Some(f.region.clone());
+        e.replica_id = Some(f.replica_id.clone());
+        events.push(e);
+    }
+    (live_ids, failed)
+}
+
+fn recent_events(state: &AgentScalingState, events: &[ScalingEventRecord]) -> Vec<ScalingEventRecord> {
+    let mut recent = state.recent_events.clone();
+    recent.extend(events.iter().cloned());
+    let overflow = recent.len().saturating_sub(RECENT_EVENTS);
+    recent.drain(..overflow);
+    recent
+}
+
+fn last_live_at(
+    state: &AgentScalingState,
+    live_by_region: &BTreeMap<String, u32>,
+    now: DateTime<Utc>,
+) -> BTreeMap<String, DateTime<Utc>> {
+    let mut last = state.last_live_at.clone();
+    for region in live_by_region.keys() {
+        last.insert(region.clone(), now);
+    }
+    last
+}
+
+/// Refusals a scale-up answers do not ask again; only the window's minutes are remembered.
+fn refusals_answered(input: &PlanInput<'_>, answered_now: bool) -> BTreeMap<String, f64> {
+    let in_window = |minute: &String| input.demand.0.iter().any(|(at, _)| &minute_name(*at) == minute);
+    let mut kept: BTreeMap<String, f64> = input
+        .state
+        .refusals_answered
+        .iter()
+        .filter(|(minute, _)| in_window(minute))
+        .map(|(m, n)| (m.clone(), *n))
+        .collect();
+    if answered_now {
+        kept.extend(input.demand.refused_by_minute());
+    }
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scaling::demand::BySeverity;
+
+    #[test]
+    fn refused_incidents_become_concurrency_by_the_service_time() {
+        let demand = |served: f64, refused: f64| DemandWindow {
+            served: BySeverity { high: served, ..BySeverity::default() },
+            refused: BySeverity { high: refused, ..BySeverity::default() },
+            waited: BySeverity::default(),
+        };
+        // 40 in progress while serving 100 a minute: 0.4 minutes each; 50 refused = 20 more.
+        assert!((unmet_concurrency(&demand(200.0, 50.0), 50.0, 40.0, 0.0) - 20.0).abs() < 1e-9);
+        // Long work (over a minute each): every refused incident is one more in progress.
+        assert!((unmet_concurrency(&demand(4.0, 10.0), 10.0, 40.0, 0.0) - 10.0).abs() < 1e-9);
+        assert!(
+            (unmet_concurrency(&demand(0.0, 10.0), 10.0, 0.0, 0.0) - 10.0).abs() < 1e-9,
+            "nothing served yet"
+        );
+        assert!(
+            (unmet_concurrency(&demand(0.0, 0.0), 0.0, 0.0, 3.0) - 3.0).abs() < 1e-9,
+            "overflow as it is"
+        );
+    }
 }

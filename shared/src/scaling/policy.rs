@@ -1,6 +1,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::signals::Signal;
 use crate::domain::{AgentType, BuiltinAgentType};
 use crate::error::ValidationError;
 
@@ -24,6 +25,11 @@ pub struct ScalingPolicy {
     pub capacity_per_replica: u32,
     /// What one replica costs per hour, in USD.
     pub cost_per_replica_hour: f64,
+    /// Where the type's live count and utilization come from: `heartbeats` (long-running agents
+    /// report them) or `cloudwatch` (Lambda agents: provisioned concurrency allocated per region
+    /// and the alias's concurrent executions). Left out, it follows the configured actuator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<Signal>,
 }
 
 /// Seed numbers per builtin type: (min, max, capacity, cost per replica-hour).
@@ -46,6 +52,11 @@ impl ScalingPolicy {
     pub const DEFAULT_SCALE_UP_THRESHOLD: f64 = 0.80;
     pub const DEFAULT_SCALE_DOWN_THRESHOLD: f64 = 0.30;
     pub const DEFAULT_COOLDOWN_SECONDS: u64 = 300;
+    /// At most a day between scaling actions (the low alarm's evaluation window is the cooldown,
+    /// and CloudWatch evaluates at most a day of one-minute periods).
+    pub const MAX_COOLDOWN_SECONDS: u64 = 86_400;
+    /// Replica counts beyond this are refused (the state item lists every replica).
+    pub const MAX_REPLICAS: u32 = 1_000;
 
     /// The policy an agent type has until an operator changes it.
     pub fn default_for(agent_type: &AgentType) -> Self {
@@ -59,11 +70,25 @@ impl ScalingPolicy {
             cooldown_period: Self::DEFAULT_COOLDOWN_SECONDS,
             capacity_per_replica: capacity,
             cost_per_replica_hour: cost,
+            signal: None,
         }
     }
 
-    /// Checks 0 <= min <= max; 0 < down < target < up <= 1; capacity > 0; a finite cost >= 0.
+    /// Checks 0 <= min <= max <= 1000; 0 < down < target < up <= 1; cooldown at most a day;
+    /// capacity > 0; a finite cost >= 0.
     pub fn validate(&self) -> Result<(), ValidationError> {
+        if self.max_replicas > Self::MAX_REPLICAS {
+            return Err(ValidationError::new(
+                "max_replicas",
+                format!("must be at most {}", Self::MAX_REPLICAS),
+            ));
+        }
+        if self.cooldown_period > Self::MAX_COOLDOWN_SECONDS {
+            return Err(ValidationError::new(
+                "cooldown_period",
+                format!("must be at most {} seconds (a day)", Self::MAX_COOLDOWN_SECONDS),
+            ));
+        }
         if self.min_replicas > self.max_replicas {
             return Err(ValidationError::new(
                 "min_replicas",
@@ -136,7 +161,9 @@ mod tests {
 
     #[test]
     fn invariants_are_enforced() {
-        let broken: [(&str, Breaker); 10] = [
+        let broken: [(&str, Breaker); 12] = [
+            ("max_replicas", |p| p.max_replicas = 1001),
+            ("cooldown_period", |p| p.cooldown_period = 86_401),
             ("min_replicas", |p| p.min_replicas = p.max_replicas + 1),
             ("scale_down_threshold", |p| p.scale_down_threshold = 0.0),
             ("scale_down_threshold", |p| {
@@ -188,6 +215,7 @@ mod tests {
                 min_replicas: min, max_replicas: max,
                 target_utilization: target, scale_up_threshold: up, scale_down_threshold: down,
                 cooldown_period: 60, capacity_per_replica: capacity, cost_per_replica_hour: cost,
+                signal: None,
             };
             let expected = min <= max && 0.0 < down && down < target && target < up && up <= 1.0
                 && capacity > 0 && cost >= 0.0;

@@ -38,6 +38,44 @@ pub struct AgentScalingState {
     /// The latest scaling, refusal and failover events, newest last.
     #[serde(default)]
     pub recent_events: Vec<ScalingEventRecord>,
+    /// When replicas of the type were last live in each region: a region whose replicas stop
+    /// reporting soon after is silent (see `region_health`).
+    #[serde(default)]
+    pub last_live_at: BTreeMap<String, DateTime<Utc>>,
+    /// The latest evaluation, whatever asked for it.
+    #[serde(default)]
+    pub last_evaluation: Option<EvaluationRecord>,
+    /// Refused incidents per minute (`YYYY-MM-DDTHH:MM`) that a scale-up already answered, so
+    /// the same refusals do not ask again while the new replicas start.
+    #[serde(default)]
+    pub refusals_answered: BTreeMap<String, f64>,
+}
+
+/// What asked for an evaluation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    /// The scaler's periodic tick.
+    Tick,
+    /// A managed alarm's transition to ALARM.
+    Alarm,
+    /// An operator (`POST /scaling/optimize`, a region mark).
+    Operator,
+}
+
+/// The gist of one evaluation, kept on the state item for the status.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EvaluationRecord {
+    pub at: DateTime<Utc>,
+    pub trigger: Trigger,
+    /// Replicas live when it ran.
+    pub live: u32,
+    pub desired: u32,
+    /// The severity the cost gate weighed a scale-up by.
+    #[schema(value_type = String)]
+    pub severity: crate::domain::Severity,
+    #[serde(default)]
+    pub reasons: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -71,7 +109,34 @@ pub struct ScalingEventRecord {
     pub cost_impact_per_hour: Option<f64>,
 }
 
-/// An operator's view of a region.
+/// Who marked a region.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MarkSource {
+    /// An operator (`PUT /regions/{region}/health`): stays until an operator clears it.
+    #[default]
+    Operator,
+    /// The scaler: replicas that were live stopped reporting while other regions still report.
+    Silence,
+    /// The scaler: Lambda agents' errors and throttles passed the threshold.
+    Errors,
+}
+
+impl MarkSource {
+    pub fn is_automatic(self) -> bool {
+        self != Self::Operator
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Operator => "operator",
+            Self::Silence => "silence",
+            Self::Errors => "errors",
+        }
+    }
+}
+
+/// A mark on a region: an operator's, or the scaler's own from silence or errors.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct RegionHealth {
     pub healthy: bool,
@@ -80,6 +145,30 @@ pub struct RegionHealth {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub updated_at: DateTime<Utc>,
+    #[serde(default)]
+    pub source: MarkSource,
+    /// An automatic mark: since when the region has looked well again (it clears after the
+    /// hold-down).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovering_since: Option<DateTime<Utc>>,
+}
+
+impl RegionHealth {
+    /// An operator's mark.
+    pub fn operator(healthy: bool, weight: f64, reason: Option<String>, at: DateTime<Utc>) -> Self {
+        Self { healthy, weight, reason, updated_at: at, source: MarkSource::Operator, recovering_since: None }
+    }
+}
+
+/// A region marked or cleared, kept for the status and the dashboard.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct RegionEvent {
+    pub at: DateTime<Utc>,
+    #[schema(value_type = String)]
+    pub region: crate::domain::Region,
+    pub healthy: bool,
+    pub source: MarkSource,
+    pub reason: String,
 }
 
 /// The spend the cost sweeper last recorded, and which cost controls are on. The scaler's cost gate

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Region, Replica};
+use crate::domain::{Proximity, Region, Replica};
 
 /// Envoy's over-provisioning factor: a region at 72 % health or better keeps its whole share.
 const OVERPROVISIONING: f64 = 1.4;
@@ -19,6 +19,9 @@ pub struct RegionView {
     pub marked_healthy: bool,
     /// Healthy share of the region's live replicas; `None` while it has none.
     pub healthy_fraction: Option<f64>,
+    /// Marked unhealthy because its replicas went silent: it keeps one replica (beyond the
+    /// split) so it can prove it is back, as Envoy keeps health-checking an ejected host.
+    pub probe: bool,
 }
 
 impl RegionView {
@@ -32,26 +35,78 @@ impl RegionView {
     }
 }
 
-/// Splits `total` replicas over the regions (one count per region, in their order) in proportion to their effective weights, by largest
-/// remainder (ties to the earlier region). A region marked unhealthy or with no healthy replicas
-/// gets nothing while any other can take its share; if none can, the operator weights decide.
-pub fn distribute(total: u32, regions: &[RegionView]) -> Vec<u32> {
-    let mut weights: Vec<f64> = regions.iter().map(RegionView::effective_weight).collect();
-    if weights.iter().sum::<f64>() <= 0.0 {
-        weights = regions.iter().map(|r| if r.marked_healthy { r.weight.max(0.0) } else { 0.0 }).collect();
+/// Splits `total` replicas over the regions (one count per region, in their order).
+///
+/// Each region's share follows its operator weight x min(1, 1.4 x its healthy share) (Envoy's
+/// locality weighting), by largest remainder with ties to the earlier region. A region marked
+/// unhealthy first gets its share as if it were healthy, then gives it away one replica at a
+/// time to the regions that can serve, nearest first by `proximity` (and round again), so the
+/// replacements land as close to their region as possible. If no region can serve, the operator
+/// weights decide. A probed region (see [`RegionView::probe`]) keeps one replica on top.
+pub fn distribute(total: u32, regions: &[RegionView], proximity: &Proximity) -> Vec<u32> {
+    let serving: Vec<bool> = regions.iter().map(|r| r.effective_weight() > 0.0).collect();
+    let mut counts = if serving.iter().any(|s| *s) {
+        // Marked regions take their natural share first, to hand it on below.
+        let weights: Vec<f64> = regions
+            .iter()
+            .zip(&serving)
+            .map(|(r, s)| {
+                if *s {
+                    r.effective_weight()
+                } else if !r.marked_healthy && r.weight.is_finite() && r.weight > 0.0 {
+                    r.weight
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let mut counts = largest_remainder(total, &weights);
+        for from in 0..regions.len() {
+            if serving[from] || counts[from] == 0 {
+                continue;
+            }
+            let order: Vec<usize> = proximity
+                .nearest_first(&regions[from].region, regions.iter().map(|r| &r.region))
+                .iter()
+                .filter_map(|near| regions.iter().position(|r| &r.region == near))
+                .filter(|i| serving[*i])
+                .collect();
+            for i in order.iter().cycle().take(counts[from] as usize) {
+                counts[*i] += 1;
+            }
+            counts[from] = 0;
+        }
+        counts
+    } else {
+        let weights: Vec<f64> =
+            regions.iter().map(|r| if r.marked_healthy { r.weight.max(0.0) } else { 0.0 }).collect();
+        let weights = if weights.iter().sum::<f64>() > 0.0 { weights } else { vec![1.0; regions.len()] };
+        largest_remainder(total, &weights)
+    };
+    if total > 0 {
+        for (count, region) in counts.iter_mut().zip(regions) {
+            if region.probe && !region.marked_healthy {
+                *count = (*count).max(1);
+            }
+        }
     }
-    if weights.iter().sum::<f64>() <= 0.0 {
-        weights = vec![1.0; regions.len()];
-    }
+    counts
+}
+
+/// `total` in proportion to `weights` (some positive), by largest remainder, ties to the earlier.
+fn largest_remainder(total: u32, weights: &[f64]) -> Vec<u32> {
     let sum: f64 = weights.iter().sum();
+    if sum <= 0.0 {
+        return vec![0; weights.len()];
+    }
     let exact: Vec<f64> = weights.iter().map(|w| f64::from(total) * w / sum).collect();
     let mut counts: Vec<u32> = exact.iter().map(|e| e.floor() as u32).collect();
-    let mut left = total - counts.iter().sum::<u32>();
-    let mut order: Vec<usize> = (0..regions.len()).collect();
+    let mut left = total.saturating_sub(counts.iter().sum::<u32>());
+    let mut order: Vec<usize> = (0..weights.len()).collect();
     order.sort_by(|a, b| {
         (exact[*b] - exact[*b].floor()).total_cmp(&(exact[*a] - exact[*a].floor())).then(a.cmp(b))
     });
-    for i in order.into_iter().cycle().take(regions.len() * 2) {
+    for i in order.into_iter().cycle().take(weights.len() * 2) {
         if left == 0 {
             break;
         }
@@ -148,6 +203,7 @@ mod tests {
             weight,
             marked_healthy,
             healthy_fraction: healthy,
+            probe: false,
         }
     }
 
@@ -157,6 +213,38 @@ mod tests {
 
     fn counts(d: &[u32], _order: &[RegionView]) -> Vec<u32> {
         d.to_vec()
+    }
+
+    fn distribute(total: u32, regions: &[RegionView]) -> Vec<u32> {
+        super::distribute(total, regions, &Proximity::published())
+    }
+
+    #[test]
+    fn an_unhealthy_regions_share_goes_to_the_nearest_first() {
+        // us-east-1's natural share of 5 over four regions is 2; from it, us-west-2 is nearest,
+        // then eu-west-1, then ap-southeast-1 (published round trips).
+        let mut regions = four();
+        regions[0].marked_healthy = false;
+        assert_eq!(distribute(5, &regions), [0, 2, 2, 1]);
+        assert_eq!(distribute(4, &regions), [0, 2, 1, 1]);
+        // From ap-southeast-1, us-west-2 (165 ms) comes before eu-west-1 (175) and us-east-1 (215).
+        let mut regions = four();
+        regions[3].marked_healthy = false;
+        assert_eq!(distribute(4, &regions), [1, 2, 1, 0]);
+        let far_first =
+            Proximity::published().with_overrides(r#"{"ap-southeast-1": {"us-east-1": 10}}"#).unwrap();
+        assert_eq!(super::distribute(4, &regions, &far_first), [2, 1, 1, 0], "overrides decide");
+    }
+
+    #[test]
+    fn a_probed_region_keeps_one_replica_on_top() {
+        let mut regions = four();
+        regions[0].marked_healthy = false;
+        regions[0].probe = true;
+        // Six over four is [2, 2, 1, 1]; us-east-1's two go to us-west-2 and eu-west-1, nearest
+        // first; then one probe replica on top.
+        assert_eq!(distribute(6, &regions), [1, 3, 2, 1]);
+        assert_eq!(distribute(0, &regions), [0, 0, 0, 0], "nothing to run, nothing to probe");
     }
 
     #[test]

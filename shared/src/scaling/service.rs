@@ -1,36 +1,61 @@
-//! The scaling evaluation with its I/O: read, plan (pure), write with a version condition
-//! (retrying when another evaluation won), keep the events, actuate.
+//! The scaling evaluation with its I/O: read the live signals and the recent demand, plan (pure),
+//! write with a version condition (retrying when another evaluation won), keep the events,
+//! actuate. One code path for every trigger: the periodic tick evaluates every agent type, an
+//! alarm one type, an operator one or all.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
 use thiserror::Error;
+use utoipa::ToSchema;
 
 use super::actuator::{Actuator, ActuatorError};
 use super::cost_gate::{CostGate, Spend};
-use super::plan::{Evaluation, PlanInput, current_replicas, plan};
-use super::regions::{RegionView, known_replicas, live_by_region};
-use super::state::FleetState;
-use crate::domain::{AgentType, Region, Severity};
+use super::demand::{DemandLedger, DemandWindow};
+use super::plan::{Evaluation, PlanInput, plan};
+use super::records::{MarkSource, RegionEvent, Trigger};
+use super::region_health::{HealthChange, HealthSettings, RegionEvidence, assess, is_silent};
+use super::regions::RegionView;
+use super::signals::{AgentMetrics, LambdaAgents, LambdaFigures, Observed, Signal, lambda_replicas};
+use super::state::{FleetState, VersionedPolicy};
+use crate::domain::{AgentType, Proximity, Region, Severity};
 use crate::store::StoreError;
 
 /// Optimistic-locking rounds before an evaluation gives up (each round, one writer wins).
 const ATTEMPTS: u32 = 40;
 /// How long every scaling and failover event is kept.
 pub const EVENT_TTL_DAYS: i64 = 30;
+/// How far back Lambda agents' figures are read: CloudWatch publishes a minute's datapoint a
+/// minute or two after it ends.
+const LAMBDA_WINDOW: Duration = Duration::minutes(3);
 
 /// One request to evaluate an agent type.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScalingRequest {
     pub agent_type: AgentType,
-    /// A type-wide utilization (0-1), as an alarm carries it.
-    pub utilization: Option<f64>,
-    /// The severity of the work the scale-up would serve (for the cost gate).
-    pub severity: Severity,
+    pub trigger: Trigger,
+    /// An alarm's `Severity` dimension or an operator's choice; otherwise the recorded demand's.
+    pub severity: Option<Severity>,
     pub dry_run: bool,
     /// The alarm's state-change time, when an alarm asked: older or repeated alarms change nothing.
     pub alarm_at: Option<DateTime<Utc>>,
+}
+
+impl ScalingRequest {
+    pub fn tick(agent_type: AgentType) -> Self {
+        Self { agent_type, trigger: Trigger::Tick, severity: None, dry_run: false, alarm_at: None }
+    }
+
+    pub fn alarm(agent_type: AgentType, at: DateTime<Utc>, severity: Option<Severity>) -> Self {
+        Self { agent_type, trigger: Trigger::Alarm, severity, dry_run: false, alarm_at: Some(at) }
+    }
+
+    pub fn operator(agent_type: AgentType, severity: Option<Severity>, dry_run: bool) -> Self {
+        Self { agent_type, trigger: Trigger::Operator, severity, dry_run, alarm_at: None }
+    }
 }
 
 #[derive(Debug, Error)]
@@ -57,6 +82,55 @@ impl ScalingError {
     }
 }
 
+/// Lambda agents and the port that reads their figures.
+#[derive(Debug, Clone)]
+pub struct LambdaSource {
+    pub agents: LambdaAgents,
+    pub metrics: Arc<dyn AgentMetrics>,
+}
+
+/// Where live signals come from.
+#[derive(Debug, Clone)]
+pub struct SignalSources {
+    /// What a policy that names no signal uses (`cloudwatch` when the actuator provisions
+    /// concurrency, else `heartbeats`).
+    pub default: Signal,
+    /// Present where CloudWatch can be read (Lambda); without it `cloudwatch` types hold.
+    pub lambda: Option<LambdaSource>,
+}
+
+impl Default for SignalSources {
+    fn default() -> Self {
+        Self { default: Signal::Heartbeats, lambda: None }
+    }
+}
+
+/// A type the tick could not evaluate.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct TickFailure {
+    #[schema(value_type = String)]
+    pub agent_type: AgentType,
+    pub error: String,
+    pub retryable: bool,
+}
+
+/// What one tick did.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct TickReport {
+    pub evaluations: Vec<Evaluation>,
+    pub failures: Vec<TickFailure>,
+    /// Regions the scaler marked or cleared itself.
+    pub region_changes: Vec<RegionEvent>,
+    pub at: DateTime<Utc>,
+}
+
+impl TickReport {
+    /// A failure a retry of the whole tick could mend.
+    pub fn retryable(&self) -> bool {
+        self.failures.iter().any(|f| f.retryable)
+    }
+}
+
 /// What every evaluation of one round reads alike.
 #[derive(Debug, Clone)]
 struct SharedInputs {
@@ -68,14 +142,57 @@ struct SharedInputs {
 #[derive(Debug, Clone)]
 pub struct Scaler {
     fleet: FleetState,
+    demand: DemandLedger,
     regions: Vec<Region>,
+    proximity: Proximity,
     gate: CostGate,
     actuator: Arc<dyn Actuator>,
+    signals: SignalSources,
+    health: HealthSettings,
 }
 
 impl Scaler {
     pub fn new(fleet: FleetState, regions: Vec<Region>, gate: CostGate, actuator: Arc<dyn Actuator>) -> Self {
-        Self { fleet, regions, gate, actuator }
+        Self {
+            demand: DemandLedger::new(fleet.store()),
+            fleet,
+            regions,
+            proximity: Proximity::published(),
+            gate,
+            actuator,
+            signals: SignalSources::default(),
+            health: HealthSettings::default(),
+        }
+    }
+
+    /// Places replacements and spills shares by `proximity`.
+    #[must_use]
+    pub fn with_proximity(mut self, proximity: Proximity) -> Self {
+        self.proximity = proximity;
+        self
+    }
+
+    /// Reads live signals from `signals`.
+    #[must_use]
+    pub fn with_signals(mut self, signals: SignalSources) -> Self {
+        self.signals = signals;
+        self
+    }
+
+    /// Judges region health by `health`.
+    #[must_use]
+    pub fn with_health_settings(mut self, health: HealthSettings) -> Self {
+        self.health = health;
+        self
+    }
+
+    pub fn regions(&self) -> &[Region] {
+        &self.regions
+    }
+
+    /// The signal a policy uses.
+    pub fn signal_of(&self, policy: &VersionedPolicy) -> Signal {
+        policy.policy.signal.unwrap_or(self.signals.default)
     }
 
     async fn region_views(&self) -> Result<Vec<RegionView>, StoreError> {
@@ -89,8 +206,96 @@ impl Scaler {
                 weight: health.as_ref().map_or(1.0, |h| h.weight),
                 marked_healthy: health.as_ref().is_none_or(|h| h.healthy),
                 healthy_fraction: None,
+                probe: health.as_ref().is_some_and(|h| !h.healthy && h.source == MarkSource::Silence),
             })
             .collect())
+    }
+
+    async fn shared_inputs(&self) -> Result<SharedInputs, StoreError> {
+        let regions = self.region_views().await?;
+        let control = self.fleet.cost_control().await?;
+        Ok(SharedInputs {
+            regions,
+            spend: Spend { hourly: control.current_hourly_spend, emergency: control.emergency_mode },
+        })
+    }
+
+    /// Lambda agents' figures in every region for `types`, one call per region; a region that
+    /// could not be read is missing from the answer.
+    async fn lambda_figures(
+        &self,
+        types: &[&AgentType],
+        now: DateTime<Utc>,
+    ) -> BTreeMap<Region, BTreeMap<String, LambdaFigures>> {
+        let mut out = BTreeMap::new();
+        let Some(source) = &self.signals.lambda else { return out };
+        if types.is_empty() {
+            return out;
+        }
+        let functions: Vec<String> = types.iter().map(|t| source.agents.function(t)).collect();
+        let reads = self.regions.iter().map(|region| async {
+            let read = source
+                .metrics
+                .lambda_figures(region, &functions, &source.agents.qualifier, (now - LAMBDA_WINDOW, now))
+                .await;
+            (region.clone(), read)
+        });
+        for (region, read) in futures::future::join_all(reads).await {
+            match read {
+                Ok(figures) => {
+                    out.insert(region, figures);
+                }
+                Err(e) => tracing::warn!(error = %e, "Lambda agents' figures unavailable; their types hold"),
+            }
+        }
+        out
+    }
+
+    /// What is live of one type now, from its signal.
+    fn observed_from(
+        &self,
+        agent_type: &AgentType,
+        signal: Signal,
+        replicas: Option<Vec<crate::domain::Replica>>,
+        figures: &BTreeMap<Region, BTreeMap<String, LambdaFigures>>,
+        now: DateTime<Utc>,
+    ) -> Observed {
+        match signal {
+            Signal::Heartbeats => {
+                replicas.map_or_else(|| Observed::unavailable(signal), Observed::heartbeats)
+            }
+            Signal::Cloudwatch => {
+                let Some(source) = &self.signals.lambda else { return Observed::unavailable(signal) };
+                if figures.len() < self.regions.len() {
+                    return Observed::unavailable(signal);
+                }
+                let function = source.agents.function(agent_type);
+                let mine: BTreeMap<Region, LambdaFigures> = figures
+                    .iter()
+                    .map(|(r, f)| (r.clone(), f.get(&function).copied().unwrap_or_default()))
+                    .collect();
+                lambda_replicas(agent_type, &mine, source.agents.concurrency_per_replica, now)
+            }
+        }
+    }
+
+    async fn observe(
+        &self,
+        agent_type: &AgentType,
+        signal: Signal,
+        now: DateTime<Utc>,
+    ) -> Result<Observed, StoreError> {
+        Ok(match signal {
+            Signal::Heartbeats => Observed::heartbeats(self.fleet.replicas(agent_type).await?),
+            Signal::Cloudwatch => {
+                let figures = self.lambda_figures(&[agent_type], now).await;
+                self.observed_from(agent_type, signal, None, &figures, now)
+            }
+        })
+    }
+
+    async fn policy(&self, agent_type: &AgentType) -> Result<VersionedPolicy, ScalingError> {
+        self.fleet.policy(agent_type).await?.ok_or_else(|| ScalingError::UnknownAgentType(agent_type.clone()))
     }
 
     pub async fn evaluate(
@@ -99,7 +304,9 @@ impl Scaler {
         now: DateTime<Utc>,
     ) -> Result<Evaluation, ScalingError> {
         let shared = self.shared_inputs().await?;
-        self.evaluate_with(request, &shared, now).await
+        let policy = self.policy(&request.agent_type).await?;
+        let observed = self.observe(&request.agent_type, self.signal_of(&policy), now).await?;
+        self.evaluate_with(request, &policy, &observed, &shared, now).await
     }
 
     /// Evaluates several requests one after another, reading the region marks and the spend
@@ -112,84 +319,169 @@ impl Scaler {
         let shared = self.shared_inputs().await?;
         let mut evaluations = Vec::with_capacity(requests.len());
         for request in requests {
-            evaluations.push(self.evaluate_with(request, &shared, now).await?);
+            let policy = self.policy(&request.agent_type).await?;
+            let observed = self.observe(&request.agent_type, self.signal_of(&policy), now).await?;
+            evaluations.push(self.evaluate_with(request, &policy, &observed, &shared, now).await?);
         }
         Ok(evaluations)
     }
 
-    async fn shared_inputs(&self) -> Result<SharedInputs, StoreError> {
-        let regions = self.region_views().await?;
-        let control = self.fleet.cost_control().await?;
-        Ok(SharedInputs {
-            regions,
-            spend: Spend { hourly: control.current_hourly_spend, emergency: control.emergency_mode },
-        })
+    /// The periodic evaluation: every agent type's live signals read (Lambda agents' in one
+    /// call per region), regions marked or cleared by what they show, then every type evaluated
+    /// through the same path as an alarm. A type that fails is reported and the others go on.
+    pub async fn tick(&self, now: DateTime<Utc>) -> Result<TickReport, StoreError> {
+        let policies = self.fleet.policies().await?;
+        let signals: Vec<Signal> = policies.iter().map(|p| self.signal_of(p)).collect();
+        let lambda_types: Vec<&AgentType> = policies
+            .iter()
+            .zip(&signals)
+            .filter(|(_, s)| **s == Signal::Cloudwatch)
+            .map(|(p, _)| &p.agent_type)
+            .collect();
+        let figures = self.lambda_figures(&lambda_types, now).await;
+        let mut observed = Vec::with_capacity(policies.len());
+        for (policy, signal) in policies.iter().zip(&signals) {
+            let replicas = match signal {
+                Signal::Heartbeats => Some(self.fleet.replicas(&policy.agent_type).await?),
+                Signal::Cloudwatch => None,
+            };
+            observed.push(self.observed_from(&policy.agent_type, *signal, replicas, &figures, now));
+        }
+        let region_changes = self.judge_regions(&policies, &observed, &figures, now).await?;
+        let shared = self.shared_inputs().await?;
+        let mut evaluations = Vec::new();
+        let mut failures = Vec::new();
+        for (policy, seen) in policies.iter().zip(&observed) {
+            let request = ScalingRequest::tick(policy.agent_type.clone());
+            match self.evaluate_with(&request, policy, seen, &shared, now).await {
+                Ok(e) => evaluations.push(e),
+                Err(e) => {
+                    tracing::warn!(agent_type = %policy.agent_type, error = %e, "tick could not evaluate a type");
+                    failures.push(TickFailure {
+                        agent_type: policy.agent_type.clone(),
+                        retryable: e.is_retryable(),
+                        error: e.to_string(),
+                    });
+                }
+            }
+        }
+        Ok(TickReport { evaluations, failures, region_changes, at: now })
+    }
+
+    /// Marks regions whose replicas went silent or whose Lambda agents fail, clears the marks
+    /// of regions that have looked well for the hold-down, and records each change.
+    async fn judge_regions(
+        &self,
+        policies: &[VersionedPolicy],
+        observed: &[Observed],
+        figures: &BTreeMap<Region, BTreeMap<String, LambdaFigures>>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<RegionEvent>, StoreError> {
+        let live: Vec<BTreeMap<Region, u32>> = observed.iter().map(Observed::live_by_region).collect();
+        let live_in = |region: &Region| -> u32 { live.iter().filter_map(|l| l.get(region)).sum() };
+        let everywhere: u32 = self.regions.iter().map(live_in).sum();
+        let mut evidence: Vec<(Region, RegionEvidence)> =
+            self.regions.iter().map(|r| (r.clone(), RegionEvidence::default())).collect();
+        for ((policy, seen), live) in policies.iter().zip(observed).zip(&live) {
+            if !seen.available {
+                continue;
+            }
+            let (state, _) = self.fleet.scaling_state(&policy.agent_type).await?;
+            for (region, found) in &mut evidence {
+                match seen.signal {
+                    Signal::Heartbeats => {
+                        let here = live.get(region).copied().unwrap_or(0);
+                        let due = state.desired.get(region.as_str()).copied().unwrap_or(0);
+                        let last = state.last_live_at.get(region.as_str()).copied();
+                        if is_silent(last, due, here, everywhere - live_in(region), &self.health, now) {
+                            found.silent_types.push(policy.agent_type.clone());
+                        }
+                        found.healthy_replicas += u32::try_from(
+                            seen.replicas.iter().filter(|r| &r.region == region && r.healthy).count(),
+                        )
+                        .unwrap_or(u32::MAX);
+                    }
+                    Signal::Cloudwatch => {
+                        if let Some(f) = seen.lambda.get(region) {
+                            let sum = found.lambda.get_or_insert_with(LambdaFigures::default);
+                            sum.invocations += f.invocations;
+                            sum.errors += f.errors;
+                            sum.throttles += f.throttles;
+                        }
+                    }
+                }
+            }
+        }
+        // Regions whose Lambda figures could not be read prove nothing about errors.
+        for (region, found) in &mut evidence {
+            if !figures.contains_key(region) {
+                found.lambda = None;
+            }
+        }
+        let marks = self.fleet.region_marks(&self.regions).await?;
+        let mut changes = Vec::new();
+        for change in assess(&marks, &evidence, &self.health, now) {
+            let (written, event) = match change {
+                HealthChange::Put { region, health, version, event } => {
+                    (self.fleet.put_region_mark(&region, &health, version).await, event)
+                }
+                HealthChange::Clear { region, version, event } => {
+                    (self.fleet.clear_region_mark(&region, Some(version)).await, Some(event))
+                }
+            };
+            match written {
+                Ok(()) => {}
+                // An operator (or another tick) changed the mark since it was read.
+                Err(StoreError::ConditionFailed) => continue,
+                Err(e) => return Err(e),
+            }
+            if let Some(event) = event {
+                tracing::warn!(region = %event.region, healthy = event.healthy, source = event.source.as_str(), reason = %event.reason, "region marked automatically");
+                self.fleet.record_region_event(&event).await?;
+                changes.push(event);
+            }
+        }
+        Ok(changes)
     }
 
     async fn evaluate_with(
         &self,
         request: &ScalingRequest,
+        policy: &VersionedPolicy,
+        observed: &Observed,
         shared: &SharedInputs,
         now: DateTime<Utc>,
     ) -> Result<Evaluation, ScalingError> {
         let SharedInputs { regions, spend } = shared;
-        let spend = *spend;
         let agent_type = &request.agent_type;
-        let policy = self
-            .fleet
-            .policy(agent_type)
-            .await?
-            .ok_or_else(|| ScalingError::UnknownAgentType(agent_type.clone()))?
-            .policy;
+        let policy = &policy.policy;
+        let demand = self.demand.minutes(agent_type, now).await?;
         for attempt in 0..ATTEMPTS {
             if attempt > 0 {
                 tokio::time::sleep(StdDuration::from_millis(u64::from(attempt.min(10)) * 5)).await;
             }
             let (state, version) = self.fleet.scaling_state(agent_type).await?;
-            let replicas = self.fleet.replicas(agent_type).await?;
-            if let (Some(at), Some(last)) = (request.alarm_at, state.last_alarm_at)
-                && at <= last
-            {
-                // A repeated or late alarm decides nothing; the decision in force is re-applied in
-                // case the first delivery failed after storing it.
-                let current = current_replicas(&policy, &state, replicas.len());
-                let actions_taken = if request.dry_run {
-                    Vec::new()
-                } else {
-                    self.actuator.apply(agent_type, &state.desired).await?
-                };
-                return Ok(Evaluation {
-                    agent_type: agent_type.clone(),
-                    current,
-                    desired: current,
-                    desired_by_region: state.desired.clone(),
-                    live_by_region: live_by_region(&known_replicas(&replicas)),
-                    reasons: vec![format!(
-                        "alarm of {at} is not newer than the last one applied ({last}): nothing changes"
-                    )],
-                    actions_taken,
-                    cost_impact: 0.0,
-                    failovers: Vec::new(),
-                    warnings: Vec::new(),
-                    dry_run: request.dry_run,
-                    applied: false,
-                    evaluated_at: now,
-                });
-            }
             let planned = plan(&PlanInput {
                 agent_type,
-                policy: &policy,
+                policy,
                 state: &state,
-                replicas: &replicas,
-                utilization: request.utilization,
+                observed,
+                demand: &demand,
+                trigger: request.trigger,
                 severity: request.severity,
                 regions,
-                spend,
+                proximity: &self.proximity,
+                spend: *spend,
                 gate: &self.gate,
                 alarm_at: request.alarm_at,
                 dry_run: request.dry_run,
                 now,
             });
+            if let (Some(at), Some(last)) = (request.alarm_at, state.last_alarm_at)
+                && at <= last
+            {
+                return self.repeated_alarm(request, &state, planned.evaluation, at, last).await;
+            }
             if request.dry_run {
                 return Ok(planned.evaluation);
             }
@@ -210,9 +502,50 @@ impl Scaler {
             let mut evaluation = planned.evaluation;
             evaluation.actions_taken = self.actuator.apply(agent_type, &planned.state.desired).await?;
             evaluation.applied = true;
-            tracing::info!(%agent_type, current = evaluation.current, desired = evaluation.desired, "scaling evaluated");
+            if evaluation.desired == evaluation.in_force {
+                tracing::debug!(%agent_type, trigger = ?request.trigger, live = evaluation.current, desired = evaluation.desired, "scaling evaluated");
+            } else {
+                tracing::info!(%agent_type, trigger = ?request.trigger, live = evaluation.current, from = evaluation.in_force, desired = evaluation.desired, "scaling changed");
+            }
             return Ok(evaluation);
         }
         Err(ScalingError::Contention)
+    }
+
+    /// A repeated or late alarm decides nothing; the decision in force is re-applied in case the
+    /// first delivery failed after storing it.
+    async fn repeated_alarm(
+        &self,
+        request: &ScalingRequest,
+        state: &super::records::AgentScalingState,
+        mut evaluation: Evaluation,
+        at: DateTime<Utc>,
+        last: DateTime<Utc>,
+    ) -> Result<Evaluation, ScalingError> {
+        let actions_taken = if request.dry_run {
+            Vec::new()
+        } else {
+            self.actuator.apply(&request.agent_type, &state.desired).await?
+        };
+        // An alarm was applied before, so the state holds a decision.
+        evaluation.in_force = state.desired_total;
+        evaluation.desired = evaluation.in_force;
+        evaluation.desired_by_region = state.desired.clone();
+        evaluation.reasons =
+            vec![format!("alarm of {at} is not newer than the last one applied ({last}): nothing changes")];
+        evaluation.actions_taken = actions_taken;
+        evaluation.cost_impact = 0.0;
+        evaluation.failovers = Vec::new();
+        evaluation.applied = false;
+        Ok(evaluation)
+    }
+
+    /// The demand the evaluation reads for `agent_type` (for the status).
+    pub async fn demand(
+        &self,
+        agent_type: &AgentType,
+        now: DateTime<Utc>,
+    ) -> Result<DemandWindow, StoreError> {
+        self.demand.window(agent_type, now).await
     }
 }

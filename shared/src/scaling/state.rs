@@ -11,7 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::ScalingPolicy;
-use super::records::{AgentScalingState, CostControl, RegionHealth, ScalingEventRecord};
+use super::records::{AgentScalingState, CostControl, RegionEvent, RegionHealth, ScalingEventRecord};
 use crate::domain::{AgentType, BuiltinAgentType, Region, Replica, ReplicaId};
 use crate::store::{Condition, Item, Key, Query, Store, StoreError, Update};
 
@@ -81,6 +81,11 @@ pub struct FleetState {
 impl FleetState {
     pub fn new(store: Arc<dyn Store>) -> Self {
         Self { store }
+    }
+
+    /// The store it reads and writes.
+    pub fn store(&self) -> Arc<dyn Store> {
+        Arc::clone(&self.store)
     }
 
     /// The policy in force for `agent_type`, or `None` for an operator-defined type nobody has
@@ -275,8 +280,78 @@ impl FleetState {
         Ok(out)
     }
 
+    /// Each region's mark with its version (regions never marked: `None`).
+    pub async fn region_marks(
+        &self,
+        regions: &[Region],
+    ) -> Result<Vec<(Region, Option<(RegionHealth, u64)>)>, StoreError> {
+        let mut out = Vec::with_capacity(regions.len());
+        for region in regions {
+            let mark = match self.store.get(&region_key(region)).await? {
+                Some(item) => Some((item.record()?, item.version().unwrap_or(0))),
+                None => None,
+            };
+            out.push((region.clone(), mark));
+        }
+        Ok(out)
+    }
+
+    /// An operator's mark: replaces whatever is there (an automatic mark included), versioned so
+    /// a tick that read the previous mark cannot overwrite it.
     pub async fn set_region_health(&self, region: &Region, health: &RegionHealth) -> Result<(), StoreError> {
-        self.store.put(Item::from_record(region_key(region), health)?, Condition::Always).await
+        for _ in 0..8 {
+            let current = self.store.get(&region_key(region)).await?;
+            let (condition, version) = match current.as_ref().map(|i| i.version().unwrap_or(0)) {
+                None => (Condition::Absent, 1),
+                Some(v) => (Condition::Version(v), v + 1),
+            };
+            let item = Item::from_record(region_key(region), health)?.with_version(version);
+            match self.store.put(item, condition).await {
+                Err(StoreError::ConditionFailed) => {}
+                done => return done,
+            }
+        }
+        Err(StoreError::ConditionFailed)
+    }
+
+    /// Writes an automatic mark if the stored one is still at `expected` (`None`: absent).
+    pub async fn put_region_mark(
+        &self,
+        region: &Region,
+        health: &RegionHealth,
+        expected: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let (condition, version) = match expected {
+            None => (Condition::Absent, 1),
+            Some(v) => (Condition::Version(v), v + 1),
+        };
+        let item = Item::from_record(region_key(region), health)?.with_version(version);
+        self.store.put(item, condition).await
+    }
+
+    /// Removes a region's mark: at `expected` version (an automatic mark that cleared), or
+    /// whatever it is (`None`: an operator handing the region back to the scaler).
+    pub async fn clear_region_mark(&self, region: &Region, expected: Option<u64>) -> Result<(), StoreError> {
+        let condition = expected.map_or(Condition::Always, Condition::Version);
+        self.store.delete(&region_key(region), condition).await
+    }
+
+    /// Keeps a region mark or clearance as its own item for 30 days.
+    pub async fn record_region_event(&self, event: &RegionEvent) -> Result<(), StoreError> {
+        let tail = uuid::Uuid::new_v4().simple().to_string();
+        let sk = format!("EVENT#{}#{}", event.at.format("%Y-%m-%dT%H:%M:%S%.3fZ"), &tail[..12]);
+        let item = Item::from_record(Key::new(format!("REGION#{}", event.region), sk), event)?
+            .with_ttl(event.at + Duration::days(30));
+        self.store.put(item, Condition::Always).await
+    }
+
+    /// A region's newest mark events, newest first.
+    pub async fn region_events(&self, region: &Region, limit: usize) -> Result<Vec<RegionEvent>, StoreError> {
+        let page = self
+            .store
+            .query(&Query::partition(format!("REGION#{region}")).prefix("EVENT#").descending().limit(limit))
+            .await?;
+        page.items.iter().map(Item::record).collect()
     }
 
     /// Current spend and emergency mode as the cost sweeper recorded them (zero and off until then).

@@ -43,8 +43,9 @@ use crate::cost::{Architecture, PriceTable, billing};
 use crate::domain::{AgentType, Region, Replica, ReplicaId, Severity};
 use crate::scaling::actuator::RecordActuator;
 use crate::scaling::cost_gate::CostGate;
-use crate::scaling::records::RegionHealth;
-use crate::scaling::service::{Scaler, ScalingError, ScalingRequest};
+use crate::scaling::demand::{DemandLedger, MinuteDemand, minute_of};
+use crate::scaling::records::RegionEvent;
+use crate::scaling::service::{Scaler, ScalingError};
 use crate::scaling::{FleetState, ScalingPolicy};
 use crate::store::{MemoryStore, Store, StoreError};
 use crate::warming::config::{TargetConfig, WarmConfig};
@@ -77,6 +78,8 @@ pub enum SimulationError {
     Task(String),
     #[error("no model meets the floor for {0} {1} incidents in the price table")]
     NoModel(AgentType, Severity),
+    #[error("the tick could not evaluate {0}: {1}")]
+    Tick(AgentType, String),
 }
 
 #[derive(Debug)]
@@ -151,6 +154,8 @@ pub struct DayRun {
     pub spend: f64,
     pub warm_starts: u64,
     pub cold_starts: u64,
+    /// Regions the suite marked or cleared itself (silence, errors), in order.
+    pub region_events: Vec<RegionEvent>,
 }
 
 /// The model a kind of incident gets, as chosen under the controls in force.
@@ -193,6 +198,12 @@ struct Engine<'a> {
     starts_at_hour: (u64, u64),
     replica_minutes: BTreeMap<AgentType, u64>,
     next_serial: u64,
+    /// Selection's demand counters not yet reported, per type and minute.
+    demand: BTreeMap<(AgentType, DateTime<Utc>), MinuteDemand>,
+    /// Waiting incidents and the minute each was last counted as refused.
+    refused_in: HashMap<usize, DateTime<Utc>>,
+    ledger: DemandLedger,
+    region_events: Vec<RegionEvent>,
 }
 
 fn function_name(agent_type: &AgentType) -> String {
@@ -282,6 +293,10 @@ pub async fn run(
         starts_at_hour: (0, 0),
         replica_minutes: BTreeMap::new(),
         next_serial: 0,
+        demand: BTreeMap::new(),
+        refused_in: HashMap::new(),
+        region_events: Vec::new(),
+        ledger: DemandLedger::new(Arc::clone(&store)),
     };
     engine.start().await?;
     engine.run_to_end(progress).await?;
@@ -441,16 +456,17 @@ impl Engine<'_> {
             replica_cost,
             warm_starts,
             cold_starts,
+            region_events: self.region_events,
         }
     }
 
-    /// Every replica that has started reports its load; one in a region that is down, or
-    /// draining, reports unhealthy.
+    /// Every replica that has started reports its load (a draining one reports unhealthy); in a
+    /// region that is down nothing reports: its replicas go silent, as in a real outage.
     async fn heartbeat(&mut self, at: DateTime<Utc>) -> Result<(), SimulationError> {
         let ttl = HEARTBEAT * 3;
         let mut reports = 0.0;
         for (agent_type, fleet) in &self.fleets {
-            for r in fleet.replicas.iter().filter(|r| r.ready_at <= at) {
+            for r in fleet.replicas.iter().filter(|r| r.ready_at <= at && !self.down.contains(&r.region)) {
                 let replica = Replica {
                     replica_id: ReplicaId::parse(&r.id).map_err(|e| StoreError::Invalid(e.to_string()))?,
                     agent_type: agent_type.clone(),
@@ -522,6 +538,13 @@ impl Engine<'_> {
         // Assignment, the minute's counter, the release, the usage report: four writes; the
         // release's read of the replica set: one read.
         self.aws.table(at, 1.0, 4.0);
+        let minute = minute_of(at);
+        let severity = incident.severity;
+        let demand = self.demand.entry((incident.agent_type.clone(), minute)).or_default();
+        *demand.served.get_mut(severity) += 1.0;
+        if self.refused_in.remove(&i).is_some() {
+            *demand.waited.get_mut(severity) += 1.0;
+        }
         self.record_usage(i, at)?;
         self.agenda.schedule(done, Event::Done { incident: i, serial, assigned: at });
         Ok(true)
@@ -549,7 +572,34 @@ impl Engine<'_> {
         let queued = self.waiting.get(agent_type).is_some_and(|q| !q.is_empty());
         // First come, first served: while others wait, a newcomer queues behind them.
         if queued || !self.try_assign(i, at)? {
+            self.refuse(i, at);
             self.waiting.entry(self.incidents[i].agent_type.clone()).or_default().push_back(i);
+        }
+        Ok(())
+    }
+
+    /// Counts incident `i` as refused for lack of room in this minute, once, as selection counts
+    /// a refused incident that its agent retries under the same id.
+    fn refuse(&mut self, i: usize, at: DateTime<Utc>) {
+        let minute = minute_of(at);
+        if self.refused_in.insert(i, minute) == Some(minute) {
+            return;
+        }
+        let incident = &self.incidents[i];
+        let demand = self.demand.entry((incident.agent_type.clone(), minute)).or_default();
+        *demand.refused.get_mut(incident.severity) += 1.0;
+    }
+
+    /// The demand counted since the last report goes to the ledger, one write per type and
+    /// minute (selection would have added it call by call); incidents still waiting count as
+    /// refused again in the new minute, as their retries would.
+    async fn report_demand(&mut self, at: DateTime<Utc>) -> Result<(), SimulationError> {
+        let waiting: Vec<usize> = self.waiting.values().flatten().copied().collect();
+        for i in waiting {
+            self.refuse(i, at);
+        }
+        for ((agent_type, minute), demand) in std::mem::take(&mut self.demand) {
+            self.ledger.add(&agent_type, minute, &demand).await?;
         }
         Ok(())
     }
@@ -584,17 +634,9 @@ impl Engine<'_> {
         self.drain(&agent_type, at)
     }
 
+    /// A region goes down (its agents go silent and take no work) or comes back. Nothing marks
+    /// it: the suite has to notice the silence itself.
     async fn outage(&mut self, region: Region, down: bool, at: DateTime<Utc>) -> Result<(), SimulationError> {
-        let health = RegionHealth {
-            healthy: !down,
-            weight: 1.0,
-            reason: Some("simulated outage".into()),
-            updated_at: at,
-        };
-        // Only the suite watches region health; the baselines' replicas there simply stop serving.
-        if self.variant == Variant::Suite {
-            self.fleet.set_region_health(&region, &health).await?;
-        }
         if down {
             self.down.insert(region);
         } else {
@@ -676,32 +718,21 @@ impl Engine<'_> {
         });
     }
 
-    /// The most severe incident of the type waiting now (the alarm's severity), else high.
-    fn waiting_severity(&self, agent_type: &AgentType) -> Severity {
-        self.waiting
-            .get(agent_type)
-            .into_iter()
-            .flatten()
-            .map(|&i| self.incidents[i].severity)
-            .min()
-            .unwrap_or(Severity::High)
-    }
-
     /// The autoscaler's round: every type evaluated, the simulated fleet brought to what was
     /// decided per region, and a sample taken.
     async fn evaluate(&mut self, at: DateTime<Utc>) -> Result<(), SimulationError> {
+        if self.variant == Variant::Suite {
+            self.report_demand(at).await?;
+            let report = self.scaler.tick(at).await?;
+            if let Some(failure) = report.failures.first() {
+                return Err(SimulationError::Tick(failure.agent_type.clone(), failure.error.clone()));
+            }
+            self.region_events.extend(report.region_changes);
+        }
         let types: Vec<AgentType> = self.fleets.keys().cloned().collect();
         for agent_type in types {
             match self.variant {
                 Variant::Suite => {
-                    let request = ScalingRequest {
-                        agent_type: agent_type.clone(),
-                        utilization: None,
-                        severity: self.waiting_severity(&agent_type),
-                        dry_run: false,
-                        alarm_at: None,
-                    };
-                    self.scaler.evaluate(&request, at).await?;
                     let (state, _) = self.fleet.scaling_state(&agent_type).await?;
                     self.reconcile(&agent_type, &state.desired, at);
                 }

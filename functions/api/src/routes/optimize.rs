@@ -20,7 +20,8 @@ pub struct OptimizeRequest {
     /// Decide and report, but change nothing.
     #[serde(default)]
     pub dry_run: bool,
-    /// Severity of the work a scale-up would serve, for the cost gate (default `high`).
+    /// Severity of the work a scale-up would serve, for the cost gate; left out, the most severe
+    /// refused or waiting work of the last minutes (else the most severe served, else `low`).
     pub severity: Option<Severity>,
 }
 
@@ -52,8 +53,8 @@ pub(crate) fn scaling_error(e: ScalingError) -> ApiError {
     }
 }
 
-/// Evaluates every type (or one) now with the autoscaler on the replicas' reported load, and
-/// applies the decisions unless it is a dry run.
+/// Evaluates every type (or one) now, as the scaler's tick does, and applies the decisions
+/// unless it is a dry run.
 #[utoipa::path(post, path = "/scaling/optimize", tag = "scaling",
     request_body(content = Option<OptimizeRequest>, description = "Optional; an empty body evaluates and applies every type"),
     responses(
@@ -73,8 +74,7 @@ pub async fn optimize(
         Some(t) => vec![t],
         None => state.fleet.agent_types().await?,
     };
-    let decisions =
-        evaluate_all(&state, &types, request.severity.unwrap_or(Severity::High), request.dry_run).await?;
+    let decisions = evaluate_all(&state, &types, request.severity, request.dry_run).await?;
     Ok(Json(OptimizeResponse {
         actions_taken: decisions.iter().flat_map(|d| d.actions_taken.iter().cloned()).collect(),
         cost_impact: decisions.iter().map(|d| d.cost_impact).sum(),
@@ -84,22 +84,16 @@ pub async fn optimize(
     }))
 }
 
-/// Evaluates the types one after another on their reported load.
+/// Evaluates the types one after another on their live signals, as an operator asked.
 pub(crate) async fn evaluate_all(
     state: &AppState,
     types: &[AgentType],
-    severity: Severity,
+    severity: Option<Severity>,
     dry_run: bool,
 ) -> Result<Vec<Evaluation>, ApiError> {
     let requests: Vec<ScalingRequest> = types
         .iter()
-        .map(|agent_type| ScalingRequest {
-            agent_type: agent_type.clone(),
-            utilization: None,
-            severity,
-            dry_run,
-            alarm_at: None,
-        })
+        .map(|agent_type| ScalingRequest::operator(agent_type.clone(), severity, dry_run))
         .collect();
     state.scaler.evaluate_many(&requests, state.clock.now()).await.map_err(scaling_error)
 }

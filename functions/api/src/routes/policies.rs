@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use shared::scaling::signals::Signal;
 use shared::scaling::{ScalingPolicy, VersionedPolicy};
 use shared::store::StoreError;
 use utoipa::ToSchema;
@@ -54,6 +55,9 @@ pub struct PolicyChange {
     pub cooldown_period: u64,
     pub capacity_per_replica: u32,
     pub cost_per_replica_hour: f64,
+    /// `heartbeats` or `cloudwatch`; left out, it follows the configured actuator.
+    #[serde(default)]
+    pub signal: Option<Signal>,
     /// The version this change is based on (0 to create an operator-defined type's policy).
     pub version: u64,
     /// Optional; when present it must match the path.
@@ -77,6 +81,7 @@ impl PolicyChange {
             cooldown_period: self.cooldown_period,
             capacity_per_replica: self.capacity_per_replica,
             cost_per_replica_hour: self.cost_per_replica_hour,
+            signal: self.signal,
         };
         (policy, self.version)
     }

@@ -4,10 +4,9 @@ use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use shared::domain::Severity;
 use shared::error::ValidationError;
 use shared::scaling::plan::Evaluation;
-use shared::scaling::records::RegionHealth;
+use shared::scaling::records::{MarkSource, RegionEvent, RegionHealth};
 use shared::warming::plan::calendar_for;
 use utoipa::ToSchema;
 
@@ -33,8 +32,13 @@ pub struct RegionView {
     pub weight: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// When an operator last marked it; null if never.
+    /// When it was marked; null without a mark.
     pub updated_at: Option<DateTime<Utc>>,
+    /// Who marked it: `operator`, or the scaler itself (`silence`, `errors`); null without a mark.
+    pub source: Option<MarkSource>,
+    /// An automatic mark: since when the region has looked well (cleared after the hold-down).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovering_since: Option<DateTime<Utc>>,
     /// The IANA zone of the region's warming calendar, for showing times as the region sees them.
     pub timezone: String,
 }
@@ -63,13 +67,24 @@ fn view(state: &AppState, region: String, health: Option<RegionHealth>) -> Regio
             weight: h.weight,
             reason: h.reason,
             updated_at: Some(h.updated_at),
+            source: Some(h.source),
+            recovering_since: h.recovering_since,
             timezone,
         },
-        None => RegionView { region, healthy: true, weight: 1.0, reason: None, updated_at: None, timezone },
+        None => RegionView {
+            region,
+            healthy: true,
+            weight: 1.0,
+            reason: None,
+            updated_at: None,
+            source: None,
+            recovering_since: None,
+            timezone,
+        },
     }
 }
 
-/// The fleet's regions with their health marks and weights.
+/// The fleet's regions with their health marks (an operator's or the scaler's own) and weights.
 #[utoipa::path(get, path = "/regions", tag = "regions",
     responses((status = 200, body = RegionList), (status = 503, body = crate::Problem, content_type = "application/problem+json")))]
 pub async fn list(State(state): State<AppState>) -> Result<Json<RegionList>, ApiError> {
@@ -79,7 +94,8 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<RegionList>, Api
 }
 
 /// Marks a region healthy or unhealthy (and sets its weight), then re-spreads every agent type's
-/// replicas: an unhealthy region's share moves to the others.
+/// replicas: an unhealthy region's share moves to the others. An operator's mark overrides the
+/// scaler's own either way until `DELETE` clears it.
 #[utoipa::path(put, path = "/regions/{region}/health", tag = "regions",
     params(("region" = String, Path, description = "One of the fleet's regions, e.g. us-east-1")),
     request_body = RegionHealthChange,
@@ -108,13 +124,31 @@ pub async fn set_health(
         return Err(ValidationError::new("reason", "must be at most 256 characters").into());
     }
     let now = state.clock.now();
-    let health = RegionHealth { healthy: change.healthy, weight, reason: change.reason, updated_at: now };
+    let health = RegionHealth::operator(change.healthy, weight, change.reason, now);
     state.fleet.set_region_health(&region, &health).await?;
     tracing::info!(%region, healthy = health.healthy, weight, "region health marked");
+    state
+        .fleet
+        .record_region_event(&RegionEvent {
+            at: now,
+            region: region.clone(),
+            healthy: health.healthy,
+            source: MarkSource::Operator,
+            reason: health.reason.clone().unwrap_or_else(|| "marked by an operator".into()),
+        })
+        .await?;
+    redistribute(&state, view(&state, region.to_string(), Some(health)), now).await
+}
+
+async fn redistribute(
+    state: &AppState,
+    region: RegionView,
+    now: DateTime<Utc>,
+) -> Result<Json<RegionHealthChanged>, ApiError> {
     let types = state.fleet.agent_types().await?;
-    let redistributed = evaluate_all(&state, &types, Severity::High, false).await?;
+    let redistributed = evaluate_all(state, &types, None, false).await?;
     Ok(Json(RegionHealthChanged {
-        region: view(&state, region.to_string(), Some(health)),
+        region,
         desired_by_region: redistributed
             .iter()
             .map(|e| (e.agent_type.to_string(), e.desired_by_region.clone()))
@@ -122,4 +156,37 @@ pub async fn set_health(
         redistributed,
         timestamp: now,
     }))
+}
+
+/// Clears a region's mark, whoever set it: the region is healthy with weight 1 and the scaler's
+/// own judgement (silence, errors) applies to it again. Re-spreads every type's replicas.
+#[utoipa::path(delete, path = "/regions/{region}/health", tag = "regions",
+    params(("region" = String, Path, description = "One of the fleet's regions, e.g. us-east-1")),
+    responses(
+        (status = 200, body = RegionHealthChanged),
+        (status = 400, body = crate::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Not one of the fleet's regions", body = crate::Problem, content_type = "application/problem+json"),
+        (status = 503, body = crate::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn clear_health(
+    State(state): State<AppState>,
+    RegionParam(region): RegionParam,
+) -> Result<Json<RegionHealthChanged>, ApiError> {
+    if !state.config.regions.contains(&region) {
+        return Err(ApiError::NotFound(format!("{region} is not one of the fleet's regions")));
+    }
+    let now = state.clock.now();
+    state.fleet.clear_region_mark(&region, None).await?;
+    tracing::info!(%region, "region mark cleared by an operator");
+    state
+        .fleet
+        .record_region_event(&RegionEvent {
+            at: now,
+            region: region.clone(),
+            healthy: true,
+            source: MarkSource::Operator,
+            reason: "mark cleared by an operator: the scaler judges the region again".into(),
+        })
+        .await?;
+    redistribute(&state, view(&state, region.to_string(), None), now).await
 }

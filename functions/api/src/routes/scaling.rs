@@ -6,7 +6,11 @@ use chrono::{DateTime, Utc};
 use futures::future::try_join_all;
 use serde::Serialize;
 use shared::domain::Replica;
-use shared::scaling::records::{AgentScalingState, EventKind, ScalingEventRecord};
+use shared::scaling::demand::DemandWindow;
+use shared::scaling::records::{
+    AgentScalingState, EvaluationRecord, EventKind, MarkSource, RegionEvent, ScalingEventRecord,
+};
+use shared::scaling::signals::Signal;
 use utoipa::ToSchema;
 
 use super::policies::PolicyView;
@@ -44,6 +48,12 @@ impl From<&Replica> for ReplicaView {
 /// Totals and recent scaling activity per agent type.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ScalingMetrics {
+    /// Where the live count comes from: `heartbeats` or `cloudwatch` (Lambda agents).
+    pub signal: Signal,
+    /// Replicas live now: reporting ones, or for Lambda agents as the last evaluation counted
+    /// them from the provisioned concurrency allocated.
+    pub live_replicas: u32,
+    /// Replicas reporting heartbeats now.
     pub replicas: usize,
     pub healthy_replicas: usize,
     /// Load on healthy replicas.
@@ -54,10 +64,14 @@ pub struct ScalingMetrics {
     pub utilization: Option<f64>,
     /// Incidents assigned in the last full minute.
     pub incidents_per_minute: f64,
-    /// When replica selection last found no replica with room (within ten minutes).
-    pub scale_up_requested_at: Option<String>,
+    /// Selection's demand in the scaler's window, by severity: served, refused for lack of room
+    /// (its busiest minute) and served after waiting.
+    pub demand: DemandWindow,
     /// The replica count the scaler settled on; null before its first evaluation.
     pub desired_replicas: Option<u32>,
+    /// The latest evaluation: when, what asked for it (`tick`, `alarm`, `operator`), the live and
+    /// desired counts, the severity it weighed and why it decided as it did.
+    pub last_evaluation: Option<EvaluationRecord>,
     /// Latest scale-ups, scale-downs and refused scale-ups, newest last.
     pub recent_scaling_actions: Vec<ScalingEventRecord>,
     /// Latest replicas that missed three heartbeats, newest last.
@@ -66,25 +80,33 @@ pub struct ScalingMetrics {
 
 impl ScalingMetrics {
     fn of(
+        signal: Signal,
         replicas: &[Replica],
         state: &AgentScalingState,
         incidents_per_minute: f64,
-        scale_up_requested_at: Option<String>,
+        demand: DemandWindow,
     ) -> Self {
         let healthy: Vec<&Replica> = replicas.iter().filter(|r| r.healthy).collect();
         let total_load: f64 = healthy.iter().map(|r| r.load).sum();
         let total_capacity: u64 = healthy.iter().map(|r| u64::from(r.capacity)).sum();
         let (failovers, actions): (Vec<_>, Vec<_>) =
             state.recent_events.iter().cloned().partition(|e| e.kind == EventKind::Failover);
+        let live_replicas = match signal {
+            Signal::Heartbeats => u32::try_from(replicas.len()).unwrap_or(u32::MAX),
+            Signal::Cloudwatch => state.last_evaluation.as_ref().map_or(0, |e| e.live),
+        };
         Self {
+            signal,
+            live_replicas,
             replicas: replicas.len(),
             healthy_replicas: healthy.len(),
             total_load,
             total_capacity,
             utilization: (total_capacity > 0).then(|| total_load / total_capacity as f64),
             incidents_per_minute,
-            scale_up_requested_at,
+            demand,
             desired_replicas: state.evaluated_at.map(|_| state.desired_total),
+            last_evaluation: state.last_evaluation.clone(),
             recent_scaling_actions: actions,
             failover_events: failovers,
         }
@@ -98,6 +120,23 @@ pub struct RegionReplicas {
     pub current: u32,
 }
 
+/// A region's health as the scaler uses it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegionStatus {
+    pub healthy: bool,
+    /// Who marked it: `operator`, or the scaler (`silence`, `errors`); null without a mark.
+    pub source: Option<MarkSource>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// When it was marked; null without a mark.
+    pub since: Option<DateTime<Utc>>,
+    /// An automatic mark: since when the region has looked well again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovering_since: Option<DateTime<Utc>>,
+    /// Its latest marks and clearances, automatic or an operator's, newest first.
+    pub events: Vec<RegionEvent>,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ScalingStatus {
     pub scaling_policies: BTreeMap<String, PolicyView>,
@@ -107,10 +146,13 @@ pub struct ScalingStatus {
     pub geographic_distribution: BTreeMap<String, usize>,
     /// Per agent type and region: desired vs current replicas.
     pub replica_distribution: BTreeMap<String, BTreeMap<String, RegionReplicas>>,
+    /// Every configured region's health, with the source of its mark and its latest events.
+    pub region_health: BTreeMap<String, RegionStatus>,
     pub timestamp: DateTime<Utc>,
 }
 
-/// Policies, live replicas and their spread over regions, for every known agent type.
+/// Policies, live and desired replicas and their spread over regions, the last evaluation and the
+/// demand it read, for every known agent type; and every region's health with its marks.
 #[utoipa::path(get, path = "/scaling/status", tag = "scaling",
     responses(
         (status = 200, body = ScalingStatus),
@@ -126,8 +168,24 @@ pub async fn status(State(state): State<AppState>) -> Result<Json<ScalingStatus>
     let rates =
         try_join_all(policies.iter().map(|p| state.assignments.incidents_per_minute(&p.agent_type, now)))
             .await?;
-    let flags =
-        try_join_all(policies.iter().map(|p| state.assignments.scale_up_requested(&p.agent_type))).await?;
+    let demands = try_join_all(policies.iter().map(|p| state.scaler.demand(&p.agent_type, now))).await?;
+    let marks = state.fleet.region_health(&state.config.regions).await?;
+    let events = try_join_all(state.config.regions.iter().map(|r| state.fleet.region_events(r, 5))).await?;
+    let region_health = marks
+        .into_iter()
+        .zip(events)
+        .map(|((region, mark), events)| {
+            let status = RegionStatus {
+                healthy: mark.as_ref().is_none_or(|m| m.healthy),
+                source: mark.as_ref().map(|m| m.source),
+                reason: mark.as_ref().and_then(|m| m.reason.clone()),
+                since: mark.as_ref().map(|m| m.updated_at),
+                recovering_since: mark.as_ref().and_then(|m| m.recovering_since),
+                events,
+            };
+            (region.to_string(), status)
+        })
+        .collect();
 
     let mut geographic_distribution: BTreeMap<String, usize> =
         state.config.regions.iter().map(|r| (r.to_string(), 0)).collect();
@@ -135,8 +193,8 @@ pub async fn status(State(state): State<AppState>) -> Result<Json<ScalingStatus>
     let mut scaling_metrics = BTreeMap::new();
     let mut scaling_policies = BTreeMap::new();
     let mut replica_distribution = BTreeMap::new();
-    let activity = rates.into_iter().zip(flags);
-    for (((policy, replicas), (scaling, _)), (rate, flag)) in
+    let activity = rates.into_iter().zip(demands);
+    for (((policy, replicas), (scaling, _)), (rate, demand)) in
         policies.into_iter().zip(replica_sets).zip(scaling_states).zip(activity)
     {
         let mut by_region: BTreeMap<String, RegionReplicas> =
@@ -150,7 +208,8 @@ pub async fn status(State(state): State<AppState>) -> Result<Json<ScalingStatus>
         }
         let name = policy.agent_type.to_string();
         replica_distribution.insert(name.clone(), by_region);
-        scaling_metrics.insert(name.clone(), ScalingMetrics::of(&replicas, &scaling, rate, flag));
+        let signal = state.scaler.signal_of(&policy);
+        scaling_metrics.insert(name.clone(), ScalingMetrics::of(signal, &replicas, &scaling, rate, demand));
         replica_status.insert(name.clone(), replicas.iter().map(ReplicaView::from).collect());
         scaling_policies.insert(name, PolicyView::from(policy));
     }
@@ -160,6 +219,7 @@ pub async fn status(State(state): State<AppState>) -> Result<Json<ScalingStatus>
         scaling_metrics,
         geographic_distribution,
         replica_distribution,
+        region_health,
         timestamp: state.clock.now(),
     }))
 }

@@ -112,7 +112,7 @@ where
         (status = 413, body = crate::Problem, content_type = "application/problem+json"),
         (status = 415, body = crate::Problem, content_type = "application/problem+json"),
         (status = 422, body = crate::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "No replica can take it (the type is flagged for scale-up), or the store is down", body = crate::Problem, content_type = "application/problem+json",
+        (status = 503, description = "No replica can take it (counted as refused demand, which the scaler reads), or the store is down", body = crate::Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u32, description = "Seconds to wait"))),
     ))]
 pub async fn select(
@@ -134,11 +134,18 @@ pub async fn select(
     let assignment: Assignment = once(&state, key, || async {
         state
             .assignments
-            .assign(&request.agent_type, request.severity, request.region.as_ref(), strategy, now)
+            .assign(
+                &request.agent_type,
+                request.severity,
+                request.region.as_ref(),
+                strategy,
+                request.incident_id.as_deref(),
+                now,
+            )
             .await
             .map_err(|e| match e {
                 AssignError::NoReplica(t) => ApiError::NoCapacity(format!(
-                    "no {t} replica has room for another incident; the type is flagged for scale-up"
+                    "no {t} replica has room for another incident; the refusal counts as demand the scaler acts on (retry with the same incident_id)"
                 )),
                 AssignError::Store(e) => e.into(),
             })
