@@ -18,6 +18,9 @@ pub(crate) fn bad(variable: &'static str, message: impl Into<String>) -> ConfigE
     ConfigError { variable, message: message.into() }
 }
 
+/// The metric namespace when none is configured (the template sets one per stack).
+pub const DEFAULT_METRIC_NAMESPACE: &str = "IncidentCommander";
+
 /// How log lines are written: Lambda's `AWS_LAMBDA_LOG_FORMAT` decides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
@@ -40,6 +43,9 @@ pub struct Config {
     /// `COMMANDER_METRICS`: `emf` writes CloudWatch Embedded Metric Format lines to stdout, `off`
     /// does not. Defaults to `emf` inside Lambda and `off` elsewhere.
     pub emit_metrics: bool,
+    /// `COMMANDER_METRIC_NAMESPACE`: the CloudWatch namespace of every metric the stack writes
+    /// and its managed alarms watch (the template: `IncidentCommander/<Environment>`).
+    pub metric_namespace: String,
     /// `COMMANDER_REGION_LATENCIES`: round trips (ms) overriding the published table, as JSON
     /// `{"us-east-1": {"us-west-2": 60}}`; spill order and replacement placement follow them.
     pub proximity: Proximity,
@@ -130,13 +136,34 @@ impl Config {
             Some("off") => false,
             Some(other) => return Err(bad("COMMANDER_METRICS", format!("{other:?} is neither emf nor off"))),
         };
+        let metric_namespace =
+            var(env, "COMMANDER_METRIC_NAMESPACE").unwrap_or_else(|| DEFAULT_METRIC_NAMESPACE.to_owned());
+        let valid_namespace = (1..=255).contains(&metric_namespace.len())
+            && !metric_namespace.starts_with("AWS/")
+            && metric_namespace.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-/#: ".contains(&b));
+        if !valid_namespace {
+            return Err(bad(
+                "COMMANDER_METRIC_NAMESPACE",
+                format!(
+                    "{metric_namespace:?} is not a CloudWatch namespace of your own (1-255 of A-Za-z0-9 . _ - / # : and space, not AWS/...)"
+                ),
+            ));
+        }
         let proximity = match var(env, "COMMANDER_REGION_LATENCIES") {
             None => Proximity::published(),
             Some(json) => Proximity::published()
                 .with_overrides(&json)
                 .map_err(|e| bad("COMMANDER_REGION_LATENCIES", e.message))?,
         };
-        Ok(Self { regions, log_level, log_format, heartbeat_interval, emit_metrics, proximity })
+        Ok(Self {
+            regions,
+            log_level,
+            log_format,
+            heartbeat_interval,
+            emit_metrics,
+            metric_namespace,
+            proximity,
+        })
     }
 
     /// A replica's record lives for three missed heartbeats.
@@ -153,6 +180,7 @@ impl Default for Config {
             log_format: LogFormat::Json,
             heartbeat_interval: Self::DEFAULT_HEARTBEAT_INTERVAL,
             emit_metrics: false,
+            metric_namespace: DEFAULT_METRIC_NAMESPACE.to_owned(),
             proximity: Proximity::published(),
         }
     }
@@ -245,6 +273,8 @@ mod tests {
             ("COMMANDER_HEARTBEAT_INTERVAL_SECONDS", "soon"),
             ("COMMANDER_METRICS", "prometheus"),
             ("COMMANDER_REGION_LATENCIES", "{\"us-east-1\": {\"us-west-2\": -1}}"),
+            ("COMMANDER_METRIC_NAMESPACE", "AWS/Lambda"),
+            ("COMMANDER_METRIC_NAMESPACE", "bad\nname"),
         ];
         for (name, value) in cases {
             let err = Config::from(&env(&[(name, value)])).unwrap_err();

@@ -78,35 +78,22 @@ async fn throttling_is_a_retryable_failure_and_unknown_regions_are_not() {
 #[test]
 fn the_actuator_is_chosen_by_configuration() {
     use shared::domain::Region;
-    use shared::scaling::actuator::from_env;
+    use shared::scaling::setup::ScalingSetup;
     let sdk = aws_config::SdkConfig::builder().build();
     let regions = Region::defaults();
     let env = |pairs: &'static [(&'static str, &'static str)]| {
         move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
     };
-    assert!(format!("{:?}", from_env(&env(&[]), &sdk, &regions).unwrap()).contains("RecordActuator"));
-    let pc = from_env(&env(&[("COMMANDER_ACTUATOR", "provisioned-concurrency")]), &sdk, &regions).unwrap();
-    assert!(format!("{pc:?}").contains("ProvisionedConcurrency"));
-    let cases: [(&[(&str, &str)], &str); 4] = [
-        (&[("COMMANDER_ACTUATOR", "magic")], "COMMANDER_ACTUATOR"),
-        (
-            &[("COMMANDER_ACTUATOR", "provisioned-concurrency"), ("COMMANDER_AGENT_QUALIFIER", "$LATEST")],
-            "COMMANDER_AGENT_QUALIFIER",
-        ),
-        (
-            &[
-                ("COMMANDER_ACTUATOR", "provisioned-concurrency"),
-                ("COMMANDER_AGENT_FUNCTION_PATTERN", "agent"),
-            ],
-            "COMMANDER_AGENT_FUNCTION_PATTERN",
-        ),
-        (
-            &[("COMMANDER_ACTUATOR", "provisioned-concurrency"), ("COMMANDER_CONCURRENCY_PER_REPLICA", "0")],
-            "COMMANDER_CONCURRENCY_PER_REPLICA",
-        ),
-    ];
-    for (pairs, variable) in cases {
-        let lookup = |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned());
-        assert_eq!(from_env(&lookup, &sdk, &regions).unwrap_err().variable, variable);
-    }
+    let record = ScalingSetup::from_env(&env(&[])).unwrap();
+    assert!(
+        format!("{:?}", shared::aws::scaling::actuator(&record, &sdk, &regions)).contains("RecordActuator")
+    );
+    let pc = ScalingSetup::from_env(&env(&[("COMMANDER_ACTUATOR", "provisioned-concurrency")])).unwrap();
+    assert!(
+        format!("{:?}", shared::aws::scaling::actuator(&pc, &sdk, &regions))
+            .contains("ProvisionedConcurrency")
+    );
+    let signals = shared::aws::scaling::signals(&pc, &sdk, &regions);
+    assert_eq!(signals.default, shared::scaling::signals::Signal::Cloudwatch);
+    assert!(signals.lambda.is_some());
 }

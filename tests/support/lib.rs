@@ -1,6 +1,7 @@
 //! Helpers for tests that need a real DynamoDB-API server. The README's test command starts one
 //! on loopback and exports its address as `COMMANDER_TEST_DYNAMODB_ENDPOINT`.
 
+pub mod emf;
 pub mod local_lambda;
 pub mod relay;
 pub mod runtime_api;

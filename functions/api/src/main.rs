@@ -22,8 +22,9 @@ async fn main() -> Result<(), lambda_http::Error> {
     let dynamo = DynamoStore::new(shared::aws::dynamodb(&sdk), table.table_name.clone(), clock.clone());
     let Wired { performance, table: raw, store } =
         wire_dynamo("api", dynamo, clock.clone(), &config, &shared::config::ProcessEnv, true)?;
-    let actuator =
-        shared::scaling::actuator::from_env(&|name| std::env::var(name).ok(), &sdk, &config.regions)?;
+    let scaling = shared::scaling::setup::ScalingSetup::from_env(&shared::config::ProcessEnv)?;
+    let actuator = shared::aws::scaling::actuator(&scaling, &sdk, &config.regions);
+    let signals = shared::aws::scaling::signals(&scaling, &sdk, &config.regions);
     let cost = shared::cost::setup::CostSetup::from_env(&shared::config::ProcessEnv, &table.table_name)?;
     let warmer = shared::warming::setup::warmer_from_env(
         &shared::config::ProcessEnv,
@@ -32,6 +33,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         Some(&sdk),
     )?;
     let state = api::AppState::with_actuator(store, clock, config, actuator)
+        .with_signals(signals)
         .with_cost(&cost, Some(&sdk))
         .with_warmer(warmer)
         .with_performance(performance, raw);

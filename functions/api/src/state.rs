@@ -12,8 +12,9 @@ use shared::performance::Performance;
 use shared::scaling::FleetState;
 use shared::scaling::actuator::{Actuator, RecordActuator};
 use shared::scaling::cost_gate::CostGate;
-use shared::scaling::service::Scaler;
+use shared::scaling::service::{Scaler, SignalSources};
 use shared::store::Store;
+use shared::telemetry::EmfSink;
 use shared::warming::config::WarmConfig;
 use shared::warming::warmer::Warmer;
 
@@ -37,6 +38,8 @@ pub struct AppState {
     pub performance: Performance,
     /// The table as such (neither cached nor timed): where performance reports are read from.
     pub table: Arc<dyn Store>,
+    /// Where heartbeats' utilization samples go as EMF lines.
+    pub metrics: EmfSink,
 }
 
 impl AppState {
@@ -52,7 +55,8 @@ impl AppState {
         actuator: Arc<dyn Actuator>,
     ) -> Self {
         let fleet = FleetState::new(Arc::clone(&store));
-        let scaler = Scaler::new(fleet.clone(), config.regions.clone(), CostGate::default(), actuator);
+        let scaler = Scaler::new(fleet.clone(), config.regions.clone(), CostGate::default(), actuator)
+            .with_proximity(config.proximity.clone());
         // Each container balances with its own seed; under a manual clock (tests) picks repeat.
         let seed = u64::from(clock.now().timestamp_subsec_nanos()) ^ clock.now().timestamp().unsigned_abs();
         let assignments = Assignments::new(Arc::clone(&store), seed).with_proximity(config.proximity.clone());
@@ -64,7 +68,7 @@ impl AppState {
             prices: cost.price_book(Arc::clone(&store)),
             usage: UsageCounters::new(Arc::clone(&store)),
             model_health: ModelHealthStore::new(Arc::clone(&store)),
-            sweeper: cost.sweeper(Arc::clone(&store), None).with_emf(config.emit_metrics),
+            sweeper: cost.sweeper(Arc::clone(&store), None).with_metrics(EmfSink::from_config(&config)),
             warmer: Warmer::new(
                 Arc::clone(&store),
                 WarmConfig::default(),
@@ -73,6 +77,7 @@ impl AppState {
             ),
             performance: Performance::new("api", Arc::clone(&store), Arc::clone(&clock), None),
             table: Arc::clone(&store),
+            metrics: EmfSink::from_config(&config),
             store,
             clock,
             config: Arc::new(config),
@@ -94,6 +99,14 @@ impl AppState {
         self
     }
 
+    /// Reads live signals from `signals` (Lambda agents' figures, and which signal a policy
+    /// without one uses).
+    #[must_use]
+    pub fn with_signals(mut self, signals: SignalSources) -> Self {
+        self.scaler = self.scaler.with_signals(signals);
+        self
+    }
+
     /// Warms with `warmer` (its targets and its way of invoking them).
     #[must_use]
     pub fn with_warmer(mut self, warmer: Warmer) -> Self {
@@ -106,7 +119,8 @@ impl AppState {
     #[must_use]
     pub fn with_cost(mut self, cost: &CostSetup, aws: Option<&aws_config::SdkConfig>) -> Self {
         self.prices = cost.price_book(Arc::clone(&self.store));
-        self.sweeper = cost.sweeper(Arc::clone(&self.store), aws).with_emf(self.config.emit_metrics);
+        self.sweeper =
+            cost.sweeper(Arc::clone(&self.store), aws).with_metrics(EmfSink::from_config(&self.config));
         self
     }
 }

@@ -99,3 +99,28 @@ async fn bootstrap_answers_api_gateway_events_through_the_runtime_api() {
     let report = integration_tests::assert_reported(&endpoint, &table, "api").await;
     assert!(report.patterns.keys().any(|p| p == "get AGENT/POLICY"), "{:?}", report.patterns.keys());
 }
+
+/// Lambda drops JSON lines below the function's log level, and a line without a `level` counts
+/// as INFO: every EMF line the bootstrap prints must survive each `LogLevel` the template allows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_reach_cloudwatch_at_every_log_level() {
+    let Some(endpoint) =
+        integration_tests::dynamodb_endpoint("api EMF lines under Lambda's log-level filter")
+    else {
+        return;
+    };
+    let events = vec![
+        ("heartbeat", fixture("apigw-v2-post-heartbeat.json")),
+        ("status", fixture("apigw-v2-get-scaling-status.json")),
+    ];
+    let counts = integration_tests::emf::assert_metrics_survive_every_log_level(
+        env!("CARGO_BIN_EXE_api"),
+        "commander-api",
+        &endpoint,
+        &events,
+        &[],
+        &["AgentUtilization"],
+    )
+    .await;
+    println!("api: EMF lines per log level {counts:?}");
+}

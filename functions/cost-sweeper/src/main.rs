@@ -23,7 +23,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let dynamo = DynamoStore::new(shared::aws::dynamodb(&sdk), table.table_name, clock.clone());
     let Wired { performance, store, .. } =
         wire_dynamo("cost-sweeper", dynamo, clock.clone(), &config, &ProcessEnv, false)?;
-    let sweeper = cost.sweeper(store.clone(), Some(&sdk)).with_emf(config.emit_metrics);
+    let sweeper = cost
+        .sweeper(store.clone(), Some(&sdk))
+        .with_metrics(shared::telemetry::EmfSink::from_config(&config));
     let deps = SweeperDeps { sweeper, store, clock };
     let deps = &deps;
     let performance = &performance;

@@ -71,3 +71,25 @@ async fn sweeper_binary_sweeps_once_per_scheduled_event() {
     let aws = report.pools.iter().find(|p| p.service == "aws").unwrap();
     assert!(aws.requests > 0 && aws.max == 50, "{aws:?}");
 }
+
+/// Lambda drops JSON lines below the function's log level, and a line without a `level` counts
+/// as INFO: every EMF line the bootstrap prints must survive each `LogLevel` the template allows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_reach_cloudwatch_at_every_log_level() {
+    let Some(endpoint) =
+        integration_tests::dynamodb_endpoint("cost-sweeper EMF lines under Lambda's log-level filter")
+    else {
+        return;
+    };
+    let events = vec![("sweep", fixture("eventbridge-scheduled-event.json"))];
+    let counts = integration_tests::emf::assert_metrics_survive_every_log_level(
+        env!("CARGO_BIN_EXE_cost-sweeper"),
+        "commander-cost-sweeper",
+        &endpoint,
+        &events,
+        &[("COMMANDER_COST_SOURCES", "none")],
+        &["HourlyCost"],
+    )
+    .await;
+    println!("cost-sweeper: EMF lines per log level {counts:?}");
+}

@@ -13,6 +13,7 @@ use scaler::ScalerDeps;
 use shared::clock::{Clock, SystemClock};
 use shared::config::{Config, ProcessEnv};
 use shared::performance::Performance;
+use shared::scaling::service::SignalSources;
 use shared::store::{EmbeddedStore, MemoryStore, Store};
 
 #[derive(Debug, Args)]
@@ -30,6 +31,10 @@ pub struct ServeArgs {
     /// (0: only on `POST /cost/optimize`).
     #[arg(long, default_value_t = 15)]
     pub sweep_every_minutes: u64,
+    /// Run the scaler's tick (every agent type evaluated on its live signals) every this many
+    /// seconds, as its EventBridge schedule does in AWS (0: only on `POST /scaling/optimize`).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub tick_seconds: u64,
 }
 
 pub async fn serve(args: ServeArgs, config: Config) -> anyhow::Result<()> {
@@ -48,8 +53,12 @@ pub async fn serve(args: ServeArgs, config: Config) -> anyhow::Result<()> {
     let performance = Performance::from_env("commander", store.clone(), clock.clone(), &ProcessEnv)?;
     let table = store;
     let store = performance.instrument_and_cache(table.clone());
-    let mut state =
-        api::AppState::new(store.clone(), clock.clone(), config).with_performance(performance, table);
+    // Heartbeats are the live signal here (no CloudWatch); a type set to `cloudwatch` holds.
+    let scaling = shared::scaling::setup::ScalingSetup::from_env(&ProcessEnv)?;
+    let signals = SignalSources { default: scaling.default_signal(), lambda: None };
+    let mut state = api::AppState::new(store.clone(), clock.clone(), config)
+        .with_signals(signals)
+        .with_performance(performance, table);
     // Warming invokes whatever Lambda-API endpoint COMMANDER_LAMBDA_ENDPOINT names (for example
     // `cargo lambda watch`); without one it says no target is reachable.
     let warmer = shared::warming::setup::warmer_from_env(
@@ -64,6 +73,9 @@ pub async fn serve(args: ServeArgs, config: Config) -> anyhow::Result<()> {
         tokio::spawn(sweep_on_schedule(deps, std::time::Duration::from_secs(args.sweep_every_minutes * 60)));
     }
     let alarms = ScalerDeps { scaler: state.scaler.clone(), store, clock };
+    if args.tick_seconds > 0 {
+        tokio::spawn(tick_on_schedule(alarms.clone(), std::time::Duration::from_secs(args.tick_seconds)));
+    }
     let app = api::router(state).merge(alarm_route(alarms));
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
@@ -81,13 +93,7 @@ async fn sweep_on_schedule(deps: SweeperDeps, every: std::time::Duration) {
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         ticks.tick().await;
-        let event = serde_json::json!({
-            "id": uuid::Uuid::new_v4().to_string(),
-            "detail-type": "Scheduled Event",
-            "source": "aws.events",
-            "detail": {},
-        });
-        match cost_sweeper::handle_schedule(&deps, &event).await {
+        match cost_sweeper::handle_schedule(&deps, &scheduled_event()).await {
             Ok(outcome) => tracing::info!(
                 hourly_cost = outcome.hourly_cost,
                 level = ?outcome.level,
@@ -97,6 +103,29 @@ async fn sweep_on_schedule(deps: SweeperDeps, every: std::time::Duration) {
             Err(e) => tracing::warn!(error = %e, "scheduled cost sweep failed; the next tick tries again"),
         }
     }
+}
+
+/// Delivers a scheduled event to the scaler every `every`, as its EventBridge schedule does in AWS.
+async fn tick_on_schedule(deps: ScalerDeps, every: std::time::Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        ticks.tick().await;
+        match scaler::handle_event(&deps, &scheduled_event()).await {
+            Ok(outcome) => tracing::debug!(status = %outcome.status, "scaler tick"),
+            Err(e) => tracing::warn!(error = %e, "scaler tick failed; the next tick tries again"),
+        }
+    }
+}
+
+/// An EventBridge "Scheduled Event" with a fresh id, as a schedule delivers it.
+fn scheduled_event() -> serde_json::Value {
+    serde_json::json!({
+        "id": uuid::Uuid::new_v4().to_string(),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "detail": {},
+    })
 }
 
 /// `POST /local/alarms`: an alarm event (as CloudWatch invokes the scaler, or as EventBridge

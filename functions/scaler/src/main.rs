@@ -23,10 +23,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let dynamo = DynamoStore::new(shared::aws::dynamodb(&sdk), table.table_name, clock.clone());
     let Wired { performance, store, .. } =
         wire_dynamo("scaler", dynamo, clock.clone(), &config, &ProcessEnv, false)?;
-    let actuator =
-        shared::scaling::actuator::from_env(&|name| std::env::var(name).ok(), &sdk, &config.regions)?;
+    let scaling = shared::scaling::setup::ScalingSetup::from_env(&ProcessEnv)?;
+    let actuator = shared::aws::scaling::actuator(&scaling, &sdk, &config.regions);
     let scaler =
-        Scaler::new(FleetState::new(store.clone()), config.regions.clone(), CostGate::default(), actuator);
+        Scaler::new(FleetState::new(store.clone()), config.regions.clone(), CostGate::default(), actuator)
+            .with_proximity(config.proximity.clone())
+            .with_signals(shared::aws::scaling::signals(&scaling, &sdk, &config.regions));
     let deps = ScalerDeps { scaler, store, clock };
     let deps = &deps;
     let performance = &performance;

@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration};
 use lambda_runtime::{Context, LambdaEvent};
 use scaler::{ScalerDeps, handle};
 use serde_json::Value;
-use shared::clock::{Clock, ManualClock};
+use shared::clock::ManualClock;
 use shared::domain::{AgentType, Region, ReplicaId};
 use shared::scaling::actuator::RecordActuator;
 use shared::scaling::cost_gate::CostGate;

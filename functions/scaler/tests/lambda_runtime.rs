@@ -93,3 +93,25 @@ async fn scaler_binary_handles_ticks_and_both_alarm_forms() {
     function.stop().await;
     integration_tests::assert_reported(&endpoint, &table, "scaler").await;
 }
+
+/// Lambda drops JSON lines below the function's log level, and a line without a `level` counts
+/// as INFO: every EMF line the bootstrap prints must survive each `LogLevel` the template allows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_reach_cloudwatch_at_every_log_level() {
+    let Some(endpoint) =
+        integration_tests::dynamodb_endpoint("scaler EMF lines under Lambda's log-level filter")
+    else {
+        return;
+    };
+    let events = vec![("tick", fixture("eventbridge-scheduled-event.json"))];
+    let counts = integration_tests::emf::assert_metrics_survive_every_log_level(
+        env!("CARGO_BIN_EXE_scaler"),
+        "commander-scaler",
+        &endpoint,
+        &events,
+        &[],
+        &["QueryCount"],
+    )
+    .await;
+    println!("scaler: EMF lines per log level {counts:?}");
+}

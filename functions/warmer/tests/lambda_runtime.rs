@@ -69,3 +69,31 @@ async fn warmer_binary_warms_once_per_scheduled_event() {
     integration_tests::assert_reported(&endpoint, &table, "warmer").await;
     target.stop().await;
 }
+
+/// Lambda drops JSON lines below the function's log level, and a line without a `level` counts
+/// as INFO: every EMF line the bootstrap prints must survive each `LogLevel` the template allows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_reach_cloudwatch_at_every_log_level() {
+    let Some(endpoint) =
+        integration_tests::dynamodb_endpoint("warmer EMF lines under Lambda's log-level filter")
+    else {
+        return;
+    };
+    let events = vec![("warm", fixture("eventbridge-scheduled-event.json"))];
+    let counts = integration_tests::emf::assert_metrics_survive_every_log_level(
+        env!("CARGO_BIN_EXE_warmer"),
+        "commander-warmer",
+        &endpoint,
+        &events,
+        &[
+            ("COMMANDER_LAMBDA_ENDPOINT", "http://127.0.0.1:9"),
+            (
+                "COMMANDER_WARM_CONFIG",
+                r#"{"targets": [{"function": "nowhere", "regions": ["us-east-1"], "concurrency": 1}]}"#,
+            ),
+        ],
+        &["QueryCount"],
+    )
+    .await;
+    println!("warmer: EMF lines per log level {counts:?}");
+}

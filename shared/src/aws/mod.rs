@@ -1,10 +1,12 @@
 //! AWS SDK set-up shared by the functions: one HTTP client (rustls with ring, the only TLS stack
 //! in the build) and one `SdkConfig` per container, built in `main` and handed to every client.
 
+pub mod agent_metrics;
 pub mod concurrency;
 pub mod cost_sources;
 pub mod invoke;
 pub mod provisioned;
+pub mod scaling;
 pub mod warm_history;
 pub mod webhook;
 

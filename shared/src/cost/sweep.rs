@@ -27,7 +27,7 @@ use super::sources::{MeteredSources, PricedFunction};
 use super::usage::{HourUsage, UsageCounters, hour_of};
 use crate::scaling::records::CostControl;
 use crate::store::{Condition, Item, Key, Query, Store, StoreError};
-use crate::telemetry::{Dimension, MetricSet, Unit};
+use crate::telemetry::{Dimension, EmfSink, Unit};
 
 /// Snapshots, hour totals and action records are kept this long.
 pub const RETENTION_DAYS: i64 = 90;
@@ -123,8 +123,8 @@ pub struct Sweeper {
     settings: SweepSettings,
     /// What the warmer keeps warm (its advice joins the recommendations).
     warming: Option<crate::warming::config::WarmConfig>,
-    /// Writes EMF lines to stdout (Lambda's metrics path; off for a simulation).
-    emf: bool,
+    /// Where the sweep's figures go as EMF lines (Lambda's metrics path; off for a simulation).
+    metrics: EmfSink,
 }
 
 impl Sweeper {
@@ -138,7 +138,7 @@ impl Sweeper {
             limiter: None,
             settings,
             warming: None,
-            emf: true,
+            metrics: EmfSink::off(),
         }
     }
 
@@ -147,10 +147,10 @@ impl Sweeper {
         &self.settings.thresholds
     }
 
-    /// Whether each sweep writes its figures as EMF lines to stdout (on by default).
+    /// Writes each sweep's figures to `metrics` (off by default).
     #[must_use]
-    pub fn with_emf(mut self, on: bool) -> Self {
-        self.emf = on;
+    pub fn with_metrics(mut self, metrics: EmfSink) -> Self {
+        self.metrics = metrics;
         self
     }
 
@@ -429,8 +429,8 @@ impl Sweeper {
         let mut snapshot = Item::from_record(Key::new("COST#SNAPSHOT", now.to_rfc3339()), &report)?;
         snapshot.attrs.insert("ttl".into(), ttl(now).into());
         self.store.put(snapshot, Condition::Always).await?;
-        if self.emf {
-            emit_metrics(&report);
+        if self.metrics.is_on() {
+            emit_metrics(&self.metrics, &report);
         }
         Ok(report)
     }
@@ -481,23 +481,25 @@ fn describe(change: &ControlChange) -> String {
     }
 }
 
-fn emit_metrics(report: &CostReport) {
-    let totals = MetricSet::new("IncidentCommander")
+fn emit_metrics(metrics: &EmfSink, report: &CostReport) {
+    let totals = metrics
+        .set()
         .metric("HourlyCost", Unit::None, report.current_metrics.hourly_cost)
         .and_then(|s| s.metric("DailyProjection", Unit::None, report.current_metrics.daily_projection))
         .and_then(|s| {
             s.metric("CostLevel", Unit::None, f64::from(report.current_metrics.cost_threshold as u8))
         });
     if let Ok(set) = totals {
-        set.emit(report.timestamp);
+        metrics.emit(&set, report.timestamp);
     }
     for service in [report::LAMBDA, report::PROVISIONED, report::DYNAMODB, report::LLM, report::WARMING] {
         let cost = report.current_hour.by_service.get(service).copied().unwrap_or(0.0);
-        if let Ok(set) = MetricSet::new("IncidentCommander")
+        if let Ok(set) = metrics
+            .set()
             .dimension(Dimension::Service(service))
             .and_then(|s| s.metric("CurrentHourCost", Unit::None, cost))
         {
-            set.emit(report.timestamp);
+            metrics.emit(&set, report.timestamp);
         }
     }
 }

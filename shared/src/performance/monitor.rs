@@ -15,11 +15,10 @@ use super::{InstrumentedStore, container_pools};
 use crate::clock::Clock;
 use crate::store::{Store, StoreError};
 use crate::sync::lock;
-use crate::telemetry::{Dimension, MetricSet, Unit};
+use crate::telemetry::{Dimension, EmfSink, MetricSet, Unit};
 
 /// Figures reach the table at most this often from one container.
 pub const FLUSH_EVERY_SECONDS: i64 = 60;
-const NAMESPACE: &str = "IncidentCommander";
 /// The caches are shed again only after this long.
 pub const SHED_AGAIN_AFTER_SECONDS: i64 = 300;
 /// Actions a container keeps to report.
@@ -43,7 +42,7 @@ pub struct Performance {
     last_flush: Arc<Mutex<Option<DateTime<Utc>>>>,
     last_shed: Arc<Mutex<Option<DateTime<Utc>>>>,
     buffer: WriteBehind,
-    emf: bool,
+    metrics: EmfSink,
 }
 
 impl std::fmt::Debug for Performance {
@@ -80,7 +79,7 @@ impl Performance {
             actions: Arc::default(),
             last_flush: Arc::default(),
             last_shed: Arc::default(),
-            emf: false,
+            metrics: EmfSink::off(),
         }
     }
 
@@ -97,10 +96,10 @@ impl Performance {
         Ok(perf)
     }
 
-    /// Also writes the figures as EMF lines on stdout at each flush.
+    /// Also writes the figures as EMF lines to `metrics` at each flush.
     #[must_use]
-    pub fn with_emf(mut self, emf: bool) -> Self {
-        self.emf = emf;
+    pub fn with_metrics(mut self, metrics: EmfSink) -> Self {
+        self.metrics = metrics;
         self
     }
 
@@ -262,7 +261,7 @@ impl Performance {
             self.buffer.write(report.to_item()?);
         }
         *lock(&self.last_flush) = Some(self.clock.now());
-        if let Some(current) = reports.last().filter(|_| self.emf) {
+        if let Some(current) = reports.last().filter(|_| self.metrics.is_on()) {
             self.emit(current);
         }
         self.buffer.flush().await.map(|_| ())
@@ -271,7 +270,7 @@ impl Performance {
     fn emit(&self, report: &ContainerReport) {
         let at = self.clock.now();
         for set in self.metric_sets(report) {
-            set.emit(at);
+            self.metrics.emit(&set, at);
         }
     }
 
@@ -280,7 +279,7 @@ impl Performance {
     fn metric_sets(&self, report: &ContainerReport) -> Vec<MetricSet> {
         let function = Dimension::Function(self.function);
         let with = |dimension: Option<Dimension>| {
-            let set = MetricSet::new(NAMESPACE).dimension(function.clone());
+            let set = self.metrics.set().dimension(function.clone());
             match dimension {
                 Some(d) => set.and_then(|m| m.dimension(d)),
                 None => set,

@@ -31,8 +31,8 @@ pub fn wire_dynamo(
 ) -> Result<Wired, ValidationError> {
     super::Pools::install_from_env()?;
     let table: Arc<dyn Store> = Arc::new(dynamo.clone());
-    let performance =
-        Performance::from_env(function, Arc::clone(&table), clock, env)?.with_emf(config.emit_metrics);
+    let performance = Performance::from_env(function, Arc::clone(&table), clock, env)?
+        .with_metrics(crate::telemetry::EmfSink::from_config(config));
     let measured: Arc<dyn Store> = Arc::new(dynamo.with_capacity_stats(Arc::clone(performance.stats())));
     let store =
         if cached { performance.instrument_and_cache(measured) } else { performance.instrument(measured) };

@@ -13,6 +13,7 @@ pub mod region_health;
 pub mod regions;
 pub mod replay;
 pub mod service;
+pub mod setup;
 pub mod signals;
 mod state;
 

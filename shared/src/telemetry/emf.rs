@@ -98,14 +98,14 @@ pub enum EmfError {
 /// Metrics that share one namespace and dimension set, written as one EMF line.
 #[derive(Debug, Clone)]
 pub struct MetricSet {
-    namespace: &'static str,
+    namespace: String,
     dimensions: Vec<Dimension>,
     metrics: Vec<(String, Unit, f64)>,
 }
 
 impl MetricSet {
-    pub fn new(namespace: &'static str) -> Self {
-        Self { namespace, dimensions: Vec::new(), metrics: Vec::new() }
+    pub fn new(namespace: impl Into<String>) -> Self {
+        Self { namespace: namespace.into(), dimensions: Vec::new(), metrics: Vec::new() }
     }
 
     pub fn dimension(mut self, dimension: Dimension) -> Result<Self, EmfError> {
@@ -160,17 +160,98 @@ impl MetricSet {
         Value::Object(root)
     }
 
-    /// Writes the line to `out` (stdout in Lambda, where CloudWatch extracts the metrics).
-    pub fn write(&self, at: DateTime<Utc>, out: &mut impl Write) -> std::io::Result<()> {
+    /// Writes the line to `out` (stdout in Lambda, where CloudWatch extracts the metrics), with
+    /// `level` as its log level.
+    pub fn write(
+        &self,
+        at: DateTime<Utc>,
+        level: tracing::Level,
+        out: &mut impl Write,
+    ) -> std::io::Result<()> {
         if self.metrics.is_empty() {
             return Ok(());
         }
-        writeln!(out, "{}", self.to_json(at))
+        let mut doc = self.to_json(at);
+        if let Value::Object(root) = &mut doc {
+            root.insert("level".into(), Value::String(level.as_str().to_owned()));
+        }
+        writeln!(out, "{doc}")
+    }
+}
+
+/// Where a function's EMF lines go: its namespace (one per stack), whether metrics are on, and
+/// the log level each line carries so Lambda's log-level filter keeps it.
+///
+/// Lambda's filter (JSON log format) treats a line without a valid `level` as INFO and drops a
+/// line below the function's application log level, so with `LogLevel=WARN` a line without one
+/// never reaches CloudWatch and no metric is extracted from it. Each line carries the configured
+/// level (INFO when the function logs more than that), which the filter always keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmfSink {
+    namespace: String,
+    level: tracing::Level,
+    on: bool,
+}
+
+impl EmfSink {
+    pub fn new(namespace: impl Into<String>, application_level: tracing::Level, on: bool) -> Self {
+        // tracing orders levels from ERROR (least verbose) up to TRACE.
+        let level = application_level.min(tracing::Level::INFO);
+        Self { namespace: namespace.into(), level, on }
     }
 
-    pub fn emit(&self, at: DateTime<Utc>) {
-        let _ = self.write(at, &mut std::io::stdout().lock());
+    /// Metrics as `config` sets them: its namespace, its log level, on in Lambda.
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        Self::new(config.metric_namespace.clone(), config.log_level, config.emit_metrics)
     }
+
+    /// Writes nothing.
+    pub fn off() -> Self {
+        Self::new(crate::config::DEFAULT_METRIC_NAMESPACE, tracing::Level::INFO, false)
+    }
+
+    pub fn is_on(&self) -> bool {
+        self.on
+    }
+
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// The level each line carries.
+    pub fn level(&self) -> tracing::Level {
+        self.level
+    }
+
+    /// An empty set in this sink's namespace.
+    pub fn set(&self) -> MetricSet {
+        MetricSet::new(self.namespace.clone())
+    }
+
+    /// Writes `set` to `out` when metrics are on.
+    pub fn write(&self, set: &MetricSet, at: DateTime<Utc>, out: &mut impl Write) -> std::io::Result<()> {
+        if self.on { set.write(at, self.level, out) } else { Ok(()) }
+    }
+
+    /// Writes `set` to stdout when metrics are on.
+    pub fn emit(&self, set: &MetricSet, at: DateTime<Utc>) {
+        let _ = self.write(set, at, &mut std::io::stdout().lock());
+    }
+}
+
+/// Lambda's log-level rule for JSON lines, as documented: a line whose `level` is missing or not
+/// one of TRACE, DEBUG, INFO, WARN, ERROR, FATAL counts as INFO; a line below the function's
+/// application log level is dropped. Answers whether `line` reaches CloudWatch Logs.
+pub fn lambda_keeps(line: &str, application_level: &str) -> bool {
+    let rank =
+        |level: &str| ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"].iter().position(|l| *l == level);
+    let Some(threshold) = rank(&application_level.to_ascii_uppercase()) else { return true };
+    let level = serde_json::from_str::<Value>(line)
+        .ok()
+        .and_then(|v| v.get("level").and_then(Value::as_str).map(str::to_owned))
+        .and_then(|l| rank(&l))
+        .unwrap_or(2);
+    level >= threshold
 }
 
 #[cfg(test)]
@@ -190,7 +271,7 @@ mod tests {
             .unwrap();
         let at = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
         let mut out = Vec::new();
-        set.write(at, &mut out).unwrap();
+        set.write(at, tracing::Level::INFO, &mut out).unwrap();
         let line = String::from_utf8(out).unwrap();
         assert!(line.ends_with('\n') && line.matches('\n').count() == 1);
         let doc: Value = serde_json::from_str(&line).unwrap();
@@ -219,7 +300,47 @@ mod tests {
         }
         assert_eq!(many.metric("one-more", Unit::Count, 1.0).unwrap_err(), EmfError::TooManyMetrics);
         let mut out = Vec::new();
-        set.write(DateTime::UNIX_EPOCH, &mut out).unwrap();
+        set.write(DateTime::UNIX_EPOCH, tracing::Level::INFO, &mut out).unwrap();
         assert!(out.is_empty(), "a set without metrics writes nothing");
+    }
+
+    #[test]
+    fn lines_pass_lambdas_log_level_filter_at_every_level() {
+        use tracing::Level;
+        for (configured, name) in [
+            (Level::TRACE, "TRACE"),
+            (Level::DEBUG, "DEBUG"),
+            (Level::INFO, "INFO"),
+            (Level::WARN, "WARN"),
+            (Level::ERROR, "ERROR"),
+        ] {
+            let sink = EmfSink::new("IncidentCommander/prod", configured, true);
+            let set = sink.set().metric("AgentUtilization", Unit::Percent, 50.0).unwrap();
+            let mut out = Vec::new();
+            sink.write(&set, DateTime::UNIX_EPOCH, &mut out).unwrap();
+            let line = String::from_utf8(out).unwrap();
+            assert!(lambda_keeps(line.trim_end(), name), "{name}: {line}");
+            let doc: Value = serde_json::from_str(&line).unwrap();
+            assert_eq!(doc["_aws"]["CloudWatchMetrics"][0]["Namespace"], "IncidentCommander/prod");
+            // Without its level the same line is INFO to the filter, and gone at WARN and ERROR.
+            let bare = set.to_json(DateTime::UNIX_EPOCH).to_string();
+            assert_eq!(
+                lambda_keeps(&bare, name),
+                !matches!(configured, Level::WARN | Level::ERROR),
+                "{name}"
+            );
+        }
+        let mut out = Vec::new();
+        EmfSink::off()
+            .write(
+                &MetricSet::new("N").metric("x", Unit::Count, 1.0).unwrap(),
+                DateTime::UNIX_EPOCH,
+                &mut out,
+            )
+            .unwrap();
+        assert!(out.is_empty(), "off writes nothing");
+        assert!(lambda_keeps(r#"{"level": "shouting"}"#, "INFO"), "an invalid level is INFO");
+        assert!(!lambda_keeps(r#"{"level": "shouting"}"#, "WARN"));
+        assert!(lambda_keeps(r#"{"level": "FATAL"}"#, "ERROR"));
     }
 }

@@ -4,5 +4,5 @@
 mod emf;
 mod logging;
 
-pub use emf::{Dimension, EmfError, MetricSet, Unit};
+pub use emf::{Dimension, EmfError, EmfSink, MetricSet, Unit, lambda_keeps};
 pub use logging::init_logging;

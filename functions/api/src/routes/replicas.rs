@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use shared::domain::{AgentType, Region, ReplicaId};
 use shared::error::ValidationError;
 use shared::scaling::ReplicaHeartbeat;
-use shared::telemetry::{Dimension, MetricSet, Unit};
+use shared::telemetry::{Dimension, EmfSink, Unit};
 use utoipa::ToSchema;
 
 use crate::extract::Body;
@@ -79,8 +79,8 @@ pub async fn heartbeat(
     }
     let ttl = state.config.replica_ttl();
     state.fleet.record_heartbeat(&replica, ttl).await?;
-    if state.config.emit_metrics && replica.healthy {
-        emit_utilization(&replica, now);
+    if replica.healthy {
+        emit_utilization(&state.metrics, &replica, now);
     }
     Ok(Json(HeartbeatAccepted {
         utilization: replica.utilization(),
@@ -92,14 +92,19 @@ pub async fn heartbeat(
     }))
 }
 
-/// `IncidentCommander` / `AgentUtilization` (percent, dimension `AgentType`): the metric the
-/// utilization alarms watch. Each healthy replica's report is one sample; the alarms average them.
-fn emit_utilization(replica: &shared::domain::Replica, now: DateTime<Utc>) {
-    let set = MetricSet::new("IncidentCommander")
+/// `<namespace>` / `AgentUtilization` (percent, dimension `AgentType`): the metric the managed
+/// utilization alarms of heartbeat agents watch. Each healthy replica's report is one sample; the
+/// alarms average them.
+fn emit_utilization(metrics: &EmfSink, replica: &shared::domain::Replica, now: DateTime<Utc>) {
+    if !metrics.is_on() {
+        return;
+    }
+    let set = metrics
+        .set()
         .dimension(Dimension::AgentType(replica.agent_type.clone()))
         .and_then(|s| s.metric("AgentUtilization", Unit::Percent, replica.utilization() * 100.0));
     match set {
-        Ok(set) => set.emit(now),
+        Ok(set) => metrics.emit(&set, now),
         Err(e) => tracing::warn!(error = %e, "utilization metric not written"),
     }
 }

@@ -1,0 +1,65 @@
+//! The AWS side of scaling, built once per container from its settings: the actuator and, for
+//! Lambda agents, the CloudWatch and Lambda clients their live signals are read with, one pair
+//! per region of the fleet.
+
+use std::sync::Arc;
+
+use aws_config::SdkConfig;
+
+use super::agent_metrics::{AwsAgentMetrics, RegionClients};
+use super::provisioned::{ProvisionedConcurrency, Target};
+use crate::domain::Region;
+use crate::scaling::actuator::{Actuator, RecordActuator};
+use crate::scaling::service::{LambdaSource, SignalSources};
+use crate::scaling::setup::{ActuatorKind, ScalingSetup};
+
+fn lambda_client(sdk: &SdkConfig, region: &str) -> aws_sdk_lambda::Client {
+    aws_sdk_lambda::Client::from_conf(
+        aws_sdk_lambda::config::Builder::from(sdk)
+            .region(aws_sdk_lambda::config::Region::new(region.to_owned()))
+            .build(),
+    )
+}
+
+fn cloudwatch_client(sdk: &SdkConfig, region: &str) -> aws_sdk_cloudwatch::Client {
+    aws_sdk_cloudwatch::Client::from_conf(
+        aws_sdk_cloudwatch::config::Builder::from(sdk)
+            .region(aws_sdk_cloudwatch::config::Region::new(region.to_owned()))
+            .build(),
+    )
+}
+
+/// The actuator `setup` names.
+pub fn actuator(setup: &ScalingSetup, sdk: &SdkConfig, regions: &[Region]) -> Arc<dyn Actuator> {
+    match setup.actuator {
+        ActuatorKind::Record => Arc::new(RecordActuator),
+        ActuatorKind::ProvisionedConcurrency => {
+            let clients = super::per_region(regions, |r| lambda_client(sdk, r));
+            let agents = &setup.lambda_agents;
+            Arc::new(ProvisionedConcurrency::new(
+                clients,
+                Target {
+                    function_pattern: agents.function_pattern.clone(),
+                    qualifier: agents.qualifier.clone(),
+                    concurrency_per_replica: agents.concurrency_per_replica,
+                },
+            ))
+        }
+    }
+}
+
+/// Live signals: heartbeats from the table, and Lambda agents' figures from CloudWatch and the
+/// Lambda API in every region.
+pub fn signals(setup: &ScalingSetup, sdk: &SdkConfig, regions: &[Region]) -> SignalSources {
+    let clients = super::per_region(regions, |r| RegionClients {
+        cloudwatch: cloudwatch_client(sdk, r),
+        lambda: lambda_client(sdk, r),
+    });
+    SignalSources {
+        default: setup.default_signal(),
+        lambda: Some(LambdaSource {
+            agents: setup.lambda_agents.clone(),
+            metrics: Arc::new(AwsAgentMetrics::new(clients)),
+        }),
+    }
+}

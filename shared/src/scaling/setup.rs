@@ -1,0 +1,129 @@
+//! The scaling settings a container reads once: how decisions are applied (the actuator), how
+//! Lambda agents are named and sized, and which signal a policy that names none uses. Parsing
+//! only; `aws::scaling` builds the AWS side from it.
+
+use super::signals::{LambdaAgents, Signal};
+use crate::config::{ConfigError, Env, bad, var};
+
+/// How scaling decisions are applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActuatorKind {
+    /// Desired counts stay in the table, where the agents' coordinator reads them.
+    Record,
+    /// Provisioned concurrency on each agent function's alias in each region.
+    ProvisionedConcurrency,
+}
+
+/// See the module documentation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScalingSetup {
+    /// `COMMANDER_ACTUATOR`: `record` (default) or `provisioned-concurrency`.
+    pub actuator: ActuatorKind,
+    /// `COMMANDER_AGENT_FUNCTION_PATTERN` (default `{agent_type}-agent`),
+    /// `COMMANDER_AGENT_QUALIFIER` (default `live`; `$LATEST` is refused) and
+    /// `COMMANDER_CONCURRENCY_PER_REPLICA` (default 1, at most 10000).
+    pub lambda_agents: LambdaAgents,
+}
+
+impl Default for ScalingSetup {
+    fn default() -> Self {
+        Self {
+            actuator: ActuatorKind::Record,
+            lambda_agents: LambdaAgents {
+                function_pattern: "{agent_type}-agent".into(),
+                qualifier: "live".into(),
+                concurrency_per_replica: 1,
+            },
+        }
+    }
+}
+
+impl ScalingSetup {
+    pub fn from_env(env: &impl Env) -> Result<Self, ConfigError> {
+        let actuator = match var(env, "COMMANDER_ACTUATOR").as_deref() {
+            None | Some("record") => ActuatorKind::Record,
+            Some("provisioned-concurrency") => ActuatorKind::ProvisionedConcurrency,
+            Some(other) => {
+                return Err(bad(
+                    "COMMANDER_ACTUATOR",
+                    format!("{other:?} is neither record nor provisioned-concurrency"),
+                ));
+            }
+        };
+        let function_pattern =
+            var(env, "COMMANDER_AGENT_FUNCTION_PATTERN").unwrap_or_else(|| "{agent_type}-agent".into());
+        if !function_pattern.contains("{agent_type}") {
+            return Err(bad("COMMANDER_AGENT_FUNCTION_PATTERN", "must contain {agent_type}"));
+        }
+        let qualifier = var(env, "COMMANDER_AGENT_QUALIFIER").unwrap_or_else(|| "live".into());
+        if qualifier == "$LATEST" {
+            return Err(bad(
+                "COMMANDER_AGENT_QUALIFIER",
+                "provisioned concurrency and per-alias metrics need an alias or version, not $LATEST",
+            ));
+        }
+        let concurrency_per_replica = match var(env, "COMMANDER_CONCURRENCY_PER_REPLICA") {
+            None => 1,
+            Some(v) => v.parse::<u32>().ok().filter(|n| (1..=10_000).contains(n)).ok_or_else(|| {
+                bad(
+                    "COMMANDER_CONCURRENCY_PER_REPLICA",
+                    format!("{v:?} is not a whole number from 1 to 10000"),
+                )
+            })?,
+        };
+        Ok(Self {
+            actuator,
+            lambda_agents: LambdaAgents { function_pattern, qualifier, concurrency_per_replica },
+        })
+    }
+
+    /// The signal of a policy that names none: Lambda agents' figures where the actuator
+    /// provisions their concurrency, heartbeats otherwise.
+    pub fn default_signal(&self) -> Signal {
+        match self.actuator {
+            ActuatorKind::Record => Signal::Heartbeats,
+            ActuatorKind::ProvisionedConcurrency => Signal::Cloudwatch,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
+    }
+
+    #[test]
+    fn the_actuator_decides_the_default_signal() {
+        let record = ScalingSetup::from_env(&env(&[])).unwrap();
+        assert_eq!((record.actuator, record.default_signal()), (ActuatorKind::Record, Signal::Heartbeats));
+        assert_eq!(record, ScalingSetup::default());
+        let pc = ScalingSetup::from_env(&env(&[
+            ("COMMANDER_ACTUATOR", "provisioned-concurrency"),
+            ("COMMANDER_AGENT_FUNCTION_PATTERN", "inc-{agent_type}"),
+            ("COMMANDER_CONCURRENCY_PER_REPLICA", "4"),
+        ]))
+        .unwrap();
+        assert_eq!(pc.default_signal(), Signal::Cloudwatch);
+        assert_eq!(
+            pc.lambda_agents.function(&crate::domain::AgentType::parse("detection").unwrap()),
+            "inc-detection"
+        );
+        assert_eq!(pc.lambda_agents.concurrency_per_replica, 4);
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let cases: [(&'static [(&'static str, &'static str)], &str); 4] = [
+            (&[("COMMANDER_ACTUATOR", "magic")], "COMMANDER_ACTUATOR"),
+            (&[("COMMANDER_AGENT_QUALIFIER", "$LATEST")], "COMMANDER_AGENT_QUALIFIER"),
+            (&[("COMMANDER_AGENT_FUNCTION_PATTERN", "agent")], "COMMANDER_AGENT_FUNCTION_PATTERN"),
+            (&[("COMMANDER_CONCURRENCY_PER_REPLICA", "0")], "COMMANDER_CONCURRENCY_PER_REPLICA"),
+        ];
+        for (pairs, variable) in cases {
+            assert_eq!(ScalingSetup::from_env(&env(pairs)).unwrap_err().variable, variable);
+        }
+    }
+}
