@@ -35,7 +35,10 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(routes::health::health))
         .route("/scaling/status", get(routes::scaling::status))
         .route("/scaling/policies", get(routes::policies::list))
-        .route("/scaling/policies/{agent_type}", get(routes::policies::get).put(routes::policies::put))
+        .route(
+            "/scaling/policies/{agent_type}",
+            get(routes::policies::get).put(routes::policies::put).delete(routes::policies::delete),
+        )
         .route("/scaling/optimize", post(routes::optimize::optimize))
         .route("/regions", get(routes::regions::list))
         .route(

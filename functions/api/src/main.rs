@@ -25,6 +25,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let scaling = shared::scaling::setup::ScalingSetup::from_env(&shared::config::ProcessEnv)?;
     let actuator = shared::aws::scaling::actuator(&scaling, &sdk, &config.regions);
     let signals = shared::aws::scaling::signals(&scaling, &sdk, &config.regions);
+    let alarms = shared::aws::scaling::alarms(&scaling, &config.metric_namespace, &sdk, &config.regions);
     let cost = shared::cost::setup::CostSetup::from_env(&shared::config::ProcessEnv, &table.table_name)?;
     let warmer = shared::warming::setup::warmer_from_env(
         &shared::config::ProcessEnv,
@@ -34,6 +35,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     )?;
     let state = api::AppState::with_actuator(store, clock, config, actuator)
         .with_signals(signals)
+        .with_alarms(alarms)
         .with_cost(&cost, Some(&sdk))
         .with_warmer(warmer)
         .with_performance(performance, raw);

@@ -16,6 +16,7 @@ use crate::routes;
         routes::policies::list,
         routes::policies::get,
         routes::policies::put,
+        routes::policies::delete,
         routes::optimize::optimize,
         routes::regions::list,
         routes::regions::set_health,

@@ -12,7 +12,7 @@ use shared::performance::Performance;
 use shared::scaling::FleetState;
 use shared::scaling::actuator::{Actuator, RecordActuator};
 use shared::scaling::cost_gate::CostGate;
-use shared::scaling::service::{Scaler, SignalSources};
+use shared::scaling::service::{AlarmSync, Scaler, SignalSources};
 use shared::store::Store;
 use shared::telemetry::EmfSink;
 use shared::warming::config::WarmConfig;
@@ -104,6 +104,15 @@ impl AppState {
     #[must_use]
     pub fn with_signals(mut self, signals: SignalSources) -> Self {
         self.scaler = self.scaler.with_signals(signals);
+        self
+    }
+
+    /// Keeps the managed alarms in step after a policy changes (when the stack manages them).
+    #[must_use]
+    pub fn with_alarms(mut self, alarms: Option<AlarmSync>) -> Self {
+        if let Some(alarms) = alarms {
+            self.scaler = self.scaler.with_alarms(alarms);
+        }
         self
     }
 

@@ -29,6 +29,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         Scaler::new(FleetState::new(store.clone()), config.regions.clone(), CostGate::default(), actuator)
             .with_proximity(config.proximity.clone())
             .with_signals(shared::aws::scaling::signals(&scaling, &sdk, &config.regions));
+    let scaler = match shared::aws::scaling::alarms(&scaling, &config.metric_namespace, &sdk, &config.regions)
+    {
+        Some(alarms) => scaler.with_alarms(alarms),
+        None => scaler,
+    };
     let deps = ScalerDeps { scaler, store, clock };
     let deps = &deps;
     let performance = &performance;

@@ -2,6 +2,7 @@
 //! in the build) and one `SdkConfig` per container, built in `main` and handed to every client.
 
 pub mod agent_metrics;
+pub mod alarms;
 pub mod concurrency;
 pub mod cost_sources;
 pub mod invoke;

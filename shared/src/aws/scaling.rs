@@ -7,10 +7,11 @@ use std::sync::Arc;
 use aws_config::SdkConfig;
 
 use super::agent_metrics::{AwsAgentMetrics, RegionClients};
+use super::alarms::CloudWatchAlarms;
 use super::provisioned::{ProvisionedConcurrency, Target};
 use crate::domain::Region;
 use crate::scaling::actuator::{Actuator, RecordActuator};
-use crate::scaling::service::{LambdaSource, SignalSources};
+use crate::scaling::service::{AlarmSync, LambdaSource, SignalSources};
 use crate::scaling::setup::{ActuatorKind, ScalingSetup};
 
 fn lambda_client(sdk: &SdkConfig, region: &str) -> aws_sdk_lambda::Client {
@@ -62,4 +63,19 @@ pub fn signals(setup: &ScalingSetup, sdk: &SdkConfig, regions: &[Region]) -> Sig
             metrics: Arc::new(AwsAgentMetrics::new(clients)),
         }),
     }
+}
+
+/// The managed alarms in the container's own region, in `namespace`; `None` when the stack
+/// manages none.
+pub fn alarms(
+    setup: &ScalingSetup,
+    namespace: &str,
+    sdk: &SdkConfig,
+    regions: &[Region],
+) -> Option<AlarmSync> {
+    let settings = setup.alarm_settings(namespace, regions)?;
+    Some(AlarmSync {
+        settings,
+        cloudwatch: Arc::new(CloudWatchAlarms::new(aws_sdk_cloudwatch::Client::new(sdk))),
+    })
 }

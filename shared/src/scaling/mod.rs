@@ -2,6 +2,7 @@
 
 pub mod actuator;
 pub mod alarm;
+pub mod alarms;
 mod autoscaler;
 pub mod cost_gate;
 pub mod demand;

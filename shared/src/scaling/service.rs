@@ -13,6 +13,7 @@ use thiserror::Error;
 use utoipa::ToSchema;
 
 use super::actuator::{Actuator, ActuatorError};
+use super::alarms::{AlarmChanges, AlarmSettings, AlarmSpec, Alarms, alarms_for, reconcile};
 use super::cost_gate::{CostGate, Spend};
 use super::demand::{DemandLedger, DemandWindow};
 use super::plan::{Evaluation, PlanInput, plan};
@@ -105,6 +106,21 @@ impl Default for SignalSources {
     }
 }
 
+/// The managed alarms and the port they are kept in.
+#[derive(Debug, Clone)]
+pub struct AlarmSync {
+    pub settings: AlarmSettings,
+    pub cloudwatch: Arc<dyn Alarms>,
+}
+
+/// What one reconciliation of the managed alarms changed, and what failed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+pub struct AlarmOutcome {
+    pub changes: AlarmChanges,
+    /// The first failure, if any (the next tick tries again).
+    pub error: Option<String>,
+}
+
 /// A type the tick could not evaluate.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct TickFailure {
@@ -121,6 +137,8 @@ pub struct TickReport {
     pub failures: Vec<TickFailure>,
     /// Regions the scaler marked or cleared itself.
     pub region_changes: Vec<RegionEvent>,
+    /// The managed alarms' reconciliation (absent where the stack manages none, as locally).
+    pub alarms: Option<AlarmOutcome>,
     pub at: DateTime<Utc>,
 }
 
@@ -149,6 +167,7 @@ pub struct Scaler {
     actuator: Arc<dyn Actuator>,
     signals: SignalSources,
     health: HealthSettings,
+    alarms: Option<AlarmSync>,
 }
 
 impl Scaler {
@@ -162,7 +181,57 @@ impl Scaler {
             actuator,
             signals: SignalSources::default(),
             health: HealthSettings::default(),
+            alarms: None,
         }
+    }
+
+    /// Keeps the types' utilization alarms in step with their policies.
+    #[must_use]
+    pub fn with_alarms(mut self, alarms: AlarmSync) -> Self {
+        self.alarms = Some(alarms);
+        self
+    }
+
+    /// Brings the managed alarms in line with `policies`: creates, updates and deletes what
+    /// differs. `None` where the stack manages no alarms.
+    pub async fn sync_alarms(&self, policies: &[VersionedPolicy]) -> Option<AlarmOutcome> {
+        let sync = self.alarms.as_ref()?;
+        let desired: Vec<AlarmSpec> = policies
+            .iter()
+            .flat_map(|p| alarms_for(&sync.settings, &p.agent_type, &p.policy, self.signal_of(p)))
+            .collect();
+        let actual = match sync.cloudwatch.list(&sync.settings.prefix).await {
+            Ok(actual) => actual,
+            Err(e) => {
+                tracing::warn!(error = %e, "managed alarms not reconciled");
+                return Some(AlarmOutcome { changes: AlarmChanges::default(), error: Some(e.to_string()) });
+            }
+        };
+        let changes = reconcile(&sync.settings.prefix, &desired, &actual);
+        let mut error = None;
+        for alarm in &changes.put {
+            if let Err(e) = sync.cloudwatch.put(alarm).await {
+                error.get_or_insert(e.to_string());
+            }
+        }
+        if !changes.delete.is_empty()
+            && let Err(e) = sync.cloudwatch.delete(&changes.delete).await
+        {
+            error.get_or_insert(e.to_string());
+        }
+        if !changes.is_empty() {
+            tracing::info!(put = changes.put.len(), deleted = changes.delete.len(), error = ?error, "managed alarms reconciled");
+        }
+        Some(AlarmOutcome { changes, error })
+    }
+
+    /// [`Self::sync_alarms`] over every policy in force (after a policy changed).
+    pub async fn sync_alarms_now(&self) -> Result<Option<AlarmOutcome>, StoreError> {
+        if self.alarms.is_none() {
+            return Ok(None);
+        }
+        let policies = self.fleet.policies().await?;
+        Ok(self.sync_alarms(&policies).await)
     }
 
     /// Places replacements and spills shares by `proximity`.
@@ -331,6 +400,7 @@ impl Scaler {
     /// through the same path as an alarm. A type that fails is reported and the others go on.
     pub async fn tick(&self, now: DateTime<Utc>) -> Result<TickReport, StoreError> {
         let policies = self.fleet.policies().await?;
+        let alarms = self.sync_alarms(&policies).await;
         let signals: Vec<Signal> = policies.iter().map(|p| self.signal_of(p)).collect();
         let lambda_types: Vec<&AgentType> = policies
             .iter()
@@ -365,7 +435,7 @@ impl Scaler {
                 }
             }
         }
-        Ok(TickReport { evaluations, failures, region_changes, at: now })
+        Ok(TickReport { evaluations, failures, region_changes, alarms, at: now })
     }
 
     /// Marks regions whose replicas went silent or whose Lambda agents fail, clears the marks

@@ -2,8 +2,10 @@
 //! Lambda agents are named and sized, and which signal a policy that names none uses. Parsing
 //! only; `aws::scaling` builds the AWS side from it.
 
+use super::alarms::AlarmSettings;
 use super::signals::{LambdaAgents, Signal};
 use crate::config::{ConfigError, Env, bad, var};
+use crate::domain::Region;
 
 /// How scaling decisions are applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +25,19 @@ pub struct ScalingSetup {
     /// `COMMANDER_AGENT_QUALIFIER` (default `live`; `$LATEST` is refused) and
     /// `COMMANDER_CONCURRENCY_PER_REPLICA` (default 1, at most 10000).
     pub lambda_agents: LambdaAgents,
+    /// `COMMANDER_ALARM_PREFIX` (the stack's name and a dash) turns on the managed alarms;
+    /// `COMMANDER_ALARM_ACTION` is the ARN they invoke (the scaler; unset: no action, an
+    /// EventBridge rule delivers their state changes).
+    pub alarms: Option<ManagedAlarms>,
+    /// `AWS_REGION`: where the container runs, and so its alarms.
+    pub home_region: Option<Region>,
+}
+
+/// Where the managed alarms are named and what they invoke.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagedAlarms {
+    pub prefix: String,
+    pub action: Option<String>,
 }
 
 impl Default for ScalingSetup {
@@ -34,6 +49,8 @@ impl Default for ScalingSetup {
                 qualifier: "live".into(),
                 concurrency_per_replica: 1,
             },
+            alarms: None,
+            home_region: None,
         }
     }
 }
@@ -71,9 +88,45 @@ impl ScalingSetup {
                 )
             })?,
         };
+        let alarms = match var(env, "COMMANDER_ALARM_PREFIX") {
+            None => None,
+            Some(prefix) => {
+                let valid = (1..=100).contains(&prefix.len())
+                    && prefix.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+                if !valid {
+                    return Err(bad(
+                        "COMMANDER_ALARM_PREFIX",
+                        format!("{prefix:?} is not 1-100 of A-Za-z0-9 - _"),
+                    ));
+                }
+                let action = var(env, "COMMANDER_ALARM_ACTION");
+                if let Some(a) = &action
+                    && !a.starts_with("arn:")
+                {
+                    return Err(bad("COMMANDER_ALARM_ACTION", format!("{a:?} is not an ARN")));
+                }
+                Some(ManagedAlarms { prefix, action })
+            }
+        };
+        let home_region = var(env, "AWS_REGION").and_then(|r| Region::parse(&r).ok());
         Ok(Self {
             actuator,
             lambda_agents: LambdaAgents { function_pattern, qualifier, concurrency_per_replica },
+            alarms,
+            home_region,
+        })
+    }
+
+    /// The managed alarms' settings, their metrics in `namespace`; `None` when the stack manages
+    /// none. Lambda agents' alarms are made only where this region is one of the fleet's.
+    pub fn alarm_settings(&self, namespace: &str, fleet: &[Region]) -> Option<AlarmSettings> {
+        let alarms = self.alarms.as_ref()?;
+        Some(AlarmSettings {
+            prefix: alarms.prefix.clone(),
+            namespace: namespace.to_owned(),
+            actions: alarms.action.iter().cloned().collect(),
+            home_region: self.home_region.clone().filter(|r| fleet.contains(r)),
+            lambda_agents: self.lambda_agents.clone(),
         })
     }
 
@@ -112,11 +165,28 @@ mod tests {
             "inc-detection"
         );
         assert_eq!(pc.lambda_agents.concurrency_per_replica, 4);
+        assert!(pc.alarm_settings("N", &Region::defaults()).is_none(), "no prefix, no managed alarms");
+        let managed = ScalingSetup::from_env(&env(&[
+            ("COMMANDER_ALARM_PREFIX", "commander-prod-"),
+            ("COMMANDER_ALARM_ACTION", "arn:aws:lambda:eu-west-1:1:function:commander-prod-scaler"),
+            ("AWS_REGION", "eu-west-1"),
+        ]))
+        .unwrap();
+        let settings = managed.alarm_settings("IncidentCommander/prod", &Region::defaults()).unwrap();
+        assert_eq!((settings.prefix.as_str(), settings.actions.len()), ("commander-prod-", 1));
+        assert_eq!(settings.home_region.map(|r| r.to_string()).as_deref(), Some("eu-west-1"));
+        let elsewhere = managed.alarm_settings("N", &[Region::parse("us-east-1").unwrap()]).unwrap();
+        assert!(elsewhere.home_region.is_none(), "not a fleet region: no Lambda agent alarms here");
     }
 
     #[test]
     fn bad_values_name_their_variable() {
-        let cases: [(&'static [(&'static str, &'static str)], &str); 4] = [
+        let cases: [(&'static [(&'static str, &'static str)], &str); 6] = [
+            (&[("COMMANDER_ALARM_PREFIX", "stack name!")], "COMMANDER_ALARM_PREFIX"),
+            (
+                &[("COMMANDER_ALARM_PREFIX", "s-"), ("COMMANDER_ALARM_ACTION", "scaler")],
+                "COMMANDER_ALARM_ACTION",
+            ),
             (&[("COMMANDER_ACTUATOR", "magic")], "COMMANDER_ACTUATOR"),
             (&[("COMMANDER_AGENT_QUALIFIER", "$LATEST")], "COMMANDER_AGENT_QUALIFIER"),
             (&[("COMMANDER_AGENT_FUNCTION_PATTERN", "agent")], "COMMANDER_AGENT_FUNCTION_PATTERN"),

@@ -165,6 +165,21 @@ impl FleetState {
         Ok(VersionedPolicy { agent_type: agent_type.clone(), policy, version })
     }
 
+    /// Deletes a policy still at `version` (at least 1: a stored one): an operator-defined type
+    /// leaves the catalog with it; a builtin type is back on its seed policy.
+    pub async fn delete_policy(&self, agent_type: &AgentType, version: u64) -> Result<(), StoreError> {
+        if version == 0 {
+            // A builtin never changed: nothing stored to delete.
+            return if agent_type.builtin().is_some() { Ok(()) } else { Err(StoreError::ConditionFailed) };
+        }
+        self.store.delete(&policy_key(agent_type), Condition::Version(version)).await?;
+        if agent_type.builtin().is_none() {
+            // After the policy: readers skip a catalog entry without a policy.
+            self.store.delete(&Key::new(CATALOG, format!("AGENT#{agent_type}")), Condition::Always).await?;
+        }
+        Ok(())
+    }
+
     /// Records a heartbeat. Only the reported fields are set, so counters other components keep on
     /// the replica item survive; the record expires `ttl` after this report.
     pub async fn record_heartbeat(&self, replica: &Replica, ttl: Duration) -> Result<(), StoreError> {

@@ -148,6 +148,7 @@ pub async fn put(
     match state.fleet.put_policy(&agent_type, policy, version).await {
         Ok(stored) => {
             tracing::info!(%agent_type, version = stored.version, "scaling policy changed");
+            sync_alarms(&state).await;
             Ok(Json(PolicyResponse { policy: stored.into(), timestamp: state.clock.now() }))
         }
         Err(StoreError::ConditionFailed) => {
@@ -158,4 +159,80 @@ pub async fn put(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// The managed alarms follow a policy change at once; if CloudWatch cannot be reached now, the
+/// scaler's next tick reconciles them (the change itself is stored either way).
+async fn sync_alarms(state: &AppState) {
+    match state.scaler.sync_alarms_now().await {
+        Ok(Some(outcome)) if outcome.error.is_some() => {
+            tracing::warn!(error = ?outcome.error, "managed alarms not yet in step; the next tick retries");
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "managed alarms not reconciled; the next tick retries"),
+    }
+}
+
+/// The version a deletion is based on.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeleteVersion {
+    /// The version last read; the deletion fails with 409 if the policy changed since.
+    pub version: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PolicyDeleted {
+    pub agent_type: String,
+    /// `removed` (an operator-defined type and its alarms are gone) or `reset` (a builtin type
+    /// is back on its seed policy, version 0).
+    pub outcome: String,
+    pub timestamp: DateTime<Utc>,
+}
+
+/// Removes an operator-defined type (its policy, its catalog entry and, through the scaler, its
+/// managed alarms), or resets a builtin type to its seed policy.
+#[utoipa::path(delete, path = "/scaling/policies/{agent_type}", tag = "scaling",
+    params(
+        ("agent_type" = String, Path, description = "An agent type: a-z, 0-9 and '-', 1 to 64 characters"),
+        DeleteVersion,
+    ),
+    responses(
+        (status = 200, body = PolicyDeleted),
+        (status = 400, description = "Malformed agent type or version", body = crate::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such agent type", body = crate::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The policy changed since the quoted version", body = crate::Problem, content_type = "application/problem+json"),
+        (status = 503, body = crate::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn delete(
+    State(state): State<AppState>,
+    AgentTypeParam(agent_type): AgentTypeParam,
+    axum::extract::Query(DeleteVersion { version }): axum::extract::Query<DeleteVersion>,
+) -> Result<Json<PolicyDeleted>, ApiError> {
+    let Some(current) = state.fleet.policy(&agent_type).await? else {
+        return Err(ApiError::NotFound(format!("agent type {agent_type} has no scaling policy")));
+    };
+    if current.version != version {
+        return Err(ApiError::Conflict(format!(
+            "the policy of {agent_type} is at version {}, not {version}: read it again",
+            current.version
+        )));
+    }
+    match state.fleet.delete_policy(&agent_type, version).await {
+        Ok(()) => {}
+        Err(StoreError::ConditionFailed) => {
+            return Err(ApiError::Conflict(format!(
+                "the policy of {agent_type} changed meanwhile: read it again"
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    tracing::info!(%agent_type, version, "scaling policy deleted");
+    sync_alarms(&state).await;
+    let outcome = if agent_type.builtin().is_some() { "reset" } else { "removed" };
+    Ok(Json(PolicyDeleted {
+        agent_type: agent_type.to_string(),
+        outcome: outcome.into(),
+        timestamp: state.clock.now(),
+    }))
 }
