@@ -207,8 +207,10 @@ pub struct PolicyDeleted {
 pub async fn delete(
     State(state): State<AppState>,
     AgentTypeParam(agent_type): AgentTypeParam,
-    axum::extract::Query(DeleteVersion { version }): axum::extract::Query<DeleteVersion>,
+    query: Result<axum::extract::Query<DeleteVersion>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<PolicyDeleted>, ApiError> {
+    let axum::extract::Query(DeleteVersion { version }) =
+        query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let Some(current) = state.fleet.policy(&agent_type).await? else {
         return Err(ApiError::NotFound(format!("agent type {agent_type} has no scaling policy")));
     };
