@@ -100,3 +100,33 @@ async fn the_cost_spike_is_caught_by_the_next_sweep_and_emergency_mode_brings_sp
     let minutes = report::emergency_minutes(&day);
     assert!(minutes >= (ends - emergency_from.at).num_minutes() && minutes < 24 * 60, "{minutes}");
 }
+
+/// The short scenario's whole report, against the copy committed beside it: a change to the
+/// engine or the loop that moves any figure shows up here. After a deliberate change, regenerate
+/// with `COMMANDER_UPDATE_GOLDEN=1 cargo test -p shared --test simulation_fixtures golden` and
+/// say in the commit why the figures moved.
+#[tokio::test]
+async fn the_short_outage_report_equals_its_golden_copy() {
+    let s = fixture("short-outage");
+    let day = incidents(&s);
+    let mut runs = Vec::new();
+    for variant in Variant::ALL {
+        runs.push(run(&s, &day, variant, &mut |_| {}).await.unwrap());
+    }
+    let command = "commander simulate day --scenario tests/fixtures/scenarios/short-outage.json";
+    let report = report::markdown(&s, &runs, command, &[]);
+    let golden = format!("{}/../tests/fixtures/scenarios/short-outage.report.md", env!("CARGO_MANIFEST_DIR"));
+    if std::env::var("COMMANDER_UPDATE_GOLDEN").is_ok_and(|v| v == "1") {
+        std::fs::write(&golden, &report).unwrap();
+    }
+    let committed = std::fs::read_to_string(&golden).unwrap_or_default();
+    assert!(
+        committed == report,
+        "the short-outage report differs from {golden} (regenerate with COMMANDER_UPDATE_GOLDEN=1 if the change is meant):\n{report}"
+    );
+    // The loop as deployed ran in it: ticks every minute, a silent region marked and cleared.
+    let suite = &runs[0];
+    assert_eq!(suite.ticks, 120);
+    assert!(suite.region_events.iter().any(|e| !e.healthy && e.source == MarkSource::Silence));
+    assert!(suite.region_events.iter().any(|e| e.healthy));
+}

@@ -24,6 +24,7 @@ use thiserror::Error;
 
 use super::arrivals::Incident;
 use super::aws::SimulatedAws;
+use super::cloudwatch::{Metrics, SimulatedAlarm, series};
 use super::containers::Start;
 use super::events::Agenda;
 use super::fleet::TypeFleet;
@@ -42,10 +43,12 @@ use crate::cost::usage::{HourUsage, UsageCounters, hour_of};
 use crate::cost::{Architecture, PriceTable, billing};
 use crate::domain::{AgentType, Region, Replica, ReplicaId, Severity};
 use crate::scaling::actuator::RecordActuator;
+use crate::scaling::alarms::{AlarmSettings, alarms_for};
 use crate::scaling::cost_gate::CostGate;
 use crate::scaling::demand::{DemandLedger, MinuteDemand, minute_of};
-use crate::scaling::records::RegionEvent;
-use crate::scaling::service::{Scaler, ScalingError};
+use crate::scaling::records::{RegionEvent, RegionHealth};
+use crate::scaling::service::{Scaler, ScalingError, ScalingRequest};
+use crate::scaling::signals::{LambdaAgents, Signal};
 use crate::scaling::{FleetState, ScalingPolicy};
 use crate::store::{MemoryStore, Store, StoreError};
 use crate::warming::config::{TargetConfig, WarmConfig};
@@ -53,8 +56,10 @@ use crate::warming::warmer::Warmer;
 
 /// Replicas report this often (the suite's default heartbeat interval).
 const HEARTBEAT: Duration = Duration::seconds(30);
-/// The autoscaler evaluates every type this often (a CloudWatch alarm's period).
+/// The scaler's tick evaluates every type this often (template.yaml's `ScalerTickSchedule`).
 const EVALUATE: Duration = Duration::seconds(60);
+/// CloudWatch evaluates the managed alarms this long after each one-minute period ends.
+const ALARM_DELAY: Duration = Duration::seconds(20);
 /// A new replica takes this long to start before it reports.
 const REPLICA_START: Duration = Duration::seconds(5);
 /// The cost sweeper's schedule (template.yaml's default).
@@ -88,9 +93,11 @@ enum Event {
     Done { incident: usize, serial: u64, assigned: DateTime<Utc> },
     Heartbeat,
     Evaluate,
+    Alarms,
     Sweep,
     Warm,
     Outage { region: Region, down: bool },
+    OperatorMark(usize),
     Spike(usize),
 }
 
@@ -156,6 +163,10 @@ pub struct DayRun {
     pub cold_starts: u64,
     /// Regions the suite marked or cleared itself (silence, errors), in order.
     pub region_events: Vec<RegionEvent>,
+    /// The scaler's schedule ticks.
+    pub ticks: u64,
+    /// Transitions of a managed alarm into ALARM, each an invocation of the scaler, per type.
+    pub alarm_invocations: BTreeMap<AgentType, u64>,
 }
 
 /// The model a kind of incident gets, as chosen under the controls in force.
@@ -204,6 +215,28 @@ struct Engine<'a> {
     refused_in: HashMap<usize, DateTime<Utc>>,
     ledger: DemandLedger,
     region_events: Vec<RegionEvent>,
+    /// The simulated CloudWatch: AgentUtilization samples and the managed alarms on them.
+    cloudwatch: Metrics,
+    alarms: Vec<(AgentType, SimulatedAlarm)>,
+    /// Each type's AgentUtilization series, as its alarms name it.
+    utilization_series: BTreeMap<AgentType, String>,
+    ticks: u64,
+    alarm_invocations: BTreeMap<AgentType, u64>,
+}
+
+/// The managed alarms as the simulated stack names them (invoking the scaler directly).
+fn simulated_alarms() -> AlarmSettings {
+    AlarmSettings {
+        prefix: "simulation-".into(),
+        namespace: "IncidentCommander/simulation".into(),
+        actions: vec!["scaler".into()],
+        home_region: None,
+        lambda_agents: LambdaAgents {
+            function_pattern: "{agent_type}-agent".into(),
+            qualifier: "live".into(),
+            concurrency_per_replica: 1,
+        },
+    }
 }
 
 fn function_name(agent_type: &AgentType) -> String {
@@ -296,6 +329,11 @@ pub async fn run(
         refused_in: HashMap::new(),
         region_events: Vec::new(),
         ledger: DemandLedger::new(Arc::clone(&store)),
+        cloudwatch: Metrics::default(),
+        alarms: Vec::new(),
+        utilization_series: BTreeMap::new(),
+        ticks: 0,
+        alarm_invocations: BTreeMap::new(),
     };
     engine.start().await?;
     engine.run_to_end(progress).await?;
@@ -312,6 +350,13 @@ impl Engine<'_> {
                 policy.max_replicas = limits.max_replicas;
             }
             self.fleet.put_policy(agent_type, policy.clone(), 0).await?;
+            if self.variant == Variant::Suite {
+                // The alarms the scaler manages for the type, as deployed (direct delivery).
+                for spec in alarms_for(&simulated_alarms(), agent_type, &policy, Signal::Heartbeats) {
+                    self.utilization_series.insert(agent_type.clone(), series(&spec));
+                    self.alarms.push((agent_type.clone(), SimulatedAlarm::new(spec)));
+                }
+            }
             let fleet =
                 TypeFleet::new(function_name(agent_type), policy.capacity_per_replica, self.scenario.seed);
             self.fleets.insert(agent_type.clone(), fleet);
@@ -363,6 +408,9 @@ impl Engine<'_> {
             self.agenda.schedule(outage.from, Event::Outage { region: outage.region.clone(), down: true });
             self.agenda.schedule(back, Event::Outage { region: outage.region.clone(), down: false });
         }
+        for (k, mark) in self.scenario.operator_marks.iter().enumerate() {
+            self.agenda.schedule(mark.at, Event::OperatorMark(k));
+        }
         for (k, spike) in self.scenario.cost_spikes.iter().enumerate() {
             self.agenda.schedule(spike.from, Event::Spike(k));
         }
@@ -372,6 +420,9 @@ impl Engine<'_> {
         }
         self.agenda.schedule(start, Event::Warm);
         self.agenda.schedule(start + EVALUATE, Event::Evaluate);
+        if self.variant == Variant::Suite {
+            self.agenda.schedule(start + EVALUATE + ALARM_DELAY, Event::Alarms);
+        }
         self.agenda.schedule(start + SWEEP, Event::Sweep);
         Ok(())
     }
@@ -403,6 +454,10 @@ impl Engine<'_> {
                     progress(at);
                     self.agenda.schedule(at + EVALUATE, Event::Evaluate);
                 }
+                Event::Alarms => {
+                    self.alarms(at).await?;
+                    self.agenda.schedule(at + EVALUATE, Event::Alarms);
+                }
                 Event::Sweep => {
                     self.sweep(at).await?;
                     self.agenda.schedule(at + SWEEP, Event::Sweep);
@@ -412,6 +467,7 @@ impl Engine<'_> {
                     self.agenda.schedule(at + WARM, Event::Warm);
                 }
                 Event::Outage { region, down } => self.outage(region, down, at).await?,
+                Event::OperatorMark(k) => self.operator_mark(k, at).await?,
                 Event::Spike(k) => self.spike(k, at).await?,
             }
         }
@@ -456,6 +512,8 @@ impl Engine<'_> {
             warm_starts,
             cold_starts,
             region_events: self.region_events,
+            ticks: self.ticks,
+            alarm_invocations: self.alarm_invocations,
         }
     }
 
@@ -476,6 +534,12 @@ impl Engine<'_> {
                     performance_score: 0.9,
                     last_heartbeat: at,
                 };
+                // The api writes one AgentUtilization sample per healthy heartbeat (EMF).
+                if replica.healthy
+                    && let Some(series) = self.utilization_series.get(agent_type)
+                {
+                    self.cloudwatch.put(series.clone(), at, replica.utilization() * 100.0);
+                }
                 self.fleet.record_heartbeat(&replica, ttl).await?;
                 reports += 1.0;
             }
@@ -654,6 +718,23 @@ impl Engine<'_> {
         Ok(())
     }
 
+    /// An operator marks a region (or clears its mark), as `PUT`/`DELETE /regions/{region}/health`
+    /// would; only the suite reads region marks.
+    async fn operator_mark(&mut self, k: usize, at: DateTime<Utc>) -> Result<(), SimulationError> {
+        if self.variant != Variant::Suite {
+            return Ok(());
+        }
+        let mark = &self.scenario.operator_marks[k];
+        match mark.healthy {
+            Some(healthy) => {
+                let health = RegionHealth::operator(healthy, 1.0, mark.reason.clone(), at);
+                self.fleet.set_region_health(&mark.region, &health).await?;
+            }
+            None => self.fleet.clear_region_mark(&mark.region, None).await?,
+        }
+        Ok(())
+    }
+
     /// A price or token-volume jump: prices go into the price table in force (the sweeper and
     /// model selection read it), tokens into every call from now on.
     async fn spike(&mut self, k: usize, at: DateTime<Utc>) -> Result<(), SimulationError> {
@@ -723,6 +804,7 @@ impl Engine<'_> {
         if self.variant == Variant::Suite {
             self.report_demand(at).await?;
             let report = self.scaler.tick(at).await?;
+            self.ticks += 1;
             if let Some(failure) = report.failures.first() {
                 return Err(SimulationError::Tick(failure.agent_type.clone(), failure.error.clone()));
             }
@@ -740,6 +822,27 @@ impl Engine<'_> {
             }
             self.drain(&agent_type, at)?;
             self.sample(&agent_type, at);
+        }
+        Ok(())
+    }
+
+    /// CloudWatch evaluates the managed alarms; each transition into ALARM invokes the scaler for
+    /// its type (the alarm's Lambda action), through the same evaluation as the tick.
+    async fn alarms(&mut self, at: DateTime<Utc>) -> Result<(), SimulationError> {
+        let mut fired = Vec::new();
+        for (agent_type, alarm) in &mut self.alarms {
+            if alarm.evaluate(&self.cloudwatch, at) {
+                fired.push(agent_type.clone());
+            }
+        }
+        let longest = self.alarms.iter().map(|(_, a)| a.spec.evaluation_periods).max().unwrap_or(1);
+        self.cloudwatch.forget_before(at - Duration::minutes(i64::from(longest) + 2));
+        for agent_type in fired {
+            *self.alarm_invocations.entry(agent_type.clone()).or_default() += 1;
+            self.scaler.evaluate(&ScalingRequest::alarm(agent_type.clone(), at, None), at).await?;
+            let (state, _) = self.fleet.scaling_state(&agent_type).await?;
+            self.reconcile(&agent_type, &state.desired, at);
+            self.drain(&agent_type, at)?;
         }
         Ok(())
     }

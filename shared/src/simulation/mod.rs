@@ -5,6 +5,7 @@
 
 pub mod arrivals;
 pub mod aws;
+pub mod cloudwatch;
 pub mod containers;
 pub mod engine;
 pub mod events;

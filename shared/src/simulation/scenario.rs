@@ -39,13 +39,26 @@ pub struct ServiceTime {
     pub p95_s: f64,
 }
 
-/// A region that stops serving (its replicas fail their health checks) for a while.
+/// A region that goes down for a while: its agents stop reporting and take no work.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Outage {
     pub region: Region,
     pub from: DateTime<Utc>,
     pub minutes: u32,
+}
+
+/// An operator's mark on a region, scheduled by the scenario (the suite marks regions itself
+/// from silence and errors; only this marks one for it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorMark {
+    pub region: Region,
+    pub at: DateTime<Utc>,
+    /// `true`/`false` marks the region; `null` clears the mark (the scaler judges it again).
+    pub healthy: Option<bool>,
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 /// From `from` on, a model's price or the tokens per call are multiplied.
@@ -98,6 +111,8 @@ pub struct Scenario {
     pub outages: Vec<Outage>,
     #[serde(default)]
     pub cost_spikes: Vec<CostSpike>,
+    #[serde(default)]
+    pub operator_marks: Vec<OperatorMark>,
 }
 
 /// The longest simulated run: a week.
@@ -189,6 +204,13 @@ impl Scenario {
             let field = format!("outages[{i}]");
             self.within(&field, o.from, o.minutes)?;
             if !self.regions.contains_key(&o.region) {
+                return bad(&field, "the region is not among the scenario's regions");
+            }
+        }
+        for (i, m) in self.operator_marks.iter().enumerate() {
+            let field = format!("operator_marks[{i}]");
+            self.within(&field, m.at, 1)?;
+            if !self.regions.contains_key(&m.region) {
                 return bad(&field, "the region is not among the scenario's regions");
             }
         }
