@@ -70,6 +70,36 @@ pub fn summary_table(runs: &[DayRun]) -> String {
     out
 }
 
+/// What the deployed loop did in the suite's run: ticks, alarm invocations, region marks.
+fn control_loop(out: &mut String, suite: &DayRun) {
+    let _ = writeln!(out, "\n## The control loop\n");
+    let invocations: u64 = suite.alarm_invocations.values().sum();
+    let by_type: Vec<String> = suite.alarm_invocations.iter().map(|(t, n)| format!("{t} {n}")).collect();
+    let _ = writeln!(
+        out,
+        "The scaler ticked {} times (every minute); its managed alarms went into ALARM {invocations} times{}, each invoking it for its type at once.\n",
+        suite.ticks,
+        if by_type.is_empty() { String::new() } else { format!(" ({})", by_type.join(", ")) },
+    );
+    if suite.region_events.is_empty() {
+        let _ = writeln!(out, "No region was marked.");
+    } else {
+        let _ = writeln!(out, "| time | region | mark | source | why |");
+        let _ = writeln!(out, "|---|---|---|---|---|");
+        for e in &suite.region_events {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} |",
+                e.at.format("%H:%M"),
+                e.region,
+                if e.healthy { "healthy" } else { "unhealthy" },
+                e.source.as_str(),
+                e.reason.replace('|', "/"),
+            );
+        }
+    }
+}
+
 /// The whole report.
 pub fn markdown(scenario: &Scenario, runs: &[DayRun], command: &str, plots: &[Plot]) -> String {
     let mut out = String::new();
@@ -117,32 +147,7 @@ pub fn markdown(scenario: &Scenario, runs: &[DayRun], command: &str, plots: &[Pl
                 pct(s.waited_over_maximum_share),
             );
         }
-        let _ = writeln!(out, "\n## The control loop\n");
-        let invocations: u64 = suite.alarm_invocations.values().sum();
-        let by_type: Vec<String> = suite.alarm_invocations.iter().map(|(t, n)| format!("{t} {n}")).collect();
-        let _ = writeln!(
-            out,
-            "The scaler ticked {} times (every minute); its managed alarms went into ALARM {invocations} times{}, each invoking it for its type at once.\n",
-            suite.ticks,
-            if by_type.is_empty() { String::new() } else { format!(" ({})", by_type.join(", ")) },
-        );
-        if suite.region_events.is_empty() {
-            let _ = writeln!(out, "No region was marked.");
-        } else {
-            let _ = writeln!(out, "| time | region | mark | source | why |");
-            let _ = writeln!(out, "|---|---|---|---|---|");
-            for e in &suite.region_events {
-                let _ = writeln!(
-                    out,
-                    "| {} | {} | {} | {} | {} |",
-                    e.at.format("%H:%M"),
-                    e.region,
-                    if e.healthy { "healthy" } else { "unhealthy" },
-                    e.source.as_str(),
-                    e.reason.replace('|', "/"),
-                );
-            }
-        }
+        control_loop(&mut out, suite);
         let _ = writeln!(out, "\n## What the suite's cost sweeps did\n");
         let changes: Vec<_> = suite.sweeps.iter().filter(|s| !s.actions.is_empty()).collect();
         if changes.is_empty() {
