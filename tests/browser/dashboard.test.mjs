@@ -29,7 +29,8 @@ const problems = [];
 /** Starts `commander serve` on a free loopback port and resolves with its address. */
 function serve() {
   return new Promise((resolveStart, reject) => {
-    const child = spawn(binary, ["serve", "--memory", "--addr", "127.0.0.1:0"], {
+    // No scheduled tick: the seed's optimisation is the one evaluation, so the figures are known.
+    const child = spawn(binary, ["serve", "--memory", "--addr", "127.0.0.1:0", "--tick-seconds", "0"], {
       env: { ...process.env, RUST_LOG: "info", AWS_EC2_METADATA_DISABLED: "true" },
       stdio: ["ignore", "pipe", "pipe"],
     });
@@ -137,8 +138,10 @@ test("renders the fleet, spend, warming and recommendations from the API", async
   const row = fleetRow("detection", "us-east-1");
   await row.waitFor();
   const cells = await row.locator("td").allTextContents();
-  // det-1..3 report in us-east-1 (current 3); the scaler moved the type's replicas elsewhere (desired 0).
-  assert.equal(cells[0], "3 / 0");
+  // det-1..3 report in us-east-1 (current 3). The healthy ones average 58 %, inside the policy's
+  // thresholds: the scaler holds four live replicas, one per region (us-east-1 at 2 of 3 healthy
+  // keeps its share).
+  assert.equal(cells[0], "3 / 1");
   assert.equal(cells[1], "2", "healthy");
   assert.equal(cells[2], "1", "unhealthy");
   // 30 of 40 on the healthy ones.
@@ -147,7 +150,9 @@ test("renders the fleet, spend, warming and recommendations from the API", async
   const [fill, track] = await row.locator(".meter").evaluate((m) => [m.querySelector(".fill").getBoundingClientRect().width, m.getBoundingClientRect().width]);
   assert.ok(Math.abs(fill - 0.75 * track) < 1.5, `the bar is drawn three quarters full (${fill} of ${track})`);
   assert.equal((await fleetRow("diagnosis", "us-west-2").locator("td").first().textContent()).split(" / ")[0], "1");
-  assert.match(await page.locator('#fleet article[data-type="detection"] .events').textContent(), /scale down/);
+  assert.match(await page.locator('#fleet article[data-type="detection"] .last-evaluation').textContent(),
+    /^Last evaluated .* by operator: 4 live → 4 desired, weighed as low$/);
+  assert.equal(await page.locator('#fleet article[data-type="detection"] .events').count(), 0, "held: no scaling event");
   // A type none of whose replicas report says so.
   assert.equal(await page.locator('#fleet article[data-type="communication"] p.no-replicas').textContent(), "No replicas reporting yet.");
   assert.equal(await page.locator('#fleet article[data-type="detection"] p.no-replicas').count(), 0);
@@ -264,6 +269,17 @@ test("operator actions ask first and show their results", async () => {
   await page.locator('#fleet article[data-type="detection"] tr[data-region="eu-west-1"] .badge.bad').waitFor();
   const regions = await call("GET", "/regions");
   assert.equal(regions.regions.find((r) => r.region === "eu-west-1").healthy, false);
+  await page.waitForFunction(() => document.querySelector("#fleet .region-marks").textContent.includes("eu-west-1 unhealthy"));
+  assert.match(await page.locator("#fleet .region-marks").textContent(), /eu-west-1 unhealthy · by an operator.*drill/);
+
+  // Handing the region back to the scaler clears the operator's mark.
+  await page.locator('#region-form input[value="clear"]').check();
+  await page.locator('#region-form button[type="submit"]').click();
+  await confirmDialog("Confirm");
+  await page.waitForFunction(() => document.querySelector("#action-result").textContent.includes("mark is cleared"));
+  assert.equal((await call("GET", "/regions")).regions.find((r) => r.region === "eu-west-1").source, null);
+  await page.waitForFunction(() => !document.querySelector('#fleet article[data-type="detection"] tr[data-region="eu-west-1"] .badge.bad'));
+  await page.locator('#region-form input[value="false"]').check();
 
   await page.locator('#sweep-form button[type="submit"]').click();
   await confirmDialog("Confirm");

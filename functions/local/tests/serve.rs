@@ -108,7 +108,13 @@ async fn serve_keeps_state_across_a_restart() {
 
 #[tokio::test]
 async fn alarms_posted_locally_drive_the_scaler() {
-    let server = start_with(&["--memory".as_ref()]).await;
+    // No tick: only the alarm evaluates.
+    let server = start_with(&["--memory".as_ref(), "--tick-seconds".as_ref(), "0".as_ref()]).await;
+    for (id, region) in [("d0", "us-east-1"), ("d1", "us-west-2")] {
+        let beat = json!({"agent_type": "detection", "replica_id": id, "region": region, "load": 19.0,
+                          "capacity": 20, "healthy": true, "performance_score": 0.9});
+        assert_eq!(server.request("POST", "/replicas/heartbeat", Some(&beat)).await.0, 200);
+    }
     let path =
         format!("{}/../../tests/fixtures/cloudwatch-alarm-direct-high.json", env!("CARGO_MANIFEST_DIR"));
     let alarm: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
@@ -181,5 +187,74 @@ async fn performance_metrics_show_pools_caches_and_query_times_of_a_serving_suit
         summary["performance_issues"],
         advice["performance_recommendations"].as_array().unwrap().len()
     );
+    server.stop().await;
+}
+
+/// The loop as it runs locally: `--tick-seconds 2` evaluates every type on its heartbeats, the
+/// status shows live and desired counts, the last evaluation's trigger, refused demand by
+/// severity, and a region whose replicas went silent marked by the scaler itself.
+#[tokio::test]
+async fn the_tick_closes_the_loop_locally_and_the_status_shows_it() {
+    let server = start_with_env(
+        &["--memory".as_ref(), "--tick-seconds".as_ref(), "2".as_ref()],
+        &[("COMMANDER_HEARTBEAT_INTERVAL_SECONDS", "1")],
+    )
+    .await;
+    let beat = |id: &str, region: &str| {
+        json!({"agent_type": "detection", "replica_id": id, "region": region, "load": 19.0,
+               "capacity": 20, "healthy": true, "performance_score": 0.9})
+    };
+    let report = |ids: &'static [(&'static str, &'static str)]| {
+        let server = &server;
+        async move {
+            for (id, region) in ids {
+                let (status, body) =
+                    server.request("POST", "/replicas/heartbeat", Some(&beat(id, region))).await;
+                assert_eq!(status, 200, "{body}");
+            }
+        }
+    };
+    let everywhere: &'static [(&str, &str)] =
+        &[("d0", "us-east-1"), ("d1", "us-west-2"), ("d2", "eu-west-1")];
+    let west_only: &'static [(&str, &str)] = &[("d1", "us-west-2"), ("d2", "eu-west-1")];
+    let refused = json!({"agent_type": "communication", "severity": "critical", "incident_id": "inc-1"});
+    let (status, _) = server.request("POST", "/replicas/select", Some(&refused)).await;
+    assert_eq!(status, 503, "no communication replica reports");
+
+    // Every replica reports while the ticks run: the busy type grows.
+    let mut status = Value::Null;
+    for _ in 0..5 {
+        report(everywhere).await;
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        status = server.request("GET", "/scaling/status", None).await.1;
+    }
+    let detection = &status["scaling_metrics"]["detection"];
+    assert_eq!(detection["live_replicas"], 3, "{detection}");
+    assert!(detection["desired_replicas"].as_u64().unwrap() > 3, "{detection}");
+    assert_eq!(detection["last_evaluation"]["trigger"], "tick", "{detection}");
+    assert_eq!(detection["signal"], "heartbeats");
+    let communication = &status["scaling_metrics"]["communication"];
+    assert_eq!(communication["demand"]["refused"]["critical"], 1.0, "{communication}");
+    assert_eq!(status["region_health"]["us-east-1"]["healthy"], true);
+
+    // us-east-1's replica goes silent while the others keep reporting: the scaler marks it.
+    let mut marked = Value::Null;
+    for _ in 0..12 {
+        report(west_only).await;
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        marked = server.request("GET", "/scaling/status", None).await.1;
+        if marked["region_health"]["us-east-1"]["healthy"] == false {
+            break;
+        }
+    }
+    let east = &marked["region_health"]["us-east-1"];
+    assert_eq!(
+        (east["healthy"].as_bool(), east["source"].as_str()),
+        (Some(false), Some("silence")),
+        "{east}"
+    );
+    assert!(east["reason"].as_str().unwrap().contains("detection"), "{east}");
+    assert_eq!(east["events"][0]["source"], "silence", "{east}");
+    assert_eq!(marked["region_health"]["us-west-2"]["source"], Value::Null, "{marked}");
     server.stop().await;
 }

@@ -263,10 +263,53 @@ function latestSweep() {
 function renderFleet(status) {
   const types = Object.keys(status.scaling_policies);
   if (!types.length) return [empty("No agent types are defined.")];
-  const regionHealth = new Map(((state.data.regions && state.data.regions.regions) || []).map((r) => [r.region, r]));
+  const regionHealth = new Map(Object.entries(status.region_health || {}));
   const regions = Object.keys(status.geographic_distribution).filter(visible);
   const cards = types.map((type) => typeCard(type, status, regions, regionHealth));
-  return [h("div", { className: "types" }, cards)];
+  return [regionMarks(regionHealth), h("div", { className: "types" }, cards)];
+}
+
+// Who marked a region: an operator, or the scaler itself from silence or errors.
+const MARKED_BY = { operator: "by an operator", silence: "replicas went silent", errors: "Lambda agents failing" };
+
+function markBadge(mark) {
+  if (!mark || mark.healthy) return null;
+  const by = MARKED_BY[mark.source] || mark.source;
+  return h("span", { className: "badge bad", title: mark.reason || "" },
+    mark.source === "operator" ? "marked unhealthy" : `failed over: ${by}`,
+    mark.recovering_since ? " (recovering)" : "");
+}
+
+function regionMarks(regionHealth) {
+  const events = [...regionHealth.values()].flatMap((m) => m.events || [])
+    .filter((e) => visible(e.region))
+    .sort((a, b) => (a.at < b.at ? 1 : -1))
+    .slice(0, 6);
+  if (!events.length) return h("p", { className: "empty region-marks" }, "No region has been marked.");
+  return h("div", { className: "region-marks" }, h("h3", {}, "Region marks"),
+    h("ul", { className: "events", "aria-label": "Latest region marks, automatic and by operators" },
+    events.map((e) => h("li", {},
+      when(e.at, e.region), " ",
+      h("span", { className: "kind " + (e.healthy ? "healthy" : "unhealthy") }, `${e.region} ${e.healthy ? "healthy" : "unhealthy"}`),
+      ` · ${MARKED_BY[e.source] || e.source}`,
+      h("span", { className: "region-time" }, e.reason),
+    ))));
+}
+
+function demandText(demand) {
+  if (!demand) return null;
+  const parts = [];
+  for (const [what, counts] of [["refused", demand.refused], ["waited", demand.waited]]) {
+    const bySeverity = Object.entries(counts || {}).filter(([, n]) => n > 0).map(([s, n]) => `${s} ${n}`);
+    if (bySeverity.length) parts.push(`${what}: ${bySeverity.join(", ")}`);
+  }
+  return parts.length ? h("span", { className: "badge warn", title: "Selections in the scaler's window" }, parts.join(" · ")) : null;
+}
+
+function lastEvaluation(e) {
+  if (!e) return h("p", { className: "empty last-evaluation" }, "Not evaluated yet.");
+  return h("p", { className: "last-evaluation", title: (e.reasons || []).join("; ") },
+    "Last evaluated ", when(e.at), ` by ${e.trigger}: ${e.live} live → ${e.desired} desired, weighed as ${e.severity}`);
 }
 
 function typeCard(type, status, regions, regionHealth) {
@@ -285,9 +328,7 @@ function typeCard(type, status, regions, regionHealth) {
     const capacity = sum(healthy.map((r) => r.capacity));
     const utilization = capacity > 0 ? sum(healthy.map((r) => r.load)) / capacity : null;
     const split = distribution[region] || {};
-    const mark = regionHealth.get(region);
-    const regionCell = h("th", { scope: "row" }, region, " ",
-      mark && !mark.healthy ? h("span", { className: "badge bad", title: mark.reason || "" }, "marked unhealthy") : null);
+    const regionCell = h("th", { scope: "row" }, region, " ", markBadge(regionHealth.get(region)));
     return h("tr", { "data-region": region },
       regionCell,
       h("td", { className: "num" }, `${split.current ?? here.length} / ${split.desired ?? "—"}`),
@@ -299,7 +340,7 @@ function typeCard(type, status, regions, regionHealth) {
   const healthyHere = replicas.filter((r) => r.healthy);
   const capacityHere = sum(healthyHere.map((r) => r.capacity));
   const summary = state.region === "all"
-    ? `${metrics.replicas ?? replicas.length} replicas (${metrics.healthy_replicas ?? healthyHere.length} healthy) · desired ${metrics.desired_replicas ?? "—"} · utilisation ${percent(metrics.utilization)} · ${Math.round(metrics.incidents_per_minute || 0)} incidents/min`
+    ? `${metrics.live_replicas ?? replicas.length} live (${metrics.healthy_replicas ?? healthyHere.length} healthy) · desired ${metrics.desired_replicas ?? "—"} · utilisation ${percent(metrics.utilization)} · ${Math.round(metrics.incidents_per_minute || 0)} incidents/min`
     : `${replicas.length} replicas in ${state.region} (${healthyHere.length} healthy) · utilisation ${percent(capacityHere ? sum(healthyHere.map((r) => r.load)) / capacityHere : null)}`;
   const events = [...(metrics.recent_scaling_actions || []), ...(metrics.failover_events || [])]
     .filter((e) => !e.region || visible(e.region))
@@ -307,8 +348,8 @@ function typeCard(type, status, regions, regionHealth) {
     .slice(0, 5);
   return h("article", { className: "type", "data-type": type },
     h("h3", {}, type),
-    h("p", { className: "type-summary" }, summary,
-      metrics.scale_up_requested_at ? h("span", { className: "badge warn" }, " scale-up requested") : null),
+    h("p", { className: "type-summary" }, summary, " ", demandText(metrics.demand)),
+    lastEvaluation(metrics.last_evaluation),
     replicas.length ? null : h("p", { className: "empty no-replicas" },
       state.region === "all" ? "No replicas reporting yet." : `No replicas reporting in ${state.region} yet.`),
     h("table", {},
@@ -592,6 +633,14 @@ function wireActions() {
     const healthy = form.healthy.value === "true";
     const reason = $("#region-reason").value.trim();
     if (!region) return showFailure("Region health", new Error("no region to mark yet"));
+    if (form.healthy.value === "clear") {
+      return act(
+        [`Clear the mark on ${region}?`, `${region} is healthy again, and the scaler marks it itself if its replicas go silent or its Lambda agents fail.`],
+        `Clear ${region}`,
+        () => api(`regions/${encodeURIComponent(region)}/health`, { method: "DELETE" }),
+        (answer) => showResult(`${region}'s mark is cleared. New split:`, decisionsList(answer.redistributed)),
+      );
+    }
     const body = { healthy, ...(reason ? { reason } : {}) };
     act(
       [`Mark ${region} ${healthy ? "healthy" : "unhealthy"}?`,
