@@ -335,7 +335,9 @@ impl Scaler {
             }
             Signal::Cloudwatch => {
                 let Some(source) = &self.signals.lambda else { return Observed::unavailable(signal) };
-                if figures.len() < self.regions.len() {
+                // A region that could not be read shows no live replicas: they count as missing
+                // (idle on the way up, fully used on the way down), as the HPA counts them.
+                if figures.is_empty() {
                     return Observed::unavailable(signal);
                 }
                 let function = source.agents.function(agent_type);

@@ -14,6 +14,7 @@ use super::containers::{Environments, Start};
 use crate::clock::Clock;
 use crate::cost::sources::{FunctionMetrics, MeteredSources, PricedFunction, RequestUnits, SourceError};
 use crate::domain::Region;
+use crate::scaling::signals::{AgentMetrics, LambdaFigures, MetricsError};
 use crate::sync::lock;
 use crate::warming::fanout::{Invoked, Invoker};
 use crate::warming::ping::{PingAnswer, WarmPing};
@@ -38,6 +39,12 @@ struct State {
     lambda: BTreeMap<String, BTreeMap<i64, Minute>>,
     /// Table request units per minute (read, write).
     table: BTreeMap<i64, (f64, f64)>,
+    /// Lambda agents' figures per alias and region, as CloudWatch and the Lambda API report them.
+    agents: BTreeMap<(String, Region), LambdaFigures>,
+    /// Reads of those figures (one per region and tick, as the scaler makes them).
+    agent_reads: u64,
+    /// Regions whose CloudWatch and Lambda API cannot be reached (an outage).
+    unreachable: std::collections::BTreeSet<Region>,
 }
 
 /// The simulated account, shared by the engine, the warmer's invoker and the sweeper's sources.
@@ -68,6 +75,28 @@ impl SimulatedAws {
         let m = state.lambda.entry(function.to_owned()).or_default().entry(minute(at)).or_default();
         m.invocations += 1.0;
         m.duration_ms += duration.num_milliseconds() as f64;
+    }
+
+    /// What the Lambda agent `function` shows in `region` now: its allocated provisioned
+    /// concurrency and its last minute's executions (published by the engine from the simulated
+    /// environments each minute).
+    pub fn publish_agent_figures(&self, function: &str, region: &Region, figures: LambdaFigures) {
+        lock(&self.state).agents.insert((function.to_owned(), region.clone()), figures);
+    }
+
+    /// A region's AWS endpoints go away (an outage) or come back.
+    pub fn set_reachable(&self, region: &Region, reachable: bool) {
+        let mut state = lock(&self.state);
+        if reachable {
+            state.unreachable.remove(region);
+        } else {
+            state.unreachable.insert(region.clone());
+        }
+    }
+
+    /// How often the scaler read Lambda agents' figures.
+    pub fn agent_reads(&self) -> u64 {
+        lock(&self.state).agent_reads
     }
 
     /// One incident's invocation of `function` in `region` at `at`, working for `work`.
@@ -171,6 +200,27 @@ impl MeteredSources for SimulatedAws {
 
     async fn provisioned(&self, _functions: &[PricedFunction]) -> Result<Vec<(String, u32)>, SourceError> {
         Ok(Vec::new())
+    }
+}
+
+#[async_trait]
+impl AgentMetrics for SimulatedAws {
+    async fn lambda_figures(
+        &self,
+        region: &Region,
+        functions: &[String],
+        _qualifier: &str,
+        _window: (DateTime<Utc>, DateTime<Utc>),
+    ) -> Result<BTreeMap<String, LambdaFigures>, MetricsError> {
+        let mut state = lock(&self.state);
+        state.agent_reads += 1;
+        if state.unreachable.contains(region) {
+            return Err(MetricsError { region: region.to_string(), message: "the region is down".into() });
+        }
+        Ok(functions
+            .iter()
+            .map(|f| (f.clone(), state.agents.get(&(f.clone(), region.clone())).copied().unwrap_or_default()))
+            .collect())
     }
 }
 

@@ -47,8 +47,8 @@ use crate::scaling::alarms::{AlarmSettings, alarms_for};
 use crate::scaling::cost_gate::CostGate;
 use crate::scaling::demand::{DemandLedger, MinuteDemand, minute_of};
 use crate::scaling::records::{RegionEvent, RegionHealth};
-use crate::scaling::service::{Scaler, ScalingError, ScalingRequest};
-use crate::scaling::signals::{LambdaAgents, Signal};
+use crate::scaling::service::{LambdaSource, Scaler, ScalingError, ScalingRequest, SignalSources};
+use crate::scaling::signals::{LambdaAgents, LambdaFigures, Signal};
 use crate::scaling::{FleetState, ScalingPolicy};
 use crate::store::{MemoryStore, Store, StoreError};
 use crate::warming::config::{TargetConfig, WarmConfig};
@@ -167,6 +167,8 @@ pub struct DayRun {
     pub ticks: u64,
     /// Transitions of a managed alarm into ALARM, each an invocation of the scaler, per type.
     pub alarm_invocations: BTreeMap<AgentType, u64>,
+    /// Reads of Lambda agents' figures (one per region and tick while any type is one).
+    pub agent_metric_reads: u64,
 }
 
 /// The model a kind of incident gets, as chosen under the controls in force.
@@ -222,6 +224,8 @@ struct Engine<'a> {
     utilization_series: BTreeMap<AgentType, String>,
     ticks: u64,
     alarm_invocations: BTreeMap<AgentType, u64>,
+    /// Lambda agents' executions per type and region since the figures were last published.
+    agent_window: BTreeMap<(AgentType, Region), LambdaFigures>,
 }
 
 /// The managed alarms as the simulated stack names them (invoking the scaler directly).
@@ -255,8 +259,17 @@ pub async fn run(
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new(clock.clone()));
     let fleet = FleetState::new(Arc::clone(&store));
     let regions: Vec<Region> = scenario.regions.keys().cloned().collect();
-    let scaler = Scaler::new(fleet.clone(), regions.clone(), CostGate::default(), Arc::new(RecordActuator));
     let aws = SimulatedAws::new(clock.clone() as Arc<dyn Clock>);
+    // Heartbeat agents report; Lambda agents' figures come from the simulated account.
+    let signals = SignalSources {
+        default: Signal::Heartbeats,
+        lambda: Some(LambdaSource {
+            agents: simulated_alarms().lambda_agents,
+            metrics: Arc::new(aws.clone()),
+        }),
+    };
+    let scaler = Scaler::new(fleet.clone(), regions.clone(), CostGate::default(), Arc::new(RecordActuator))
+        .with_signals(signals);
     let price_book = PriceBook::new(Arc::clone(&store), PriceTable::bundled(), PriceSource::Bundled);
     let functions: Vec<PricedFunction> = scenario
         .agent_mix
@@ -334,6 +347,7 @@ pub async fn run(
         utilization_series: BTreeMap::new(),
         ticks: 0,
         alarm_invocations: BTreeMap::new(),
+        agent_window: BTreeMap::new(),
     };
     engine.start().await?;
     engine.run_to_end(progress).await?;
@@ -349,10 +363,20 @@ impl Engine<'_> {
                 policy.min_replicas = limits.min_replicas;
                 policy.max_replicas = limits.max_replicas;
             }
+            let signal = if self.scenario.lambda_agents.contains(agent_type) {
+                Signal::Cloudwatch
+            } else {
+                Signal::Heartbeats
+            };
+            if signal == Signal::Cloudwatch {
+                // One incident per provisioned environment.
+                policy.capacity_per_replica = 1;
+                policy.signal = Some(signal);
+            }
             self.fleet.put_policy(agent_type, policy.clone(), 0).await?;
             if self.variant == Variant::Suite {
                 // The alarms the scaler manages for the type, as deployed (direct delivery).
-                for spec in alarms_for(&simulated_alarms(), agent_type, &policy, Signal::Heartbeats) {
+                for spec in alarms_for(&simulated_alarms(), agent_type, &policy, signal) {
                     self.utilization_series.insert(agent_type.clone(), series(&spec));
                     self.alarms.push((agent_type.clone(), SimulatedAlarm::new(spec)));
                 }
@@ -514,6 +538,7 @@ impl Engine<'_> {
             region_events: self.region_events,
             ticks: self.ticks,
             alarm_invocations: self.alarm_invocations,
+            agent_metric_reads: self.aws.agent_reads(),
         }
     }
 
@@ -523,6 +548,9 @@ impl Engine<'_> {
         let ttl = HEARTBEAT * 3;
         let mut reports = 0.0;
         for (agent_type, fleet) in &self.fleets {
+            if self.scenario.lambda_agents.contains(agent_type) {
+                continue;
+            }
             for r in fleet.replicas.iter().filter(|r| r.ready_at <= at && !self.down.contains(&r.region)) {
                 let replica = Replica {
                     replica_id: ReplicaId::parse(&r.id).map_err(|e| StoreError::Invalid(e.to_string()))?,
@@ -594,6 +622,19 @@ impl Engine<'_> {
         let serial = replica.serial;
         let work = Duration::milliseconds((incident.service_s * 1000.0) as i64);
         let start = self.aws.invoke(&fleet.function, &replica.region, at, work);
+        if self.scenario.lambda_agents.contains(&incident.agent_type) {
+            // What CloudWatch sees of a Lambda agent: invocations, and the most running at once.
+            let region = replica.region.clone();
+            let running = fleet
+                .replicas
+                .iter()
+                .filter(|r| r.region == region)
+                .map(|r| f64::from(r.active))
+                .sum::<f64>();
+            let seen = self.agent_window.entry((incident.agent_type.clone(), region)).or_default();
+            seen.invocations += 1.0;
+            seen.concurrent_max = seen.concurrent_max.max(running);
+        }
         let done = match start {
             Start::Warm => at + work,
             Start::Cold { init } => at + init + work,
@@ -700,6 +741,7 @@ impl Engine<'_> {
     /// A region goes down (its agents go silent and take no work) or comes back. Nothing marks
     /// it: the suite has to notice the silence itself.
     async fn outage(&mut self, region: Region, down: bool, at: DateTime<Utc>) -> Result<(), SimulationError> {
+        self.aws.set_reachable(&region, !down);
         if down {
             self.down.insert(region);
         } else {
@@ -803,6 +845,7 @@ impl Engine<'_> {
     async fn evaluate(&mut self, at: DateTime<Utc>) -> Result<(), SimulationError> {
         if self.variant == Variant::Suite {
             self.report_demand(at).await?;
+            self.publish_agent_figures(at);
             let report = self.scaler.tick(at).await?;
             self.ticks += 1;
             if let Some(failure) = report.failures.first() {
@@ -824,6 +867,28 @@ impl Engine<'_> {
             self.sample(&agent_type, at);
         }
         Ok(())
+    }
+
+    /// What CloudWatch and the Lambda API show of each Lambda agent, from the simulated
+    /// environments: provisioned concurrency allocated (the ready replicas in each region) and the
+    /// last minute's invocations and peak executions.
+    fn publish_agent_figures(&mut self, at: DateTime<Utc>) {
+        for agent_type in &self.scenario.lambda_agents {
+            let Some(fleet) = self.fleets.get(agent_type) else { continue };
+            for region in &self.regions {
+                let here = fleet.replicas.iter().filter(|r| &r.region == region);
+                let allocated = here.clone().filter(|r| r.ready_at <= at && !r.draining).count();
+                let running: f64 = here.map(|r| f64::from(r.active)).sum();
+                let seen =
+                    self.agent_window.remove(&(agent_type.clone(), region.clone())).unwrap_or_default();
+                let figures = LambdaFigures {
+                    allocated: u32::try_from(allocated).unwrap_or(u32::MAX),
+                    concurrent_max: seen.concurrent_max.max(running),
+                    ..seen
+                };
+                self.aws.publish_agent_figures(&fleet.function, region, figures);
+            }
+        }
     }
 
     /// CloudWatch evaluates the managed alarms; each transition into ALARM invokes the scaler for
@@ -988,6 +1053,51 @@ mod tests {
                 .sum::<f64>()
         };
         assert!(llm(&prototype) < llm(&suite), "{} vs {}", llm(&prototype), llm(&suite));
+    }
+}
+
+#[cfg(test)]
+mod lambda_agent_tests {
+    use super::*;
+    use crate::simulation::incidents;
+
+    /// A Lambda agent reports no heartbeats: the scaler sizes it from the simulated account's
+    /// allocated provisioned concurrency and executions, read once per region and tick.
+    #[tokio::test]
+    async fn a_lambda_agent_scales_on_its_figures_alone() {
+        let s = Scenario::parse(
+            r#"{"name": "t", "start": "2026-03-10T12:00:00Z", "hours": 2, "seed": 3,
+                "regions": {"us-east-1": {"off_hours_per_minute": 4.0, "business_per_minute": 150.0},
+                            "us-west-2": {"off_hours_per_minute": 4.0, "business_per_minute": 4.0}},
+                "agent_mix": {"detection": 1.0},
+                "severity_mix": {"high": 1.0},
+                "service": {"detection": {"median_s": 20.0, "p95_s": 40.0}},
+                "limits": {"detection": {"min_replicas": 2, "max_replicas": 150}},
+                "lambda_agents": ["detection"]}"#,
+        )
+        .unwrap();
+        let day = incidents(&s);
+        let run = run(&s, &day, Variant::Suite, &mut |_| {}).await.unwrap();
+        assert_eq!(run.agent_metric_reads, 2 * 120, "two regions, every tick");
+        let replicas = |x: &Sample| x.replicas.values().sum::<u32>();
+        let night = run
+            .samples
+            .iter()
+            .filter(|x| x.at < s.start + Duration::minutes(55))
+            .map(replicas)
+            .max()
+            .unwrap();
+        let morning = run
+            .samples
+            .iter()
+            .filter(|x| x.at > s.start + Duration::minutes(90))
+            .map(replicas)
+            .max()
+            .unwrap();
+        // Sized to each minute's peak executions (CloudWatch's Maximum), one incident per environment.
+        assert!(morning >= 60 && morning > 3 * night, "night {night}, morning {morning}");
+        let detection = &run.outcomes[&AgentType::parse("detection").unwrap()];
+        assert!(detection.over_maximum_share < 0.05, "{detection:?}");
     }
 }
 

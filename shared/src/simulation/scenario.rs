@@ -113,6 +113,10 @@ pub struct Scenario {
     pub cost_spikes: Vec<CostSpike>,
     #[serde(default)]
     pub operator_marks: Vec<OperatorMark>,
+    /// Agent types that are Lambda functions: they report no heartbeats, the scaler reads their
+    /// allocated provisioned concurrency and executions (the policy's `cloudwatch` signal).
+    #[serde(default)]
+    pub lambda_agents: std::collections::BTreeSet<AgentType>,
 }
 
 /// The longest simulated run: a week.
@@ -206,6 +210,9 @@ impl Scenario {
             if !self.regions.contains_key(&o.region) {
                 return bad(&field, "the region is not among the scenario's regions");
             }
+        }
+        if let Some(t) = self.lambda_agents.iter().find(|t| !self.agent_mix.contains_key(*t)) {
+            return bad("lambda_agents", &format!("{t} is not in the agent mix"));
         }
         for (i, m) in self.operator_marks.iter().enumerate() {
             let field = format!("operator_marks[{i}]");
