@@ -89,6 +89,15 @@ async fn the_cost_spike_is_caught_by_the_next_sweep_and_emergency_mode_brings_sp
     let next_hour = shared::cost::usage::hour_of(emergency_from.at) + Duration::hours(1);
     let sweeps: Vec<_> = day.sweeps.iter().filter(|p| p.at >= next_hour && p.at < ends).collect();
     assert!(sweeps.len() >= 16 && sweeps.iter().all(|p| p.hourly_cost < t.emergency), "{sweeps:#?}");
+    // Emergency mode refuses scale-ups for work below critical, not for critical work: the
+    // critical incidents that arrived in it were served, almost none past their maximum.
+    let critical = day.during_emergency[&shared::domain::Severity::Critical];
+    assert!(critical.arrived > 100, "{:?}", day.during_emergency);
+    assert!(critical.completed + 5 >= critical.arrived, "{critical:?}");
+    assert!(
+        critical.waited_over_maximum * 100 <= critical.completed,
+        "at most 1 % waited too long: {critical:?}"
+    );
     let hours: Vec<_> = day
         .hours
         .iter()

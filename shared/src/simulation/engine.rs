@@ -139,6 +139,15 @@ pub struct HourRow {
     pub cold_starts: u64,
 }
 
+/// Incidents of one severity that arrived while emergency cost mode was on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct EmergencyServed {
+    pub arrived: u64,
+    pub completed: u64,
+    /// Completed ones that waited longer than their type's maximum response time.
+    pub waited_over_maximum: u64,
+}
+
 /// A run's results.
 #[derive(Debug, Clone, Serialize)]
 pub struct DayRun {
@@ -169,6 +178,8 @@ pub struct DayRun {
     pub alarm_invocations: BTreeMap<AgentType, u64>,
     /// Reads of Lambda agents' figures (one per region and tick while any type is one).
     pub agent_metric_reads: u64,
+    /// What became of the incidents that arrived in emergency cost mode, per severity.
+    pub during_emergency: BTreeMap<Severity, EmergencyServed>,
 }
 
 /// The model a kind of incident gets, as chosen under the controls in force.
@@ -226,6 +237,9 @@ struct Engine<'a> {
     alarm_invocations: BTreeMap<AgentType, u64>,
     /// Lambda agents' executions per type and region since the figures were last published.
     agent_window: BTreeMap<(AgentType, Region), LambdaFigures>,
+    /// Incidents that arrived in emergency cost mode, and what became of them.
+    arrived_in_emergency: std::collections::HashSet<usize>,
+    during_emergency: BTreeMap<Severity, EmergencyServed>,
 }
 
 /// The managed alarms as the simulated stack names them (invoking the scaler directly).
@@ -348,6 +362,8 @@ pub async fn run(
         ticks: 0,
         alarm_invocations: BTreeMap::new(),
         agent_window: BTreeMap::new(),
+        arrived_in_emergency: std::collections::HashSet::new(),
+        during_emergency: BTreeMap::new(),
     };
     engine.start().await?;
     engine.run_to_end(progress).await?;
@@ -539,6 +555,7 @@ impl Engine<'_> {
             ticks: self.ticks,
             alarm_invocations: self.alarm_invocations,
             agent_metric_reads: self.aws.agent_reads(),
+            during_emergency: self.during_emergency,
         }
     }
 
@@ -672,6 +689,10 @@ impl Engine<'_> {
     }
 
     fn arrive(&mut self, i: usize, at: DateTime<Utc>) -> Result<(), SimulationError> {
+        if self.mode == CostMode::Emergency {
+            self.arrived_in_emergency.insert(i);
+            self.during_emergency.entry(self.incidents[i].severity).or_default().arrived += 1;
+        }
         let agent_type = &self.incidents[i].agent_type;
         let queued = self.waiting.get(agent_type).is_some_and(|q| !q.is_empty());
         // First come, first served: while others wait, a newcomer queues behind them.
@@ -731,6 +752,13 @@ impl Engine<'_> {
         let incident = &self.incidents[i];
         let agent_type = incident.agent_type.clone();
         self.outcomes.completed(&agent_type, incident.at, assigned, at);
+        if self.arrived_in_emergency.remove(&i) {
+            let served = self.during_emergency.entry(incident.severity).or_default();
+            served.completed += 1;
+            let waited_s = (assigned - incident.at).num_milliseconds() as f64 / 1000.0;
+            served.waited_over_maximum +=
+                u64::from(waited_s > super::outcomes::response_targets(&agent_type).1);
+        }
         let latency_s = (at - assigned).num_milliseconds() as f64 / 1000.0;
         if let Some(fleet) = self.fleets.get_mut(&agent_type) {
             fleet.finish(serial, latency_s, at);

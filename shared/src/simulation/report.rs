@@ -98,6 +98,17 @@ fn control_loop(out: &mut String, suite: &DayRun) {
             );
         }
     }
+    if !suite.during_emergency.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nIncidents that arrived in emergency cost mode (only critical work may scale up then):\n\n| severity | arrived | completed | waited past the maximum |\n|---|---|---|---|"
+        );
+        for (severity, e) in &suite.during_emergency {
+            let share =
+                if e.completed == 0 { 0.0 } else { e.waited_over_maximum as f64 / e.completed as f64 };
+            let _ = writeln!(out, "| {severity} | {} | {} | {} |", e.arrived, e.completed, pct(share));
+        }
+    }
 }
 
 /// The whole report.
