@@ -9,7 +9,7 @@ use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 use serde_json::Value;
 use shared::clock::Clock;
-use shared::scaling::alarm::{AlarmSignal, AlarmState, parse_alarm_event};
+use shared::scaling::alarm::{AlarmSignal, AlarmState, parse_managed_alarm_event};
 use shared::scaling::plan::Evaluation;
 use shared::scaling::service::{Scaler, ScalingError, ScalingRequest, TickReport};
 use shared::store::{Idempotency, IdempotencyError, IdempotencyOutcome, Store};
@@ -125,7 +125,7 @@ fn tick_outcome(report: &TickReport) -> Outcome {
 
 /// Handles one alarm event in either form.
 pub async fn handle_alarm(deps: &ScalerDeps, payload: &Value) -> Result<Outcome, RetryableError> {
-    let signal: AlarmSignal = match parse_alarm_event(payload) {
+    let signal: AlarmSignal = match parse_managed_alarm_event(payload, deps.scaler.alarm_prefix()) {
         Ok(s) => s,
         Err(e) => return Ok(ignored(e.to_string())),
     };

@@ -55,6 +55,15 @@ type AlarmData = CloudWatchAlarmData<CloudWatchMetricAlarmConfiguration, CloudWa
 
 /// Reads either form of alarm event.
 pub fn parse_alarm_event(event: &Value) -> Result<AlarmSignal, AlarmError> {
+    parse_managed_alarm_event(event, None)
+}
+
+/// Reads either form of alarm event; an alarm whose metric names no `AgentType` (a Lambda
+/// agent's alarm on its alias's metric) is known by its managed name under `managed_prefix`.
+pub fn parse_managed_alarm_event(
+    event: &Value,
+    managed_prefix: Option<&str>,
+) -> Result<AlarmSignal, AlarmError> {
     if event.get("detail-type").is_some() {
         let e: EventBridgeEvent<AlarmData> =
             serde_json::from_value(event.clone()).map_err(|e| AlarmError::NotAnAlarm(e.to_string()))?;
@@ -62,25 +71,34 @@ pub fn parse_alarm_event(event: &Value) -> Result<AlarmSignal, AlarmError> {
             return Err(AlarmError::NotAnAlarm(format!("detail-type {:?}", e.detail_type)));
         }
         let arn = e.resources.as_ref().and_then(|r| r.first().cloned());
-        signal(arn, &e.detail)
+        signal(arn, &e.detail, managed_prefix)
     } else if event.get("alarmData").is_some() {
         let e: CloudWatchAlarm<CloudWatchMetricAlarmConfiguration, CloudWatchAlarmStateReasonData> =
             serde_json::from_value(event.clone()).map_err(|e| AlarmError::NotAnAlarm(e.to_string()))?;
-        signal(e.alarm_arn.clone(), &e.alarm_data)
+        signal(e.alarm_arn.clone(), &e.alarm_data, managed_prefix)
     } else {
         Err(AlarmError::NotAnAlarm("neither alarmData nor detail-type".into()))
     }
 }
 
-fn signal(arn: Option<String>, data: &AlarmData) -> Result<AlarmSignal, AlarmError> {
+fn signal(
+    arn: Option<String>,
+    data: &AlarmData,
+    managed_prefix: Option<&str>,
+) -> Result<AlarmSignal, AlarmError> {
     let name = data.alarm_name.clone();
     let state = data.state.as_ref().ok_or_else(|| AlarmError::NoState(name.clone()))?;
     let dimension = |key: &str| {
         data.configuration.metrics.iter().find_map(|m| m.metric_stat.metric.dimensions.get(key).cloned())
     };
-    let agent_type = dimension("AgentType").ok_or_else(|| AlarmError::NoAgentType(name.clone()))?;
-    let agent_type = AgentType::parse(&agent_type)
-        .map_err(|e| AlarmError::BadDimension { alarm: name.clone(), message: e.to_string() })?;
+    let agent_type = match dimension("AgentType") {
+        Some(t) => AgentType::parse(&t)
+            .map_err(|e| AlarmError::BadDimension { alarm: name.clone(), message: e.to_string() })?,
+        None => managed_prefix
+            .and_then(|prefix| super::alarms::managed_alarm(prefix, &name))
+            .map(|(t, _)| t)
+            .ok_or_else(|| AlarmError::NoAgentType(name.clone()))?,
+    };
     let severity = dimension("Severity")
         .map(|s| serde_json::from_value::<Severity>(Value::String(s.to_ascii_lowercase())))
         .transpose()
@@ -161,6 +179,15 @@ mod tests {
         no_type["alarmData"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"] =
             serde_json::json!({});
         assert!(matches!(parse_alarm_event(&no_type), Err(AlarmError::NoAgentType(_))));
+        // A Lambda agent's managed alarm watches its alias's metric: its name says the type.
+        let mut lambda = no_type.clone();
+        lambda["alarmData"]["alarmName"] = "commander-dev-triage-utilization-high".into();
+        let s = parse_managed_alarm_event(&lambda, Some("commander-dev-")).unwrap();
+        assert_eq!(s.agent_type.as_str(), "triage");
+        assert!(matches!(
+            parse_managed_alarm_event(&lambda, Some("other-")),
+            Err(AlarmError::NoAgentType(_))
+        ));
         let mut bad_type = fixture("cloudwatch-alarm-direct-high.json");
         bad_type["alarmData"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"]["AgentType"] =
             "Bad Type".into();

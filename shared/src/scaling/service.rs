@@ -255,6 +255,11 @@ impl Scaler {
         self
     }
 
+    /// The prefix of the alarms this scaler manages, if it manages any.
+    pub fn alarm_prefix(&self) -> Option<&str> {
+        self.alarms.as_ref().map(|a| a.settings.prefix.as_str())
+    }
+
     pub fn regions(&self) -> &[Region] {
         &self.regions
     }
