@@ -150,6 +150,19 @@ async fn a_scaler_run_cut_off_midway_fails_for_a_retry_that_applies_the_alarm_on
     };
     let detection = AgentType::parse("detection").unwrap();
     let direct_fleet = FleetState::new(Arc::new(direct.clone()));
+    // Two detection replicas at 95 %: the alarm's evaluation scales the type to three.
+    for (id, region) in [("a", "us-east-1"), ("b", "us-west-2")] {
+        let beat = shared::scaling::ReplicaHeartbeat {
+            agent_type: detection.clone(),
+            replica_id: shared::domain::ReplicaId::parse(id).unwrap(),
+            region: Region::parse(region).unwrap(),
+            load: 19.0,
+            capacity: 20,
+            healthy: true,
+            performance_score: 0.9,
+        };
+        direct_fleet.record_heartbeat(&beat.at(clock.now()), Duration::minutes(10)).await.unwrap();
+    }
 
     // The outage begins after the run's first request (its idempotency claim): the claim is
     // stored, the evaluation is not.
