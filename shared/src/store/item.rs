@@ -80,10 +80,22 @@ impl Item {
         self.ttl().is_none_or(|ttl| ttl > now.timestamp())
     }
 
-    /// Rejects what the backends cannot store identically: key attributes inside `attrs`, empty
-    /// keys, and `ttl` or `version` that are not whole numbers.
+    /// Rejects what the backends cannot store identically, and what DynamoDB refuses, so every
+    /// backend refuses it alike: key attributes inside `attrs`, empty or oversized keys, `ttl` or
+    /// `version` that are not whole numbers, numbers outside DynamoDB's range, and items over
+    /// DynamoDB's 400 KB.
     pub(crate) fn validate(&self) -> Result<(), StoreError> {
         validate_key(&self.key)?;
+        for (name, value) in &self.attrs {
+            storable_number(name, value)?;
+        }
+        let size = item_size(self);
+        if size > MAX_ITEM_BYTES {
+            return Err(StoreError::Invalid(format!(
+                "item {}/{} is {size} bytes as DynamoDB counts them, over its {MAX_ITEM_BYTES}",
+                self.key.pk, self.key.sk
+            )));
+        }
         for reserved in [PK, SK] {
             if self.attrs.contains_key(reserved) {
                 return Err(StoreError::Invalid(format!("attribute {reserved:?} is the key, not data")));
@@ -99,11 +111,68 @@ impl Item {
     }
 }
 
+/// DynamoDB's largest item: 400 KB, names and values together.
+pub const MAX_ITEM_BYTES: usize = 400 * 1024;
+/// DynamoDB's largest partition key value, in bytes.
+pub const MAX_PK_BYTES: usize = 2048;
+/// DynamoDB's largest sort key value, in bytes.
+pub const MAX_SK_BYTES: usize = 1024;
+/// The smallest magnitude DynamoDB stores besides zero (1E-130).
+pub const MIN_MAGNITUDE: f64 = 1e-130;
+/// DynamoDB stores magnitudes below 1E+126 (9.99...E+125 and less).
+pub const MAX_MAGNITUDE: f64 = 1e126;
+
 pub(crate) fn validate_key(key: &Key) -> Result<(), StoreError> {
     if key.pk.is_empty() || key.sk.is_empty() {
         return Err(StoreError::Invalid("pk and sk must not be empty".into()));
     }
+    if key.pk.len() > MAX_PK_BYTES || key.sk.len() > MAX_SK_BYTES {
+        return Err(StoreError::Invalid(format!(
+            "keys are at most {MAX_PK_BYTES} bytes (pk) and {MAX_SK_BYTES} bytes (sk)"
+        )));
+    }
     Ok(())
+}
+
+/// Whether DynamoDB can store `x`: zero, or a magnitude from 1E-130 below 1E+126.
+pub fn storable(x: f64) -> bool {
+    x == 0.0 || (x.is_finite() && (MIN_MAGNITUDE..MAX_MAGNITUDE).contains(&x.abs()))
+}
+
+/// Every number in `value` (at any depth) is one DynamoDB stores.
+pub(crate) fn storable_number(name: &str, value: &Value) -> Result<(), StoreError> {
+    match value {
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if storable(f) => Ok(()),
+            _ => Err(StoreError::Invalid(format!(
+                "attribute {name:?} holds {n}, outside the numbers DynamoDB stores (0, or 1E-130 to below 1E+126)"
+            ))),
+        },
+        Value::Array(items) => items.iter().try_for_each(|v| storable_number(name, v)),
+        Value::Object(map) => map.values().try_for_each(|v| storable_number(name, v)),
+        _ => Ok(()),
+    }
+}
+
+/// An item's size as DynamoDB counts it: key and attribute names and values in UTF-8; a number
+/// about one byte per two significant digits plus one (at most 21); null and booleans one byte;
+/// a list or map three bytes plus one per element, plus its elements (and a map's names).
+pub fn item_size(item: &Item) -> usize {
+    let names_and_values: usize = item.attrs.iter().map(|(n, v)| n.len() + value_size(v)).sum();
+    PK.len() + item.key.pk.len() + SK.len() + item.key.sk.len() + names_and_values
+}
+
+fn value_size(value: &Value) -> usize {
+    match value {
+        Value::Null | Value::Bool(_) => 1,
+        Value::String(s) => s.len(),
+        Value::Number(n) => {
+            let digits = n.to_string().bytes().filter(u8::is_ascii_digit).count();
+            (digits.div_ceil(2) + 1).min(21)
+        }
+        Value::Array(items) => 3 + items.iter().map(|v| 1 + value_size(v)).sum::<usize>(),
+        Value::Object(map) => 3 + map.iter().map(|(k, v)| 1 + k.len() + value_size(v)).sum::<usize>(),
+    }
 }
 
 /// Stores numbers the way DynamoDB gives them back: a whole number is an integer (`5.0` reads as
@@ -161,6 +230,30 @@ mod tests {
         }
         assert!(Item::new(Key::new("", "S"), Map::new()).validate().is_err());
         assert!(Item::new(key, Map::new()).with_version(3).validate().is_ok());
+    }
+
+    #[test]
+    fn dynamodbs_limits_are_the_stores() {
+        let key = Key::new("P", "S");
+        for bad in [json!({"x": 1e-131}), json!({"x": [1, {"y": -2e126}]}), json!({"x": 1.5e200})] {
+            let Value::Object(attrs) = bad.clone() else { unreachable!() };
+            assert!(Item::new(key.clone(), attrs).validate().is_err(), "{bad}");
+        }
+        for good in [json!({"x": 0.0}), json!({"x": 1e-129}), json!({"x": -9.9e125, "s": ""})] {
+            let Value::Object(attrs) = good.clone() else { unreachable!() };
+            assert!(Item::new(key.clone(), attrs).validate().is_ok(), "{good}");
+        }
+        let big = |n: usize| {
+            let mut attrs = Map::new();
+            attrs.insert("blob".into(), Value::String("x".repeat(n)));
+            Item::new(key.clone(), attrs)
+        };
+        let overhead = item_size(&big(0));
+        assert!(big(MAX_ITEM_BYTES - overhead).validate().is_ok(), "exactly 400 KB");
+        assert!(big(MAX_ITEM_BYTES - overhead + 1).validate().is_err());
+        assert!(validate_key(&Key::new("P".repeat(2048), "S".repeat(1024))).is_ok());
+        assert!(validate_key(&Key::new("P".repeat(2049), "S")).is_err());
+        assert!(validate_key(&Key::new("P", "S".repeat(1025))).is_err());
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub use dynamodb::{DynamoStore, create_table};
 pub use embedded::EmbeddedStore;
 pub use error::StoreError;
 pub use idempotency::{Idempotency, IdempotencyError, IdempotencyOutcome};
-pub use item::{Item, Key};
+pub use item::{Item, Key, MAX_ITEM_BYTES, item_size, storable};
 pub use memory::MemoryStore;
 pub use query::{Page, Query, SortKey};
 
@@ -114,8 +114,13 @@ impl Update {
                 return Err(StoreError::Invalid(format!("attribute {name:?} appears twice in one update")));
             }
         }
-        if let Some((name, _)) = self.add.iter().find(|(_, d)| !d.is_finite()) {
-            return Err(StoreError::Invalid(format!("the amount added to {name:?} is not finite")));
+        if let Some((name, _)) = self.add.iter().find(|(_, d)| !item::storable(*d)) {
+            return Err(StoreError::Invalid(format!(
+                "the amount added to {name:?} is not a number DynamoDB stores"
+            )));
+        }
+        for (name, value) in &self.set {
+            item::storable_number(name, value)?;
         }
         Ok(())
     }
