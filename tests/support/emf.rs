@@ -12,8 +12,7 @@ pub const LOG_LEVELS: [&str; 5] = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"];
 
 /// Runs `binary` once per log level on `events` (a fresh table on `endpoint` each time) and
 /// asserts it printed EMF lines in its namespace, among them each of `metrics`, every one of
-/// which Lambda's filter keeps.
-/// Answers how many EMF lines each level printed.
+/// which Lambda's filter keeps. Answers each level's EMF lines.
 pub async fn assert_metrics_survive_every_log_level(
     binary: &str,
     name: &str,
@@ -21,7 +20,7 @@ pub async fn assert_metrics_survive_every_log_level(
     events: &[(&str, Value)],
     extra_env: &[(&str, &str)],
     metrics: &[&str],
-) -> Vec<(&'static str, usize)> {
+) -> Vec<(&'static str, Vec<String>)> {
     let namespace = format!("IncidentCommander/test-{name}");
     let mut counts = Vec::new();
     for level in LOG_LEVELS {
@@ -40,7 +39,7 @@ pub async fn assert_metrics_survive_every_log_level(
         let function = Function::spawn(binary, name, &runtime.address, &env);
         let _ = runtime.answers(events.len()).await;
         let lines = function.stop().await;
-        let emf: Vec<&String> = lines.iter().filter(|l| l.contains("\"_aws\"")).collect();
+        let emf: Vec<String> = lines.iter().filter(|l| l.contains("\"_aws\"")).cloned().collect();
         assert!(!emf.is_empty(), "{name} at {level} printed no EMF line: {lines:#?}");
         for line in &emf {
             assert!(lambda_keeps(line, level), "{name} at {level}: Lambda would drop {line}");
@@ -53,7 +52,7 @@ pub async fn assert_metrics_survive_every_log_level(
                 "{name} at {level} printed no {metric}: {emf:#?}"
             );
         }
-        counts.push((level, emf.len()));
+        counts.push((level, emf));
     }
     counts
 }

@@ -14,7 +14,7 @@ use shared::scaling::actuator::{Actuator, RecordActuator};
 use shared::scaling::cost_gate::CostGate;
 use shared::scaling::service::{AlarmSync, Scaler, SignalSources};
 use shared::store::Store;
-use shared::telemetry::EmfSink;
+use shared::telemetry::{EmfSink, SampleGate};
 use shared::warming::config::WarmConfig;
 use shared::warming::warmer::Warmer;
 
@@ -40,6 +40,9 @@ pub struct AppState {
     pub table: Arc<dyn Store>,
     /// Where heartbeats' utilization samples go as EMF lines.
     pub metrics: EmfSink,
+    /// One utilization sample per replica every half heartbeat interval, so the alarms' average
+    /// weighs replicas, not how often each reports.
+    pub utilization_samples: Arc<SampleGate>,
 }
 
 impl AppState {
@@ -78,6 +81,11 @@ impl AppState {
             performance: Performance::new("api", Arc::clone(&store), Arc::clone(&clock), None),
             table: Arc::clone(&store),
             metrics: EmfSink::from_config(&config),
+            utilization_samples: Arc::new(SampleGate::new(
+                chrono::Duration::from_std(config.heartbeat_interval / 2)
+                    .unwrap_or(chrono::Duration::seconds(15)),
+                10_000,
+            )),
             store,
             clock,
             config: Arc::new(config),

@@ -109,11 +109,14 @@ async fn metrics_reach_cloudwatch_at_every_log_level() {
     else {
         return;
     };
+    // The same replica reports twice in a row: one utilization sample, so the alarms' average
+    // weighs replicas, not how often each reports.
     let events = vec![
         ("heartbeat", fixture("apigw-v2-post-heartbeat.json")),
+        ("heartbeat-again", fixture("apigw-v2-post-heartbeat.json")),
         ("status", fixture("apigw-v2-get-scaling-status.json")),
     ];
-    let counts = integration_tests::emf::assert_metrics_survive_every_log_level(
+    let lines = integration_tests::emf::assert_metrics_survive_every_log_level(
         env!("CARGO_BIN_EXE_api"),
         "commander-api",
         &endpoint,
@@ -122,5 +125,10 @@ async fn metrics_reach_cloudwatch_at_every_log_level() {
         &["AgentUtilization"],
     )
     .await;
+    let counts: Vec<(&str, usize)> = lines.iter().map(|(level, l)| (*level, l.len())).collect();
     println!("api: EMF lines per log level {counts:?}");
+    for (level, emf) in &lines {
+        let samples = emf.iter().filter(|l| l.contains("\"AgentUtilization\"")).count();
+        assert_eq!(samples, 1, "{level}: one sample for two reports of one replica");
+    }
 }

@@ -699,3 +699,75 @@ async fn reported_load_counts_against_headroom() {
         assert_eq!(p.body["replica_id"], "c-idle", "a replica reporting full load has no room");
     }
 }
+
+/// Numbers the state store cannot keep never reach it: tiny figures read as zero, absurd ones
+/// are refused, and a long-idle replica's latency average stays storable (issue: each of these
+/// answered 500, or was accepted and then refused by DynamoDB, before).
+#[tokio::test]
+async fn numbers_from_input_are_ones_the_store_keeps() {
+    let app = app();
+    let tiny = app
+        .json(Method::POST, "/replicas/heartbeat", &heartbeat("detection", "d-tiny", "us-east-1", 1e-200))
+        .await;
+    assert_eq!(tiny.status, StatusCode::OK, "{:?}", tiny.body);
+    assert_eq!(tiny.body["utilization"], 0.0);
+    let flood = app
+        .json(Method::POST, "/replicas/heartbeat", &heartbeat("detection", "d-flood", "us-east-1", 1e9))
+        .await;
+    assert_eq!(
+        flood.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "one report cannot drive the fleet to its maximum"
+    );
+    assert_eq!(flood.body["field"], "load");
+    let quadruple = app
+        .json(Method::POST, "/replicas/heartbeat", &heartbeat("detection", "d-queue", "us-east-1", 80.0))
+        .await;
+    assert_eq!(
+        quadruple.status,
+        StatusCode::OK,
+        "a queue up to four times capacity is a report, not a fault"
+    );
+
+    let mut policy = app.get("/scaling/policies/detection").await.body;
+    policy["scale_down_threshold"] = json!(1e-200);
+    let refused = app.json(Method::PUT, "/scaling/policies/detection", &policy).await;
+    assert_eq!(
+        (refused.status, refused.body["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("scale_down_threshold"))
+    );
+    let weight =
+        app.json(Method::PUT, "/regions/us-east-1/health", &json!({"healthy": true, "weight": 1e-200})).await;
+    assert_eq!(
+        (weight.status, weight.body["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("weight"))
+    );
+
+    // A release after an hour of quiet: the average decays by exp(-360), below 1E-130.
+    let select = app
+        .json(Method::POST, "/replicas/select", &json!({"agent_type": "detection", "severity": "low"}))
+        .await;
+    assert_eq!(select.status, StatusCode::OK, "{:?}", select.body);
+    let id = select.body["replica_id"].as_str().unwrap().to_owned();
+    let release = json!({"agent_type": "detection", "replica_id": id, "ok": true, "latency_ms": 50.0});
+    assert_eq!(app.json(Method::POST, "/replicas/release", &release).await.status, StatusCode::OK);
+    app.clock.advance(Duration::minutes(1));
+    let beat = heartbeat("detection", &id, "us-east-1", 0.0);
+    assert_eq!(app.json(Method::POST, "/replicas/heartbeat", &beat).await.status, StatusCode::OK);
+    app.clock.advance(Duration::seconds(59));
+    for _ in 0..60 {
+        assert_eq!(app.json(Method::POST, "/replicas/heartbeat", &beat).await.status, StatusCode::OK);
+        app.clock.advance(Duration::seconds(60));
+    }
+    let quiet = json!({"agent_type": "detection", "replica_id": id, "ok": true, "latency_ms": 1e-300});
+    let later = app.json(Method::POST, "/replicas/release", &quiet).await;
+    assert_eq!(later.status, StatusCode::OK, "{:?}", later.body);
+    assert_eq!(later.body["latency_ewma_s"], 0.0);
+    let again = app.json(Method::POST, "/replicas/release", &quiet).await;
+    assert_eq!(
+        again.status,
+        StatusCode::OK,
+        "the next release of the replica is not wedged: {:?}",
+        again.body
+    );
+}

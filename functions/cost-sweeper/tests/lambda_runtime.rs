@@ -82,7 +82,7 @@ async fn metrics_reach_cloudwatch_at_every_log_level() {
         return;
     };
     let events = vec![("sweep", fixture("eventbridge-scheduled-event.json"))];
-    let counts = integration_tests::emf::assert_metrics_survive_every_log_level(
+    let lines = integration_tests::emf::assert_metrics_survive_every_log_level(
         env!("CARGO_BIN_EXE_cost-sweeper"),
         "commander-cost-sweeper",
         &endpoint,
@@ -91,5 +91,6 @@ async fn metrics_reach_cloudwatch_at_every_log_level() {
         &["HourlyCost"],
     )
     .await;
+    let counts: Vec<(&str, usize)> = lines.iter().map(|(level, l)| (*level, l.len())).collect();
     println!("cost-sweeper: EMF lines per log level {counts:?}");
 }

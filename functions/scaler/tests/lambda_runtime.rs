@@ -104,7 +104,7 @@ async fn metrics_reach_cloudwatch_at_every_log_level() {
         return;
     };
     let events = vec![("tick", fixture("eventbridge-scheduled-event.json"))];
-    let counts = integration_tests::emf::assert_metrics_survive_every_log_level(
+    let lines = integration_tests::emf::assert_metrics_survive_every_log_level(
         env!("CARGO_BIN_EXE_scaler"),
         "commander-scaler",
         &endpoint,
@@ -113,5 +113,6 @@ async fn metrics_reach_cloudwatch_at_every_log_level() {
         &["QueryCount"],
     )
     .await;
+    let counts: Vec<(&str, usize)> = lines.iter().map(|(level, l)| (*level, l.len())).collect();
     println!("scaler: EMF lines per log level {counts:?}");
 }

@@ -16,7 +16,8 @@ pub fn update(previous_s: f64, latency_s: f64, elapsed_s: f64) -> f64 {
         return latency_s;
     }
     let keep = (-elapsed_s.max(0.0) / DECAY_S).exp();
-    previous_s * keep + latency_s * (1.0 - keep)
+    // Fed zeros for long enough the average decays below what the store can keep.
+    crate::domain::clamp_tiny(previous_s * keep + latency_s * (1.0 - keep))
 }
 
 /// What a pick costs on this replica: expected latency times the queue in front of it.

@@ -119,11 +119,13 @@ pub struct PriceTable {
     pub models: Vec<ModelPrice>,
 }
 
+/// A price is 0, or from a trillionth of a dollar to a billion: what the state store can keep
+/// and any price list holds.
 fn price(field: &str, value: f64) -> Result<(), ValidationError> {
-    if value.is_finite() && value >= 0.0 {
+    if value.is_finite() && (value == 0.0 || (1e-12..=1e9).contains(&value)) {
         Ok(())
     } else {
-        Err(ValidationError::new(field, format!("must be a finite price >= 0, not {value}")))
+        Err(ValidationError::new(field, format!("must be 0 or a price from 1E-12 to 1E9, not {value}")))
     }
 }
 

@@ -143,7 +143,7 @@ impl UsageCounters {
         };
         *one.severity_calls_mut(call.severity) = 1.0;
         if let Some(ms) = call.latency_ms {
-            one.latency_ms_sum = ms;
+            one.latency_ms_sum = crate::domain::clamp_tiny(ms);
             one.latency_calls = 1.0;
         }
         self.add(call.timestamp, &one).await

@@ -73,18 +73,36 @@ pub struct Replica {
 }
 
 impl Replica {
+    /// A replica reports at most this many times its capacity as load (its queue included): more
+    /// is a fault, and one report must not be able to drive the fleet to its maximum.
+    pub const MAX_LOAD_PER_CAPACITY: f64 = 4.0;
+    /// Incidents one replica may say it can run at once.
+    pub const MAX_CAPACITY: u32 = 100_000;
+
     /// Checks the numeric invariants that serde cannot express.
     pub fn validate(&self) -> Result<(), ValidationError> {
-        if !self.load.is_finite() || self.load < 0.0 {
-            return Err(ValidationError::new("load", "must be a finite number >= 0"));
+        if self.capacity == 0 || self.capacity > Self::MAX_CAPACITY {
+            return Err(ValidationError::new("capacity", format!("must be 1 to {}", Self::MAX_CAPACITY)));
         }
-        if self.capacity == 0 {
-            return Err(ValidationError::new("capacity", "must be > 0"));
+        let most = f64::from(self.capacity) * Self::MAX_LOAD_PER_CAPACITY;
+        if !self.load.is_finite() || self.load < 0.0 || self.load > most {
+            return Err(ValidationError::new(
+                "load",
+                format!("must be a number from 0 to {} x capacity ({most})", Self::MAX_LOAD_PER_CAPACITY),
+            ));
         }
         if !(0.0..=1.0).contains(&self.performance_score) {
             return Err(ValidationError::new("performance_score", "must be between 0 and 1"));
         }
         Ok(())
+    }
+
+    /// The report as stored: tiny figures read as zero (see [`super::clamp_tiny`]).
+    #[must_use]
+    pub fn normalized(mut self) -> Self {
+        self.load = super::clamp_tiny(self.load);
+        self.performance_score = super::clamp_tiny(self.performance_score);
+        self
     }
 
     /// Load as a share of capacity; above 1 when the replica is overloaded.

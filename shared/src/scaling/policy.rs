@@ -57,6 +57,12 @@ impl ScalingPolicy {
     pub const MAX_COOLDOWN_SECONDS: u64 = 86_400;
     /// Replica counts beyond this are refused (the state item lists every replica).
     pub const MAX_REPLICAS: u32 = 1_000;
+    /// The lowest threshold: 1 % utilization (a smaller one means nothing, and tiny numbers are
+    /// what the state store cannot keep).
+    pub const MIN_THRESHOLD: f64 = 0.01;
+    /// A replica-hour costs 0, or from a millionth of a dollar to a million.
+    pub const MIN_COST: f64 = 1e-6;
+    pub const MAX_COST: f64 = 1e6;
 
     /// The policy an agent type has until an operator changes it.
     pub fn default_for(agent_type: &AgentType) -> Self {
@@ -74,8 +80,8 @@ impl ScalingPolicy {
         }
     }
 
-    /// Checks 0 <= min <= max <= 1000; 0 < down < target < up <= 1; cooldown at most a day;
-    /// capacity > 0; a finite cost >= 0.
+    /// Checks 0 <= min <= max <= 1000; 0.01 <= down < target < up <= 1; cooldown at most a day;
+    /// capacity 1 to 100,000; a cost of 0 or from 1E-6 to 1E6 USD.
     pub fn validate(&self) -> Result<(), ValidationError> {
         if self.max_replicas > Self::MAX_REPLICAS {
             return Err(ValidationError::new(
@@ -104,8 +110,11 @@ impl ScalingPolicy {
                 return Err(ValidationError::new(field, "must be a finite number"));
             }
         }
-        if self.scale_down_threshold <= 0.0 {
-            return Err(ValidationError::new("scale_down_threshold", "must be > 0"));
+        if self.scale_down_threshold < Self::MIN_THRESHOLD {
+            return Err(ValidationError::new(
+                "scale_down_threshold",
+                format!("must be at least {}", Self::MIN_THRESHOLD),
+            ));
         }
         if self.target_utilization <= self.scale_down_threshold {
             return Err(ValidationError::new("target_utilization", "must be above scale_down_threshold"));
@@ -119,8 +128,18 @@ impl ScalingPolicy {
         if self.capacity_per_replica == 0 {
             return Err(ValidationError::new("capacity_per_replica", "must be > 0"));
         }
-        if !self.cost_per_replica_hour.is_finite() || self.cost_per_replica_hour < 0.0 {
-            return Err(ValidationError::new("cost_per_replica_hour", "must be a finite number >= 0"));
+        let cost = self.cost_per_replica_hour;
+        if !cost.is_finite() || !(cost == 0.0 || (Self::MIN_COST..=Self::MAX_COST).contains(&cost)) {
+            return Err(ValidationError::new(
+                "cost_per_replica_hour",
+                format!("must be 0 or from {} to {} USD", Self::MIN_COST, Self::MAX_COST),
+            ));
+        }
+        if self.capacity_per_replica > crate::domain::Replica::MAX_CAPACITY {
+            return Err(ValidationError::new(
+                "capacity_per_replica",
+                format!("must be at most {}", crate::domain::Replica::MAX_CAPACITY),
+            ));
         }
         Ok(())
     }
@@ -161,11 +180,14 @@ mod tests {
 
     #[test]
     fn invariants_are_enforced() {
-        let broken: [(&str, Breaker); 12] = [
+        let broken: [(&str, Breaker); 15] = [
             ("max_replicas", |p| p.max_replicas = 1001),
             ("cooldown_period", |p| p.cooldown_period = 86_401),
             ("min_replicas", |p| p.min_replicas = p.max_replicas + 1),
             ("scale_down_threshold", |p| p.scale_down_threshold = 0.0),
+            ("scale_down_threshold", |p| p.scale_down_threshold = 1e-200),
+            ("cost_per_replica_hour", |p| p.cost_per_replica_hour = 1e-200),
+            ("capacity_per_replica", |p| p.capacity_per_replica = 100_001),
             ("scale_down_threshold", |p| {
                 p.scale_down_threshold = f64::NAN;
             }),
@@ -217,8 +239,8 @@ mod tests {
                 cooldown_period: 60, capacity_per_replica: capacity, cost_per_replica_hour: cost,
                 signal: None,
             };
-            let expected = min <= max && 0.0 < down && down < target && target < up && up <= 1.0
-                && capacity > 0 && cost >= 0.0;
+            let expected = min <= max && 0.01 <= down && down < target && target < up && up <= 1.0
+                && capacity > 0 && (cost == 0.0 || cost >= 1e-6);
             prop_assert_eq!(p.validate().is_ok(), expected);
         }
     }

@@ -3,6 +3,8 @@
 
 mod emf;
 mod logging;
+mod sample_gate;
 
 pub use emf::{Dimension, EmfError, EmfSink, MetricSet, Unit, lambda_keeps};
 pub use logging::init_logging;
+pub use sample_gate::SampleGate;

@@ -19,7 +19,7 @@ use crate::{ApiError, AppState};
 #[serde(deny_unknown_fields)]
 pub struct RegionHealthChange {
     pub healthy: bool,
-    /// Relative share of replicas, above 0 and at most 100 (default 1).
+    /// Relative share of replicas, from 0.01 to 100 (default 1).
     pub weight: Option<f64>,
     /// Why, for the record (at most 256 characters).
     pub reason: Option<String>,
@@ -117,8 +117,8 @@ pub async fn set_health(
         return Err(ApiError::NotFound(format!("{region} is not one of the fleet's regions")));
     }
     let weight = change.weight.unwrap_or(1.0);
-    if !weight.is_finite() || weight <= 0.0 || weight > 100.0 {
-        return Err(ValidationError::new("weight", "must be above 0 and at most 100").into());
+    if !weight.is_finite() || !(0.01..=100.0).contains(&weight) {
+        return Err(ValidationError::new("weight", "must be from 0.01 to 100").into());
     }
     if change.reason.as_ref().is_some_and(|r| r.chars().count() > 256) {
         return Err(ValidationError::new("reason", "must be at most 256 characters").into());

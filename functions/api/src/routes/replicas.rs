@@ -67,6 +67,7 @@ pub async fn heartbeat(
     }
     .at(now);
     replica.validate()?;
+    let replica = replica.normalized();
     if !state.config.regions.contains(&replica.region) {
         return Err(ValidationError::new(
             "region",
@@ -79,7 +80,8 @@ pub async fn heartbeat(
     }
     let ttl = state.config.replica_ttl();
     state.fleet.record_heartbeat(&replica, ttl).await?;
-    if replica.healthy {
+    let source = format!("{}#{}", replica.agent_type, replica.replica_id);
+    if replica.healthy && state.metrics.is_on() && state.utilization_samples.admit(&source, now) {
         emit_utilization(&state.metrics, &replica, now);
     }
     Ok(Json(HeartbeatAccepted {

@@ -191,7 +191,7 @@ pub async fn release(
                 &request.agent_type,
                 request.replica_id.as_str(),
                 request.ok,
-                request.latency_ms / 1000.0,
+                shared::domain::clamp_tiny(request.latency_ms / 1000.0),
                 now,
             )
             .await
