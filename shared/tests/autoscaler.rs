@@ -271,6 +271,26 @@ fn the_documented_example_trace_replays() {
     assert_eq!(got, [(0, 3, 3), (15, 3, 6), (30, 6, 9), (45, 9, 9), (360, 9, 4), (375, 4, 4)]);
 }
 
+/// Windows, periods and cooldowns from data never panic (issue 17, item 4: a cooldown of
+/// 9,000,000,000,000 s panicked in chrono, killing the type's evaluation): a decision made with
+/// absurd ones holds where a day-long one would.
+#[test]
+fn absurd_windows_and_periods_decide_instead_of_panicking() {
+    let mut p = policy();
+    p.cooldown_s = 9_000_000_000_000;
+    p.scale_down.stabilization_window_s = u64::MAX;
+    p.scale_up.policies = vec![RatePolicy { kind: RateKind::Pods, value: 4, period_s: u64::MAX }];
+    let mut history = events(&[(60, 2)]);
+    history.recommendations.push(Recommendation { at: now(), replicas: 9 });
+    let up = decide(&p, 4, &metrics(&[Some(0.9); 4]), &history, now());
+    assert!(up.desired >= 4, "{:?}", up.reasons);
+    let down = decide(&p, 4, &metrics(&[Some(0.1); 4]), &history, now());
+    assert_eq!(down.desired, 4, "the window (and the cooldown) hold the count: {:?}", down.reasons);
+    history.record(&p, &down, now());
+    let far = now() + Duration::days(365 * 1000);
+    assert!(decide(&p, 4, &metrics(&[Some(0.1); 4]), &history, far).desired <= 9);
+}
+
 fn banded() -> HpaPolicy {
     let mut p = policy();
     p.target = Target::Utilization(0.7);

@@ -137,8 +137,7 @@ impl ScalingHistory {
             .max()
             .unwrap_or(0)
             .max(policy.cooldown_s);
-        let keep_after =
-            |seconds: u64| now - Duration::seconds(i64::try_from(seconds).unwrap_or(i64::MAX / 1000));
+        let keep_after = |s: u64| before(now, s);
         self.recommendations.retain(|r| r.at > keep_after(window));
         self.events.retain(|e| e.at > keep_after(period));
     }
@@ -281,8 +280,14 @@ fn ceil(x: f64) -> u32 {
     (x - 1e-9).ceil().clamp(0.0, f64::from(u32::MAX)) as u32
 }
 
-fn seconds(s: u64) -> Duration {
-    Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 1000))
+/// `s` seconds before `now`, saturating at the earliest instant: windows and periods come from
+/// data (a policy, a replay trace), and an absurd one must hold, not panic.
+fn before(now: DateTime<Utc>, s: u64) -> DateTime<Utc> {
+    i64::try_from(s)
+        .ok()
+        .and_then(Duration::try_seconds)
+        .and_then(|d| now.checked_sub_signed(d))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
 /// HPA stabilisation: a scale-up takes the lowest recommendation of its window, a scale-down the
@@ -294,8 +299,8 @@ fn stabilize(
     recommendation: u32,
     current: u32,
 ) -> u32 {
-    let up_cutoff = now - seconds(policy.scale_up.stabilization_window_s);
-    let down_cutoff = now - seconds(policy.scale_down.stabilization_window_s);
+    let up_cutoff = before(now, policy.scale_up.stabilization_window_s);
+    let down_cutoff = before(now, policy.scale_down.stabilization_window_s);
     let mut up = recommendation;
     let mut down = recommendation;
     for r in &history.recommendations {
@@ -317,7 +322,7 @@ fn stabilize(
 }
 
 fn changed_in_period(events: &[ScaleEvent], now: DateTime<Utc>, period_s: u64, up: bool) -> i64 {
-    let cutoff = now - seconds(period_s);
+    let cutoff = before(now, period_s);
     events
         .iter()
         .filter(|e| e.at > cutoff && (e.change > 0) == up && e.change != 0)
@@ -412,7 +417,7 @@ fn apply_cooldown(
     if policy.cooldown_s == 0 {
         return desired;
     }
-    let cutoff = now - seconds(policy.cooldown_s);
+    let cutoff = before(now, policy.cooldown_s);
     let recent: Vec<&ScaleEvent> = history.events.iter().filter(|e| e.at > cutoff).collect();
     if desired > current && lagging {
         let added: i64 = recent.iter().filter(|e| e.change > 0).map(|e| e.change).sum();

@@ -158,9 +158,36 @@ impl HpaPolicy {
         }
     }
 
+    /// The longest window, period or cooldown a policy may name: a day.
+    pub const MAX_SECONDS: u64 = 86_400;
+    /// The most replicas a policy may allow.
+    pub const MAX_REPLICAS: u32 = 100_000;
+
     pub fn validate(&self) -> Result<(), ValidationError> {
         if self.min_replicas > self.max_replicas {
             return Err(ValidationError::new("min_replicas", "must be <= max_replicas"));
+        }
+        if self.max_replicas > Self::MAX_REPLICAS {
+            return Err(ValidationError::new(
+                "max_replicas",
+                format!("must be at most {}", Self::MAX_REPLICAS),
+            ));
+        }
+        let day = Self::MAX_SECONDS;
+        let periods = self.scale_up.policies.iter().chain(&self.scale_down.policies).map(|p| p.period_s);
+        let longest = periods
+            .chain([
+                self.scale_up.stabilization_window_s,
+                self.scale_down.stabilization_window_s,
+                self.cooldown_s,
+            ])
+            .max()
+            .unwrap_or(0);
+        if longest > day {
+            return Err(ValidationError::new(
+                "cooldown_s",
+                format!("windows, periods and the cooldown are at most {day} seconds"),
+            ));
         }
         let target = self.target.value();
         if !target.is_finite() || target <= 0.0 {
@@ -274,6 +301,8 @@ mod tests {
             json!({"min_replicas": 1, "max_replicas": 5, "target_utilization": 0.5, "scale_up": {"policies": []}}),
             json!({"min_replicas": 1, "max_replicas": 5, "target_utilization": 0.5, "scale_up": {"policies": [{"type": "pods", "value": 1, "period_s": 0}]}}),
             json!({"min_replicas": 1, "max_replicas": 5, "target_utilization": 0.5, "surprise": true}),
+            json!({"min_replicas": 1, "max_replicas": 5, "target_utilization": 0.5, "cooldown_s": 9_000_000_000_000_u64}),
+            json!({"min_replicas": 1, "max_replicas": 5, "target_utilization": 0.5, "scale_down": {"stabilization_window_s": 86_401}}),
             json!({"min_replicas": 1, "max_replicas": 5, "target_utilization": 0.5, "scale_up_threshold": 0.8}),
             json!({"min_replicas": 1, "max_replicas": 5, "target_utilization": 0.5, "scale_up_threshold": 0.4, "scale_down_threshold": 0.2}),
         ] {

@@ -66,8 +66,16 @@ impl TracePoint {
     }
 }
 
+/// The longest trace: a year of seconds, a million observations of at most 100,000 metrics.
+pub const MAX_T: u64 = 31_536_000;
+pub const MAX_OBSERVATIONS: usize = 1_000_000;
+pub const MAX_METRICS: usize = 100_000;
+
 /// Runs the trace, applying each decision before the next observation.
 pub fn replay(trace: &Trace) -> Result<Vec<ReplayLine>, ValidationError> {
+    if trace.observations.len() > MAX_OBSERVATIONS {
+        return Err(ValidationError::new("observations", format!("at most {MAX_OBSERVATIONS}")));
+    }
     let start = DateTime::<Utc>::UNIX_EPOCH;
     let mut history = ScalingHistory::default();
     let mut current = trace.replicas;
@@ -77,8 +85,20 @@ pub fn replay(trace: &Trace) -> Result<Vec<ReplayLine>, ValidationError> {
         if last_t.is_some_and(|last| point.t < last) {
             return Err(ValidationError::new(format!("observations[{i}].t"), "times must not go backwards"));
         }
+        if point.t > MAX_T {
+            return Err(ValidationError::new(
+                format!("observations[{i}].t"),
+                format!("at most {MAX_T} seconds"),
+            ));
+        }
+        if point.metrics.as_ref().is_some_and(|m| m.len() > MAX_METRICS) {
+            return Err(ValidationError::new(
+                format!("observations[{i}].metrics"),
+                format!("at most {MAX_METRICS}"),
+            ));
+        }
         last_t = Some(point.t);
-        let now = start + Duration::seconds(i64::try_from(point.t).unwrap_or(i64::MAX / 1000));
+        let now = start + Duration::seconds(i64::try_from(point.t).unwrap_or(0));
         let decision = decide(&trace.policy, current, &point.observation(i)?, &history, now);
         history.record(&trace.policy, &decision, now);
         lines.push(ReplayLine { t: point.t, current, desired: decision.desired, reasons: decision.reasons });
