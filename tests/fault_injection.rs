@@ -130,9 +130,11 @@ async fn the_api_answers_503_while_the_store_is_away_and_recovers_without_a_rest
     assert_eq!(ids, ["d1", "d2"], "the same router serves again");
 }
 
+/// The direct alarm fixture, its transition at the test clock's start.
 fn alarm() -> Value {
     let path = format!("{}/fixtures/cloudwatch-alarm-direct-high.json", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    let event = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    integration_tests::alarm_at(event, DateTime::from_timestamp(1_800_000_000, 0).unwrap())
 }
 
 #[tokio::test]

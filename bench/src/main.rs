@@ -63,10 +63,14 @@ fn events(function: &str) -> anyhow::Result<(Value, Value)> {
             (e.clone(), e)
         }
         "scaler" => {
-            let first = fixture("cloudwatch-alarm-direct-high.json")?;
+            // A transition of now (older ones are too old to act on), and the next one a minute on.
+            let stamp =
+                |at: chrono::DateTime<chrono::Utc>| at.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string();
+            let mut first = fixture("cloudwatch-alarm-direct-high.json")?;
+            let now = chrono::Utc::now();
+            first["alarmData"]["state"]["timestamp"] = stamp(now).into();
             let mut later = first.clone();
-            // The next transition of the same alarm, a minute on.
-            later["alarmData"]["state"]["timestamp"] = "2026-11-26T10:16:02.490+0000".into();
+            later["alarmData"]["state"]["timestamp"] = stamp(now + chrono::Duration::minutes(1)).into();
             (first, later)
         }
         "cost-sweeper" | "warmer" => {

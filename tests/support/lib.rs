@@ -82,3 +82,16 @@ pub async fn assert_reported(
     assert!(aws.requests > 0 && aws.max == 50, "{function}: {aws:?}");
     report
 }
+
+/// An alarm event (either form) whose transition happened at `at`: the scaler ignores
+/// transitions older than two periods, so tests date the fixtures' transitions to their clock.
+pub fn alarm_at(mut event: serde_json::Value, at: chrono::DateTime<chrono::Utc>) -> serde_json::Value {
+    let stamp = at.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string();
+    if let Some(state) = event.pointer_mut("/alarmData/state") {
+        state["timestamp"] = stamp.clone().into();
+    }
+    if let Some(state) = event.pointer_mut("/detail/state") {
+        state["timestamp"] = stamp.into();
+    }
+    event
+}

@@ -118,6 +118,7 @@ async fn alarms_posted_locally_drive_the_scaler() {
     let path =
         format!("{}/../../tests/fixtures/cloudwatch-alarm-direct-high.json", env!("CARGO_MANIFEST_DIR"));
     let alarm: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let alarm = integration_tests::alarm_at(alarm, chrono::Utc::now());
     let (status, outcome) = server.request("POST", "/local/alarms", Some(&alarm)).await;
     assert_eq!(status, 200, "{outcome}");
     assert_eq!(outcome["status"], "applied");

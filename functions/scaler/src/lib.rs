@@ -133,9 +133,17 @@ pub async fn handle_alarm(deps: &ScalerDeps, payload: &Value) -> Result<Outcome,
         // Only a transition into ALARM asks for anything; the tick covers the rest.
         return Ok(ignored(format!("alarm {} is {:?}, not ALARM", signal.alarm_name, signal.state)));
     }
-    let request = ScalingRequest::alarm(signal.agent_type.clone(), signal.at, signal.severity);
-    tracing::info!(alarm = %signal.alarm_name, agent_type = %signal.agent_type, "alarm received");
     let now = deps.clock.now();
+    if signal.is_stale(now) {
+        // The tick has evaluated the type since; acting on an old transition ("scale down now"
+        // from an hour-old Low alarm) would undo newer decisions.
+        return Ok(ignored(format!(
+            "alarm {} changed state at {}, too long ago to act on",
+            signal.alarm_name, signal.at
+        )));
+    }
+    let request = ScalingRequest::alarm(signal.agent_type.clone(), signal.at_most(now), signal.severity);
+    tracing::info!(alarm = %signal.alarm_name, agent_type = %signal.agent_type, "alarm received");
     let idempotency = Idempotency::new(deps.store.as_ref(), deps.clock.as_ref())
         .expires_after(Duration::hours(24))
         .in_progress_timeout(Duration::seconds(60));

@@ -23,13 +23,23 @@ fn fixture(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
+/// A few seconds after the direct fixture's transition (2026-11-26T10:15:02.490Z).
+fn fixture_time() -> DateTime<chrono::Utc> {
+    DateTime::parse_from_rfc3339("2026-11-26T10:15:05Z").unwrap().to_utc()
+}
+
 fn deps() -> (ScalerDeps, FleetState) {
-    let clock = Arc::new(ManualClock::new(DateTime::from_timestamp(1_800_000_000, 0).unwrap()));
+    let (deps, fleet, _) = deps_with_clock();
+    (deps, fleet)
+}
+
+fn deps_with_clock() -> (ScalerDeps, FleetState, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(fixture_time()));
     let store = Arc::new(MemoryStore::new(clock.clone()));
     let fleet = FleetState::new(store.clone());
     let scaler =
         Scaler::new(fleet.clone(), Region::defaults(), CostGate::default(), Arc::new(RecordActuator));
-    (ScalerDeps { scaler, store, clock }, fleet)
+    (ScalerDeps { scaler, store, clock: clock.clone() }, fleet, clock)
 }
 
 /// Two detection replicas at 95 % (19 of 20 incidents each).
@@ -75,7 +85,7 @@ async fn an_older_alarm_after_a_newer_one_changes_nothing() {
     busy_detection(&deps, &fleet).await;
     let newer = fixture("cloudwatch-alarm-direct-high.json");
     let mut older = newer.clone();
-    older["alarmData"]["state"]["timestamp"] = "2026-11-26T10:05:02.490+0000".into();
+    older["alarmData"]["state"]["timestamp"] = "2026-11-26T10:14:02.490+0000".into();
     assert_eq!(handle(&deps, event(newer)).await.unwrap().status, "applied");
     let late = handle(&deps, event(older)).await.unwrap();
     assert_eq!(late.status, "unchanged", "{late:?}");
@@ -85,7 +95,7 @@ async fn an_older_alarm_after_a_newer_one_changes_nothing() {
 #[tokio::test]
 async fn eventbridge_state_changes_scale_down_after_the_window() {
     let (deps, _) = deps();
-    let low = fixture("eventbridge-alarm-state-change-low.json");
+    let low = integration_tests::alarm_at(fixture("eventbridge-alarm-state-change-low.json"), fixture_time());
     let outcome = handle(&deps, event(low)).await.unwrap();
     assert_eq!(outcome.status, "applied");
     let e = outcome.evaluation.unwrap();
@@ -139,4 +149,40 @@ async fn a_scheduled_tick_evaluates_every_type_once_per_event() {
     next["id"] = "another-minute".into();
     assert_eq!(handle(&deps, event(next)).await.unwrap().status, "ticked", "the next event evaluates again");
     assert_eq!(fleet.scaling_state(&AgentType::parse("detection").unwrap()).await.unwrap().1, 2);
+}
+
+/// Issue 17, item 6: an hour-old retried Low alarm scaled down "now", and an alarm dated in the
+/// future blocked every later alarm of its type.
+#[tokio::test]
+async fn stale_alarms_are_ignored_and_future_dated_ones_block_nothing() {
+    let (deps, fleet, clock) = deps_with_clock();
+    busy_detection(&deps, &fleet).await;
+    let now = fixture_time();
+    let hour_old =
+        integration_tests::alarm_at(fixture("cloudwatch-alarm-direct-high.json"), now - Duration::hours(1));
+    let stale = handle(&deps, event(hour_old)).await.unwrap();
+    assert_eq!(stale.status, "ignored", "{stale:?}");
+    assert!(stale.reason.unwrap().contains("too long ago"));
+    assert_eq!(
+        fleet.scaling_state(&AgentType::parse("detection").unwrap()).await.unwrap().1,
+        0,
+        "nothing changed"
+    );
+
+    let future =
+        integration_tests::alarm_at(fixture("cloudwatch-alarm-direct-high.json"), now + Duration::days(30));
+    assert_eq!(handle(&deps, event(future)).await.unwrap().status, "applied");
+    let (state, _) = fleet.scaling_state(&AgentType::parse("detection").unwrap()).await.unwrap();
+    assert!(
+        state.last_alarm_at.unwrap() <= now + Duration::seconds(30),
+        "remembered at most the clock skew ahead"
+    );
+    clock.advance(Duration::seconds(60));
+    busy_detection(&deps, &fleet).await;
+    let later = integration_tests::alarm_at(
+        fixture("cloudwatch-alarm-direct-high.json"),
+        now + Duration::seconds(55),
+    );
+    let next = handle(&deps, event(later)).await.unwrap();
+    assert_eq!(next.status, "applied", "a later transition still acts: {next:?}");
 }

@@ -45,12 +45,21 @@ async fn scaler_binary_handles_ticks_and_both_alarm_forms() {
         fleet.record_heartbeat(&beat.at(chrono::Utc::now()), chrono::Duration::minutes(10)).await.unwrap();
     }
     let ping = serde_json::json!({"warmer": {"correlation_id": "w", "concurrency": 1, "hold_ms": 0}});
+    // Transitions of now: older ones are too old to act on.
+    let direct =
+        integration_tests::alarm_at(fixture("cloudwatch-alarm-direct-high.json"), chrono::Utc::now());
     let events = [
         ("tick", fixture("eventbridge-scheduled-event.json")),
         ("tick-again", fixture("eventbridge-scheduled-event.json")),
-        ("direct", fixture("cloudwatch-alarm-direct-high.json")),
-        ("direct-again", fixture("cloudwatch-alarm-direct-high.json")),
-        ("bridged", fixture("eventbridge-alarm-state-change-low.json")),
+        ("direct", direct.clone()),
+        ("direct-again", direct),
+        (
+            "bridged",
+            integration_tests::alarm_at(
+                fixture("eventbridge-alarm-state-change-low.json"),
+                chrono::Utc::now(),
+            ),
+        ),
         (
             "not-an-alarm",
             serde_json::json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}),

@@ -37,6 +37,27 @@ pub struct AlarmSignal {
     /// The latest datapoint as a 0-1 utilization, when the alarm carries one.
     pub utilization: Option<f64>,
     pub severity: Option<Severity>,
+    /// The alarm's metric period, seconds.
+    pub period_s: u32,
+}
+
+/// Clocks differ this much at most between CloudWatch and the scaler.
+pub const CLOCK_SKEW: chrono::Duration = chrono::Duration::seconds(30);
+
+impl AlarmSignal {
+    /// Whether the transition is too old to act on at `now`: more than two of its periods (at
+    /// least a minute each) and the clock skew ago. A retried delivery that old describes a fleet
+    /// the tick has evaluated since.
+    pub fn is_stale(&self, now: DateTime<Utc>) -> bool {
+        let periods = chrono::Duration::seconds(2 * i64::from(self.period_s.max(60)));
+        now - self.at > periods + CLOCK_SKEW
+    }
+
+    /// The transition's time as the scaler may remember it: never later than `now` plus the clock
+    /// skew, so an alarm dated in the future cannot make every later one look old.
+    pub fn at_most(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        self.at.min(now + CLOCK_SKEW)
+    }
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -112,6 +133,7 @@ fn signal(
             .map(|percent| percent / 100.0),
         _ => None,
     };
+    let period_s = data.configuration.metrics.first().map_or(60, |m| u32::from(m.metric_stat.period)).max(1);
     let state_value = match state.value {
         CloudWatchAlarmStateValue::Alarm => AlarmState::Alarm,
         CloudWatchAlarmStateValue::Ok => AlarmState::Ok,
@@ -126,6 +148,7 @@ fn signal(
         agent_type,
         utilization,
         severity,
+        period_s,
     })
 }
 
@@ -149,6 +172,18 @@ mod tests {
             s.event_id.starts_with("arn:aws:cloudwatch:us-east-1:444455556666:alarm:commander-dev-detection")
         );
         assert_eq!(s.severity, None);
+    }
+
+    #[test]
+    fn stale_and_future_transitions() {
+        let s = parse_alarm_event(&fixture("cloudwatch-alarm-direct-high.json")).unwrap();
+        assert_eq!(s.period_s, 60);
+        assert!(!s.is_stale(s.at + chrono::Duration::seconds(150)), "two periods and the skew");
+        assert!(s.is_stale(s.at + chrono::Duration::seconds(151)));
+        assert!(s.is_stale(s.at + chrono::Duration::hours(1)), "an hour-old retry");
+        let before = s.at - chrono::Duration::hours(2);
+        assert_eq!(s.at_most(before), before + CLOCK_SKEW, "dated in the future: clamped");
+        assert_eq!(s.at_most(s.at), s.at);
     }
 
     #[test]
