@@ -75,6 +75,30 @@ async fn throttling_is_a_retryable_failure_and_unknown_regions_are_not() {
     assert!(!err.retryable && err.message.contains("eu-west-1"));
 }
 
+/// Issue 17, item 7: a non-retryable error in one region stopped the loop, leaving the regions
+/// after it untouched.
+#[tokio::test]
+async fn every_region_is_attempted_and_a_partial_failure_is_retryable() {
+    use aws_sdk_lambda::types::error::ResourceNotFoundException;
+    let missing = mock!(Client::put_provisioned_concurrency_config).then_error(|| {
+        PutProvisionedConcurrencyConfigError::ResourceNotFoundException(
+            ResourceNotFoundException::builder().build(),
+        )
+    });
+    let fine = mock!(Client::put_provisioned_concurrency_config)
+        .then_output(|| PutProvisionedConcurrencyConfigOutput::builder().build());
+    let clients = BTreeMap::from([
+        ("ap-southeast-1".to_owned(), mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&missing])),
+        ("us-east-1".to_owned(), mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&fine])),
+    ]);
+    let actuator = ProvisionedConcurrency::new(clients, target());
+    let desired = BTreeMap::from([("ap-southeast-1".to_owned(), 1), ("us-east-1".to_owned(), 2)]);
+    let err = actuator.apply(&AgentType::parse("detection").unwrap(), &desired).await.unwrap_err();
+    assert_eq!(fine.num_calls(), 1, "the region after the failing one is still set");
+    assert!(err.message.contains("ap-southeast-1") && err.message.contains("us-east-1 to 10"), "{err}");
+    assert!(err.retryable, "a partial failure asks for a retry");
+}
+
 #[test]
 fn the_actuator_is_chosen_by_configuration() {
     use shared::domain::Region;

@@ -482,3 +482,73 @@ async fn lambda_agents_failing_in_a_region_mark_it_for_errors() {
     assert_eq!((change.region.as_str(), change.source), ("eu-west-1", MarkSource::Errors));
     assert!(report.evaluations.iter().all(|e| e.desired_by_region["eu-west-1"] == 0), "its share moved");
 }
+
+/// Records what was applied, and holds the first application until released.
+#[derive(Debug)]
+struct GatedActuator {
+    applied: Mutex<Vec<BTreeMap<String, u32>>>,
+    first_held: tokio::sync::Semaphore,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait]
+impl shared::scaling::actuator::Actuator for GatedActuator {
+    async fn apply(
+        &self,
+        _agent_type: &AgentType,
+        desired: &BTreeMap<String, u32>,
+    ) -> Result<Vec<String>, shared::scaling::actuator::ActuatorError> {
+        if self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            let _ = self.first_held.acquire().await;
+        }
+        self.applied.lock().unwrap().push(desired.clone());
+        Ok(vec![format!("{desired:?}")])
+    }
+}
+
+/// Issue 17, item 7: two evaluations applied their results out of order, leaving the older
+/// decision in force (state says B, provisioned concurrency is A).
+#[tokio::test]
+async fn racing_evaluations_leave_the_newest_decision_in_force() {
+    let clock = Arc::new(ManualClock::new(DateTime::from_timestamp(1_800_000_000, 0).unwrap()));
+    let store = Arc::new(MemoryStore::new(clock.clone()));
+    let fleet = FleetState::new(store.clone());
+    let actuator = Arc::new(GatedActuator {
+        applied: Mutex::default(),
+        first_held: tokio::sync::Semaphore::new(0),
+        calls: std::sync::atomic::AtomicUsize::new(0),
+    });
+    let scaler = Scaler::new(fleet.clone(), Region::defaults(), CostGate::default(), actuator.clone());
+    let w = World {
+        scaler: scaler.clone(),
+        fleet: fleet.clone(),
+        store,
+        clock: clock.clone(),
+        ledger: DemandLedger::new(fleet.store()),
+    };
+    for (id, r) in [("a", "us-east-1"), ("b", "us-west-2")] {
+        w.beat(&detection(), id, r, 19.0, true).await;
+    }
+    // A decides 3 and stalls in the actuator; B (more load since) decides 6 and applies first.
+    let a = tokio::spawn({
+        let scaler = scaler.clone();
+        let now = clock.now();
+        async move { scaler.evaluate(&ScalingRequest::tick(detection()), now).await }
+    });
+    while actuator.calls.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        tokio::task::yield_now().await;
+    }
+    clock.advance(Duration::seconds(60));
+    for (id, r) in [("a", "us-east-1"), ("b", "us-west-2"), ("c", "eu-west-1")] {
+        w.beat(&detection(), id, r, 19.0, true).await;
+    }
+    let b = scaler.evaluate(&ScalingRequest::tick(detection()), clock.now()).await.unwrap();
+    actuator.first_held.add_permits(1);
+    let a = a.await.unwrap().unwrap();
+    assert!(b.desired > a.desired, "A {} then B {}", a.desired, b.desired);
+    let applied = actuator.applied.lock().unwrap().clone();
+    let (state, version) = fleet.scaling_state(&detection()).await.unwrap();
+    assert_eq!(applied.last(), Some(&state.desired), "the newest decision is in force: {applied:?}");
+    assert_eq!(state.desired_total, b.desired);
+    assert_eq!(state.applied_version, Some(version));
+}

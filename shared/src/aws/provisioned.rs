@@ -52,77 +52,116 @@ where
     ActuatorError { message: format!("{what}: {}", DisplayErrorContext(err)), retryable }
 }
 
+impl ProvisionedConcurrency {
+    /// One region's configuration brought to `replicas`: the action taken, or why not.
+    async fn apply_region(
+        &self,
+        function: &str,
+        region: &str,
+        replicas: u32,
+    ) -> Result<String, ActuatorError> {
+        let qualifier = &self.target.qualifier;
+        let client = self.clients.get(region).ok_or_else(|| ActuatorError {
+            message: format!("no Lambda client for region {region}"),
+            retryable: false,
+        })?;
+        let transient = |s: &dyn TransientError| s.transient();
+        let concurrency = replicas.saturating_mul(self.target.concurrency_per_replica);
+        if concurrency == 0 {
+            // Lambda takes no zero: removing the configuration is how to provision nothing.
+            let result = client
+                .delete_provisioned_concurrency_config()
+                .function_name(function)
+                .qualifier(qualifier)
+                .send()
+                .await;
+            match result {
+                Ok(_) => {}
+                Err(e)
+                    if e.as_service_error().is_some_and(
+                        DeleteProvisionedConcurrencyConfigError::is_resource_not_found_exception,
+                    ) => {}
+                Err(e) => {
+                    let retry = e.as_service_error().is_some_and(|s| transient(s));
+                    return Err(failure(
+                        &format!("{region}: removing provisioned concurrency of {function}:{qualifier}"),
+                        &e,
+                        retry,
+                    ));
+                }
+            }
+            return Ok(format!("removed provisioned concurrency of {function}:{qualifier} in {region}"));
+        }
+        let concurrency_i32 = i32::try_from(concurrency).unwrap_or(i32::MAX);
+        client
+            .put_provisioned_concurrency_config()
+            .function_name(function)
+            .qualifier(qualifier)
+            .provisioned_concurrent_executions(concurrency_i32)
+            .send()
+            .await
+            .map_err(|e| {
+                let retry = e.as_service_error().is_some_and(|s| transient(s));
+                failure(
+                    &format!("{region}: setting provisioned concurrency of {function}:{qualifier}"),
+                    &e,
+                    retry,
+                )
+            })?;
+        Ok(format!("set provisioned concurrency of {function}:{qualifier} in {region} to {concurrency}"))
+    }
+}
+
+/// Lambda's own errors a later attempt can outlast: throttling, a conflicting update in
+/// progress, a service fault.
+trait TransientError {
+    fn transient(&self) -> bool;
+}
+
+impl TransientError for DeleteProvisionedConcurrencyConfigError {
+    fn transient(&self) -> bool {
+        self.is_too_many_requests_exception()
+            || self.is_resource_conflict_exception()
+            || self.is_service_exception()
+    }
+}
+
+impl TransientError
+    for aws_sdk_lambda::operation::put_provisioned_concurrency_config::PutProvisionedConcurrencyConfigError
+{
+    fn transient(&self) -> bool {
+        self.is_too_many_requests_exception()
+            || self.is_resource_conflict_exception()
+            || self.is_service_exception()
+    }
+}
+
 #[async_trait]
 impl Actuator for ProvisionedConcurrency {
+    /// Every region is attempted whatever another answered; the regions that failed are
+    /// reported together. A failure is retryable when any region's was, or when other regions
+    /// were changed (a retry brings the rest in line).
     async fn apply(
         &self,
         agent_type: &AgentType,
         desired: &BTreeMap<String, u32>,
     ) -> Result<Vec<String>, ActuatorError> {
         let function = self.function(agent_type);
-        let qualifier = &self.target.qualifier;
         let mut actions = Vec::new();
+        let mut failures: Vec<ActuatorError> = Vec::new();
         for (region, replicas) in desired {
-            let client = self.clients.get(region).ok_or_else(|| ActuatorError {
-                message: format!("no Lambda client for region {region}"),
-                retryable: false,
-            })?;
-            let concurrency = replicas.saturating_mul(self.target.concurrency_per_replica);
-            if concurrency == 0 {
-                // Lambda takes no zero: removing the configuration is how to provision nothing.
-                let result = client
-                    .delete_provisioned_concurrency_config()
-                    .function_name(&function)
-                    .qualifier(qualifier)
-                    .send()
-                    .await;
-                match result {
-                    Ok(_) => {}
-                    Err(e)
-                        if e.as_service_error().is_some_and(
-                            DeleteProvisionedConcurrencyConfigError::is_resource_not_found_exception,
-                        ) => {}
-                    Err(e) => {
-                        let transient = e.as_service_error().is_some_and(|s| {
-                            s.is_too_many_requests_exception()
-                                || s.is_resource_conflict_exception()
-                                || s.is_service_exception()
-                        });
-                        return Err(failure(
-                            &format!("{region}: removing provisioned concurrency of {function}:{qualifier}"),
-                            &e,
-                            transient,
-                        ));
-                    }
-                }
-                actions
-                    .push(format!("removed provisioned concurrency of {function}:{qualifier} in {region}"));
-            } else {
-                let concurrency_i32 = i32::try_from(concurrency).unwrap_or(i32::MAX);
-                client
-                    .put_provisioned_concurrency_config()
-                    .function_name(&function)
-                    .qualifier(qualifier)
-                    .provisioned_concurrent_executions(concurrency_i32)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        let transient = e.as_service_error().is_some_and(|s| {
-                            s.is_too_many_requests_exception()
-                                || s.is_resource_conflict_exception()
-                                || s.is_service_exception()
-                        });
-                        failure(
-                            &format!("{region}: setting provisioned concurrency of {function}:{qualifier}"),
-                            &e,
-                            transient,
-                        )
-                    })?;
-                actions.push(format!(
-                    "set provisioned concurrency of {function}:{qualifier} in {region} to {concurrency}"
-                ));
+            match self.apply_region(&function, region, *replicas).await {
+                Ok(action) => actions.push(action),
+                Err(e) => failures.push(e),
             }
         }
-        Ok(actions)
+        if failures.is_empty() {
+            return Ok(actions);
+        }
+        let retryable = !actions.is_empty() || failures.iter().any(|f| f.retryable);
+        let message = failures.iter().map(|f| f.message.as_str()).collect::<Vec<_>>().join("; ");
+        let done =
+            if actions.is_empty() { String::new() } else { format!(" (done: {})", actions.join("; ")) };
+        Err(ActuatorError { message: format!("{message}{done}"), retryable })
     }
 }

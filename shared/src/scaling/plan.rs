@@ -269,6 +269,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
             reasons: reasons.clone(),
         }),
         refusals_answered: refusals_answered(input, answered),
+        applied_version: input.state.applied_version,
     };
     let evaluation = Evaluation {
         agent_type: input.agent_type.clone(),

@@ -49,6 +49,10 @@ pub struct AgentScalingState {
     /// the same refusals do not ask again while the new replicas start.
     #[serde(default)]
     pub refusals_answered: BTreeMap<String, f64>,
+    /// The state version whose desired counts the actuator last applied: behind the item's own
+    /// version, a decision is stored but not (yet) in force.
+    #[serde(default)]
+    pub applied_version: Option<u64>,
 }
 
 /// What asked for an evaluation.

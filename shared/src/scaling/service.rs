@@ -562,11 +562,11 @@ impl Scaler {
             if request.dry_run {
                 return Ok(planned.evaluation);
             }
-            match self.fleet.put_scaling_state(agent_type, &planned.state, version).await {
-                Ok(_) => {}
+            let written = match self.fleet.put_scaling_state(agent_type, &planned.state, version).await {
+                Ok(v) => v,
                 Err(StoreError::ConditionFailed) => continue,
                 Err(e) => return Err(e.into()),
-            }
+            };
             if !planned.events.is_empty()
                 && let Err(e) = self
                     .fleet
@@ -577,7 +577,8 @@ impl Scaler {
                 tracing::warn!(error = %e, %agent_type, "could not keep scaling events as items");
             }
             let mut evaluation = planned.evaluation;
-            evaluation.actions_taken = self.actuator.apply(agent_type, &planned.state.desired).await?;
+            evaluation.actions_taken =
+                self.apply_in_order(agent_type, planned.state.desired, written).await?;
             evaluation.applied = true;
             if evaluation.desired == evaluation.in_force {
                 tracing::debug!(%agent_type, trigger = ?request.trigger, live = evaluation.current, desired = evaluation.desired, "scaling evaluated");
@@ -587,6 +588,36 @@ impl Scaler {
             return Ok(evaluation);
         }
         Err(ScalingError::Contention)
+    }
+
+    /// Applies the decision stored at `version`, then records it applied. If a newer decision was
+    /// stored meanwhile (two evaluations racing), this one's application may have landed after the
+    /// newer one's: the newest is applied again, so what is in force is always the latest stored.
+    async fn apply_in_order(
+        &self,
+        agent_type: &AgentType,
+        mut desired: BTreeMap<String, u32>,
+        mut version: u64,
+    ) -> Result<Vec<String>, ScalingError> {
+        let mut actions = Vec::new();
+        for _ in 0..ATTEMPTS {
+            actions = self.actuator.apply(agent_type, &desired).await?;
+            match self.fleet.mark_applied(agent_type, version).await {
+                Ok(()) => return Ok(actions),
+                Err(StoreError::ConditionFailed) => {
+                    // Whoever stored the newer decision may have applied it before this application
+                    // landed: apply the newest again (applying is idempotent).
+                    let (latest, at) = self.fleet.scaling_state(agent_type).await?;
+                    if at == version {
+                        return Ok(actions);
+                    }
+                    desired = latest.desired;
+                    version = at;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(actions)
     }
 
     /// A repeated or late alarm decides nothing; the decision in force is re-applied in case the

@@ -249,6 +249,13 @@ impl FleetState {
         Ok(version + 1)
     }
 
+    /// Records that the decision stored at `version` is applied, if the state is still at it;
+    /// `ConditionFailed` when a newer decision was stored meanwhile.
+    pub async fn mark_applied(&self, agent_type: &AgentType, version: u64) -> Result<(), StoreError> {
+        let update = Update::new().set("applied_version", version).only_if(Condition::Version(version));
+        self.store.update(&state_key(agent_type), update).await.map(|_| ())
+    }
+
     /// Keeps each event as its own item for `ttl`, beyond the few the state item carries.
     pub async fn record_events(
         &self,
