@@ -183,6 +183,7 @@ mod tests {
             entries: 10,
             capacity: 100,
             ttl_s: 600,
+            dropped: 0,
         }
     }
 

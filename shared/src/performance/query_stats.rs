@@ -145,21 +145,64 @@ pub fn window_of(at: DateTime<Utc>) -> i64 {
     at.timestamp().div_euclid(WINDOW_SECONDS) * WINDOW_SECONDS
 }
 
-/// The access pattern of a key: only the constant segments of each part (the schema's
-/// upper-case names between `#`s), so `AGENT#detection`/`REPLICA#us-east-1#r-1` is
-/// `AGENT/REPLICA`, `COST#SNAPSHOT`/`<timestamp>` is `COST#SNAPSHOT/*` and
-/// `USAGE#<hour>`/`MODEL#<model>#TASK#<task>` is `USAGE/MODEL#TASK`. Patterns are few and never
-/// carry an identifier, so they are safe as metric dimensions.
+/// The table's kinds of partition (a partition key's first `#` segment).
+const PARTITIONS: [&str; 11] = [
+    "AGENT",
+    "CACHE",
+    "CATALOG",
+    "CONTROL",
+    "COST",
+    "IDEMPOTENCY",
+    "MODELS",
+    "PERF",
+    "REGION",
+    "USAGE",
+    "WARM",
+];
+/// The cost partitions' second segment.
+const COST_PARTITIONS: [&str; 4] = ["ACTION", "HOUR", "SNAPSHOT", "WARMING"];
+/// The table's kinds of sort key (its first `#` segment).
+const SORT_KINDS: [&str; 13] = [
+    "AGENT",
+    "COST",
+    "DEMAND",
+    "EVENT",
+    "HEALTH",
+    "MODEL",
+    "POLICY",
+    "PRICES",
+    "REPLICA",
+    "STATE",
+    "WAITING",
+    "IPM",
+    "SCALE_UP_REQUEST",
+];
+
+/// The access pattern of a key, from the key schema only: the partition's kind (and a cost
+/// partition's sub-kind) and the sort key's kind, each one of a fixed set; anything else is `*`.
+/// So `AGENT#detection`/`REPLICA#us-east-1#r-1` is `AGENT/REPLICA`, `COST#SNAPSHOT`/`<timestamp>`
+/// is `COST#SNAPSHOT/*` and `USAGE#<hour>`/`MODEL#<model>#TASK#<task>` is `USAGE/MODEL#TASK`.
+/// No identifier ever becomes part of one (an incident id such as `PABCDEF` would otherwise make a
+/// pattern, a histogram and a metric series of its own), so patterns stay few and safe as metric
+/// dimensions.
 pub fn pattern_of(pk: &str, sk: Option<&str>) -> String {
-    fn shape(part: &str) -> String {
-        let constant = |s: &&str| !s.is_empty() && s.chars().all(|c| c.is_ascii_uppercase() || c == '_');
-        let kept: Vec<&str> = part.split('#').filter(constant).collect();
-        if kept.is_empty() { "*".to_owned() } else { kept.join("#") }
-    }
-    match sk {
-        Some(sk) => format!("{}/{}", shape(pk), shape(sk)),
-        None => shape(pk),
-    }
+    let mut pk_parts = pk.split('#');
+    let kind = pk_parts.next().filter(|k| PARTITIONS.contains(k));
+    let partition = match kind {
+        Some("COST") => match pk_parts.next().filter(|k| COST_PARTITIONS.contains(k)) {
+            Some(sub) => format!("COST#{sub}"),
+            None => "COST".to_owned(),
+        },
+        Some(k) => k.to_owned(),
+        None => "*".to_owned(),
+    };
+    let Some(sk) = sk else { return partition };
+    let sort = match sk.split('#').next().filter(|k| SORT_KINDS.contains(k)) {
+        Some("MODEL") if sk.contains("#TASK#") => "MODEL#TASK",
+        Some(k) => k,
+        None => "*",
+    };
+    format!("{partition}/{sort}")
 }
 
 impl QueryStats {
@@ -246,6 +289,38 @@ mod tests {
         ];
         for (pk, sk, pattern) in table {
             assert_eq!(pattern_of(pk, sk), pattern, "{pk} {sk:?}");
+        }
+    }
+
+    /// Issue 17, item 1: key segments that were all capitals were kept, so incident ids like
+    /// `PABCDEF` and replica ids like `PRIMARY` each made a pattern of their own.
+    #[test]
+    fn identifiers_in_capitals_make_no_pattern() {
+        let table = [
+            ("AGENT#detection", Some("REPLICA#us-east-1#PRIMARY"), "AGENT/REPLICA"),
+            ("AGENT#detection", Some("WAITING#PABCDEF"), "AGENT/WAITING"),
+            ("IDEMPOTENCY#select#detection#PABCDEF", Some("EVENT"), "IDEMPOTENCY/EVENT"),
+            ("WARM#PRIMARY-AGENT#us-east-1", Some("STATE"), "WARM/STATE"),
+            ("MODELS", Some("HEALTH#ANTHROPIC.CLAUDE"), "MODELS/HEALTH"),
+            ("PABCDEF", Some("PRIMARY"), "*/*"),
+        ];
+        for (pk, sk, pattern) in table {
+            assert_eq!(pattern_of(pk, sk), pattern, "{pk} {sk:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever the identifiers, patterns come from a fixed set.
+        #[test]
+        fn patterns_are_a_fixed_set(id in "[A-Z_#a-z0-9-]{0,24}", kind in 0usize..14) {
+            let kinds = ["AGENT#", "CACHE#", "CATALOG", "CONTROL", "COST#", "COST#HOUR", "IDEMPOTENCY#", "MODELS",
+                "PERF#", "REGION#", "USAGE#", "WARM#", "", "X#"];
+            let pattern = pattern_of(&format!("{}{id}", kinds[kind]), Some(&id));
+            let (partition, sort) = pattern.split_once('/').unwrap();
+            let known = |p: &str| p == "*" || PARTITIONS.contains(&p)
+                || p.strip_prefix("COST#").is_some_and(|c| COST_PARTITIONS.contains(&c));
+            proptest::prop_assert!(known(partition), "{pattern}");
+            proptest::prop_assert!(sort == "*" || sort == "MODEL#TASK" || SORT_KINDS.contains(&sort), "{pattern}");
         }
     }
 

@@ -105,6 +105,9 @@ pub struct CacheView {
     pub entries: u64,
     pub capacity: u64,
     pub ttl_s: u64,
+    /// Writes a write-behind buffer dropped (refused by the store, or over its capacity).
+    #[serde(default)]
+    pub dropped: u64,
 }
 
 /// A pattern whose p95 grew by more than half over the previous window.
@@ -218,7 +221,9 @@ pub fn aggregate(reports: &[ContainerReport], current_start: i64, slow_ms: f64) 
                 entries: 0,
                 capacity: c.capacity,
                 ttl_s: c.ttl_s,
+                dropped: 0,
             });
+            v.dropped += c.dropped;
             v.hits += c.hits;
             v.misses += c.misses;
             v.entries += c.entries;
@@ -292,6 +297,7 @@ mod tests {
                 hits,
                 misses,
                 writes: misses,
+                dropped: 0,
                 hit_rate: CacheStats::rate(hits, misses),
                 entries: 3,
                 capacity: 100,

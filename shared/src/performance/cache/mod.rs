@@ -143,6 +143,7 @@ pub struct CacheCounters {
     hits: AtomicU64,
     misses: AtomicU64,
     writes: AtomicU64,
+    dropped: AtomicU64,
 }
 
 impl CacheCounters {
@@ -157,6 +158,10 @@ impl CacheCounters {
     pub(crate) fn wrote(&self, n: u64) {
         self.writes.fetch_add(n, Ordering::Relaxed);
     }
+
+    pub(crate) fn dropped(&self, n: u64) {
+        self.dropped.fetch_add(n, Ordering::Relaxed);
+    }
 }
 
 /// One cache's figures.
@@ -167,6 +172,9 @@ pub struct CacheStats {
     pub hits: u64,
     pub misses: u64,
     pub writes: u64,
+    /// Writes a write-behind buffer dropped: refused by the store, or over its capacity.
+    #[serde(default)]
+    pub dropped: u64,
     /// Hits over lookups; absent before the first lookup.
     pub hit_rate: Option<f64>,
     pub entries: u64,
@@ -271,6 +279,7 @@ impl Caches {
                     hits,
                     misses,
                     writes: r.counters.writes.load(Ordering::Relaxed),
+                    dropped: r.counters.dropped.load(Ordering::Relaxed),
                     hit_rate: CacheStats::rate(hits, misses),
                     entries: r.entries.iter().map(|e| e()).sum(),
                     capacity: r.spec.capacity,

@@ -1,7 +1,9 @@
 //! Write-behind: writes are kept in the container and flushed to the store in batches, once per
-//! invocation rather than once per write. A flush that fails keeps every write it could not
-//! deliver (a newer write to the same key wins) and reports the error; the next flush tries
-//! again. Reads see the buffered writes first.
+//! invocation rather than once per write. A flush the store cannot take now keeps every write it
+//! could not deliver (a newer write to the same key wins) and reports the error; the next flush
+//! tries again. A write the store refuses for what it is (too large, a number it cannot keep) is
+//! dropped and logged, never retried forever; the buffer holds at most its capacity. Reads see
+//! the buffered writes first.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -40,9 +42,18 @@ impl WriteBehind {
         crate::sync::lock(&self.pending)
     }
 
-    /// Buffers `item`, replacing any buffered write to its key.
-    pub fn write(&self, item: Item) {
-        self.lock().insert(item.key.clone(), item);
+    /// Buffers `item`, replacing any buffered write to its key; `false` (the write dropped, and
+    /// logged) when the buffer already holds its capacity of other keys.
+    pub fn write(&self, item: Item) -> bool {
+        let mut pending = self.lock();
+        if pending.len() >= Self::SPEC.capacity as usize && !pending.contains_key(&item.key) {
+            drop(pending);
+            self.counters.dropped(1);
+            tracing::warn!(pk = %item.key.pk, capacity = Self::SPEC.capacity, "write-behind buffer full: write dropped");
+            return false;
+        }
+        pending.insert(item.key.clone(), item);
+        true
     }
 
     pub fn pending(&self) -> usize {
@@ -73,15 +84,44 @@ impl WriteBehind {
                 self.counters.wrote(n as u64);
                 Ok(n)
             }
+            // The store refused something for what it is: deliver the rest one by one, drop
+            // (and log) what it refuses, keep what it cannot take now.
+            Err(e) if !e.is_retryable() => self.deliver_one_by_one(batch).await,
             Err(e) => {
-                let mut pending = self.lock();
-                for item in batch {
-                    // A write buffered while this flush ran is newer: keep it.
-                    pending.entry(item.key.clone()).or_insert(item);
-                }
+                self.keep(batch);
                 Err(e)
             }
         }
+    }
+
+    /// Puts back writes a flush could not deliver (a newer write buffered meanwhile wins).
+    fn keep(&self, items: Vec<Item>) {
+        let mut pending = self.lock();
+        for item in items {
+            pending.entry(item.key.clone()).or_insert(item);
+        }
+    }
+
+    async fn deliver_one_by_one(&self, batch: Vec<Item>) -> Result<usize, StoreError> {
+        let mut delivered = 0;
+        let mut kept = Vec::new();
+        let mut first_error = None;
+        for item in batch {
+            match self.store.batch_put(vec![item.clone()]).await {
+                Ok(()) => delivered += 1,
+                Err(e) if !e.is_retryable() => {
+                    self.counters.dropped(1);
+                    tracing::warn!(pk = %item.key.pk, sk = %item.key.sk, error = %e, "write refused by the store: dropped");
+                }
+                Err(e) => {
+                    kept.push(item);
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        self.counters.wrote(delivered as u64);
+        self.keep(kept);
+        first_error.map_or(Ok(delivered), Err)
     }
 }
 
@@ -168,5 +208,32 @@ mod tests {
         let c0 = stored.iter().find(|i| i.key.sk == "c0").unwrap();
         assert_eq!(c0.attrs["n"], 100);
         assert_eq!(buffer.flush().await.unwrap(), 0, "and none twice");
+    }
+
+    /// Issue 17, item 1: a report the store refused (over DynamoDB's 400 KB) was retried on
+    /// every flush forever, and the buffer grew without bound.
+    #[tokio::test]
+    async fn refused_writes_are_dropped_and_the_buffer_is_bounded() {
+        let clock = Arc::new(ManualClock::new(DateTime::from_timestamp(1_800_000_000, 0).unwrap()));
+        let store = Arc::new(MemoryStore::new(clock));
+        let caches = Caches::new();
+        let buffer = WriteBehind::new(store.clone(), &caches);
+        let huge = Item::new(
+            Key::new("PERF#t", "huge"),
+            json!({"blob": "x".repeat(500 * 1024)}).as_object().unwrap().clone(),
+        );
+        buffer.write(huge);
+        buffer.write(item("fine", 1));
+        assert_eq!(buffer.flush().await.unwrap(), 1, "the good write is delivered");
+        assert_eq!(buffer.pending(), 0, "the refused one is not kept");
+        assert_eq!(buffer.flush().await.unwrap(), 0);
+        assert!(store.get(&Key::new("PERF#t", "fine")).await.unwrap().is_some());
+        let capacity = WriteBehind::SPEC.capacity as usize;
+        let accepted = (0..capacity + 5).filter(|i| buffer.write(item(&format!("k{i}"), 0))).count();
+        assert_eq!((accepted, buffer.pending()), (capacity, capacity));
+        assert!(buffer.write(item("k0", 9)), "a newer write to a buffered key is always taken");
+        let stats = caches.stats();
+        let counted = stats.iter().find(|c| c.name == "write_behind").unwrap();
+        assert_eq!(counted.dropped, 6, "one refused, five over capacity: {counted:?}");
     }
 }
