@@ -1,6 +1,6 @@
 //! Concurrent assignments and releases of one replica against the DynamoDB-API server: the
-//! active counter is an atomic add and a release's outlier and EWMA update is conditional on the
-//! version it read, so no assignment, release or failure is lost.
+//! assigned and released counters are atomic adds and a release's outlier and EWMA update is
+//! conditional on the version it read, so no assignment, release or failure is lost.
 
 #![allow(clippy::unwrap_used, reason = "test helpers fail the test by panicking")]
 
@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration};
 use shared::balancing::Strategy;
-use shared::balancing::assignments::{Assignments, ReleaseError};
+use shared::balancing::assignments::{Assignments, ReleaseError, ReplicaLoad};
 use shared::clock::{Clock, ManualClock};
 use shared::domain::{AgentType, Region, Replica, ReplicaId, Severity};
 use shared::scaling::FleetState;
@@ -73,8 +73,10 @@ async fn concurrent_releases_lose_no_outcome() {
     for task in released {
         task.await.unwrap().unwrap();
     }
-    let (_, item) = FleetState::new(store.clone()).replica_items(&agent_type).await.unwrap().remove(0);
-    assert_eq!(item.attrs["active"], serde_json::json!(0), "every assignment released once");
+    let (replica, item) = FleetState::new(store.clone()).replica_items(&agent_type).await.unwrap().remove(0);
+    let counters: ReplicaLoad = item.record().unwrap();
+    assert_eq!((counters.assigned, counters.released), (CALLS as f64, CALLS as f64), "none lost");
+    assert!(counters.in_progress(replica.load).abs() < f64::EPSILON, "every assignment released once");
     assert_eq!(item.attrs["consecutive_failures"], serde_json::json!(CALLS), "no failure lost");
     assert_eq!(item.version(), Some(CALLS as u64), "every release wrote once, in turn");
     let latency_ewma_s = item.attrs["latency_ewma_s"].as_f64().unwrap();

@@ -2,7 +2,7 @@
 //! (at most sixteen calls in flight, the test server answering one at a time),
 //! from fifty containers (each its own replica-set cache and balancer), then every one released:
 //! no assignment or release is lost, the per-minute incident counter counts all five hundred, and
-//! every replica's active count is back to zero.
+//! every replica's work in progress is back to zero.
 
 #![allow(clippy::unwrap_used, reason = "test helpers fail the test by panicking")]
 
@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration};
 use shared::balancing::Strategy;
-use shared::balancing::assignments::{Assignments, ReleaseError};
+use shared::balancing::assignments::{Assignments, ReleaseError, ReplicaLoad};
 use shared::clock::{Clock, ManualClock};
 use shared::domain::{AgentType, Region, Replica, ReplicaId, Severity};
 use shared::scaling::FleetState;
@@ -79,6 +79,7 @@ async fn five_hundred_concurrent_selections_lose_no_count_and_release_to_zero() 
         assigned.push(task.await.unwrap().unwrap().replica_id);
     }
 
+    // Work in progress per replica: what it reported (nothing) plus assigned less released.
     let active = |fleet: FleetState, agent_type: AgentType| async move {
         fleet
             .replica_items(&agent_type)
@@ -86,10 +87,8 @@ async fn five_hundred_concurrent_selections_lose_no_count_and_release_to_zero() 
             .unwrap()
             .into_iter()
             .map(|(r, item)| {
-                (
-                    r.replica_id.to_string(),
-                    item.attrs.get("active").and_then(serde_json::Value::as_f64).unwrap_or(0.0),
-                )
+                let counters: ReplicaLoad = item.record().unwrap();
+                (r.replica_id.to_string(), counters.in_progress(r.load))
             })
             .collect::<Vec<_>>()
     };

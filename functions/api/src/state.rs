@@ -9,6 +9,7 @@ use shared::cost::setup::CostSetup;
 use shared::cost::sweep::Sweeper;
 use shared::cost::usage::UsageCounters;
 use shared::performance::Performance;
+use shared::performance::cache::{CacheSpec, Caches};
 use shared::scaling::FleetState;
 use shared::scaling::actuator::{Actuator, RecordActuator};
 use shared::scaling::cost_gate::CostGate;
@@ -62,7 +63,9 @@ impl AppState {
             .with_proximity(config.proximity.clone());
         // Each container balances with its own seed; under a manual clock (tests) picks repeat.
         let seed = u64::from(clock.now().timestamp_subsec_nanos()) ^ clock.now().timestamp().unsigned_abs();
-        let assignments = Assignments::new(Arc::clone(&store), seed).with_proximity(config.proximity.clone());
+        let assignments = Assignments::new(Arc::clone(&store), seed)
+            .with_proximity(config.proximity.clone())
+            .with_caches(&Caches::new(), CacheSpec::QUERY_RESULTS, Arc::clone(&clock));
         let cost = CostSetup::default();
         Self {
             fleet,

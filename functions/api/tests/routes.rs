@@ -771,3 +771,47 @@ async fn numbers_from_input_are_ones_the_store_keeps() {
         again.body
     );
 }
+
+/// Issue 17, item 3: an assignment whose release never arrives counted forever, so a replica
+/// reporting no load looked full and selections were refused. The heartbeat is authoritative.
+#[tokio::test]
+async fn a_leaked_assignment_stops_counting_at_the_next_heartbeat() {
+    let app = app();
+    let beat = json!({"agent_type": "resolution", "replica_id": "r-1", "region": "us-east-1", "load": 0.0,
+                      "capacity": 2, "healthy": true, "performance_score": 0.9});
+    assert_eq!(app.json(Method::POST, "/replicas/heartbeat", &beat).await.status, StatusCode::OK);
+    let select = json!({"agent_type": "resolution", "severity": "high"});
+    for _ in 0..2 {
+        assert_eq!(app.json(Method::POST, "/replicas/select", &select).await.status, StatusCode::OK);
+    }
+    assert_eq!(
+        app.json(Method::POST, "/replicas/select", &select).await.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "full"
+    );
+    // The clients that took both crashed: no release arrives. The replica reports it is idle.
+    app.clock.advance(Duration::seconds(30));
+    assert_eq!(app.json(Method::POST, "/replicas/heartbeat", &beat).await.status, StatusCode::OK);
+    app.clock.advance(Duration::seconds(2));
+    let again = app.json(Method::POST, "/replicas/select", &select).await;
+    assert_eq!(again.status, StatusCode::OK, "the report is the truth: {:?}", again.body);
+    // Work in progress that it reports still counts, with what was assigned since.
+    let busy = json!({"agent_type": "resolution", "replica_id": "r-1", "region": "us-east-1", "load": 1.0,
+                      "capacity": 2, "healthy": true, "performance_score": 0.9});
+    app.clock.advance(Duration::seconds(30));
+    assert_eq!(app.json(Method::POST, "/replicas/heartbeat", &busy).await.status, StatusCode::OK);
+    app.clock.advance(Duration::seconds(2));
+    assert_eq!(app.json(Method::POST, "/replicas/select", &select).await.status, StatusCode::OK);
+    assert_eq!(
+        app.json(Method::POST, "/replicas/select", &select).await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    let release = json!({"agent_type": "resolution", "replica_id": "r-1", "ok": true, "latency_ms": 1000.0});
+    let released = app.json(Method::POST, "/replicas/release", &release).await;
+    assert_eq!(
+        (released.status, released.body["active"].as_f64()),
+        (StatusCode::OK, Some(1.0)),
+        "{:?}",
+        released.body
+    );
+}

@@ -1,9 +1,11 @@
 //! Assigning incidents to replicas in the store: the I/O around the pure balancer.
 //!
 //! A replica item carries, besides what its heartbeat reports, the counters balancing keeps:
-//! `active` (atomic add on assign and release), outlier-detection state and the latency EWMA,
-//! which releases rewrite only at the `version` they read. Heartbeats only set their own fields,
-//! so these survive them. Every assignment and every refusal is counted per type, minute and
+//! `assigned` and `released` since the replica's last report (atomic adds; the heartbeat resets
+//! both, since its `load` counts everything the replica is working on), outlier-detection state
+//! and the latency EWMA, which releases rewrite only at the `version` they read. The report is
+//! authoritative: an assignment whose release never arrives (a client crash, a timeout, a
+//! retried select) stops counting at the replica's next heartbeat. Every assignment and every refusal is counted per type, minute and
 //! severity by the scaler's demand ledger (`scaling::demand`), which the evaluation reads.
 
 use std::collections::HashMap;
@@ -38,8 +40,9 @@ const RELEASE_ATTEMPTS: u32 = 8;
 /// The balancing counters on a replica item.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ReplicaLoad {
+    /// Assignments since the replica's last heartbeat.
     #[serde(default)]
-    pub active: f64,
+    pub assigned: f64,
     #[serde(default)]
     pub consecutive_failures: u32,
     #[serde(default)]
@@ -50,21 +53,24 @@ pub struct ReplicaLoad {
     pub latency_ewma_s: f64,
     #[serde(default)]
     pub latency_at: Option<DateTime<Utc>>,
-    /// Releases since the replica's last heartbeat (which resets it): the load that heartbeat
-    /// reported still counts that work.
+    /// Releases since the replica's last heartbeat.
     #[serde(default)]
     pub released: f64,
+}
+
+impl ReplicaLoad {
+    /// Incidents the replica is working on: what it last reported, plus what was assigned to it
+    /// since, less what it finished since.
+    pub fn in_progress(&self, reported: f64) -> f64 {
+        (reported + self.assigned - self.released).max(0.0)
+    }
 }
 
 /// One replica as cached: what the balancer needs and where it is stored.
 #[derive(Debug, Clone)]
 struct Entry {
     candidate: Candidate,
-    /// The counters as read (a release builds on them).
-    load: ReplicaLoad,
     key: Key,
-    /// The item's version: a release writes only over the counters it read.
-    version: Option<u64>,
 }
 
 /// One read of a type's replicas, numbered so a balancer knows whether it has it already.
@@ -142,14 +148,7 @@ fn candidate(replica: &Replica, load: &ReplicaLoad, now: DateTime<Utc>) -> Candi
     Candidate {
         id: replica.replica_id.to_string(),
         region: replica.region.clone(),
-        // The replica's own report counts work that reached it by other paths, less what it has
-        // finished since (without that, a full replica would take nothing new until its next
-        // heartbeat however much it finished); the counter counts assignments its next heartbeat
-        // has not reported yet. The larger is the truth.
-        active: load
-            .active
-            .max((replica.load - load.released).max(0.0).ceil())
-            .clamp(0.0, f64::from(u32::MAX)) as u32,
+        active: load.in_progress(replica.load).ceil().clamp(0.0, f64::from(u32::MAX)) as u32,
         capacity: replica.capacity,
         healthy: replica.healthy,
         ejected: load.ejected_until.is_some_and(|until| until > now),
@@ -196,12 +195,7 @@ impl Assignments {
             .into_iter()
             .map(|(replica, item)| {
                 let load: ReplicaLoad = item.record().unwrap_or_default();
-                Entry {
-                    candidate: candidate(&replica, &load, now),
-                    load,
-                    version: item.version(),
-                    key: item.key,
-                }
+                Entry { candidate: candidate(&replica, &load, now), key: item.key }
             })
             .collect())
     }
@@ -243,7 +237,7 @@ impl Assignments {
             // counter behind, and the next attempt reads the replicas again.
             match self
                 .store
-                .update(&entry.key, Update::new().add("active", 1.0).only_if(Condition::Exists))
+                .update(&entry.key, Update::new().add("assigned", 1.0).only_if(Condition::Exists))
                 .await
             {
                 Ok(_) => {
@@ -299,9 +293,10 @@ impl Assignments {
         self.demand.served_last_minute(agent_type, now).await
     }
 
-    /// Ends an assignment: one fewer active, the latency fed to the EWMA, the outcome to outlier
-    /// detection. The counters are rewritten only if no other release changed them since they were
-    /// read (the item's version); a release that loses the race reads them again.
+    /// Ends an assignment: one more released, the latency fed to the EWMA, the outcome to outlier
+    /// detection. The replica is found in this container's replica set (read at most once a
+    /// second) and its item read by key; its counters are rewritten only if no other release
+    /// changed them since (the item's version); a release that loses the race reads again.
     pub async fn release(
         &self,
         agent_type: &AgentType,
@@ -310,52 +305,76 @@ impl Assignments {
         latency_s: f64,
         now: DateTime<Utc>,
     ) -> Result<Released, ReleaseError> {
+        let not_found =
+            || ReleaseError::NotFound { agent_type: agent_type.clone(), replica_id: replica_id.to_owned() };
+        let mut read = self.cached_set(agent_type, now).await?;
+        if !read.entries.iter().any(|e| e.candidate.id == replica_id) {
+            // Reported since the set was read: read it again, once.
+            self.cache.invalidate(&agent_type.to_string()).await;
+            read = self.cached_set(agent_type, now).await?;
+        }
+        let Some(entry) = read.entries.iter().find(|e| e.candidate.id == replica_id) else {
+            return Err(not_found());
+        };
+        let others = read.entries.iter().filter(|e| e.candidate.id != replica_id);
+        let neighbours = Neighbours {
+            total: read.entries.len(),
+            ejected: others.clone().filter(|e| e.candidate.ejected).count(),
+            available: others.filter(|e| e.candidate.available()).count(),
+        };
         for _ in 0..RELEASE_ATTEMPTS {
-            match self.try_release(agent_type, replica_id, ok, latency_s, now).await {
+            match self.try_release(&entry.key, neighbours, ok, latency_s, now).await {
                 Err(ReleaseError::Store(StoreError::ConditionFailed)) => {}
-                done => {
-                    self.cache.invalidate(&agent_type.to_string()).await;
-                    return done;
+                // Expired since the set was read.
+                Ok(None) => return Err(not_found()),
+                Ok(Some(released)) => {
+                    if released.ejected_until.is_some() {
+                        // Rare, and the next pick must not choose it: read the set again.
+                        self.cache.invalidate(&agent_type.to_string()).await;
+                    }
+                    self.finished(agent_type, replica_id, released.latency_ewma_s);
+                    return Ok(Released { replica_id: replica_id.to_owned(), ..released });
                 }
+                Err(e) => return Err(e),
             }
         }
         Err(ReleaseError::Contended { agent_type: agent_type.clone(), replica_id: replica_id.to_owned() })
     }
 
+    /// This container's balancer counts the release at once (as it counts its own picks).
+    fn finished(&self, agent_type: &AgentType, replica_id: &str, latency_ewma_s: f64) {
+        let mut balancers = lock(&self.balancers);
+        if let Some(typed) = balancers.get_mut(agent_type.as_str())
+            && let Some(index) = typed.read.entries.iter().position(|e| e.candidate.id == replica_id)
+        {
+            typed.balancer.finished(index, Some(latency_ewma_s));
+        }
+    }
+
     async fn try_release(
         &self,
-        agent_type: &AgentType,
-        replica_id: &str,
+        key: &Key,
+        neighbours: Neighbours,
         ok: bool,
         latency_s: f64,
         now: DateTime<Utc>,
-    ) -> Result<Released, ReleaseError> {
-        let set = self.read_set(agent_type, now).await?;
-        let Some(entry) = set.iter().find(|e| e.candidate.id == replica_id) else {
-            return Err(ReleaseError::NotFound {
-                agent_type: agent_type.clone(),
-                replica_id: replica_id.to_owned(),
-            });
+    ) -> Result<Option<Released>, ReleaseError> {
+        let Some(item) = self.store.get(key).await? else {
+            return Ok(None);
         };
-        let Some(version) = entry.version else {
+        let reported: Replica = item.record().map_err(ReleaseError::Store)?;
+        let load: ReplicaLoad = item.record().unwrap_or_default();
+        let Some(version) = item.version() else {
             // A replica never released before has no version yet: give it one (adding 0 leaves a
             // concurrent first release's version alone; a replica that expired meanwhile is left
             // alone, and the next read no longer finds it) and read again.
             let update = Update::new().add("version", 0.0).only_if(Condition::Exists);
-            return match self.store.update(&entry.key, update).await {
+            return match self.store.update(key, update).await {
                 Ok(_) | Err(StoreError::ConditionFailed) => {
                     Err(ReleaseError::Store(StoreError::ConditionFailed))
                 }
                 Err(e) => Err(e.into()),
             };
-        };
-        // The strongly consistent query that found the replica also read its counters.
-        let load = &entry.load;
-        let others = set.iter().filter(|e| e.candidate.id != replica_id);
-        let neighbours = Neighbours {
-            total: set.len(),
-            ejected: others.clone().filter(|e| e.candidate.ejected).count(),
-            available: others.filter(|e| e.candidate.available()).count(),
         };
         let mut outlier = OutlierState {
             consecutive_failures: load.consecutive_failures,
@@ -366,7 +385,6 @@ impl Assignments {
         let elapsed = load.latency_at.map_or(0.0, |at| (now - at).num_milliseconds() as f64 / 1000.0);
         let latency_ewma_s = ewma::update(load.latency_ewma_s, latency_s, elapsed);
         let mut update = Update::new()
-            .add("active", if load.active > 0.0 { -1.0 } else { 0.0 })
             .add("released", 1.0)
             .add("version", 1.0)
             .set("consecutive_failures", outlier.consecutive_failures)
@@ -378,18 +396,19 @@ impl Assignments {
             Some(until) => update.set("ejected_until", until.to_rfc3339()),
             None => update.set("ejected_until", serde_json::Value::Null),
         };
-        let after = self.store.update(&entry.key, update).await?;
+        let after = self.store.update(key, update).await?;
+        let after_load: ReplicaLoad = after.record().unwrap_or_default();
         let (ejected_until, kept_because) = match verdict {
             Verdict::Ejected { until } => (Some(until), None),
             Verdict::Kept { reason } => (None, Some(reason)),
             Verdict::Unchanged => (None, None),
         };
-        Ok(Released {
-            replica_id: replica_id.to_owned(),
-            active: after.attrs.get("active").and_then(serde_json::Value::as_f64).unwrap_or(0.0),
+        Ok(Some(Released {
+            replica_id: String::new(),
+            active: after_load.in_progress(reported.load),
             latency_ewma_s,
             ejected_until,
             kept_because,
-        })
+        }))
     }
 }

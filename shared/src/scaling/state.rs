@@ -184,9 +184,13 @@ impl FleetState {
     /// the replica item survive; the record expires `ttl` after this report.
     pub async fn record_heartbeat(&self, replica: &Replica, ttl: Duration) -> Result<(), StoreError> {
         let Item { attrs, .. } = Item::from_record(replica_key(replica), replica)?;
-        // The report counts everything the replica is working on: releases before it are in it.
-        let mut update =
-            Update::new().set("ttl", (replica.last_heartbeat + ttl).timestamp()).set("released", 0.0);
+        // The report counts everything the replica is working on: the assignments and releases
+        // counted before it are in it, so it is the new starting point (and an assignment whose
+        // release never arrives stops counting here).
+        let mut update = Update::new()
+            .set("ttl", (replica.last_heartbeat + ttl).timestamp())
+            .set("assigned", 0.0)
+            .set("released", 0.0);
         for (name, value) in attrs {
             update = update.set(name, value);
         }
