@@ -7,6 +7,10 @@
 - The HTTP API requires IAM (SigV4) auth by default, and no route opts out of it unless it is a
   read-only GET outside the routes that change policies, scaling or the cost controls.
 - No AWS managed policy by name (they grant far more than a function needs).
+- Every function an EventBridge rule invokes has an on-failure destination for its own errors,
+  and an event's retries (the rule's maximum age plus the function's) end within the hour the
+  functions remember a scheduled event's id (`SCHEDULED_EVENT_MEMORY` in shared/src/lambda.rs),
+  so no retry runs an event twice.
 
 Usage: check-template.py [TEMPLATE]       check a template (default: template.yaml)
        check-template.py --self-test       show that each rule catches what it is for
@@ -24,6 +28,9 @@ UNSCOPABLE = {
     "cloudwatch:GetMetricData": "CloudWatch GetMetricData supports only Resource *",
     "cloudwatch:PutMetricData": "CloudWatch PutMetricData supports only Resource *",
 }
+
+# How long a scheduled event's id is remembered (shared/src/lambda.rs, SCHEDULED_EVENT_MEMORY).
+EVENT_MEMORY_S = 3600
 
 # Paths (prefixes) whose routes change state that matters: they never go without auth.
 SENSITIVE = ("/policies", "/scaling", "/cost", "/replicas", "/lambda", "/usage", "/models", "/local")
@@ -110,6 +117,23 @@ def check(template):
             method, path = str(props.get("Method", "ANY")).upper(), str(props.get("Path", "/"))
             if method != "GET" or "{proxy+}" in path or path.startswith(SENSITIVE):
                 problems.append(f"{name}/{event_name}: {method} {path} opts out of IAM auth")
+    for name, resource in resources.items():
+        if resource.get("Type") != "AWS::Events::Rule":
+            continue
+        for target in resource.get("Properties", {}).get("Targets", []) or []:
+            arn = target.get("Arn")
+            function = arn.get("Fn::GetAtt", [None])[0] if isinstance(arn, dict) else None
+            if resources.get(function, {}).get("Type") != "AWS::Serverless::Function":
+                continue
+            invoke = resources[function].get("Properties", {}).get("EventInvokeConfig") or {}
+            if not (invoke.get("DestinationConfig") or {}).get("OnFailure"):
+                problems.append(f"{function}: invoked by {name} without an on-failure destination for its errors")
+            rule_age = (target.get("RetryPolicy") or {}).get("MaximumEventAgeInSeconds", 86400)
+            function_age = invoke.get("MaximumEventAgeInSeconds", 21600)
+            if rule_age + function_age > EVENT_MEMORY_S:
+                problems.append(
+                    f"{name}->{function}: retries for {rule_age}+{function_age} s outlast the {EVENT_MEMORY_S} s an event id is remembered"
+                )
     return problems
 
 
@@ -129,6 +153,10 @@ def self_test(template):
         "managed policy": lambda t: api(t)["Policies"].append("AmazonDynamoDBFullAccess"),
         "unscoped permission": lambda t: t["Resources"]["WarmPermission"]["Properties"].pop("SourceArn"),
         "no default IAM auth": lambda t: t["Resources"]["HttpApi"]["Properties"]["Auth"].update(DefaultAuthorizer="NONE"),
+        "no on-failure destination": lambda t: t["Resources"]["CostSweeperFunction"]["Properties"].pop("EventInvokeConfig"),
+        "retries outlast the event memory": lambda t: t["Resources"]["CostSweepRule"]["Properties"]["Targets"][0]["RetryPolicy"].update(
+            MaximumEventAgeInSeconds=86400
+        ),
         "open policy route": lambda t: api(t)["Events"].update(
             OpenPolicies={"Type": "HttpApi", "Properties": {"Path": "/policies/{agent_type}", "Method": "PUT", "Auth": {"Authorizer": "NONE"}}}
         ),

@@ -62,7 +62,7 @@ async fn concurrent_releases_lose_no_outcome() {
             tokio::spawn(async move {
                 let a = Assignments::new(store, 0);
                 loop {
-                    match a.release(&agent_type, "only", false, 0.1 * (i + 1) as f64, now).await {
+                    match a.release(&agent_type, "only", false, 0.1 * (i + 1) as f64, None, now).await {
                         Err(ReleaseError::Contended { .. }) => {}
                         other => return other,
                     }

@@ -115,7 +115,7 @@ async fn five_hundred_concurrent_selections_lose_no_count_and_release_to_zero() 
             tokio::spawn(async move {
                 let _slot = in_flight.acquire_owned().await.unwrap();
                 loop {
-                    match container.release(&agent_type, &replica_id, true, 1.0, now).await {
+                    match container.release(&agent_type, &replica_id, true, 1.0, None, now).await {
                         Err(ReleaseError::Contended { .. }) => {}
                         other => return other,
                     }

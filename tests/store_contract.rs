@@ -432,6 +432,33 @@ mod cases {
             "records expire"
         );
     }
+
+    /// Issue 17, item 5: a claim holds until the invoking function's deadline (the sweeper's is
+    /// 120 s), not a fixed minute that let a retry run the work again beside a live invocation.
+    pub async fn an_idempotency_claim_holds_until_the_invocations_deadline(f: Fixture) {
+        let deadline = f.clock.now() + Duration::seconds(120);
+        let claimant = Idempotency::new(f.store.as_ref(), f.clock.as_ref()).until(Some(deadline));
+        // The claimant is still working (here: stopped midway, its claim left behind).
+        let unfinished = tokio::time::timeout(
+            std::time::Duration::from_millis(50),
+            claimant.run("evt-9", std::future::pending::<Result<Value, String>>),
+        )
+        .await;
+        assert!(unfinished.is_err(), "the claimant did not finish");
+        let retry = Idempotency::new(f.store.as_ref(), f.clock.as_ref());
+        let work = || async { Ok::<_, String>(json!({"swept": true})) };
+        f.clock.advance(Duration::seconds(90));
+        assert!(
+            matches!(retry.run("evt-9", work).await, Err(IdempotencyError::InProgress)),
+            "within the claimant's deadline the claim holds"
+        );
+        f.clock.advance(Duration::seconds(31));
+        assert_eq!(
+            retry.run("evt-9", work).await.unwrap(),
+            IdempotencyOutcome::Executed(json!({"swept": true})),
+            "past it, a retry takes the work over"
+        );
+    }
 }
 
 macro_rules! contract {
@@ -470,6 +497,7 @@ contract_on_every_backend!(
     bad_requests_are_refused,
     dynamodbs_limits_hold_on_every_backend,
     idempotency_acts_once,
+    an_idempotency_claim_holds_until_the_invocations_deadline,
 );
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! What the event-driven functions (scaler, cost-sweeper, warmer) share about Lambda itself: the
 //! error that asks Lambda to retry, and telling a scheduled event from anything else.
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -9,7 +9,9 @@ use serde_json::Value;
 use crate::clock::Clock;
 use crate::store::{Idempotency, IdempotencyError, IdempotencyOutcome, Store};
 
-/// How long a scheduled event's outcome is kept for its retried deliveries.
+/// How long a scheduled event's outcome is kept for its retried deliveries: longer than any
+/// event's retries last (its rule's maximum event age plus its function's, checked in the
+/// template by scripts/check-template.py).
 const SCHEDULED_EVENT_MEMORY: Duration = Duration::hours(1);
 
 /// What became of a scheduled event.
@@ -34,6 +36,13 @@ impl From<RetryableError> for lambda_runtime::Diagnostic {
     }
 }
 
+/// When the invocation must be done: Lambda's deadline for it (none outside Lambda). An
+/// idempotency claim holds exactly that long, so a retry neither waits past it nor takes over a
+/// run that is still within its time.
+pub fn deadline_of(context: &lambda_runtime::Context) -> Option<DateTime<Utc>> {
+    i64::try_from(context.deadline).ok().filter(|ms| *ms > 0).and_then(DateTime::from_timestamp_millis)
+}
+
 /// The id of an EventBridge scheduled event, or why `payload` is not one.
 pub fn scheduled_event_id(payload: &Value) -> Result<&str, String> {
     let detail_type = payload.get("detail-type").and_then(Value::as_str);
@@ -49,6 +58,7 @@ pub async fn once_per_scheduled_event<T, F, Fut>(
     store: &dyn Store,
     clock: &dyn Clock,
     payload: &Value,
+    deadline: Option<DateTime<Utc>>,
     prefix: &str,
     work: F,
 ) -> Result<Scheduled<T>, RetryableError>
@@ -64,7 +74,7 @@ where
             return Ok(Scheduled::Ignored(reason));
         }
     };
-    let idempotency = Idempotency::new(store, clock).expires_after(SCHEDULED_EVENT_MEMORY);
+    let idempotency = Idempotency::new(store, clock).expires_after(SCHEDULED_EVENT_MEMORY).until(deadline);
     match idempotency.run(&format!("{prefix}#{id}"), work).await {
         Ok(IdempotencyOutcome::Executed(t)) => Ok(Scheduled::Ran(t)),
         Ok(IdempotencyOutcome::Replayed(t)) => Ok(Scheduled::Replayed(t)),

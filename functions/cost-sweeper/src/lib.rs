@@ -59,11 +59,16 @@ fn ignored(reason: String) -> Outcome {
 }
 
 pub async fn handle(deps: &SweeperDeps, event: LambdaEvent<Value>) -> Result<Outcome, RetryableError> {
-    handle_schedule(deps, &event.payload).await
+    handle_schedule(deps, &event.payload, shared::lambda::deadline_of(&event.context)).await
 }
 
-/// Handles one scheduled event: what the Lambda and `commander serve` both run.
-pub async fn handle_schedule(deps: &SweeperDeps, payload: &Value) -> Result<Outcome, RetryableError> {
+/// Handles one scheduled event: what the Lambda and `commander serve` both run. `deadline` is
+/// the invocation's (none outside Lambda): a retried delivery waits for it, never longer.
+pub async fn handle_schedule(
+    deps: &SweeperDeps,
+    payload: &Value,
+    deadline: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<Outcome, RetryableError> {
     let run = || async {
         let report = deps.sweeper.sweep(deps.clock.now()).await.map_err(|e| match e {
             SweepError::Store(e) => RetryableError(e.to_string()),
@@ -87,8 +92,15 @@ pub async fn handle_schedule(deps: &SweeperDeps, payload: &Value) -> Result<Outc
         })
     };
     Ok(
-        match once_per_scheduled_event(deps.store.as_ref(), deps.clock.as_ref(), payload, "sweep", run)
-            .await?
+        match once_per_scheduled_event(
+            deps.store.as_ref(),
+            deps.clock.as_ref(),
+            payload,
+            deadline,
+            "sweep",
+            run,
+        )
+        .await?
         {
             Scheduled::Ran(outcome) => outcome,
             Scheduled::Replayed(outcome) => Outcome { status: "replayed".into(), ..outcome },

@@ -32,7 +32,14 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
         shared::warming::ping_or(&event.payload, || {
             // The end of a run: this container's figures go to the table now.
-            performance.after(true, cost_sweeper::handle_schedule(deps, &event.payload))
+            performance.after(
+                true,
+                cost_sweeper::handle_schedule(
+                    deps,
+                    &event.payload,
+                    shared::lambda::deadline_of(&event.context),
+                ),
+            )
         })
         .await
     }))

@@ -93,7 +93,7 @@ async fn sweep_on_schedule(deps: SweeperDeps, every: std::time::Duration) {
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         ticks.tick().await;
-        match cost_sweeper::handle_schedule(&deps, &scheduled_event()).await {
+        match cost_sweeper::handle_schedule(&deps, &scheduled_event(), None).await {
             Ok(outcome) => tracing::info!(
                 hourly_cost = outcome.hourly_cost,
                 level = ?outcome.level,
@@ -111,7 +111,7 @@ async fn tick_on_schedule(deps: ScalerDeps, every: std::time::Duration) {
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         ticks.tick().await;
-        match scaler::handle_event(&deps, &scheduled_event()).await {
+        match scaler::handle_event(&deps, &scheduled_event(), None).await {
             Ok(outcome) => tracing::debug!(status = %outcome.status, "scaler tick"),
             Err(e) => tracing::warn!(error = %e, "scaler tick failed; the next tick tries again"),
         }
@@ -138,7 +138,7 @@ async fn receive_alarm(State(deps): State<Arc<ScalerDeps>>, body: axum::body::By
     let Ok(payload) = serde_json::from_slice::<serde_json::Value>(&body) else {
         return api::ApiError::BadRequest("the body must be a JSON alarm event".into()).into_response();
     };
-    match scaler::handle_alarm(&deps, &payload).await {
+    match scaler::handle_alarm(&deps, &payload, None).await {
         Ok(outcome) if outcome.status == "ignored" => {
             api::ApiError::BadRequest(outcome.reason.unwrap_or_default()).into_response()
         }

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 use serde_json::Value;
@@ -48,21 +48,30 @@ fn ignored(reason: String) -> Outcome {
 }
 
 pub async fn handle(deps: &ScalerDeps, event: LambdaEvent<Value>) -> Result<Outcome, RetryableError> {
-    handle_event(deps, &event.payload).await
+    handle_event(deps, &event.payload, shared::lambda::deadline_of(&event.context)).await
 }
 
-/// Handles one event of either kind; what the Lambda and `commander serve` both run.
-pub async fn handle_event(deps: &ScalerDeps, payload: &Value) -> Result<Outcome, RetryableError> {
+/// Handles one event of either kind; what the Lambda and `commander serve` both run. `deadline`
+/// is the invocation's (none outside Lambda): a retried delivery waits for it, never longer.
+pub async fn handle_event(
+    deps: &ScalerDeps,
+    payload: &Value,
+    deadline: Option<DateTime<Utc>>,
+) -> Result<Outcome, RetryableError> {
     let scheduled = payload.get("detail-type").and_then(Value::as_str) == Some(SCHEDULED_EVENT)
         && payload.get("source").and_then(Value::as_str) == Some("aws.events");
     if scheduled {
-        return handle_tick(deps, payload).await;
+        return handle_tick(deps, payload, deadline).await;
     }
-    handle_alarm(deps, payload).await
+    handle_alarm(deps, payload, deadline).await
 }
 
 /// A scheduled tick: every agent type evaluated once per schedule event.
-pub async fn handle_tick(deps: &ScalerDeps, payload: &Value) -> Result<Outcome, RetryableError> {
+pub async fn handle_tick(
+    deps: &ScalerDeps,
+    payload: &Value,
+    deadline: Option<DateTime<Utc>>,
+) -> Result<Outcome, RetryableError> {
     let Some(id) = payload.get("id").and_then(Value::as_str).filter(|id| !id.is_empty()) else {
         return Ok(ignored("a scheduled event without an id".into()));
     };
@@ -71,7 +80,8 @@ pub async fn handle_tick(deps: &ScalerDeps, payload: &Value) -> Result<Outcome, 
     // not delivered again (the template's maximum event age is shorter still).
     let idempotency = Idempotency::new(deps.store.as_ref(), deps.clock.as_ref())
         .expires_after(Duration::hours(1))
-        .in_progress_timeout(Duration::seconds(60));
+        .in_progress_timeout(Duration::seconds(60))
+        .until(deadline);
     let result = idempotency
         .run(&format!("scaler-tick#{id}"), || async {
             let report = deps.scaler.tick(now).await.map_err(ScalingError::from)?;
@@ -124,7 +134,11 @@ fn tick_outcome(report: &TickReport) -> Outcome {
 }
 
 /// Handles one alarm event in either form.
-pub async fn handle_alarm(deps: &ScalerDeps, payload: &Value) -> Result<Outcome, RetryableError> {
+pub async fn handle_alarm(
+    deps: &ScalerDeps,
+    payload: &Value,
+    deadline: Option<DateTime<Utc>>,
+) -> Result<Outcome, RetryableError> {
     let signal: AlarmSignal = match parse_managed_alarm_event(payload, deps.scaler.alarm_prefix()) {
         Ok(s) => s,
         Err(e) => return Ok(ignored(e.to_string())),
@@ -146,7 +160,8 @@ pub async fn handle_alarm(deps: &ScalerDeps, payload: &Value) -> Result<Outcome,
     tracing::info!(alarm = %signal.alarm_name, agent_type = %signal.agent_type, "alarm received");
     let idempotency = Idempotency::new(deps.store.as_ref(), deps.clock.as_ref())
         .expires_after(Duration::hours(24))
-        .in_progress_timeout(Duration::seconds(60));
+        .in_progress_timeout(Duration::seconds(60))
+        .until(deadline);
     let result = idempotency
         .run(&format!("scaler#{}", signal.event_id), || async {
             let evaluation = deps.scaler.evaluate(&request, now).await?;

@@ -40,7 +40,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
         shared::warming::ping_or(&event.payload, || {
             // Ticks and alarms come often: the figures go to the table at most once a minute.
-            performance.after(false, scaler::handle_event(deps, &event.payload))
+            performance.after(
+                false,
+                scaler::handle_event(deps, &event.payload, shared::lambda::deadline_of(&event.context)),
+            )
         })
         .await
     }))

@@ -35,7 +35,13 @@ fn ignored(reason: String) -> Outcome {
 }
 
 /// Handles one scheduled event. One failing target is reported in the run, never fails the rest.
-pub async fn handle_schedule(deps: &WarmerDeps, payload: &Value) -> Result<Outcome, RetryableError> {
+/// `deadline` is the invocation's (none outside Lambda): a retried delivery waits for it, never
+/// longer.
+pub async fn handle_schedule(
+    deps: &WarmerDeps,
+    payload: &Value,
+    deadline: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<Outcome, RetryableError> {
     let run = || async {
         let run = deps.warmer.scheduled(deps.clock.now()).await.map_err(|e| RetryableError(e.to_string()))?;
         if !run.unrecorded.is_empty() {
@@ -59,7 +65,15 @@ pub async fn handle_schedule(deps: &WarmerDeps, payload: &Value) -> Result<Outco
         Ok::<_, RetryableError>(Outcome { status: "warmed".into(), run: Some(run), reason: None })
     };
     Ok(
-        match once_per_scheduled_event(deps.store.as_ref(), deps.clock.as_ref(), payload, "warm", run).await?
+        match once_per_scheduled_event(
+            deps.store.as_ref(),
+            deps.clock.as_ref(),
+            payload,
+            deadline,
+            "warm",
+            run,
+        )
+        .await?
         {
             Scheduled::Ran(outcome) => outcome,
             Scheduled::Replayed(outcome) => Outcome { status: "replayed".into(), ..outcome },

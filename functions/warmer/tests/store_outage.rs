@@ -64,7 +64,7 @@ async fn a_run_the_store_fails_midway_reports_a_partial_failure_and_its_retry_re
 
     // The run's claim, its two state reads and the price read pass; then the store is gone.
     relay.cut_after(4);
-    let failed = handle_schedule(&deps, &scheduled_event()).await.unwrap_err().to_string();
+    let failed = handle_schedule(&deps, &scheduled_event(), None).await.unwrap_err().to_string();
     assert!(failed.starts_with("partial failure: 2 targets warmed and 0 failed"), "{failed}");
     assert!(
         failed.contains("commander-target in us-east-1") && failed.contains("commander-target in eu-west-1"),
@@ -89,7 +89,7 @@ async fn a_run_the_store_fails_midway_reports_a_partial_failure_and_its_retry_re
     clock.set(clock.now() + Duration::seconds(61));
     let mut retried = None;
     for _ in 0..10 {
-        if let Ok(outcome) = handle_schedule(&deps, &scheduled_event()).await {
+        if let Ok(outcome) = handle_schedule(&deps, &scheduled_event(), None).await {
             retried = Some(outcome);
             break;
         }

@@ -26,11 +26,14 @@ use crate::domain::{AgentType, Proximity, Region, Replica, Severity};
 use crate::performance::cache::{CacheSpec, Caches, LocalCache};
 use crate::scaling::FleetState;
 use crate::scaling::demand::DemandLedger;
-use crate::store::{Condition, Key, Store, StoreError, Update};
+use crate::store::{Condition, Item, Key, Store, StoreError, Update};
 use crate::sync::lock;
 
 /// How long a container reuses a type's replica set before reading it again.
 pub const REPLICA_SET_TTL: StdDuration = StdDuration::from_secs(1);
+
+/// How long an incident's assignment is remembered: as long as an incident may last.
+pub const INCIDENT_LIFETIME: chrono::Duration = chrono::Duration::hours(24);
 
 /// Picks an assignment tries when the replica picked has just expired.
 const ASSIGN_ATTEMPTS: u32 = 3;
@@ -85,6 +88,22 @@ struct ReadSet {
 struct TypeBalancer {
     balancer: Balancer,
     read: Arc<ReadSet>,
+}
+
+/// An incident's assignment, and its release once it came, as recorded under its id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct IncidentRecord {
+    #[serde(default)]
+    assignment: Option<Assignment>,
+    #[serde(default)]
+    release: Option<Released>,
+    /// A release was claimed (and may have been counted) before its result was recorded.
+    #[serde(default)]
+    releasing: bool,
+}
+
+fn incident_key(agent_type: &AgentType, incident_id: &str) -> Key {
+    Key::new(format!("AGENT#{agent_type}"), format!("INCIDENT#{incident_id}"))
 }
 
 /// The answer to an assignment.
@@ -216,9 +235,14 @@ impl Assignments {
         Ok(set)
     }
 
-    /// Picks a replica for one incident and counts it as active there; the assignment, or the
+    /// Picks a replica for one incident and counts it as assigned there; the assignment, or the
     /// refusal when no replica has room, is counted as demand (under the incident's id when it
     /// has one, so retries of a refused incident count once a minute and its success as waited).
+    ///
+    /// Under an incident id the choice is recorded before the replica's count (at
+    /// `AGENT#<type>`/`INCIDENT#<id>`, kept as long as an incident may last): a retry, after any
+    /// failure or a function killed midway, answers the recorded replica and never counts the
+    /// incident twice (at worst once too few, which the replica's next heartbeat mends).
     pub async fn assign(
         &self,
         agent_type: &AgentType,
@@ -228,11 +252,40 @@ impl Assignments {
         incident_id: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Assignment, AssignError> {
+        let record = incident_id.map(|id| incident_key(agent_type, id));
+        if let Some(key) = &record
+            && let Some(done) = self.recorded(key).await?
+        {
+            return Ok(done);
+        }
         for _ in 0..ASSIGN_ATTEMPTS {
             let Some((entry, reason)) = self.choose(agent_type, severity, region, strategy, now).await?
             else {
                 break;
             };
+            let assignment = Assignment {
+                replica_id: entry.candidate.id.clone(),
+                region: entry.candidate.region.to_string(),
+                strategy,
+                reason,
+            };
+            if let Some(key) = &record {
+                let done =
+                    IncidentRecord { assignment: Some(assignment.clone()), release: None, releasing: false };
+                let item =
+                    Item::from_record(key.clone(), &done)?.with_version(1).with_ttl(now + INCIDENT_LIFETIME);
+                match self.store.put(item, Condition::Absent).await {
+                    Ok(()) => {}
+                    // The same incident, chosen at the same moment elsewhere: that choice stands.
+                    Err(StoreError::ConditionFailed) => {
+                        if let Some(done) = self.recorded(key).await? {
+                            return Ok(done);
+                        }
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
             // Only a live replica takes the incident: one that expired since the read leaves no
             // counter behind, and the next attempt reads the replicas again.
             match self
@@ -242,19 +295,29 @@ impl Assignments {
             {
                 Ok(_) => {
                     self.demand.served(agent_type, severity, incident_id, now).await?;
-                    return Ok(Assignment {
-                        replica_id: entry.candidate.id,
-                        region: entry.candidate.region.to_string(),
-                        strategy,
-                        reason,
-                    });
+                    return Ok(assignment);
                 }
-                Err(StoreError::ConditionFailed) => self.cache.invalidate(&agent_type.to_string()).await,
+                Err(StoreError::ConditionFailed) => {
+                    if let Some(key) = &record {
+                        self.store.delete(key, Condition::Version(1)).await.or_else(|e| match e {
+                            StoreError::ConditionFailed => Ok(()),
+                            e => Err(e),
+                        })?;
+                    }
+                    self.cache.invalidate(&agent_type.to_string()).await;
+                }
                 Err(e) => return Err(e.into()),
             }
         }
         self.demand.refused(agent_type, severity, incident_id, now).await?;
         Err(AssignError::NoReplica(agent_type.clone()))
+    }
+
+    /// The assignment recorded under an incident's key, if any.
+    async fn recorded(&self, key: &Key) -> Result<Option<Assignment>, StoreError> {
+        let record: Option<IncidentRecord> =
+            self.store.get(key).await?.map(|item| item.record()).transpose()?;
+        Ok(record.and_then(|r| r.assignment))
     }
 
     /// The balancer's pick from the cached replica set, counted as started in this container.
@@ -298,6 +361,106 @@ impl Assignments {
     /// second) and its item read by key; its counters are rewritten only if no other release
     /// changed them since (the item's version); a release that loses the race reads again.
     pub async fn release(
+        &self,
+        agent_type: &AgentType,
+        replica_id: &str,
+        ok: bool,
+        latency_s: f64,
+        incident_id: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Released, ReleaseError> {
+        let Some(id) = incident_id else {
+            return self.release_counted(agent_type, replica_id, ok, latency_s, now).await;
+        };
+        // Under the incident's id the release is claimed in the incident's record before it is
+        // counted, and its result recorded after: a retry answers the recorded result, or, when
+        // an earlier attempt claimed it and stopped midway, the replica as it stands, and never
+        // counts the release twice (at worst once too few, which the next heartbeat mends).
+        let key = incident_key(agent_type, id);
+        for _ in 0..RELEASE_ATTEMPTS {
+            let existing = self.store.get(&key).await?;
+            let mut record: IncidentRecord = match existing.as_ref().map(Item::record).transpose()? {
+                Some(record) => record,
+                None => IncidentRecord { assignment: None, release: None, releasing: false },
+            };
+            if let Some(done) = record.release.clone() {
+                return Ok(done);
+            }
+            if record.releasing {
+                return self.current(agent_type, replica_id, now).await;
+            }
+            let version = existing.as_ref().and_then(Item::version);
+            record.releasing = true;
+            let claimed = self.put_record(&key, &record, version, now).await;
+            match claimed {
+                Ok(()) => {}
+                Err(StoreError::ConditionFailed) => continue,
+                Err(e) => return Err(e.into()),
+            }
+            let claimed_version = version.unwrap_or(0) + 1;
+            let released = match self.release_counted(agent_type, replica_id, ok, latency_s, now).await {
+                Ok(released) => released,
+                Err(e) => {
+                    // Not counted (or, after a timeout, not known to be): the claim goes, so a
+                    // retry counts it.
+                    record.releasing = false;
+                    if let Err(undo) = self.put_record(&key, &record, Some(claimed_version), now).await {
+                        tracing::warn!(error = %undo, incident = id, "could not withdraw a release claim");
+                    }
+                    return Err(e);
+                }
+            };
+            record.release = Some(released.clone());
+            if let Err(e) = self.put_record(&key, &record, Some(claimed_version), now).await {
+                // Counted; a retry finds the claim and answers the replica as it stands.
+                tracing::warn!(error = %e, incident = id, "could not record a release's result");
+            }
+            return Ok(released);
+        }
+        Err(ReleaseError::Contended { agent_type: agent_type.clone(), replica_id: replica_id.to_owned() })
+    }
+
+    /// Writes an incident's record over `version` (absent when `None`), kept as long as an
+    /// incident may last.
+    async fn put_record(
+        &self,
+        key: &Key,
+        record: &IncidentRecord,
+        version: Option<u64>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let item = Item::from_record(key.clone(), record)?
+            .with_version(version.unwrap_or(0) + 1)
+            .with_ttl(now + INCIDENT_LIFETIME);
+        let condition = version.map_or(Condition::Absent, Condition::Version);
+        self.store.put(item, condition).await
+    }
+
+    /// A replica's counters as they stand, for a release already counted.
+    async fn current(
+        &self,
+        agent_type: &AgentType,
+        replica_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Released, ReleaseError> {
+        let not_found =
+            || ReleaseError::NotFound { agent_type: agent_type.clone(), replica_id: replica_id.to_owned() };
+        let read = self.cached_set(agent_type, now).await?;
+        let entry = read.entries.iter().find(|e| e.candidate.id == replica_id).ok_or_else(not_found)?;
+        let item = self.store.get(&entry.key).await?.ok_or_else(not_found)?;
+        let reported: Replica = item.record()?;
+        let load: ReplicaLoad = item.record().unwrap_or_default();
+        Ok(Released {
+            replica_id: replica_id.to_owned(),
+            active: load.in_progress(reported.load),
+            latency_ewma_s: load.latency_ewma_s,
+            ejected_until: load.ejected_until.filter(|until| *until > now),
+            kept_because: None,
+        })
+    }
+
+    /// [`Self::release`] without an incident id: counted every time it is called.
+    async fn release_counted(
         &self,
         agent_type: &AgentType,
         replica_id: &str,

@@ -162,12 +162,13 @@ const PARTITIONS: [&str; 11] = [
 /// The cost partitions' second segment.
 const COST_PARTITIONS: [&str; 4] = ["ACTION", "HOUR", "SNAPSHOT", "WARMING"];
 /// The table's kinds of sort key (its first `#` segment).
-const SORT_KINDS: [&str; 13] = [
+const SORT_KINDS: [&str; 14] = [
     "AGENT",
     "COST",
     "DEMAND",
     "EVENT",
     "HEALTH",
+    "INCIDENT",
     "MODEL",
     "POLICY",
     "PRICES",

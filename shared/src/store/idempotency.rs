@@ -4,7 +4,7 @@
 
 use std::future::Future;
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
@@ -60,11 +60,27 @@ pub struct Idempotency<'a> {
     /// How long an in-progress claim holds before another delivery may take it over; set it to the
     /// function's timeout.
     pub in_progress_timeout: Duration,
+    /// When the invocation doing the work must be done (Lambda's deadline): the claim holds until
+    /// then, and not past it, whatever `in_progress_timeout` says.
+    pub deadline: Option<DateTime<Utc>>,
 }
 
 impl<'a> Idempotency<'a> {
     pub fn new(store: &'a dyn Store, clock: &'a dyn Clock) -> Self {
-        Self { store, clock, expires_after: Duration::hours(1), in_progress_timeout: Duration::seconds(60) }
+        Self {
+            store,
+            clock,
+            expires_after: Duration::hours(1),
+            in_progress_timeout: Duration::seconds(60),
+            deadline: None,
+        }
+    }
+
+    /// Holds the claim until the invoking function's deadline (when it is known).
+    #[must_use]
+    pub fn until(mut self, deadline: Option<DateTime<Utc>>) -> Self {
+        self.deadline = deadline;
+        self
     }
 
     #[must_use]
@@ -136,7 +152,10 @@ impl<'a> Idempotency<'a> {
             let now = self.clock.now();
             let record = Record {
                 status: IN_PROGRESS.into(),
-                in_progress_expiration: (now + self.in_progress_timeout).timestamp_millis(),
+                in_progress_expiration: self
+                    .deadline
+                    .unwrap_or(now + self.in_progress_timeout)
+                    .timestamp_millis(),
                 data: None,
             };
             match self.store.put(self.item(key.clone(), &record)?.with_version(1), Condition::Absent).await {

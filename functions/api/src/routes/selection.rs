@@ -1,12 +1,11 @@
 use axum::Json;
 use axum::extract::State;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::balancing::Strategy;
 use shared::balancing::assignments::{AssignError, Assignment, ReleaseError, Released};
 use shared::domain::{AgentType, Region, ReplicaId, Severity};
 use shared::error::ValidationError;
-use shared::store::{Idempotency, IdempotencyError, IdempotencyOutcome};
 use utoipa::ToSchema;
 
 use crate::extract::Body;
@@ -24,7 +23,8 @@ pub struct SelectRequest {
     pub region: Option<Region>,
     /// Default `peak_ewma`.
     pub strategy: Option<Strategy>,
-    /// Makes the request safe to retry: the same id gets the same replica (1-128 characters).
+    /// Makes the request safe to retry: the same id gets the same replica, counted once, for a
+    /// day (1-128 characters).
     pub incident_id: Option<String>,
 }
 
@@ -81,34 +81,12 @@ async fn known_type(state: &AppState, agent_type: &AgentType) -> Result<(), ApiE
     Ok(())
 }
 
-/// Runs `work` once per `key` when the caller gave an incident id; otherwise just runs it.
-async fn once<T, F, Fut>(state: &AppState, key: Option<String>, work: F) -> Result<T, ApiError>
-where
-    T: Serialize + serde::de::DeserializeOwned,
-    F: FnOnce() -> Fut,
-    Fut: Future<Output = Result<T, ApiError>>,
-{
-    let Some(key) = key else { return work().await };
-    let idempotency =
-        Idempotency::new(state.store.as_ref(), state.clock.as_ref()).expires_after(Duration::hours(1));
-    match idempotency.run(&key, work).await {
-        Ok(IdempotencyOutcome::Executed(t) | IdempotencyOutcome::Replayed(t)) => Ok(t),
-        Err(IdempotencyError::Handler(e)) => Err(e),
-        Err(IdempotencyError::InProgress) => {
-            Err(ApiError::Conflict("the same incident is being handled by another request".into()))
-        }
-        Err(IdempotencyError::InvalidId(e)) => Err(ApiError::BadRequest(e)),
-        Err(IdempotencyError::Store(e)) => Err(e.into()),
-    }
-}
-
 /// Assigns an incident to a replica of its agent type and counts it there.
 #[utoipa::path(post, path = "/replicas/select", tag = "replicas",
     request_body = SelectRequest,
     responses(
         (status = 200, body = SelectResponse),
         (status = 400, body = crate::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The same incident id is being assigned concurrently", body = crate::Problem, content_type = "application/problem+json"),
         (status = 413, body = crate::Problem, content_type = "application/problem+json"),
         (status = 415, body = crate::Problem, content_type = "application/problem+json"),
         (status = 422, body = crate::Problem, content_type = "application/problem+json"),
@@ -128,11 +106,9 @@ pub async fn select(
         );
     }
     known_type(&state, &request.agent_type).await?;
-    let key = request.incident_id.as_ref().map(|i| format!("select#{}#{i}", request.agent_type));
     let strategy = request.strategy.unwrap_or_default();
     let now = state.clock.now();
-    let assignment: Assignment = once(&state, key, || async {
-        state
+    let assignment: Assignment = state
             .assignments
             .assign(
                 &request.agent_type,
@@ -148,9 +124,7 @@ pub async fn select(
                     "no {t} replica has room for another incident; the refusal counts as demand the scaler acts on (retry with the same incident_id)"
                 )),
                 AssignError::Store(e) => e.into(),
-            })
-    })
-    .await?;
+            })?;
     Ok(Json(SelectResponse {
         replica_id: assignment.replica_id,
         region: assignment.region,
@@ -169,6 +143,7 @@ pub async fn select(
         (status = 200, body = ReleaseResponse),
         (status = 400, body = crate::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such live replica", body = crate::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Too many releases of the same replica at once; retry", body = crate::Problem, content_type = "application/problem+json"),
         (status = 413, body = crate::Problem, content_type = "application/problem+json"),
         (status = 415, body = crate::Problem, content_type = "application/problem+json"),
         (status = 422, body = crate::Problem, content_type = "application/problem+json"),
@@ -183,24 +158,21 @@ pub async fn release(
         return Err(ValidationError::new("latency_ms", "must be between 0 and 86400000").into());
     }
     let now = state.clock.now();
-    let key = request.incident_id.as_ref().map(|i| format!("release#{}#{i}", request.agent_type));
-    let released: Released = once(&state, key, || async {
-        state
-            .assignments
-            .release(
-                &request.agent_type,
-                request.replica_id.as_str(),
-                request.ok,
-                shared::domain::clamp_tiny(request.latency_ms / 1000.0),
-                now,
-            )
-            .await
-            .map_err(|e| match e {
-                e @ ReleaseError::NotFound { .. } => ApiError::NotFound(e.to_string()),
-                e @ ReleaseError::Contended { .. } => ApiError::Conflict(e.to_string()),
-                ReleaseError::Store(e) => e.into(),
-            })
-    })
-    .await?;
+    let released: Released = state
+        .assignments
+        .release(
+            &request.agent_type,
+            request.replica_id.as_str(),
+            request.ok,
+            shared::domain::clamp_tiny(request.latency_ms / 1000.0),
+            request.incident_id.as_deref(),
+            now,
+        )
+        .await
+        .map_err(|e| match e {
+            e @ ReleaseError::NotFound { .. } => ApiError::NotFound(e.to_string()),
+            e @ ReleaseError::Contended { .. } => ApiError::Conflict(e.to_string()),
+            ReleaseError::Store(e) => e.into(),
+        })?;
     Ok(Json(ReleaseResponse { released, timestamp: now }))
 }

@@ -114,3 +114,8 @@ pub async fn assert_refused(app: &App, cases: Vec<Case>) {
     after["timestamp"] = before["timestamp"].clone();
     assert_eq!(after, before, "no rejected request changed any state");
 }
+
+/// The api on `store`, with the clock the store runs on.
+pub fn app_on(store: Arc<dyn shared::store::Store>, clock: Arc<ManualClock>) -> App {
+    App { router: api::router(api::AppState::new(store, clock.clone(), Config::default())), clock }
+}
