@@ -13,11 +13,10 @@ use aws_sdk_lambda::operation::get_provisioned_concurrency_config::{
 use aws_sdk_lambda::types::error::ProvisionedConcurrencyConfigNotFoundException;
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use chrono::{DateTime, Duration, Utc};
-use shared::aws::concurrency::ReservedConcurrency;
 use shared::aws::cost_sources::AwsCostSources;
 use shared::aws::webhook::Webhook;
 use shared::cost::Architecture;
-use shared::cost::actions::{ConcurrencyLimiter, Notification, Notifier};
+use shared::cost::actions::{Notification, Notifier};
 use shared::cost::sources::{MeteredSources, PricedFunction};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -113,28 +112,6 @@ async fn provisioned_concurrency_in_force_is_read_per_qualified_function() {
         2,
         "functions without a qualifier are not asked about"
     );
-}
-
-#[tokio::test]
-async fn emergency_caps_are_put_and_removed() {
-    let put = mock!(aws_sdk_lambda::Client::put_function_concurrency)
-        .match_requests(|r| {
-            r.function_name() == Some("prediction-agent") && r.reserved_concurrent_executions() == Some(5)
-        })
-        .then_output(|| {
-            aws_sdk_lambda::operation::put_function_concurrency::PutFunctionConcurrencyOutput::builder()
-                .build()
-        });
-    let delete = mock!(aws_sdk_lambda::Client::delete_function_concurrency)
-        .match_requests(|r| r.function_name() == Some("prediction-agent"))
-        .then_output(|| {
-            aws_sdk_lambda::operation::delete_function_concurrency::DeleteFunctionConcurrencyOutput::builder()
-                .build()
-        });
-    let limiter = ReservedConcurrency::new(mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&put, &delete]));
-    limiter.cap("prediction-agent", 5).await.unwrap();
-    limiter.uncap("prediction-agent").await.unwrap();
-    assert_eq!((put.num_calls(), delete.num_calls()), (1, 1));
 }
 
 #[tokio::test]

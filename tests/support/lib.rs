@@ -95,3 +95,62 @@ pub fn alarm_at(mut event: serde_json::Value, at: chrono::DateTime<chrono::Utc>)
     }
     event
 }
+
+/// Creates (or finds) a function named `name` on the test server's Lambda API, with `reserved`
+/// concurrency, and answers a client for it. The server (moto) keeps functions' configuration
+/// (reserved concurrency among it) without running them; it wants the function's role to exist,
+/// so the role is created first through the IAM query API.
+pub async fn moto_function(endpoint: &str, name: &str, reserved: Option<u32>) -> aws_sdk_lambda::Client {
+    let role = moto_role(endpoint).await;
+    let client = shared::aws::local_lambda(endpoint, "us-east-1");
+    let created = client
+        .create_function()
+        .function_name(name)
+        .runtime(aws_sdk_lambda::types::Runtime::Providedal2023)
+        .role(role)
+        .handler("bootstrap")
+        .code(
+            aws_sdk_lambda::types::FunctionCode::builder().zip_file(b"PK\x05\x06".as_slice().into()).build(),
+        )
+        .send()
+        .await;
+    if let Err(e) = created {
+        let conflict = e.as_service_error().is_some_and(
+            aws_sdk_lambda::operation::create_function::CreateFunctionError::is_resource_conflict_exception,
+        );
+        assert!(conflict, "create {name}: {}", aws_sdk_lambda::error::DisplayErrorContext(&e));
+    }
+    let describe = |e: &dyn std::error::Error| format!("reserve for {name}: {e:?}");
+    let set = if let Some(n) = reserved {
+        let n = i32::try_from(n).unwrap_or(i32::MAX);
+        let put = client.put_function_concurrency().function_name(name).reserved_concurrent_executions(n);
+        put.send().await.map(|_| ()).map_err(|e| describe(&e))
+    } else {
+        let delete = client.delete_function_concurrency().function_name(name);
+        delete.send().await.map(|_| ()).map_err(|e| describe(&e))
+    };
+    set.unwrap_or_else(|e| panic!("{e}"));
+    client
+}
+
+/// The test server's IAM role for functions (created once; IAM is global there).
+async fn moto_role(endpoint: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let body = "Action=CreateRole&Version=2010-05-08&RoleName=commander-test-function\
+                &AssumeRolePolicyDocument=%7B%7D";
+    let request = format!(
+        "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Authorization: AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/iam/aws4_request, \
+         SignedHeaders=host, Signature=0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut socket = tokio::net::TcpStream::connect(host).await.expect("reach the test server");
+    socket.write_all(request.as_bytes()).await.expect("send CreateRole");
+    let mut answer = String::new();
+    socket.read_to_string(&mut answer).await.expect("read CreateRole's answer");
+    // 200, or 409 EntityAlreadyExists on every call after the first.
+    let status = answer.split_whitespace().nth(1);
+    assert!(status == Some("200") || answer.contains("EntityAlreadyExists"), "{answer}");
+    "arn:aws:iam::123456789012:role/commander-test-function".to_owned()
+}

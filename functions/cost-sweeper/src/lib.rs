@@ -72,7 +72,7 @@ pub async fn handle_schedule(
     let run = || async {
         let report = deps.sweeper.sweep(deps.clock.now()).await.map_err(|e| match e {
             SweepError::Store(e) => RetryableError(e.to_string()),
-            e @ SweepError::Contended => RetryableError(e.to_string()),
+            e @ (SweepError::Contended | SweepError::CapsIncomplete(_)) => RetryableError(e.to_string()),
         })?;
         tracing::info!(
             hourly_cost = report.current_metrics.hourly_cost,

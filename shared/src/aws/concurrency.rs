@@ -1,10 +1,12 @@
-//! Emergency concurrency caps: reserved concurrency on non-critical functions (off by default).
+//! Emergency concurrency caps: reserved concurrency on non-critical functions (off by default),
+//! read, put and deleted through the Lambda API (the SDK retries throttles; the sweep reconciles
+//! whatever is left on its next run).
 
 use async_trait::async_trait;
 use aws_sdk_lambda::Client;
-use aws_sdk_lambda::error::DisplayErrorContext;
+use aws_sdk_lambda::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
-use crate::cost::actions::ConcurrencyLimiter;
+use crate::cost::actions::{ConcurrencyLimiter, LimitError};
 
 #[derive(Debug, Clone)]
 pub struct ReservedConcurrency {
@@ -17,10 +19,34 @@ impl ReservedConcurrency {
     }
 }
 
+fn limit_error<E, R>(e: &SdkError<E, R>) -> LimitError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    if e.as_service_error().and_then(ProvideErrorMetadata::code) == Some("ResourceNotFoundException") {
+        LimitError::NoSuchFunction
+    } else {
+        LimitError::Failed(DisplayErrorContext(e).to_string())
+    }
+}
+
 #[async_trait]
 impl ConcurrencyLimiter for ReservedConcurrency {
-    async fn cap(&self, function: &str, limit: u32) -> Result<(), String> {
-        let limit = i32::try_from(limit).map_err(|_| format!("{limit} is above Lambda's limits"))?;
+    async fn reserved(&self, function: &str) -> Result<Option<u32>, LimitError> {
+        let out = self
+            .client
+            .get_function_concurrency()
+            .function_name(function)
+            .send()
+            .await
+            .map_err(|e| limit_error(&e))?;
+        Ok(out.reserved_concurrent_executions().and_then(|n| u32::try_from(n).ok()))
+    }
+
+    async fn reserve(&self, function: &str, limit: u32) -> Result<(), LimitError> {
+        let limit = i32::try_from(limit)
+            .map_err(|_| LimitError::Failed(format!("{limit} is above Lambda's limits")))?;
         self.client
             .put_function_concurrency()
             .function_name(function)
@@ -28,16 +54,16 @@ impl ConcurrencyLimiter for ReservedConcurrency {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| DisplayErrorContext(&e).to_string())
+            .map_err(|e| limit_error(&e))
     }
 
-    async fn uncap(&self, function: &str) -> Result<(), String> {
+    async fn unreserve(&self, function: &str) -> Result<(), LimitError> {
         self.client
             .delete_function_concurrency()
             .function_name(function)
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| DisplayErrorContext(&e).to_string())
+            .map_err(|e| limit_error(&e))
     }
 }

@@ -34,20 +34,7 @@ impl LambdaInvoker {
 
     /// Clients for a local Lambda-API endpoint (dummy credentials; every region goes there).
     pub fn local(endpoint: &str, regions: &[Region]) -> Self {
-        use aws_sdk_lambda::config::{BehaviorVersion, Builder, Credentials};
-        let clients = super::per_region(regions, |r| {
-            Client::from_conf(
-                Builder::new()
-                    .behavior_version(BehaviorVersion::latest())
-                    .http_client(super::http_client())
-                    .timeout_config(super::timeouts())
-                    .credentials_provider(Credentials::new("local", "local", None, None, "commander-local"))
-                    .region(aws_sdk_lambda::config::Region::new(r.to_owned()))
-                    .endpoint_url(endpoint)
-                    .build(),
-            )
-        });
-        Self { clients }
+        Self { clients: super::per_region(regions, |r| super::local_lambda(endpoint, r)) }
     }
 
     /// Clients given outright (tests).

@@ -142,6 +142,22 @@ pub fn dynamodb(config: &SdkConfig) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(config)
 }
 
+/// A Lambda client for a Lambda-API endpoint on loopback (`cargo lambda watch`, a test server):
+/// dummy credentials, `region` as given.
+pub fn local_lambda(endpoint: &str, region: &str) -> aws_sdk_lambda::Client {
+    use aws_sdk_lambda::config::{Builder, Credentials, Region};
+    aws_sdk_lambda::Client::from_conf(
+        Builder::new()
+            .behavior_version(BehaviorVersion::latest())
+            .http_client(http_client())
+            .timeout_config(timeouts())
+            .credentials_provider(Credentials::new("local", "local", None, None, "commander-local"))
+            .region(Region::new(region.to_owned()))
+            .endpoint_url(endpoint)
+            .build(),
+    )
+}
+
 /// A DynamoDB client for a DynamoDB-API server on loopback (tests, local development): static
 /// dummy credentials and a fixed region, so nothing probes the environment or instance metadata.
 pub fn local_dynamodb(endpoint: &str) -> aws_sdk_dynamodb::Client {

@@ -1,5 +1,6 @@
 //! What emergency cost controls do outside the table: tell people (a Slack-compatible webhook)
-//! and, when the operator enables it, cap the reserved concurrency of non-critical functions.
+//! and, when the operator enables it, cap the reserved concurrency of non-critical functions
+//! (kept as desired state and reconciled every sweep: `caps`).
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -16,10 +17,23 @@ pub trait Notifier: Send + Sync + std::fmt::Debug {
     async fn notify(&self, notification: &Notification) -> Result<(), String>;
 }
 
+/// Why a function's reserved concurrency could not be read or changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LimitError {
+    #[error("no such function")]
+    NoSuchFunction,
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// A function's reserved concurrency (Lambda's GetFunctionConcurrency, PutFunctionConcurrency
+/// and DeleteFunctionConcurrency).
 #[async_trait]
 pub trait ConcurrencyLimiter: Send + Sync + std::fmt::Debug {
-    /// Caps the function's reserved concurrency.
-    async fn cap(&self, function: &str, limit: u32) -> Result<(), String>;
-    /// Removes the cap.
-    async fn uncap(&self, function: &str) -> Result<(), String>;
+    /// What the function has reserved (`None`: nothing, it draws on the account's pool).
+    async fn reserved(&self, function: &str) -> Result<Option<u32>, LimitError>;
+    /// Reserves `limit` for the function, which is then also its ceiling.
+    async fn reserve(&self, function: &str, limit: u32) -> Result<(), LimitError>;
+    /// Removes the function's reservation.
+    async fn unreserve(&self, function: &str) -> Result<(), LimitError>;
 }

@@ -3,6 +3,7 @@
 
 pub mod actions;
 pub mod billing;
+pub mod caps;
 pub mod control;
 pub mod levels;
 pub mod model_health;

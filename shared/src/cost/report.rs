@@ -142,6 +142,10 @@ pub struct CostReport {
     pub actions: Vec<ControlChange>,
     pub sources: SourceStatus,
     pub emergency_mode: bool,
+    /// Each function's emergency concurrency cap as this sweep reconciled it (empty when caps
+    /// are off and none is left to restore).
+    #[serde(default)]
+    pub concurrency_caps: Vec<super::caps::CapStatus>,
 }
 
 /// Adds two hours' breakdowns.

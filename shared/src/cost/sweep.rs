@@ -1,6 +1,7 @@
 //! The cost sweep: prices the current and previous hour from the usage counters and the metered
 //! sources, projects the day, classifies the level, moves the cost controls (conditionally, so
-//! concurrent sweeps cannot undo each other), acts on what changed, and stores a snapshot.
+//! concurrent sweeps cannot undo each other), brings the emergency concurrency caps where the
+//! controls want them (`caps`), records and tells what changed, and stores a snapshot.
 //!
 //! Its store requests do not depend on how much usage was recorded: one read of the prices, one
 //! query per hour of usage counters, two reads of warming spend, one query of hourly history, a
@@ -15,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::actions::{ConcurrencyLimiter, Notification, Notifier};
+use super::caps::{self, CapStatus, CapsOutcome};
 use super::control::{self, ControlChange};
 use super::levels::Thresholds;
 use super::price_book::PriceBook;
@@ -68,6 +70,10 @@ pub enum SweepError {
     Store(#[from] StoreError),
     #[error("the cost controls kept changing under the sweep; it will run again")]
     Contended,
+    /// The sweep ran and stored its report, but some functions' concurrency caps are not where
+    /// the controls want them; the next sweep (or a retry) carries on.
+    #[error("emergency concurrency caps are not all in place: {0}")]
+    CapsIncomplete(String),
 }
 
 /// One stored hour total.
@@ -287,35 +293,18 @@ impl Sweeper {
         Err(SweepError::Contended)
     }
 
-    /// Carries out and records one change.
+    /// Carries out and records one change; an emergency change's record lists what the caps'
+    /// reconciliation did.
     async fn act(
         &self,
         change: &ControlChange,
         n: usize,
+        caps: &[CapStatus],
         now: DateTime<Utc>,
     ) -> Result<RecordedAction, StoreError> {
         let mut effects = Vec::new();
-        let cap = self.settings.emergency_concurrency_cap;
-        let non_critical = self.settings.functions.iter().filter(|f| !f.critical);
-        match (change, &self.limiter, cap) {
-            (ControlChange::EmergencyOn { .. }, Some(limiter), Some(limit)) => {
-                for f in non_critical {
-                    let outcome = limiter.cap(&f.name, limit).await;
-                    effects.push(match outcome {
-                        Ok(()) => format!("capped {} at {limit} concurrent executions", f.name),
-                        Err(e) => format!("could not cap {}: {e}", f.name),
-                    });
-                }
-            }
-            (ControlChange::EmergencyOff { .. }, Some(limiter), Some(_)) => {
-                for f in non_critical {
-                    effects.push(match limiter.uncap(&f.name).await {
-                        Ok(()) => format!("removed the cap on {}", f.name),
-                        Err(e) => format!("could not remove the cap on {}: {e}", f.name),
-                    });
-                }
-            }
-            _ => {}
+        if matches!(change, ControlChange::EmergencyOn { .. } | ControlChange::EmergencyOff { .. }) {
+            effects.extend(caps.iter().map(CapStatus::describe));
         }
         let worth_telling = match change {
             ControlChange::EmergencyOn { .. } | ControlChange::EmergencyOff { .. } => true,
@@ -338,6 +327,18 @@ impl Sweeper {
         item.attrs.insert("ttl".into(), ttl(now).into());
         self.store.put(item, Condition::Always).await?;
         Ok(recorded)
+    }
+
+    /// Brings the emergency caps where the controls want them: every sweep, not only when
+    /// emergency mode changes, so a cap or restore that failed is carried out by the next.
+    async fn reconcile_caps(&self, emergency: bool, now: DateTime<Utc>) -> Result<CapsOutcome, StoreError> {
+        let Some(limiter) = &self.limiter else {
+            return Ok(CapsOutcome { statuses: Vec::new(), complete: true });
+        };
+        let cap = self.settings.emergency_concurrency_cap.filter(|_| emergency);
+        let non_critical: Vec<String> =
+            self.settings.functions.iter().filter(|f| !f.critical).map(|f| f.name.clone()).collect();
+        caps::reconcile(self.store.as_ref(), limiter.as_ref(), cap, &non_critical, now).await
     }
 
     /// Runs one sweep at `now`.
@@ -383,26 +384,17 @@ impl Sweeper {
                 control::next(previous, level, hourly, projection.daily, now, clear_after)
             })
             .await?;
+        let caps = self.reconcile_caps(controls.emergency_mode, now).await?;
         let mut actions = Vec::new();
         for (n, change) in changes.iter().enumerate() {
-            actions.push(self.act(change, n, now).await?.change);
+            actions.push(self.act(change, n, &caps.statuses, now).await?.change);
         }
 
         let mut recommendations = recommend(&prices, functions, &[&current_inputs, &previous_inputs], hourly);
         if let Some(warming) = &self.warming {
             recommendations.extend(crate::warming::advice::advise(warming, &prices));
         }
-        let applied_optimizations: Vec<String> = if controls.optimizing && !controls.emergency_mode {
-            recommendations
-                .iter()
-                .filter(|r| r.auto_applicable)
-                .map(|r| format!("{} (model selection for non-critical work)", r.title))
-                .collect()
-        } else if controls.emergency_mode {
-            vec!["emergency cost mode: every severity gets the cheapest model that meets its floor; only critical work may scale up".into()]
-        } else {
-            Vec::new()
-        };
+        let applied_optimizations = applied(&controls, &recommendations);
         let report = CostReport {
             timestamp: now,
             current_metrics: CurrentMetrics {
@@ -421,6 +413,7 @@ impl Sweeper {
             actions,
             sources: status,
             emergency_mode: controls.emergency_mode,
+            concurrency_caps: caps.statuses.clone(),
             current_hour: current,
             previous_hour: previous,
         };
@@ -431,6 +424,15 @@ impl Sweeper {
         self.store.put(snapshot, Condition::Always).await?;
         if self.metrics.is_on() {
             emit_metrics(&self.metrics, &report);
+        }
+        if !caps.complete {
+            let failed: Vec<String> =
+                caps.statuses.iter().filter(|c| c.error.is_some()).map(CapStatus::describe).collect();
+            return Err(SweepError::CapsIncomplete(if failed.is_empty() {
+                "another sweep changed the record of caps meanwhile".into()
+            } else {
+                failed.join("; ")
+            }));
         }
         Ok(report)
     }
@@ -468,6 +470,21 @@ impl Sweeper {
         let to = format!("{}~", now.to_rfc3339());
         let query = Query::partition("COST#ACTION").between(from, to).descending().limit(Query::MAX_LIMIT);
         self.store.query(&query).await?.items.iter().map(Item::record).collect()
+    }
+}
+
+/// What the controls apply by themselves: model downgrades while optimising, the emergency mode.
+fn applied(controls: &CostControl, recommendations: &[super::recommend::Recommendation]) -> Vec<String> {
+    if controls.emergency_mode {
+        vec!["emergency cost mode: every severity gets the cheapest model that meets its floor; only critical work may scale up".into()]
+    } else if controls.optimizing {
+        recommendations
+            .iter()
+            .filter(|r| r.auto_applicable)
+            .map(|r| format!("{} (model selection for non-critical work)", r.title))
+            .collect()
+    } else {
+        Vec::new()
     }
 }
 

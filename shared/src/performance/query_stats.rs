@@ -162,8 +162,9 @@ const PARTITIONS: [&str; 11] = [
 /// The cost partitions' second segment.
 const COST_PARTITIONS: [&str; 4] = ["ACTION", "HOUR", "SNAPSHOT", "WARMING"];
 /// The table's kinds of sort key (its first `#` segment).
-const SORT_KINDS: [&str; 14] = [
+const SORT_KINDS: [&str; 15] = [
     "AGENT",
+    "CAPS",
     "COST",
     "DEMAND",
     "EVENT",

@@ -81,6 +81,11 @@ pub(crate) fn sweep_error(e: SweepError) -> ApiError {
     match e {
         SweepError::Store(e) => e.into(),
         SweepError::Contended => ApiError::Conflict(e.to_string()),
+        // The report is stored (GET /cost/report); the caps are retried by the next sweep.
+        SweepError::CapsIncomplete(_) => ApiError::Retry(
+            format!("{e}; the sweep's report is stored (GET /cost/report) and the next sweep carries on"),
+            60,
+        ),
     }
 }
 
@@ -90,7 +95,7 @@ pub(crate) fn sweep_error(e: SweepError) -> ApiError {
     responses(
         (status = 200, body = CostReport),
         (status = 409, description = "A concurrent sweep kept changing the controls", body = crate::Problem, content_type = "application/problem+json"),
-        (status = 503, body = crate::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The store is unavailable, or emergency concurrency caps could not all be put in place (the report is stored)", body = crate::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn optimize(State(state): State<AppState>) -> Result<Json<CostReport>, ApiError> {
     Ok(Json(state.sweeper.sweep(state.clock.now()).await.map_err(sweep_error)?))
