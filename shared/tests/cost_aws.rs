@@ -71,7 +71,7 @@ async fn lambda_and_dynamodb_usage_come_from_one_get_metric_data_each() {
         });
     let cloudwatch = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, [&lambda_metrics, &table_metrics]);
     let lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, []);
-    let sources = AwsCostSources::new(cloudwatch, lambda);
+    let sources = AwsCostSources::new(cloudwatch, [("us-east-1".to_owned(), lambda)].into());
     let metrics = sources.lambda(&[function("api", None), function("idle", None)], start, end).await.unwrap();
     assert_eq!(metrics[0].invocations, 1000.0);
     assert_eq!(metrics[0].duration_ms_sum, 120_000.0);
@@ -81,36 +81,54 @@ async fn lambda_and_dynamodb_usage_come_from_one_get_metric_data_each() {
     assert_eq!((units.read, units.write), (5000.0, 1500.0));
 }
 
+/// Issue 17, item 8: the scaler provisions in every region; the sweep read the home region only.
 #[tokio::test]
-async fn provisioned_concurrency_in_force_is_read_per_qualified_function() {
-    let found = mock!(aws_sdk_lambda::Client::get_provisioned_concurrency_config)
-        .match_requests(|r| r.function_name() == Some("detection-agent") && r.qualifier() == Some("live"))
-        .then_output(|| {
-            GetProvisionedConcurrencyConfigOutput::builder()
-                .allocated_provisioned_concurrent_executions(12)
-                .build()
-        });
-    let missing = mock!(aws_sdk_lambda::Client::get_provisioned_concurrency_config)
+async fn provisioned_concurrency_in_force_is_read_per_qualified_function_in_every_region() {
+    let found = |units: i32| {
+        mock!(aws_sdk_lambda::Client::get_provisioned_concurrency_config)
+            .match_requests(|r| r.function_name() == Some("detection-agent") && r.qualifier() == Some("live"))
+            .then_output(move || {
+                GetProvisionedConcurrencyConfigOutput::builder()
+                    .allocated_provisioned_concurrent_executions(units)
+                    .build()
+            })
+    };
+    let (east_found, west_found) = (found(12), found(3));
+    let none_configured = mock!(aws_sdk_lambda::Client::get_provisioned_concurrency_config)
         .match_requests(|r| r.function_name() == Some("diagnosis-agent"))
         .then_error(|| {
             GetProvisionedConcurrencyConfigError::ProvisionedConcurrencyConfigNotFoundException(
                 ProvisionedConcurrencyConfigNotFoundException::builder().build(),
             )
         });
-    let lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&found, &missing]);
+    let no_function = mock!(aws_sdk_lambda::Client::get_provisioned_concurrency_config)
+        .match_requests(|r| r.function_name() == Some("diagnosis-agent"))
+        .then_error(|| {
+            GetProvisionedConcurrencyConfigError::ResourceNotFoundException(
+                aws_sdk_lambda::types::error::ResourceNotFoundException::builder().build(),
+            )
+        });
+    let east = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&east_found, &none_configured]);
+    let west = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&west_found, &no_function]);
     let cloudwatch = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, []);
-    let sources = AwsCostSources::new(cloudwatch, lambda);
+    let sources = AwsCostSources::new(
+        cloudwatch,
+        [("us-east-1".to_owned(), east), ("us-west-2".to_owned(), west)].into(),
+    );
     let functions = [
         function("detection-agent", Some("live")),
         function("diagnosis-agent", Some("live")),
         function("api", None),
     ];
     let in_force = sources.provisioned(&functions).await.unwrap();
-    assert_eq!(in_force, [("detection-agent".to_owned(), 12), ("diagnosis-agent".to_owned(), 0)]);
+    assert_eq!(in_force, [("detection-agent".to_owned(), 15), ("diagnosis-agent".to_owned(), 0)]);
     assert_eq!(
-        found.num_calls() + missing.num_calls(),
-        2,
-        "functions without a qualifier are not asked about"
+        east_found.num_calls()
+            + west_found.num_calls()
+            + none_configured.num_calls()
+            + no_function.num_calls(),
+        4,
+        "each qualified function in each region; functions without a qualifier are not asked about"
     );
 }
 

@@ -15,9 +15,10 @@ use shared::cost::control::ControlChange;
 use shared::cost::levels::Level;
 use shared::cost::models::{CostMode, ModelRequest, select};
 use shared::cost::price_book::{PriceBook, PriceSource};
+use shared::cost::sources::{FunctionMetrics, MeteredSources, PricedFunction, RequestUnits, SourceError};
 use shared::cost::sweep::{SweepSettings, Sweeper};
 use shared::cost::usage::{UsageCounters, UsageRecord};
-use shared::cost::{PriceTable, TaskType};
+use shared::cost::{Architecture, PriceTable, TaskType};
 use shared::domain::Severity;
 use shared::scaling::FleetState;
 use shared::scaling::cost_gate::{CostGate, GateOutcome, Spend};
@@ -178,12 +179,12 @@ async fn emergency_mode_acts_on_models_and_scaling_then_clears() {
         expected_input_tokens: None,
         expected_output_tokens: None,
     };
-    let mode = CostMode::from_control(&control);
+    let mode = CostMode::from_control(&control, start);
     let low = select(&prices, &request(Severity::Low), mode, |_| 0).unwrap();
     assert_eq!(low.model, "amazon.nova-lite", "the cheapest at >= 0.80");
     let critical = select(&prices, &request(Severity::Critical), mode, |_| 0).unwrap();
     assert!(critical.accuracy >= 0.92, "the floor holds in an emergency");
-    let spend = Spend { hourly: control.current_hourly_spend, emergency: control.emergency_mode };
+    let spend = Spend::of(&control, start);
     assert!(matches!(CostGate::default().check(Severity::High, spend, 1, 2.0), GateOutcome::Refused { .. }));
     assert!(matches!(
         CostGate::default().check(Severity::Critical, spend, 1, 2.0),
@@ -212,4 +213,173 @@ async fn emergency_mode_acts_on_models_and_scaling_then_clears() {
     let on = actions.iter().find(|a| matches!(a.change, ControlChange::EmergencyOn { .. })).unwrap();
     assert_eq!(on.effects, ["notified the webhook"]);
     assert!(inbox.0.lock().unwrap().iter().any(|t| t.contains("emergency mode off")));
+}
+
+/// Metered sources a test drives: Lambda duration per hour (or a failure), and provisioned
+/// concurrency allocated now.
+#[derive(Debug, Default)]
+struct Metered {
+    /// Lambda duration (ms) in the hour starting at the key.
+    duration_ms: Mutex<std::collections::BTreeMap<DateTime<Utc>, f64>>,
+    lambda_failing: std::sync::atomic::AtomicBool,
+    allocated: Mutex<u32>,
+}
+
+#[async_trait]
+impl MeteredSources for Metered {
+    async fn lambda(
+        &self,
+        functions: &[PricedFunction],
+        start: DateTime<Utc>,
+        _end: DateTime<Utc>,
+    ) -> Result<Vec<FunctionMetrics>, SourceError> {
+        if self.lambda_failing.load(Ordering::SeqCst) {
+            return Err(SourceError { source_name: "lambda", message: "throttled".into() });
+        }
+        let duration = self.duration_ms.lock().unwrap().get(&start).copied().unwrap_or(0.0);
+        Ok(functions
+            .iter()
+            .map(|f| FunctionMetrics {
+                name: f.name.clone(),
+                invocations: if duration > 0.0 { 1000.0 } else { 0.0 },
+                duration_ms_sum: duration,
+                max_memory_used_mb: None,
+            })
+            .collect())
+    }
+    async fn dynamodb(
+        &self,
+        _: &str,
+        _: DateTime<Utc>,
+        _: DateTime<Utc>,
+    ) -> Result<RequestUnits, SourceError> {
+        Ok(RequestUnits::default())
+    }
+    async fn provisioned(&self, functions: &[PricedFunction]) -> Result<Vec<(String, u32)>, SourceError> {
+        let units = *self.allocated.lock().unwrap();
+        Ok(functions.iter().map(|f| (f.name.clone(), units)).collect())
+    }
+}
+
+fn metered_sweeper(now: DateTime<Utc>) -> (Arc<Counting>, Arc<Metered>, Sweeper) {
+    let (store, _, _) = setup(now);
+    let metered = Arc::new(Metered::default());
+    let settings = SweepSettings {
+        functions: vec![PricedFunction {
+            name: "agent".into(),
+            memory_mb: 10_240,
+            architecture: Architecture::Arm64,
+            provisioned_qualifier: Some("live".into()),
+            critical: false,
+        }],
+        ..SweepSettings::default()
+    };
+    let book = PriceBook::new(store.clone(), PriceTable::bundled(), PriceSource::Bundled);
+    let sweeper = Sweeper::new(store.clone(), book, settings).with_metered(metered.clone());
+    (store, metered, sweeper)
+}
+
+/// Issue 17, item 8: ten seconds into an hour after a quiet one, $3 of usage read as $1,080/h.
+#[tokio::test]
+async fn a_few_seconds_of_usage_after_a_quiet_hour_are_no_emergency() {
+    let now = at("2026-11-26T10:00:10Z");
+    let (store, _, sweeper) = setup(now);
+    let usage = UsageCounters::new(store.clone());
+    // Ten Opus calls: $3.
+    for _ in 0..10 {
+        usage.record(&call("anthropic.claude-opus-4", "diagnosis", 10_000, 2_000, now)).await.unwrap();
+    }
+    let report = sweeper.sweep(now).await.unwrap();
+    assert!((report.current_hour.total - 3.0).abs() < 0.5, "{}", report.current_hour.total);
+    let hourly = report.current_metrics.hourly_cost;
+    assert!(hourly < 15.0, "the rate is taken over at least 15 minutes: ${hourly}/h");
+    assert_eq!(report.current_metrics.cost_threshold, Level::Low);
+    assert!(!report.emergency_mode);
+    // The rate over a window reaching back into the previous hour, at its average rate.
+    for (current, previous, elapsed, expected) in [
+        (3.0, 0.0, 10.0, 12.0),
+        (0.0, 100.0, 1.0, 100.0 * 899.0 / 900.0),
+        (150.0, 100.0, 1800.0, 300.0),
+        (0.0, 400.0, 450.0, 200.0),
+    ] {
+        let rate = shared::cost::sweep::hourly_rate(current, previous, elapsed);
+        assert!((rate - expected).abs() < 1e-9, "{current} {previous} {elapsed}: {rate}");
+    }
+}
+
+/// Issue 17, item 8: a failing source counted as $0, so the level fell and emergency mode
+/// cleared (and caps came off) while spend stayed high.
+#[tokio::test]
+async fn a_failing_source_carries_its_last_value_and_never_clears_emergency() {
+    let start = at("2026-11-26T10:30:00Z");
+    let (store, metered, sweeper) = metered_sweeper(start);
+    // 5,000,000 s of a 10 GB arm64 function in half an hour: about $667, so $1,333/h.
+    metered.duration_ms.lock().unwrap().insert(at("2026-11-26T10:00:00Z"), 5e9);
+    let report = sweeper.sweep(start).await.unwrap();
+    assert!(report.emergency_mode, "{:?}", report.current_metrics);
+    let lambda_then = report.current_hour.by_service["lambda"];
+    assert!(lambda_then > 600.0, "{lambda_then}");
+
+    // CloudWatch fails from here on: the hour's Lambda cost is the last good value, not $0.
+    metered.lambda_failing.store(true, Ordering::SeqCst);
+    let now = start + Duration::minutes(15);
+    let report = sweeper.sweep(now).await.unwrap();
+    assert_eq!(report.sources.carried, ["lambda"]);
+    assert!(
+        (report.current_hour.by_service["lambda"] - lambda_then).abs() < 1e-6,
+        "{:?}",
+        report.current_hour
+    );
+    assert!(report.emergency_mode);
+    // Hours later, still failing: calm-looking figures never clear emergency mode.
+    for k in 0..4 {
+        let now = start + Duration::hours(2) + Duration::minutes(15 * k);
+        let report = sweeper.sweep(now).await.unwrap();
+        assert!(report.emergency_mode, "sweep {k} with a failed source kept emergency mode");
+        assert_eq!(report.current_metrics.cost_threshold, Level::Emergency, "and the level");
+    }
+    // The source is back and spend is low: emergency mode clears after 30 calm minutes.
+    metered.lambda_failing.store(false, Ordering::SeqCst);
+    let mut cleared = None;
+    for k in 0..4 {
+        let now = start + Duration::hours(3) + Duration::minutes(15 * k);
+        if !sweeper.sweep(now).await.unwrap().emergency_mode && cleared.is_none() {
+            cleared = Some(k);
+        }
+    }
+    assert_eq!(cleared, Some(2));
+    let control = FleetState::new(store).cost_control().await.unwrap();
+    assert_eq!(
+        control.fresh_until,
+        Some(start + Duration::hours(3) + Duration::minutes(45) + Duration::minutes(45)),
+        "the controls count as current for three sweep periods"
+    );
+}
+
+/// Issue 17, item 8: the previous hour's provisioned concurrency was priced at the allocation
+/// read now, for the whole hour.
+#[tokio::test]
+async fn provisioned_concurrency_is_priced_as_it_was_allocated() {
+    let (_, metered, sweeper) = metered_sweeper(at("2026-11-26T10:30:00Z"));
+    *metered.allocated.lock().unwrap() = 10;
+    sweeper.sweep(at("2026-11-26T10:30:00Z")).await.unwrap();
+    // Scaled to nothing just before 10:45.
+    *metered.allocated.lock().unwrap() = 0;
+    sweeper.sweep(at("2026-11-26T10:45:00Z")).await.unwrap();
+    let report = sweeper.sweep(at("2026-11-26T11:05:00Z")).await.unwrap();
+    let prices = PriceTable::bundled();
+    // 10 units from 10:00 (first read at 10:30) until the 10:45 read.
+    let expected = shared::cost::billing::provisioned_unit_seconds_cost(
+        &prices,
+        Architecture::Arm64,
+        10_240,
+        10.0 * 2700.0,
+    );
+    let priced = report.previous_hour.by_service["provisioned_concurrency"];
+    assert!((priced - expected).abs() < 1e-9, "{priced} vs {expected}");
+    assert!(priced > 0.0);
+    assert!(
+        report.current_hour.by_service["provisioned_concurrency"].abs() < 1e-12,
+        "nothing allocated since 10:45"
+    );
 }

@@ -74,7 +74,9 @@ impl AppState {
             prices: cost.price_book(Arc::clone(&store)),
             usage: UsageCounters::new(Arc::clone(&store)),
             model_health: ModelHealthStore::new(Arc::clone(&store)),
-            sweeper: cost.sweeper(Arc::clone(&store), None).with_metrics(EmfSink::from_config(&config)),
+            sweeper: cost
+                .sweeper(Arc::clone(&store), None, &config.regions)
+                .with_metrics(EmfSink::from_config(&config)),
             warmer: Warmer::new(
                 Arc::clone(&store),
                 WarmConfig::default(),
@@ -139,8 +141,9 @@ impl AppState {
     #[must_use]
     pub fn with_cost(mut self, cost: &CostSetup, aws: Option<&aws_config::SdkConfig>) -> Self {
         self.prices = cost.price_book(Arc::clone(&self.store));
-        self.sweeper =
-            cost.sweeper(Arc::clone(&self.store), aws).with_metrics(EmfSink::from_config(&self.config));
+        self.sweeper = cost
+            .sweeper(Arc::clone(&self.store), aws, &self.config.regions)
+            .with_metrics(EmfSink::from_config(&self.config));
         self
     }
 }

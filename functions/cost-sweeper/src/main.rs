@@ -24,7 +24,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let Wired { performance, store, .. } =
         wire_dynamo("cost-sweeper", dynamo, clock.clone(), &config, &ProcessEnv, false)?;
     let sweeper = cost
-        .sweeper(store.clone(), Some(&sdk))
+        .sweeper(store.clone(), Some(&sdk), &config.regions)
         .with_metrics(shared::telemetry::EmfSink::from_config(&config));
     let deps = SweeperDeps { sweeper, store, clock };
     let deps = &deps;

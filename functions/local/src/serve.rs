@@ -29,7 +29,7 @@ pub struct ServeArgs {
     pub memory: bool,
     /// Run a cost sweep every this many minutes, as the cost-sweeper's schedule does in AWS
     /// (0: only on `POST /cost/optimize`).
-    #[arg(long, default_value_t = 15)]
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(0..=1440))]
     pub sweep_every_minutes: u64,
     /// Run the scaler's tick (every agent type evaluated on its live signals) every this many
     /// seconds, as its EventBridge schedule does in AWS (0: only on `POST /scaling/optimize`).
@@ -69,6 +69,11 @@ pub async fn serve(args: ServeArgs, config: Config) -> anyhow::Result<()> {
     )?;
     state = state.with_warmer(warmer);
     if args.sweep_every_minutes > 0 {
+        // The controls a sweep writes count as current for three of its periods.
+        let mut cost = shared::cost::setup::CostSetup::default();
+        cost.settings.period =
+            chrono::Duration::minutes(i64::try_from(args.sweep_every_minutes).unwrap_or(1440));
+        state = state.with_cost(&cost, None);
         let deps = SweeperDeps { sweeper: state.sweeper.clone(), store: store.clone(), clock: clock.clone() };
         tokio::spawn(sweep_on_schedule(deps, std::time::Duration::from_secs(args.sweep_every_minutes * 60)));
     }

@@ -1,12 +1,12 @@
 //! The sweep's AWS sources: CloudWatch GetMetricData for Lambda invocations and duration (and
 //! Lambda Insights' memory high-water mark where it is enabled) and the table's consumed request
-//! units; the Lambda API for provisioned concurrency in force.
+//! units; the Lambda API for provisioned concurrency in force, in every region of the fleet (the
+//! scaler provisions in each).
 
 use async_trait::async_trait;
 use aws_sdk_cloudwatch::error::DisplayErrorContext;
 use aws_sdk_cloudwatch::primitives::DateTime as AwsDateTime;
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
-use aws_sdk_lambda::operation::get_provisioned_concurrency_config::GetProvisionedConcurrencyConfigError;
 use chrono::{DateTime, Utc};
 
 use crate::cost::sources::{FunctionMetrics, MeteredSources, PricedFunction, RequestUnits, SourceError};
@@ -17,7 +17,8 @@ const FUNCTIONS_PER_CALL: usize = 150;
 #[derive(Debug, Clone)]
 pub struct AwsCostSources {
     cloudwatch: aws_sdk_cloudwatch::Client,
-    lambda: aws_sdk_lambda::Client,
+    /// A Lambda client per region, by region code.
+    lambda: std::collections::BTreeMap<String, aws_sdk_lambda::Client>,
 }
 
 fn query(
@@ -47,7 +48,11 @@ fn period(start: DateTime<Utc>, end: DateTime<Utc>) -> i32 {
 }
 
 impl AwsCostSources {
-    pub fn new(cloudwatch: aws_sdk_cloudwatch::Client, lambda: aws_sdk_lambda::Client) -> Self {
+    /// `lambda`: one client per region the fleet runs in.
+    pub fn new(
+        cloudwatch: aws_sdk_cloudwatch::Client,
+        lambda: std::collections::BTreeMap<String, aws_sdk_lambda::Client>,
+    ) -> Self {
         Self { cloudwatch, lambda }
     }
 
@@ -158,31 +163,38 @@ impl MeteredSources for AwsCostSources {
         let mut out = Vec::new();
         for f in functions {
             let Some(qualifier) = &f.provisioned_qualifier else { continue };
-            let result = self
-                .lambda
-                .get_provisioned_concurrency_config()
-                .function_name(&f.name)
-                .qualifier(qualifier)
-                .send()
-                .await;
-            match result {
-                Ok(config) => {
-                    let units = config.allocated_provisioned_concurrent_executions().unwrap_or(0);
-                    out.push((f.name.clone(), u32::try_from(units).unwrap_or(0)));
-                }
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(GetProvisionedConcurrencyConfigError::is_provisioned_concurrency_config_not_found_exception) =>
-                {
-                    out.push((f.name.clone(), 0));
-                }
-                Err(e) => {
-                    return Err(SourceError {
-                        source_name: "provisioned_concurrency (Lambda API)",
-                        message: format!("{}: {}", f.name, aws_sdk_lambda::error::DisplayErrorContext(&e)),
-                    });
+            let mut units = 0u32;
+            for (region, lambda) in &self.lambda {
+                let result = lambda
+                    .get_provisioned_concurrency_config()
+                    .function_name(&f.name)
+                    .qualifier(qualifier)
+                    .send()
+                    .await;
+                match result {
+                    Ok(config) => {
+                        let allocated = config.allocated_provisioned_concurrent_executions().unwrap_or(0);
+                        units = units.saturating_add(u32::try_from(allocated).unwrap_or(0));
+                    }
+                    // None configured there, or no such function in that region: nothing billed.
+                    Err(e)
+                        if e.as_service_error().is_some_and(|s| {
+                            s.is_provisioned_concurrency_config_not_found_exception()
+                                || s.is_resource_not_found_exception()
+                        }) => {}
+                    Err(e) => {
+                        return Err(SourceError {
+                            source_name: "provisioned_concurrency (Lambda API)",
+                            message: format!(
+                                "{} in {region}: {}",
+                                f.name,
+                                aws_sdk_lambda::error::DisplayErrorContext(&e)
+                            ),
+                        });
+                    }
                 }
             }
+            out.push((f.name.clone(), units));
         }
         Ok(out)
     }

@@ -120,6 +120,18 @@ pub fn provisioned_cost(
         + gb_seconds(memory_mb, billed_ms_on_provisioned) * a.provisioned_duration_per_gb_s
 }
 
+/// Provisioned concurrency by its unit-seconds (units times seconds allocated, however the
+/// allocation changed), at the provisioned rate; no increments, as they are spread over changes.
+pub fn provisioned_unit_seconds_cost(
+    prices: &PriceTable,
+    arch: Architecture,
+    memory_mb: u32,
+    unit_seconds: f64,
+) -> f64 {
+    let gb = f64::from(memory_mb) / MB_PER_GB;
+    unit_seconds.max(0.0) * gb * prices.architecture(arch).provisioned_per_gb_s
+}
+
 /// On-demand DynamoDB request units.
 pub fn dynamodb_cost(prices: &PriceTable, read_units: f64, write_units: f64) -> f64 {
     (read_units.max(0.0) * prices.dynamodb.read_request_unit_per_million

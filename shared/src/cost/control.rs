@@ -31,20 +31,36 @@ impl ControlChange {
     }
 }
 
-/// The controls after a sweep that found `level` at `hourly` spend.
+/// What a sweep found, for [`next`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Finding {
+    /// The level the thresholds put `hourly` at.
+    pub level: Level,
+    pub hourly: f64,
+    pub daily_projection: f64,
+    /// Every configured cost source answered. A sweep missing one (its cost carried forward)
+    /// may raise the level but never lowers it, and never clears emergency mode: a failing
+    /// source must not read as spend going down.
+    pub sources_complete: bool,
+}
+
+/// The controls after a sweep at `now` that found `finding`; they count as current until
+/// `fresh_until` (three sweep periods), after which readers treat spend as unknown.
 pub fn next(
     previous: &CostControl,
-    level: Level,
-    hourly: f64,
-    daily_projection: f64,
+    finding: Finding,
     now: DateTime<Utc>,
     clear_after: Duration,
+    fresh_until: DateTime<Utc>,
 ) -> (CostControl, Vec<ControlChange>) {
+    let Finding { hourly, daily_projection, sources_complete, .. } = finding;
+    let level = if sources_complete { finding.level } else { finding.level.max(previous.level) };
     let mut control = CostControl {
         current_hourly_spend: hourly,
         daily_projection,
         level,
         updated_at: Some(now),
+        fresh_until: Some(fresh_until),
         ..*previous
     };
     let mut changes = Vec::new();
@@ -74,6 +90,8 @@ pub fn next(
                 reason: format!("spend ${hourly:.2}/h reached the emergency level"),
             });
         }
+    } else if previous.emergency_mode && !sources_complete {
+        // Held as it was: neither the calm spell starts nor emergency mode clears.
     } else if previous.emergency_mode {
         if level >= Level::Critical {
             control.below_critical_since = None;
@@ -113,8 +131,13 @@ mod tests {
             [50.0, 1200.0, 900.0, 150.0, 250.0, 150.0, 150.0, 150.0, 150.0].into_iter().enumerate()
         {
             let now = t0 + Duration::minutes(15 * i as i64);
-            let level = thresholds.classify(control.level, spend);
-            let (next, changes) = next(&control, level, spend, spend * 24.0, now, clear_after);
+            let finding = Finding {
+                level: thresholds.classify(control.level, spend),
+                hourly: spend,
+                daily_projection: spend * 24.0,
+                sources_complete: true,
+            };
+            let (next, changes) = next(&control, finding, now, clear_after, now + Duration::minutes(45));
             for c in &changes {
                 if !matches!(c, ControlChange::LevelChanged { .. }) {
                     log.push((i, c.clone()));
@@ -144,5 +167,46 @@ mod tests {
             })
             .collect();
         assert_eq!(kinds, [(1, "optimize"), (1, "on"), (7, "off")], "{log:?}");
+    }
+}
+
+#[cfg(test)]
+mod failing_sources {
+    use super::*;
+
+    /// Issue 17, item 8: a failing source counted as $0, so the level fell and emergency mode
+    /// cleared while spend was high.
+    #[test]
+    fn a_sweep_missing_a_source_never_lowers_the_level_or_clears_emergency() {
+        let t0 = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let on = CostControl {
+            emergency_mode: true,
+            level: Level::Emergency,
+            optimizing: true,
+            below_critical_since: Some(t0 - Duration::hours(1)),
+            ..CostControl::default()
+        };
+        let calm = |sources_complete| Finding {
+            level: Level::Low,
+            hourly: 3.0,
+            daily_projection: 72.0,
+            sources_complete,
+        };
+        let now = t0 + Duration::minutes(15);
+        let (held, changes) = next(&on, calm(false), now, Duration::minutes(30), now + Duration::minutes(45));
+        assert!(held.emergency_mode && held.optimizing, "{held:?}");
+        assert_eq!(held.level, Level::Emergency);
+        assert!(changes.is_empty(), "{changes:?}");
+        let (cleared, _) = next(&on, calm(true), now, Duration::minutes(30), now + Duration::minutes(45));
+        assert!(!cleared.emergency_mode, "with every source answering, the calm hour clears it");
+        // A missing source may still raise the level.
+        let rising = Finding {
+            level: Level::Critical,
+            hourly: 300.0,
+            daily_projection: 7200.0,
+            sources_complete: false,
+        };
+        let (raised, _) = next(&CostControl::default(), rising, now, Duration::minutes(30), now);
+        assert_eq!(raised.level, Level::Critical);
     }
 }

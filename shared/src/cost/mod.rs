@@ -11,6 +11,7 @@ pub mod models;
 pub mod price_book;
 pub mod prices;
 pub mod projection;
+pub mod provisioned_ledger;
 pub mod recommend;
 pub mod report;
 pub mod setup;

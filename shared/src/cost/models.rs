@@ -116,8 +116,15 @@ pub enum CostMode {
 }
 
 impl CostMode {
-    pub fn from_control(control: &crate::scaling::records::CostControl) -> Self {
-        if control.emergency_mode {
+    /// The mode the controls put model selection in at `now`. Stale controls (the sweeper has
+    /// stopped) count as optimising: neither an old emergency nor an old calm is trusted.
+    pub fn from_control(
+        control: &crate::scaling::records::CostControl,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Self {
+        if control.is_stale(now) {
+            Self::Optimizing
+        } else if control.emergency_mode {
             Self::Emergency
         } else if control.optimizing {
             Self::Optimizing

@@ -289,6 +289,7 @@ mod tests {
             }]),
             dynamodb: None,
             provisioned: Some(if provisioned > 0 { vec![("agent".into(), provisioned)] } else { vec![] }),
+            provisioned_unit_seconds: BTreeMap::new(),
             warming: 0.0,
         }
     }

@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::billing::{
-    LambdaUsage, MonthToDate, dynamodb_cost, estimated_billed_ms, lambda_cost, provisioned_cost, tokens_cost,
-    total,
+    LambdaUsage, MonthToDate, dynamodb_cost, estimated_billed_ms, lambda_cost, provisioned_cost,
+    provisioned_unit_seconds_cost, tokens_cost, total,
 };
 use super::control::ControlChange;
 use super::levels::Level;
@@ -32,7 +32,11 @@ pub struct HourInputs {
     pub usage: Vec<HourUsage>,
     pub lambda: Option<Vec<FunctionMetrics>>,
     pub dynamodb: Option<RequestUnits>,
+    /// Provisioned concurrency allocated per function (summed over regions) at the last read.
     pub provisioned: Option<Vec<(String, u32)>>,
+    /// Unit-seconds of provisioned concurrency per function over the covered time, as the ledger
+    /// integrated them; a function missing here is priced at its allocation for the whole time.
+    pub provisioned_unit_seconds: BTreeMap<String, f64>,
     pub warming: f64,
 }
 
@@ -88,7 +92,12 @@ pub fn price_hour(prices: &PriceTable, functions: &[PricedFunction], inputs: &Ho
     if let Some(in_force) = &inputs.provisioned {
         let cost = total(in_force.iter().filter_map(|(name, units)| {
             let f = config(name)?;
-            Some(provisioned_cost(prices, f.architecture, f.memory_mb, *units, inputs.seconds, 0))
+            Some(match inputs.provisioned_unit_seconds.get(name) {
+                Some(unit_seconds) => {
+                    provisioned_unit_seconds_cost(prices, f.architecture, f.memory_mb, *unit_seconds)
+                }
+                None => provisioned_cost(prices, f.architecture, f.memory_mb, *units, inputs.seconds, 0),
+            })
         }));
         by_service.insert(PROVISIONED.into(), cost);
     }
@@ -119,8 +128,13 @@ pub struct CurrentMetrics {
 pub struct SourceStatus {
     /// Not configured here (e.g. no CloudWatch in local mode).
     pub missing: Vec<String>,
-    /// Configured but failed this time (their cost is left out).
+    /// Configured but failed this time: their cost is the last good value carried forward
+    /// (`carried`), and the sweep neither lowers the level nor clears emergency mode.
     pub failed: Vec<String>,
+    /// Services whose cost this sweep carried forward from the last good sweep, because their
+    /// source failed.
+    #[serde(default)]
+    pub carried: Vec<String>,
 }
 
 /// What a sweep found and did.
@@ -191,6 +205,7 @@ mod tests {
             }]),
             dynamodb: Some(RequestUnits { read: 1e6, write: 1e6 }),
             provisioned: Some(vec![("agent".into(), 2), ("unknown".into(), 5)]),
+            provisioned_unit_seconds: BTreeMap::new(),
             warming: 0.01,
         };
         let cost = price_hour(&prices, &functions, &inputs);

@@ -8,6 +8,7 @@
 //! | `COMMANDER_COST_WEBHOOK_URL` | none | Slack-compatible webhook for level changes and emergency mode |
 //! | `COMMANDER_EMERGENCY_CONCURRENCY_CAP` | off | reserved concurrency for non-critical priced functions in an emergency |
 //! | `COMMANDER_EMERGENCY_CLEAR_AFTER_S` | 1800 | emergency mode ends after this long below critical |
+//! | `COMMANDER_SWEEP_SCHEDULE` | `rate(15 minutes)` | the sweep's EventBridge schedule: the controls it writes count as current for three of its periods (a `cron(...)` schedule counts as hourly) |
 //! | `COMMANDER_COST_SOURCES` | `aws` | `none`: measure nothing beyond the suite's own counters (no CloudWatch or Lambda API calls) |
 
 use std::sync::Arc;
@@ -83,6 +84,12 @@ impl CostSetup {
             Some("none") => false,
             Some(_) => return Err(bad("COMMANDER_COST_SOURCES", "must be aws or none")),
         };
+        let period = match var(env, "COMMANDER_SWEEP_SCHEDULE") {
+            None => Duration::minutes(15),
+            Some(expression) => schedule_period(&expression).ok_or_else(|| {
+                bad("COMMANDER_SWEEP_SCHEDULE", "must be rate(N minutes|hours|days) or cron(...)")
+            })?,
+        };
         let webhook = var(env, "COMMANDER_COST_WEBHOOK_URL");
         if let Some(url) = &webhook {
             crate::aws::webhook::Webhook::new(url)
@@ -96,6 +103,7 @@ impl CostSetup {
                 table_name: table_name.to_owned(),
                 emergency_concurrency_cap,
                 clear_emergency_after: Duration::seconds(i64::from(clear_after_s)),
+                period,
                 ..SweepSettings::default()
             },
             webhook,
@@ -112,17 +120,27 @@ impl CostSetup {
         PriceBook::new(store, self.base.clone(), self.base_source)
     }
 
-    /// A sweeper; with `aws`, measuring through CloudWatch and the Lambda API and able to cap
-    /// concurrency.
-    pub fn sweeper(&self, store: Arc<dyn Store>, aws: Option<&aws_config::SdkConfig>) -> Sweeper {
+    /// A sweeper; with `aws`, measuring through CloudWatch and the Lambda API (provisioned
+    /// concurrency in each of `regions`) and able to cap concurrency.
+    pub fn sweeper(
+        &self,
+        store: Arc<dyn Store>,
+        aws: Option<&aws_config::SdkConfig>,
+        regions: &[crate::domain::Region],
+    ) -> Sweeper {
         let mut sweeper = Sweeper::new(Arc::clone(&store), self.price_book(store), self.settings.clone())
             .with_warming(self.warming.clone());
         if let Some(sdk) = aws.filter(|_| self.aws_sources) {
             let lambda = aws_sdk_lambda::Client::new(sdk);
+            let per_region = crate::aws::per_region(regions, |region| {
+                let config = aws_sdk_lambda::config::Builder::from(sdk)
+                    .region(aws_sdk_lambda::config::Region::new(region.to_owned()));
+                aws_sdk_lambda::Client::from_conf(config.build())
+            });
             sweeper = sweeper
                 .with_metered(Arc::new(crate::aws::cost_sources::AwsCostSources::new(
                     aws_sdk_cloudwatch::Client::new(sdk),
-                    lambda.clone(),
+                    per_region,
                 )))
                 .with_limiter(Arc::new(crate::aws::concurrency::ReservedConcurrency::new(lambda)));
         }
@@ -135,9 +153,43 @@ impl CostSetup {
     }
 }
 
+/// How often an EventBridge schedule expression fires: `rate(N unit)` exactly; a `cron(...)`
+/// expression counts as hourly (its gaps are not regular).
+pub fn schedule_period(expression: &str) -> Option<Duration> {
+    let expression = expression.trim();
+    if expression.starts_with("cron(") && expression.ends_with(')') {
+        return Some(Duration::hours(1));
+    }
+    let inner = expression.strip_prefix("rate(")?.strip_suffix(')')?;
+    let (n, unit) = inner.trim().split_once(' ')?;
+    let n: i64 = n.parse().ok().filter(|n| (1..=10_000).contains(n))?;
+    match unit.trim() {
+        "minute" | "minutes" => Some(Duration::minutes(n)),
+        "hour" | "hours" => Some(Duration::hours(n)),
+        "day" | "days" => Some(Duration::days(n)),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn schedule_periods() {
+        for (expression, minutes) in [
+            ("rate(15 minutes)", Some(15)),
+            ("rate(1 minute)", Some(1)),
+            ("rate(2 hours)", Some(120)),
+            ("rate(1 day)", Some(1440)),
+            ("cron(0/10 * * * ? *)", Some(60)),
+            ("rate(0 minutes)", None),
+            ("rate(five minutes)", None),
+            ("every 15 minutes", None),
+        ] {
+            assert_eq!(schedule_period(expression).map(|d| d.num_minutes()), minutes, "{expression}");
+        }
+    }
 
     #[test]
     fn bad_settings_name_their_variable() {
@@ -152,6 +204,7 @@ mod tests {
             ("COMMANDER_COST_WEBHOOK_URL", "http://example.com/hook"),
             ("COMMANDER_PRICES_FILE", "/nonexistent/prices.json"),
             ("COMMANDER_COST_SOURCES", "cloudwatch"),
+            ("COMMANDER_SWEEP_SCHEDULE", "rate(soon)"),
         ];
         for (name, value) in cases {
             let env = |n: &str| (n == name).then(|| value.to_owned());

@@ -6,7 +6,14 @@
 //! Its store requests do not depend on how much usage was recorded: one read of the prices, one
 //! query per hour of usage counters, two reads of warming spend, one query of hourly history, a
 //! read and a conditional write of the controls, two hour totals, one snapshot, and one item per
-//! control change.
+//! control change; with the AWS sources, a read and a write of the provisioned-concurrency
+//! ledger, and for a source that failed, a read of each hour whose last good value it carries.
+//!
+//! It fails safe: a failed source's cost is its last good value carried forward and such a
+//! sweep never lowers the level or clears emergency mode; the rate is taken over at least 15
+//! minutes; provisioned concurrency is priced as it was allocated over time, in every region;
+//! the controls it writes count as current for three sweep periods, after which readers treat
+//! spend as unknown.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,7 +27,9 @@ use super::caps::{self, CapStatus, CapsOutcome};
 use super::control::{self, ControlChange};
 use super::levels::Thresholds;
 use super::price_book::PriceBook;
+use super::prices::PriceTable;
 use super::projection::{HourSpend, project};
+use super::provisioned_ledger::{self, ProvisionedLedger};
 use super::recommend::recommend;
 use super::report::{
     self, CostReport, CurrentMetrics, HourCost, HourInputs, SourceStatus, combined, price_hour,
@@ -35,8 +44,12 @@ use crate::telemetry::{Dimension, EmfSink, Unit};
 pub const RETENTION_DAYS: i64 = 90;
 /// History the projection's profile is built from.
 const HISTORY_DAYS: i64 = 28;
-/// Below this much of the current hour, the previous hour's cost is the better rate.
-const MIN_ELAPSED_S: f64 = 900.0;
+/// The shortest window the hourly rate is taken over: below this much of the current hour the
+/// window reaches back into the previous one (at its average rate), so a few seconds of usage
+/// after a quiet hour are not multiplied into an emergency.
+const MIN_WINDOW_S: f64 = 900.0;
+/// The controls count as current for this many sweep periods.
+const FRESH_PERIODS: i32 = 3;
 /// Tries at the conditional write of the controls.
 const CONTROL_ATTEMPTS: u32 = 4;
 
@@ -50,6 +63,8 @@ pub struct SweepSettings {
     pub table_name: String,
     /// Reserved-concurrency cap for non-critical functions in an emergency (off: `None`).
     pub emergency_concurrency_cap: Option<u32>,
+    /// How often the sweep runs: the controls it writes count as current for three periods.
+    pub period: Duration,
 }
 
 impl Default for SweepSettings {
@@ -60,6 +75,7 @@ impl Default for SweepSettings {
             functions: Vec::new(),
             table_name: String::new(),
             emergency_concurrency_cap: None,
+            period: Duration::minutes(15),
         }
     }
 }
@@ -74,6 +90,17 @@ pub enum SweepError {
     /// the controls want them; the next sweep (or a retry) carries on.
     #[error("emergency concurrency caps are not all in place: {0}")]
     CapsIncomplete(String),
+}
+
+/// Both hours a sweep prices, what they were priced from, and how the sources did.
+struct Priced {
+    current: HourCost,
+    previous: HourCost,
+    current_inputs: HourInputs,
+    previous_inputs: HourInputs,
+    status: SourceStatus,
+    /// Seconds of the current hour covered.
+    elapsed: f64,
 }
 
 /// One stored hour total.
@@ -194,14 +221,15 @@ impl Sweeper {
             .unwrap_or(0.0))
     }
 
-    /// Everything measured over `[start, start + seconds)`.
+    /// Everything measured over `[start, start + seconds)` but provisioned concurrency (a
+    /// sample per sweep, not per hour: [`Self::provisioned`]); the services whose source failed.
     async fn measure(
         &self,
         start: DateTime<Utc>,
         seconds: f64,
         usage: Vec<HourUsage>,
         status: &mut SourceStatus,
-    ) -> Result<HourInputs, StoreError> {
+    ) -> Result<(HourInputs, Vec<&'static str>), StoreError> {
         let end = start + Duration::milliseconds((seconds * 1000.0) as i64);
         let mut inputs = HourInputs {
             start,
@@ -210,28 +238,73 @@ impl Sweeper {
             warming: self.warming(start).await?,
             ..HourInputs::default()
         };
+        let mut failed_services = Vec::new();
         let Some(metered) = &self.metered else {
-            return Ok(inputs);
-        };
-        let mut failed = |e: super::sources::SourceError| {
-            tracing::warn!(error = %e, "a cost source failed; its cost is left out");
-            if !status.failed.contains(&e.to_string()) {
-                status.failed.push(e.to_string());
-            }
+            return Ok((inputs, failed_services));
         };
         match metered.lambda(&self.settings.functions, start, end).await {
             Ok(m) => inputs.lambda = Some(m),
-            Err(e) => failed(e),
+            Err(e) => {
+                failed(status, &e);
+                failed_services.push(report::LAMBDA);
+            }
         }
         match metered.dynamodb(&self.settings.table_name, start, end).await {
             Ok(u) => inputs.dynamodb = Some(u),
-            Err(e) => failed(e),
+            Err(e) => {
+                failed(status, &e);
+                failed_services.push(report::DYNAMODB);
+            }
         }
+        Ok((inputs, failed_services))
+    }
+
+    /// Samples the provisioned concurrency allocated now (every region) into the ledger and
+    /// answers it; when the read fails, the ledger carried to `now` at the last units read.
+    async fn provisioned(
+        &self,
+        now: DateTime<Utc>,
+        status: &mut SourceStatus,
+    ) -> Result<Option<(ProvisionedLedger, bool)>, StoreError> {
+        let Some(metered) = &self.metered else { return Ok(None) };
+        let (mut ledger, version) = provisioned_ledger::load(self.store.as_ref()).await?;
         match metered.provisioned(&self.settings.functions).await {
-            Ok(p) => inputs.provisioned = Some(p),
-            Err(e) => failed(e),
+            Ok(allocation) => {
+                ledger.record(&allocation, now);
+                provisioned_ledger::save(self.store.as_ref(), &ledger, version).await?;
+                Ok(Some((ledger, true)))
+            }
+            Err(e) => {
+                failed(status, &e);
+                Ok(Some((ledger.carried_to(now), false)))
+            }
         }
-        Ok(inputs)
+    }
+
+    /// The cost of each of `services` in `hour` as the last good sweep priced it (a failed
+    /// source's value carried forward); for an hour not priced yet, `previous`'s figure scaled to
+    /// `seconds`.
+    async fn carried(
+        &self,
+        hour: &mut HourCost,
+        services: &[&'static str],
+        previous: Option<&HourCost>,
+    ) -> Result<(), StoreError> {
+        if services.is_empty() {
+            return Ok(());
+        }
+        let stored: Option<StoredHour> =
+            self.store.get(&hour_key(hour.start)).await?.map(|i| i.record()).transpose()?;
+        for service in services {
+            let value = match (&stored, previous) {
+                (Some(s), _) if s.by_service.contains_key(*service) => s.by_service[*service],
+                (_, Some(p)) => p.by_service.get(*service).copied().unwrap_or(0.0) * hour.seconds / 3600.0,
+                _ => 0.0,
+            };
+            hour.by_service.insert((*service).to_owned(), value);
+        }
+        hour.total = super::billing::total(hour.by_service.values().copied());
+        Ok(())
     }
 
     /// Whole past hours of spend, oldest first.
@@ -341,9 +414,8 @@ impl Sweeper {
         caps::reconcile(self.store.as_ref(), limiter.as_ref(), cap, &non_critical, now).await
     }
 
-    /// Runs one sweep at `now`.
-    pub async fn sweep(&self, now: DateTime<Utc>) -> Result<CostReport, SweepError> {
-        let (prices, _) = self.prices.current().await?;
+    /// Measures and prices the current hour (up to `now`) and the previous one.
+    async fn price_hours(&self, prices: &PriceTable, now: DateTime<Utc>) -> Result<Priced, StoreError> {
         let current_start = hour_of(now);
         let previous_start = current_start - Duration::hours(1);
         let elapsed = ((now - current_start).num_milliseconds() as f64 / 1000.0).max(1.0);
@@ -357,17 +429,40 @@ impl Sweeper {
         }
         let current_usage = self.usage.hour(current_start).await?;
         let previous_usage = self.usage.hour(previous_start).await?;
-        let current_inputs = self.measure(current_start, elapsed, current_usage, &mut status).await?;
-        let previous_inputs = self.measure(previous_start, 3600.0, previous_usage, &mut status).await?;
+        let (mut current_inputs, current_failed) =
+            self.measure(current_start, elapsed, current_usage, &mut status).await?;
+        let (mut previous_inputs, previous_failed) =
+            self.measure(previous_start, 3600.0, previous_usage, &mut status).await?;
+        let mut carried: Vec<String> =
+            current_failed.iter().chain(&previous_failed).map(|s| (*s).to_owned()).collect();
+        if let Some((ledger, read)) = self.provisioned(now, &mut status).await? {
+            if !read {
+                carried.push(report::PROVISIONED.to_owned());
+            }
+            for inputs in [&mut current_inputs, &mut previous_inputs] {
+                inputs.provisioned = Some(ledger.allocation());
+                inputs.provisioned_unit_seconds = ledger.unit_seconds(inputs.start);
+            }
+        }
         let functions = &self.settings.functions;
-        let current = price_hour(&prices, functions, &current_inputs);
-        let previous = price_hour(&prices, functions, &previous_inputs);
+        let mut previous = price_hour(prices, functions, &previous_inputs);
+        self.carried(&mut previous, &previous_failed, None).await?;
+        let mut current = price_hour(prices, functions, &current_inputs);
+        self.carried(&mut current, &current_failed, Some(&previous)).await?;
+        carried.sort();
+        carried.dedup();
+        status.carried = carried;
+        Ok(Priced { current, previous, current_inputs, previous_inputs, status, elapsed })
+    }
 
-        let hourly = if elapsed >= MIN_ELAPSED_S || previous.total <= 0.0 {
-            current.total * 3600.0 / elapsed
-        } else {
-            previous.total
-        };
+    /// Runs one sweep at `now`.
+    pub async fn sweep(&self, now: DateTime<Utc>) -> Result<CostReport, SweepError> {
+        let (prices, _) = self.prices.current().await?;
+        let current_start = hour_of(now);
+        let previous_start = current_start - Duration::hours(1);
+        let Priced { current, previous, current_inputs, previous_inputs, status, elapsed } =
+            self.price_hours(&prices, now).await?;
+        let hourly = hourly_rate(current.total, previous.total, elapsed);
         let mut history = self.history(current_start).await?;
         history.retain(|h| h.hour != previous_start);
         history.push(HourSpend { hour: previous_start, cost: previous.total });
@@ -378,10 +473,17 @@ impl Sweeper {
 
         let thresholds = self.settings.thresholds;
         let clear_after = self.settings.clear_emergency_after;
+        let sources_complete = status.failed.is_empty();
+        let fresh_until = now + self.settings.period * FRESH_PERIODS;
         let (controls, changes) = self
             .move_controls(|previous| {
-                let level = thresholds.classify(previous.level, hourly);
-                control::next(previous, level, hourly, projection.daily, now, clear_after)
+                let finding = control::Finding {
+                    level: thresholds.classify(previous.level, hourly),
+                    hourly,
+                    daily_projection: projection.daily,
+                    sources_complete,
+                };
+                control::next(previous, finding, now, clear_after, fresh_until)
             })
             .await?;
         let caps = self.reconcile_caps(controls.emergency_mode, now).await?;
@@ -390,6 +492,7 @@ impl Sweeper {
             actions.push(self.act(change, n, &caps.statuses, now).await?.change);
         }
 
+        let functions = &self.settings.functions;
         let mut recommendations = recommend(&prices, functions, &[&current_inputs, &previous_inputs], hourly);
         if let Some(warming) = &self.warming {
             recommendations.extend(crate::warming::advice::advise(warming, &prices));
@@ -470,6 +573,22 @@ impl Sweeper {
         let to = format!("{}~", now.to_rfc3339());
         let query = Query::partition("COST#ACTION").between(from, to).descending().limit(Query::MAX_LIMIT);
         self.store.query(&query).await?.items.iter().map(Item::record).collect()
+    }
+}
+
+/// Spend per hour over the last `max(elapsed, 15 minutes)`: the current hour so far, and as much
+/// of the previous hour (at its average rate) as the window reaches back into.
+pub fn hourly_rate(current_total: f64, previous_total: f64, elapsed_s: f64) -> f64 {
+    let elapsed = elapsed_s.clamp(1.0, 3600.0);
+    let window = elapsed.max(MIN_WINDOW_S);
+    (current_total + previous_total * (window - elapsed) / 3600.0) * 3600.0 / window
+}
+
+/// Notes a failed source once.
+fn failed(status: &mut SourceStatus, e: &super::sources::SourceError) {
+    tracing::warn!(error = %e, "a cost source failed; its last good value is carried forward");
+    if !status.failed.contains(&e.to_string()) {
+        status.failed.push(e.to_string());
     }
 }
 

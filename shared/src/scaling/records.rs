@@ -198,4 +198,16 @@ pub struct CostControl {
     pub below_critical_since: Option<DateTime<Utc>>,
     #[serde(default)]
     pub updated_at: Option<DateTime<Utc>>,
+    /// Until when the figures count as current (three sweep periods after the sweep): past
+    /// it the sweeper has stopped, and readers treat spend as unknown.
+    #[serde(default)]
+    pub fresh_until: Option<DateTime<Utc>>,
+}
+
+impl CostControl {
+    /// The sweeper has not reported for three of its periods (an item never swept is not stale:
+    /// there is nothing to distrust yet).
+    pub fn is_stale(&self, now: DateTime<Utc>) -> bool {
+        self.fresh_until.is_some_and(|until| now > until)
+    }
 }

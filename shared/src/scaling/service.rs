@@ -285,13 +285,17 @@ impl Scaler {
             .collect())
     }
 
-    async fn shared_inputs(&self) -> Result<SharedInputs, StoreError> {
+    async fn shared_inputs(&self, now: DateTime<Utc>) -> Result<SharedInputs, StoreError> {
         let regions = self.region_views().await?;
         let control = self.fleet.cost_control().await?;
-        Ok(SharedInputs {
-            regions,
-            spend: Spend { hourly: control.current_hourly_spend, emergency: control.emergency_mode },
-        })
+        let spend = Spend::of(&control, now);
+        if spend.stale {
+            tracing::warn!(
+                updated_at = ?control.updated_at,
+                "the cost controls are stale (no sweep for three periods): spend counts as unknown"
+            );
+        }
+        Ok(SharedInputs { regions, spend })
     }
 
     /// Lambda agents' figures in every region for `types`, one call per region; a region that
@@ -379,7 +383,7 @@ impl Scaler {
         request: &ScalingRequest,
         now: DateTime<Utc>,
     ) -> Result<Evaluation, ScalingError> {
-        let shared = self.shared_inputs().await?;
+        let shared = self.shared_inputs(now).await?;
         let policy = self.policy(&request.agent_type).await?;
         let observed = self.observe(&request.agent_type, self.signal_of(&policy), now).await?;
         self.evaluate_with(request, &policy, &observed, &shared, now).await
@@ -392,7 +396,7 @@ impl Scaler {
         requests: &[ScalingRequest],
         now: DateTime<Utc>,
     ) -> Result<Vec<Evaluation>, ScalingError> {
-        let shared = self.shared_inputs().await?;
+        let shared = self.shared_inputs(now).await?;
         let mut evaluations = Vec::with_capacity(requests.len());
         for request in requests {
             let policy = self.policy(&request.agent_type).await?;
@@ -425,7 +429,7 @@ impl Scaler {
             observed.push(self.observed_from(&policy.agent_type, *signal, replicas, &figures, now));
         }
         let region_changes = self.judge_regions(&policies, &observed, &figures, now).await?;
-        let shared = self.shared_inputs().await?;
+        let shared = self.shared_inputs(now).await?;
         let mut evaluations = Vec::new();
         let mut failures = Vec::new();
         for (policy, seen) in policies.iter().zip(&observed) {

@@ -198,8 +198,23 @@ impl MeteredSources for SimulatedAws {
         Ok(RequestUnits { read, write })
     }
 
-    async fn provisioned(&self, _functions: &[PricedFunction]) -> Result<Vec<(String, u32)>, SourceError> {
-        Ok(Vec::new())
+    /// The allocation the engine last published for each qualified function, summed over the
+    /// regions (as the Lambda API read region by region answers it).
+    async fn provisioned(&self, functions: &[PricedFunction]) -> Result<Vec<(String, u32)>, SourceError> {
+        let state = lock(&self.state);
+        Ok(functions
+            .iter()
+            .filter(|f| f.provisioned_qualifier.is_some())
+            .map(|f| {
+                let units = state
+                    .agents
+                    .iter()
+                    .filter(|((name, _), _)| *name == f.name)
+                    .map(|(_, figures)| figures.allocated)
+                    .fold(0u32, u32::saturating_add);
+                (f.name.clone(), units)
+            })
+            .collect())
     }
 }
 

@@ -292,7 +292,8 @@ pub async fn run(
             name: function_name(t),
             memory_mb: AGENT_MEMORY_MB,
             architecture: Architecture::Arm64,
-            provisioned_qualifier: None,
+            // Lambda agents carry the scaler's provisioned concurrency on this alias.
+            provisioned_qualifier: Some("live".into()),
             critical: false,
         })
         .collect();
@@ -837,7 +838,7 @@ impl Engine<'_> {
             self.close_hour(previous, at);
         }
         let controls = self.fleet.cost_control().await?;
-        let mode = CostMode::from_control(&controls);
+        let mode = CostMode::from_control(&controls, at);
         if mode != self.mode {
             self.mode = mode;
             self.choices.clear();

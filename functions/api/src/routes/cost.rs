@@ -8,6 +8,7 @@ use shared::cost::price_book::PriceSource;
 use shared::cost::report::CostReport;
 use shared::cost::sweep::{PricedHour, RecordedAction, SweepError};
 use shared::error::ValidationError;
+use shared::scaling::records::CostControl;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::extract::Body;
@@ -124,6 +125,12 @@ pub struct CostReportResponse {
     pub hourly: Vec<PricedHour>,
     /// The $/h each level starts at.
     pub thresholds: Thresholds,
+    /// The cost controls in force (written by the last sweep).
+    pub controls: CostControl,
+    /// The last sweep is more than three sweep periods old (`controls.fresh_until` has passed):
+    /// the cost sweeper has stopped, spend counts as unknown (the cost gate refuses low and
+    /// medium scale-ups, model selection optimises, emergency mode is not trusted).
+    pub controls_stale: bool,
     pub hours: u32,
     pub timestamp: DateTime<Utc>,
 }
@@ -148,7 +155,19 @@ pub async fn report(
     let actions = state.sweeper.recorded_actions(hours, now).await?;
     let hourly = state.sweeper.hourly(hours, now).await?;
     let thresholds = *state.sweeper.thresholds();
-    Ok(Json(CostReportResponse { snapshots, truncated, actions, hourly, thresholds, hours, timestamp: now }))
+    let controls = state.fleet.cost_control().await?;
+    let controls_stale = controls.is_stale(now);
+    Ok(Json(CostReportResponse {
+        snapshots,
+        truncated,
+        actions,
+        hourly,
+        thresholds,
+        controls,
+        controls_stale,
+        hours,
+        timestamp: now,
+    }))
 }
 
 /// A query parameter that must be a whole number from 1 to `max` (`default` when absent).

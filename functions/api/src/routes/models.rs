@@ -63,7 +63,7 @@ pub async fn select(
     let (prices, _) = state.prices.current().await?;
     let control = state.fleet.cost_control().await?;
     let health = state.model_health.all().await?;
-    let mode = CostMode::from_control(&control);
+    let mode = CostMode::from_control(&control, state.clock.now());
     let cooling = |id: &str| health.get(id).map_or(0, |h| h.cooling_s(now));
     match choose(&prices, &request, mode, cooling) {
         Ok(choice) => Ok(Json(SelectModelResponse { choice, mode, timestamp: now })),
