@@ -176,7 +176,7 @@ test("renders the fleet, spend, warming and recommendations from the API", async
   await eventually(async () => {
     const zones = await call("GET", "/warming/status");
     const singapore = zones.targets.find((t) => t.region === "ap-southeast-1");
-    const there = new Intl.DateTimeFormat("en-US", { hour: "2-digit", minute: "2-digit", hour12: false, timeZone: "Asia/Singapore" })
+    const there = new Intl.DateTimeFormat("en-US", { hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone: "Asia/Singapore" })
       .format(new Date(zones.timestamp));
     assert.match(await page.locator('#warming th[data-region="ap-southeast-1"]').textContent(),
       new RegExp(`^ap-southeast-1${there.slice(0, 2)}:\\d\\d there · ${singapore.in_window ? "warming hours" : "outside hours"}$`));
@@ -255,6 +255,8 @@ test("operator actions ask first and show their results", async () => {
 
   await page.locator("#scaling-apply").click();
   await confirmDialog("Cancel");
+  // The dialog's close event, and so the answer, arrives a task after the click.
+  await page.waitForFunction(() => document.querySelector("#action-result").textContent.includes("cancelled"));
   assert.match(await result().textContent(), /cancelled, nothing was changed/);
   await page.locator("#scaling-apply").click();
   await confirmDialog("Confirm");
