@@ -25,6 +25,14 @@ pub use state::AppState;
 /// Bodies above this size are refused with 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// The longest a request may run: well inside the api's 15 s function timeout (and API
+/// Gateway's 30 s), so a slow store or AWS call ends as a clean 503 problem the caller can
+/// retry, not as a timeout with no answer. Inside Lambda, never past the invocation's own
+/// deadline less [`DEADLINE_MARGIN`].
+pub const REQUEST_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+/// Kept back from the invocation's deadline for writing the answer.
+const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Every route of the API.
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -63,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(state.clone(), flush_performance))
+        .layer(axum::middleware::from_fn(within_deadline))
         .layer(
             // One access-log line per request, inside the invocation's span (and its requestId).
             TraceLayer::new_for_http()
@@ -73,14 +82,39 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// After each request, before the invocation returns: this container's performance figures go
-/// to the table if a minute has passed (or an earlier flush left writes behind).
+/// After each request: this container's performance figures go to the table if a minute has
+/// passed (or an earlier flush left writes behind), on their own task, so the response never
+/// waits for them (and a failing flush backs off instead of retrying on every request).
 async fn flush_performance(
     axum::extract::State(state): axum::extract::State<AppState>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    state.performance.after(false, next.run(request)).await
+    state.performance.after_in_background(next.run(request)).await
+}
+
+/// Answers 503 (with `Retry-After`) once the request has run for its deadline.
+async fn within_deadline(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let budget = request
+        .extensions()
+        .get::<lambda_http::Context>()
+        .and_then(|context| {
+            let deadline = std::time::UNIX_EPOCH + std::time::Duration::from_millis(context.deadline);
+            deadline.duration_since(std::time::SystemTime::now()).ok()
+        })
+        .map_or(REQUEST_DEADLINE, |left| left.saturating_sub(DEADLINE_MARGIN).min(REQUEST_DEADLINE));
+    if let Ok(response) = tokio::time::timeout(budget, next.run(request)).await {
+        return response;
+    }
+    tracing::warn!(budget_ms = budget.as_millis(), "a request ran out of time");
+    ApiError::Retry(
+        format!(
+            "the request did not finish within {} ms (the state store or AWS is slow); retry",
+            budget.as_millis()
+        ),
+        1,
+    )
+    .into_response()
 }
 
 async fn not_found() -> ApiError {

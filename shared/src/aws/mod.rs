@@ -30,7 +30,8 @@ use aws_smithy_types::config_bag::ConfigBag;
 
 use crate::performance::pools::{Pool, Service};
 
-/// Fails a call to AWS fast enough for an API request to answer 503 rather than time out.
+/// Bounds one call to AWS. An API request as a whole is bounded tighter (`api::REQUEST_DEADLINE`,
+/// 10 s, inside its 15 s timeout); the scheduled functions have a minute or more.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(12);

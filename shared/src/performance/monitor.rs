@@ -19,6 +19,10 @@ use crate::telemetry::{Dimension, EmfSink, MetricSet, Unit};
 
 /// Figures reach the table at most this often from one container.
 pub const FLUSH_EVERY_SECONDS: i64 = 60;
+/// After a failed flush the next waits this long, doubling with each failure in a row...
+const FLUSH_BACKOFF_SECONDS: i64 = 60;
+/// ...up to this long.
+const FLUSH_BACKOFF_MAX_SECONDS: i64 = 900;
 /// The caches are shed again only after this long.
 pub const SHED_AGAIN_AFTER_SECONDS: i64 = 300;
 /// Actions a container keeps to report.
@@ -40,6 +44,10 @@ pub struct Performance {
     read_rss: RssReader,
     actions: Arc<Mutex<Vec<OptimizationAction>>>,
     last_flush: Arc<Mutex<Option<DateTime<Utc>>>>,
+    /// Failed flushes in a row, and when the next may try.
+    backoff: Arc<Mutex<(u32, Option<DateTime<Utc>>)>>,
+    /// A flush is running (one at a time per container).
+    flushing: Arc<std::sync::atomic::AtomicBool>,
     last_shed: Arc<Mutex<Option<DateTime<Utc>>>>,
     buffer: WriteBehind,
     metrics: EmfSink,
@@ -78,6 +86,8 @@ impl Performance {
             read_rss: Arc::new(memory::resident_bytes),
             actions: Arc::default(),
             last_flush: Arc::default(),
+            backoff: Arc::default(),
+            flushing: Arc::default(),
             last_shed: Arc::default(),
             metrics: EmfSink::off(),
         }
@@ -241,30 +251,69 @@ impl Performance {
         outcome
     }
 
-    /// Flushes if a minute has passed since the last flush, or an earlier flush left writes
-    /// behind. Answers whether it flushed.
-    pub async fn flush_if_due(&self) -> Result<bool, StoreError> {
+    /// Runs `work` and answers at once; a flush that is due runs on its own task, off the
+    /// request's path (in Lambda it carries on when the environment next runs). One flush runs
+    /// at a time, and after a failure the next waits (1 minute, doubling, at most 15).
+    pub async fn after_in_background<T>(&self, work: impl Future<Output = T>) -> T {
+        let outcome = work.await;
+        if self.due() && !self.flushing.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            let this = self.clone();
+            tokio::spawn(async move {
+                if let Err(e) = this.flush_if_due().await {
+                    tracing::warn!(error = %e, "performance figures not flushed; kept for the next flush");
+                }
+                this.flushing.store(false, std::sync::atomic::Ordering::Release);
+            });
+        }
+        outcome
+    }
+
+    /// A minute has passed since the last flush (or an earlier flush left writes behind), and
+    /// no failure's backoff is running.
+    fn due(&self) -> bool {
         let now = self.clock.now();
-        let due = lock(&self.last_flush).is_none_or(|at| now - at >= Duration::seconds(FLUSH_EVERY_SECONDS));
-        if !due && self.buffer.pending() == 0 {
+        if lock(&self.backoff).1.is_some_and(|retry_at| now < retry_at) {
+            return false;
+        }
+        let minute =
+            lock(&self.last_flush).is_none_or(|at| now - at >= Duration::seconds(FLUSH_EVERY_SECONDS));
+        minute || self.buffer.pending() > 0
+    }
+
+    /// Flushes if [due](Self::due). Answers whether it flushed.
+    pub async fn flush_if_due(&self) -> Result<bool, StoreError> {
+        if !self.due() {
             return Ok(false);
         }
         self.flush().await.map(|()| true)
     }
 
     /// Writes this container's figures to the table now (end of a scheduled run). A failed
-    /// write stays buffered and goes with the next flush.
+    /// write stays buffered and goes with the next flush, after the backoff.
     pub async fn flush(&self) -> Result<(), StoreError> {
         let memory = self.guard_memory();
         let reports = self.take_reports(memory);
         for report in &reports {
             self.buffer.write(report.to_item()?);
         }
-        *lock(&self.last_flush) = Some(self.clock.now());
+        let now = self.clock.now();
+        *lock(&self.last_flush) = Some(now);
         if let Some(current) = reports.last().filter(|_| self.metrics.is_on()) {
             self.emit(current);
         }
-        self.buffer.flush().await.map(|_| ())
+        let flushed = self.buffer.flush().await.map(|_| ());
+        let mut backoff = lock(&self.backoff);
+        *backoff = if flushed.is_ok() {
+            (0, None)
+        } else {
+            let failures = backoff.0.saturating_add(1);
+            let wait = FLUSH_BACKOFF_SECONDS
+                .saturating_mul(1 << failures.saturating_sub(1).min(10))
+                .min(FLUSH_BACKOFF_MAX_SECONDS);
+            (failures, Some(now + Duration::seconds(wait)))
+        };
+        drop(backoff);
+        flushed
     }
 
     fn emit(&self, report: &ContainerReport) {
