@@ -45,6 +45,8 @@ pub enum ApiError {
     NoCapacity(String),
     /// Nothing can serve the request for this many seconds (503 with that Retry-After).
     Retry(String, u64),
+    /// The caller has used its rate: retry after this many seconds (429 with that Retry-After).
+    TooManyRequests(String, u64),
     Internal(String),
 }
 
@@ -83,6 +85,7 @@ impl ApiError {
             ),
             Self::NoCapacity(d) => (StatusCode::SERVICE_UNAVAILABLE, "no_replica_available", d.clone(), None),
             Self::Retry(d, _) => (StatusCode::SERVICE_UNAVAILABLE, "retry_later", d.clone(), None),
+            Self::TooManyRequests(d, _) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", d.clone(), None),
             Self::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal_error",
@@ -121,7 +124,7 @@ impl IntoResponse for ApiError {
         }
         let (status, code, detail, field) = self.parts();
         let retry_after = match &self {
-            Self::Retry(_, seconds) => (*seconds).max(1),
+            Self::Retry(_, seconds) | Self::TooManyRequests(_, seconds) => (*seconds).max(1),
             _ => u64::from(RETRY_AFTER_SECONDS),
         };
         let problem = Problem {
@@ -135,7 +138,7 @@ impl IntoResponse for ApiError {
         let mut response = (status, Json(problem)).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::TOO_MANY_REQUESTS {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
         }
         response

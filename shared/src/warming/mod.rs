@@ -2,6 +2,7 @@
 //! that delivers it, and what warming costs.
 
 pub mod advice;
+pub mod budget;
 pub mod config;
 pub mod fanout;
 pub mod history;

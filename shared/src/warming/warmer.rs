@@ -10,6 +10,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::budget::{self, BudgetError, MAX_PINGS_PER_CALL};
 use super::config::{MAX_CONCURRENCY, WarmConfig};
 use super::fanout::{Invoker, TargetResult, warm_target};
 use super::history::{HISTORY_WEEKS, HistorySource, last_real_invocation, peaks_by_hour_of_week};
@@ -85,6 +86,11 @@ pub struct WarmRun {
     pub timestamp: DateTime<Utc>,
 }
 
+/// Names one on-demand call may list (functions, and regions).
+pub const MAX_NAMES: usize = 64;
+/// A function's name is at most 64 characters in Lambda (140 as an ARN).
+pub const MAX_NAME_BYTES: usize = 140;
+
 /// `POST /lambda/warm`'s choice of targets.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -98,8 +104,22 @@ pub struct WarmRequest {
 pub enum WarmError {
     #[error(transparent)]
     Invalid(#[from] ValidationError),
+    /// The minute's on-demand budget cannot take the call's pings: retry after this many seconds.
+    #[error("{detail}")]
+    Busy { detail: String, retry_after_s: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl From<BudgetError> for WarmError {
+    fn from(e: BudgetError) -> Self {
+        match e {
+            BudgetError::Exhausted { retry_after_s, .. } => {
+                Self::Busy { detail: e.to_string(), retry_after_s }
+            }
+            BudgetError::Store(s) => Self::Store(s),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -266,6 +286,19 @@ impl Warmer {
         {
             return Err(ValidationError::new("concurrency", format!("must be 1 to {MAX_CONCURRENCY}")).into());
         }
+        for (field, list) in [("functions", &request.functions), ("regions", &request.regions)] {
+            let list = list.as_deref().unwrap_or_default();
+            if list.len() > MAX_NAMES {
+                return Err(ValidationError::new(field, format!("names at most {MAX_NAMES}")).into());
+            }
+            if let Some(long) = list.iter().find(|n| n.is_empty() || n.len() > MAX_NAME_BYTES) {
+                return Err(ValidationError::new(
+                    field,
+                    format!("{long:?}: a name is 1 to {MAX_NAME_BYTES} bytes"),
+                )
+                .into());
+            }
+        }
         let targets = self.config.targets();
         let mut results = Results::new();
         for name in request.functions.iter().flatten() {
@@ -277,7 +310,7 @@ impl Warmer {
                 results.insert(name.clone(), BTreeMap::from([("*".to_owned(), unknown)]));
             }
         }
-        let chosen = targets
+        let chosen: Vec<(WarmTarget, u32)> = targets
             .into_iter()
             .filter(|t| request.functions.as_ref().is_none_or(|f| f.contains(&t.function)))
             .filter(|t| request.regions.as_ref().is_none_or(|r| r.iter().any(|r| r == t.region.as_str())))
@@ -286,6 +319,21 @@ impl Warmer {
                 (t, n)
             })
             .collect();
+        let pings = chosen.iter().fold(0u32, |sum, (_, n)| sum.saturating_add(*n));
+        if pings > MAX_PINGS_PER_CALL {
+            let field = if request.concurrency.is_some() { "concurrency" } else { "functions" };
+            return Err(ValidationError::new(
+                field,
+                format!(
+                    "this call would send {pings} pings to {} targets; a call sends at most {MAX_PINGS_PER_CALL} (name fewer functions or regions, or lower the concurrency)",
+                    chosen.len()
+                ),
+            )
+            .into());
+        }
+        if self.invoker.is_some() && pings > 0 {
+            budget::reserve(self.store.as_ref(), pings, now).await?;
+        }
         Ok(self.warm(chosen, results, now).await?)
     }
 

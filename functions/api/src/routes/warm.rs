@@ -30,7 +30,11 @@ impl Default for WarmBody {
         (status = 200, body = WarmRun),
         (status = 400, body = crate::Problem, content_type = "application/problem+json"),
         (status = 415, body = crate::Problem, content_type = "application/problem+json"),
-        (status = 422, body = crate::Problem, content_type = "application/problem+json"),
+        (status = 422, body = crate::Problem, content_type = "application/problem+json",
+            description = "a bad name, or more pings than one call may send"),
+        (status = 429, body = crate::Problem, content_type = "application/problem+json",
+            description = "the minute's on-demand warming budget is spent",
+            headers(("Retry-After" = u32, description = "Seconds until the next minute"))),
         (status = 503, body = crate::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn warm(
@@ -43,6 +47,7 @@ pub async fn warm(
     };
     let run = state.warmer.on_demand(&request, state.clock.now()).await.map_err(|e| match e {
         WarmError::Invalid(v) => ApiError::from(v),
+        WarmError::Busy { detail, retry_after_s } => ApiError::TooManyRequests(detail, retry_after_s),
         WarmError::Store(s) => ApiError::from(s),
     })?;
     Ok(Json(run))
