@@ -512,3 +512,28 @@ async fn embedded_state_survives_a_restart() {
     let reopened = EmbeddedStore::open(&path, clock).unwrap();
     assert_eq!(reopened.get(&Key::new("P", "A")).await.unwrap().unwrap().attrs["kept"], json!(true));
 }
+
+/// The local backends drop expired items instead of keeping them for ever (`commander serve`
+/// purges hourly): the file shrinks back, and what is live stays.
+#[tokio::test]
+async fn the_local_backends_purge_expired_items() {
+    for fixture in [memory().await.unwrap(), embedded().await.unwrap()] {
+        let s = fixture.store.as_ref();
+        let now = fixture.clock.now();
+        for i in 0..50 {
+            let ttl = now.timestamp() + if i % 5 == 0 { 3_600 } else { 60 };
+            s.put(item("P", &format!("{i:02}"), json!({"ttl": ttl})), Condition::Always).await.unwrap();
+        }
+        s.put(item("P", "forever", json!({"kept": true})), Condition::Always).await.unwrap();
+        assert_eq!(s.purge_expired().await.unwrap(), 0, "{}: nothing has expired yet", fixture.backend);
+        fixture.clock.advance(chrono::Duration::seconds(60));
+        assert_eq!(s.purge_expired().await.unwrap(), 40, "{}", fixture.backend);
+        assert_eq!(s.purge_expired().await.unwrap(), 0, "{}: already gone", fixture.backend);
+        let (left, _) = collect(s, Query::partition("P").limit(100)).await;
+        assert_eq!(left.len(), 11, "{}: {left:?}", fixture.backend);
+        // Gone from storage, not only hidden: they stay gone when the clock is turned back.
+        fixture.clock.advance(chrono::Duration::seconds(-120));
+        let (all, _) = collect(s, Query::partition("P").limit(100)).await;
+        assert_eq!(all.len(), 11, "{}: {all:?}", fixture.backend);
+    }
+}

@@ -52,6 +52,7 @@ pub async fn serve(args: ServeArgs, config: Config) -> anyhow::Result<()> {
     // the figures flushed to the state store (`GET /performance/metrics`).
     let performance = Performance::from_env("commander", store.clone(), clock.clone(), &ProcessEnv)?;
     let table = store;
+    tokio::spawn(purge_on_schedule(table.clone(), PURGE_EVERY));
     let store = performance.instrument_and_cache(table.clone());
     // Heartbeats are the live signal here (no CloudWatch); a type set to `cloudwatch` holds.
     let scaling = shared::scaling::setup::ScalingSetup::from_env(&ProcessEnv)?;
@@ -90,6 +91,23 @@ pub async fn serve(args: ServeArgs, config: Config) -> anyhow::Result<()> {
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("server failed")?;
     tracing::info!("commander stopped");
     Ok(())
+}
+
+/// How often the local state drops expired items (DynamoDB's TTL does this in AWS).
+const PURGE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Deletes expired items at start and every `every`, so a long-running local state stays the
+/// size of what is live (replicas, idempotency records, snapshots all carry a `ttl`).
+async fn purge_on_schedule(table: Arc<dyn Store>, every: std::time::Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        ticks.tick().await;
+        match table.purge_expired().await {
+            Ok(purged) => tracing::info!(purged, "expired items purged from the local state"),
+            Err(e) => tracing::warn!(error = %e, "purging expired items failed; the next hour tries again"),
+        }
+    }
 }
 
 /// Delivers a scheduled event to the cost sweeper every `every`, as EventBridge does in AWS.

@@ -1,5 +1,6 @@
 //! Failing models cool down: three failures in a row take a model out of selection for 5 s, twice
-//! as long each further time (at most 5 minutes); a success ends the streak.
+//! as long each further time (at most 5 minutes); a success ends the streak, and each 5 minutes
+//! in selection after a cool-down makes the next one a step shorter again.
 //!
 //! Items: `MODELS` / `HEALTH#<model>`, versioned, so every model's state is one query away.
 
@@ -14,6 +15,8 @@ use crate::store::{Condition, Item, Key, Query, Store, StoreError};
 pub const FAILURES_TO_COOL: u32 = 3;
 pub const FIRST_COOLDOWN_S: i64 = 5;
 pub const MAX_COOLDOWN_S: i64 = 300;
+/// A model that stays in selection this long after a cool-down has its next one a step shorter.
+pub const EASE_AFTER_S: i64 = 300;
 /// Conditional writes a report tries before giving up on contention.
 const REPORT_ATTEMPTS: u32 = 8;
 
@@ -46,6 +49,14 @@ impl ModelHealth {
         }
         self.consecutive_failures += 1;
         if self.consecutive_failures >= FAILURES_TO_COOL {
+            // Each five minutes it stayed in selection since its last cool-down ended eases
+            // that down by a step, so one bad hour does not make every later cool-down the
+            // longest (as Envoy decrements a host's ejection multiplier while it stays healthy).
+            if let Some(ended) = self.cooling_until {
+                let steps = (now - ended).num_seconds().max(0) / EASE_AFTER_S;
+                self.times_cooled =
+                    self.times_cooled.saturating_sub(u32::try_from(steps).unwrap_or(u32::MAX));
+            }
             self.times_cooled += 1;
             let seconds = (FIRST_COOLDOWN_S << (self.times_cooled - 1).min(16)).min(MAX_COOLDOWN_S);
             self.cooling_until = Some(now + Duration::seconds(seconds));
@@ -139,6 +150,28 @@ mod tests {
             long = long.after(false, t0);
         }
         assert_eq!(long.cooling_s(t0), 300, "never more than five minutes");
+    }
+
+    #[test]
+    fn cool_downs_ease_a_step_for_each_five_minutes_in_selection() {
+        let t0 = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let cool = |mut h: ModelHealth, at| {
+            for _ in 0..3 {
+                h = h.after(false, at);
+            }
+            h
+        };
+        // Cooled six times: the longest, 300 s, ending at t0 + 300.
+        let hot = cool(ModelHealth { times_cooled: 5, ..ModelHealth::default() }, t0);
+        assert_eq!(hot.cooling_s(t0), 160);
+        let hot = cool(hot, t0 + Duration::seconds(160));
+        assert_eq!(hot.cooling_s(t0 + Duration::seconds(160)), 300, "failing again at once: longer");
+        let ended = t0 + Duration::seconds(460);
+        for (healthy_s, expected) in [(0, 300), (299, 300), (300, 300), (600, 160), (1_500, 20), (86_400, 5)]
+        {
+            let at = ended + Duration::seconds(healthy_s);
+            assert_eq!(cool(hot, at).cooling_s(at), expected, "after {healthy_s} s in selection");
+        }
     }
 
     #[tokio::test]

@@ -199,4 +199,27 @@ impl Store for EmbeddedStore {
         })
         .await
     }
+
+    /// In one write transaction; an item that does not decode is kept (and reported by readers).
+    async fn purge_expired(&self) -> Result<usize, StoreError> {
+        let now = self.clock.now().timestamp();
+        self.blocking(move |db| {
+            let txn = db.begin_write().map_err(|e| internal("begin")(e.into()))?;
+            let mut purged = 0;
+            {
+                let mut table = txn.open_table(ITEMS).map_err(|e| internal("open table")(e.into()))?;
+                table
+                    .retain(|_, bytes| {
+                        let gone = serde_json::from_slice::<Map<String, Value>>(bytes)
+                            .is_ok_and(|attrs| super::expired(&attrs, now));
+                        purged += usize::from(gone);
+                        !gone
+                    })
+                    .map_err(|e| internal("purge")(e.into()))?;
+            }
+            txn.commit().map_err(|e| internal("commit")(e.into()))?;
+            Ok(purged)
+        })
+        .await
+    }
 }

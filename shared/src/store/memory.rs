@@ -105,4 +105,12 @@ impl Store for MemoryStore {
         }
         Ok(())
     }
+
+    async fn purge_expired(&self) -> Result<usize, StoreError> {
+        let now = self.clock.now().timestamp();
+        let mut table = self.table();
+        let before = table.len();
+        table.retain(|_, attrs| !super::expired(attrs, now));
+        Ok(before - table.len())
+    }
 }

@@ -96,6 +96,18 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// Writes many items unconditionally; on a repeated key the last one wins. All or an error.
     async fn batch_put(&self, items: Vec<Item>) -> Result<(), StoreError>;
+
+    /// Deletes expired items now and answers how many. Readers never see them either way;
+    /// DynamoDB's TTL deletes them itself (within days), so only the local backends, which would
+    /// otherwise keep them for ever, have anything to do.
+    async fn purge_expired(&self) -> Result<usize, StoreError> {
+        Ok(0)
+    }
+}
+
+/// Whether stored attributes carry a `ttl` at or before `now` (epoch seconds).
+pub(crate) fn expired(attrs: &serde_json::Map<String, Value>, now: i64) -> bool {
+    attrs.get(item::TTL).and_then(Value::as_i64).is_some_and(|ttl| ttl <= now)
 }
 
 impl Update {
