@@ -5,7 +5,9 @@
 //! its replicas report little), and the most severe refused or waiting work is the severity the
 //! cost gate weighs a scale-up by.
 //!
-//! Keys: `AGENT#<type>`/`DEMAND#<YYYY-MM-DDTHH:MM>` (atomic adds, kept an hour) and, for an
+//! Keys: `AGENT#<type>#DEMAND#<shard>`/`DEMAND#<YYYY-MM-DDTHH:MM>` (atomic adds, kept an hour;
+//! [`SHARDS`] partitions per type, written in turn, because every selection adds to one and a
+//! single item takes about 1,000 writes a second in DynamoDB) and, for an
 //! incident refused under its id, `AGENT#<type>`/`WAITING#<incident id>` (until it is served, at
 //! most a day), so a retried refusal counts once a minute and its later success counts as waited.
 
@@ -22,6 +24,8 @@ use crate::store::{Condition, Item, Key, Query, Store, StoreError, Update};
 
 /// How far back an evaluation looks at demand: the minute in progress and the one before.
 pub const WINDOW: Duration = Duration::minutes(2);
+/// Partitions a type's demand counters are spread over (readers add them up).
+pub const SHARDS: usize = 8;
 /// How long a minute's counters are kept.
 const COUNTER_TTL: Duration = Duration::hours(1);
 /// How long an incident refused under its id is remembered as waiting.
@@ -95,6 +99,15 @@ pub struct MinuteDemand {
     /// Incidents served after having been refused.
     #[serde(default)]
     pub waited: BySeverity,
+}
+
+impl MinuteDemand {
+    /// Adds another shard's counters of the same minute.
+    fn add(&mut self, other: &Self) {
+        self.served.add(&other.served);
+        self.refused.add(&other.refused);
+        self.waited.add(&other.waited);
+    }
 }
 
 /// What the evaluation knows of a type's recent demand.
@@ -171,8 +184,12 @@ pub fn minute_of(at: DateTime<Utc>) -> DateTime<Utc> {
     at.with_second(0).and_then(|t| t.with_nanosecond(0)).unwrap_or(at)
 }
 
-fn demand_key(agent_type: &AgentType, minute: DateTime<Utc>) -> Key {
-    Key::new(format!("AGENT#{agent_type}"), format!("DEMAND#{}", minute_name(minute)))
+fn demand_pk(agent_type: &AgentType, shard: usize) -> String {
+    format!("AGENT#{agent_type}#DEMAND#{shard}")
+}
+
+fn demand_key(agent_type: &AgentType, shard: usize, minute: DateTime<Utc>) -> Key {
+    Key::new(demand_pk(agent_type, shard), format!("DEMAND#{}", minute_name(minute)))
 }
 
 fn minute_of_key(sk: &str) -> Option<DateTime<Utc>> {
@@ -192,11 +209,17 @@ fn attribute(kind: &str, severity: Severity) -> String {
 #[derive(Debug, Clone)]
 pub struct DemandLedger {
     store: Arc<dyn Store>,
+    /// The shard the next count goes to (each container's writes go round the shards).
+    next_shard: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl DemandLedger {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store }
+        Self { store, next_shard: Arc::default() }
+    }
+
+    fn shard(&self) -> usize {
+        self.next_shard.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % SHARDS
     }
 
     async fn count(
@@ -210,7 +233,7 @@ impl DemandLedger {
         let minute = minute_of(at);
         let update =
             Update::new().add(attribute(kind, severity), n).set("ttl", (minute + COUNTER_TTL).timestamp());
-        self.store.update(&demand_key(agent_type, minute), update).await.map(|_| ())
+        self.store.update(&demand_key(agent_type, self.shard(), minute), update).await.map(|_| ())
     }
 
     /// An incident assigned to a replica. With its id, one that had been refused counts as waited.
@@ -294,7 +317,7 @@ impl DemandLedger {
             }
         }
         if any {
-            self.store.update(&demand_key(agent_type, minute), update).await?;
+            self.store.update(&demand_key(agent_type, self.shard(), minute), update).await?;
         }
         Ok(())
     }
@@ -305,15 +328,22 @@ impl DemandLedger {
         agent_type: &AgentType,
         now: DateTime<Utc>,
     ) -> Result<DemandMinutes, StoreError> {
-        let from = demand_key(agent_type, minute_of(now - WINDOW + Duration::minutes(1)));
-        let to = demand_key(agent_type, minute_of(now));
-        let page = self.store.query(&Query::partition(from.pk).between(from.sk, to.sk).limit(10)).await?;
-        Ok(DemandMinutes(
-            page.items
-                .iter()
-                .filter_map(|i| minute_of_key(&i.key.sk).map(|at| (at, read_minute(i))))
-                .collect(),
-        ))
+        let first = minute_of(now - WINDOW + Duration::minutes(1));
+        let last = minute_of(now);
+        let store = &self.store;
+        let shards = (0..SHARDS).map(|shard| async move {
+            let (from, to) = (demand_key(agent_type, shard, first), demand_key(agent_type, shard, last));
+            store.query(&Query::partition(from.pk).between(from.sk, to.sk).limit(10)).await
+        });
+        let mut minutes: BTreeMap<DateTime<Utc>, MinuteDemand> = BTreeMap::new();
+        for page in futures::future::try_join_all(shards).await? {
+            for item in &page.items {
+                if let Some(at) = minute_of_key(&item.key.sk) {
+                    minutes.entry(at).or_default().add(&read_minute(item));
+                }
+            }
+        }
+        Ok(DemandMinutes(minutes.into_iter().collect()))
     }
 
     /// The type's demand over the last [`WINDOW`].
@@ -331,8 +361,12 @@ impl DemandLedger {
         agent_type: &AgentType,
         now: DateTime<Utc>,
     ) -> Result<f64, StoreError> {
-        let item = self.store.get(&demand_key(agent_type, minute_of(now) - Duration::minutes(1))).await?;
-        Ok(item.as_ref().map_or(0.0, |i| read_minute(i).served.total()))
+        let minute = minute_of(now) - Duration::minutes(1);
+        let store = &self.store;
+        let shards =
+            (0..SHARDS).map(|shard| async move { store.get(&demand_key(agent_type, shard, minute)).await });
+        let items = futures::future::try_join_all(shards).await?;
+        Ok(items.iter().flatten().map(|i| read_minute(i).served.total()).sum())
     }
 }
 
@@ -386,6 +420,32 @@ mod tests {
         };
         let w = DemandWindow::of(&[a, b]);
         assert!((w.unmet() - 4.0).abs() < 1e-9, "{w:?}");
+    }
+
+    #[tokio::test]
+    async fn every_selection_goes_to_the_next_shard_and_readers_add_them_up() {
+        let clock = Arc::new(ManualClock::new(DateTime::from_timestamp(1_800_000_000, 0).unwrap()));
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new(clock.clone()));
+        // Two containers, each going round the shards.
+        let (a, b) = (DemandLedger::new(store.clone()), DemandLedger::new(store.clone()));
+        let now = clock.now();
+        for i in 0..20 {
+            let ledger = if i % 2 == 0 { &a } else { &b };
+            ledger.served(&t(), Severity::High, None, now).await.unwrap();
+        }
+        for shard in 0..SHARDS {
+            let page = store.query(&Query::partition(demand_pk(&t(), shard))).await.unwrap();
+            let served: f64 = page.items.iter().map(|i| read_minute(i).served.high).sum();
+            assert!((2.0..=4.0).contains(&served), "shard {shard} took {served} of 20 counts");
+        }
+        let w = ledger_window(&a, now).await;
+        assert!((w.served.high - 20.0).abs() < 1e-9, "{w:?}");
+        let next = now + Duration::minutes(1);
+        assert!((a.served_last_minute(&t(), next).await.unwrap() - 20.0).abs() < 1e-9);
+    }
+
+    async fn ledger_window(ledger: &DemandLedger, now: DateTime<Utc>) -> DemandWindow {
+        ledger.window(&t(), now).await.unwrap()
     }
 
     #[tokio::test]

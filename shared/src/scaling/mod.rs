@@ -23,4 +23,4 @@ pub use autoscaler::{
 };
 pub use hpa::HpaPolicy;
 pub use policy::ScalingPolicy;
-pub use state::{FleetState, ReplicaHeartbeat, VersionedPolicy};
+pub use state::{FleetState, MAX_OPERATOR_TYPES, MAX_REPLICAS_PER_TYPE, ReplicaHeartbeat, VersionedPolicy};

@@ -139,9 +139,11 @@ pub struct FailedReplica {
 /// Replica ids per region, as remembered between evaluations.
 pub type KnownReplicas = BTreeMap<String, BTreeSet<String>>;
 
+/// At most [`super::MAX_REPLICAS_PER_TYPE`] ids, so the state item stays bounded even if
+/// concurrent first heartbeats took a type past its limit.
 pub fn known_replicas(replicas: &[Replica]) -> KnownReplicas {
     let mut known = KnownReplicas::new();
-    for r in replicas {
+    for r in replicas.iter().take(super::MAX_REPLICAS_PER_TYPE) {
         known.entry(r.region.to_string()).or_default().insert(r.replica_id.to_string());
     }
     known

@@ -17,6 +17,14 @@ use crate::store::{Condition, Item, Key, Query, Store, StoreError, Update};
 
 const CATALOG: &str = "CATALOG";
 
+/// Live replicas one agent type may have. Every id goes into the type's state item (to notice the
+/// ones that stop reporting), which must stay well inside DynamoDB's 400 KB: 1,000 ids of up to
+/// 128 bytes are at most about 135 KB. It is also the largest `max_replicas` a policy may set.
+pub const MAX_REPLICAS_PER_TYPE: usize = ScalingPolicy::MAX_REPLICAS as usize;
+/// Operator-defined agent types (besides the five builtins): status, region redistribution and
+/// the scaler's tick read every type, and each has two managed alarms.
+pub const MAX_OPERATOR_TYPES: usize = 45;
+
 /// A policy with the version a writer must quote to change it (0: never changed).
 #[derive(Debug, Clone, PartialEq)]
 pub struct VersionedPolicy {
@@ -178,6 +186,25 @@ impl FleetState {
             self.store.delete(&Key::new(CATALOG, format!("AGENT#{agent_type}")), Condition::Always).await?;
         }
         Ok(())
+    }
+
+    /// Whether `agent_type` may be defined: a builtin, a type already defined, or room left for
+    /// another operator-defined one.
+    pub async fn room_for_type(&self, agent_type: &AgentType) -> Result<bool, StoreError> {
+        if agent_type.builtin().is_some() || self.store.get(&policy_key(agent_type)).await?.is_some() {
+            return Ok(true);
+        }
+        let defined = self.agent_types().await?.len() - BuiltinAgentType::ALL.len();
+        Ok(defined < MAX_OPERATOR_TYPES)
+    }
+
+    /// Whether `replica` may report: it is already live, or its type has room for one more.
+    /// (A new replica is rare, so its count costs a query only then.)
+    pub async fn room_for_replica(&self, replica: &Replica) -> Result<bool, StoreError> {
+        if self.store.get(&replica_key(replica)).await?.is_some() {
+            return Ok(true);
+        }
+        Ok(self.replica_items(&replica.agent_type).await?.len() < MAX_REPLICAS_PER_TYPE)
     }
 
     /// Records a heartbeat. Only the reported fields are set, so counters other components keep on

@@ -4,8 +4,9 @@ use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use shared::error::ValidationError;
 use shared::scaling::signals::Signal;
-use shared::scaling::{ScalingPolicy, VersionedPolicy};
+use shared::scaling::{MAX_OPERATOR_TYPES, ScalingPolicy, VersionedPolicy};
 use shared::store::StoreError;
 use utoipa::ToSchema;
 
@@ -130,7 +131,7 @@ pub async fn get(
         (status = 409, description = "The policy changed since the quoted version", body = crate::Problem, content_type = "application/problem+json"),
         (status = 413, body = crate::Problem, content_type = "application/problem+json"),
         (status = 415, body = crate::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The policy breaks an invariant", body = crate::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The policy breaks an invariant, or it would define one operator-defined type more than the 45 allowed", body = crate::Problem, content_type = "application/problem+json"),
         (status = 503, body = crate::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn put(
@@ -145,6 +146,15 @@ pub async fn put(
     }
     let (policy, version) = change.into_parts();
     policy.validate()?;
+    if version == 0 && !state.fleet.room_for_type(&agent_type).await? {
+        return Err(ValidationError::new(
+            "agent_type",
+            format!(
+                "{MAX_OPERATOR_TYPES} operator-defined agent types exist, the most there may be: delete one to define {agent_type}"
+            ),
+        )
+        .into());
+    }
     match state.fleet.put_policy(&agent_type, policy, version).await {
         Ok(stored) => {
             tracing::info!(%agent_type, version = stored.version, "scaling policy changed");

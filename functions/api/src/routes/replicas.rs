@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::domain::{AgentType, Region, ReplicaId};
 use shared::error::ValidationError;
+use shared::scaling::MAX_REPLICAS_PER_TYPE;
 use shared::scaling::ReplicaHeartbeat;
 use shared::telemetry::{Dimension, EmfSink, Unit};
 use utoipa::ToSchema;
@@ -48,7 +49,7 @@ pub struct HeartbeatAccepted {
         (status = 400, description = "Malformed JSON or wrong types", body = crate::Problem, content_type = "application/problem+json"),
         (status = 413, body = crate::Problem, content_type = "application/problem+json"),
         (status = 415, body = crate::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Out-of-range values, unconfigured region, undefined agent type", body = crate::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Out-of-range values, unconfigured region, undefined agent type, or a new replica of a type with 1,000 live ones", body = crate::Problem, content_type = "application/problem+json"),
         (status = 503, body = crate::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn heartbeat(
@@ -77,6 +78,16 @@ pub async fn heartbeat(
     }
     if replica.agent_type.builtin().is_none() && state.fleet.policy(&replica.agent_type).await?.is_none() {
         return Err(undefined_type(&replica.agent_type).into());
+    }
+    if !state.fleet.room_for_replica(&replica).await? {
+        return Err(ValidationError::new(
+            "replica_id",
+            format!(
+                "{} already has {MAX_REPLICAS_PER_TYPE} live replicas, the most one agent type may have; a new replica reports once another has stopped (three missed heartbeats)",
+                replica.agent_type
+            ),
+        )
+        .into());
     }
     let ttl = state.config.replica_ttl();
     state.fleet.record_heartbeat(&replica, ttl).await?;
