@@ -1,6 +1,7 @@
 //! The local runner: the same Router the api Lambda runs, served on loopback over an embedded
 //! store. Later capabilities add their subcommands here.
 
+mod admission;
 mod day;
 mod plots;
 mod proxy;

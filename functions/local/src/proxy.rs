@@ -26,6 +26,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
+use crate::admission::{Admission, Refusal, problem};
+
 /// The signing service of API Gateway.
 const SERVICE: &str = "execute-api";
 /// Larger than any body the API accepts (64 KiB), so the API, not the proxy, refuses those.
@@ -130,37 +132,7 @@ impl SigningProxy {
     /// Refuses what must not be signed: another site's request, or one sent to a name that is not
     /// this machine's.
     fn admit(&self, request: &Request) -> Result<(), Refusal> {
-        let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
-        let loopback = host.rsplit_once(':').is_some_and(|(name, port)| {
-            port == self.port.to_string() && matches!(name, "127.0.0.1" | "localhost" | "[::1]")
-        });
-        if !loopback {
-            return Err(Refusal::new(
-                StatusCode::FORBIDDEN,
-                "not_loopback",
-                format!(
-                    "the proxy answers only http://127.0.0.1:{}/ or http://localhost:{}/",
-                    self.port, self.port
-                ),
-            ));
-        }
-        let origin = request.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok());
-        if origin.is_some_and(|o| o != format!("http://{host}")) {
-            return Err(Refusal::new(
-                StatusCode::FORBIDDEN,
-                "cross_site",
-                "a page from another site may not call the API with your credentials".into(),
-            ));
-        }
-        let fetch_site = request.headers().get("sec-fetch-site").and_then(|s| s.to_str().ok());
-        if fetch_site.is_some_and(|s| s != "same-origin" && s != "none") {
-            return Err(Refusal::new(
-                StatusCode::FORBIDDEN,
-                "cross_site",
-                "a request from another site may not call the API with your credentials".into(),
-            ));
-        }
-        Ok(())
+        Admission::loopback(self.port).admit(request.headers())
     }
 
     /// The request as it goes upstream, signed.
@@ -270,41 +242,6 @@ async fn forward(State(proxy): State<SigningProxy>, request: Request) -> Respons
             response.headers_mut().insert(name, value.clone());
         }
     }
-    response
-}
-
-/// Why the proxy would not forward a request.
-#[derive(Debug)]
-struct Refusal {
-    status: StatusCode,
-    code: &'static str,
-    detail: String,
-}
-
-impl Refusal {
-    fn new(status: StatusCode, code: &'static str, detail: String) -> Self {
-        Self { status, code, detail }
-    }
-}
-
-impl IntoResponse for Refusal {
-    fn into_response(self) -> Response {
-        problem(self.status, self.code, self.detail)
-    }
-}
-
-/// The proxy's own refusals, in the API's problem shape.
-fn problem(status: StatusCode, code: &'static str, detail: String) -> Response {
-    let body = api::Problem {
-        problem_type: "about:blank",
-        title: status.canonical_reason().unwrap_or_default().to_owned(),
-        status: status.as_u16(),
-        detail,
-        code,
-        field: None,
-    };
-    let mut response = (status, axum::Json(body)).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
     response
 }
 

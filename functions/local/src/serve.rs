@@ -8,6 +8,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use clap::Args;
+
+use crate::admission::Admission;
 use cost_sweeper::SweeperDeps;
 use scaler::ScalerDeps;
 use shared::clock::{Clock, SystemClock};
@@ -82,11 +84,21 @@ pub async fn serve(args: ServeArgs, config: Config) -> anyhow::Result<()> {
     if args.tick_seconds > 0 {
         tokio::spawn(tick_on_schedule(alarms.clone(), std::time::Duration::from_secs(args.tick_seconds)));
     }
-    let app = api::router(state).merge(alarm_route(alarms));
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .with_context(|| format!("cannot listen on {}", args.addr))?;
     let addr = listener.local_addr()?;
+    // Whoever reaches the server changes the fleet: only this machine's own requests, not a
+    // page from elsewhere (DNS rebinding, cross-site posts). Bound to a non-loopback address it
+    // also answers to that address.
+    let admission = if addr.ip().is_loopback() {
+        Admission::loopback(addr.port())
+    } else {
+        Admission::by_address(addr.port())
+    };
+    let app = api::router(state)
+        .merge(alarm_route(alarms))
+        .layer(axum::middleware::from_fn_with_state(admission, crate::admission::admit));
     tracing::info!(state = %where_state, "commander serving on http://{addr}/ (Ctrl-C stops)");
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("server failed")?;
     tracing::info!("commander stopped");

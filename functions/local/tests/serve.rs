@@ -67,6 +67,19 @@ impl Server {
         (status, serde_json::from_str(body).unwrap_or(Value::Null))
     }
 
+    /// A POST with the given `Host` and extra header lines (each ending in `\r\n`): the status.
+    async fn post_as(&self, path: &str, host: &str, extra: &str) -> u16 {
+        let address = self.base.trim_start_matches("http://");
+        let mut stream = TcpStream::connect(address).await.unwrap();
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: {host}\r\n{extra}Content-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        response[9..12].parse().unwrap()
+    }
+
     /// Stops it as Ctrl-C or a service manager would, and checks it exits cleanly.
     async fn stop(mut self) {
         let pid = self.child.id().unwrap().to_string();
@@ -257,5 +270,41 @@ async fn the_tick_closes_the_loop_locally_and_the_status_shows_it() {
     assert!(east["reason"].as_str().unwrap().contains("detection"), "{east}");
     assert_eq!(east["events"][0]["source"], "silence", "{east}");
     assert_eq!(marked["region_health"]["us-west-2"]["source"], Value::Null, "{marked}");
+    server.stop().await;
+}
+
+/// Issue 17, item 13: a page the operator visits cannot drive the local fleet, by rebinding its
+/// name to loopback or by posting across sites; the operator's own requests still go through.
+#[tokio::test]
+async fn only_this_machines_own_requests_are_served() {
+    let server = start_with(&["--memory".as_ref(), "--sweep-every-minutes".as_ref(), "0".as_ref()]).await;
+    let host = server.base.trim_start_matches("http://").to_owned();
+    let port = host.rsplit_once(':').unwrap().1.to_owned();
+    let own_origin = format!("Origin: http://{host}\r\n");
+    let cases = [
+        ("the CLI or curl", host.clone(), String::new(), 200),
+        ("localhost", format!("localhost:{port}"), String::new(), 200),
+        (
+            "the dashboard, same origin",
+            host.clone(),
+            format!("{own_origin}Sec-Fetch-Site: same-origin\r\n"),
+            200,
+        ),
+        ("a rebound name", format!("evil.example:{port}"), String::new(), 403),
+        (
+            "a rebound name, its own origin",
+            format!("evil.example:{port}"),
+            format!("Origin: http://evil.example:{port}\r\n"),
+            403,
+        ),
+        ("another site's form", host.clone(), "Origin: https://evil.example\r\n".to_owned(), 403),
+        ("another site's fetch", host.clone(), "Sec-Fetch-Site: cross-site\r\n".to_owned(), 403),
+    ];
+    for (who, host, extra, expected) in cases {
+        let status = server.post_as("/scaling/optimize", &host, &extra).await;
+        assert_eq!(status, expected, "{who}");
+        let alarm = server.post_as("/local/alarms", &host, &extra).await;
+        assert_eq!(alarm == 403, expected == 403, "{who}: the alarm route answered {alarm}");
+    }
     server.stop().await;
 }
