@@ -175,3 +175,41 @@ async fn the_webhook_posts_slack_json_and_reports_refusals() {
     assert!(Webhook::new("http://example.com/hook").is_err(), "plain HTTP only on loopback");
     assert!(Webhook::new("not a url").is_err());
 }
+
+/// Issue 17, item 14: a webhook whose answer never ends, or stalls after its status line, costs
+/// the sweep at most the exchange's timeout and 64 KiB, never the sweep's whole run (the status
+/// already said the notification was taken).
+#[tokio::test]
+async fn a_webhook_answer_is_read_within_its_time_and_size() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        for endless in [true, false] {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            tokio::spawn(async move {
+                let mut buffer = vec![0u8; 8192];
+                let _ = socket.read(&mut buffer).await;
+                let head = if endless {
+                    "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+                } else {
+                    "HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nok"
+                };
+                socket.write_all(head.as_bytes()).await.unwrap();
+                if endless {
+                    let chunk = format!("{:x}\r\n{}\r\n", 4096, "x".repeat(4096));
+                    while socket.write_all(chunk.as_bytes()).await.is_ok() {}
+                } else {
+                    tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                }
+            });
+        }
+    });
+    let hook = Webhook::new(&url).unwrap().with_timeout(std::time::Duration::from_millis(1500));
+    let started = std::time::Instant::now();
+    hook.notify(&Notification { text: "endless".into() }).await.unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_millis(1500), "stopped at 64 KiB");
+    let started = std::time::Instant::now();
+    hook.notify(&Notification { text: "stalled".into() }).await.unwrap();
+    let waited = started.elapsed();
+    assert!(waited < std::time::Duration::from_secs(3), "a stalled answer waited {waited:?}");
+}

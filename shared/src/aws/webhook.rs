@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
 use hyper::{Request, Uri};
 use hyper_rustls::HttpsConnector;
@@ -23,7 +23,12 @@ pub struct Webhook {
     url: Uri,
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     pool: Arc<Pool>,
+    /// Overrides the pool's timeout for the whole exchange.
+    timeout: Option<std::time::Duration>,
 }
+
+/// The most of a webhook's answer that is read.
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 impl Webhook {
     /// `url` must be `https://`, or `http://` to a loopback address.
@@ -46,7 +51,15 @@ impl Webhook {
         let client = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(pool.limits().max as usize)
             .build(connector);
-        Ok(Self { url: uri, client, pool })
+        Ok(Self { url: uri, client, pool, timeout: None })
+    }
+
+    /// Bounds the whole exchange (the request and reading the answer) by `timeout` instead of
+    /// the Slack pool's.
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
     }
 }
 
@@ -58,15 +71,19 @@ impl Notifier for Webhook {
             .header("content-type", "application/json")
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| e.to_string())?;
-        let timeout = self.pool.limits().timeout;
+        let timeout = self.timeout.unwrap_or(self.pool.limits().timeout);
         let _slot = self.pool.acquire().await.map_err(|e| e.to_string())?;
-        let response = tokio::time::timeout(timeout, self.client.request(request))
+        let deadline = tokio::time::Instant::now() + timeout;
+        let response = tokio::time::timeout_at(deadline, self.client.request(request))
             .await
-            .map_err(|_| format!("no answer within {} s", timeout.as_secs()))?
+            .map_err(|_| format!("no answer within {} ms", timeout.as_millis()))?
             .map_err(|e| e.to_string())?;
         let status = response.status();
-        // Read the body so the connection can be reused.
-        let _ = response.into_body().collect().await;
+        // Read the answer so the connection can be reused, but no more of it than a chat service
+        // sends ("ok") and not past the deadline: an endless or stalled body drops the connection
+        // instead. The status already said whether the notification was taken.
+        let body = Limited::new(response.into_body(), MAX_ANSWER_BYTES).collect();
+        let _ = tokio::time::timeout_at(deadline, body).await;
         if status.is_success() { Ok(()) } else { Err(format!("the webhook answered {status}")) }
     }
 }
