@@ -5,6 +5,7 @@ pub mod actions;
 pub mod billing;
 pub mod caps;
 pub mod control;
+pub mod late_usage;
 pub mod levels;
 pub mod model_health;
 pub mod models;

@@ -160,6 +160,10 @@ pub struct CostReport {
     /// are off and none is left to restore).
     #[serde(default)]
     pub concurrency_caps: Vec<super::caps::CapStatus>,
+    /// Older hours whose model usage this sweep priced again, because usage was reported for
+    /// them late (`POST /usage` with an old `timestamp`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repriced_hours: Vec<DateTime<Utc>>,
 }
 
 /// Adds two hours' breakdowns.

@@ -25,6 +25,7 @@ use serde_json::Value;
 use super::actions::{ConcurrencyLimiter, Notification, Notifier};
 use super::caps::{self, CapStatus, CapsOutcome};
 use super::control::{self, ControlChange};
+use super::late_usage;
 use super::levels::Thresholds;
 use super::price_book::PriceBook;
 use super::prices::PriceTable;
@@ -414,6 +415,41 @@ impl Sweeper {
         caps::reconcile(self.store.as_ref(), limiter.as_ref(), cap, &non_critical, now).await
     }
 
+    /// Prices again the model usage of hours that usage reported late was counted into (older
+    /// than the previous hour, which this sweep prices anyway), into their stored totals; the
+    /// other services of such an hour stay as their own sweep priced them. Answers the hours.
+    async fn reprice_late_usage(
+        &self,
+        prices: &PriceTable,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<DateTime<Utc>>, StoreError> {
+        let mut repriced = Vec::new();
+        for (hour, version) in late_usage::marked(self.store.as_ref()).await? {
+            if late_usage::is_late(hour, now) {
+                let inputs = HourInputs {
+                    start: hour,
+                    seconds: 3600.0,
+                    usage: self.usage.hour(hour).await?,
+                    ..HourInputs::default()
+                };
+                let priced = price_hour(prices, &self.settings.functions, &inputs);
+                let llm = priced.by_service.get(report::LLM).copied().unwrap_or(0.0);
+                let stored: Option<StoredHour> =
+                    self.store.get(&hour_key(hour)).await?.map(|i| i.record()).transpose()?;
+                let mut stored =
+                    stored.unwrap_or(StoredHour { cost: 0.0, seconds: 3600.0, by_service: BTreeMap::new() });
+                stored.by_service.insert(report::LLM.to_owned(), llm);
+                stored.cost = super::billing::total(stored.by_service.values().copied());
+                let mut item = Item::from_record(hour_key(hour), &stored)?;
+                item.attrs.insert("ttl".into(), ttl(now).into());
+                self.store.put(item, Condition::Always).await?;
+                repriced.push(hour);
+            }
+            late_usage::done(self.store.as_ref(), hour, version).await?;
+        }
+        Ok(repriced)
+    }
+
     /// Measures and prices the current hour (up to `now`) and the previous one.
     async fn price_hours(&self, prices: &PriceTable, now: DateTime<Utc>) -> Result<Priced, StoreError> {
         let current_start = hour_of(now);
@@ -463,6 +499,7 @@ impl Sweeper {
         let Priced { current, previous, current_inputs, previous_inputs, status, elapsed } =
             self.price_hours(&prices, now).await?;
         let hourly = hourly_rate(current.total, previous.total, elapsed);
+        let repriced_hours = self.reprice_late_usage(&prices, now).await?;
         let mut history = self.history(current_start).await?;
         history.retain(|h| h.hour != previous_start);
         history.push(HourSpend { hour: previous_start, cost: previous.total });
@@ -517,6 +554,7 @@ impl Sweeper {
             sources: status,
             emergency_mode: controls.emergency_mode,
             concurrency_caps: caps.statuses.clone(),
+            repriced_hours,
             current_hour: current,
             previous_hour: previous,
         };

@@ -131,6 +131,16 @@ impl UsageCounters {
         Self { store }
     }
 
+    /// Adds one validated call reported at `now`; a call older than the hours the next sweep
+    /// prices marks its hour to be priced again first (see [`super::late_usage`]).
+    pub async fn report(&self, call: &UsageRecord, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let hour = hour_of(call.timestamp);
+        if super::late_usage::is_late(hour, now) {
+            super::late_usage::mark(self.store.as_ref(), hour).await?;
+        }
+        self.record(call).await
+    }
+
     /// Adds one validated call to its hour's counters: one atomic update.
     pub async fn record(&self, call: &UsageRecord) -> Result<(), StoreError> {
         let mut one = HourUsage {

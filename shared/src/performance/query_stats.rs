@@ -160,7 +160,7 @@ const PARTITIONS: [&str; 11] = [
     "WARM",
 ];
 /// The cost partitions' second segment.
-const COST_PARTITIONS: [&str; 5] = ["ACTION", "HOUR", "PROVISIONED", "SNAPSHOT", "WARMING"];
+const COST_PARTITIONS: [&str; 6] = ["ACTION", "HOUR", "PROVISIONED", "REPRICE", "SNAPSHOT", "WARMING"];
 /// The table's kinds of sort key (its first `#` segment).
 const SORT_KINDS: [&str; 15] = [
     "AGENT",
