@@ -16,6 +16,9 @@ use crate::{ApiError, AppState};
 
 /// Most snapshots one report answers with.
 const MAX_SNAPSHOTS: u32 = 200;
+/// The most a report's JSON may take. Lambda answers at most 6 MB, counted on the invocation's
+/// response, where the body is a JSON string (every quote escaped), so the report keeps to 4 MB.
+const MAX_REPORT_BYTES: usize = 4 * 1024 * 1024;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PricesResponse {
@@ -117,7 +120,9 @@ pub struct ReportParams {
 pub struct CostReportResponse {
     /// Stored sweeps, newest first.
     pub snapshots: Vec<CostReport>,
-    /// More snapshots than those answered (the `limit`, at most 200) fall in the period.
+    /// More snapshots than those answered fall in the period: past the `limit` (at most 200), or
+    /// past what one answer may carry (4 MB of JSON, inside Lambda's 6 MB response limit): ask
+    /// for fewer `hours` or a smaller `limit`.
     pub truncated: bool,
     /// Cost-control changes in the period, newest first, with their reasons.
     pub actions: Vec<RecordedAction>,
@@ -151,12 +156,26 @@ pub async fn report(
     let hours = whole_in(params.hours.as_deref(), "hours", 24, 168)?;
     let limit = whole_in(params.limit.as_deref(), "limit", MAX_SNAPSHOTS, MAX_SNAPSHOTS)?;
     let now = state.clock.now();
-    let (snapshots, truncated) = state.sweeper.snapshots(hours, limit as usize, now).await?;
+    let (snapshots, mut truncated) = state.sweeper.snapshots(hours, limit as usize, now).await?;
     let actions = state.sweeper.recorded_actions(hours, now).await?;
     let hourly = state.sweeper.hourly(hours, now).await?;
     let thresholds = *state.sweeper.thresholds();
     let controls = state.fleet.cost_control().await?;
     let controls_stale = controls.is_stale(now);
+    // The rest of the answer first (a few KB beside the lists), then the newest snapshots that fit.
+    let mut budget =
+        MAX_REPORT_BYTES.saturating_sub(json_len(&actions) + json_len(&hourly) + json_len(&controls) + 4096);
+    let mut kept = Vec::with_capacity(snapshots.len());
+    for snapshot in snapshots {
+        let size = json_len(&snapshot) + 1;
+        if size > budget {
+            truncated = true;
+            break;
+        }
+        budget -= size;
+        kept.push(snapshot);
+    }
+    let snapshots = kept;
     Ok(Json(CostReportResponse {
         snapshots,
         truncated,
@@ -168,6 +187,11 @@ pub async fn report(
         hours,
         timestamp: now,
     }))
+}
+
+/// Bytes of `value` as JSON.
+fn json_len<T: Serialize>(value: &T) -> usize {
+    serde_json::to_vec(value).map_or(0, |v| v.len())
 }
 
 /// A query parameter that must be a whole number from 1 to `max` (`default` when absent).
