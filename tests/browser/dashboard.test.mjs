@@ -1,5 +1,5 @@
-// The dashboard in headless Chromium against a real `commander serve` (in-memory store) seeded
-// through the API: it renders the fleet, the region toggle changes what is shown, an API error is
+// The dashboard in headless Chromium against a real `commander serve --demo` (in-memory store,
+// the demo fleet seeded through the API): it renders the fleet, the region toggle changes what is shown, an API error is
 // displayed, operator actions confirm first and show their results, and a poll leaves focus and
 // layout alone. Saves a screenshot to target/dashboard.png (and to $DASHBOARD_SCREENSHOT if set).
 //
@@ -29,8 +29,10 @@ const problems = [];
 /** Starts `commander serve` on a free loopback port and resolves with its address. */
 function serve() {
   return new Promise((resolveStart, reject) => {
-    // No scheduled tick: the seed's optimisation is the one evaluation, so the figures are known.
-    const child = spawn(binary, ["serve", "--memory", "--addr", "127.0.0.1:0", "--tick-seconds", "0"], {
+    // The demo fleet (functions/local/src/demo.rs: six replicas, their scaling decisions and an hour
+    // of emergency spend), and no scheduled tick: the demo's optimisation is the one evaluation,
+    // so the figures are known.
+    const child = spawn(binary, ["serve", "--memory", "--demo", "--addr", "127.0.0.1:0", "--tick-seconds", "0"], {
       env: { ...process.env, RUST_LOG: "info", AWS_EC2_METADATA_DISABLED: "true" },
       stdio: ["ignore", "pipe", "pipe"],
     });
@@ -61,38 +63,10 @@ async function call(method, path, body) {
   return answer;
 }
 
-function heartbeat(agent_type, replica_id, region, load, capacity, healthy) {
-  return call("POST", "/replicas/heartbeat", {
-    agent_type, replica_id, region, load, capacity, healthy, performance_score: healthy ? 0.9 : 0.1,
-  });
-}
-
-/** A small fleet, its scaling decisions, and enough model spend for emergency mode. */
-async function seed() {
-  await heartbeat("detection", "det-1", "us-east-1", 12, 20, true);
-  await heartbeat("detection", "det-2", "us-east-1", 18, 20, true);
-  await heartbeat("detection", "det-3", "us-east-1", 0, 20, false);
-  await heartbeat("detection", "det-4", "eu-west-1", 5, 20, true);
-  await heartbeat("diagnosis", "dia-1", "eu-west-1", 9, 10, true);
-  await heartbeat("diagnosis", "dia-2", "us-west-2", 2, 10, true);
-  await call("POST", "/scaling/optimize", {});
-  for (let i = 0; i < 6; i++) {
-    await call("POST", "/usage", {
-      model: "anthropic.claude-opus-4-5", task_type: "resolution", severity: "critical",
-      input_tokens: 10_000_000, output_tokens: 10_000_000,
-    });
-  }
-  await call("POST", "/usage", {
-    model: "amazon.nova-pro", task_type: "diagnosis", severity: "low", input_tokens: 200_000, output_tokens: 30_000,
-  });
-  await call("POST", "/cost/optimize", {});
-}
-
 before(async () => {
   const started = await serve();
   server = started.child;
   base = started.url;
-  await seed();
   browser = await chromium.launch({
     executablePath: browserPath,
     headless: true,

@@ -3,6 +3,7 @@
 
 mod admission;
 mod day;
+mod demo;
 mod plots;
 mod proxy;
 mod replay;

@@ -33,6 +33,10 @@ pub struct ServeArgs {
     /// (0: only on `POST /cost/optimize`).
     #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(0..=1440))]
     pub sweep_every_minutes: u64,
+    /// Seed a small fleet (six replicas of two types in three regions, their scaling decisions and
+    /// enough model spend for emergency mode) so the dashboard shows something at once.
+    #[arg(long)]
+    pub demo: bool,
     /// Run the scaler's tick (every agent type evaluated on its live signals) every this many
     /// seconds, as its EventBridge schedule does in AWS (0: only on `POST /scaling/optimize`).
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=3600))]
@@ -83,6 +87,12 @@ pub async fn serve(args: ServeArgs, config: Config) -> anyhow::Result<()> {
     let alarms = ScalerDeps { scaler: state.scaler.clone(), store, clock };
     if args.tick_seconds > 0 {
         tokio::spawn(tick_on_schedule(alarms.clone(), std::time::Duration::from_secs(args.tick_seconds)));
+    }
+    if args.demo {
+        crate::demo::seed(&api::router(state.clone())).await?;
+        tracing::info!(
+            "demo fleet seeded: six replicas of detection and diagnosis, and an hour of emergency spend"
+        );
     }
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
