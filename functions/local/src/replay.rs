@@ -15,7 +15,7 @@ pub struct ReplayArgs {
 pub enum ReplayKind {
     /// Run the autoscaler over a trace; one JSON line per observation.
     Scaling {
-        /// The trace (format in README, examples in tests/fixtures/scaling/).
+        /// The trace (format in docs/scaling.md, examples in tests/fixtures/scaling/).
         trace: PathBuf,
     },
 }

@@ -13,7 +13,7 @@ pub struct SimulateArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum SimulateKind {
-    /// Compare balancing strategies on a scenario (format in README, examples in
+    /// Compare balancing strategies on a scenario (format in docs/balancing.md, examples in
     /// tests/fixtures/balancing/).
     Balancing {
         scenario: PathBuf,
