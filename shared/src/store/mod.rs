@@ -75,7 +75,7 @@ impl Update {
     }
 }
 
-/// The suite's state. Every backend must pass `tests/store_contract.rs` unchanged.
+/// The suite's state. Every backend must pass `tests/it/store_contract.rs` unchanged.
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
     /// The item under `key`, unless absent or expired.

@@ -1,0 +1,115 @@
+//! The dashboard as the api serves it: the page and its two assets from the binary, locked to this
+//! origin, and every API path its script calls answered by the same Router.
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+use crate::common;
+
+use common::app;
+
+struct Served {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    text: String,
+}
+
+async fn fetch(router: &axum::Router, method: Method, uri: &str) -> Served {
+    let request = Request::builder().method(method).uri(uri).body(Body::empty()).unwrap();
+    let response = router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    Served { status, headers, text: String::from_utf8(bytes.to_vec()).unwrap() }
+}
+
+fn header(served: &Served, name: header::HeaderName) -> &str {
+    served.headers.get(name).map(|v| v.to_str().unwrap()).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn the_page_and_its_assets_are_served_from_the_binary_for_this_origin_only() {
+    let app = app();
+    let cases = [
+        ("/", "text/html; charset=utf-8"),
+        ("/dashboard", "text/html; charset=utf-8"),
+        ("/dashboard/dashboard.css", "text/css; charset=utf-8"),
+        ("/dashboard/dashboard.js", "text/javascript; charset=utf-8"),
+    ];
+    for (uri, content_type) in cases {
+        let served = fetch(&app.router, Method::GET, uri).await;
+        assert_eq!(served.status, StatusCode::OK, "{uri}");
+        assert_eq!(header(&served, header::CONTENT_TYPE), content_type, "{uri}");
+        assert_eq!(header(&served, header::CONTENT_SECURITY_POLICY), api::CONTENT_SECURITY_POLICY, "{uri}");
+        assert_eq!(header(&served, header::X_CONTENT_TYPE_OPTIONS), "nosniff", "{uri}");
+        assert_eq!(header(&served, header::CACHE_CONTROL), "no-cache", "{uri}");
+        // Nothing from elsewhere: no absolute or protocol-relative address but the SVG namespace.
+        let text = served.text.replace("http://www.w3.org/2000/svg", "");
+        for foreign in ["http://", "https://", "src=\"//", "href=\"//", "url(//"] {
+            assert!(!text.contains(foreign), "{uri} refers to another origin ({foreign})");
+        }
+    }
+    for directive in
+        ["default-src 'none'", "script-src 'self'", "connect-src 'self'", "frame-ancestors 'none'"]
+    {
+        assert!(api::CONTENT_SECURITY_POLICY.contains(directive), "{directive}");
+    }
+    let page = fetch(&app.router, Method::GET, "/").await.text;
+    assert!(page.contains(r#"<script src="dashboard/dashboard.js" defer></script>"#));
+    assert!(page.contains(r#"<link rel="stylesheet" href="dashboard/dashboard.css">"#));
+    assert!(
+        !page.contains("<script>") && !page.contains(" style="),
+        "no inline script or style for the policy to refuse"
+    );
+    assert_eq!(fetch(&app.router, Method::POST, "/").await.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(fetch(&app.router, Method::GET, "/dashboard/other.js").await.status, StatusCode::NOT_FOUND);
+}
+
+/// The quoted relative API paths the script reads (`path: "…"`) and acts on (`api("…"` or
+/// ``api(`…` ``).
+fn paths_called(script: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for marker in ["path: \"", "api(\"", "api(`"] {
+        for (i, _) in script.match_indices(marker) {
+            let rest = &script[i + marker.len()..];
+            let end = rest.find(['"', '`']).unwrap();
+            out.push(rest[..end].to_owned());
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn every_path_the_script_calls_is_a_route_of_this_api() {
+    let app = app();
+    let script = fetch(&app.router, Method::GET, "/dashboard/dashboard.js").await.text;
+    let paths = paths_called(&script);
+    for expected in [
+        "scaling/status",
+        "regions",
+        "cost/report?hours=24&limit=1",
+        "warming/status",
+        "performance/recommendations",
+        "scaling/optimize",
+        "cost/optimize",
+        "lambda/warm",
+        "regions/${encodeURIComponent(region)}/health",
+    ] {
+        assert!(paths.iter().any(|p| p == expected), "the script calls {expected}: {paths:?}");
+    }
+    for path in paths {
+        assert!(!path.starts_with('/'), "{path}: relative, so a stage prefix or proxy in front still works");
+        let uri = format!("/{}", path.replace("${encodeURIComponent(region)}", "us-east-1"));
+        let get = fetch(&app.router, Method::GET, &uri).await.status;
+        let post = fetch(&app.router, Method::POST, &uri).await.status;
+        let put = fetch(&app.router, Method::PUT, &uri).await.status;
+        assert!(
+            [get, post, put]
+                .iter()
+                .any(|s| *s != StatusCode::NOT_FOUND && *s != StatusCode::METHOD_NOT_ALLOWED),
+            "{uri} is not a route ({get}, {post}, {put})"
+        );
+    }
+}

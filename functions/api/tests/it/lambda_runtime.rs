@@ -1,0 +1,132 @@
+//! The api binary (deployed as `bootstrap`) run as Lambda runs it: its `AWS_LAMBDA_RUNTIME_API`
+//! points at a Lambda Runtime API served by this test on loopback, which hands it real API Gateway
+//! events from `tests/fixtures/` and collects its answers. The store is the DynamoDB-API server.
+
+use integration_tests::runtime_api::{Function, RuntimeApi};
+use serde_json::Value;
+
+fn fixture(name: &str) -> Value {
+    let path = format!("{}/../../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))).unwrap()
+}
+
+/// The JSON body inside an API Gateway proxy response.
+fn body(answer: &Value) -> Value {
+    serde_json::from_str(answer["body"].as_str().expect("a string body")).unwrap()
+}
+
+/// A JSON access-log line was written inside the invocation's span, which names the request.
+fn assert_logged_with_request_id(lines: &[String], request_id: &str) {
+    let line = lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|l| l.to_string().contains(request_id))
+        .unwrap_or_else(|| panic!("a JSON log line carries the request id: {lines:#?}"));
+    assert_eq!(line["level"], "INFO");
+    let spans = line["spans"].as_array().unwrap_or_else(|| panic!("JSON logs list their spans: {line}"));
+    assert!(
+        spans.iter().any(|s| s["requestId"] == request_id),
+        "the invocation span names the request: {line}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstrap_answers_api_gateway_events_through_the_runtime_api() {
+    let Some(endpoint) = integration_tests::dynamodb_endpoint("api under a local Lambda Runtime API") else {
+        return;
+    };
+    let table = format!("lambda-{}", uuid::Uuid::new_v4().simple());
+    shared::store::create_table(&shared::aws::local_dynamodb(&endpoint), &table).await.unwrap();
+
+    let ping = serde_json::json!({"warmer": {"correlation_id": "warm-1", "concurrency": 1, "hold_ms": 5}});
+    let events = [
+        ("ping-cold", ping.clone()),
+        ("req-status-1", fixture("apigw-v2-get-scaling-status.json")),
+        ("req-heartbeat", fixture("apigw-v2-post-heartbeat.json")),
+        ("req-status-2", fixture("apigw-v2-get-scaling-status.json")),
+        ("req-rest-status", fixture("apigw-rest-get-scaling-status.json")),
+        ("ping-warm", ping),
+    ];
+    let mut runtime = RuntimeApi::serve(&events).await;
+    let function = Function::spawn(
+        env!("CARGO_BIN_EXE_api"),
+        "commander-api",
+        &runtime.address,
+        &[
+            ("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true"),
+            ("COMMANDER_TABLE_NAME", &table),
+            ("COMMANDER_DYNAMODB_ENDPOINT", &endpoint),
+            ("COMMANDER_COST_SOURCES", "none"),
+        ],
+    );
+    let answers = runtime.answers(events.len()).await;
+    let by_id = |id: &str| answers[id].clone().unwrap_or_else(|e| panic!("invocation error: {e}"));
+    let (cold, warm) = (by_id("ping-cold"), by_id("ping-warm"));
+    assert_eq!((cold["warm"].as_bool(), cold["cold_start"].as_bool()), (Some(true), Some(true)), "{cold}");
+    assert_eq!(warm["cold_start"], false, "the container was used since");
+    assert_eq!(warm["container_id"], cold["container_id"]);
+    assert_eq!(warm["correlation_id"], "warm-1");
+    println!(
+        "api binary (debug build): {} ms from process start to its first `next` poll",
+        runtime.first_poll().unwrap().duration_since(function.started).as_millis()
+    );
+
+    let status = by_id("req-status-1");
+    assert_eq!(status["statusCode"], 200, "{status}");
+    let first = body(&status);
+    let types: Vec<&String> = first["scaling_policies"].as_object().unwrap().keys().collect();
+    assert_eq!(types, ["communication", "detection", "diagnosis", "prediction", "resolution"]);
+    assert_eq!(first["scaling_policies"]["detection"]["max_replicas"], 10);
+
+    assert_eq!(by_id("req-heartbeat")["statusCode"], 200, "{}", by_id("req-heartbeat"));
+    let after = body(&by_id("req-status-2"));
+    assert_eq!(after["replica_status"]["detection"][0]["replica_id"], "det-use1-a");
+    assert_eq!(after["geographic_distribution"]["us-east-1"], 1);
+
+    let rest = by_id("req-rest-status");
+    assert_eq!(rest["statusCode"], 200, "REST API (v1) event: {rest}");
+    assert_eq!(body(&rest)["replica_status"]["detection"][0]["replica_id"], "det-use1-a");
+
+    let lines = function.stop().await;
+    assert_logged_with_request_id(&lines, "req-heartbeat");
+    assert!(
+        !lines.iter().any(|l| l.contains("ping-cold") || l.contains("ping-warm")),
+        "pings leave no access-log line or metric behind"
+    );
+    // The first request flushed the container's figures (at most once a minute after that).
+    let report = integration_tests::assert_reported(&endpoint, &table, "api").await;
+    assert!(report.patterns.keys().any(|p| p == "get AGENT/POLICY"), "{:?}", report.patterns.keys());
+}
+
+/// Lambda drops JSON lines below the function's log level, and a line without a `level` counts
+/// as INFO: every EMF line the bootstrap prints must survive each `LogLevel` the template allows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_reach_cloudwatch_at_every_log_level() {
+    let Some(endpoint) =
+        integration_tests::dynamodb_endpoint("api EMF lines under Lambda's log-level filter")
+    else {
+        return;
+    };
+    // The same replica reports twice in a row: one utilization sample, so the alarms' average
+    // weighs replicas, not how often each reports.
+    let events = vec![
+        ("heartbeat", fixture("apigw-v2-post-heartbeat.json")),
+        ("heartbeat-again", fixture("apigw-v2-post-heartbeat.json")),
+        ("status", fixture("apigw-v2-get-scaling-status.json")),
+    ];
+    let lines = integration_tests::emf::assert_metrics_survive_every_log_level(
+        env!("CARGO_BIN_EXE_api"),
+        "commander-api",
+        &endpoint,
+        &events,
+        &[],
+        &["AgentUtilization"],
+    )
+    .await;
+    let counts: Vec<(&str, usize)> = lines.iter().map(|(level, l)| (*level, l.len())).collect();
+    println!("api: EMF lines per log level {counts:?}");
+    for (level, emf) in &lines {
+        let samples = emf.iter().filter(|l| l.contains("\"AgentUtilization\"")).count();
+        assert_eq!(samples, 1, "{level}: one sample for two reports of one replica");
+    }
+}

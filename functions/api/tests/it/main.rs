@@ -1,0 +1,22 @@
+//! The api's integration tests: one binary, a module per former test file.
+//! (One binary links the AWS SDK once, instead of once per file.)
+
+#![allow(clippy::unwrap_used, reason = "test helpers fail the test by panicking")]
+
+mod common;
+
+mod cost_report_size;
+mod cost_routes;
+mod dashboard_routes;
+mod fleet_limits;
+mod hostile_input;
+mod lambda_runtime;
+mod managed_alarms;
+mod openapi_conformance;
+mod performance_routes;
+mod retried_calls;
+mod routes;
+mod time_budgets;
+mod usage_reports;
+mod warm_budget;
+mod warm_routes;

@@ -1,0 +1,8 @@
+//! The warmer's integration tests: one binary, a module per former test file.
+//! (One binary links the AWS SDK once, instead of once per file.)
+
+#![allow(clippy::unwrap_used, reason = "test helpers fail the test by panicking")]
+
+mod fanout;
+mod lambda_runtime;
+mod store_outage;
