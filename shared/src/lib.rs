@@ -10,6 +10,7 @@ pub mod domain;
 pub mod error;
 pub mod lambda;
 pub mod performance;
+pub mod runtime;
 pub mod scaling;
 pub mod simulation;
 pub mod store;

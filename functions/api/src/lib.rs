@@ -3,6 +3,7 @@
 
 mod dashboard;
 mod extract;
+pub mod lambda;
 mod openapi;
 mod problem;
 mod routes;

@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use shared::balancing::assignments::Assignments;
 use shared::clock::Clock;
-use shared::config::Config;
+use shared::config::{Config, ConfigError};
 use shared::cost::model_health::ModelHealthStore;
 use shared::cost::price_book::PriceBook;
 use shared::cost::setup::CostSetup;
@@ -10,6 +10,7 @@ use shared::cost::sweep::Sweeper;
 use shared::cost::usage::UsageCounters;
 use shared::performance::Performance;
 use shared::performance::cache::{CacheSpec, Caches};
+use shared::runtime::Container;
 use shared::scaling::FleetState;
 use shared::scaling::actuator::{Actuator, RecordActuator};
 use shared::scaling::cost_gate::CostGate;
@@ -95,6 +96,25 @@ impl AppState {
             clock,
             config: Arc::new(config),
         }
+    }
+
+    /// The api Lambda's state: every service as the container's settings set it up (the
+    /// actuator, live signals and managed alarms of the scaling settings, the cost sources, the
+    /// warmer's targets), reporting to the container's performance figures.
+    pub fn from_container(container: Container) -> Result<Self, ConfigError> {
+        let warmer = container.warmer()?;
+        let Container { settings, sdk, clock, performance, table, store } = container;
+        let regions = &settings.config.regions;
+        let actuator = shared::aws::scaling::actuator(&settings.scaling, &sdk, regions);
+        let signals = shared::aws::scaling::signals(&settings.scaling, &sdk, regions);
+        let alarms =
+            shared::aws::scaling::alarms(&settings.scaling, &settings.config.metric_namespace, &sdk, regions);
+        Ok(Self::with_actuator(store, clock, settings.config, actuator)
+            .with_signals(signals)
+            .with_alarms(alarms)
+            .with_cost(&settings.cost, Some(&sdk))
+            .with_warmer(warmer)
+            .with_performance(performance, table))
     }
 
     /// Reports to `performance` (built on `table`, the store before instrumentation and

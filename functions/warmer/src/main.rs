@@ -1,47 +1,18 @@
-//! The warmer Lambda: configuration and clients (one Lambda client per target region) built once
-//! per container, then the handler runs on every scheduled event.
+//! The warmer Lambda: its container built once, then every scheduled event handled.
 
-use std::sync::Arc;
-
-use lambda_runtime::{LambdaEvent, service_fn};
-use serde_json::Value;
-use shared::clock::SystemClock;
-use shared::config::{Config, ProcessEnv, TableConfig};
-use shared::cost::setup::CostSetup;
-use shared::performance::setup::{Wired, wire_dynamo};
-use shared::store::DynamoStore;
+use shared::runtime::{Container, Flush, Reads, serve_events};
 use warmer::WarmerDeps;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    let config = Config::from_env()?;
-    let table = TableConfig::from_env()?;
-    shared::telemetry::init_logging(&config);
-    let cost = CostSetup::from_env(&ProcessEnv, &table.table_name)?;
-    let sdk = shared::aws::sdk_config(table.endpoint.as_deref()).await;
-    let clock = Arc::new(SystemClock);
-    let dynamo = DynamoStore::new(shared::aws::dynamodb(&sdk), table.table_name, clock.clone());
-    let Wired { performance, store, .. } =
-        wire_dynamo("warmer", dynamo, clock.clone(), &config, &ProcessEnv, true)?;
-    let warmer = shared::warming::setup::warmer_from_env(
-        &ProcessEnv,
-        store.clone(),
-        cost.price_book(store.clone()),
-        Some(&sdk),
-    )?
-    .with_caches(performance.caches());
-    let deps = WarmerDeps { warmer, store, clock };
-    let deps = &deps;
-    let performance = &performance;
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
-        shared::warming::ping_or(&event.payload, || {
-            // The end of a run: this container's figures go to the table now.
-            performance.after(
-                true,
-                warmer::handle_schedule(deps, &event.payload, shared::lambda::deadline_of(&event.context)),
-            )
-        })
-        .await
-    }))
+    let container = Container::lambda("warmer", Reads::Cached).await?;
+    let deps = &WarmerDeps {
+        warmer: container.warmer()?,
+        store: container.store.clone(),
+        clock: container.clock.clone(),
+    };
+    serve_events(&container.performance, Flush::EveryRun, |payload, deadline| async move {
+        warmer::handle_schedule(deps, &payload, deadline).await
+    })
     .await
 }
