@@ -98,7 +98,7 @@ async fn consumed_capacity_reaches_the_query_statistics() {
     let Some(endpoint) = dynamodb_endpoint("consumed_capacity") else { return };
     let clock = clock();
     let stats = Arc::new(QueryStats::new(clock.clone() as Arc<dyn Clock>));
-    let dynamo = fresh_dynamo_store(&endpoint, clock.clone()).await.with_capacity_stats(stats.clone());
+    let dynamo = fresh_dynamo_store(&endpoint, clock.clone()).await.with_capacity_sink(stats.clone());
     let store = InstrumentedStore::new(Arc::new(dynamo), stats.clone());
     store.put(item("a", 1), Condition::Always).await.unwrap();
     store.get(&Key::new("PERF#test", "a")).await.unwrap();

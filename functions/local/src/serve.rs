@@ -68,16 +68,16 @@ pub async fn serve(args: ServeArgs, config: Config) -> anyhow::Result<()> {
         .with_performance(performance, table);
     // Warming invokes whatever Lambda-API endpoint COMMANDER_LAMBDA_ENDPOINT names (for example
     // `cargo lambda watch`); without one it says no target is reachable.
-    let warmer = shared::warming::setup::warmer_from_env(
+    let warmer = shared::runtime::warming::warmer_from_env(
         &ProcessEnv,
         store.clone(),
-        shared::cost::setup::CostSetup::default().price_book(store.clone()),
+        shared::runtime::cost::CostSetup::default().price_book(store.clone()),
         None,
     )?;
     state = state.with_warmer(warmer);
     if args.sweep_every_minutes > 0 {
         // The controls a sweep writes count as current for three of its periods.
-        let mut cost = shared::cost::setup::CostSetup::default();
+        let mut cost = shared::runtime::cost::CostSetup::default();
         cost.settings.period =
             chrono::Duration::minutes(i64::try_from(args.sweep_every_minutes).unwrap_or(1440));
         state = state.with_cost(&cost, None);

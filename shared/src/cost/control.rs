@@ -6,7 +6,43 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::levels::Level;
-use crate::scaling::records::CostControl;
+
+/// The spend the cost sweeper last recorded, and which cost controls are on. The scaler's cost gate
+/// and model selection read it; only the sweeper writes it (versioned).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CostControl {
+    #[serde(default)]
+    pub current_hourly_spend: f64,
+    #[serde(default)]
+    pub emergency_mode: bool,
+    #[serde(default)]
+    pub level: super::levels::Level,
+    #[serde(default)]
+    pub daily_projection: f64,
+    /// From $100/h: non-critical model selection takes the cheapest model within 0.05 accuracy of
+    /// its usual choice.
+    #[serde(default)]
+    pub optimizing: bool,
+    #[serde(default)]
+    pub emergency_since: Option<DateTime<Utc>>,
+    /// Since when the level has been below critical while emergency mode is on.
+    #[serde(default)]
+    pub below_critical_since: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub updated_at: Option<DateTime<Utc>>,
+    /// Until when the figures count as current (three sweep periods after the sweep): past
+    /// it the sweeper has stopped, and readers treat spend as unknown.
+    #[serde(default)]
+    pub fresh_until: Option<DateTime<Utc>>,
+}
+
+impl CostControl {
+    /// The sweeper has not reported for three of its periods (an item never swept is not stale:
+    /// there is nothing to distrust yet).
+    pub fn is_stale(&self, now: DateTime<Utc>) -> bool {
+        self.fresh_until.is_some_and(|until| now > until)
+    }
+}
 
 /// A change the sweep made, as recorded and reported.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -15,7 +15,6 @@ pub mod projection;
 pub mod provisioned_ledger;
 pub mod recommend;
 pub mod report;
-pub mod setup;
 pub mod sources;
 pub mod sweep;
 pub mod task;

@@ -119,7 +119,7 @@ impl CostMode {
     /// The mode the controls put model selection in at `now`. Stale controls (the sweeper has
     /// stopped) count as optimising: neither an old emergency nor an old calm is trusted.
     pub fn from_control(
-        control: &crate::scaling::records::CostControl,
+        control: &crate::cost::control::CostControl,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Self {
         if control.is_stale(now) {

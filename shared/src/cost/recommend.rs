@@ -33,6 +33,12 @@ pub enum Kind {
     Warming,
 }
 
+/// Recommendations from another capability (warming's pings against provisioned concurrency),
+/// joined to the sweep's own, so `cost` needs to know nothing of it.
+pub trait Advisor: Send + Sync + std::fmt::Debug {
+    fn advise(&self, prices: &super::prices::PriceTable) -> Vec<Recommendation>;
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Recommendation {
     pub kind: Kind,

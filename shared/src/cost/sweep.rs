@@ -24,6 +24,7 @@ use serde_json::Value;
 
 use super::actions::{ConcurrencyLimiter, Notification, Notifier};
 use super::caps::{self, CapStatus, CapsOutcome};
+use super::control::CostControl;
 use super::control::{self, ControlChange};
 use super::late_usage;
 use super::levels::Thresholds;
@@ -31,13 +32,12 @@ use super::price_book::PriceBook;
 use super::prices::PriceTable;
 use super::projection::{HourSpend, project};
 use super::provisioned_ledger::{self, ProvisionedLedger};
-use super::recommend::recommend;
+use super::recommend::{Advisor, recommend};
 use super::report::{
     self, CostReport, CurrentMetrics, HourCost, HourInputs, SourceStatus, combined, price_hour,
 };
 use super::sources::{MeteredSources, PricedFunction};
 use super::usage::{HourUsage, UsageCounters, hour_of};
-use crate::scaling::records::CostControl;
 use crate::store::{Condition, Item, Key, Query, Store, StoreError};
 use crate::telemetry::{Dimension, EmfSink, Unit};
 
@@ -156,7 +156,9 @@ pub struct Sweeper {
     limiter: Option<Arc<dyn ConcurrencyLimiter>>,
     settings: SweepSettings,
     /// What the warmer keeps warm (its advice joins the recommendations).
-    warming: Option<crate::warming::config::WarmConfig>,
+    /// Advice from beyond the sweep's own figures (warming's pings against provisioned
+    /// concurrency), joined to its recommendations.
+    advisors: Vec<Arc<dyn Advisor>>,
     /// Where the sweep's figures go as EMF lines (Lambda's metrics path; off for a simulation).
     metrics: EmfSink,
 }
@@ -171,7 +173,7 @@ impl Sweeper {
             notifier: None,
             limiter: None,
             settings,
-            warming: None,
+            advisors: Vec::new(),
             metrics: EmfSink::off(),
         }
     }
@@ -188,9 +190,10 @@ impl Sweeper {
         self
     }
 
+    /// Joins `advisor`'s recommendations to every sweep's.
     #[must_use]
-    pub fn with_warming(mut self, config: crate::warming::config::WarmConfig) -> Self {
-        self.warming = Some(config);
+    pub fn with_advisor(mut self, advisor: Arc<dyn Advisor>) -> Self {
+        self.advisors.push(advisor);
         self
     }
 
@@ -531,8 +534,8 @@ impl Sweeper {
 
         let functions = &self.settings.functions;
         let mut recommendations = recommend(&prices, functions, &[&current_inputs, &previous_inputs], hourly);
-        if let Some(warming) = &self.warming {
-            recommendations.extend(crate::warming::advice::advise(warming, &prices));
+        for advisor in &self.advisors {
+            recommendations.extend(advisor.advise(&prices));
         }
         let applied_optimizations = applied(&controls, &recommendations);
         let report = CostReport {

@@ -264,6 +264,14 @@ impl QueryStats {
     }
 }
 
+/// The DynamoDB store's consumed capacity, under the access pattern an instrumented store times
+/// the same call as.
+impl crate::store::CapacitySink for QueryStats {
+    fn consumed(&self, op: &str, pk: &str, sk: Option<&str>, units: f64) {
+        self.record_capacity(format!("{op} {}", pattern_of(pk, sk)), units);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::DateTime;

@@ -33,7 +33,7 @@ pub fn wire_dynamo(
     let table: Arc<dyn Store> = Arc::new(dynamo.clone());
     let performance = Performance::from_env(function, Arc::clone(&table), clock, env)?
         .with_metrics(crate::telemetry::EmfSink::from_config(config));
-    let measured: Arc<dyn Store> = Arc::new(dynamo.with_capacity_stats(Arc::clone(performance.stats())));
+    let measured: Arc<dyn Store> = Arc::new(dynamo.with_capacity_sink(performance.stats().clone()));
     let store =
         if cached { performance.instrument_and_cache(measured) } else { performance.instrument(measured) };
     Ok(Wired { performance, table, store })

@@ -99,7 +99,7 @@ impl Container {
     /// The warmer, invoking its targets through Lambda, counting its cache in this container's.
     pub fn warmer(&self) -> Result<Warmer, ConfigError> {
         let prices = self.settings.cost.price_book(self.store.clone());
-        Ok(crate::warming::setup::warmer_from_env(&ProcessEnv, self.store.clone(), prices, Some(&self.sdk))?
+        Ok(super::warming::warmer_from_env(&ProcessEnv, self.store.clone(), prices, Some(&self.sdk))?
             .with_caches(self.performance.caches()))
     }
 }

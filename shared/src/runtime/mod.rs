@@ -4,8 +4,10 @@
 //! is a few lines over this; `commander serve` builds from the same parts.
 
 mod container;
+pub mod cost;
 mod events;
 mod settings;
+pub mod warming;
 
 pub use container::{Container, Reads, StartError};
 pub use events::{Flush, serve_events};

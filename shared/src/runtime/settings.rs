@@ -1,7 +1,7 @@
 //! Every setting a container reads, read once at its start, each error naming its variable.
 
+use super::cost::CostSetup;
 use crate::config::{Config, ConfigError, Env, TableConfig};
-use crate::cost::setup::CostSetup;
 use crate::scaling::setup::ScalingSetup;
 
 /// What the environment says, read once.

@@ -37,7 +37,7 @@ pub struct Spend {
 impl Spend {
     /// The spend the controls record, as of `now`: stale controls keep their last rate but not
     /// emergency mode (a stopped sweeper would otherwise hold it on for good).
-    pub fn of(control: &crate::scaling::records::CostControl, now: chrono::DateTime<chrono::Utc>) -> Self {
+    pub fn of(control: &crate::cost::control::CostControl, now: chrono::DateTime<chrono::Utc>) -> Self {
         let stale = control.is_stale(now);
         Self { hourly: control.current_hourly_spend, emergency: control.emergency_mode && !stale, stale }
     }
@@ -154,7 +154,7 @@ mod stale_controls {
     use chrono::{DateTime, Duration};
 
     use super::*;
-    use crate::scaling::records::CostControl;
+    use crate::cost::control::CostControl;
 
     /// Issue 17, item 8: a stopped sweeper left emergency mode (or an old calm) in force for good.
     #[test]

@@ -11,7 +11,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::ScalingPolicy;
-use super::records::{AgentScalingState, CostControl, RegionEvent, RegionHealth, ScalingEventRecord};
+use super::records::{AgentScalingState, RegionEvent, RegionHealth, ScalingEventRecord};
+use crate::cost::control::CostControl;
 use crate::domain::{AgentType, BuiltinAgentType, Region, Replica, ReplicaId};
 use crate::store::{Condition, Item, Key, Query, Store, StoreError, Update};
 

@@ -317,7 +317,7 @@ pub async fn run(
         SweepSettings { functions, table_name: "commander-simulation".into(), ..SweepSettings::default() };
     let sweeper = Sweeper::new(Arc::clone(&store), price_book.clone(), settings)
         .with_metered(Arc::new(aws.clone()))
-        .with_warming(warm_config.clone());
+        .with_advisor(Arc::new(crate::warming::advice::WarmingAdvice(warm_config.clone())));
     let warmer =
         Warmer::new(Arc::clone(&store), warm_config, price_book.clone(), Some(Arc::new(aws.clone())));
     let mut engine = Engine {

@@ -15,7 +15,6 @@ use serde_json::{Map, Value};
 use super::item::{PK, SK, TTL, VERSION, number, validate_key};
 use super::{Condition, Item, Key, Page, Query, SortKey, Store, StoreError, Update, local};
 use crate::clock::Clock;
-use crate::performance::query_stats::{QueryStats, pattern_of};
 
 type Attributes = HashMap<String, AttributeValue>;
 
@@ -42,7 +41,14 @@ pub struct DynamoStore {
     client: Client,
     table: Arc<str>,
     clock: Arc<dyn Clock>,
-    capacity: Option<Arc<QueryStats>>,
+    capacity: Option<Arc<dyn CapacitySink>>,
+}
+
+/// Where the capacity units DynamoDB reports for each call go (the performance figures), so the
+/// store depends on no one: `op` is `get`, `put`, `update`, `query` or `delete`, with the key the
+/// call was for.
+pub trait CapacitySink: Send + Sync + std::fmt::Debug {
+    fn consumed(&self, op: &str, pk: &str, sk: Option<&str>, units: f64);
 }
 
 impl DynamoStore {
@@ -55,19 +61,18 @@ impl DynamoStore {
         &self.table
     }
 
-    /// Adds the capacity units each call consumed (as DynamoDB reports them) to `stats`, under
-    /// the access pattern an [`crate::performance::InstrumentedStore`] times the call as.
+    /// Tells `sink` the capacity units each call consumed, as DynamoDB reports them.
     #[must_use]
-    pub fn with_capacity_stats(mut self, stats: Arc<QueryStats>) -> Self {
-        self.capacity = Some(stats);
+    pub fn with_capacity_sink(mut self, sink: Arc<dyn CapacitySink>) -> Self {
+        self.capacity = Some(sink);
         self
     }
 
     fn consumed(&self, op: &str, pk: &str, sk: Option<&str>, capacity: Option<&ConsumedCapacity>) {
-        if let (Some(stats), Some(units)) =
+        if let (Some(sink), Some(units)) =
             (&self.capacity, capacity.and_then(ConsumedCapacity::capacity_units))
         {
-            stats.record_capacity(format!("{op} {}", pattern_of(pk, sk)), units);
+            sink.consumed(op, pk, sk, units);
         }
     }
 

@@ -17,7 +17,7 @@ mod query;
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 
-pub use dynamodb::{DynamoStore, create_table};
+pub use dynamodb::{CapacitySink, DynamoStore, create_table};
 pub use embedded::EmbeddedStore;
 pub use error::StoreError;
 pub use idempotency::{Idempotency, IdempotencyError, IdempotencyOutcome};

@@ -19,6 +19,16 @@ const PING_OVERHEAD_MS: u64 = 2;
 /// Warming runs per hour at the warmer's 5-minute schedule.
 pub const RUNS_PER_HOUR: f64 = 12.0;
 
+/// What the warmer keeps warm, as the cost sweep's advisor.
+#[derive(Debug, Clone)]
+pub struct WarmingAdvice(pub WarmConfig);
+
+impl crate::cost::recommend::Advisor for WarmingAdvice {
+    fn advise(&self, prices: &PriceTable) -> Vec<Recommendation> {
+        advise(&self.0, prices)
+    }
+}
+
 /// One recommendation per configured function (its regions together).
 pub fn advise(config: &WarmConfig, prices: &PriceTable) -> Vec<Recommendation> {
     let mut out = Vec::new();

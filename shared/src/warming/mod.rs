@@ -8,7 +8,6 @@ pub mod fanout;
 pub mod history;
 pub mod ping;
 pub mod plan;
-pub mod setup;
 pub mod warmer;
 
 pub use ping::{Answered, PingAnswer, WarmPing, ping_or};

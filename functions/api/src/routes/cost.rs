@@ -3,12 +3,12 @@ use axum::extract::{Query, State};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::cost::PriceTable;
+use shared::cost::control::CostControl;
 use shared::cost::levels::Thresholds;
 use shared::cost::price_book::PriceSource;
 use shared::cost::report::CostReport;
 use shared::cost::sweep::{PricedHour, RecordedAction, SweepError};
 use shared::error::ValidationError;
-use shared::scaling::records::CostControl;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::extract::Body;

@@ -15,9 +15,9 @@ use shared::clock::{Clock, ManualClock};
 use shared::config::Config;
 use shared::cost::PriceTable;
 use shared::cost::price_book::{PriceBook, PriceSource};
+use shared::runtime::warming::warmer_from_env;
 use shared::store::{MemoryStore, Store};
 use shared::warming::budget::{self, MAX_PINGS_PER_MINUTE};
-use shared::warming::setup::warmer_from_env;
 
 #[tokio::test]
 async fn one_call_sends_at_most_its_share_of_pings() {

@@ -9,8 +9,8 @@ use integration_tests::local_lambda::LocalLambda;
 use shared::clock::{Clock, ManualClock};
 use shared::cost::PriceTable;
 use shared::cost::price_book::{PriceBook, PriceSource};
+use shared::runtime::warming::warmer_from_env;
 use shared::store::{MemoryStore, Store};
-use shared::warming::setup::warmer_from_env;
 use shared::warming::warmer::WarmRequest;
 
 const CONTAINERS: usize = 3;

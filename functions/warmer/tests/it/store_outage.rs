@@ -13,8 +13,8 @@ use serde_json::Value;
 use shared::clock::{Clock, ManualClock};
 use shared::cost::PriceTable;
 use shared::cost::price_book::{PriceBook, PriceSource};
+use shared::runtime::warming::warmer_from_env;
 use shared::store::{DynamoStore, Key, Store};
-use shared::warming::setup::warmer_from_env;
 use warmer::{WarmerDeps, handle_schedule};
 
 fn scheduled_event() -> Value {

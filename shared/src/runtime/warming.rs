@@ -7,14 +7,14 @@
 
 use std::sync::Arc;
 
-use super::config::WarmConfig;
-use super::fanout::Invoker;
-use super::warmer::Warmer;
 use crate::aws::invoke::LambdaInvoker;
 use crate::config::{ConfigError, Env, bad, var};
 use crate::cost::price_book::PriceBook;
 use crate::domain::Region;
 use crate::store::Store;
+use crate::warming::config::WarmConfig;
+use crate::warming::fanout::Invoker;
+use crate::warming::warmer::Warmer;
 
 /// The warmer: invoking through `COMMANDER_LAMBDA_ENDPOINT` if set, else through AWS when `aws` is
 /// given, else nothing (it then says no target is reachable).

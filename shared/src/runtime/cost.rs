@@ -15,11 +15,11 @@ use std::sync::Arc;
 
 use chrono::Duration;
 
-use super::price_book::{PriceBook, PriceSource};
-use super::prices::PriceTable;
-use super::sources::PricedFunction;
-use super::sweep::{SweepSettings, Sweeper};
 use crate::config::{ConfigError, Env, bad, var};
+use crate::cost::price_book::{PriceBook, PriceSource};
+use crate::cost::prices::PriceTable;
+use crate::cost::sources::PricedFunction;
+use crate::cost::sweep::{SweepSettings, Sweeper};
 use crate::store::Store;
 
 #[derive(Debug, Clone)]
@@ -129,7 +129,7 @@ impl CostSetup {
         regions: &[crate::domain::Region],
     ) -> Sweeper {
         let mut sweeper = Sweeper::new(Arc::clone(&store), self.price_book(store), self.settings.clone())
-            .with_warming(self.warming.clone());
+            .with_advisor(Arc::new(crate::warming::advice::WarmingAdvice(self.warming.clone())));
         if let Some(sdk) = aws.filter(|_| self.aws_sources) {
             let lambda = aws_sdk_lambda::Client::new(sdk);
             let per_region = crate::aws::per_region(regions, |region| {
