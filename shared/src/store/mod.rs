@@ -6,6 +6,7 @@
 //! maintains for optimistic locking through [`Condition::Version`]).
 
 mod dynamodb;
+#[cfg(feature = "embedded")]
 mod embedded;
 mod error;
 mod idempotency;
@@ -18,6 +19,7 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 
 pub use dynamodb::{CapacitySink, DynamoStore, create_table};
+#[cfg(feature = "embedded")]
 pub use embedded::EmbeddedStore;
 pub use error::StoreError;
 pub use idempotency::{Idempotency, IdempotencyError, IdempotencyOutcome};
