@@ -95,8 +95,13 @@ pub const MAX_NAME_BYTES: usize = 140;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WarmRequest {
+    /// Function names (each 1 to 140 bytes); left out, every configured target.
+    #[schema(max_items = 64)]
     pub functions: Option<Vec<String>>,
+    #[schema(max_items = 64)]
     pub regions: Option<Vec<String>>,
+    /// Pings per target; at most 200 over all targets of the call.
+    #[schema(minimum = 1, maximum = 100)]
     pub concurrency: Option<u32>,
 }
 

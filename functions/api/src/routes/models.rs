@@ -19,11 +19,15 @@ pub struct SelectModelRequest {
     #[schema(value_type = String)]
     pub task_type: TaskType,
     pub severity: Severity,
-    /// 0 to 1 (default 0.85); critical and high never go below 0.92, low never below 0.80.
+    /// Default 0.85; critical and high never go below 0.92, low never below 0.80.
+    #[schema(minimum = 0, maximum = 1)]
     pub required_accuracy: Option<f64>,
     /// Most USD per 1,000 tokens (input and output together).
+    #[schema(exclusive_minimum = 0)]
     pub max_cost_per_1k: Option<f64>,
+    #[schema(maximum = 10_000_000)]
     pub expected_input_tokens: Option<u64>,
+    #[schema(maximum = 10_000_000)]
     pub expected_output_tokens: Option<u64>,
 }
 

@@ -48,13 +48,25 @@ pub struct PolicyList {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyChange {
+    /// At most `max_replicas`.
+    #[schema(maximum = 1000)]
     pub min_replicas: u32,
+    #[schema(maximum = 1000)]
     pub max_replicas: u32,
+    /// Above `scale_down_threshold`, below `scale_up_threshold`.
+    #[schema(exclusive_minimum = 0.01, exclusive_maximum = 1)]
     pub target_utilization: f64,
+    #[schema(exclusive_minimum = 0.01, maximum = 1)]
     pub scale_up_threshold: f64,
+    #[schema(minimum = 0.01, exclusive_maximum = 1)]
     pub scale_down_threshold: f64,
+    /// Seconds between scaling actions (the low alarm's window), at most a day.
+    #[schema(maximum = 86_400)]
     pub cooldown_period: u64,
+    #[schema(minimum = 1, maximum = 100_000)]
     pub capacity_per_replica: u32,
+    /// USD: 0, or 1E-6 to 1E6.
+    #[schema(minimum = 0, maximum = 1_000_000)]
     pub cost_per_replica_hour: f64,
     /// `heartbeats` or `cloudwatch`; left out, it follows the configured actuator.
     #[serde(default)]

@@ -19,9 +19,11 @@ use crate::{ApiError, AppState};
 #[serde(deny_unknown_fields)]
 pub struct RegionHealthChange {
     pub healthy: bool,
-    /// Relative share of replicas, from 0.01 to 100 (default 1).
+    /// Relative share of replicas (default 1).
+    #[schema(minimum = 0.01, maximum = 100)]
     pub weight: Option<f64>,
-    /// Why, for the record (at most 256 characters).
+    /// Why, for the record.
+    #[schema(max_length = 256)]
     pub reason: Option<String>,
 }
 

@@ -19,14 +19,17 @@ pub struct HeartbeatRequest {
     pub agent_type: AgentType,
     #[schema(value_type = String, pattern = "^[A-Za-z0-9._:-]{1,128}$")]
     pub replica_id: ReplicaId,
+    /// One of the fleet's regions.
     #[schema(value_type = String, example = "us-east-1")]
     pub region: Region,
-    /// Incidents in progress on the replica (>= 0).
+    /// Incidents in progress on the replica: 0 to 4 x `capacity`.
+    #[schema(minimum = 0, maximum = 400_000)]
     pub load: f64,
-    /// Incidents it can handle at once (> 0).
+    /// Incidents it can handle at once.
+    #[schema(minimum = 1, maximum = 100_000)]
     pub capacity: u32,
     pub healthy: bool,
-    /// 0 to 1.
+    #[schema(minimum = 0, maximum = 1)]
     pub performance_score: f64,
 }
 

@@ -24,7 +24,8 @@ pub struct SelectRequest {
     /// Default `peak_ewma`.
     pub strategy: Option<Strategy>,
     /// Makes the request safe to retry: the same id gets the same replica, counted once, for a
-    /// day (1-128 characters).
+    /// day (1-128 printable characters).
+    #[schema(min_length = 1, max_length = 128)]
     pub incident_id: Option<String>,
 }
 
@@ -49,9 +50,11 @@ pub struct ReleaseRequest {
     pub agent_type: AgentType,
     /// Whether the replica handled the incident successfully.
     pub ok: bool,
-    /// How long it took, 0 to 86,400,000 ms.
+    /// How long it took, in ms.
+    #[schema(minimum = 0, maximum = 86_400_000)]
     pub latency_ms: f64,
     /// With the id given at selection, a retried release counts once.
+    #[schema(min_length = 1, max_length = 128)]
     pub incident_id: Option<String>,
 }
 

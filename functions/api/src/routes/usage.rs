@@ -22,17 +22,19 @@ pub struct UsageRequest {
     #[schema(value_type = String)]
     pub task_type: TaskType,
     pub severity: Severity,
-    /// At most 10,000,000.
+    #[schema(maximum = 10_000_000)]
     pub input_tokens: u64,
-    /// At most 10,000,000.
+    #[schema(maximum = 10_000_000)]
     pub output_tokens: u64,
-    /// 0 to 3,600,000 ms.
+    /// In ms.
+    #[schema(minimum = 0, maximum = 3_600_000)]
     pub latency_ms: Option<f64>,
     /// When the call was made (default now); at most 24 hours ago, not in the future. A call
     /// older than the previous hour is priced by the next sweep into its hour's stored total.
     pub timestamp: Option<DateTime<Utc>>,
     /// The caller's id for this report (1 to 128 of `A-Z a-z 0-9 . _ : -`): a retry with the same
     /// id within 24 hours counts once and gets the first answer.
+    #[schema(pattern = "^[A-Za-z0-9._:-]{1,128}$")]
     pub request_id: Option<String>,
 }
 
