@@ -155,7 +155,12 @@ test("renders the fleet, spend, warming and recommendations from the API", async
     assert.match(await page.locator('#warming th[data-region="ap-southeast-1"]').textContent(),
       new RegExp(`^ap-southeast-1${there.slice(0, 2)}:\\d\\d there · ${singapore.in_window ? "warming hours" : "outside hours"}$`));
   });
-  assert.match(await page.locator("#recommendations .recs").textContent(), /keep warming detection-agent with pings/);
+  // The five functions' warming advice is one card listing them.
+  const warming = page.locator('#recommendations .recs > li[data-kind="warming"]');
+  assert.equal(await warming.count(), 1);
+  assert.match(await warming.locator(".what").textContent(), /^keep warming each of these with pings rather than provisioned concurrency \(5\)$/);
+  assert.equal(await warming.locator('li[data-target="detection-agent"]').count(), 1);
+  assert.equal(await warming.locator("li[data-target]").count(), 5);
 });
 
 test("the region toggle changes what is shown", async () => {

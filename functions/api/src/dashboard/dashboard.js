@@ -526,20 +526,45 @@ function renderWarming(warming) {
 function renderRecommendations(r) {
   const items = [
     ...(r.cost_recommendations || []).map((c) => ({
-      what: c.suggestion, target: c.target, evidence: c.evidence, impact: c.estimated_impact,
+      kind: c.kind, what: c.suggestion, target: c.target, evidence: c.evidence, impact: c.estimated_impact,
       tag: c.auto_applicable ? "cost · applied automatically when spend is high" : "cost",
     })),
     ...(r.performance_recommendations || []).map((p) => ({
-      what: p.suggestion, target: p.target, evidence: p.evidence, impact: p.estimated_impact, tag: `performance · ${p.priority}`,
+      kind: p.kind, what: p.suggestion, target: p.target, evidence: p.evidence, impact: p.estimated_impact,
+      tag: `performance · ${p.priority}`,
     })),
   ];
   if (!items.length) return [empty("No recommendations: nothing in the figures so far calls for a change.")];
-  return [h("ul", { className: "recs" }, items.map((i) => h("li", {},
-    h("span", { className: "what" }, i.what), " ", h("span", { className: "badge" }, i.tag),
-    i.target ? h("span", { className: "evidence" }, `Concerns ${i.target}`) : null,
-    h("span", { className: "evidence" }, `Evidence: ${i.evidence}`),
-    h("span", { className: "impact" }, i.impact),
-  )))];
+  // One card per kind of advice: the same suggestion for five functions is one thing to do.
+  const groups = new Map();
+  for (const i of items) {
+    const key = `${i.kind}|${i.tag}`;
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key).push(i);
+  }
+  return [h("ul", { className: "recs" }, [...groups.values()].map((group) => {
+    const first = group[0];
+    if (group.length === 1) {
+      return h("li", { "data-kind": first.kind },
+        h("span", { className: "what" }, first.what), " ", h("span", { className: "badge" }, first.tag),
+        first.target ? h("span", { className: "evidence" }, `Concerns ${first.target}`) : null,
+        h("span", { className: "evidence" }, `Evidence: ${first.evidence}`),
+        h("span", { className: "impact" }, first.impact));
+    }
+    return h("li", { "data-kind": first.kind },
+      h("span", { className: "what" }, groupTitle(group)), " ", h("span", { className: "badge" }, first.tag),
+      h("ul", { className: "rec-targets" }, group.map((i) => h("li", { "data-target": i.target },
+        h("strong", {}, i.target), `: ${i.impact}`,
+        h("span", { className: "evidence" }, `Evidence: ${i.evidence}`)))));
+  }))];
+}
+
+/** What a group's suggestions say once their targets are set aside: the same words for each
+ * ("keep warming each of these with pings ..."), or else the kind and how many. */
+function groupTitle(group) {
+  const general = group.map((i) => (i.target ? i.what.split(i.target).join("each of these") : i.what));
+  if (general.every((g) => g === general[0])) return `${general[0]} (${group.length})`;
+  return `${group[0].kind.replaceAll("_", " ")}: ${group.length} recommendations`;
 }
 
 // ---------- operator actions ----------
