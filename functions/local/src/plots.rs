@@ -1,11 +1,13 @@
 //! The simulation's plots, as SVG (plotters): the fleet per agent type and region, utilisation,
 //! response times by hour, spend against the thresholds, warm and cold starts, and the fleet size
-//! of the suite against the baselines. Hours since the run's start on every x axis.
+//! of the suite against the baselines. Wall-clock UTC on every x axis; thresholds dashed and
+//! labelled on the line, apart from the series' colours; legends above the data.
 
 use std::path::Path;
 
 use anyhow::anyhow;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use shared::cost::levels::Thresholds;
 use shared::simulation::report::Plot;
 use shared::simulation::{DayRun, Sample, Scenario, Variant};
@@ -34,24 +36,52 @@ fn color(i: usize) -> RGBColor {
     COLORS[i % COLORS.len()]
 }
 
-/// Draws one chart of lines on `area`: each line a label and its points.
+/// The mean over `window_h` hours centred on each point (the samples jitter minute to minute).
+fn smoothed(points: &[(f64, f64)], window_h: f64) -> Vec<(f64, f64)> {
+    let half = window_h / 2.0;
+    let (mut from, mut to, mut sum) = (0, 0, 0.0);
+    points
+        .iter()
+        .map(|&(x, _)| {
+            while to < points.len() && points[to].0 <= x + half {
+                sum += points[to].1;
+                to += 1;
+            }
+            while points[from].0 < x - half {
+                sum -= points[from].1;
+                from += 1;
+            }
+            (x, sum / (to - from) as f64)
+        })
+        .collect()
+}
+
+/// Draws one chart of lines on `area`: each line a label and its points (x in hours since the
+/// scenario's start, shown as UTC), and `flat` thresholds as labelled dashed lines.
 fn lines(
     area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
     caption: &str,
-    hours: f64,
+    scenario: &Scenario,
     y_desc: &str,
     series: &[(String, Vec<(f64, f64)>)],
     flat: &[(String, f64)],
 ) -> Drawn {
+    let hours = f64::from(scenario.hours);
+    // Headroom above the data for the legend.
     let y_max =
-        top(series.iter().flat_map(|(_, p)| p.iter().map(|(_, y)| *y)).chain(flat.iter().map(|(_, y)| *y)));
+        top(series.iter().flat_map(|(_, p)| p.iter().map(|(_, y)| *y)).chain(flat.iter().map(|(_, y)| *y)))
+            * 1.35;
+    let start = scenario.start;
+    let clock = |h: &f64| {
+        (start + chrono::Duration::seconds((h * 3600.0).round() as i64)).format("%H:%M").to_string()
+    };
     let mut chart = ChartBuilder::on(area)
         .caption(caption, ("sans-serif", 18))
         .margin(10)
         .x_label_area_size(32)
         .y_label_area_size(60)
         .build_cartesian_2d(0f64..hours, 0f64..y_max)?;
-    chart.configure_mesh().x_desc("hours since start").y_desc(y_desc).draw()?;
+    chart.configure_mesh().x_desc("UTC").x_label_formatter(&clock).y_desc(y_desc).draw()?;
     for (i, (label, points)) in series.iter().enumerate() {
         let c = color(i);
         chart
@@ -60,13 +90,14 @@ fn lines(
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
     }
     for (k, (label, y)) in flat.iter().enumerate() {
-        // Reference lines darken with their rank: the first grey, the last deep red.
-        const RULES: [RGBColor; 3] = [RGBColor(140, 140, 140), RGBColor(230, 140, 0), RGBColor(190, 0, 0)];
+        // Thresholds in black and greys, never a series' colour; dashed; each labelled on its
+        // line, the labels staggered so close thresholds do not print over each other.
+        const RULES: [RGBColor; 3] = [RGBColor(120, 120, 120), RGBColor(60, 60, 60), RGBColor(0, 0, 0)];
         let line = RULES[(k + RULES.len().saturating_sub(flat.len())).min(RULES.len() - 1)];
-        chart
-            .draw_series(LineSeries::new([(0.0, *y), (hours, *y)], line.stroke_width(1)))?
-            .label(label.as_str())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], line.stroke_width(1)));
+        chart.draw_series(DashedLineSeries::new([(0.0, *y), (hours, *y)], 6, 4, line.stroke_width(1)))?;
+        let font = ("sans-serif", 12).into_font().color(&line).pos(Pos::new(HPos::Right, VPos::Bottom));
+        let at = hours * (0.98 - 0.2 * k as f64);
+        chart.draw_series(std::iter::once(Text::new(label.clone(), (at, *y), font)))?;
     }
     chart
         .configure_series_labels()
@@ -81,17 +112,18 @@ fn suite(runs: &[DayRun]) -> Option<&DayRun> {
     runs.iter().find(|r| r.variant == Variant::Suite)
 }
 
-/// One panel per agent type, a line per region and one for all of them.
+/// One panel per agent type, a line per region and one for all of them; `what` is the caption,
+/// the y axis and the hours each point is the mean of (0: as sampled).
 fn per_type_and_region(
     path: &Path,
     scenario: &Scenario,
     run: &DayRun,
-    what: (&str, &str),
+    what: (&str, &str, f64),
     flat: &[(String, f64)],
     by_region: impl Fn(&Sample, &str) -> f64,
     total: impl Fn(&Sample) -> f64,
 ) -> Drawn {
-    let (caption, y_desc) = what;
+    let (caption, y_desc, window) = what;
     let types: Vec<_> = run.outcomes.keys().cloned().collect();
     let root =
         SVGBackend::new(path, (SIZE.0, SIZE.1 * types.len().max(1) as u32 * 3 / 4)).into_drawing_area();
@@ -99,7 +131,9 @@ fn per_type_and_region(
     for (area, agent_type) in root.split_evenly((types.len().max(1), 1)).iter().zip(&types) {
         let samples: Vec<&Sample> = run.samples.iter().filter(|s| &s.agent_type == agent_type).collect();
         let line = |value: &dyn Fn(&Sample) -> f64| -> Vec<(f64, f64)> {
-            samples.iter().map(|s| (hours_since(scenario, s.at), value(s))).collect()
+            let points: Vec<(f64, f64)> =
+                samples.iter().map(|s| (hours_since(scenario, s.at), value(s))).collect();
+            if window > 0.0 { smoothed(&points, window) } else { points }
         };
         let mut series: Vec<(String, Vec<(f64, f64)>)> = scenario
             .regions
@@ -107,7 +141,7 @@ fn per_type_and_region(
             .map(|region| (region.to_string(), line(&|s| by_region(s, region.as_str()))))
             .collect();
         series.push(("all regions".into(), line(&total)));
-        lines(area, &format!("{agent_type}: {caption}"), f64::from(scenario.hours), y_desc, &series, flat)?;
+        lines(area, &format!("{agent_type}: {caption}"), scenario, y_desc, &series, flat)?;
     }
     root.present()?;
     Ok(())
@@ -118,7 +152,7 @@ fn replicas(path: &Path, scenario: &Scenario, run: &DayRun) -> Drawn {
         path,
         scenario,
         run,
-        ("ready replicas per region", "replicas"),
+        ("ready replicas per region", "replicas", 0.0),
         &[],
         |s, region| f64::from(s.replicas.get(region).copied().unwrap_or(0)),
         |s| f64::from(s.replicas.values().sum::<u32>()),
@@ -131,7 +165,11 @@ fn utilization(path: &Path, scenario: &Scenario, run: &DayRun) -> Drawn {
         path,
         scenario,
         run,
-        ("utilisation per region (active incidents / capacity of ready replicas)", "utilisation"),
+        (
+            "utilisation per region (active incidents / capacity of ready replicas), 15-minute mean",
+            "utilisation",
+            0.25,
+        ),
         &flat,
         // A region that is down has no utilisation: its line drops to zero.
         |s, region| s.utilization_by_region.get(region).copied().unwrap_or(0.0),
@@ -143,7 +181,6 @@ fn response(path: &Path, scenario: &Scenario, runs: &[DayRun]) -> Drawn {
     let root = SVGBackend::new(path, (SIZE.0, SIZE.1 * 2)).into_drawing_area();
     root.fill(&WHITE)?;
     let areas = root.split_evenly((2, 1));
-    let hours = f64::from(scenario.hours);
     let mid = |h: chrono::DateTime<chrono::Utc>| hours_since(scenario, h) + 0.5;
     let waits: Vec<(String, Vec<(f64, f64)>)> = runs
         .iter()
@@ -154,7 +191,7 @@ fn response(path: &Path, scenario: &Scenario, runs: &[DayRun]) -> Drawn {
             )
         })
         .collect();
-    lines(&areas[0], "Wait for an agent by arrival hour, p99 (all types)", hours, "seconds", &waits, &[])?;
+    lines(&areas[0], "Wait for an agent by arrival hour, p99 (all types)", scenario, "seconds", &waits, &[])?;
     if let Some(run) = suite(runs) {
         let by = |name: &str, f: fn(&shared::simulation::HourSummary) -> f64| {
             (name.to_owned(), run.response_by_hour.iter().map(|h| (mid(h.hour), f(h))).collect::<Vec<_>>())
@@ -167,7 +204,7 @@ fn response(path: &Path, scenario: &Scenario, runs: &[DayRun]) -> Drawn {
         lines(
             &areas[1],
             "Suite: arrival to done by arrival hour (MTTR proxy, all types)",
-            hours,
+            scenario,
             "seconds",
             &series,
             &[],
@@ -181,7 +218,6 @@ fn spend(path: &Path, scenario: &Scenario, runs: &[DayRun]) -> Drawn {
     let root = SVGBackend::new(path, (SIZE.0, SIZE.1 * 2)).into_drawing_area();
     root.fill(&WHITE)?;
     let areas = root.split_evenly((2, 1));
-    let hours = f64::from(scenario.hours);
     let mut series: Vec<(String, Vec<(f64, f64)>)> = runs
         .iter()
         .map(|r| {
@@ -211,7 +247,7 @@ fn spend(path: &Path, scenario: &Scenario, runs: &[DayRun]) -> Drawn {
     lines(
         &areas[0],
         "Metered spend, $ per hour, with the cost thresholds",
-        hours,
+        scenario,
         "USD per hour",
         &series,
         &flat,
@@ -225,7 +261,14 @@ fn spend(path: &Path, scenario: &Scenario, runs: &[DayRun]) -> Drawn {
             )
         })
         .collect();
-    lines(&areas[1], "The sweeps' projection of the day's spend", hours, "USD per day", &projections, &[])?;
+    lines(
+        &areas[1],
+        "The sweeps' projection of the day's spend",
+        scenario,
+        "USD per day",
+        &projections,
+        &[],
+    )?;
     root.present()?;
     Ok(())
 }
@@ -246,14 +289,7 @@ fn starts(path: &Path, scenario: &Scenario, run: &DayRun) -> Drawn {
         ("warm starts".to_owned(), step(|h| h.warm_starts)),
         ("cold starts".to_owned(), step(|h| h.cold_starts)),
     ];
-    lines(
-        &root,
-        "Suite: agent function starts per hour",
-        f64::from(scenario.hours),
-        "invocations",
-        &series,
-        &[],
-    )?;
+    lines(&root, "Suite: agent function starts per hour", scenario, "invocations", &series, &[])?;
     root.present()?;
     Ok(())
 }
@@ -275,14 +311,7 @@ fn fleet(path: &Path, scenario: &Scenario, runs: &[DayRun]) -> Drawn {
             )
         })
         .collect();
-    lines(
-        &root,
-        "Ready replicas, all types and regions",
-        f64::from(scenario.hours),
-        "replicas",
-        &series,
-        &[],
-    )?;
+    lines(&root, "Ready replicas, all types and regions", scenario, "replicas", &series, &[])?;
     root.present()?;
     Ok(())
 }
