@@ -15,5 +15,6 @@ pub mod scaling;
 pub mod simulation;
 pub mod store;
 pub mod sync;
+pub mod table;
 pub mod telemetry;
 pub mod warming;

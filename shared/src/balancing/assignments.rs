@@ -103,7 +103,7 @@ struct IncidentRecord {
 }
 
 fn incident_key(agent_type: &AgentType, incident_id: &str) -> Key {
-    Key::new(format!("AGENT#{agent_type}"), format!("INCIDENT#{incident_id}"))
+    crate::table::incident(agent_type, incident_id)
 }
 
 /// The answer to an assignment.

@@ -18,7 +18,7 @@ use super::actions::{ConcurrencyLimiter, LimitError};
 use crate::store::{Condition, Item, Key, Store, StoreError};
 
 fn caps_key() -> Key {
-    Key::new("CONTROL", "CAPS")
+    crate::table::caps()
 }
 
 /// The functions a sweep has capped, each with what it had before.

@@ -8,12 +8,12 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::store::{Condition, Key, Query, Store, StoreError, Update};
 
-const PARTITION: &str = "COST#REPRICE";
+const PARTITION: &str = crate::table::COST_REPRICE;
 /// A mark outlives the 24 hours a call may be backdated, with a day to spare for failed sweeps.
 const MARK_TTL: Duration = Duration::days(2);
 
 fn key(hour: DateTime<Utc>) -> Key {
-    Key::new(PARTITION, hour.format("%Y-%m-%dT%H").to_string())
+    crate::table::reprice(hour)
 }
 
 /// Whether usage counted into `hour` at `now` falls before what the next sweep prices anyway.

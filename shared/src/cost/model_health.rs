@@ -67,7 +67,7 @@ impl ModelHealth {
 }
 
 fn key(model: &str) -> Key {
-    Key::new("MODELS", format!("HEALTH#{model}"))
+    crate::table::model_health(model)
 }
 
 #[derive(Debug, Clone)]
@@ -106,11 +106,13 @@ impl ModelHealthStore {
     /// Every model that has been reported on, by id: one query.
     pub async fn all(&self) -> Result<HashMap<String, ModelHealth>, StoreError> {
         let mut out = HashMap::new();
-        let mut query = Query::partition("MODELS").prefix("HEALTH#").limit(Query::MAX_LIMIT);
+        let mut query = Query::partition(crate::table::MODELS)
+            .prefix(crate::table::MODEL_HEALTH_PREFIX)
+            .limit(Query::MAX_LIMIT);
         loop {
             let page = self.store.query(&query).await?;
             for item in page.items {
-                let id = item.key.sk.trim_start_matches("HEALTH#").to_owned();
+                let id = item.key.sk.trim_start_matches(crate::table::MODEL_HEALTH_PREFIX).to_owned();
                 out.insert(id, item.record()?);
             }
             match page.next {

@@ -10,7 +10,7 @@ use super::prices::PriceTable;
 use crate::store::{Condition, Item, Key, Store, StoreError};
 
 fn key() -> Key {
-    Key::new("CONTROL", "PRICES")
+    crate::table::prices()
 }
 
 /// Where the table in force came from.

@@ -18,7 +18,7 @@ use crate::store::{Condition, Item, Key, Store, StoreError};
 const MAX_GAP: Duration = Duration::hours(2);
 
 fn ledger_key() -> Key {
-    Key::new("COST#PROVISIONED", "LEDGER")
+    crate::table::provisioned_ledger()
 }
 
 fn hour_name(at: DateTime<Utc>) -> String {

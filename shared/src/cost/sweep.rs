@@ -135,11 +135,11 @@ pub struct RecordedAction {
 }
 
 fn hour_key(hour: DateTime<Utc>) -> Key {
-    Key::new("COST#HOUR", hour.format("%Y-%m-%dT%H").to_string())
+    crate::table::cost_hour(hour)
 }
 
 fn control_key() -> Key {
-    Key::new("CONTROL", "COST")
+    crate::table::cost_control()
 }
 
 fn ttl(now: DateTime<Utc>) -> i64 {
@@ -216,7 +216,7 @@ impl Sweeper {
     }
 
     async fn warming(&self, hour: DateTime<Utc>) -> Result<f64, StoreError> {
-        let key = Key::new("COST#WARMING", hour.format("%Y-%m-%dT%H").to_string());
+        let key = crate::table::warming_cost(hour);
         Ok(self
             .store
             .get(&key)
@@ -330,8 +330,9 @@ impl Sweeper {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<PricedHour>, StoreError> {
-        let query =
-            Query::partition("COST#HOUR").between(hour_key(from).sk, hour_key(to).sk).limit(Query::MAX_LIMIT);
+        let query = Query::partition(crate::table::COST_HOUR)
+            .between(hour_key(from).sk, hour_key(to).sk)
+            .limit(Query::MAX_LIMIT);
         let page = self.store.query(&query).await?;
         let mut out = Vec::new();
         for item in page.items {
@@ -399,7 +400,7 @@ impl Sweeper {
             });
         }
         let recorded = RecordedAction { at: now, change: change.clone(), effects };
-        let key = Key::new("COST#ACTION", format!("{}#{n:02}", now.to_rfc3339()));
+        let key = crate::table::cost_action(now, n);
         let mut item = Item::from_record(key, &recorded)?;
         item.attrs.insert("ttl".into(), ttl(now).into());
         self.store.put(item, Condition::Always).await?;
@@ -563,7 +564,7 @@ impl Sweeper {
         };
         self.store_hour(&report.current_hour, now).await?;
         self.store_hour(&report.previous_hour, now).await?;
-        let mut snapshot = Item::from_record(Key::new("COST#SNAPSHOT", now.to_rfc3339()), &report)?;
+        let mut snapshot = Item::from_record(crate::table::cost_snapshot(now), &report)?;
         snapshot.attrs.insert("ttl".into(), ttl(now).into());
         self.store.put(snapshot, Condition::Always).await?;
         if self.metrics.is_on() {
@@ -597,8 +598,10 @@ impl Sweeper {
         now: DateTime<Utc>,
     ) -> Result<(Vec<CostReport>, bool), StoreError> {
         let from = (now - Duration::hours(i64::from(hours))).to_rfc3339();
-        let query =
-            Query::partition("COST#SNAPSHOT").between(from, now.to_rfc3339()).descending().limit(limit);
+        let query = Query::partition(crate::table::COST_SNAPSHOT)
+            .between(from, now.to_rfc3339())
+            .descending()
+            .limit(limit);
         let page = self.store.query(&query).await?;
         let reports = page.items.iter().map(Item::record).collect::<Result<Vec<CostReport>, _>>()?;
         Ok((reports, page.next.is_some()))
@@ -612,7 +615,10 @@ impl Sweeper {
     ) -> Result<Vec<RecordedAction>, StoreError> {
         let from = (now - Duration::hours(i64::from(hours))).to_rfc3339();
         let to = format!("{}~", now.to_rfc3339());
-        let query = Query::partition("COST#ACTION").between(from, to).descending().limit(Query::MAX_LIMIT);
+        let query = Query::partition(crate::table::COST_ACTION)
+            .between(from, to)
+            .descending()
+            .limit(Query::MAX_LIMIT);
         self.store.query(&query).await?.items.iter().map(Item::record).collect()
     }
 }

@@ -12,7 +12,7 @@ use super::prices::PriceTable;
 use super::task::TaskType;
 use crate::domain::Severity;
 use crate::error::ValidationError;
-use crate::store::{Key, Query, Store, StoreError, Update};
+use crate::store::{Query, Store, StoreError, Update};
 
 /// Most tokens one call may report (a sanity bound: far above any model's context).
 pub const MAX_TOKENS_PER_CALL: u64 = 10_000_000;
@@ -118,7 +118,7 @@ pub fn hour_of(at: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 fn partition(hour: DateTime<Utc>) -> String {
-    format!("USAGE#{}", hour.format("%Y-%m-%dT%H"))
+    crate::table::usage_partition(hour)
 }
 
 #[derive(Debug, Clone)]
@@ -163,7 +163,7 @@ impl UsageCounters {
     /// counters of the hour `at` falls in: one atomic update, as for a single call.
     pub async fn add(&self, at: DateTime<Utc>, totals: &HourUsage) -> Result<(), StoreError> {
         let hour = hour_of(at);
-        let key = Key::new(partition(hour), format!("MODEL#{}#TASK#{}", totals.model, totals.task_type));
+        let key = crate::table::usage(hour, &totals.model, &totals.task_type);
         let mut update = Update::new()
             .set("model", totals.model.clone())
             .set("task_type", totals.task_type.clone())
@@ -188,7 +188,9 @@ impl UsageCounters {
     /// Every counter of the hour starting at `hour`: one query (more only past 1 MB of counters).
     pub async fn hour(&self, hour: DateTime<Utc>) -> Result<Vec<HourUsage>, StoreError> {
         let mut out = Vec::new();
-        let mut query = Query::partition(partition(hour_of(hour))).prefix("MODEL#").limit(Query::MAX_LIMIT);
+        let mut query = Query::partition(partition(hour_of(hour)))
+            .prefix(crate::table::USAGE_PREFIX)
+            .limit(Query::MAX_LIMIT);
         loop {
             let page = self.store.query(&query).await?;
             for item in page.items {

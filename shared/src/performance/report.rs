@@ -11,7 +11,7 @@ use super::cache::CacheStats;
 use super::memory::MemoryReading;
 use super::pools::PoolSnapshot;
 use super::query_stats::{PatternRecord, PatternStats, PatternSummary, WINDOW_SECONDS};
-use crate::store::{Item, Key, Query, Store, StoreError};
+use crate::store::{Item, Query, Store, StoreError};
 
 /// How long container reports are kept.
 const KEEP_SECONDS: i64 = 86_400;
@@ -47,12 +47,12 @@ pub struct ContainerReport {
 }
 
 fn window_pk(start: i64) -> String {
-    format!("PERF#{start}")
+    crate::table::perf_window(start)
 }
 
 impl ContainerReport {
     pub fn to_item(&self) -> Result<Item, StoreError> {
-        let key = Key::new(window_pk(self.window_start), format!("{}#{}", self.function, self.container));
+        let key = crate::table::perf_report(self.window_start, &self.function, &self.container);
         let expires = DateTime::from_timestamp(self.window_start + WINDOW_SECONDS + KEEP_SECONDS, 0)
             .unwrap_or_default();
         Ok(Item::from_record(key, self)?.with_ttl(expires))

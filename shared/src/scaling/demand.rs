@@ -184,12 +184,8 @@ pub fn minute_of(at: DateTime<Utc>) -> DateTime<Utc> {
     at.with_second(0).and_then(|t| t.with_nanosecond(0)).unwrap_or(at)
 }
 
-fn demand_pk(agent_type: &AgentType, shard: usize) -> String {
-    format!("AGENT#{agent_type}#DEMAND#{shard}")
-}
-
 fn demand_key(agent_type: &AgentType, shard: usize, minute: DateTime<Utc>) -> Key {
-    Key::new(demand_pk(agent_type, shard), format!("DEMAND#{}", minute_name(minute)))
+    crate::table::demand(agent_type, shard, minute)
 }
 
 fn minute_of_key(sk: &str) -> Option<DateTime<Utc>> {
@@ -198,7 +194,7 @@ fn minute_of_key(sk: &str) -> Option<DateTime<Utc>> {
 }
 
 fn waiting_key(agent_type: &AgentType, incident_id: &str) -> Key {
-    Key::new(format!("AGENT#{agent_type}"), format!("WAITING#{incident_id}"))
+    crate::table::waiting(agent_type, incident_id)
 }
 
 fn attribute(kind: &str, severity: Severity) -> String {
@@ -434,7 +430,8 @@ mod tests {
             ledger.served(&t(), Severity::High, None, now).await.unwrap();
         }
         for shard in 0..SHARDS {
-            let page = store.query(&Query::partition(demand_pk(&t(), shard))).await.unwrap();
+            let page =
+                store.query(&Query::partition(crate::table::demand_partition(&t(), shard))).await.unwrap();
             let served: f64 = page.items.iter().map(|i| read_minute(i).served.high).sum();
             assert!((2.0..=4.0).contains(&served), "shard {shard} took {served} of 20 counts");
         }

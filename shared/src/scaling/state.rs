@@ -15,8 +15,7 @@ use super::records::{AgentScalingState, RegionEvent, RegionHealth, ScalingEventR
 use crate::cost::control::CostControl;
 use crate::domain::{AgentType, BuiltinAgentType, Region, Replica, ReplicaId};
 use crate::store::{Condition, Item, Key, Query, Store, StoreError, Update};
-
-const CATALOG: &str = "CATALOG";
+use crate::table;
 
 /// Live replicas one agent type may have. Every id goes into the type's state item (to notice the
 /// ones that stop reporting), which must stay well inside DynamoDB's 400 KB: 1,000 ids of up to
@@ -62,23 +61,23 @@ impl ReplicaHeartbeat {
 }
 
 pub(crate) fn agent_pk(agent_type: &AgentType) -> String {
-    format!("AGENT#{agent_type}")
+    table::agent(agent_type)
 }
 
 fn policy_key(agent_type: &AgentType) -> Key {
-    Key::new(agent_pk(agent_type), "POLICY")
+    table::policy(agent_type)
 }
 
 fn state_key(agent_type: &AgentType) -> Key {
-    Key::new(agent_pk(agent_type), "STATE")
+    table::scaling_state(agent_type)
 }
 
 fn region_key(region: &Region) -> Key {
-    Key::new(format!("REGION#{region}"), "HEALTH")
+    table::region_health(region)
 }
 
 pub(crate) fn replica_key(replica: &Replica) -> Key {
-    Key::new(agent_pk(&replica.agent_type), format!("REPLICA#{}#{}", replica.region, replica.replica_id))
+    table::replica(&replica.agent_type, &replica.region, replica.replica_id.as_str())
 }
 
 /// Typed access to the fleet's policies and replicas.
@@ -119,10 +118,12 @@ impl FleetState {
         loop {
             let page = self
                 .store
-                .query(&Query::partition(CATALOG).prefix("AGENT#").limit(1000).after(cursor))
+                .query(
+                    &Query::partition(table::CATALOG).prefix(table::CATALOG_PREFIX).limit(1000).after(cursor),
+                )
                 .await?;
             for item in page.items {
-                let name = item.key.sk.trim_start_matches("AGENT#");
+                let name = item.key.sk.trim_start_matches(table::CATALOG_PREFIX);
                 let agent_type = AgentType::parse(name)
                     .map_err(|e| StoreError::Corrupt(format!("catalog entry {name:?}: {e}")))?;
                 if agent_type.builtin().is_none() {
@@ -160,8 +161,7 @@ impl FleetState {
             if agent_type.builtin().is_none() {
                 // Listed first: a catalog entry without a policy is skipped by readers, while a
                 // policy without its entry would be invisible to them.
-                let entry =
-                    Item::new(Key::new(CATALOG, format!("AGENT#{agent_type}")), serde_json::Map::new());
+                let entry = Item::new(table::catalog_entry(agent_type), serde_json::Map::new());
                 self.store.put(entry, Condition::Always).await?;
             }
             Condition::Absent
@@ -184,7 +184,7 @@ impl FleetState {
         self.store.delete(&policy_key(agent_type), Condition::Version(version)).await?;
         if agent_type.builtin().is_none() {
             // After the policy: readers skip a catalog entry without a policy.
-            self.store.delete(&Key::new(CATALOG, format!("AGENT#{agent_type}")), Condition::Always).await?;
+            self.store.delete(&table::catalog_entry(agent_type), Condition::Always).await?;
         }
         Ok(())
     }
@@ -238,7 +238,10 @@ impl FleetState {
         let mut replicas = Vec::new();
         let mut cursor = None;
         loop {
-            let query = Query::partition(agent_pk(agent_type)).prefix("REPLICA#").limit(1000).after(cursor);
+            let query = Query::partition(agent_pk(agent_type))
+                .prefix(table::REPLICA_PREFIX)
+                .limit(1000)
+                .after(cursor);
             let page = self.store.query(&query).await?;
             for item in page.items {
                 match item.record::<Replica>() {
@@ -298,11 +301,9 @@ impl FleetState {
         let items = events
             .iter()
             .map(|e| {
-                // Time first so a partition query lists events in order; the random tail keeps two
-                // evaluations in the same millisecond from overwriting each other's events.
                 let tail = uuid::Uuid::new_v4().simple().to_string();
-                let sk = format!("EVENT#{}#{}", e.at.format("%Y-%m-%dT%H:%M:%S%.3fZ"), &tail[..12]);
-                Ok(Item::from_record(Key::new(agent_pk(agent_type), sk), e)?.with_ttl(e.at + ttl))
+                let key = table::event(agent_pk(agent_type), e.at, &tail[..12]);
+                Ok(Item::from_record(key, e)?.with_ttl(e.at + ttl))
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         self.store.batch_put(items).await
@@ -316,7 +317,9 @@ impl FleetState {
     ) -> Result<Vec<ScalingEventRecord>, StoreError> {
         let page = self
             .store
-            .query(&Query::partition(agent_pk(agent_type)).prefix("EVENT#").descending().limit(limit))
+            .query(
+                &Query::partition(agent_pk(agent_type)).prefix(table::EVENT_PREFIX).descending().limit(limit),
+            )
             .await?;
         page.items.iter().map(Item::record).collect()
     }
@@ -393,9 +396,8 @@ impl FleetState {
     /// Keeps a region mark or clearance as its own item for 30 days.
     pub async fn record_region_event(&self, event: &RegionEvent) -> Result<(), StoreError> {
         let tail = uuid::Uuid::new_v4().simple().to_string();
-        let sk = format!("EVENT#{}#{}", event.at.format("%Y-%m-%dT%H:%M:%S%.3fZ"), &tail[..12]);
-        let item = Item::from_record(Key::new(format!("REGION#{}", event.region), sk), event)?
-            .with_ttl(event.at + Duration::days(30));
+        let key = table::event(table::region(&event.region), event.at, &tail[..12]);
+        let item = Item::from_record(key, event)?.with_ttl(event.at + Duration::days(30));
         self.store.put(item, Condition::Always).await
     }
 
@@ -403,20 +405,19 @@ impl FleetState {
     pub async fn region_events(&self, region: &Region, limit: usize) -> Result<Vec<RegionEvent>, StoreError> {
         let page = self
             .store
-            .query(&Query::partition(format!("REGION#{region}")).prefix("EVENT#").descending().limit(limit))
+            .query(
+                &Query::partition(table::region(region))
+                    .prefix(table::EVENT_PREFIX)
+                    .descending()
+                    .limit(limit),
+            )
             .await?;
         page.items.iter().map(Item::record).collect()
     }
 
     /// Current spend and emergency mode as the cost sweeper recorded them (zero and off until then).
     pub async fn cost_control(&self) -> Result<CostControl, StoreError> {
-        Ok(self
-            .store
-            .get(&Key::new("CONTROL", "COST"))
-            .await?
-            .map(|i| i.record())
-            .transpose()?
-            .unwrap_or_default())
+        Ok(self.store.get(&table::cost_control()).await?.map(|i| i.record()).transpose()?.unwrap_or_default())
     }
 }
 

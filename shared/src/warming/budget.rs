@@ -9,7 +9,7 @@
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Condition, Item, Key, Store, StoreError};
+use crate::store::{Condition, Item, Store, StoreError};
 
 /// Pings one on-demand call may send, over all its targets.
 pub const MAX_PINGS_PER_CALL: u32 = 200;
@@ -42,7 +42,7 @@ fn minute_of(now: DateTime<Utc>) -> DateTime<Utc> {
 /// read-modify-write of the minute's item, so concurrent calls never overspend it.
 pub async fn reserve(store: &dyn Store, pings: u32, now: DateTime<Utc>) -> Result<(), BudgetError> {
     let minute = minute_of(now);
-    let key = Key::new("WARM#ON_DEMAND", minute.format("%Y-%m-%dT%H:%M").to_string());
+    let key = crate::table::warm_on_demand(minute);
     for _ in 0..ATTEMPTS {
         let item = store.get(&key).await?.filter(|i| i.is_live(now));
         let version = item.as_ref().and_then(Item::version);

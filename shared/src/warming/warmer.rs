@@ -25,7 +25,7 @@ use crate::store::{Condition, Item, Key, Store, StoreError, Update};
 pub const UNREACHABLE: &str = "no target is reachable: no Lambda API is configured here (set COMMANDER_LAMBDA_ENDPOINT, e.g. to `cargo lambda watch`)";
 
 fn state_key(t: &WarmTarget) -> Key {
-    Key::new(format!("WARM#{}#{}", t.function, t.region), "STATE")
+    crate::table::warm_state(&t.function, t.region.as_str())
 }
 
 /// A target's stored state.
@@ -398,7 +398,7 @@ impl Warmer {
         }
         if cost > 0.0 {
             let hour = hour_of(now);
-            let key = Key::new("COST#WARMING", hour.format("%Y-%m-%dT%H").to_string());
+            let key = crate::table::warming_cost(hour);
             let update = Update::new()
                 .add("cost", cost)
                 .set("ttl", (hour + Duration::days(crate::cost::sweep::RETENTION_DAYS)).timestamp());

@@ -13,5 +13,6 @@ mod provisioned;
 mod scaling_aws;
 mod scaling_service;
 mod simulation_fixtures;
+mod table_layout;
 mod warm_history;
 mod warm_status;

@@ -2,7 +2,6 @@ use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use shared::store::Key;
 use utoipa::ToSchema;
 
 use crate::{ApiError, AppState};
@@ -24,7 +23,7 @@ pub struct Health {
     ))]
 pub async fn health(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     // Any failure to read means the store cannot serve us, whatever its kind.
-    state.store.get(&Key::new("HEALTH", "PROBE")).await.map_err(|e| {
+    state.store.get(&shared::table::health_probe()).await.map_err(|e| {
         tracing::warn!(error = %e, "health probe failed");
         ApiError::Unavailable
     })?;
