@@ -30,7 +30,7 @@ impl DistributedCache {
     }
 
     fn key(&self, key: &str) -> Key {
-        crate::table::cache_entry(&self.name, key)
+        crate::table::cache_entry(self.name, key)
     }
 
     /// The entry under `key`, if a container stored one that has not expired. An entry that no
