@@ -20,6 +20,16 @@ pub struct Wired {
     pub store: Arc<dyn Store>,
 }
 
+/// How a container's handlers read the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reads {
+    /// Through the seed caches (policies, prices, replica sets, traffic profiles): the api and
+    /// the warmer, which read the same items on every request or run.
+    Cached,
+    /// Straight from the table: the scaler and the sweeper act on the latest policy and prices.
+    Direct,
+}
+
 /// Wires `dynamo` for `function`: pool and cache limits from `env`, EMF as `config` says.
 pub fn wire_dynamo(
     function: &'static str,
@@ -27,14 +37,16 @@ pub fn wire_dynamo(
     clock: Arc<dyn Clock>,
     config: &Config,
     env: &impl Env,
-    cached: bool,
+    reads: Reads,
 ) -> Result<Wired, ValidationError> {
     super::Pools::install_from_env()?;
     let table: Arc<dyn Store> = Arc::new(dynamo.clone());
     let performance = Performance::from_env(function, Arc::clone(&table), clock, env)?
         .with_metrics(crate::telemetry::EmfSink::from_config(config));
     let measured: Arc<dyn Store> = Arc::new(dynamo.with_capacity_sink(performance.stats().clone()));
-    let store =
-        if cached { performance.instrument_and_cache(measured) } else { performance.instrument(measured) };
+    let store = match reads {
+        Reads::Cached => performance.instrument_and_cache(measured),
+        Reads::Direct => performance.instrument(measured),
+    };
     Ok(Wired { performance, table, store })
 }

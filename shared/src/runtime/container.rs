@@ -7,6 +7,7 @@ use crate::config::{ConfigError, ProcessEnv};
 use crate::cost::sweep::Sweeper;
 use crate::error::ValidationError;
 use crate::performance::Performance;
+pub use crate::performance::setup::Reads;
 use crate::performance::setup::{Wired, wire_dynamo};
 use crate::scaling::FleetState;
 use crate::scaling::cost_gate::CostGate;
@@ -15,16 +16,6 @@ use crate::store::{DynamoStore, Store};
 use crate::warming::warmer::Warmer;
 
 use super::Settings;
-
-/// How a container's handlers read the table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reads {
-    /// Through the seed caches (policies, prices, replica sets, traffic profiles): the api and
-    /// the warmer, which read the same items on every request or run.
-    Cached,
-    /// Straight from the table: the scaler and the sweeper act on the latest policy and prices.
-    Direct,
-}
 
 /// Why a container could not start: a setting, named.
 #[derive(Debug, thiserror::Error)]
@@ -58,14 +49,8 @@ impl Container {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let dynamo =
             DynamoStore::new(crate::aws::dynamodb(&sdk), settings.table.table_name.clone(), clock.clone());
-        let Wired { performance, table, store } = wire_dynamo(
-            function,
-            dynamo,
-            clock.clone(),
-            &settings.config,
-            &ProcessEnv,
-            reads == Reads::Cached,
-        )?;
+        let Wired { performance, table, store } =
+            wire_dynamo(function, dynamo, clock.clone(), &settings.config, &ProcessEnv, reads)?;
         Ok(Self { settings, sdk, clock, performance, table, store })
     }
 
