@@ -5,8 +5,11 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use shared::cost::sweep::SweepError;
 use shared::error::ValidationError;
+use shared::scaling::service::ScalingError;
 use shared::store::StoreError;
+use shared::warming::warmer::WarmError;
 use utoipa::ToSchema;
 
 /// Seconds a caller should wait before retrying while the store is unavailable.
@@ -114,6 +117,49 @@ impl From<StoreError> for ApiError {
 impl From<ValidationError> for ApiError {
     fn from(e: ValidationError) -> Self {
         Self::Unprocessable(e)
+    }
+}
+
+impl From<SweepError> for ApiError {
+    fn from(e: SweepError) -> Self {
+        match e {
+            SweepError::Store(e) => e.into(),
+            SweepError::Contended => Self::Conflict(e.to_string()),
+            // The report is stored (GET /cost/report); the caps are retried by the next sweep.
+            SweepError::CapsIncomplete(_) => Self::Retry(
+                format!("{e}; the sweep's report is stored (GET /cost/report) and the next sweep carries on"),
+                60,
+            ),
+        }
+    }
+}
+
+impl From<ScalingError> for ApiError {
+    fn from(e: ScalingError) -> Self {
+        match e {
+            ScalingError::UnknownAgentType(t) => {
+                Self::NotFound(format!("agent type {t} has no scaling policy"))
+            }
+            ScalingError::Store(e) => e.into(),
+            ScalingError::Contention => {
+                Self::Conflict("too many concurrent evaluations of this type; retry".into())
+            }
+            ScalingError::Actuator(e) if e.retryable => {
+                tracing::warn!(error = %e, "actuator unavailable");
+                Self::Unavailable
+            }
+            ScalingError::Actuator(e) => Self::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<WarmError> for ApiError {
+    fn from(e: WarmError) -> Self {
+        match e {
+            WarmError::Invalid(v) => v.into(),
+            WarmError::Busy { detail, retry_after_s } => Self::TooManyRequests(detail, retry_after_s),
+            WarmError::Store(s) => s.into(),
+        }
     }
 }
 

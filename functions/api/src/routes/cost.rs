@@ -7,7 +7,7 @@ use shared::cost::control::CostControl;
 use shared::cost::levels::Thresholds;
 use shared::cost::price_book::PriceSource;
 use shared::cost::report::CostReport;
-use shared::cost::sweep::{PricedHour, RecordedAction, SweepError};
+use shared::cost::sweep::{PricedHour, RecordedAction};
 use shared::error::ValidationError;
 use utoipa::{IntoParams, ToSchema};
 
@@ -81,18 +81,6 @@ pub async fn put_prices(
     }))
 }
 
-pub(crate) fn sweep_error(e: SweepError) -> ApiError {
-    match e {
-        SweepError::Store(e) => e.into(),
-        SweepError::Contended => ApiError::Conflict(e.to_string()),
-        // The report is stored (GET /cost/report); the caps are retried by the next sweep.
-        SweepError::CapsIncomplete(_) => ApiError::Retry(
-            format!("{e}; the sweep's report is stored (GET /cost/report) and the next sweep carries on"),
-            60,
-        ),
-    }
-}
-
 /// Runs a cost sweep now: prices the current and previous hour, projects the day, moves the cost
 /// controls and answers what it found and did.
 #[utoipa::path(post, path = "/cost/optimize", tag = "cost",
@@ -102,7 +90,7 @@ pub(crate) fn sweep_error(e: SweepError) -> ApiError {
         (status = 503, description = "The store is unavailable, or emergency concurrency caps could not all be put in place (the report is stored)", body = crate::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn optimize(State(state): State<AppState>) -> Result<Json<CostReport>, ApiError> {
-    Ok(Json(state.sweeper.sweep(state.clock.now()).await.map_err(sweep_error)?))
+    Ok(Json(state.sweeper.sweep(state.clock.now()).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

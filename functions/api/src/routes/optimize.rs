@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::domain::{AgentType, Severity};
 use shared::scaling::plan::Evaluation;
-use shared::scaling::service::{ScalingError, ScalingRequest};
+use shared::scaling::service::ScalingRequest;
 use utoipa::ToSchema;
 
 use crate::extract::OptionalBody;
@@ -34,23 +34,6 @@ pub struct OptimizeResponse {
     pub cost_impact: f64,
     pub dry_run: bool,
     pub timestamp: DateTime<Utc>,
-}
-
-pub(crate) fn scaling_error(e: ScalingError) -> ApiError {
-    match e {
-        ScalingError::UnknownAgentType(t) => {
-            ApiError::NotFound(format!("agent type {t} has no scaling policy"))
-        }
-        ScalingError::Store(e) => e.into(),
-        ScalingError::Contention => {
-            ApiError::Conflict("too many concurrent evaluations of this type; retry".into())
-        }
-        ScalingError::Actuator(e) if e.retryable => {
-            tracing::warn!(error = %e, "actuator unavailable");
-            ApiError::Unavailable
-        }
-        ScalingError::Actuator(e) => ApiError::Internal(e.to_string()),
-    }
 }
 
 /// Evaluates every type (or one) now, as the scaler's tick does, and applies the decisions
@@ -95,5 +78,5 @@ pub(crate) async fn evaluate_all(
         .iter()
         .map(|agent_type| ScalingRequest::operator(agent_type.clone(), severity, dry_run))
         .collect();
-    state.scaler.evaluate_many(&requests, state.clock.now()).await.map_err(scaling_error)
+    state.scaler.evaluate_many(&requests, state.clock.now()).await.map_err(ApiError::from)
 }

@@ -2,7 +2,7 @@ use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use shared::warming::warmer::{TargetStatus, WarmError, WarmRequest, WarmRun};
+use shared::warming::warmer::{TargetStatus, WarmRequest, WarmRun};
 use utoipa::ToSchema;
 
 use crate::extract::OptionalBody;
@@ -45,11 +45,7 @@ pub async fn warm(
         WarmBody::Names(functions) => WarmRequest { functions: Some(functions), ..WarmRequest::default() },
         WarmBody::Request(r) => r,
     };
-    let run = state.warmer.on_demand(&request, state.clock.now()).await.map_err(|e| match e {
-        WarmError::Invalid(v) => ApiError::from(v),
-        WarmError::Busy { detail, retry_after_s } => ApiError::TooManyRequests(detail, retry_after_s),
-        WarmError::Store(s) => ApiError::from(s),
-    })?;
+    let run = state.warmer.on_demand(&request, state.clock.now()).await?;
     Ok(Json(run))
 }
 
