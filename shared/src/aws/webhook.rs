@@ -31,16 +31,23 @@ pub struct Webhook {
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 impl Webhook {
-    /// `url` must be `https://`, or `http://` to a loopback address.
-    pub fn new(url: &str) -> Result<Self, ValidationError> {
+    /// Checks `url` as [`Webhook::new`] would take it, without building a client (which loads
+    /// the system's root certificates): what settings are validated with at a container's start.
+    pub fn check(url: &str) -> Result<Uri, ValidationError> {
         let bad = |why: &str| ValidationError::new("COMMANDER_COST_WEBHOOK_URL", why.to_owned());
         let uri: Uri = url.parse().map_err(|_| bad("is not a URL"))?;
         let loopback = matches!(uri.host(), Some("127.0.0.1" | "localhost" | "[::1]"));
         match uri.scheme_str() {
-            Some("https") => {}
-            Some("http") if loopback => {}
-            _ => return Err(bad("must be https:// (or http:// to a loopback address)")),
+            Some("https") => Ok(uri),
+            Some("http") if loopback => Ok(uri),
+            _ => Err(bad("must be https:// (or http:// to a loopback address)")),
         }
+    }
+
+    /// `url` must be `https://`, or `http://` to a loopback address.
+    pub fn new(url: &str) -> Result<Self, ValidationError> {
+        let bad = |why: &str| ValidationError::new("COMMANDER_COST_WEBHOOK_URL", why.to_owned());
+        let uri = Self::check(url)?;
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_native_roots()
             .map_err(|e| bad(&format!("no root certificates to verify it with: {e}")))?

@@ -81,10 +81,13 @@ impl Container {
             .with_metrics(crate::telemetry::EmfSink::from_config(config))
     }
 
-    /// The warmer, invoking its targets through Lambda, counting its cache in this container's.
+    /// The warmer of the settings' targets (read once, with the cost settings that advise on
+    /// them), invoking through Lambda, counting its cache in this container's.
     pub fn warmer(&self) -> Result<Warmer, ConfigError> {
         let prices = self.settings.cost.price_book(self.store.clone());
-        Ok(super::warming::warmer_from_env(&ProcessEnv, self.store.clone(), prices, Some(&self.sdk))?
-            .with_caches(self.performance.caches()))
+        let config = self.settings.cost.warming.clone();
+        let warmer =
+            super::warming::warmer_for(config, &ProcessEnv, self.store.clone(), prices, Some(&self.sdk))?;
+        Ok(warmer.with_caches(self.performance.caches()))
     }
 }

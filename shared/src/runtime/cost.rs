@@ -92,7 +92,7 @@ impl CostSetup {
         };
         let webhook = var(env, "COMMANDER_COST_WEBHOOK_URL");
         if let Some(url) = &webhook {
-            crate::aws::webhook::Webhook::new(url)
+            crate::aws::webhook::Webhook::check(url)
                 .map_err(|e| bad("COMMANDER_COST_WEBHOOK_URL", e.message))?;
         }
         Ok(Self {
@@ -108,11 +108,7 @@ impl CostSetup {
             },
             webhook,
             aws_sources,
-            warming: match var(env, "COMMANDER_WARM_CONFIG") {
-                None => crate::warming::config::WarmConfig::default(),
-                Some(json) => crate::warming::config::WarmConfig::from_json(&json)
-                    .map_err(|e| bad("COMMANDER_WARM_CONFIG", e.to_string()))?,
-            },
+            warming: super::warming::warm_config_from_env(env)?,
         })
     }
 

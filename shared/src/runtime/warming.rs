@@ -16,6 +16,14 @@ use crate::warming::config::WarmConfig;
 use crate::warming::fanout::Invoker;
 use crate::warming::warmer::Warmer;
 
+/// The warming targets and calendars `COMMANDER_WARM_CONFIG` names (the seed's by default).
+pub fn warm_config_from_env(env: &impl Env) -> Result<WarmConfig, ConfigError> {
+    match var(env, "COMMANDER_WARM_CONFIG") {
+        None => Ok(WarmConfig::default()),
+        Some(json) => WarmConfig::from_json(&json).map_err(|e| bad("COMMANDER_WARM_CONFIG", e.to_string())),
+    }
+}
+
 /// The warmer: invoking through `COMMANDER_LAMBDA_ENDPOINT` if set, else through AWS when `aws` is
 /// given, else nothing (it then says no target is reachable).
 pub fn warmer_from_env(
@@ -24,28 +32,34 @@ pub fn warmer_from_env(
     prices: PriceBook,
     aws: Option<&aws_config::SdkConfig>,
 ) -> Result<Warmer, ConfigError> {
-    let config = match var(env, "COMMANDER_WARM_CONFIG") {
-        None => WarmConfig::default(),
-        Some(json) => {
-            WarmConfig::from_json(&json).map_err(|e| bad("COMMANDER_WARM_CONFIG", e.to_string()))?
-        }
-    };
+    warmer_for(warm_config_from_env(env)?, env, store, prices, aws)
+}
+
+/// The warmer of `config` (already read), invoking as [`warmer_from_env`] says.
+pub fn warmer_for(
+    config: WarmConfig,
+    env: &impl Env,
+    store: Arc<dyn Store>,
+    prices: PriceBook,
+    aws: Option<&aws_config::SdkConfig>,
+) -> Result<Warmer, ConfigError> {
+    let endpoint = var(env, "COMMANDER_LAMBDA_ENDPOINT");
     let mut regions: Vec<Region> = config.targets.iter().flat_map(|t| t.regions.iter().cloned()).collect();
     regions.sort();
     regions.dedup();
-    let invoker: Option<Arc<dyn Invoker>> = match (var(env, "COMMANDER_LAMBDA_ENDPOINT"), aws) {
+    let invoker: Option<Arc<dyn Invoker>> = match (endpoint.as_deref(), aws) {
         (Some(endpoint), _) => {
             if !endpoint.starts_with("http://") && !endpoint.starts_with("https://") {
                 return Err(bad("COMMANDER_LAMBDA_ENDPOINT", "must be an http:// or https:// URL"));
             }
-            Some(Arc::new(LambdaInvoker::local(&endpoint, &regions)))
+            Some(Arc::new(LambdaInvoker::local(endpoint, &regions)))
         }
         (None, Some(sdk)) => Some(Arc::new(LambdaInvoker::new(sdk, &regions))),
         (None, None) => None,
     };
     let warmer = Warmer::new(store, config, prices, invoker);
     // History comes from CloudWatch in AWS; a local Lambda API has none.
-    Ok(match (aws, var(env, "COMMANDER_LAMBDA_ENDPOINT")) {
+    Ok(match (aws, endpoint) {
         (Some(sdk), None) => {
             warmer.with_history(Arc::new(crate::aws::warm_history::CloudWatchHistory::new(sdk, &regions)))
         }
