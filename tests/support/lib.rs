@@ -102,7 +102,11 @@ pub fn alarm_at(mut event: serde_json::Value, at: chrono::DateTime<chrono::Utc>)
 /// so the role is created first through the IAM query API.
 pub async fn moto_function(endpoint: &str, name: &str, reserved: Option<u32>) -> aws_sdk_lambda::Client {
     let role = moto_role(endpoint).await;
-    let client = shared::aws::local_lambda(endpoint, "us-east-1");
+    let client = shared::aws::local_lambda(
+        endpoint,
+        "us-east-1",
+        shared::performance::Pools::default().get(shared::performance::Service::Aws),
+    );
     let created = client
         .create_function()
         .function_name(name)

@@ -21,7 +21,7 @@ use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 pub use dashboard::CONTENT_SECURITY_POLICY;
 pub use openapi::ApiDoc;
 pub use problem::{ApiError, Problem};
-pub use state::AppState;
+pub use state::{AppState, Services};
 
 /// Bodies above this size are refused with 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;

@@ -5,5 +5,5 @@ use shared::runtime::{Container, Reads};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     let container = Container::lambda("api", Reads::Cached).await?;
-    api::lambda::serve(api::router(api::AppState::from_container(container)?)).await
+    api::lambda::serve(api::router(api::AppState::from_container(container))).await
 }

@@ -14,8 +14,7 @@ use cost_sweeper::SweeperDeps;
 use scaler::ScalerDeps;
 use shared::clock::{Clock, SystemClock};
 use shared::config::{Config, ProcessEnv};
-use shared::performance::Performance;
-use shared::scaling::service::SignalSources;
+use shared::runtime::{Container, Settings};
 use shared::store::{EmbeddedStore, MemoryStore, Store};
 
 #[derive(Debug, Args)]
@@ -53,38 +52,25 @@ pub async fn serve(args: ServeArgs, config: Config) -> anyhow::Result<()> {
         })?;
         (Arc::new(store), args.state.display().to_string())
     };
-    shared::performance::Pools::install_from_env()?;
-    // As in the api Lambda: the store timed per access pattern, the seed caches in front of it,
-    // the figures flushed to the state store (`GET /performance/metrics`).
-    let performance = Performance::from_env("commander", store.clone(), clock.clone(), &ProcessEnv)?;
-    let table = store;
-    tokio::spawn(purge_on_schedule(table.clone(), PURGE_EVERY));
-    let store = performance.instrument_and_cache(table.clone());
-    // Heartbeats are the live signal here (no CloudWatch); a type set to `cloudwatch` holds.
-    let scaling = shared::scaling::setup::ScalingSetup::from_env(&ProcessEnv)?;
-    let signals = SignalSources { default: scaling.default_signal(), lambda: None };
-    let mut state = api::AppState::new(store.clone(), clock.clone(), config)
-        .with_signals(signals)
-        .with_performance(performance, table);
-    // Warming invokes whatever Lambda-API endpoint COMMANDER_LAMBDA_ENDPOINT names (for example
-    // `cargo lambda watch`); without one it says no target is reachable.
-    let warmer = shared::runtime::warming::warmer_from_env(
-        &ProcessEnv,
-        store.clone(),
-        shared::runtime::cost::CostSetup::default().price_book(store.clone()),
-        None,
-    )?;
-    state = state.with_warmer(warmer);
+    // The same parts a Lambda container has, over this store: the store timed per access
+    // pattern with the seed caches in front (the figures at `GET /performance/metrics`),
+    // decisions recorded in it, heartbeats as the live signal, warming through whatever
+    // Lambda-API endpoint COMMANDER_LAMBDA_ENDPOINT names (else no target is reachable).
+    let mut settings = Settings::local(&ProcessEnv, config)?;
     if args.sweep_every_minutes > 0 {
         // The controls a sweep writes count as current for three of its periods.
-        let mut cost = shared::runtime::cost::CostSetup::default();
-        cost.settings.period =
+        settings.cost.settings.period =
             chrono::Duration::minutes(i64::try_from(args.sweep_every_minutes).unwrap_or(1440));
-        state = state.with_cost(&cost, None);
-        let deps = SweeperDeps { sweeper: state.sweeper.clone(), store: store.clone(), clock: clock.clone() };
+    }
+    let container = Container::local(settings, clock.clone(), store);
+    tokio::spawn(purge_on_schedule(container.table.clone(), PURGE_EVERY));
+    let state = api::AppState::from_container(container);
+    if args.sweep_every_minutes > 0 {
+        let deps =
+            SweeperDeps { sweeper: state.sweeper.clone(), store: state.store.clone(), clock: clock.clone() };
         tokio::spawn(sweep_on_schedule(deps, std::time::Duration::from_secs(args.sweep_every_minutes * 60)));
     }
-    let alarms = ScalerDeps { scaler: state.scaler.clone(), store, clock };
+    let alarms = ScalerDeps { scaler: state.scaler.clone(), store: state.store.clone(), clock };
     if args.tick_seconds > 0 {
         tokio::spawn(tick_on_schedule(alarms.clone(), std::time::Duration::from_secs(args.tick_seconds)));
     }

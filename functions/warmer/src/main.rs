@@ -7,7 +7,7 @@ use warmer::WarmerDeps;
 async fn main() -> Result<(), lambda_runtime::Error> {
     let container = Container::lambda("warmer", Reads::Cached).await?;
     let deps = &WarmerDeps {
-        warmer: container.warmer()?,
+        warmer: container.warmer(),
         store: container.store.clone(),
         clock: container.clock.clone(),
     };

@@ -1,6 +1,8 @@
 //! The warmer's invoker: RequestResponse invocations through per-region Lambda clients built once,
 //! or through a local Lambda-API endpoint (`COMMANDER_LAMBDA_ENDPOINT`, e.g. `cargo lambda watch`).
 
+use std::sync::Arc;
+
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
@@ -11,6 +13,7 @@ use aws_sdk_lambda::types::{InvocationType, LogType};
 use serde_json::Value;
 
 use crate::domain::Region;
+use crate::performance::Pool;
 use crate::warming::fanout::{Invoked, Invoker, billed_ms_from_log};
 use crate::warming::plan::WarmTarget;
 
@@ -33,8 +36,8 @@ impl LambdaInvoker {
     }
 
     /// Clients for a local Lambda-API endpoint (dummy credentials; every region goes there).
-    pub fn local(endpoint: &str, regions: &[Region]) -> Self {
-        Self { clients: super::per_region(regions, |r| super::local_lambda(endpoint, r)) }
+    pub fn local(endpoint: &str, regions: &[Region], pool: &Arc<Pool>) -> Self {
+        Self { clients: super::per_region(regions, |r| super::local_lambda(endpoint, r, Arc::clone(pool))) }
     }
 
     /// Clients given outright (tests).

@@ -11,7 +11,7 @@ pub mod scaling;
 pub mod warm_history;
 pub mod webhook;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
@@ -28,7 +28,7 @@ use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::runtime_components::{RuntimeComponents, RuntimeComponentsBuilder};
 use aws_smithy_types::config_bag::ConfigBag;
 
-use crate::performance::pools::{Pool, Service};
+use crate::performance::pools::{Pool, Pools, Service};
 
 /// Bounds one call to AWS. An API request as a whole is bounded tighter (`api::REQUEST_DEADLINE`,
 /// 10 s, inside its 15 s timeout); the scheduled functions have a minute or more.
@@ -36,13 +36,16 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(12);
 
-/// The container's one HTTP client for AWS: every SDK client shares it, its idle connections and
-/// the AWS pool's slots (see [`crate::performance::pools`]).
-pub(crate) fn http_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
-    static CLIENT: OnceLock<SharedHttpClient> = OnceLock::new();
-    CLIENT
-        .get_or_init(|| pooled_http_client(crate::performance::pools::container_pools().get(Service::Aws)))
-        .clone()
+/// A client for a local server at `endpoint`, taking slots from `pool`: plain HTTP for an
+/// `http://` endpoint (no root certificates to load), else as for AWS.
+fn local_http_client(endpoint: &str, pool: Arc<Pool>) -> SharedHttpClient {
+    if !endpoint.starts_with("http://") {
+        return pooled_http_client(pool);
+    }
+    let inner = aws_smithy_http_client::Builder::new()
+        .pool_max_idle_per_host(pool.limits().max as usize)
+        .build_http();
+    SharedHttpClient::new(PooledClient { inner, pool })
 }
 
 /// An HTTP client that takes a slot from `pool` for every request (so at most `max` are in
@@ -121,9 +124,12 @@ pub(crate) fn timeouts() -> TimeoutConfig {
 
 /// Loads region and credentials the usual way (environment, profile, container role), optionally
 /// aimed at a local endpoint such as a DynamoDB-API server on loopback.
-pub async fn sdk_config(endpoint: Option<&str>) -> SdkConfig {
-    let mut loader =
-        aws_config::defaults(BehaviorVersion::latest()).http_client(http_client()).timeout_config(timeouts());
+/// Every SDK client built from it shares one HTTP client, whose requests take slots from the AWS
+/// pool of `pools`.
+pub async fn sdk_config(endpoint: Option<&str>, pools: &Pools) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(pooled_http_client(pools.get(Service::Aws)))
+        .timeout_config(timeouts());
     if let Some(endpoint) = endpoint {
         loader = loader.endpoint_url(endpoint);
     }
@@ -144,13 +150,14 @@ pub fn dynamodb(config: &SdkConfig) -> aws_sdk_dynamodb::Client {
 }
 
 /// A Lambda client for a Lambda-API endpoint on loopback (`cargo lambda watch`, a test server):
-/// dummy credentials, `region` as given.
-pub fn local_lambda(endpoint: &str, region: &str) -> aws_sdk_lambda::Client {
+/// dummy credentials, `region` as given, requests taking slots from `pool` (the container's AWS
+/// pool, so its figures count them).
+pub fn local_lambda(endpoint: &str, region: &str, pool: Arc<Pool>) -> aws_sdk_lambda::Client {
     use aws_sdk_lambda::config::{Builder, Credentials, Region};
     aws_sdk_lambda::Client::from_conf(
         Builder::new()
             .behavior_version(BehaviorVersion::latest())
-            .http_client(http_client())
+            .http_client(local_http_client(endpoint, pool))
             .timeout_config(timeouts())
             .credentials_provider(Credentials::new("local", "local", None, None, "commander-local"))
             .region(Region::new(region.to_owned()))
@@ -165,7 +172,7 @@ pub fn local_dynamodb(endpoint: &str) -> aws_sdk_dynamodb::Client {
     use aws_sdk_dynamodb::config::{Builder, Credentials, Region};
     let config = Builder::new()
         .behavior_version(BehaviorVersion::latest())
-        .http_client(http_client())
+        .http_client(local_http_client(endpoint, Pool::new(Service::Aws, Service::Aws.default_limits())))
         .credentials_provider(Credentials::new("local", "local", None, None, "commander-local"))
         .region(Region::new("us-east-1"))
         .endpoint_url(endpoint)

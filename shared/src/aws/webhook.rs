@@ -14,7 +14,7 @@ use hyper_util::rt::TokioExecutor;
 
 use crate::cost::actions::{Notification, Notifier};
 use crate::error::ValidationError;
-use crate::performance::{Pool, Service};
+use crate::performance::Pool;
 
 /// A chat webhook: its requests take slots from the container's Slack pool, whose timeout bounds
 /// both the wait for a slot and the request.
@@ -44,8 +44,9 @@ impl Webhook {
         }
     }
 
-    /// `url` must be `https://`, or `http://` to a loopback address.
-    pub fn new(url: &str) -> Result<Self, ValidationError> {
+    /// `url` must be `https://`, or `http://` to a loopback address; requests take slots from
+    /// `pool` (the container's Slack pool).
+    pub fn new(url: &str, pool: Arc<Pool>) -> Result<Self, ValidationError> {
         let bad = |why: &str| ValidationError::new("COMMANDER_COST_WEBHOOK_URL", why.to_owned());
         let uri = Self::check(url)?;
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
@@ -54,7 +55,6 @@ impl Webhook {
             .https_or_http()
             .enable_http1()
             .build();
-        let pool = crate::performance::container_pools().get(Service::Slack);
         let client = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(pool.limits().max as usize)
             .build(connector);

@@ -54,11 +54,6 @@ fn parse_vm_rss(status: &str) -> Option<u64> {
     Some(kb * 1024)
 }
 
-/// The configured memory from Lambda's environment, in MB.
-pub fn configured_limit_mb(env: &impl crate::config::Env) -> Option<f64> {
-    crate::config::var(env, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE").and_then(|v| v.parse().ok())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

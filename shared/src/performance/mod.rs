@@ -10,9 +10,8 @@ pub mod monitor;
 pub mod pools;
 pub mod query_stats;
 pub mod report;
-pub mod setup;
 
 pub use instrumented::InstrumentedStore;
 pub use monitor::Performance;
-pub use pools::{Pool, PoolLimits, PoolSnapshot, Pools, Service, container_pools};
+pub use pools::{Pool, PoolLimits, PoolSnapshot, Pools, Service};
 pub use query_stats::{PatternSummary, QueryStats, pattern_of};

@@ -6,12 +6,12 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
 
+use super::InstrumentedStore;
 use super::cache::{Caches, CachingStore, SeedCaches, WriteBehind};
 use super::memory::{self, MemoryReading, MemoryVerdict};
 use super::pools::Pools;
 use super::query_stats::{DEFAULT_SLOW_MS, QueryStats, window_of};
 use super::report::{self, ContainerReport, OptimizationAction, PerformanceView};
-use super::{InstrumentedStore, container_pools};
 use crate::clock::Clock;
 use crate::store::{Store, StoreError};
 use crate::sync::lock;
@@ -64,8 +64,7 @@ impl std::fmt::Debug for Performance {
 
 impl Performance {
     /// A hub for `function` whose reports go to `table` (given uninstrumented, so flushing is
-    /// not itself counted). Memory is held against `memory_limit_mb`; the container's pools
-    /// are the process-wide ones.
+    /// not itself counted). Memory is held against `memory_limit_mb`.
     pub fn new(
         function: &'static str,
         table: Arc<dyn Store>,
@@ -81,7 +80,7 @@ impl Performance {
             caches,
             specs: SeedCaches::default(),
             clock,
-            pools: container_pools().clone(),
+            pools: Pools::default(),
             memory_limit_mb,
             read_rss: Arc::new(memory::resident_bytes),
             actions: Arc::default(),
@@ -93,17 +92,11 @@ impl Performance {
         }
     }
 
-    /// As [`Performance::new`], the memory limit from `AWS_LAMBDA_FUNCTION_MEMORY_SIZE` and the
-    /// seed caches' sizes from `COMMANDER_CACHE_<NAME>`.
-    pub fn from_env(
-        function: &'static str,
-        table: Arc<dyn Store>,
-        clock: Arc<dyn Clock>,
-        env: &impl crate::config::Env,
-    ) -> Result<Self, crate::error::ValidationError> {
-        let mut perf = Self::new(function, table, clock, memory::configured_limit_mb(env));
-        perf.specs = SeedCaches::from_env(env)?;
-        Ok(perf)
+    /// Sizes the seed caches as `specs` says.
+    #[must_use]
+    pub fn with_specs(mut self, specs: SeedCaches) -> Self {
+        self.specs = specs;
+        self
     }
 
     /// Also writes the figures as EMF lines to `metrics` at each flush.
@@ -120,7 +113,7 @@ impl Performance {
         self
     }
 
-    /// Uses `pools` instead of the process-wide pools (tests).
+    /// Uses the container's `pools` (each built with its own otherwise).
     #[must_use]
     pub fn with_pools(mut self, pools: Pools) -> Self {
         self.pools = pools;

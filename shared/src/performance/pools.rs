@@ -17,9 +17,6 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::config::{Env, var};
-use crate::error::ValidationError;
-
 /// The external services the suite talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -55,10 +52,6 @@ impl Service {
             Self::Http => (100, 10, 30),
         };
         PoolLimits { max, min, timeout: Duration::from_secs(timeout_s) }
-    }
-
-    fn env_name(self) -> String {
-        format!("COMMANDER_POOL_{}", self.as_str().to_ascii_uppercase())
     }
 }
 
@@ -237,20 +230,6 @@ impl Pools {
         Self { pools: Arc::new(Service::ALL.iter().map(|&s| (s, Pool::new(s, limits(s)))).collect()) }
     }
 
-    /// The seed's limits, each replaceable by `COMMANDER_POOL_<SERVICE>=max/min/timeout_s`.
-    pub fn from_env(env: &impl Env) -> Result<Self, ValidationError> {
-        let mut limits = BTreeMap::new();
-        for service in Service::ALL {
-            let name = service.env_name();
-            let value = match var(env, &name) {
-                Some(raw) => raw.parse().map_err(|why| ValidationError::new(&name, why))?,
-                None => service.default_limits(),
-            };
-            limits.insert(service, value);
-        }
-        Ok(Self::with_limits(|s| limits[&s]))
-    }
-
     pub fn get(&self, service: Service) -> Arc<Pool> {
         Arc::clone(&self.pools[&service])
     }
@@ -260,31 +239,8 @@ impl Pools {
     }
 }
 
-/// The pools of this container (process), read from the environment the first time they are
-/// needed; [`Pools::install_from_env`] in `main` reports a bad variable before any traffic.
-pub fn container_pools() -> &'static Pools {
-    CONTAINER.get_or_init(|| {
-        Pools::from_env(&crate::config::ProcessEnv).unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "pool limits not usable; using the defaults");
-            Pools::default()
-        })
-    })
-}
-
-static CONTAINER: std::sync::OnceLock<Pools> = std::sync::OnceLock::new();
-
-impl Pools {
-    /// Sets the container's pools from the environment, or says which variable is wrong.
-    pub fn install_from_env() -> Result<&'static Self, ValidationError> {
-        let pools = Self::from_env(&crate::config::ProcessEnv)?;
-        Ok(CONTAINER.get_or_init(|| pools))
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
 
     #[test]
@@ -306,21 +262,6 @@ mod tests {
                 (got, want) => panic!("{input}: got {got:?}, expected {want:?}"),
             }
         }
-    }
-
-    #[test]
-    fn seed_limits_and_environment_overrides() {
-        let env: HashMap<&str, &str> = [("COMMANDER_POOL_SLACK", "2/1/3")].into();
-        let pools = Pools::from_env(&|n: &str| env.get(n).map(ToString::to_string)).unwrap();
-        let by_service: BTreeMap<String, (u32, u32, u64)> =
-            pools.snapshot().into_iter().map(|p| (p.service, (p.max, p.min, p.timeout_s))).collect();
-        assert_eq!(by_service["aws"], (50, 5, 30));
-        assert_eq!(by_service["datadog"], (20, 2, 15));
-        assert_eq!(by_service["pagerduty"], (10, 1, 20));
-        assert_eq!(by_service["slack"], (2, 1, 3));
-        assert_eq!(by_service["http"], (100, 10, 30));
-        let bad = |n: &str| (n == "COMMANDER_POOL_AWS").then(|| "lots".to_owned());
-        assert!(Pools::from_env(&bad).unwrap_err().to_string().contains("COMMANDER_POOL_AWS"));
     }
 
     #[tokio::test(start_paused = true)]

@@ -15,11 +15,13 @@ use std::sync::Arc;
 
 use chrono::Duration;
 
+use crate::aws::webhook::Webhook;
 use crate::config::{ConfigError, Env, bad, var};
 use crate::cost::price_book::{PriceBook, PriceSource};
 use crate::cost::prices::PriceTable;
 use crate::cost::sources::PricedFunction;
 use crate::cost::sweep::{SweepSettings, Sweeper};
+use crate::performance::{Pools, Service};
 use crate::store::Store;
 
 #[derive(Debug, Clone)]
@@ -92,8 +94,7 @@ impl CostSetup {
         };
         let webhook = var(env, "COMMANDER_COST_WEBHOOK_URL");
         if let Some(url) = &webhook {
-            crate::aws::webhook::Webhook::check(url)
-                .map_err(|e| bad("COMMANDER_COST_WEBHOOK_URL", e.message))?;
+            Webhook::check(url).map_err(|e| bad("COMMANDER_COST_WEBHOOK_URL", e.message))?;
         }
         Ok(Self {
             base,
@@ -117,12 +118,14 @@ impl CostSetup {
     }
 
     /// A sweeper; with `aws`, measuring through CloudWatch and the Lambda API (provisioned
-    /// concurrency in each of `regions`) and able to cap concurrency.
+    /// concurrency in each of `regions`) and able to cap concurrency. The webhook's requests take
+    /// slots from the Slack pool of `pools`.
     pub fn sweeper(
         &self,
         store: Arc<dyn Store>,
         aws: Option<&aws_config::SdkConfig>,
         regions: &[crate::domain::Region],
+        pools: &Pools,
     ) -> Sweeper {
         let mut sweeper = Sweeper::new(Arc::clone(&store), self.price_book(store), self.settings.clone())
             .with_advisor(Arc::new(crate::warming::advice::WarmingAdvice(self.warming.clone())));
@@ -141,7 +144,7 @@ impl CostSetup {
                 .with_limiter(Arc::new(crate::aws::concurrency::ReservedConcurrency::new(lambda)));
         }
         if let Some(hook) =
-            self.webhook.as_deref().and_then(|url| crate::aws::webhook::Webhook::new(url).ok())
+            self.webhook.as_deref().and_then(|url| Webhook::new(url, pools.get(Service::Slack)).ok())
         {
             sweeper = sweeper.with_notifier(Arc::new(hook));
         }

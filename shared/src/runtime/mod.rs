@@ -6,9 +6,9 @@
 mod container;
 pub mod cost;
 mod events;
-mod settings;
+pub mod settings;
 pub mod warming;
 
-pub use container::{Container, Reads, StartError};
+pub use container::{Container, Reads};
 pub use events::{Flush, serve_events};
-pub use settings::Settings;
+pub use settings::{Settings, StartError};

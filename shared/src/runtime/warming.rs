@@ -1,4 +1,4 @@
-//! The warmer from a function's environment.
+//! The warmer's settings from a function's environment, and the warmer they make.
 //!
 //! | variable | default | meaning |
 //! |---|---|---|
@@ -11,6 +11,7 @@ use crate::aws::invoke::LambdaInvoker;
 use crate::config::{ConfigError, Env, bad, var};
 use crate::cost::price_book::PriceBook;
 use crate::domain::Region;
+use crate::performance::{Pools, Service};
 use crate::store::Store;
 use crate::warming::config::WarmConfig;
 use crate::warming::fanout::Invoker;
@@ -24,45 +25,34 @@ pub fn warm_config_from_env(env: &impl Env) -> Result<WarmConfig, ConfigError> {
     }
 }
 
-/// The warmer: invoking through `COMMANDER_LAMBDA_ENDPOINT` if set, else through AWS when `aws` is
-/// given, else nothing (it then says no target is reachable).
-pub fn warmer_from_env(
-    env: &impl Env,
-    store: Arc<dyn Store>,
-    prices: PriceBook,
-    aws: Option<&aws_config::SdkConfig>,
-) -> Result<Warmer, ConfigError> {
-    warmer_for(warm_config_from_env(env)?, env, store, prices, aws)
-}
-
-/// The warmer of `config` (already read), invoking as [`warmer_from_env`] says.
+/// The warmer of `config`: invoking through the Lambda API at `lambda_endpoint` if given (its
+/// requests in `pools`' AWS pool), else through AWS when `aws` is given, else nothing (it then
+/// says no target is reachable).
 pub fn warmer_for(
     config: WarmConfig,
-    env: &impl Env,
+    lambda_endpoint: Option<&str>,
+    pools: &Pools,
     store: Arc<dyn Store>,
     prices: PriceBook,
     aws: Option<&aws_config::SdkConfig>,
-) -> Result<Warmer, ConfigError> {
-    let endpoint = var(env, "COMMANDER_LAMBDA_ENDPOINT");
+) -> Warmer {
+    let endpoint = lambda_endpoint;
     let mut regions: Vec<Region> = config.targets.iter().flat_map(|t| t.regions.iter().cloned()).collect();
     regions.sort();
     regions.dedup();
-    let invoker: Option<Arc<dyn Invoker>> = match (endpoint.as_deref(), aws) {
+    let invoker: Option<Arc<dyn Invoker>> = match (endpoint, aws) {
         (Some(endpoint), _) => {
-            if !endpoint.starts_with("http://") && !endpoint.starts_with("https://") {
-                return Err(bad("COMMANDER_LAMBDA_ENDPOINT", "must be an http:// or https:// URL"));
-            }
-            Some(Arc::new(LambdaInvoker::local(endpoint, &regions)))
+            Some(Arc::new(LambdaInvoker::local(endpoint, &regions, &pools.get(Service::Aws))))
         }
         (None, Some(sdk)) => Some(Arc::new(LambdaInvoker::new(sdk, &regions))),
         (None, None) => None,
     };
     let warmer = Warmer::new(store, config, prices, invoker);
     // History comes from CloudWatch in AWS; a local Lambda API has none.
-    Ok(match (aws, endpoint) {
+    match (aws, endpoint) {
         (Some(sdk), None) => {
             warmer.with_history(Arc::new(crate::aws::warm_history::CloudWatchHistory::new(sdk, &regions)))
         }
         _ => warmer,
-    })
+    }
 }

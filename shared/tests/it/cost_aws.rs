@@ -163,7 +163,7 @@ async fn the_webhook_posts_slack_json_and_reports_refusals() {
         }
         seen
     });
-    let hook = Webhook::new(&url).unwrap();
+    let hook = Webhook::new(&url, slack_pool()).unwrap();
     hook.notify(&Notification { text: "EMERGENCY MODE ON".into() }).await.unwrap();
     let refused = hook.notify(&Notification { text: "again".into() }).await.unwrap_err();
     assert!(refused.contains("500"), "{refused}");
@@ -171,8 +171,8 @@ async fn the_webhook_posts_slack_json_and_reports_refusals() {
     assert!(seen[0].starts_with("POST /hook HTTP/1.1"));
     assert!(seen[0].contains("content-type: application/json"));
     assert!(seen[0].ends_with(r#"{"text":"EMERGENCY MODE ON"}"#), "{}", seen[0]);
-    assert!(Webhook::new("http://example.com/hook").is_err(), "plain HTTP only on loopback");
-    assert!(Webhook::new("not a url").is_err());
+    assert!(Webhook::new("http://example.com/hook", slack_pool()).is_err(), "plain HTTP only on loopback");
+    assert!(Webhook::new("not a url", slack_pool()).is_err());
 }
 
 /// Issue 17, item 14: a webhook whose answer never ends, or stalls after its status line, costs
@@ -203,7 +203,7 @@ async fn a_webhook_answer_is_read_within_its_time_and_size() {
             });
         }
     });
-    let hook = Webhook::new(&url).unwrap().with_timeout(std::time::Duration::from_millis(1500));
+    let hook = Webhook::new(&url, slack_pool()).unwrap().with_timeout(std::time::Duration::from_millis(1500));
     let started = std::time::Instant::now();
     hook.notify(&Notification { text: "endless".into() }).await.unwrap();
     assert!(started.elapsed() < std::time::Duration::from_millis(1500), "stopped at 64 KiB");
@@ -211,4 +211,9 @@ async fn a_webhook_answer_is_read_within_its_time_and_size() {
     hook.notify(&Notification { text: "stalled".into() }).await.unwrap();
     let waited = started.elapsed();
     assert!(waited < std::time::Duration::from_secs(3), "a stalled answer waited {waited:?}");
+}
+
+/// A Slack pool of the default limits, as a container's settings make it.
+fn slack_pool() -> std::sync::Arc<shared::performance::Pool> {
+    shared::performance::Pools::default().get(shared::performance::Service::Slack)
 }

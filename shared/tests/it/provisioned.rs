@@ -100,17 +100,17 @@ async fn every_region_is_attempted_and_a_partial_failure_is_retryable() {
 #[test]
 fn the_actuator_is_chosen_by_configuration() {
     use shared::domain::Region;
-    use shared::scaling::setup::ScalingSetup;
     let sdk = aws_config::SdkConfig::builder().build();
     let regions = Region::defaults();
     let env = |pairs: &'static [(&'static str, &'static str)]| {
         move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned())
     };
-    let record = ScalingSetup::from_env(&env(&[])).unwrap();
+    let record = shared::runtime::settings::scaling(&env(&[])).unwrap();
     assert!(
         format!("{:?}", shared::aws::scaling::actuator(&record, &sdk, &regions)).contains("RecordActuator")
     );
-    let pc = ScalingSetup::from_env(&env(&[("COMMANDER_ACTUATOR", "provisioned-concurrency")])).unwrap();
+    let pc = shared::runtime::settings::scaling(&env(&[("COMMANDER_ACTUATOR", "provisioned-concurrency")]))
+        .unwrap();
     assert!(
         format!("{:?}", shared::aws::scaling::actuator(&pc, &sdk, &regions))
             .contains("ProvisionedConcurrency")

@@ -17,6 +17,7 @@ use chrono::DateTime;
 use serde_json::json;
 use shared::clock::ManualClock;
 use shared::config::Config;
+use shared::runtime::Container;
 use shared::scaling::alarms::{AlarmSettings, AlarmSpec, Alarms, AlarmsError};
 use shared::scaling::service::AlarmSync;
 use shared::scaling::signals::LambdaAgents;
@@ -59,8 +60,10 @@ fn app(cloudwatch: Arc<CloudWatch>) -> common::App {
             concurrency_per_replica: 1,
         },
     };
-    let state = api::AppState::new(store, clock.clone(), Config::default())
-        .with_alarms(Some(AlarmSync { settings, cloudwatch }));
+    let container = Container::bare(Config::default(), clock.clone(), store);
+    let services = api::Services::of(&container);
+    let scaler = services.scaler.with_alarms(AlarmSync { settings, cloudwatch });
+    let state = api::AppState::assemble(container, api::Services { scaler, ..services });
     common::App { router: api::router(state), clock }
 }
 

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use shared::clock::ManualClock;
 use shared::config::Config;
 use shared::performance::Performance;
+use shared::runtime::{Container, Settings};
 use shared::store::{MemoryStore, Store};
 
 use crate::common;
@@ -27,12 +28,11 @@ fn container(
 ) -> (App, Performance) {
     let env: Vec<(String, String)> = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
     let lookup = move |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-    let performance = Performance::from_env("api", table.clone(), clock.clone(), &lookup)
-        .unwrap()
-        .with_rss_reader(move || Some(rss_mb * MB));
-    let store = performance.instrument_and_cache(table.clone());
-    let state = api::AppState::new(store, clock.clone(), Config::default())
-        .with_performance(performance.clone(), table.clone());
+    let settings = Settings::local(&lookup, Config::default()).unwrap();
+    let mut container = Container::local(settings, clock.clone(), table.clone());
+    container.performance = container.performance.with_rss_reader(move || Some(rss_mb * MB));
+    let performance = container.performance.clone();
+    let state = api::AppState::from_container(container);
     (App { router: api::router(state), clock: clock.clone() }, performance)
 }
 

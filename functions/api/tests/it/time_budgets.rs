@@ -15,7 +15,7 @@ use chrono::{DateTime, Duration};
 use serde_json::json;
 use shared::clock::ManualClock;
 use shared::config::Config;
-use shared::performance::Performance;
+use shared::runtime::{Container, Settings};
 use shared::store::{Condition, Item, Key, MemoryStore, Page, Query, Store, StoreError, Update};
 
 /// The in-memory store, slow when told to, counting (and, when told to, refusing) writes of
@@ -83,10 +83,8 @@ fn setup() -> (common::App, Arc<Store2>) {
         refuse_reports: AtomicBool::new(false),
         report_writes: AtomicUsize::new(0),
     });
-    let performance = Performance::new("api", store.clone(), clock.clone(), None);
-    let state =
-        api::AppState::new(performance.instrument_and_cache(store.clone()), clock.clone(), Config::default())
-            .with_performance(performance, store.clone());
+    let container = Container::local(Settings::defaults(Config::default()), clock.clone(), store.clone());
+    let state = api::AppState::from_container(container);
     (common::App { router: api::router(state), clock }, store)
 }
 

@@ -13,9 +13,7 @@ use integration_tests::local_lambda::LocalLambda;
 use serde_json::json;
 use shared::clock::{Clock, ManualClock};
 use shared::config::Config;
-use shared::cost::PriceTable;
-use shared::cost::price_book::{PriceBook, PriceSource};
-use shared::runtime::warming::warmer_from_env;
+use shared::runtime::{Container, Settings};
 use shared::store::{MemoryStore, Store};
 use shared::warming::budget::{self, MAX_PINGS_PER_MINUTE};
 
@@ -60,7 +58,6 @@ async fn the_minutes_budget_is_shared_by_every_call_and_refills_the_next_minute(
     let clock =
         Arc::new(ManualClock::new(DateTime::parse_from_rfc3339("2026-11-30T14:30:40Z").unwrap().into()));
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new(clock.clone()));
-    let prices = PriceBook::new(store.clone(), PriceTable::bundled(), PriceSource::Bundled);
     let config = json!({
         "targets": [{"function": "commander-target", "regions": ["us-east-1"], "concurrency": 2}],
         "hold_ms": 20,
@@ -71,8 +68,9 @@ async fn the_minutes_budget_is_shared_by_every_call_and_refills_the_next_minute(
         "COMMANDER_LAMBDA_ENDPOINT" => Some(lambda.endpoint.clone()),
         _ => None,
     };
-    let warmer = warmer_from_env(&env, store.clone(), prices, None).unwrap();
-    let state = api::AppState::new(store.clone(), clock.clone(), Config::default()).with_warmer(warmer);
+    let settings = Settings::local(&env, Config::default()).unwrap();
+    let bare = Container::bare(Config::default(), clock.clone(), store.clone());
+    let state = api::AppState::from_container(Container { settings, ..bare });
     let app = common::App { router: api::router(state), clock: clock.clone() };
 
     // Other calls (any container's) have sent all but one ping of this minute.

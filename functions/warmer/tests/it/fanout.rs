@@ -7,9 +7,8 @@ use std::sync::Arc;
 use chrono::DateTime;
 use integration_tests::local_lambda::LocalLambda;
 use shared::clock::{Clock, ManualClock};
-use shared::cost::PriceTable;
-use shared::cost::price_book::{PriceBook, PriceSource};
-use shared::runtime::warming::warmer_from_env;
+use shared::config::Config;
+use shared::runtime::{Container, Settings};
 use shared::store::{MemoryStore, Store};
 use shared::warming::warmer::WarmRequest;
 
@@ -41,13 +40,12 @@ async fn n_concurrent_pings_reach_n_containers_and_a_failing_target_fails_alone(
     let clock =
         Arc::new(ManualClock::new(DateTime::parse_from_rfc3339("2026-11-30T14:30:00Z").unwrap().into()));
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new(clock.clone()));
-    let prices = PriceBook::new(store.clone(), PriceTable::bundled(), PriceSource::Bundled);
     let env = |name: &str| match name {
         "COMMANDER_WARM_CONFIG" => Some(config()),
         "COMMANDER_LAMBDA_ENDPOINT" => Some(lambda.endpoint.clone()),
         _ => None,
     };
-    let warmer = warmer_from_env(&env, store.clone(), prices, None).unwrap();
+    let warmer = warmer_from(&env, &clock, &store);
 
     let run = warmer.scheduled(clock.now()).await.unwrap();
     let target = &run.results["commander-target"]["us-east-1"];
@@ -78,4 +76,14 @@ async fn n_concurrent_pings_reach_n_containers_and_a_failing_target_fails_alone(
     let entry = skipped.plan.iter().find(|e| e.function == "commander-target").unwrap();
     assert_eq!(entry.skip_reason.as_deref(), Some("warmed 60 s ago"));
     lambda.stop().await;
+}
+
+/// The warmer a container with the settings `env` gives builds (bundled prices, over `store`).
+fn warmer_from(
+    env: &impl shared::config::Env,
+    clock: &Arc<ManualClock>,
+    store: &Arc<dyn Store>,
+) -> shared::warming::warmer::Warmer {
+    let settings = Settings::local(env, Config::default()).unwrap();
+    Container { settings, ..Container::bare(Config::default(), clock.clone(), store.clone()) }.warmer()
 }

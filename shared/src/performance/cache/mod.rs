@@ -24,9 +24,6 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Env, var};
-use crate::error::ValidationError;
-
 pub use caching_store::{CachingStore, Route};
 pub use distributed::DistributedCache;
 pub use local::LocalCache;
@@ -83,26 +80,6 @@ impl CacheSpec {
         capacity: 1000,
         ttl: Duration::from_secs(600),
     };
-
-    /// This spec with capacity and TTL from `COMMANDER_CACHE_<NAME>=capacity/ttl_seconds` when set
-    /// (a TTL of 0 turns the cache's freshness off: every read goes to the store).
-    pub fn from_env(self, env: &impl Env) -> Result<Self, ValidationError> {
-        let name = format!("COMMANDER_CACHE_{}", self.name.to_ascii_uppercase());
-        let Some(raw) = var(env, &name) else { return Ok(self) };
-        let bad = |why: &str| {
-            ValidationError::new(&name, format!("{why} (capacity/ttl_seconds, for example 500/1800)"))
-        };
-        let (capacity, ttl) = raw.split_once('/').ok_or_else(|| bad("must be two numbers"))?;
-        let capacity: u64 = capacity.trim().parse().map_err(|_| bad("capacity is not a whole number"))?;
-        let ttl: u64 = ttl.trim().parse().map_err(|_| bad("ttl is not a whole number of seconds"))?;
-        if !(1..=1_000_000).contains(&capacity) {
-            return Err(bad("capacity must be 1 to 1000000"));
-        }
-        if ttl > 86_400 {
-            return Err(bad("ttl must be at most 86400 seconds"));
-        }
-        Ok(Self { capacity, ttl: Duration::from_secs(ttl), ..self })
-    }
 }
 
 /// The four seed caches' specs, as configured.
@@ -122,18 +99,6 @@ impl Default for SeedCaches {
             business_rules: CacheSpec::BUSINESS_RULES,
             query_results: CacheSpec::QUERY_RESULTS,
         }
-    }
-}
-
-impl SeedCaches {
-    pub fn from_env(env: &impl Env) -> Result<Self, ValidationError> {
-        let d = Self::default();
-        Ok(Self {
-            incident_patterns: d.incident_patterns.from_env(env)?,
-            agent_configs: d.agent_configs.from_env(env)?,
-            business_rules: d.business_rules.from_env(env)?,
-            query_results: d.query_results.from_env(env)?,
-        })
     }
 }
 
@@ -287,31 +252,5 @@ impl Caches {
                 }
             })
             .collect()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn seed_specs_and_their_overrides() {
-        let none = |_: &str| None::<String>;
-        let seed = SeedCaches::from_env(&none).unwrap();
-        let figures = |s: CacheSpec| (s.name, s.strategy, s.capacity, s.ttl.as_secs());
-        assert_eq!(figures(seed.incident_patterns), ("incident_patterns", Strategy::Lru, 500, 1800));
-        assert_eq!(figures(seed.agent_configs), ("agent_configs", Strategy::Ttl, 100, 300));
-        assert_eq!(figures(seed.business_rules), ("business_rules", Strategy::WriteThrough, 200, 3600));
-        assert_eq!(figures(seed.query_results), ("query_results", Strategy::Lru, 1000, 600));
-        let set = |n: &str| (n == "COMMANDER_CACHE_AGENT_CONFIGS").then(|| " 50 / 0 ".to_owned());
-        assert_eq!(
-            figures(SeedCaches::from_env(&set).unwrap().agent_configs),
-            ("agent_configs", Strategy::Ttl, 50, 0)
-        );
-        for bad in ["50", "0/10", "x/10", "10/100000"] {
-            let env = |n: &str| (n == "COMMANDER_CACHE_QUERY_RESULTS").then(|| bad.to_owned());
-            let e = SeedCaches::from_env(&env).unwrap_err().to_string();
-            assert!(e.contains("COMMANDER_CACHE_QUERY_RESULTS"), "{bad}: {e}");
-        }
     }
 }
