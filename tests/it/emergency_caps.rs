@@ -10,13 +10,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use shared::aws::concurrency::ReservedConcurrency;
 use shared::clock::ManualClock;
-use shared::cost::actions::{ConcurrencyLimiter, LimitError};
+use shared::cost::actions::ConcurrencyLimiter;
 use shared::cost::price_book::{PriceBook, PriceSource};
 use shared::cost::sources::PricedFunction;
 use shared::cost::sweep::{SweepError, SweepSettings, Sweeper};
 use shared::cost::usage::{UsageCounters, UsageRecord};
 use shared::cost::{Architecture, PriceTable, TaskType};
 use shared::domain::Severity;
+use shared::error::{AdapterError, Failure};
 use shared::store::{Key, MemoryStore, Store};
 
 /// The Lambda API, failing the next call of a given kind for a given function.
@@ -31,12 +32,12 @@ impl Throttled {
     fn fail_next(&self, operation: &'static str, function: &str) {
         self.fail.lock().unwrap().push((operation, function.to_owned()));
     }
-    fn refuse(&self, operation: &'static str, function: &str) -> Result<(), LimitError> {
+    fn refuse(&self, operation: &'static str, function: &str) -> Result<(), AdapterError> {
         let mut fail = self.fail.lock().unwrap();
         match fail.iter().position(|(o, f)| *o == operation && f == function) {
             Some(i) => {
                 fail.remove(i);
-                Err(LimitError::Failed("TooManyRequestsException: Rate exceeded".into()))
+                Err(AdapterError::transient("Lambda concurrency", "TooManyRequestsException: Rate exceeded"))
             }
             None => Ok(()),
         }
@@ -45,14 +46,14 @@ impl Throttled {
 
 #[async_trait]
 impl ConcurrencyLimiter for Throttled {
-    async fn reserved(&self, function: &str) -> Result<Option<u32>, LimitError> {
+    async fn reserved(&self, function: &str) -> Result<Option<u32>, AdapterError> {
         self.inner.reserved(function).await
     }
-    async fn reserve(&self, function: &str, limit: u32) -> Result<(), LimitError> {
+    async fn reserve(&self, function: &str, limit: u32) -> Result<(), AdapterError> {
         self.refuse("reserve", function)?;
         self.inner.reserve(function, limit).await
     }
-    async fn unreserve(&self, function: &str) -> Result<(), LimitError> {
+    async fn unreserve(&self, function: &str) -> Result<(), AdapterError> {
         self.refuse("unreserve", function)?;
         self.inner.unreserve(function).await
     }
@@ -173,5 +174,5 @@ async fn reserved_concurrency_is_read_put_and_deleted_through_the_lambda_api() {
     assert_eq!(limiter.reserved(&name).await.unwrap(), Some(5));
     limiter.unreserve(&name).await.unwrap();
     assert_eq!(limiter.reserved(&name).await.unwrap(), None);
-    assert_eq!(limiter.reserved("no-such-function").await, Err(LimitError::NoSuchFunction));
+    assert_eq!(limiter.reserved("no-such-function").await.unwrap_err().failure, Failure::NotFound);
 }

@@ -144,7 +144,7 @@ impl From<ScalingError> for ApiError {
             ScalingError::Contention => {
                 Self::Conflict("too many concurrent evaluations of this type; retry".into())
             }
-            ScalingError::Actuator(e) if e.retryable => {
+            ScalingError::Actuator(e) if e.is_retryable() => {
                 tracing::warn!(error = %e, "actuator unavailable");
                 Self::Unavailable
             }

@@ -6,13 +6,13 @@
 use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
-use aws_sdk_cloudwatch::error::DisplayErrorContext;
 use aws_sdk_cloudwatch::primitives::DateTime as AwsDateTime;
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
 use chrono::{DateTime, Utc};
 
 use crate::domain::Region;
-use crate::scaling::signals::{AgentMetrics, LambdaFigures, MetricsError};
+use crate::error::AdapterError;
+use crate::scaling::signals::{AgentMetrics, LambdaFigures};
 
 /// GetMetricData takes at most 500 queries; four per function.
 const FUNCTIONS_PER_CALL: usize = 125;
@@ -57,9 +57,7 @@ fn query(
         .build()
 }
 
-fn failed(region: &Region, message: String) -> MetricsError {
-    MetricsError { region: region.to_string(), message }
-}
+const SERVICE: &str = "agent metrics";
 
 impl RegionClients {
     /// Every query's datapoints folded: the largest for `c` ids (a high-water mark), else the sum.
@@ -68,7 +66,7 @@ impl RegionClients {
         region: &Region,
         queries: Vec<MetricDataQuery>,
         window: (DateTime<Utc>, DateTime<Utc>),
-    ) -> Result<HashMap<String, f64>, MetricsError> {
+    ) -> Result<HashMap<String, f64>, AdapterError> {
         let mut out: HashMap<String, f64> = HashMap::new();
         let mut token = None;
         loop {
@@ -81,7 +79,7 @@ impl RegionClients {
                 .set_next_token(token)
                 .send()
                 .await
-                .map_err(|e| failed(region, format!("GetMetricData: {}", DisplayErrorContext(&e))))?;
+                .map_err(|e| super::sdk_failure(SERVICE, "GetMetricData", &e).in_region(region))?;
             for result in response.metric_data_results() {
                 let Some(id) = result.id() else { continue };
                 let high_water = id.starts_with('c');
@@ -97,7 +95,7 @@ impl RegionClients {
         }
     }
 
-    async fn allocated(&self, region: &Region, function: &str, qualifier: &str) -> Result<u32, MetricsError> {
+    async fn allocated(&self, region: &Region, function: &str, qualifier: &str) -> Result<u32, AdapterError> {
         let result = self
             .lambda
             .get_provisioned_concurrency_config()
@@ -118,13 +116,12 @@ impl RegionClients {
             {
                 Ok(0)
             }
-            Err(e) => Err(failed(
-                region,
-                format!(
-                    "GetProvisionedConcurrencyConfig {function}:{qualifier}: {}",
-                    aws_sdk_lambda::error::DisplayErrorContext(&e)
-                ),
-            )),
+            Err(e) => Err(super::sdk_failure(
+                SERVICE,
+                &format!("GetProvisionedConcurrencyConfig {function}:{qualifier}"),
+                &e,
+            )
+            .in_region(region)),
         }
     }
 }
@@ -143,11 +140,11 @@ impl AgentMetrics for AwsAgentMetrics {
         functions: &[String],
         qualifier: &str,
         window: (DateTime<Utc>, DateTime<Utc>),
-    ) -> Result<BTreeMap<String, LambdaFigures>, MetricsError> {
-        let clients = self
-            .regions
-            .get(region.as_str())
-            .ok_or_else(|| failed(region, "no CloudWatch or Lambda client for the region".into()))?;
+    ) -> Result<BTreeMap<String, LambdaFigures>, AdapterError> {
+        let clients = self.regions.get(region.as_str()).ok_or_else(|| {
+            AdapterError::permanent(SERVICE, "no CloudWatch or Lambda client for the region")
+                .in_region(region)
+        })?;
         let period = period(window);
         let mut out = BTreeMap::new();
         for (chunk_at, chunk) in functions.chunks(FUNCTIONS_PER_CALL).enumerate() {

@@ -3,10 +3,11 @@
 
 use async_trait::async_trait;
 use aws_sdk_cloudwatch::Client;
-use aws_sdk_cloudwatch::error::DisplayErrorContext;
+use aws_sdk_cloudwatch::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_cloudwatch::types::{AlarmType, ComparisonOperator, Dimension, MetricAlarm, Statistic};
 
-use crate::scaling::alarms::{AlarmSpec, Alarms, AlarmsError, Comparison, MissingData};
+use crate::error::AdapterError;
+use crate::scaling::alarms::{AlarmSpec, Alarms, Comparison, MissingData};
 
 /// DeleteAlarms takes at most this many names.
 const DELETE_BATCH: usize = 100;
@@ -23,8 +24,12 @@ impl CloudWatchAlarms {
     }
 }
 
-fn failed(what: &str, e: &impl std::error::Error) -> AlarmsError {
-    AlarmsError(format!("{what}: {}", DisplayErrorContext(e)))
+fn failed<E, R>(what: &str, e: &SdkError<E, R>) -> AdapterError
+where
+    E: std::error::Error + ProvideErrorMetadata + 'static,
+    R: std::fmt::Debug,
+{
+    super::sdk_failure("CloudWatch alarms", what, e)
 }
 
 /// An alarm as CloudWatch describes it; `None` for one the suite could not have written (no
@@ -67,7 +72,7 @@ fn spec_of(alarm: &MetricAlarm) -> Option<AlarmSpec> {
 
 #[async_trait]
 impl Alarms for CloudWatchAlarms {
-    async fn list(&self, prefix: &str) -> Result<Vec<AlarmSpec>, AlarmsError> {
+    async fn list(&self, prefix: &str) -> Result<Vec<AlarmSpec>, AdapterError> {
         let mut out = Vec::new();
         let mut token = None;
         loop {
@@ -88,7 +93,7 @@ impl Alarms for CloudWatchAlarms {
         }
     }
 
-    async fn put(&self, alarm: &AlarmSpec) -> Result<(), AlarmsError> {
+    async fn put(&self, alarm: &AlarmSpec) -> Result<(), AdapterError> {
         let comparison = match alarm.comparison {
             Comparison::GreaterThanThreshold => ComparisonOperator::GreaterThanThreshold,
             Comparison::LessThanThreshold => ComparisonOperator::LessThanThreshold,
@@ -117,7 +122,7 @@ impl Alarms for CloudWatchAlarms {
         Ok(())
     }
 
-    async fn delete(&self, names: &[String]) -> Result<(), AlarmsError> {
+    async fn delete(&self, names: &[String]) -> Result<(), AdapterError> {
         for chunk in names.chunks(DELETE_BATCH) {
             self.client
                 .delete_alarms()

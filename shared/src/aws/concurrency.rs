@@ -4,9 +4,10 @@
 
 use async_trait::async_trait;
 use aws_sdk_lambda::Client;
-use aws_sdk_lambda::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
 
-use crate::cost::actions::{ConcurrencyLimiter, LimitError};
+use crate::cost::actions::ConcurrencyLimiter;
+use crate::error::AdapterError;
 
 #[derive(Debug, Clone)]
 pub struct ReservedConcurrency {
@@ -19,21 +20,20 @@ impl ReservedConcurrency {
     }
 }
 
-fn limit_error<E, R>(e: &SdkError<E, R>) -> LimitError
+/// What the ports' errors call this service.
+const SERVICE: &str = "Lambda concurrency";
+
+fn limit_error<E, R>(e: &SdkError<E, R>) -> AdapterError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    if e.as_service_error().and_then(ProvideErrorMetadata::code) == Some("ResourceNotFoundException") {
-        LimitError::NoSuchFunction
-    } else {
-        LimitError::Failed(DisplayErrorContext(e).to_string())
-    }
+    super::sdk_failure(SERVICE, "reserved concurrency", e)
 }
 
 #[async_trait]
 impl ConcurrencyLimiter for ReservedConcurrency {
-    async fn reserved(&self, function: &str) -> Result<Option<u32>, LimitError> {
+    async fn reserved(&self, function: &str) -> Result<Option<u32>, AdapterError> {
         let out = self
             .client
             .get_function_concurrency()
@@ -44,9 +44,9 @@ impl ConcurrencyLimiter for ReservedConcurrency {
         Ok(out.reserved_concurrent_executions().and_then(|n| u32::try_from(n).ok()))
     }
 
-    async fn reserve(&self, function: &str, limit: u32) -> Result<(), LimitError> {
+    async fn reserve(&self, function: &str, limit: u32) -> Result<(), AdapterError> {
         let limit = i32::try_from(limit)
-            .map_err(|_| LimitError::Failed(format!("{limit} is above Lambda's limits")))?;
+            .map_err(|_| AdapterError::permanent(SERVICE, format!("{limit} is above Lambda's limits")))?;
         self.client
             .put_function_concurrency()
             .function_name(function)
@@ -57,7 +57,7 @@ impl ConcurrencyLimiter for ReservedConcurrency {
             .map_err(|e| limit_error(&e))
     }
 
-    async fn unreserve(&self, function: &str) -> Result<(), LimitError> {
+    async fn unreserve(&self, function: &str) -> Result<(), AdapterError> {
         self.client
             .delete_function_concurrency()
             .function_name(function)

@@ -4,12 +4,12 @@
 //! scaler provisions in each).
 
 use async_trait::async_trait;
-use aws_sdk_cloudwatch::error::DisplayErrorContext;
 use aws_sdk_cloudwatch::primitives::DateTime as AwsDateTime;
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
 use chrono::{DateTime, Utc};
 
-use crate::cost::sources::{FunctionMetrics, MeteredSources, PricedFunction, RequestUnits, SourceError};
+use crate::cost::sources::{FunctionMetrics, MeteredSources, PricedFunction, RequestUnits};
+use crate::error::AdapterError;
 
 /// GetMetricData takes at most 500 queries; three per function.
 const FUNCTIONS_PER_CALL: usize = 150;
@@ -63,7 +63,7 @@ impl AwsCostSources {
         queries: Vec<MetricDataQuery>,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
-    ) -> Result<std::collections::HashMap<String, f64>, SourceError> {
+    ) -> Result<std::collections::HashMap<String, f64>, AdapterError> {
         let mut out = std::collections::HashMap::new();
         let mut token = None;
         loop {
@@ -76,7 +76,7 @@ impl AwsCostSources {
                 .set_next_token(token)
                 .send()
                 .await
-                .map_err(|e| SourceError { source_name, message: DisplayErrorContext(&e).to_string() })?;
+                .map_err(|e| super::sdk_failure(source_name, "GetMetricData", &e))?;
             for result in response.metric_data_results() {
                 let Some(id) = result.id() else { continue };
                 let values = result.values();
@@ -107,7 +107,7 @@ impl MeteredSources for AwsCostSources {
         functions: &[PricedFunction],
         start: DateTime<Utc>,
         end: DateTime<Utc>,
-    ) -> Result<Vec<FunctionMetrics>, SourceError> {
+    ) -> Result<Vec<FunctionMetrics>, AdapterError> {
         let period = period(start, end);
         let mut out = Vec::new();
         for (chunk_at, chunk) in functions.chunks(FUNCTIONS_PER_CALL).enumerate() {
@@ -147,7 +147,7 @@ impl MeteredSources for AwsCostSources {
         table: &str,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
-    ) -> Result<RequestUnits, SourceError> {
+    ) -> Result<RequestUnits, AdapterError> {
         let period = period(start, end);
         let by = ("TableName", table);
         let queries = vec![
@@ -159,7 +159,7 @@ impl MeteredSources for AwsCostSources {
         Ok(RequestUnits { read: get("r"), write: get("w") })
     }
 
-    async fn provisioned(&self, functions: &[PricedFunction]) -> Result<Vec<(String, u32)>, SourceError> {
+    async fn provisioned(&self, functions: &[PricedFunction]) -> Result<Vec<(String, u32)>, AdapterError> {
         let mut out = Vec::new();
         for f in functions {
             let Some(qualifier) = &f.provisioned_qualifier else { continue };
@@ -183,14 +183,8 @@ impl MeteredSources for AwsCostSources {
                                 || s.is_resource_not_found_exception()
                         }) => {}
                     Err(e) => {
-                        return Err(SourceError {
-                            source_name: "provisioned_concurrency (Lambda API)",
-                            message: format!(
-                                "{} in {region}: {}",
-                                f.name,
-                                aws_sdk_lambda::error::DisplayErrorContext(&e)
-                            ),
-                        });
+                        let service = "provisioned_concurrency (Lambda API)";
+                        return Err(super::sdk_failure(service, &f.name, &e).in_region(region));
                     }
                 }
             }

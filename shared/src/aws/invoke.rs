@@ -7,13 +7,16 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use aws_sdk_lambda::Client;
-use aws_sdk_lambda::error::DisplayErrorContext;
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{InvocationType, LogType};
 use serde_json::Value;
 
 use crate::domain::Region;
+use crate::error::AdapterError;
 use crate::performance::Pool;
+
+/// What the ports' errors call this service.
+const SERVICE: &str = "Lambda invoke";
 use crate::warming::fanout::{Invoked, Invoker, billed_ms_from_log};
 use crate::warming::plan::WarmTarget;
 
@@ -48,12 +51,12 @@ impl LambdaInvoker {
 
 #[async_trait]
 impl Invoker for LambdaInvoker {
-    async fn invoke(&self, target: &WarmTarget, payload: &Value) -> Result<Invoked, String> {
-        let client = self
-            .clients
-            .get(target.region.as_str())
-            .ok_or_else(|| format!("no Lambda client for {}", target.region))?;
-        let body = serde_json::to_vec(payload).map_err(|e| e.to_string())?;
+    async fn invoke(&self, target: &WarmTarget, payload: &Value) -> Result<Invoked, AdapterError> {
+        let client = self.clients.get(target.region.as_str()).ok_or_else(|| {
+            AdapterError::permanent(SERVICE, "no Lambda client for the region").in_region(&target.region)
+        })?;
+        let body =
+            serde_json::to_vec(payload).map_err(|e| AdapterError::permanent(SERVICE, e.to_string()))?;
         let out = client
             .invoke()
             .function_name(&target.function)
@@ -63,7 +66,7 @@ impl Invoker for LambdaInvoker {
             .payload(Blob::new(body))
             .send()
             .await
-            .map_err(|e| DisplayErrorContext(&e).to_string())?;
+            .map_err(|e| super::sdk_failure(SERVICE, &target.function, &e).in_region(&target.region))?;
         let billed_ms = out
             .log_result()
             .and_then(|b64| aws_smithy_types::base64::decode(b64).ok())

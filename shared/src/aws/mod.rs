@@ -122,6 +122,39 @@ pub(crate) fn timeouts() -> TimeoutConfig {
         .build()
 }
 
+/// A failed SDK call as the ports report it: transient when the request never got an answer
+/// (dispatch, timeout, an unreadable response) or the service throttled it; not found when the
+/// service says so; otherwise permanent.
+pub(crate) fn sdk_failure<E, R>(
+    service: &'static str,
+    what: &str,
+    err: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> crate::error::AdapterError
+where
+    E: std::error::Error + aws_smithy_types::error::metadata::ProvideErrorMetadata + 'static,
+    R: std::fmt::Debug,
+{
+    use aws_smithy_runtime_api::client::result::SdkError;
+    let message = format!("{what}: {}", aws_smithy_types::error::display::DisplayErrorContext(err));
+    match err {
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
+            crate::error::AdapterError::transient(service, message)
+        }
+        SdkError::ServiceError(e) => {
+            let code = e.err().code().unwrap_or_default();
+            if code.contains("Throttl") || code.contains("TooManyRequests") || code.contains("LimitExceeded")
+            {
+                crate::error::AdapterError::transient(service, message)
+            } else if code.contains("NotFound") {
+                crate::error::AdapterError::not_found(service, message)
+            } else {
+                crate::error::AdapterError::permanent(service, message)
+            }
+        }
+        _ => crate::error::AdapterError::permanent(service, message),
+    }
+}
+
 /// Loads region and credentials the usual way (environment, profile, container role), optionally
 /// aimed at a local endpoint such as a DynamoDB-API server on loopback.
 /// Every SDK client built from it shares one HTTP client, whose requests take slots from the AWS

@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use crate::domain::AgentType;
-use crate::scaling::actuator::{Actuator, ActuatorError};
+use crate::error::AdapterError;
+use crate::scaling::actuator::Actuator;
 use async_trait::async_trait;
 use aws_sdk_lambda::Client;
 use aws_sdk_lambda::error::{DisplayErrorContext, SdkError};
@@ -37,9 +38,12 @@ impl ProvisionedConcurrency {
     }
 }
 
+/// What the ports' errors call this service.
+const SERVICE: &str = "provisioned concurrency";
+
 /// `transient_service_error`: whether the service's own error is one a retry can outlast
 /// (throttling, a conflicting update in progress, a service fault).
-fn failure<E, R>(what: &str, err: &SdkError<E, R>, transient_service_error: bool) -> ActuatorError
+fn failure<E, R>(what: &str, err: &SdkError<E, R>, transient_service_error: bool) -> AdapterError
 where
     E: std::error::Error + 'static,
     R: std::fmt::Debug,
@@ -49,7 +53,12 @@ where
         SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => true,
         _ => false,
     };
-    ActuatorError { message: format!("{what}: {}", DisplayErrorContext(err)), retryable }
+    let message = format!("{what}: {}", DisplayErrorContext(err));
+    if retryable {
+        AdapterError::transient(SERVICE, message)
+    } else {
+        AdapterError::permanent(SERVICE, message)
+    }
 }
 
 impl ProvisionedConcurrency {
@@ -59,11 +68,10 @@ impl ProvisionedConcurrency {
         function: &str,
         region: &str,
         replicas: u32,
-    ) -> Result<String, ActuatorError> {
+    ) -> Result<String, AdapterError> {
         let qualifier = &self.target.qualifier;
-        let client = self.clients.get(region).ok_or_else(|| ActuatorError {
-            message: format!("no Lambda client for region {region}"),
-            retryable: false,
+        let client = self.clients.get(region).ok_or_else(|| {
+            AdapterError::permanent(SERVICE, format!("no Lambda client for region {region}"))
         })?;
         let transient = |s: &dyn TransientError| s.transient();
         let concurrency = replicas.saturating_mul(self.target.concurrency_per_replica);
@@ -145,10 +153,10 @@ impl Actuator for ProvisionedConcurrency {
         &self,
         agent_type: &AgentType,
         desired: &BTreeMap<String, u32>,
-    ) -> Result<Vec<String>, ActuatorError> {
+    ) -> Result<Vec<String>, AdapterError> {
         let function = self.function(agent_type);
         let mut actions = Vec::new();
-        let mut failures: Vec<ActuatorError> = Vec::new();
+        let mut failures: Vec<AdapterError> = Vec::new();
         for (region, replicas) in desired {
             match self.apply_region(&function, region, *replicas).await {
                 Ok(action) => actions.push(action),
@@ -158,10 +166,15 @@ impl Actuator for ProvisionedConcurrency {
         if failures.is_empty() {
             return Ok(actions);
         }
-        let retryable = !actions.is_empty() || failures.iter().any(|f| f.retryable);
+        let retryable = !actions.is_empty() || failures.iter().any(AdapterError::is_retryable);
         let message = failures.iter().map(|f| f.message.as_str()).collect::<Vec<_>>().join("; ");
         let done =
             if actions.is_empty() { String::new() } else { format!(" (done: {})", actions.join("; ")) };
-        Err(ActuatorError { message: format!("{message}{done}"), retryable })
+        let message = format!("{message}{done}");
+        Err(if retryable {
+            AdapterError::transient(SERVICE, message)
+        } else {
+            AdapterError::permanent(SERVICE, message)
+        })
     }
 }

@@ -5,12 +5,15 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use aws_sdk_cloudwatch::Client;
-use aws_sdk_cloudwatch::error::DisplayErrorContext;
 use aws_sdk_cloudwatch::primitives::DateTime as AwsDateTime;
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
 use chrono::{DateTime, Utc};
 
 use crate::domain::Region;
+use crate::error::AdapterError;
+
+/// What the ports' errors call this service.
+const SERVICE: &str = "CloudWatch history";
 use crate::warming::history::{HistorySource, Point};
 use crate::warming::plan::WarmTarget;
 
@@ -43,11 +46,10 @@ impl CloudWatchHistory {
         period: i32,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> Result<Vec<Point>, String> {
-        let client = self
-            .clients
-            .get(target.region.as_str())
-            .ok_or_else(|| format!("no CloudWatch client for {}", target.region))?;
+    ) -> Result<Vec<Point>, AdapterError> {
+        let client = self.clients.get(target.region.as_str()).ok_or_else(|| {
+            AdapterError::permanent(SERVICE, "no CloudWatch client for the region").in_region(&target.region)
+        })?;
         let query = MetricDataQuery::builder()
             .id("q")
             .metric_stat(
@@ -78,7 +80,7 @@ impl CloudWatchHistory {
                 .set_next_token(token)
                 .send()
                 .await
-                .map_err(|e| DisplayErrorContext(&e).to_string())?;
+                .map_err(|e| super::sdk_failure(SERVICE, "GetMetricData", &e).in_region(&target.region))?;
             for r in out.metric_data_results() {
                 for (t, v) in r.timestamps().iter().zip(r.values()) {
                     if let Some(at) = DateTime::from_timestamp(t.secs(), 0) {
@@ -101,7 +103,7 @@ impl HistorySource for CloudWatchHistory {
         target: &WarmTarget,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> Result<Vec<Point>, String> {
+    ) -> Result<Vec<Point>, AdapterError> {
         self.series(target, "ConcurrentExecutions", "Maximum", 3600, from, to).await
     }
 
@@ -110,7 +112,7 @@ impl HistorySource for CloudWatchHistory {
         target: &WarmTarget,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> Result<Vec<Point>, String> {
+    ) -> Result<Vec<Point>, AdapterError> {
         self.series(target, "Invocations", "Sum", 60, from, to).await
     }
 }

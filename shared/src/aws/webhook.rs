@@ -13,7 +13,10 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use crate::cost::actions::{Notification, Notifier};
-use crate::error::ValidationError;
+use crate::error::{AdapterError, ValidationError};
+
+/// What the ports' errors call this service.
+const SERVICE: &str = "webhook";
 use crate::performance::Pool;
 
 /// A chat webhook: its requests take slots from the container's Slack pool, whose timeout bounds
@@ -72,25 +75,32 @@ impl Webhook {
 
 #[async_trait]
 impl Notifier for Webhook {
-    async fn notify(&self, notification: &Notification) -> Result<(), String> {
-        let body = serde_json::to_vec(notification).map_err(|e| e.to_string())?;
+    async fn notify(&self, notification: &Notification) -> Result<(), AdapterError> {
+        let permanent = |m: String| AdapterError::permanent(SERVICE, m);
+        let transient = |m: String| AdapterError::transient(SERVICE, m);
+        let body = serde_json::to_vec(notification).map_err(|e| permanent(e.to_string()))?;
         let request = Request::post(self.url.clone())
             .header("content-type", "application/json")
             .body(Full::new(Bytes::from(body)))
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| permanent(e.to_string()))?;
         let timeout = self.timeout.unwrap_or(self.pool.limits().timeout);
-        let _slot = self.pool.acquire().await.map_err(|e| e.to_string())?;
+        let _slot = self.pool.acquire().await.map_err(|e| transient(e.to_string()))?;
         let deadline = tokio::time::Instant::now() + timeout;
         let response = tokio::time::timeout_at(deadline, self.client.request(request))
             .await
-            .map_err(|_| format!("no answer within {} ms", timeout.as_millis()))?
-            .map_err(|e| e.to_string())?;
+            .map_err(|_| transient(format!("no answer within {} ms", timeout.as_millis())))?
+            .map_err(|e| transient(e.to_string()))?;
         let status = response.status();
         // Read the answer so the connection can be reused, but no more of it than a chat service
         // sends ("ok") and not past the deadline: an endless or stalled body drops the connection
         // instead. The status already said whether the notification was taken.
         let body = Limited::new(response.into_body(), MAX_ANSWER_BYTES).collect();
         let _ = tokio::time::timeout_at(deadline, body).await;
-        if status.is_success() { Ok(()) } else { Err(format!("the webhook answered {status}")) }
+        let answered = format!("the webhook answered {status}");
+        match status {
+            s if s.is_success() => Ok(()),
+            s if s.is_server_error() || s.as_u16() == 429 => Err(transient(answered)),
+            _ => Err(permanent(answered)),
+        }
     }
 }

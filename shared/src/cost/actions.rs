@@ -5,6 +5,8 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use crate::error::AdapterError;
+
 /// A message for the people on call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Notification {
@@ -14,16 +16,7 @@ pub struct Notification {
 
 #[async_trait]
 pub trait Notifier: Send + Sync + std::fmt::Debug {
-    async fn notify(&self, notification: &Notification) -> Result<(), String>;
-}
-
-/// Why a function's reserved concurrency could not be read or changed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum LimitError {
-    #[error("no such function")]
-    NoSuchFunction,
-    #[error("{0}")]
-    Failed(String),
+    async fn notify(&self, notification: &Notification) -> Result<(), AdapterError>;
 }
 
 /// A function's reserved concurrency (Lambda's GetFunctionConcurrency, PutFunctionConcurrency
@@ -31,9 +24,9 @@ pub enum LimitError {
 #[async_trait]
 pub trait ConcurrencyLimiter: Send + Sync + std::fmt::Debug {
     /// What the function has reserved (`None`: nothing, it draws on the account's pool).
-    async fn reserved(&self, function: &str) -> Result<Option<u32>, LimitError>;
+    async fn reserved(&self, function: &str) -> Result<Option<u32>, AdapterError>;
     /// Reserves `limit` for the function, which is then also its ceiling.
-    async fn reserve(&self, function: &str, limit: u32) -> Result<(), LimitError>;
+    async fn reserve(&self, function: &str, limit: u32) -> Result<(), AdapterError>;
     /// Removes the function's reservation.
-    async fn unreserve(&self, function: &str) -> Result<(), LimitError>;
+    async fn unreserve(&self, function: &str) -> Result<(), AdapterError>;
 }

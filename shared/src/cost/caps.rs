@@ -14,7 +14,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::actions::{ConcurrencyLimiter, LimitError};
+use super::actions::ConcurrencyLimiter;
+use crate::error::{AdapterError, Failure};
 use crate::store::{Condition, Item, Key, Store, StoreError};
 
 fn caps_key() -> Key {
@@ -129,7 +130,7 @@ pub async fn reconcile(
                     learned = true;
                 }
                 Err(e) => {
-                    complete &= matches!(e, LimitError::NoSuchFunction);
+                    complete &= e.failure == Failure::NotFound;
                     statuses.push(failed(name, *want, None, &e));
                 }
             }
@@ -183,9 +184,9 @@ pub async fn reconcile(
                 });
             }
             // Gone: there is nothing left to cap or restore.
-            Err(LimitError::NoSuchFunction) => {
+            Err(e) if e.failure == Failure::NotFound => {
                 restored.push(name.clone());
-                statuses.push(failed(name, *want, target, &LimitError::NoSuchFunction));
+                statuses.push(failed(name, *want, target, &e));
             }
             Err(e) => {
                 complete = false;
@@ -214,7 +215,7 @@ fn label(want: Want) -> &'static str {
     }
 }
 
-fn failed(name: &str, want: Want, target: Option<u32>, error: &LimitError) -> CapStatus {
+fn failed(name: &str, want: Want, target: Option<u32>, error: &AdapterError) -> CapStatus {
     CapStatus {
         function: name.to_owned(),
         want: label(want).into(),

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::prices::Architecture;
+use crate::error::AdapterError;
 use crate::error::ValidationError;
 
 /// A Lambda function the sweep prices: its name and how it is configured (memory and architecture
@@ -67,13 +68,6 @@ pub struct RequestUnits {
     pub write: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{source_name}: {message}")]
-pub struct SourceError {
-    pub source_name: &'static str,
-    pub message: String,
-}
-
 #[async_trait]
 pub trait MeteredSources: Send + Sync + std::fmt::Debug {
     /// Invocations and duration of each function in `[start, end)`.
@@ -82,7 +76,7 @@ pub trait MeteredSources: Send + Sync + std::fmt::Debug {
         functions: &[PricedFunction],
         start: DateTime<Utc>,
         end: DateTime<Utc>,
-    ) -> Result<Vec<FunctionMetrics>, SourceError>;
+    ) -> Result<Vec<FunctionMetrics>, AdapterError>;
 
     /// Request units the table consumed in `[start, end)`.
     async fn dynamodb(
@@ -90,8 +84,8 @@ pub trait MeteredSources: Send + Sync + std::fmt::Debug {
         table: &str,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
-    ) -> Result<RequestUnits, SourceError>;
+    ) -> Result<RequestUnits, AdapterError>;
 
     /// Provisioned concurrency allocated now, per function that has a qualifier.
-    async fn provisioned(&self, functions: &[PricedFunction]) -> Result<Vec<(String, u32)>, SourceError>;
+    async fn provisioned(&self, functions: &[PricedFunction]) -> Result<Vec<(String, u32)>, AdapterError>;
 }

@@ -632,7 +632,7 @@ pub fn hourly_rate(current_total: f64, previous_total: f64, elapsed_s: f64) -> f
 }
 
 /// Notes a failed source once.
-fn failed(status: &mut SourceStatus, e: &super::sources::SourceError) {
+fn failed(status: &mut SourceStatus, e: &crate::error::AdapterError) {
     tracing::warn!(error = %e, "a cost source failed; its last good value is carried forward");
     if !status.failed.contains(&e.to_string()) {
         status.failed.push(e.to_string());

@@ -5,17 +5,9 @@ use std::collections::BTreeMap;
 use std::fmt::Debug;
 
 use async_trait::async_trait;
-use thiserror::Error;
 
 use crate::domain::AgentType;
-
-#[derive(Debug, Error)]
-#[error("actuator failed: {message}")]
-pub struct ActuatorError {
-    pub message: String,
-    /// Whether a later attempt may succeed (throttling, a region unreachable).
-    pub retryable: bool,
-}
+use crate::error::AdapterError;
 
 /// Applies desired replica counts per region. Must be idempotent: the same counts may arrive again
 /// (a retried event re-applies the last decision).
@@ -25,7 +17,7 @@ pub trait Actuator: Send + Sync + Debug {
         &self,
         agent_type: &AgentType,
         desired: &BTreeMap<String, u32>,
-    ) -> Result<Vec<String>, ActuatorError>;
+    ) -> Result<Vec<String>, AdapterError>;
 }
 
 /// The default: the desired counts stay in DynamoDB, where the agent coordinator reads them.
@@ -38,7 +30,7 @@ impl Actuator for RecordActuator {
         &self,
         agent_type: &AgentType,
         desired: &BTreeMap<String, u32>,
-    ) -> Result<Vec<String>, ActuatorError> {
+    ) -> Result<Vec<String>, AdapterError> {
         Ok(desired
             .iter()
             .map(|(region, n)| format!("recorded {n} desired {agent_type} replicas in {region}"))

@@ -12,12 +12,12 @@ use std::fmt::Debug;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use thiserror::Error;
 use utoipa::ToSchema;
 
 use super::ScalingPolicy;
 use super::signals::{LambdaAgents, Signal};
 use crate::domain::{AgentType, Region};
+use crate::error::AdapterError;
 
 /// Every managed alarm evaluates one-minute periods.
 pub const PERIOD_S: u32 = 60;
@@ -256,18 +256,14 @@ pub fn reconcile(prefix: &str, desired: &[AlarmSpec], actual: &[AlarmSpec]) -> A
     AlarmChanges { put, delete }
 }
 
-#[derive(Debug, Clone, Error, PartialEq, Eq)]
-#[error("CloudWatch alarms: {0}")]
-pub struct AlarmsError(pub String);
-
 /// CloudWatch's alarms, as far as the suite manages them.
 #[async_trait]
 pub trait Alarms: Send + Sync + Debug {
     /// Every metric alarm whose name starts with `prefix`.
-    async fn list(&self, prefix: &str) -> Result<Vec<AlarmSpec>, AlarmsError>;
+    async fn list(&self, prefix: &str) -> Result<Vec<AlarmSpec>, AdapterError>;
     /// Creates or replaces one alarm.
-    async fn put(&self, alarm: &AlarmSpec) -> Result<(), AlarmsError>;
-    async fn delete(&self, names: &[String]) -> Result<(), AlarmsError>;
+    async fn put(&self, alarm: &AlarmSpec) -> Result<(), AdapterError>;
+    async fn delete(&self, names: &[String]) -> Result<(), AdapterError>;
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use serde::Serialize;
 use thiserror::Error;
 use utoipa::ToSchema;
 
-use super::actuator::{Actuator, ActuatorError};
+use super::actuator::Actuator;
 use super::alarms::{AlarmChanges, AlarmSettings, AlarmSpec, Alarms, alarms_for, reconcile};
 use super::cost_gate::{CostGate, Spend};
 use super::demand::{DemandLedger, DemandWindow};
@@ -23,6 +23,7 @@ use super::regions::RegionView;
 use super::signals::{AgentMetrics, LambdaAgents, LambdaFigures, Observed, Signal, lambda_replicas};
 use super::state::{FleetState, VersionedPolicy};
 use crate::domain::{AgentType, Proximity, Region, Severity};
+use crate::error::AdapterError;
 use crate::store::StoreError;
 
 /// Optimistic-locking rounds before an evaluation gives up (each round, one writer wins).
@@ -66,7 +67,7 @@ pub enum ScalingError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
-    Actuator(#[from] ActuatorError),
+    Actuator(#[from] AdapterError),
     #[error("gave up after {ATTEMPTS} conflicting concurrent evaluations")]
     Contention,
 }
@@ -77,7 +78,7 @@ impl ScalingError {
         match self {
             Self::UnknownAgentType(_) => false,
             Self::Store(e) => e.is_retryable(),
-            Self::Actuator(e) => e.retryable,
+            Self::Actuator(e) => e.is_retryable(),
             Self::Contention => true,
         }
     }

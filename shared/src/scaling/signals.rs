@@ -9,10 +9,10 @@ use std::fmt::Debug;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use thiserror::Error;
 use utoipa::ToSchema;
 
 use crate::domain::{AgentType, Region, Replica, ReplicaId};
+use crate::error::AdapterError;
 
 /// Where a type's live count and utilization come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -55,13 +55,6 @@ impl LambdaFigures {
     }
 }
 
-#[derive(Debug, Clone, Error, PartialEq, Eq)]
-#[error("agent metrics in {region}: {message}")]
-pub struct MetricsError {
-    pub region: String,
-    pub message: String,
-}
-
 /// Reads Lambda agents' figures: one call per region for every function asked about (AWS:
 /// one batched `GetMetricData`, plus the provisioned concurrency each alias has allocated).
 #[async_trait]
@@ -72,7 +65,7 @@ pub trait AgentMetrics: Send + Sync + Debug {
         functions: &[String],
         qualifier: &str,
         window: (DateTime<Utc>, DateTime<Utc>),
-    ) -> Result<BTreeMap<String, LambdaFigures>, MetricsError>;
+    ) -> Result<BTreeMap<String, LambdaFigures>, AdapterError>;
 }
 
 /// How Lambda agents are named and sized (the provisioned-concurrency actuator's settings).

@@ -12,9 +12,10 @@ use serde_json::Value;
 
 use super::containers::{Environments, Start};
 use crate::clock::Clock;
-use crate::cost::sources::{FunctionMetrics, MeteredSources, PricedFunction, RequestUnits, SourceError};
+use crate::cost::sources::{FunctionMetrics, MeteredSources, PricedFunction, RequestUnits};
 use crate::domain::Region;
-use crate::scaling::signals::{AgentMetrics, LambdaFigures, MetricsError};
+use crate::error::AdapterError;
+use crate::scaling::signals::{AgentMetrics, LambdaFigures};
 use crate::sync::lock;
 use crate::warming::fanout::{Invoked, Invoker};
 use crate::warming::ping::{PingAnswer, WarmPing};
@@ -130,9 +131,12 @@ impl SimulatedAws {
 impl Invoker for SimulatedAws {
     /// A warming ping: it holds an environment of the target (starting one if none is free) and
     /// answers as the function's ping handler does.
-    async fn invoke(&self, target: &WarmTarget, payload: &Value) -> Result<Invoked, String> {
+    async fn invoke(&self, target: &WarmTarget, payload: &Value) -> Result<Invoked, AdapterError> {
         let Some(ping) = WarmPing::detect(payload) else {
-            return Err("the simulated agent functions only answer warming pings here".into());
+            return Err(AdapterError::permanent(
+                "Lambda invoke",
+                "the simulated agent functions only answer warming pings here",
+            ));
         };
         let at = self.clock.now();
         let hold = Duration::milliseconds(i64::try_from(ping.hold_ms).unwrap_or(0));
@@ -147,7 +151,8 @@ impl Invoker for SimulatedAws {
             correlation_id: ping.correlation_id,
         };
         Ok(Invoked {
-            payload: serde_json::to_value(answer).map_err(|e| e.to_string())?,
+            payload: serde_json::to_value(answer)
+                .map_err(|e| AdapterError::permanent("Lambda invoke", e.to_string()))?,
             function_error: None,
             billed_ms: u64::try_from(billed.num_milliseconds()).ok(),
         })
@@ -161,7 +166,7 @@ impl MeteredSources for SimulatedAws {
         functions: &[PricedFunction],
         start: DateTime<Utc>,
         end: DateTime<Utc>,
-    ) -> Result<Vec<FunctionMetrics>, SourceError> {
+    ) -> Result<Vec<FunctionMetrics>, AdapterError> {
         let state = lock(&self.state);
         Ok(functions
             .iter()
@@ -189,7 +194,7 @@ impl MeteredSources for SimulatedAws {
         _table: &str,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
-    ) -> Result<RequestUnits, SourceError> {
+    ) -> Result<RequestUnits, AdapterError> {
         let state = lock(&self.state);
         let (read, write) = state
             .table
@@ -200,7 +205,7 @@ impl MeteredSources for SimulatedAws {
 
     /// The allocation the engine last published for each qualified function, summed over the
     /// regions (as the Lambda API read region by region answers it).
-    async fn provisioned(&self, functions: &[PricedFunction]) -> Result<Vec<(String, u32)>, SourceError> {
+    async fn provisioned(&self, functions: &[PricedFunction]) -> Result<Vec<(String, u32)>, AdapterError> {
         let state = lock(&self.state);
         Ok(functions
             .iter()
@@ -226,11 +231,11 @@ impl AgentMetrics for SimulatedAws {
         functions: &[String],
         _qualifier: &str,
         _window: (DateTime<Utc>, DateTime<Utc>),
-    ) -> Result<BTreeMap<String, LambdaFigures>, MetricsError> {
+    ) -> Result<BTreeMap<String, LambdaFigures>, AdapterError> {
         let mut state = lock(&self.state);
         state.agent_reads += 1;
         if state.unreachable.contains(region) {
-            return Err(MetricsError { region: region.to_string(), message: "the region is down".into() });
+            return Err(AdapterError::transient("agent metrics", "the region is down").in_region(region));
         }
         Ok(functions
             .iter()

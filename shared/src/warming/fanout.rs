@@ -12,6 +12,7 @@ use super::ping::{PingAnswer, WarmPing};
 use super::plan::WarmTarget;
 use crate::cost::PriceTable;
 use crate::cost::billing::{LambdaUsage, MonthToDate, lambda_cost};
+use crate::error::AdapterError;
 
 /// One synchronous invocation's result.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,7 +28,7 @@ pub struct Invoked {
 /// endpoint).
 #[async_trait]
 pub trait Invoker: Send + Sync + std::fmt::Debug {
-    async fn invoke(&self, target: &WarmTarget, payload: &Value) -> Result<Invoked, String>;
+    async fn invoke(&self, target: &WarmTarget, payload: &Value) -> Result<Invoked, AdapterError>;
 }
 
 /// What warming one target did.
@@ -61,7 +62,7 @@ pub async fn warm_target(
     let mut result = TargetResult { pings: concurrency, ..TargetResult::default() };
     let mut billed_ms = 0;
     for outcome in outcomes {
-        let answer = outcome.and_then(|invoked| {
+        let answer = outcome.map_err(|e| e.to_string()).and_then(|invoked| {
             billed_ms += invoked.billed_ms.unwrap_or(hold_ms + 1);
             if let Some(e) = invoked.function_error {
                 return Err(format!("the function failed: {e}: {}", invoked.payload));
@@ -121,14 +122,14 @@ mod tests {
 
     #[async_trait]
     impl Invoker for Pool {
-        async fn invoke(&self, _: &WarmTarget, payload: &Value) -> Result<Invoked, String> {
+        async fn invoke(&self, _: &WarmTarget, payload: &Value) -> Result<Invoked, AdapterError> {
             let n = {
                 let mut next = self.next.lock().unwrap();
                 *next += 1;
                 *next
             };
             if n > self.containers * 10 - self.failing {
-                return Err("connection refused".into());
+                return Err(crate::error::AdapterError::transient("Lambda invoke", "connection refused"));
             }
             let ping = WarmPing::detect(payload).unwrap();
             let answer = PingAnswer {
@@ -167,7 +168,7 @@ mod tests {
         let flaky = Pool { next: Mutex::new(0), containers: 1, failing: 9 };
         let r = warm_target(&flaky, &target(), 3, 75, &prices).await;
         assert_eq!((r.ok, r.containers, r.errors), (false, 1, 2));
-        assert_eq!(r.error.as_deref(), Some("connection refused"));
+        assert_eq!(r.error.as_deref(), Some("Lambda invoke: connection refused"));
     }
 
     #[test]

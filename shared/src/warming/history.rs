@@ -6,6 +6,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use chrono_tz::Tz;
 
+use crate::error::AdapterError;
+
 use super::plan::WarmTarget;
 
 /// Weeks of history the hour-of-week peaks are taken from.
@@ -22,7 +24,7 @@ pub trait HistorySource: Send + Sync + std::fmt::Debug {
         target: &WarmTarget,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> Result<Vec<Point>, String>;
+    ) -> Result<Vec<Point>, AdapterError>;
 
     /// Per-minute invocation counts of the target in `[from, to)`.
     async fn invocations(
@@ -30,7 +32,7 @@ pub trait HistorySource: Send + Sync + std::fmt::Debug {
         target: &WarmTarget,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> Result<Vec<Point>, String>;
+    ) -> Result<Vec<Point>, AdapterError>;
 }
 
 /// Peak concurrency per local hour of the week (Monday 00:00 first), or `None` without data.

@@ -13,11 +13,12 @@ use shared::cost::control::ControlChange;
 use shared::cost::levels::Level;
 use shared::cost::models::{CostMode, ModelRequest, select};
 use shared::cost::price_book::{PriceBook, PriceSource};
-use shared::cost::sources::{FunctionMetrics, MeteredSources, PricedFunction, RequestUnits, SourceError};
+use shared::cost::sources::{FunctionMetrics, MeteredSources, PricedFunction, RequestUnits};
 use shared::cost::sweep::{SweepSettings, Sweeper};
 use shared::cost::usage::{UsageCounters, UsageRecord};
 use shared::cost::{Architecture, PriceTable, TaskType};
 use shared::domain::Severity;
+use shared::error::AdapterError;
 use shared::scaling::FleetState;
 use shared::scaling::cost_gate::{CostGate, GateOutcome, Spend};
 use shared::store::{Condition, Item, Key, MemoryStore, Page, Query, Store, StoreError, Update};
@@ -72,7 +73,7 @@ struct Inbox(Mutex<Vec<String>>);
 
 #[async_trait]
 impl Notifier for Inbox {
-    async fn notify(&self, n: &Notification) -> Result<(), String> {
+    async fn notify(&self, n: &Notification) -> Result<(), AdapterError> {
         self.0.lock().unwrap().push(n.text.clone());
         Ok(())
     }
@@ -230,9 +231,9 @@ impl MeteredSources for Metered {
         functions: &[PricedFunction],
         start: DateTime<Utc>,
         _end: DateTime<Utc>,
-    ) -> Result<Vec<FunctionMetrics>, SourceError> {
+    ) -> Result<Vec<FunctionMetrics>, AdapterError> {
         if self.lambda_failing.load(Ordering::SeqCst) {
-            return Err(SourceError { source_name: "lambda", message: "throttled".into() });
+            return Err(AdapterError::transient("lambda", "throttled"));
         }
         let duration = self.duration_ms.lock().unwrap().get(&start).copied().unwrap_or(0.0);
         Ok(functions
@@ -250,10 +251,10 @@ impl MeteredSources for Metered {
         _: &str,
         _: DateTime<Utc>,
         _: DateTime<Utc>,
-    ) -> Result<RequestUnits, SourceError> {
+    ) -> Result<RequestUnits, AdapterError> {
         Ok(RequestUnits::default())
     }
-    async fn provisioned(&self, functions: &[PricedFunction]) -> Result<Vec<(String, u32)>, SourceError> {
+    async fn provisioned(&self, functions: &[PricedFunction]) -> Result<Vec<(String, u32)>, AdapterError> {
         let units = *self.allocated.lock().unwrap();
         Ok(functions.iter().map(|f| (f.name.clone(), units)).collect())
     }

@@ -65,12 +65,12 @@ async fn throttling_is_a_retryable_failure_and_unknown_regions_are_not() {
         .apply(&AgentType::parse("diagnosis").unwrap(), &BTreeMap::from([("us-east-1".to_owned(), 2)]))
         .await
         .unwrap_err();
-    assert!(err.retryable, "{err}");
+    assert!(err.is_retryable(), "{err}");
     let err = actuator
         .apply(&AgentType::parse("diagnosis").unwrap(), &BTreeMap::from([("eu-west-1".to_owned(), 2)]))
         .await
         .unwrap_err();
-    assert!(!err.retryable && err.message.contains("eu-west-1"));
+    assert!(!err.is_retryable() && err.message.contains("eu-west-1"));
 }
 
 /// Issue 17, item 7: a non-retryable error in one region stopped the loop, leaving the regions
@@ -94,7 +94,7 @@ async fn every_region_is_attempted_and_a_partial_failure_is_retryable() {
     let err = actuator.apply(&AgentType::parse("detection").unwrap(), &desired).await.unwrap_err();
     assert_eq!(fine.num_calls(), 1, "the region after the failing one is still set");
     assert!(err.message.contains("ap-southeast-1") && err.message.contains("us-east-1 to 10"), "{err}");
-    assert!(err.retryable, "a partial failure asks for a retry");
+    assert!(err.is_retryable(), "a partial failure asks for a retry");
 }
 
 #[test]

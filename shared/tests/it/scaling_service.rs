@@ -9,12 +9,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use shared::clock::{Clock, ManualClock};
 use shared::domain::{AgentType, Region, ReplicaId, Severity};
+use shared::error::AdapterError;
 use shared::scaling::actuator::RecordActuator;
 use shared::scaling::cost_gate::CostGate;
 use shared::scaling::demand::DemandLedger;
 use shared::scaling::records::{EventKind, MarkSource, RegionHealth, Trigger};
 use shared::scaling::service::{LambdaSource, Scaler, ScalingRequest, SignalSources};
-use shared::scaling::signals::{AgentMetrics, LambdaAgents, LambdaFigures, MetricsError, Signal};
+use shared::scaling::signals::{AgentMetrics, LambdaAgents, LambdaFigures, Signal};
 use shared::scaling::{FleetState, ReplicaHeartbeat, ScalingPolicy};
 use shared::store::{Condition, Item, Key, MemoryStore, Store};
 
@@ -419,7 +420,7 @@ impl AgentMetrics for Figures {
         functions: &[String],
         qualifier: &str,
         _window: (DateTime<Utc>, DateTime<Utc>),
-    ) -> Result<BTreeMap<String, LambdaFigures>, MetricsError> {
+    ) -> Result<BTreeMap<String, LambdaFigures>, AdapterError> {
         assert_eq!(qualifier, "live");
         self.calls.lock().unwrap().push((region.clone(), functions.to_vec()));
         let f = self.by_region.lock().unwrap().get(region).copied().unwrap_or_default();
@@ -495,7 +496,7 @@ impl shared::scaling::actuator::Actuator for GatedActuator {
         &self,
         _agent_type: &AgentType,
         desired: &BTreeMap<String, u32>,
-    ) -> Result<Vec<String>, shared::scaling::actuator::ActuatorError> {
+    ) -> Result<Vec<String>, AdapterError> {
         if self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
             let _ = self.first_held.acquire().await;
         }

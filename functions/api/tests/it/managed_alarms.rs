@@ -17,8 +17,9 @@ use chrono::DateTime;
 use serde_json::json;
 use shared::clock::ManualClock;
 use shared::config::Config;
+use shared::error::AdapterError;
 use shared::runtime::Container;
-use shared::scaling::alarms::{AlarmSettings, AlarmSpec, Alarms, AlarmsError};
+use shared::scaling::alarms::{AlarmSettings, AlarmSpec, Alarms};
 use shared::scaling::service::AlarmSync;
 use shared::scaling::signals::LambdaAgents;
 use shared::store::MemoryStore;
@@ -30,14 +31,14 @@ struct CloudWatch {
 
 #[async_trait]
 impl Alarms for CloudWatch {
-    async fn list(&self, prefix: &str) -> Result<Vec<AlarmSpec>, AlarmsError> {
+    async fn list(&self, prefix: &str) -> Result<Vec<AlarmSpec>, AdapterError> {
         Ok(self.alarms.lock().unwrap().values().filter(|a| a.name.starts_with(prefix)).cloned().collect())
     }
-    async fn put(&self, alarm: &AlarmSpec) -> Result<(), AlarmsError> {
+    async fn put(&self, alarm: &AlarmSpec) -> Result<(), AdapterError> {
         self.alarms.lock().unwrap().insert(alarm.name.clone(), alarm.clone());
         Ok(())
     }
-    async fn delete(&self, names: &[String]) -> Result<(), AlarmsError> {
+    async fn delete(&self, names: &[String]) -> Result<(), AdapterError> {
         let mut alarms = self.alarms.lock().unwrap();
         for name in names {
             alarms.remove(name);
