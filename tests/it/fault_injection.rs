@@ -199,9 +199,9 @@ async fn a_scaler_run_cut_off_midway_fails_for_a_retry_that_applies_the_alarm_on
             Err(_) => tokio::time::sleep(StdDuration::from_millis(200)).await,
         }
     }
-    assert_eq!(retried.unwrap().status, "applied");
+    assert_eq!(retried.unwrap().status, scaler::Status::Applied);
     let again = scaler::handle(&scaler_deps, LambdaEvent::new(alarm(), Context::default())).await.unwrap();
-    assert_eq!(again.status, "replayed", "a further delivery changes nothing");
+    assert_eq!(again.status, scaler::Status::Replayed, "a further delivery changes nothing");
     let (state, version) = direct_fleet.scaling_state(&detection).await.unwrap();
     assert_eq!((state.desired_total, version), (3, 1), "applied exactly once");
 }

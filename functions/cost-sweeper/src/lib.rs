@@ -26,8 +26,7 @@ pub struct SweeperDeps {
 /// The answer for each delivery, also what a repeated delivery replays.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Outcome {
-    /// `swept`, `replayed` (this delivery was handled before) or `ignored` (not a scheduled event).
-    pub status: String,
+    pub status: Status,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hourly_cost: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -45,9 +44,21 @@ pub struct Outcome {
     pub reason: Option<String>,
 }
 
+/// What became of one delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// The sweep ran.
+    Swept,
+    /// This delivery was handled before; its first outcome is repeated.
+    Replayed,
+    /// Not a scheduled event.
+    Ignored,
+}
+
 fn ignored(reason: String) -> Outcome {
     Outcome {
-        status: "ignored".into(),
+        status: Status::Ignored,
         hourly_cost: None,
         daily_projection: None,
         level: None,
@@ -81,7 +92,7 @@ pub async fn handle_schedule(
             "swept"
         );
         Ok::<_, RetryableError>(Outcome {
-            status: "swept".into(),
+            status: Status::Swept,
             hourly_cost: Some(report.current_metrics.hourly_cost),
             daily_projection: Some(report.current_metrics.daily_projection),
             level: Some(report.current_metrics.cost_threshold),
@@ -103,7 +114,7 @@ pub async fn handle_schedule(
         .await?
         {
             Scheduled::Ran(outcome) => outcome,
-            Scheduled::Replayed(outcome) => Outcome { status: "replayed".into(), ..outcome },
+            Scheduled::Replayed(outcome) => Outcome { status: Status::Replayed, ..outcome },
             Scheduled::Ignored(reason) => ignored(reason),
         },
     )

@@ -143,7 +143,7 @@ async fn tick_on_schedule(deps: ScalerDeps, every: std::time::Duration) {
     loop {
         ticks.tick().await;
         match scaler::handle_event(&deps, &scheduled_event(), None).await {
-            Ok(outcome) => tracing::debug!(status = %outcome.status, "scaler tick"),
+            Ok(outcome) => tracing::debug!(status = ?outcome.status, "scaler tick"),
             Err(e) => tracing::warn!(error = %e, "scaler tick failed; the next tick tries again"),
         }
     }
@@ -170,7 +170,7 @@ async fn receive_alarm(State(deps): State<Arc<ScalerDeps>>, body: axum::body::By
         return api::ApiError::BadRequest("the body must be a JSON alarm event".into()).into_response();
     };
     match scaler::handle_alarm(&deps, &payload, None).await {
-        Ok(outcome) if outcome.status == "ignored" => {
+        Ok(outcome) if outcome.status == scaler::Status::Ignored => {
             api::ApiError::BadRequest(outcome.reason.unwrap_or_default()).into_response()
         }
         Ok(outcome) => Json(outcome).into_response(),

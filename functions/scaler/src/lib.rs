@@ -30,10 +30,7 @@ pub struct ScalerDeps {
 /// The answer for each delivery, also what a repeated delivery replays.
 #[derive(Debug, Serialize, serde::Deserialize, PartialEq)]
 pub struct Outcome {
-    /// `ticked` (every type evaluated), `applied`, `unchanged` (a repeated or older alarm),
-    /// `replayed` (this delivery was seen before) or `ignored` (not an event the scaler acts on;
-    /// retrying would not help).
-    pub status: String,
+    pub status: Status,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evaluation: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -42,9 +39,25 @@ pub struct Outcome {
     pub reason: Option<String>,
 }
 
+/// What became of one delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// A scheduled tick: every type evaluated.
+    Ticked,
+    /// An alarm's evaluation changed the desired counts.
+    Applied,
+    /// An alarm's evaluation left them as they were (a repeated or older alarm).
+    Unchanged,
+    /// This delivery was handled before; its first outcome is repeated.
+    Replayed,
+    /// Not an event the scaler acts on; retrying would not help.
+    Ignored,
+}
+
 fn ignored(reason: String) -> Outcome {
     tracing::warn!(%reason, "event ignored");
-    Outcome { status: "ignored".into(), evaluation: None, tick: None, reason: Some(reason) }
+    Outcome { status: Status::Ignored, evaluation: None, tick: None, reason: Some(reason) }
 }
 
 pub async fn handle(deps: &ScalerDeps, event: LambdaEvent<Value>) -> Result<Outcome, RetryableError> {
@@ -96,7 +109,7 @@ pub async fn handle_tick(
     match result {
         Ok(IdempotencyOutcome::Executed(outcome)) => Ok(outcome),
         Ok(IdempotencyOutcome::Replayed(mut outcome)) => {
-            outcome.status = "replayed".into();
+            outcome.status = Status::Replayed;
             Ok(outcome)
         }
         Err(IdempotencyError::Handler(TickError::Scaling(e))) if !e.is_retryable() => {
@@ -126,7 +139,7 @@ fn tick_outcome(report: &TickReport) -> Outcome {
         "scaler tick"
     );
     Outcome {
-        status: "ticked".into(),
+        status: Status::Ticked,
         evaluation: None,
         tick: serde_json::to_value(report).ok(),
         reason: None,
@@ -171,7 +184,7 @@ pub async fn handle_alarm(
     match result {
         Ok(IdempotencyOutcome::Executed(outcome)) => Ok(outcome),
         Ok(IdempotencyOutcome::Replayed(mut outcome)) => {
-            outcome.status = "replayed".into();
+            outcome.status = Status::Replayed;
             Ok(outcome)
         }
         Err(IdempotencyError::Handler(e)) if !e.is_retryable() => Ok(ignored(e.to_string())),
@@ -186,7 +199,7 @@ pub async fn handle_alarm(
 
 fn outcome(evaluation: &Evaluation) -> Outcome {
     Outcome {
-        status: if evaluation.applied { "applied" } else { "unchanged" }.into(),
+        status: if evaluation.applied { Status::Applied } else { Status::Unchanged },
         evaluation: serde_json::to_value(evaluation).ok(),
         tick: None,
         reason: None,

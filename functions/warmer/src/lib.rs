@@ -22,16 +22,27 @@ pub struct WarmerDeps {
 /// The answer for each delivery, also what a repeated delivery replays.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Outcome {
-    /// `warmed`, `replayed` or `ignored` (not a scheduled event).
-    pub status: String,
+    pub status: Status,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run: Option<WarmRun>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 
+/// What became of one delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// The run warmed what the plan asked for.
+    Warmed,
+    /// This delivery was handled before; its first outcome is repeated.
+    Replayed,
+    /// Not a scheduled event.
+    Ignored,
+}
+
 fn ignored(reason: String) -> Outcome {
-    Outcome { status: "ignored".into(), run: None, reason: Some(reason) }
+    Outcome { status: Status::Ignored, run: None, reason: Some(reason) }
 }
 
 /// Handles one scheduled event. One failing target is reported in the run, never fails the rest.
@@ -62,7 +73,7 @@ pub async fn handle_schedule(
             unreachable = run.unreachable.as_deref().unwrap_or(""),
             "warming run"
         );
-        Ok::<_, RetryableError>(Outcome { status: "warmed".into(), run: Some(run), reason: None })
+        Ok::<_, RetryableError>(Outcome { status: Status::Warmed, run: Some(run), reason: None })
     };
     Ok(
         match once_per_scheduled_event(
@@ -76,7 +87,7 @@ pub async fn handle_schedule(
         .await?
         {
             Scheduled::Ran(outcome) => outcome,
-            Scheduled::Replayed(outcome) => Outcome { status: "replayed".into(), ..outcome },
+            Scheduled::Replayed(outcome) => Outcome { status: Status::Replayed, ..outcome },
             Scheduled::Ignored(reason) => ignored(reason),
         },
     )

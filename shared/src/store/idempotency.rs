@@ -12,14 +12,20 @@ use thiserror::Error;
 use super::{Condition, Item, Key, Store, StoreError};
 use crate::clock::Clock;
 
-const IN_PROGRESS: &str = "INPROGRESS";
-const COMPLETED: &str = "COMPLETED";
+/// Where a record's event stands (stored as Powertools writes it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+enum RecordStatus {
+    #[serde(rename = "INPROGRESS")]
+    InProgress,
+    #[serde(rename = "COMPLETED")]
+    Completed,
+}
 /// Conflicting deliveries racing for one record give up after this many rounds.
 const CLAIM_ATTEMPTS: usize = 3;
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Record {
-    status: String,
+    status: RecordStatus,
     /// Epoch milliseconds after which an in-progress record may be taken over.
     in_progress_expiration: i64,
     /// The handler's result as JSON text, once completed.
@@ -122,7 +128,8 @@ impl<'a> Idempotency<'a> {
             Ok(result) => {
                 let data = serde_json::to_string(&result)
                     .map_err(|e| StoreError::Invalid(format!("result does not serialize: {e}")))?;
-                let record = Record { status: COMPLETED.into(), in_progress_expiration: 0, data: Some(data) };
+                let record =
+                    Record { status: RecordStatus::Completed, in_progress_expiration: 0, data: Some(data) };
                 let item = self.item(key, &record)?.with_version(version + 1);
                 match self.store.put(item, Condition::Version(version)).await {
                     // Someone took the claim over because we ran past the timeout; the work is done
@@ -151,7 +158,7 @@ impl<'a> Idempotency<'a> {
         for _ in 0..CLAIM_ATTEMPTS {
             let now = self.clock.now();
             let record = Record {
-                status: IN_PROGRESS.into(),
+                status: RecordStatus::InProgress,
                 in_progress_expiration: self
                     .deadline
                     .unwrap_or(now + self.in_progress_timeout)
@@ -167,7 +174,7 @@ impl<'a> Idempotency<'a> {
                 continue;
             };
             let found: Record = existing.record()?;
-            if found.status == COMPLETED {
+            if found.status == RecordStatus::Completed {
                 let data =
                     found.data.ok_or_else(|| StoreError::Corrupt("completed record without data".into()))?;
                 return Ok(Claim::Completed(data));

@@ -203,12 +203,20 @@ pub struct DeleteVersion {
     pub version: u64,
 }
 
+/// What deleting a type's policy did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Deletion {
+    /// An operator-defined type and its alarms are gone.
+    Removed,
+    /// A builtin type is back on its seed policy, version 0.
+    Reset,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PolicyDeleted {
     pub agent_type: String,
-    /// `removed` (an operator-defined type and its alarms are gone) or `reset` (a builtin type
-    /// is back on its seed policy, version 0).
-    pub outcome: String,
+    pub outcome: Deletion,
     pub timestamp: DateTime<Utc>,
 }
 
@@ -253,10 +261,6 @@ pub async fn delete(
     }
     tracing::info!(%agent_type, version, "scaling policy deleted");
     sync_alarms(&state).await;
-    let outcome = if agent_type.builtin().is_some() { "reset" } else { "removed" };
-    Ok(Json(PolicyDeleted {
-        agent_type: agent_type.to_string(),
-        outcome: outcome.into(),
-        timestamp: state.clock.now(),
-    }))
+    let outcome = if agent_type.builtin().is_some() { Deletion::Reset } else { Deletion::Removed };
+    Ok(Json(PolicyDeleted { agent_type: agent_type.to_string(), outcome, timestamp: state.clock.now() }))
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration};
 use lambda_runtime::{Context, LambdaEvent};
-use scaler::{ScalerDeps, handle};
+use scaler::{ScalerDeps, Status, handle};
 use serde_json::Value;
 use shared::clock::ManualClock;
 use shared::domain::{AgentType, Region, ReplicaId};
@@ -66,12 +66,12 @@ async fn one_alarm_delivered_twice_acts_once() {
     busy_detection(&deps, &fleet).await;
     let alarm = fixture("cloudwatch-alarm-direct-high.json");
     let first = handle(&deps, event(alarm.clone())).await.unwrap();
-    assert_eq!(first.status, "applied", "{first:?}");
+    assert_eq!(first.status, Status::Applied, "{first:?}");
     let evaluation = first.evaluation.clone().unwrap();
     assert_eq!((evaluation["current"].as_u64(), evaluation["desired"].as_u64()), (Some(2), Some(3)));
 
     let second = handle(&deps, event(alarm)).await.unwrap();
-    assert_eq!(second.status, "replayed");
+    assert_eq!(second.status, Status::Replayed);
     assert_eq!(second.evaluation, first.evaluation, "the saved result, not a new decision");
     let (state, version) = fleet.scaling_state(&AgentType::parse("detection").unwrap()).await.unwrap();
     assert_eq!((state.desired_total, version), (3, 1));
@@ -84,9 +84,9 @@ async fn an_older_alarm_after_a_newer_one_changes_nothing() {
     let newer = fixture("cloudwatch-alarm-direct-high.json");
     let mut older = newer.clone();
     older["alarmData"]["state"]["timestamp"] = "2026-11-26T10:14:02.490+0000".into();
-    assert_eq!(handle(&deps, event(newer)).await.unwrap().status, "applied");
+    assert_eq!(handle(&deps, event(newer)).await.unwrap().status, Status::Applied);
     let late = handle(&deps, event(older)).await.unwrap();
-    assert_eq!(late.status, "unchanged", "{late:?}");
+    assert_eq!(late.status, Status::Unchanged, "{late:?}");
     assert_eq!(fleet.scaling_state(&AgentType::parse("detection").unwrap()).await.unwrap().1, 1);
 }
 
@@ -95,7 +95,7 @@ async fn eventbridge_state_changes_scale_down_after_the_window() {
     let (deps, _) = deps();
     let low = integration_tests::alarm_at(fixture("eventbridge-alarm-state-change-low.json"), fixture_time());
     let outcome = handle(&deps, event(low)).await.unwrap();
-    assert_eq!(outcome.status, "applied");
+    assert_eq!(outcome.status, Status::Applied);
     let e = outcome.evaluation.unwrap();
     assert_eq!(e["agent_type"], "diagnosis");
     assert_eq!(e["desired"], 2, "diagnosis stays at its minimum of 2: {e}");
@@ -120,7 +120,7 @@ async fn unusable_events_are_ignored_not_retried() {
         },
     ] {
         let outcome = handle(&deps, event(payload.clone())).await.unwrap();
-        assert_eq!(outcome.status, "ignored", "{payload}");
+        assert_eq!(outcome.status, Status::Ignored, "{payload}");
         assert!(outcome.reason.is_some());
     }
 }
@@ -131,7 +131,7 @@ async fn a_scheduled_tick_evaluates_every_type_once_per_event() {
     busy_detection(&deps, &fleet).await;
     let tick = fixture("eventbridge-scheduled-event.json");
     let first = handle(&deps, event(tick.clone())).await.unwrap();
-    assert_eq!(first.status, "ticked", "{first:?}");
+    assert_eq!(first.status, Status::Ticked, "{first:?}");
     let report = first.tick.clone().unwrap();
     let evaluations = report["evaluations"].as_array().unwrap();
     assert_eq!(evaluations.len(), 5, "every builtin type");
@@ -140,12 +140,16 @@ async fn a_scheduled_tick_evaluates_every_type_once_per_event() {
     assert_eq!((detection["current"].as_u64(), detection["desired"].as_u64()), (Some(2), Some(3)));
 
     let again = handle(&deps, event(tick.clone())).await.unwrap();
-    assert_eq!(again.status, "replayed", "the same schedule event acts once");
+    assert_eq!(again.status, Status::Replayed, "the same schedule event acts once");
     let (_, version) = fleet.scaling_state(&AgentType::parse("detection").unwrap()).await.unwrap();
     assert_eq!(version, 1);
     let mut next = tick;
     next["id"] = "another-minute".into();
-    assert_eq!(handle(&deps, event(next)).await.unwrap().status, "ticked", "the next event evaluates again");
+    assert_eq!(
+        handle(&deps, event(next)).await.unwrap().status,
+        Status::Ticked,
+        "the next event evaluates again"
+    );
     assert_eq!(fleet.scaling_state(&AgentType::parse("detection").unwrap()).await.unwrap().1, 2);
 }
 
@@ -159,7 +163,7 @@ async fn stale_alarms_are_ignored_and_future_dated_ones_block_nothing() {
     let hour_old =
         integration_tests::alarm_at(fixture("cloudwatch-alarm-direct-high.json"), now - Duration::hours(1));
     let stale = handle(&deps, event(hour_old)).await.unwrap();
-    assert_eq!(stale.status, "ignored", "{stale:?}");
+    assert_eq!(stale.status, Status::Ignored, "{stale:?}");
     assert!(stale.reason.unwrap().contains("too long ago"));
     assert_eq!(
         fleet.scaling_state(&AgentType::parse("detection").unwrap()).await.unwrap().1,
@@ -169,7 +173,7 @@ async fn stale_alarms_are_ignored_and_future_dated_ones_block_nothing() {
 
     let future =
         integration_tests::alarm_at(fixture("cloudwatch-alarm-direct-high.json"), now + Duration::days(30));
-    assert_eq!(handle(&deps, event(future)).await.unwrap().status, "applied");
+    assert_eq!(handle(&deps, event(future)).await.unwrap().status, Status::Applied);
     let (state, _) = fleet.scaling_state(&AgentType::parse("detection").unwrap()).await.unwrap();
     assert!(
         state.last_alarm_at.unwrap() <= now + Duration::seconds(30),
@@ -182,5 +186,5 @@ async fn stale_alarms_are_ignored_and_future_dated_ones_block_nothing() {
         now + Duration::seconds(55),
     );
     let next = handle(&deps, event(later)).await.unwrap();
-    assert_eq!(next.status, "applied", "a later transition still acts: {next:?}");
+    assert_eq!(next.status, Status::Applied, "a later transition still acts: {next:?}");
 }

@@ -14,7 +14,7 @@ use shared::clock::{Clock, ManualClock};
 use shared::config::Config;
 use shared::runtime::{Container, Settings};
 use shared::store::{DynamoStore, Key, Store};
-use warmer::{WarmerDeps, handle_schedule};
+use warmer::{Status, WarmerDeps, handle_schedule};
 
 fn scheduled_event() -> Value {
     let path =
@@ -92,7 +92,7 @@ async fn a_run_the_store_fails_midway_reports_a_partial_failure_and_its_retry_re
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     let retried = retried.unwrap();
-    assert_eq!(retried.status, "warmed", "{retried:?}");
+    assert_eq!(retried.status, Status::Warmed, "{retried:?}");
     let run = retried.run.unwrap();
     assert!(run.unrecorded.is_empty() && run.successful_warmings == 2, "{run:?}");
     assert_eq!(stored().await, 2, "both targets' warming state recorded");
