@@ -11,7 +11,7 @@ use shared::domain::{AgentType, Region, ReplicaId, Severity};
 use shared::scaling::actuator::RecordActuator;
 use shared::scaling::cost_gate::CostGate;
 use shared::scaling::records::AgentScalingState;
-use shared::scaling::service::{Scaler, ScalingError, ScalingRequest};
+use shared::scaling::service::{Effect, Scaler, ScalingError, ScalingRequest};
 use shared::scaling::{FleetState, ReplicaHeartbeat};
 use shared::store::Store;
 
@@ -24,7 +24,7 @@ fn scaler(store: Arc<dyn Store>) -> Scaler {
 }
 
 fn request() -> ScalingRequest {
-    ScalingRequest::operator(AgentType::parse("detection").unwrap(), Some(Severity::High), false)
+    ScalingRequest::operator(AgentType::parse("detection").unwrap(), Some(Severity::High), Effect::Apply)
 }
 
 /// Two busy detection replicas (19 of 20 each), so every evaluation wants more.

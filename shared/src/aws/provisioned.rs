@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::domain::AgentType;
+use crate::domain::PerRegion;
 use crate::error::AdapterError;
 use crate::scaling::actuator::Actuator;
 use async_trait::async_trait;
@@ -152,13 +153,13 @@ impl Actuator for ProvisionedConcurrency {
     async fn apply(
         &self,
         agent_type: &AgentType,
-        desired: &BTreeMap<String, u32>,
+        desired: &PerRegion<u32>,
     ) -> Result<Vec<String>, AdapterError> {
         let function = self.function(agent_type);
         let mut actions = Vec::new();
         let mut failures: Vec<AdapterError> = Vec::new();
         for (region, replicas) in desired {
-            match self.apply_region(&function, region, *replicas).await {
+            match self.apply_region(&function, region.as_str(), *replicas).await {
                 Ok(action) => actions.push(action),
                 Err(e) => failures.push(e),
             }

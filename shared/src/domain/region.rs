@@ -82,6 +82,17 @@ impl TryFrom<String> for Region {
     }
 }
 
+/// Maps keyed by region answer lookups by code (`map.get("us-east-1")`); a region orders,
+/// compares and hashes as its code does, as `Borrow` requires.
+impl std::borrow::Borrow<str> for Region {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+/// One value per region of the fleet.
+pub type PerRegion<T> = std::collections::BTreeMap<Region, T>;
+
 impl From<Region> for String {
     fn from(value: Region) -> Self {
         value.0

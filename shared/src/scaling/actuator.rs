@@ -1,12 +1,12 @@
 //! Making a scaling decision real. The decision is already stored (desired replicas per region in
 //! the type's state item); an actuator carries it further when the deployment asks for it.
 
-use std::collections::BTreeMap;
 use std::fmt::Debug;
 
 use async_trait::async_trait;
 
 use crate::domain::AgentType;
+use crate::domain::PerRegion;
 use crate::error::AdapterError;
 
 /// Applies desired replica counts per region. Must be idempotent: the same counts may arrive again
@@ -16,7 +16,7 @@ pub trait Actuator: Send + Sync + Debug {
     async fn apply(
         &self,
         agent_type: &AgentType,
-        desired: &BTreeMap<String, u32>,
+        desired: &PerRegion<u32>,
     ) -> Result<Vec<String>, AdapterError>;
 }
 
@@ -29,7 +29,7 @@ impl Actuator for RecordActuator {
     async fn apply(
         &self,
         agent_type: &AgentType,
-        desired: &BTreeMap<String, u32>,
+        desired: &PerRegion<u32>,
     ) -> Result<Vec<String>, AdapterError> {
         Ok(desired
             .iter()

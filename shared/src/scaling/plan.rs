@@ -29,7 +29,7 @@ use super::regions::{
     n_plus_one_warning,
 };
 use super::signals::{Observed, Signal};
-use crate::domain::{AgentType, Proximity, Severity};
+use crate::domain::{AgentType, PerRegion, Proximity, Severity};
 
 /// What an evaluation decided, as the API and the scaler report it.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -46,9 +46,11 @@ pub struct Evaluation {
     pub in_force: u32,
     pub desired: u32,
     /// The desired count per region (a probed region's one replica included).
-    pub desired_by_region: BTreeMap<String, u32>,
+    #[schema(value_type = BTreeMap<String, u32>)]
+    pub desired_by_region: PerRegion<u32>,
     /// Replicas live now, per region.
-    pub live_by_region: BTreeMap<String, u32>,
+    #[schema(value_type = BTreeMap<String, u32>)]
+    pub live_by_region: PerRegion<u32>,
     /// The severity the cost gate weighed a scale-up by.
     pub severity: Severity,
     /// Recent demand as selection counted it.
@@ -236,13 +238,12 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         .iter()
         .map(|v| RegionView { healthy_fraction: health.get(&v.region).copied(), ..v.clone() })
         .collect();
-    let desired_by_region: BTreeMap<String, u32> = views
+    let desired_by_region: PerRegion<u32> = views
         .iter()
-        .map(|v| v.region.to_string())
+        .map(|v| v.region.clone())
         .zip(distribute(decision.desired, &views, input.proximity))
         .collect();
-    let live_by_region: BTreeMap<String, u32> =
-        input.observed.live_by_region().into_iter().map(|(r, n)| (r.to_string(), n)).collect();
+    let live_by_region: PerRegion<u32> = input.observed.live_by_region();
     let warnings: Vec<String> =
         n_plus_one_warning(&input.observed.replicas, input.policy.scale_up_threshold).into_iter().collect();
 
@@ -333,7 +334,7 @@ fn failovers(
             input.now,
             vec![format!("{} missed three heartbeats: a replacement is due in {}", f.replica_id, f.region)],
         );
-        e.region = Some(f.region.clone());
+        e.region = Some(f.region.to_string());
         e.replica_id = Some(f.replica_id.clone());
         events.push(e);
     }
@@ -350,9 +351,9 @@ fn recent_events(state: &AgentScalingState, events: &[ScalingEventRecord]) -> Ve
 
 fn last_live_at(
     state: &AgentScalingState,
-    live_by_region: &BTreeMap<String, u32>,
+    live_by_region: &PerRegion<u32>,
     now: DateTime<Utc>,
-) -> BTreeMap<String, DateTime<Utc>> {
+) -> PerRegion<DateTime<Utc>> {
     let mut last = state.last_live_at.clone();
     for region in live_by_region.keys() {
         last.insert(region.clone(), now);

@@ -7,6 +7,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::domain::PerRegion;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -24,7 +26,7 @@ pub struct AgentScalingState {
     pub desired_total: u32,
     /// Its split over regions.
     #[serde(default)]
-    pub desired: BTreeMap<String, u32>,
+    pub desired: PerRegion<u32>,
     /// Replica ids live at the last evaluation, to notice the ones that stop reporting.
     #[serde(default)]
     pub known_replicas: KnownReplicas,
@@ -41,7 +43,7 @@ pub struct AgentScalingState {
     /// When replicas of the type were last live in each region: a region whose replicas stop
     /// reporting soon after is silent (see `region_health`).
     #[serde(default)]
-    pub last_live_at: BTreeMap<String, DateTime<Utc>>,
+    pub last_live_at: PerRegion<DateTime<Utc>>,
     /// The latest evaluation, whatever asked for it.
     #[serde(default)]
     pub last_evaluation: Option<EvaluationRecord>,

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Proximity, Region, Replica};
+use crate::domain::{PerRegion, Proximity, Region, Replica};
 
 /// Envoy's over-provisioning factor: a region at 72 % health or better keeps its whole share.
 const OVERPROVISIONING: f64 = 1.4;
@@ -132,25 +132,25 @@ pub fn healthy_fractions(replicas: &[Replica]) -> BTreeMap<&Region, f64> {
 /// A replica that was live at the last evaluation and has missed three heartbeats since.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct FailedReplica {
-    pub region: String,
+    pub region: Region,
     pub replica_id: String,
 }
 
 /// Replica ids per region, as remembered between evaluations.
-pub type KnownReplicas = BTreeMap<String, BTreeSet<String>>;
+pub type KnownReplicas = BTreeMap<Region, BTreeSet<String>>;
 
 /// At most [`super::MAX_REPLICAS_PER_TYPE`] ids, so the state item stays bounded even if
 /// concurrent first heartbeats took a type past its limit.
 pub fn known_replicas(replicas: &[Replica]) -> KnownReplicas {
     let mut known = KnownReplicas::new();
     for r in replicas.iter().take(super::MAX_REPLICAS_PER_TYPE) {
-        known.entry(r.region.to_string()).or_default().insert(r.replica_id.to_string());
+        known.entry(r.region.clone()).or_default().insert(r.replica_id.to_string());
     }
     known
 }
 
 /// How many replicas each region has.
-pub fn live_by_region(known: &KnownReplicas) -> BTreeMap<String, u32> {
+pub fn live_by_region(known: &KnownReplicas) -> PerRegion<u32> {
     known.iter().map(|(region, ids)| (region.clone(), u32::try_from(ids.len()).unwrap_or(u32::MAX))).collect()
 }
 
@@ -312,7 +312,7 @@ mod tests {
         ]);
         assert_eq!(
             failed_replicas(&before, &now),
-            [FailedReplica { region: "eu-west-1".into(), replica_id: "b".into() }]
+            [FailedReplica { region: Region::parse("eu-west-1").unwrap(), replica_id: "b".into() }]
         );
         assert!(failed_replicas(&now, &now).is_empty());
     }

@@ -22,7 +22,7 @@ use super::region_health::{HealthChange, HealthSettings, RegionEvidence, assess,
 use super::regions::RegionView;
 use super::signals::{AgentMetrics, LambdaAgents, LambdaFigures, Observed, Signal, lambda_replicas};
 use super::state::{FleetState, VersionedPolicy};
-use crate::domain::{AgentType, Proximity, Region, Severity};
+use crate::domain::{AgentType, PerRegion, Proximity, Region, Severity};
 use crate::error::AdapterError;
 use crate::store::StoreError;
 
@@ -34,6 +34,15 @@ pub const EVENT_TTL_DAYS: i64 = 30;
 /// minute or two after it ends.
 const LAMBDA_WINDOW: Duration = Duration::minutes(3);
 
+/// Whether an evaluation acts on its decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// Store the decision and apply it.
+    Apply,
+    /// Answer what the decision would be; store and apply nothing.
+    DryRun,
+}
+
 /// One request to evaluate an agent type.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScalingRequest {
@@ -41,22 +50,22 @@ pub struct ScalingRequest {
     pub trigger: Trigger,
     /// An alarm's `Severity` dimension or an operator's choice; otherwise the recorded demand's.
     pub severity: Option<Severity>,
-    pub dry_run: bool,
+    pub effect: Effect,
     /// The alarm's state-change time, when an alarm asked: older or repeated alarms change nothing.
     pub alarm_at: Option<DateTime<Utc>>,
 }
 
 impl ScalingRequest {
     pub fn tick(agent_type: AgentType) -> Self {
-        Self { agent_type, trigger: Trigger::Tick, severity: None, dry_run: false, alarm_at: None }
+        Self { agent_type, trigger: Trigger::Tick, severity: None, effect: Effect::Apply, alarm_at: None }
     }
 
     pub fn alarm(agent_type: AgentType, at: DateTime<Utc>, severity: Option<Severity>) -> Self {
-        Self { agent_type, trigger: Trigger::Alarm, severity, dry_run: false, alarm_at: Some(at) }
+        Self { agent_type, trigger: Trigger::Alarm, severity, effect: Effect::Apply, alarm_at: Some(at) }
     }
 
-    pub fn operator(agent_type: AgentType, severity: Option<Severity>, dry_run: bool) -> Self {
-        Self { agent_type, trigger: Trigger::Operator, severity, dry_run, alarm_at: None }
+    pub fn operator(agent_type: AgentType, severity: Option<Severity>, effect: Effect) -> Self {
+        Self { agent_type, trigger: Trigger::Operator, severity, effect, alarm_at: None }
     }
 }
 
@@ -556,7 +565,7 @@ impl Scaler {
                 spend: *spend,
                 gate: &self.gate,
                 alarm_at: request.alarm_at,
-                dry_run: request.dry_run,
+                dry_run: request.effect == Effect::DryRun,
                 now,
             });
             if let (Some(at), Some(last)) = (request.alarm_at, state.last_alarm_at)
@@ -564,7 +573,7 @@ impl Scaler {
             {
                 return self.repeated_alarm(request, &state, planned.evaluation, at, last).await;
             }
-            if request.dry_run {
+            if request.effect == Effect::DryRun {
                 return Ok(planned.evaluation);
             }
             let written = match self.fleet.put_scaling_state(agent_type, &planned.state, version).await {
@@ -601,7 +610,7 @@ impl Scaler {
     async fn apply_in_order(
         &self,
         agent_type: &AgentType,
-        mut desired: BTreeMap<String, u32>,
+        mut desired: PerRegion<u32>,
         mut version: u64,
     ) -> Result<Vec<String>, ScalingError> {
         let mut actions = Vec::new();
@@ -635,7 +644,7 @@ impl Scaler {
         at: DateTime<Utc>,
         last: DateTime<Utc>,
     ) -> Result<Evaluation, ScalingError> {
-        let actions_taken = if request.dry_run {
+        let actions_taken = if request.effect == Effect::DryRun {
             Vec::new()
         } else {
             self.actuator.apply(&request.agent_type, &state.desired).await?

@@ -41,7 +41,7 @@ use crate::cost::sweep::{SweepError, SweepSettings, Sweeper};
 use crate::cost::task::TaskType;
 use crate::cost::usage::{HourUsage, UsageCounters, hour_of};
 use crate::cost::{Architecture, PriceTable, billing};
-use crate::domain::{AgentType, Region, Replica, ReplicaId, Severity};
+use crate::domain::{AgentType, PerRegion, Region, Replica, ReplicaId, Severity};
 use crate::scaling::actuator::RecordActuator;
 use crate::scaling::alarms::{AlarmSettings, alarms_for};
 use crate::scaling::cost_gate::CostGate;
@@ -952,23 +952,21 @@ impl Engine<'_> {
             prototype_step(&current, utilization, policy, self.last_change.get(agent_type).copied(), at)
         {
             self.last_change.insert(agent_type.clone(), at);
-            let desired = next.into_iter().map(|(r, n)| (r.to_string(), n)).collect();
-            self.reconcile(agent_type, &desired, at);
+            self.reconcile(agent_type, &next, at);
         }
     }
 
-    fn reconcile(&mut self, agent_type: &AgentType, desired: &BTreeMap<String, u32>, at: DateTime<Utc>) {
-        self.desired.insert(agent_type.clone(), desired.clone());
+    fn reconcile(&mut self, agent_type: &AgentType, desired: &PerRegion<u32>, at: DateTime<Utc>) {
+        self.desired.insert(agent_type.clone(), desired.iter().map(|(r, n)| (r.to_string(), *n)).collect());
         for (region, &want) in desired {
-            let Ok(region) = Region::parse(region) else { continue };
-            let have = self.fleets.get(agent_type).map_or(0, |f| f.kept(&region));
+            let have = self.fleets.get(agent_type).map_or(0, |f| f.kept(region));
             for _ in have..want {
                 self.add_replica(agent_type, region.clone(), at + REPLICA_START);
             }
             if have > want
                 && let Some(fleet) = self.fleets.get_mut(agent_type)
             {
-                fleet.drain(&region, have - want);
+                fleet.drain(region, have - want);
             }
         }
     }

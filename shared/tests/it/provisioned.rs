@@ -41,7 +41,7 @@ async fn sets_replicas_times_concurrency_on_the_alias_in_each_region() {
         ("us-west-2".to_owned(), mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&west_zero])),
     ]);
     let actuator = ProvisionedConcurrency::new(clients, target());
-    let desired = BTreeMap::from([("us-east-1".to_owned(), 3), ("us-west-2".to_owned(), 0)]);
+    let desired = per_region(&[("us-east-1", 3), ("us-west-2", 0)]);
     let actions = actuator.apply(&AgentType::parse("detection").unwrap(), &desired).await.unwrap();
     assert_eq!(east.num_calls(), 1);
     assert_eq!(west_zero.num_calls(), 1, "zero replicas removes the configuration");
@@ -62,12 +62,12 @@ async fn throttling_is_a_retryable_failure_and_unknown_regions_are_not() {
     )]);
     let actuator = ProvisionedConcurrency::new(clients, target());
     let err = actuator
-        .apply(&AgentType::parse("diagnosis").unwrap(), &BTreeMap::from([("us-east-1".to_owned(), 2)]))
+        .apply(&AgentType::parse("diagnosis").unwrap(), &per_region(&[("us-east-1", 2)]))
         .await
         .unwrap_err();
     assert!(err.is_retryable(), "{err}");
     let err = actuator
-        .apply(&AgentType::parse("diagnosis").unwrap(), &BTreeMap::from([("eu-west-1".to_owned(), 2)]))
+        .apply(&AgentType::parse("diagnosis").unwrap(), &per_region(&[("eu-west-1", 2)]))
         .await
         .unwrap_err();
     assert!(!err.is_retryable() && err.message.contains("eu-west-1"));
@@ -90,7 +90,7 @@ async fn every_region_is_attempted_and_a_partial_failure_is_retryable() {
         ("us-east-1".to_owned(), mock_client!(aws_sdk_lambda, RuleMode::MatchAny, [&fine])),
     ]);
     let actuator = ProvisionedConcurrency::new(clients, target());
-    let desired = BTreeMap::from([("ap-southeast-1".to_owned(), 1), ("us-east-1".to_owned(), 2)]);
+    let desired = per_region(&[("ap-southeast-1", 1), ("us-east-1", 2)]);
     let err = actuator.apply(&AgentType::parse("detection").unwrap(), &desired).await.unwrap_err();
     assert_eq!(fine.num_calls(), 1, "the region after the failing one is still set");
     assert!(err.message.contains("ap-southeast-1") && err.message.contains("us-east-1 to 10"), "{err}");
@@ -118,4 +118,9 @@ fn the_actuator_is_chosen_by_configuration() {
     let signals = shared::aws::scaling::signals(&pc, &sdk, &regions);
     assert_eq!(signals.default, shared::scaling::signals::Signal::Cloudwatch);
     assert!(signals.lambda.is_some());
+}
+
+/// Desired counts keyed by region, as the scaler hands them to the actuator.
+fn per_region(counts: &[(&str, u32)]) -> shared::domain::PerRegion<u32> {
+    counts.iter().map(|(r, n)| (shared::domain::Region::parse(r).unwrap(), *n)).collect()
 }

@@ -14,7 +14,7 @@ use shared::scaling::actuator::RecordActuator;
 use shared::scaling::cost_gate::CostGate;
 use shared::scaling::demand::DemandLedger;
 use shared::scaling::records::{EventKind, MarkSource, RegionHealth, Trigger};
-use shared::scaling::service::{LambdaSource, Scaler, ScalingRequest, SignalSources};
+use shared::scaling::service::{Effect, LambdaSource, Scaler, ScalingRequest, SignalSources};
 use shared::scaling::signals::{AgentMetrics, LambdaAgents, LambdaFigures, Signal};
 use shared::scaling::{FleetState, ReplicaHeartbeat, ScalingPolicy};
 use shared::store::{Condition, Item, Key, MemoryStore, Store};
@@ -76,7 +76,7 @@ impl World {
         for (region, n) in &state.desired {
             for i in 0..*n {
                 let id = format!("{region}-{i}");
-                self.beat(&detection(), &id, region, load / f64::from(total.max(1)), true).await;
+                self.beat(&detection(), &id, region.as_str(), load / f64::from(total.max(1)), true).await;
             }
         }
         total
@@ -265,17 +265,17 @@ async fn an_alarms_severity_counts_when_it_is_more_severe_and_an_operators_as_gi
     w.beat(&detection(), "b", "us-west-2", 19.0, true).await;
     let now = w.clock.now();
     let mut dry = ScalingRequest::tick(detection());
-    dry.dry_run = true;
+    dry.effect = Effect::DryRun;
     let plain = w.scaler.evaluate(&dry, now).await.unwrap();
     assert_eq!((plain.severity, plain.desired), (Severity::Low, 2), "no demand: low, over its $100/h");
     let mut alarm = ScalingRequest::alarm(detection(), now, Some(Severity::High));
-    alarm.dry_run = true;
+    alarm.effect = Effect::DryRun;
     let e = w.scaler.evaluate(&alarm, now).await.unwrap();
     assert_eq!(e.severity, Severity::High);
     assert!(e.desired > 2, "{:?}", e.reasons);
     let operator = w
         .scaler
-        .evaluate(&ScalingRequest::operator(detection(), Some(Severity::Medium), true), now)
+        .evaluate(&ScalingRequest::operator(detection(), Some(Severity::Medium), Effect::DryRun), now)
         .await
         .unwrap();
     assert_eq!(operator.severity, Severity::Medium);
@@ -372,8 +372,11 @@ async fn an_operator_mark_overrides_the_scaler_either_way() {
 async fn dry_runs_write_nothing() {
     let w = world();
     w.beat(&detection(), "a", "us-east-1", 19.0, true).await;
-    let e =
-        w.scaler.evaluate(&ScalingRequest::operator(detection(), None, true), w.clock.now()).await.unwrap();
+    let e = w
+        .scaler
+        .evaluate(&ScalingRequest::operator(detection(), None, Effect::DryRun), w.clock.now())
+        .await
+        .unwrap();
     assert!(!e.applied && e.dry_run && e.actions_taken.is_empty());
     assert_eq!(w.fleet.scaling_state(&detection()).await.unwrap().1, 0);
 }
@@ -485,7 +488,7 @@ async fn lambda_agents_failing_in_a_region_mark_it_for_errors() {
 /// Records what was applied, and holds the first application until released.
 #[derive(Debug)]
 struct GatedActuator {
-    applied: Mutex<Vec<BTreeMap<String, u32>>>,
+    applied: Mutex<Vec<shared::domain::PerRegion<u32>>>,
     first_held: tokio::sync::Semaphore,
     calls: std::sync::atomic::AtomicUsize,
 }
@@ -495,7 +498,7 @@ impl shared::scaling::actuator::Actuator for GatedActuator {
     async fn apply(
         &self,
         _agent_type: &AgentType,
-        desired: &BTreeMap<String, u32>,
+        desired: &shared::domain::PerRegion<u32>,
     ) -> Result<Vec<String>, AdapterError> {
         if self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
             let _ = self.first_held.acquire().await;

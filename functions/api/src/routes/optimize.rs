@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::domain::{AgentType, Severity};
 use shared::scaling::plan::Evaluation;
-use shared::scaling::service::ScalingRequest;
+use shared::scaling::service::{Effect, ScalingRequest};
 use utoipa::ToSchema;
 
 use crate::extract::OptionalBody;
@@ -57,7 +57,8 @@ pub async fn optimize(
         Some(t) => vec![t],
         None => state.fleet.agent_types().await?,
     };
-    let decisions = evaluate_all(&state, &types, request.severity, request.dry_run).await?;
+    let effect = if request.dry_run { Effect::DryRun } else { Effect::Apply };
+    let decisions = evaluate_all(&state, &types, request.severity, effect).await?;
     Ok(Json(OptimizeResponse {
         actions_taken: decisions.iter().flat_map(|d| d.actions_taken.iter().cloned()).collect(),
         cost_impact: decisions.iter().map(|d| d.cost_impact).sum(),
@@ -72,11 +73,11 @@ pub(crate) async fn evaluate_all(
     state: &AppState,
     types: &[AgentType],
     severity: Option<Severity>,
-    dry_run: bool,
+    effect: Effect,
 ) -> Result<Vec<Evaluation>, ApiError> {
     let requests: Vec<ScalingRequest> = types
         .iter()
-        .map(|agent_type| ScalingRequest::operator(agent_type.clone(), severity, dry_run))
+        .map(|agent_type| ScalingRequest::operator(agent_type.clone(), severity, effect))
         .collect();
     state.scaler.evaluate_many(&requests, state.clock.now()).await.map_err(ApiError::from)
 }

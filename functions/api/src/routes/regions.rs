@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use shared::error::ValidationError;
 use shared::scaling::plan::Evaluation;
 use shared::scaling::records::{MarkSource, RegionEvent, RegionHealth};
+use shared::scaling::service::Effect;
 use shared::warming::plan::calendar_for;
 use utoipa::ToSchema;
 
@@ -148,12 +149,15 @@ async fn redistribute(
     now: DateTime<Utc>,
 ) -> Result<Json<RegionHealthChanged>, ApiError> {
     let types = state.fleet.agent_types().await?;
-    let redistributed = evaluate_all(state, &types, None, false).await?;
+    let redistributed = evaluate_all(state, &types, None, Effect::Apply).await?;
     Ok(Json(RegionHealthChanged {
         region,
         desired_by_region: redistributed
             .iter()
-            .map(|e| (e.agent_type.to_string(), e.desired_by_region.clone()))
+            .map(|e| {
+                let desired = e.desired_by_region.iter().map(|(r, n)| (r.to_string(), *n)).collect();
+                (e.agent_type.to_string(), desired)
+            })
             .collect(),
         redistributed,
         timestamp: now,

@@ -204,7 +204,7 @@ pub async fn status(State(state): State<AppState>) -> Result<Json<ScalingStatus>
             by_region.entry(r.region.to_string()).or_default().current += 1;
         }
         for (region, desired) in &scaling.desired {
-            by_region.entry(region.clone()).or_default().desired = Some(*desired);
+            by_region.entry(region.to_string()).or_default().desired = Some(*desired);
         }
         let name = policy.agent_type.to_string();
         replica_distribution.insert(name.clone(), by_region);
