@@ -87,6 +87,19 @@ pub(crate) fn var(env: &impl Env, name: &str) -> Option<String> {
 }
 
 impl Config {
+    /// The one rule for a region an input names: it must be one of the fleet's. `field` names
+    /// where it came from (a body field; the API answers a path segment's with a 404).
+    pub fn fleet_region(&self, region: &Region, field: &str) -> Result<(), crate::error::ValidationError> {
+        if self.regions.contains(region) {
+            Ok(())
+        } else {
+            Err(crate::error::ValidationError::new(
+                field,
+                format!("{region} is not one of the fleet's regions"),
+            ))
+        }
+    }
+
     pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(30);
 
     pub fn from_env() -> Result<Self, ConfigError> {

@@ -1,12 +1,16 @@
 //! Extractors whose rejections are problem documents rather than axum's plain-text answers.
 
+use std::str::FromStr;
+
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
-use shared::domain::AgentType;
+use shared::domain::Region;
+use shared::error::ValidationError;
 
+use crate::AppState;
 use crate::problem::ApiError;
 
 /// A JSON body: 415 without a JSON content type, 413 when too large, 400 when it is not valid
@@ -33,18 +37,41 @@ fn json_rejection(rejection: &JsonRejection) -> ApiError {
     }
 }
 
-/// The `{agent_type}` path segment, validated.
+/// One path segment (`{agent_type}`, `{region}`), parsed by its domain type: 400 naming what is
+/// wrong when it is not one.
 #[derive(Debug)]
-pub struct AgentTypeParam(pub AgentType);
+pub struct PathParam<T>(pub T);
 
-impl<S: Send + Sync> FromRequestParts<S> for AgentTypeParam {
+impl<S, T> FromRequestParts<S> for PathParam<T>
+where
+    S: Send + Sync,
+    T: FromStr<Err = ValidationError> + Send,
+{
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let Path(name) = Path::<String>::from_request_parts(parts, state)
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
             .await
             .map_err(|e| ApiError::BadRequest(e.body_text()))?;
-        AgentType::parse(&name).map(Self).map_err(|e| ApiError::BadRequest(e.to_string()))
+        raw.parse().map(Self).map_err(|e: ValidationError| ApiError::BadRequest(e.to_string()))
+    }
+}
+
+/// The `{region}` path segment naming one of the fleet's regions: a well-formed code of another
+/// region names no resource here (404); the rule is the one bodies are held to
+/// ([`shared::config::Config::fleet_region`], 422 there, naming the field).
+#[derive(Debug)]
+pub struct FleetRegion(pub Region);
+
+impl FromRequestParts<AppState> for FleetRegion {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let PathParam(region) = PathParam::<Region>::from_request_parts(parts, state).await?;
+        match state.config.fleet_region(&region, "region") {
+            Ok(()) => Ok(Self(region)),
+            Err(e) => Err(ApiError::NotFound(e.message)),
+        }
     }
 }
 
@@ -80,20 +107,5 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalB
             return Err(ApiError::UnsupportedMediaType);
         }
         axum::Json::<T>::from_bytes(&bytes).map(|axum::Json(v)| Self(v)).map_err(|e| json_rejection(&e))
-    }
-}
-
-/// The `{region}` path segment, validated.
-#[derive(Debug)]
-pub struct RegionParam(pub shared::domain::Region);
-
-impl<S: Send + Sync> FromRequestParts<S> for RegionParam {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let Path(code) = Path::<String>::from_request_parts(parts, state)
-            .await
-            .map_err(|e| ApiError::BadRequest(e.body_text()))?;
-        shared::domain::Region::parse(&code).map(Self).map_err(|e| ApiError::BadRequest(e.to_string()))
     }
 }

@@ -107,7 +107,7 @@ async fn last_sweep(state: &AppState) -> Result<Option<CostReport>, ApiError> {
     ))]
 pub async fn metrics(State(state): State<AppState>) -> Result<Json<PerformanceMetrics>, ApiError> {
     let view = state.performance.fleet_view(state.table.as_ref()).await?;
-    let Json(status) = super::scaling::status(State(state.clone())).await?;
+    let status = super::scaling::scaling_status(&state).await?;
     let cost_optimization = last_sweep(&state).await?.map(|r| CostSummary {
         swept_at: r.timestamp,
         hourly_cost: r.current_metrics.hourly_cost,

@@ -10,8 +10,9 @@ use shared::scaling::{MAX_OPERATOR_TYPES, ScalingPolicy, VersionedPolicy};
 use shared::store::StoreError;
 use utoipa::ToSchema;
 
-use crate::extract::{AgentTypeParam, Body};
+use crate::extract::{Body, PathParam};
 use crate::{ApiError, AppState};
+use shared::domain::AgentType;
 
 /// A policy as the API shows it: the prototype's fields plus the version to quote when changing it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -123,7 +124,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<PolicyList>, Api
     ))]
 pub async fn get(
     State(state): State<AppState>,
-    AgentTypeParam(agent_type): AgentTypeParam,
+    PathParam(agent_type): PathParam<AgentType>,
 ) -> Result<Json<PolicyResponse>, ApiError> {
     let policy = state
         .fleet
@@ -148,7 +149,7 @@ pub async fn get(
     ))]
 pub async fn put(
     State(state): State<AppState>,
-    AgentTypeParam(agent_type): AgentTypeParam,
+    PathParam(agent_type): PathParam<AgentType>,
     Body(change): Body<PolicyChange>,
 ) -> Result<Json<PolicyResponse>, ApiError> {
     if let Some(named) = change.agent_type.as_deref().filter(|n| *n != agent_type.as_str()) {
@@ -236,7 +237,7 @@ pub struct PolicyDeleted {
     ))]
 pub async fn delete(
     State(state): State<AppState>,
-    AgentTypeParam(agent_type): AgentTypeParam,
+    PathParam(agent_type): PathParam<AgentType>,
     query: Result<axum::extract::Query<DeleteVersion>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<PolicyDeleted>, ApiError> {
     let axum::extract::Query(DeleteVersion { version }) =

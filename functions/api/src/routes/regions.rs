@@ -12,7 +12,7 @@ use shared::warming::plan::calendar_for;
 use utoipa::ToSchema;
 
 use super::optimize::evaluate_all;
-use crate::extract::{Body, RegionParam};
+use crate::extract::{Body, FleetRegion};
 use crate::{ApiError, AppState};
 
 /// An operator's mark on a region.
@@ -113,12 +113,9 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<RegionList>, Api
     ))]
 pub async fn set_health(
     State(state): State<AppState>,
-    RegionParam(region): RegionParam,
+    FleetRegion(region): FleetRegion,
     Body(change): Body<RegionHealthChange>,
 ) -> Result<Json<RegionHealthChanged>, ApiError> {
-    if !state.config.regions.contains(&region) {
-        return Err(ApiError::NotFound(format!("{region} is not one of the fleet's regions")));
-    }
     let weight = change.weight.unwrap_or(1.0);
     if !weight.is_finite() || !(0.01..=100.0).contains(&weight) {
         return Err(ValidationError::new("weight", "must be from 0.01 to 100").into());
@@ -176,11 +173,8 @@ async fn redistribute(
     ))]
 pub async fn clear_health(
     State(state): State<AppState>,
-    RegionParam(region): RegionParam,
+    FleetRegion(region): FleetRegion,
 ) -> Result<Json<RegionHealthChanged>, ApiError> {
-    if !state.config.regions.contains(&region) {
-        return Err(ApiError::NotFound(format!("{region} is not one of the fleet's regions")));
-    }
     let now = state.clock.now();
     state.fleet.clear_region_mark(&region, None).await?;
     tracing::info!(%region, "region mark cleared by an operator");

@@ -72,13 +72,7 @@ pub async fn heartbeat(
     .at(now);
     replica.validate()?;
     let replica = replica.normalized();
-    if !state.config.regions.contains(&replica.region) {
-        return Err(ValidationError::new(
-            "region",
-            format!("{} is not one of the fleet's regions", replica.region),
-        )
-        .into());
-    }
+    state.config.fleet_region(&replica.region, "region")?;
     if replica.agent_type.builtin().is_none() && state.fleet.policy(&replica.agent_type).await?.is_none() {
         return Err(undefined_type(&replica.agent_type).into());
     }

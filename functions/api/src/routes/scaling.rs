@@ -160,6 +160,11 @@ pub struct ScalingStatus {
             headers(("Retry-After" = u32, description = "Seconds to wait"))),
     ))]
 pub async fn status(State(state): State<AppState>) -> Result<Json<ScalingStatus>, ApiError> {
+    scaling_status(&state).await.map(Json)
+}
+
+/// What `GET /scaling/status` answers; `GET /performance/metrics` summarises it.
+pub(crate) async fn scaling_status(state: &AppState) -> Result<ScalingStatus, ApiError> {
     let policies = state.fleet.policies().await?;
     let replica_sets = try_join_all(policies.iter().map(|p| state.fleet.replicas(&p.agent_type))).await?;
     let scaling_states =
@@ -213,7 +218,7 @@ pub async fn status(State(state): State<AppState>) -> Result<Json<ScalingStatus>
         replica_status.insert(name.clone(), replicas.iter().map(ReplicaView::from).collect());
         scaling_policies.insert(name, PolicyView::from(policy));
     }
-    Ok(Json(ScalingStatus {
+    Ok(ScalingStatus {
         scaling_policies,
         replica_status,
         scaling_metrics,
@@ -221,5 +226,5 @@ pub async fn status(State(state): State<AppState>) -> Result<Json<ScalingStatus>
         replica_distribution,
         region_health,
         timestamp: state.clock.now(),
-    }))
+    })
 }

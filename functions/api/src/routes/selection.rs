@@ -101,12 +101,8 @@ pub async fn select(
     Body(request): Body<SelectRequest>,
 ) -> Result<Json<SelectResponse>, ApiError> {
     incident_id(request.incident_id.as_ref())?;
-    if let Some(region) = &request.region
-        && !state.config.regions.contains(region)
-    {
-        return Err(
-            ValidationError::new("region", format!("{region} is not one of the fleet's regions")).into()
-        );
+    if let Some(region) = &request.region {
+        state.config.fleet_region(region, "region")?;
     }
     known_type(&state, &request.agent_type).await?;
     let strategy = request.strategy.unwrap_or_default();
