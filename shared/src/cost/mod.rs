@@ -2,6 +2,7 @@
 //! threshold levels and the sweep that ties them together.
 
 pub mod actions;
+pub mod assessment;
 pub mod billing;
 pub mod caps;
 pub mod control;

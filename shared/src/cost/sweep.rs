@@ -1,7 +1,10 @@
-//! The cost sweep: prices the current and previous hour from the usage counters and the metered
-//! sources, projects the day, classifies the level, moves the cost controls (conditionally, so
-//! concurrent sweeps cannot undo each other), brings the emergency concurrency caps where the
-//! controls want them (`caps`), records and tells what changed, and stores a snapshot.
+//! The cost sweep, in four steps as scaling's evaluation is: it reads (prices the current and
+//! previous hour from the usage counters and the metered sources, reprices late usage, reads the
+//! hours before), assesses (`assessment`, pure: the rate, the day's projection, the level, the
+//! recommendations), moves the cost controls by a conditional write (so concurrent sweeps cannot
+//! undo each other), then acts: brings the emergency concurrency caps where the controls want them
+//! (`caps`), records and tells what changed, and stores a snapshot. The simulation runs this same
+//! sweep on its schedule.
 //!
 //! Its store requests do not depend on how much usage was recorded: one read of the prices, one
 //! query per hour of usage counters, two reads of warming spend, one query of hourly history, a
@@ -23,16 +26,18 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::actions::{ConcurrencyLimiter, Notification, Notifier};
+pub use super::assessment::hourly_rate;
+use super::assessment::{Assessment, Reading, assess};
 use super::caps::{self, CapStatus, CapsOutcome};
+use super::control::ControlChange;
 use super::control::CostControl;
-use super::control::{self, ControlChange};
 use super::late_usage;
 use super::levels::Thresholds;
 use super::price_book::PriceBook;
 use super::prices::PriceTable;
-use super::projection::{HourSpend, project};
+use super::projection::HourSpend;
 use super::provisioned_ledger::{self, ProvisionedLedger};
-use super::recommend::{Advisor, recommend};
+use super::recommend::Advisor;
 use super::report::{
     self, CostReport, CurrentMetrics, HourCost, HourInputs, SourceStatus, combined, price_hour,
 };
@@ -45,12 +50,6 @@ use crate::telemetry::{Dimension, EmfSink, Unit};
 pub const RETENTION_DAYS: i64 = 90;
 /// History the projection's profile is built from.
 const HISTORY_DAYS: i64 = 28;
-/// The shortest window the hourly rate is taken over: below this much of the current hour the
-/// window reaches back into the previous one (at its average rate), so a few seconds of usage
-/// after a quiet hour are not multiplied into an emergency.
-const MIN_WINDOW_S: f64 = 900.0;
-/// The controls count as current for this many sweep periods.
-const FRESH_PERIODS: i32 = 3;
 /// Tries at the conditional write of the controls.
 const CONTROL_ATTEMPTS: u32 = 4;
 
@@ -91,17 +90,6 @@ pub enum SweepError {
     /// the controls want them; the next sweep (or a retry) carries on.
     #[error("emergency concurrency caps are not all in place: {0}")]
     CapsIncomplete(String),
-}
-
-/// Both hours a sweep prices, what they were priced from, and how the sources did.
-struct Priced {
-    current: HourCost,
-    previous: HourCost,
-    current_inputs: HourInputs,
-    previous_inputs: HourInputs,
-    status: SourceStatus,
-    /// Seconds of the current hour covered.
-    elapsed: f64,
 }
 
 /// One stored hour total.
@@ -455,7 +443,8 @@ impl Sweeper {
     }
 
     /// Measures and prices the current hour (up to `now`) and the previous one.
-    async fn price_hours(&self, prices: &PriceTable, now: DateTime<Utc>) -> Result<Priced, StoreError> {
+    /// The reading's history is left empty: the caller reads it after repricing late usage.
+    async fn price_hours(&self, prices: &PriceTable, now: DateTime<Utc>) -> Result<Reading, StoreError> {
         let current_start = hour_of(now);
         let previous_start = current_start - Duration::hours(1);
         let elapsed = ((now - current_start).num_milliseconds() as f64 / 1000.0).max(1.0);
@@ -492,84 +481,36 @@ impl Sweeper {
         carried.sort();
         carried.dedup();
         status.carried = carried;
-        Ok(Priced { current, previous, current_inputs, previous_inputs, status, elapsed })
+        Ok(Reading {
+            current,
+            previous,
+            current_inputs,
+            previous_inputs,
+            status,
+            elapsed,
+            history: Vec::new(),
+        })
     }
 
-    /// Runs one sweep at `now`.
+    /// Runs one sweep at `now`: reads (prices, both hours priced, late usage repriced, the
+    /// stored hours before), assesses them (pure), moves the controls by a conditional write,
+    /// acts on what changed (caps, notification, records), and stores the report.
     pub async fn sweep(&self, now: DateTime<Utc>) -> Result<CostReport, SweepError> {
         let (prices, _) = self.prices.current().await?;
-        let current_start = hour_of(now);
-        let previous_start = current_start - Duration::hours(1);
-        let Priced { current, previous, current_inputs, previous_inputs, status, elapsed } =
-            self.price_hours(&prices, now).await?;
-        let hourly = hourly_rate(current.total, previous.total, elapsed);
+        let mut reading = self.price_hours(&prices, now).await?;
         let repriced_hours = self.reprice_late_usage(&prices, now).await?;
-        let mut history = self.history(current_start).await?;
-        history.retain(|h| h.hour != previous_start);
-        history.push(HourSpend { hour: previous_start, cost: previous.total });
-        let today = now.date_naive().and_hms_opt(0, 0, 0).map_or(current_start, |d| d.and_utc());
-        let today_so_far =
-            history.iter().filter(|h| h.hour >= today).map(|h| h.cost).sum::<f64>() + current.total;
-        let projection = project(&history, today_so_far, hourly, now);
-
-        let thresholds = self.settings.thresholds;
-        let clear_after = self.settings.clear_emergency_after;
-        let sources_complete = status.failed.is_empty();
-        let fresh_until = now + self.settings.period * FRESH_PERIODS;
-        let (controls, changes) = self
-            .move_controls(|previous| {
-                let finding = control::Finding {
-                    level: thresholds.classify(previous.level, hourly),
-                    hourly,
-                    daily_projection: projection.daily,
-                    sources_complete,
-                };
-                control::next(previous, finding, now, clear_after, fresh_until)
-            })
-            .await?;
+        reading.history = self.history(hour_of(now)).await?;
+        let advice = self.advisors.iter().flat_map(|a| a.advise(&prices)).collect();
+        let assessment = assess(&reading, &prices, &self.settings, advice, now);
+        let (controls, changes) =
+            self.move_controls(|previous| assessment.decide(previous, &self.settings, now)).await?;
         let caps = self.reconcile_caps(controls.emergency_mode, now).await?;
         let mut actions = Vec::new();
         for (n, change) in changes.iter().enumerate() {
             actions.push(self.act(change, n, &caps.statuses, now).await?.change);
         }
-
-        let functions = &self.settings.functions;
-        let mut recommendations = recommend(&prices, functions, &[&current_inputs, &previous_inputs], hourly);
-        for advisor in &self.advisors {
-            recommendations.extend(advisor.advise(&prices));
-        }
-        let applied_optimizations = applied(&controls, &recommendations);
-        let report = CostReport {
-            timestamp: now,
-            current_metrics: CurrentMetrics {
-                hourly_cost: hourly,
-                daily_projection: projection.daily,
-                cost_threshold: controls.level,
-                projection,
-            },
-            cost_by_service: combined(&current.by_service, &previous.by_service),
-            cost_by_model: combined(&current.by_model, &previous.by_model),
-            potential_savings: super::billing::total(
-                recommendations.iter().map(|r| r.estimated_monthly_savings),
-            ),
-            recommendations,
-            applied_optimizations,
-            actions,
-            sources: status,
-            emergency_mode: controls.emergency_mode,
-            concurrency_caps: caps.statuses.clone(),
-            repriced_hours,
-            current_hour: current,
-            previous_hour: previous,
-        };
-        self.store_hour(&report.current_hour, now).await?;
-        self.store_hour(&report.previous_hour, now).await?;
-        let mut snapshot = Item::from_record(crate::table::cost_snapshot(now), &report)?;
-        snapshot.attrs.insert("ttl".into(), ttl(now).into());
-        self.store.put(snapshot, Condition::Always).await?;
-        if self.metrics.is_on() {
-            emit_metrics(&self.metrics, &report);
-        }
+        let report = report_of(reading, assessment, &controls, actions, &caps, repriced_hours, now);
+        self.store_report(&report, now).await?;
         if !caps.complete {
             let failed: Vec<String> =
                 caps.statuses.iter().filter(|c| c.error.is_some()).map(CapStatus::describe).collect();
@@ -580,6 +521,19 @@ impl Sweeper {
             }));
         }
         Ok(report)
+    }
+
+    /// Stores both hours' totals and the report as a snapshot, and writes its metrics.
+    async fn store_report(&self, report: &CostReport, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.store_hour(&report.current_hour, now).await?;
+        self.store_hour(&report.previous_hour, now).await?;
+        let mut snapshot = Item::from_record(crate::table::cost_snapshot(now), report)?;
+        snapshot.attrs.insert("ttl".into(), ttl(now).into());
+        self.store.put(snapshot, Condition::Always).await?;
+        if self.metrics.is_on() {
+            emit_metrics(&self.metrics, report);
+        }
+        Ok(())
     }
 
     async fn store_hour(&self, hour: &HourCost, now: DateTime<Utc>) -> Result<(), StoreError> {
@@ -623,12 +577,39 @@ impl Sweeper {
     }
 }
 
-/// Spend per hour over the last `max(elapsed, 15 minutes)`: the current hour so far, and as much
-/// of the previous hour (at its average rate) as the window reaches back into.
-pub fn hourly_rate(current_total: f64, previous_total: f64, elapsed_s: f64) -> f64 {
-    let elapsed = elapsed_s.clamp(1.0, 3600.0);
-    let window = elapsed.max(MIN_WINDOW_S);
-    (current_total + previous_total * (window - elapsed) / 3600.0) * 3600.0 / window
+/// The sweep's report: what it read and concluded, and what it did.
+fn report_of(
+    reading: Reading,
+    assessment: Assessment,
+    controls: &CostControl,
+    actions: Vec<ControlChange>,
+    caps: &CapsOutcome,
+    repriced_hours: Vec<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> CostReport {
+    let Assessment { hourly, projection, recommendations, .. } = assessment;
+    let Reading { current, previous, status, .. } = reading;
+    CostReport {
+        timestamp: now,
+        current_metrics: CurrentMetrics {
+            hourly_cost: hourly,
+            daily_projection: projection.daily,
+            cost_threshold: controls.level,
+            projection,
+        },
+        cost_by_service: combined(&current.by_service, &previous.by_service),
+        cost_by_model: combined(&current.by_model, &previous.by_model),
+        potential_savings: super::billing::total(recommendations.iter().map(|r| r.estimated_monthly_savings)),
+        applied_optimizations: applied(controls, &recommendations),
+        recommendations,
+        actions,
+        sources: status,
+        emergency_mode: controls.emergency_mode,
+        concurrency_caps: caps.statuses.clone(),
+        repriced_hours,
+        current_hour: current,
+        previous_hour: previous,
+    }
 }
 
 /// Notes a failed source once.
