@@ -109,8 +109,8 @@ mod tests {
             start,
             seconds,
             total,
-            by_service: Default::default(),
-            by_model: Default::default(),
+            by_service: std::collections::BTreeMap::default(),
+            by_model: std::collections::BTreeMap::default(),
             unpriced_models: Vec::new(),
         }
     }
@@ -178,7 +178,7 @@ mod tests {
             let (reading, now) = reading(30.0, 40.0, false, history);
             assess(&reading, &prices, &settings, Vec::new(), now).projection.daily
         };
-        assert_eq!(daily(1.0), daily(1000.0), "13:00 is priced again at 40 by this sweep");
+        assert!((daily(1.0) - daily(1000.0)).abs() < 1e-9, "13:00 is priced again at 40 by this sweep");
         assert!(daily(1.0) >= 20.0 + 40.0 + 30.0, "today so far is in the projection: {}", daily(1.0));
     }
 }
