@@ -12,6 +12,7 @@ pub mod lambda;
 pub mod performance;
 pub mod runtime;
 pub mod scaling;
+#[cfg(feature = "sim")]
 pub mod simulation;
 pub mod store;
 pub mod sync;

@@ -13,6 +13,7 @@ pub mod ewma;
 mod members;
 mod pick;
 mod replica_set;
+#[cfg(feature = "sim")]
 pub mod simulation;
 mod strategy;
 

@@ -12,6 +12,7 @@ mod policy;
 pub mod records;
 pub mod region_health;
 pub mod regions;
+#[cfg(feature = "sim")]
 pub mod replay;
 pub mod service;
 pub mod setup;
