@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration};
+use chrono::Duration;
 use shared::balancing::Strategy;
 use shared::balancing::assignments::{Assignments, ReleaseError, ReplicaLoad};
-use shared::clock::{Clock, ManualClock};
+use shared::clock::Clock;
 use shared::domain::{AgentType, Region, Replica, ReplicaId, Severity};
 use shared::scaling::FleetState;
 use shared::store::Store;
@@ -19,7 +19,7 @@ async fn concurrent_releases_lose_no_outcome() {
     let Some(endpoint) = integration_tests::dynamodb_endpoint("concurrent assignments and releases") else {
         return;
     };
-    let clock = Arc::new(ManualClock::new(DateTime::from_timestamp(1_800_000_000, 0).unwrap()));
+    let clock = integration_tests::test_clock();
     let now = clock.now();
     let store: Arc<dyn Store> =
         Arc::new(integration_tests::fresh_dynamo_store(&endpoint, clock.clone()).await);

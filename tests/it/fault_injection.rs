@@ -25,7 +25,7 @@ use shared::store::{DynamoStore, Store};
 use tower::ServiceExt;
 
 fn clock() -> Arc<ManualClock> {
-    Arc::new(ManualClock::new(DateTime::from_timestamp(1_800_000_000, 0).unwrap()))
+    integration_tests::test_clock()
 }
 
 /// A store reaching the server through `relay`, on the table `direct` created.

@@ -7,7 +7,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::DateTime;
 use integration_tests::relay::Relay;
 use integration_tests::{dynamodb_endpoint, fresh_dynamo_store};
 use serde_json::json;
@@ -17,7 +16,7 @@ use shared::performance::{InstrumentedStore, QueryStats};
 use shared::store::{Condition, DynamoStore, Item, Key, Query, Store, StoreError};
 
 fn clock() -> Arc<ManualClock> {
-    Arc::new(ManualClock::new(DateTime::from_timestamp(1_800_000_000, 0).unwrap()))
+    integration_tests::test_clock()
 }
 
 fn item(sk: &str, n: u64) -> Item {

@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use chrono::DateTime;
 use shared::clock::{Clock, ManualClock};
 use shared::domain::{AgentType, Region, ReplicaId, Severity};
 use shared::scaling::actuator::RecordActuator;
@@ -53,7 +52,7 @@ async fn concurrent_evaluations_lose_no_update() {
     let Some(endpoint) = integration_tests::dynamodb_endpoint("concurrent scaling evaluations") else {
         return;
     };
-    let clock = Arc::new(ManualClock::new(DateTime::from_timestamp(1_800_000_000, 0).unwrap()));
+    let clock = integration_tests::test_clock();
     let now = clock.now();
 
     let serial: Arc<dyn Store> =

@@ -6,10 +6,10 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration};
+use chrono::Duration;
 use shared::balancing::Strategy;
 use shared::balancing::assignments::{Assignments, ReleaseError, ReplicaLoad};
-use shared::clock::{Clock, ManualClock};
+use shared::clock::Clock;
 use shared::domain::{AgentType, Region, Replica, ReplicaId, Severity};
 use shared::scaling::FleetState;
 use shared::store::Store;
@@ -29,7 +29,7 @@ async fn five_hundred_concurrent_selections_lose_no_count_and_release_to_zero() 
     let Some(endpoint) = integration_tests::dynamodb_endpoint("500 concurrent selections") else {
         return;
     };
-    let clock = Arc::new(ManualClock::new(DateTime::from_timestamp(1_800_000_000, 0).unwrap()));
+    let clock = integration_tests::test_clock();
     let now = clock.now();
     let store: Arc<dyn Store> =
         Arc::new(integration_tests::fresh_dynamo_store(&endpoint, clock.clone()).await);

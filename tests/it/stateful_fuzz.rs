@@ -398,7 +398,7 @@ fn seeds(default: &[u64]) -> (Vec<u64>, Option<usize>) {
 }
 
 fn start() -> Arc<ManualClock> {
-    Arc::new(ManualClock::new(DateTime::from_timestamp(1_800_000_000, 0).unwrap()))
+    integration_tests::test_clock()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use chrono::{DateTime, Duration};
+use chrono::Duration;
 use serde_json::{Map, Value, json};
 use shared::clock::{Clock, ManualClock};
 use shared::store::{
@@ -22,7 +22,7 @@ struct Fixture {
 }
 
 fn clock() -> Arc<ManualClock> {
-    Arc::new(ManualClock::new(DateTime::from_timestamp(1_800_000_000, 0).unwrap()))
+    integration_tests::test_clock()
 }
 
 async fn memory() -> Option<Fixture> {

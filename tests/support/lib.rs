@@ -1,6 +1,7 @@
 //! Helpers for tests that need a real DynamoDB-API server. The README's test command starts one
 //! on loopback and exports its address as `COMMANDER_TEST_DYNAMODB_ENDPOINT`.
 
+pub mod bootstrap;
 pub mod emf;
 pub mod local_lambda;
 pub mod relay;
@@ -10,6 +11,30 @@ use std::sync::Arc;
 
 use shared::clock::Clock;
 use shared::store::{DynamoStore, create_table};
+
+/// The instant the tests' manual clocks start at (2027-01-15T08:00:00Z), so no test depends on
+/// when it runs.
+pub const TEST_EPOCH: i64 = 1_800_000_000;
+
+/// A manual clock at [`TEST_EPOCH`].
+///
+/// # Panics
+/// Never: the epoch is a valid instant.
+pub fn test_clock() -> Arc<shared::clock::ManualClock> {
+    Arc::new(shared::clock::ManualClock::new(
+        chrono::DateTime::from_timestamp(TEST_EPOCH, 0).expect("a valid instant"),
+    ))
+}
+
+/// A JSON fixture from `tests/fixtures/` (real AWS sample events, scenarios, traces).
+///
+/// # Panics
+/// When it is missing or not JSON.
+pub fn fixture(name: &str) -> serde_json::Value {
+    let path = format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
 
 /// Where the test DynamoDB-API server listens.
 pub const ENDPOINT_VAR: &str = "COMMANDER_TEST_DYNAMODB_ENDPOINT";

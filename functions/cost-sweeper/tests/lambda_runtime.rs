@@ -3,13 +3,8 @@
 
 #![allow(clippy::unwrap_used, reason = "test helpers fail the test by panicking")]
 
-use integration_tests::runtime_api::{Function, RuntimeApi};
-use serde_json::Value;
-
-fn fixture(name: &str) -> Value {
-    let path = format!("{}/../../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
+use integration_tests::bootstrap::{Case, ping, run_cases};
+use integration_tests::fixture;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sweeper_binary_sweeps_once_per_scheduled_event() {
@@ -23,41 +18,22 @@ async fn sweeper_binary_sweeps_once_per_scheduled_event() {
     let scheduled = fixture("eventbridge-scheduled-event.json");
     let mut next = scheduled.clone();
     next["id"] = "7bf73129-1428-4cd3-a780-95db273d1602".into();
-    let ping = serde_json::json!({"warmer": {"correlation_id": "w", "concurrency": 1, "hold_ms": 0}});
-    let events = [
-        ("first", scheduled.clone()),
-        ("retried", scheduled),
-        ("next", next),
-        ("alarm", fixture("eventbridge-alarm-state-change-low.json")),
-        ("ping", ping),
+    let cases = [
+        Case::new("first", scheduled.clone()).expect("/status", "swept").expect("/level", "low"),
+        Case::new("retried", scheduled).expect("/status", "replayed"),
+        Case::new("next", next).expect("/status", "swept"),
+        Case::new("alarm", fixture("eventbridge-alarm-state-change-low.json")).expect("/status", "ignored"),
+        // A warm ping is answered, not handled as an event.
+        Case::new("ping", ping("w")).expect("/warm", true).expect("/cold_start", false),
     ];
-    let mut runtime = RuntimeApi::serve(&events).await;
-    let function = Function::spawn(
-        env!("CARGO_BIN_EXE_cost-sweeper"),
-        "commander-cost-sweeper",
-        &runtime.address,
-        &[
-            ("COMMANDER_TABLE_NAME", &table),
-            ("COMMANDER_DYNAMODB_ENDPOINT", &endpoint),
-            // Never CloudWatch or the Lambda API from a test: the suite's own counters only.
-            ("COMMANDER_COST_SOURCES", "none"),
-        ],
-    );
-    let answers = runtime.answers(events.len()).await;
-    println!(
-        "cost-sweeper binary (debug build): {} ms from process start to its first `next` poll",
-        runtime.first_poll().unwrap().duration_since(function.started).as_millis()
-    );
-    let answer = |id: &str| answers[id].clone().unwrap_or_else(|e| panic!("{id}: invocation error {e}"));
-    assert_eq!(answer("first")["status"], "swept", "{}", answer("first"));
-    assert_eq!(answer("first")["level"], "low");
-    assert_eq!(answer("first")["missing_sources"].as_array().unwrap().len(), 3);
-    assert_eq!(answer("retried")["status"], "replayed", "a retried delivery does not sweep again");
-    assert_eq!(answer("next")["status"], "swept");
-    assert_eq!(answer("alarm")["status"], "ignored");
-    assert_eq!(answer("ping")["warm"], true, "a warm ping is answered, not handled as an event");
-    assert_eq!(answer("ping")["cold_start"], false);
-    function.stop().await;
+    let env = [
+        ("COMMANDER_TABLE_NAME", table.as_str()),
+        ("COMMANDER_DYNAMODB_ENDPOINT", &endpoint),
+        // Never CloudWatch or the Lambda API from a test: the suite's own counters only.
+        ("COMMANDER_COST_SOURCES", "none"),
+    ];
+    let ran = run_cases(env!("CARGO_BIN_EXE_cost-sweeper"), "commander-cost-sweeper", &env, &cases).await;
+    assert_eq!(ran.answer("first")["missing_sources"].as_array().unwrap().len(), 3);
     // Each run ended with the container's figures in the table: its store calls timed per
     // access pattern, and the AWS pool that carried them.
     let reports = integration_tests::performance_reports(&endpoint, &table, "cost-sweeper").await;

@@ -6,13 +6,13 @@ use crate::common;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration};
-use shared::clock::{Clock, ManualClock};
+use shared::clock::Clock;
 use shared::config::Config;
 use shared::store::{Condition, Item, Key, MemoryStore, Store};
 
 #[tokio::test]
 async fn the_report_keeps_inside_lambdas_response_limit() {
-    let clock = Arc::new(ManualClock::new(DateTime::from_timestamp(1_800_000_000, 0).unwrap()));
+    let clock = integration_tests::test_clock();
     let store = Arc::new(MemoryStore::new(clock.clone()));
     let state = api::AppState::new(store.clone(), clock.clone(), Config::default());
     let app = common::App { router: api::router(state.clone()), clock: clock.clone() };

@@ -5,16 +5,14 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Method, Request, header};
-use chrono::DateTime;
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
-use shared::clock::ManualClock;
 use shared::config::Config;
 use shared::store::MemoryStore;
 use tower::ServiceExt;
 
 fn router() -> axum::Router {
-    let clock = Arc::new(ManualClock::new(DateTime::from_timestamp(1_800_000_000, 0).unwrap()));
+    let clock = integration_tests::test_clock();
     api::router(api::AppState::new(Arc::new(MemoryStore::new(clock.clone())), clock, Config::default()))
 }
 

@@ -2,13 +2,9 @@
 //! points at a Lambda Runtime API served by this test on loopback, which hands it real API Gateway
 //! events from `tests/fixtures/` and collects its answers. The store is the DynamoDB-API server.
 
-use integration_tests::runtime_api::{Function, RuntimeApi};
+use integration_tests::bootstrap::{Case, run_cases};
+use integration_tests::fixture;
 use serde_json::Value;
-
-fn fixture(name: &str) -> Value {
-    let path = format!("{}/../../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))).unwrap()
-}
 
 /// The JSON body inside an API Gateway proxy response.
 fn body(answer: &Value) -> Value {
@@ -39,55 +35,39 @@ async fn bootstrap_answers_api_gateway_events_through_the_runtime_api() {
     shared::store::create_table(&shared::aws::local_dynamodb(&endpoint), &table).await.unwrap();
 
     let ping = serde_json::json!({"warmer": {"correlation_id": "warm-1", "concurrency": 1, "hold_ms": 5}});
-    let events = [
-        ("ping-cold", ping.clone()),
-        ("req-status-1", fixture("apigw-v2-get-scaling-status.json")),
-        ("req-heartbeat", fixture("apigw-v2-post-heartbeat.json")),
-        ("req-status-2", fixture("apigw-v2-get-scaling-status.json")),
-        ("req-rest-status", fixture("apigw-rest-get-scaling-status.json")),
-        ("ping-warm", ping),
+    let cases = [
+        Case::new("ping-cold", ping.clone()).expect("/warm", true).expect("/cold_start", true),
+        Case::new("req-status-1", fixture("apigw-v2-get-scaling-status.json")).expect("/statusCode", 200),
+        Case::new("req-heartbeat", fixture("apigw-v2-post-heartbeat.json")).expect("/statusCode", 200),
+        Case::new("req-status-2", fixture("apigw-v2-get-scaling-status.json")).expect("/statusCode", 200),
+        // A REST API (v1) event.
+        Case::new("req-rest-status", fixture("apigw-rest-get-scaling-status.json"))
+            .expect("/statusCode", 200),
+        // The container was used since.
+        Case::new("ping-warm", ping).expect("/cold_start", false).expect("/correlation_id", "warm-1"),
     ];
-    let mut runtime = RuntimeApi::serve(&events).await;
-    let function = Function::spawn(
-        env!("CARGO_BIN_EXE_api"),
-        "commander-api",
-        &runtime.address,
-        &[
-            ("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true"),
-            ("COMMANDER_TABLE_NAME", &table),
-            ("COMMANDER_DYNAMODB_ENDPOINT", &endpoint),
-            ("COMMANDER_COST_SOURCES", "none"),
-        ],
-    );
-    let answers = runtime.answers(events.len()).await;
-    let by_id = |id: &str| answers[id].clone().unwrap_or_else(|e| panic!("invocation error: {e}"));
-    let (cold, warm) = (by_id("ping-cold"), by_id("ping-warm"));
-    assert_eq!((cold["warm"].as_bool(), cold["cold_start"].as_bool()), (Some(true), Some(true)), "{cold}");
-    assert_eq!(warm["cold_start"], false, "the container was used since");
-    assert_eq!(warm["container_id"], cold["container_id"]);
-    assert_eq!(warm["correlation_id"], "warm-1");
-    println!(
-        "api binary (debug build): {} ms from process start to its first `next` poll",
-        runtime.first_poll().unwrap().duration_since(function.started).as_millis()
-    );
+    let env = [
+        ("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true"),
+        ("COMMANDER_TABLE_NAME", table.as_str()),
+        ("COMMANDER_DYNAMODB_ENDPOINT", &endpoint),
+        ("COMMANDER_COST_SOURCES", "none"),
+    ];
+    let ran = run_cases(env!("CARGO_BIN_EXE_api"), "commander-api", &env, &cases).await;
+    assert_eq!(ran.answer("ping-warm")["container_id"], ran.answer("ping-cold")["container_id"]);
 
-    let status = by_id("req-status-1");
-    assert_eq!(status["statusCode"], 200, "{status}");
-    let first = body(&status);
+    let first = body(ran.answer("req-status-1"));
     let types: Vec<&String> = first["scaling_policies"].as_object().unwrap().keys().collect();
     assert_eq!(types, ["communication", "detection", "diagnosis", "prediction", "resolution"]);
     assert_eq!(first["scaling_policies"]["detection"]["max_replicas"], 10);
-
-    assert_eq!(by_id("req-heartbeat")["statusCode"], 200, "{}", by_id("req-heartbeat"));
-    let after = body(&by_id("req-status-2"));
+    let after = body(ran.answer("req-status-2"));
     assert_eq!(after["replica_status"]["detection"][0]["replica_id"], "det-use1-a");
     assert_eq!(after["geographic_distribution"]["us-east-1"], 1);
+    assert_eq!(
+        body(ran.answer("req-rest-status"))["replica_status"]["detection"][0]["replica_id"],
+        "det-use1-a"
+    );
 
-    let rest = by_id("req-rest-status");
-    assert_eq!(rest["statusCode"], 200, "REST API (v1) event: {rest}");
-    assert_eq!(body(&rest)["replica_status"]["detection"][0]["replica_id"], "det-use1-a");
-
-    let lines = function.stop().await;
+    let lines = ran.lines;
     assert_logged_with_request_id(&lines, "req-heartbeat");
     assert!(
         !lines.iter().any(|l| l.contains("ping-cold") || l.contains("ping-warm")),

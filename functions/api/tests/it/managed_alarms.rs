@@ -13,9 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use axum::http::{Method, StatusCode};
-use chrono::DateTime;
 use serde_json::json;
-use shared::clock::ManualClock;
 use shared::config::Config;
 use shared::error::AdapterError;
 use shared::runtime::Container;
@@ -48,7 +46,7 @@ impl Alarms for CloudWatch {
 }
 
 fn app(cloudwatch: Arc<CloudWatch>) -> common::App {
-    let clock = Arc::new(ManualClock::new(DateTime::from_timestamp(1_800_000_000, 0).unwrap()));
+    let clock = integration_tests::test_clock();
     let store = Arc::new(MemoryStore::new(clock.clone()));
     let settings = AlarmSettings {
         prefix: "commander-test-".into(),

@@ -8,10 +8,8 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
-use chrono::DateTime;
 use proptest::prelude::*;
 use serde_json::{Value, json};
-use shared::clock::ManualClock;
 use shared::config::Config;
 use shared::store::MemoryStore;
 use tower::ServiceExt;
@@ -22,7 +20,7 @@ struct Api {
 }
 
 fn api() -> Api {
-    let clock = Arc::new(ManualClock::new(DateTime::from_timestamp(1_800_000_000, 0).unwrap()));
+    let clock = integration_tests::test_clock();
     let store = Arc::new(MemoryStore::new(clock.clone()));
     let router = api::router(api::AppState::new(store.clone(), clock, Config::default()));
     Api { router, store }

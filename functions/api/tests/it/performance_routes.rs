@@ -37,7 +37,7 @@ fn container(
 }
 
 fn setup() -> (Arc<dyn Store>, Arc<ManualClock>) {
-    let clock = Arc::new(ManualClock::new(chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap()));
+    let clock = integration_tests::test_clock();
     (Arc::new(MemoryStore::new(clock.clone())), clock)
 }
 

@@ -12,10 +12,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use axum::http::{Method, StatusCode};
-use chrono::{DateTime, Duration};
+use chrono::Duration;
 use serde_json::json;
 use shared::balancing::assignments::ReplicaLoad;
-use shared::clock::ManualClock;
 use shared::domain::AgentType;
 use shared::scaling::FleetState;
 use shared::store::{Condition, Item, Key, MemoryStore, Page, Query, Store, StoreError, Update};
@@ -77,7 +76,7 @@ impl Store for Flaky {
 }
 
 fn setup() -> (common::App, Arc<Flaky>) {
-    let clock = Arc::new(ManualClock::new(DateTime::from_timestamp(1_800_000_000, 0).unwrap()));
+    let clock = integration_tests::test_clock();
     let store = Arc::new(Flaky {
         inner: MemoryStore::new(clock.clone()),
         armed: AtomicBool::new(false),

@@ -3,9 +3,8 @@
 use std::sync::Arc;
 
 use axum::http::{Method, StatusCode};
-use chrono::{DateTime, Duration};
+use chrono::Duration;
 use serde_json::{Value, json};
-use shared::clock::ManualClock;
 use shared::config::Config;
 
 use crate::common;
@@ -282,7 +281,7 @@ async fn openapi_document_covers_every_route_and_error() {
 /// A real DynamoDB client aimed at a loopback port where nothing listens: every call fails to
 /// connect, as when the store is down.
 fn app_with_unreachable_store() -> App {
-    let clock = Arc::new(ManualClock::new(DateTime::from_timestamp(1_800_000_000, 0).unwrap()));
+    let clock = integration_tests::test_clock();
     let client = shared::aws::local_dynamodb("http://127.0.0.1:9");
     let store = Arc::new(shared::store::DynamoStore::new(client, "commander", clock.clone()));
     App { router: api::router(api::AppState::new(store, clock.clone(), Config::default())), clock }

@@ -11,9 +11,8 @@ use std::time::Duration as StdDuration;
 
 use async_trait::async_trait;
 use axum::http::{Method, StatusCode};
-use chrono::{DateTime, Duration};
+use chrono::Duration;
 use serde_json::json;
-use shared::clock::ManualClock;
 use shared::config::Config;
 use shared::runtime::{Container, Settings};
 use shared::store::{Condition, Item, Key, MemoryStore, Page, Query, Store, StoreError, Update};
@@ -76,7 +75,7 @@ impl Store for Store2 {
 }
 
 fn setup() -> (common::App, Arc<Store2>) {
-    let clock = Arc::new(ManualClock::new(DateTime::from_timestamp(1_800_000_000, 0).unwrap()));
+    let clock = integration_tests::test_clock();
     let store = Arc::new(Store2 {
         inner: MemoryStore::new(clock.clone()),
         slow: AtomicBool::new(false),

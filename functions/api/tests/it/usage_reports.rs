@@ -10,13 +10,13 @@ use std::sync::Arc;
 use axum::http::{Method, StatusCode};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
-use shared::clock::{Clock, ManualClock};
+use shared::clock::Clock;
 use shared::config::Config;
 use shared::cost::usage::{UsageCounters, hour_of};
 use shared::store::MemoryStore;
 
 fn setup() -> (common::App, api::AppState, Arc<MemoryStore>) {
-    let clock = Arc::new(ManualClock::new(DateTime::from_timestamp(1_800_000_000, 0).unwrap()));
+    let clock = integration_tests::test_clock();
     let store = Arc::new(MemoryStore::new(clock.clone()));
     let state = api::AppState::new(store.clone(), clock.clone(), Config::default());
     (common::App { router: api::router(state.clone()), clock }, state, store)

@@ -7,10 +7,8 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::Request;
-use chrono::DateTime;
 use clap::CommandFactory;
 use serde_json::Value;
-use shared::clock::ManualClock;
 use shared::config::Config;
 use shared::store::MemoryStore;
 use tower::ServiceExt;
@@ -74,7 +72,7 @@ fn links(text: &str) -> Vec<String> {
 }
 
 async fn api_routes() -> Vec<(String, String)> {
-    let clock = Arc::new(ManualClock::new(DateTime::from_timestamp(1_800_000_000, 0).unwrap()));
+    let clock = integration_tests::test_clock();
     let state = api::AppState::new(Arc::new(MemoryStore::new(clock.clone())), clock, Config::default());
     let request = Request::get("/openapi.json").body(Body::empty()).unwrap();
     let response = api::router(state).oneshot(request).await.unwrap();

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration};
+use integration_tests::fixture;
 use lambda_runtime::{Context, LambdaEvent};
 use scaler::{ScalerDeps, Status, handle};
 use serde_json::Value;
@@ -15,11 +16,6 @@ use shared::scaling::cost_gate::CostGate;
 use shared::scaling::service::Scaler;
 use shared::scaling::{FleetState, ReplicaHeartbeat};
 use shared::store::MemoryStore;
-
-fn fixture(name: &str) -> Value {
-    let path = format!("{}/../../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
 
 /// A few seconds after the direct fixture's transition (2026-11-26T10:15:02.490Z).
 fn fixture_time() -> DateTime<chrono::Utc> {

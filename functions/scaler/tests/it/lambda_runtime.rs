@@ -3,17 +3,12 @@
 
 use std::sync::Arc;
 
-use integration_tests::runtime_api::{Function, RuntimeApi};
-use serde_json::Value;
+use integration_tests::bootstrap::{Case, ping, run_cases};
+use integration_tests::fixture;
 use shared::clock::SystemClock;
 use shared::domain::{AgentType, Region, ReplicaId};
 use shared::scaling::{FleetState, ReplicaHeartbeat};
 use shared::store::DynamoStore;
-
-fn fixture(name: &str) -> Value {
-    let path = format!("{}/../../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scaler_binary_handles_ticks_and_both_alarm_forms() {
@@ -42,43 +37,34 @@ async fn scaler_binary_handles_ticks_and_both_alarm_forms() {
         };
         fleet.record_heartbeat(&beat.at(chrono::Utc::now()), chrono::Duration::minutes(10)).await.unwrap();
     }
-    let ping = serde_json::json!({"warmer": {"correlation_id": "w", "concurrency": 1, "hold_ms": 0}});
     // Transitions of now: older ones are too old to act on.
     let direct =
         integration_tests::alarm_at(fixture("cloudwatch-alarm-direct-high.json"), chrono::Utc::now());
-    let events = [
-        ("tick", fixture("eventbridge-scheduled-event.json")),
-        ("tick-again", fixture("eventbridge-scheduled-event.json")),
-        ("direct", direct.clone()),
-        ("direct-again", direct),
-        (
-            "bridged",
-            integration_tests::alarm_at(
-                fixture("eventbridge-alarm-state-change-low.json"),
-                chrono::Utc::now(),
-            ),
-        ),
-        (
+    let bridged =
+        integration_tests::alarm_at(fixture("eventbridge-alarm-state-change-low.json"), chrono::Utc::now());
+    let cases = [
+        Case::new("tick", fixture("eventbridge-scheduled-event.json")).expect("/status", "ticked"),
+        Case::new("tick-again", fixture("eventbridge-scheduled-event.json")).expect("/status", "replayed"),
+        // The alarm evaluates on the same live signals, with the tick's decision in force.
+        Case::new("direct", direct.clone())
+            .expect("/status", "applied")
+            .expect("/evaluation/trigger", "alarm")
+            .expect("/evaluation/in_force", 3),
+        Case::new("direct-again", direct).expect("/status", "replayed"),
+        Case::new("bridged", bridged)
+            .expect("/status", "applied")
+            .expect("/evaluation/agent_type", "diagnosis"),
+        Case::new(
             "not-an-alarm",
             serde_json::json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}),
-        ),
-        ("ping", ping),
+        )
+        .expect("/status", "ignored"),
+        // A warm ping is answered, not handled as an event.
+        Case::new("ping", ping("w")).expect("/warm", true).expect("/cold_start", false),
     ];
-    let mut runtime = RuntimeApi::serve(&events).await;
-    let function = Function::spawn(
-        env!("CARGO_BIN_EXE_scaler"),
-        "commander-scaler",
-        &runtime.address,
-        &[("COMMANDER_TABLE_NAME", &table), ("COMMANDER_DYNAMODB_ENDPOINT", &endpoint)],
-    );
-    let answers = runtime.answers(events.len()).await;
-    println!(
-        "scaler binary (debug build): {} ms from process start to its first `next` poll",
-        runtime.first_poll().unwrap().duration_since(function.started).as_millis()
-    );
-    let answer = |id: &str| answers[id].clone().unwrap_or_else(|e| panic!("{id}: invocation error {e}"));
-    assert_eq!(answer("tick")["status"], "ticked", "{}", answer("tick"));
-    let evaluations = answer("tick")["tick"]["evaluations"].as_array().unwrap().clone();
+    let env = [("COMMANDER_TABLE_NAME", table.as_str()), ("COMMANDER_DYNAMODB_ENDPOINT", &endpoint)];
+    let ran = run_cases(env!("CARGO_BIN_EXE_scaler"), "commander-scaler", &env, &cases).await;
+    let evaluations = ran.answer("tick")["tick"]["evaluations"].as_array().unwrap().clone();
     assert_eq!(evaluations.len(), 5);
     let detection = evaluations.iter().find(|e| e["agent_type"] == "detection").unwrap();
     assert_eq!(
@@ -86,18 +72,6 @@ async fn scaler_binary_handles_ticks_and_both_alarm_forms() {
         (Some(2), Some(3)),
         "{detection}"
     );
-    assert_eq!(answer("tick-again")["status"], "replayed");
-    // The alarm (its transition at a fixed time in the fixture) evaluates on the same live signals.
-    assert_eq!(answer("direct")["status"], "applied", "{}", answer("direct"));
-    assert_eq!(answer("direct")["evaluation"]["trigger"], "alarm");
-    assert_eq!(answer("direct")["evaluation"]["in_force"], 3, "the tick's decision is in force");
-    assert_eq!(answer("direct-again")["status"], "replayed");
-    assert_eq!(answer("bridged")["status"], "applied");
-    assert_eq!(answer("bridged")["evaluation"]["agent_type"], "diagnosis");
-    assert_eq!(answer("not-an-alarm")["status"], "ignored");
-    assert_eq!(answer("ping")["warm"], true, "a warm ping is answered, not handled as an event");
-    assert_eq!(answer("ping")["cold_start"], false);
-    function.stop().await;
     integration_tests::assert_reported(&endpoint, &table, "scaler").await;
 }
 

@@ -1,14 +1,9 @@
 //! The warmer binary run as Lambda runs it, under a Runtime API served by the test, handling the
 //! real EventBridge scheduled-event sample: it warms a target served by a local Lambda service.
 
+use integration_tests::bootstrap::{Case, ping, run_cases};
+use integration_tests::fixture;
 use integration_tests::local_lambda::LocalLambda;
-use integration_tests::runtime_api::{Function, RuntimeApi};
-use serde_json::Value;
-
-fn fixture(name: &str) -> Value {
-    let path = format!("{}/../../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn warmer_binary_warms_once_per_scheduled_event() {
@@ -34,36 +29,21 @@ async fn warmer_binary_warms_once_per_scheduled_event() {
     })
     .to_string();
     let scheduled = fixture("eventbridge-scheduled-event.json");
-    let events = [
-        ("first", scheduled.clone()),
-        ("retried", scheduled),
-        ("ping", serde_json::json!({"warmer": {"correlation_id": "w", "hold_ms": 0}})),
+    let cases = [
+        Case::new("first", scheduled.clone())
+            .expect("/status", "warmed")
+            .expect("/run/results/always-warm/us-east-1/ok", true)
+            .expect("/run/results/always-warm/us-east-1/containers", 2),
+        Case::new("retried", scheduled).expect("/status", "replayed"),
+        Case::new("ping", ping("w")).expect("/warm", true),
     ];
-    let mut runtime = RuntimeApi::serve(&events).await;
-    let function = Function::spawn(
-        env!("CARGO_BIN_EXE_warmer"),
-        "commander-warmer",
-        &runtime.address,
-        &[
-            ("COMMANDER_TABLE_NAME", &table),
-            ("COMMANDER_DYNAMODB_ENDPOINT", &endpoint),
-            ("COMMANDER_LAMBDA_ENDPOINT", &target.endpoint),
-            ("COMMANDER_WARM_CONFIG", &config),
-        ],
-    );
-    let answers = runtime.answers(events.len()).await;
-    println!(
-        "warmer binary (debug build): {} ms from process start to its first `next` poll",
-        runtime.first_poll().unwrap().duration_since(function.started).as_millis()
-    );
-    let answer = |id: &str| answers[id].clone().unwrap_or_else(|e| panic!("{id}: invocation error {e}"));
-    let first = answer("first");
-    assert_eq!(first["status"], "warmed", "{first}");
-    let result = &first["run"]["results"]["always-warm"]["us-east-1"];
-    assert_eq!((result["ok"].as_bool(), result["containers"].as_u64()), (Some(true), Some(2)), "{first}");
-    assert_eq!(answer("retried")["status"], "replayed", "a retried delivery warms nothing again");
-    assert_eq!(answer("ping")["warm"], true);
-    function.stop().await;
+    let env = [
+        ("COMMANDER_TABLE_NAME", table.as_str()),
+        ("COMMANDER_DYNAMODB_ENDPOINT", &endpoint),
+        ("COMMANDER_LAMBDA_ENDPOINT", &target.endpoint),
+        ("COMMANDER_WARM_CONFIG", &config),
+    ];
+    run_cases(env!("CARGO_BIN_EXE_warmer"), "commander-warmer", &env, &cases).await;
     integration_tests::assert_reported(&endpoint, &table, "warmer").await;
     target.stop().await;
 }

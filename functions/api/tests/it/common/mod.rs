@@ -8,7 +8,6 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
-use chrono::DateTime;
 use http_body_util::BodyExt;
 use serde_json::Value;
 use shared::clock::ManualClock;
@@ -22,7 +21,7 @@ pub struct App {
 }
 
 pub fn app() -> App {
-    let clock = Arc::new(ManualClock::new(DateTime::from_timestamp(1_800_000_000, 0).unwrap()));
+    let clock = integration_tests::test_clock();
     let store = Arc::new(MemoryStore::new(clock.clone()));
     App { router: api::router(api::AppState::new(store, clock.clone(), Config::default())), clock }
 }
