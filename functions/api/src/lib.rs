@@ -6,6 +6,7 @@ mod extract;
 pub mod lambda;
 mod openapi;
 mod problem;
+pub mod reference;
 mod routes;
 mod state;
 

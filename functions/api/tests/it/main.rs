@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, reason = "test helpers fail the test by panicking")]
 
+mod api_reference;
 mod common;
 
 mod cost_report_size;
