@@ -20,7 +20,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 
 pub use dashboard::CONTENT_SECURITY_POLICY;
-pub use openapi::ApiDoc;
+pub use openapi::{ApiDoc, REGION_PATTERN};
 pub use problem::{ApiError, Problem};
 pub use state::{AppState, Services};
 

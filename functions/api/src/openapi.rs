@@ -1,9 +1,11 @@
 use axum::Json;
+use axum::extract::State;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::schema::Schema;
 use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
+use crate::AppState;
 use crate::routes;
 
 /// The OpenAPI 3.1 document, generated from the handlers' annotations so it cannot drift from them.
@@ -124,9 +126,32 @@ fn describe_responses(operation: &mut Operation) {
     }
 }
 
-/// This document.
+/// The pattern of an AWS region code, as `Region::parse` holds codes to it; the annotations
+/// state it literally (an attribute takes no constant) and a test checks they agree.
+pub const REGION_PATTERN: &str = "^[a-z]{2}-(gov-|iso-|isob-|isof-)?(central|north|south|east|west|northeast|northwest|southeast|southwest)-[1-9][0-9]?$";
+
+/// This document, as this deployment serves it: every region a caller may name is listed as
+/// well (the fleet's regions; any other well-formed code is refused), so what the document allows
+/// is what the API takes.
 #[utoipa::path(get, path = "/openapi.json", tag = "meta",
     responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json")))]
-pub async fn document() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+pub async fn document(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    let regions: Vec<serde_json::Value> = state.config.regions.iter().map(|r| r.to_string().into()).collect();
+    list_regions(&mut doc, &regions);
+    Json(doc)
+}
+
+/// Adds `enum: regions` to every schema that states [`REGION_PATTERN`].
+fn list_regions(value: &mut serde_json::Value, regions: &[serde_json::Value]) {
+    match value {
+        serde_json::Value::Object(map) => {
+            if map.get("pattern").and_then(serde_json::Value::as_str) == Some(REGION_PATTERN) {
+                map.insert("enum".into(), regions.into());
+            }
+            map.values_mut().for_each(|v| list_regions(v, regions));
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|v| list_regions(v, regions)),
+        _ => {}
+    }
 }

@@ -98,9 +98,11 @@ pub async fn optimize(State(state): State<AppState>) -> Result<Json<CostReport>,
 #[into_params(parameter_in = Query)]
 pub struct ReportParams {
     /// How far back, 1 to 168 hours (default 24).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 168)]
     pub hours: Option<String>,
     /// At most this many snapshots, newest first: 1 to 200 (default 200). A dashboard that only
     /// needs the latest sweep asks for 1.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 200)]
     pub limit: Option<String>,
 }
 

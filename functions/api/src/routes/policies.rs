@@ -115,7 +115,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<PolicyList>, Api
 
 /// One agent type's policy and its version.
 #[utoipa::path(get, path = "/scaling/policies/{agent_type}", tag = "scaling",
-    params(("agent_type" = String, Path, description = "An agent type: a-z, 0-9 and '-', 1 to 64 characters")),
+    params(("agent_type" = String, Path, description = "An agent type: a-z, 0-9 and '-', 1 to 64 characters", pattern = "^[a-z0-9-]{1,64}$")),
     responses(
         (status = 200, body = PolicyResponse),
         (status = 400, description = "Malformed agent type", body = crate::Problem, content_type = "application/problem+json"),
@@ -136,7 +136,7 @@ pub async fn get(
 
 /// Changes a policy if nobody changed it since the version quoted (optimistic locking).
 #[utoipa::path(put, path = "/scaling/policies/{agent_type}", tag = "scaling",
-    params(("agent_type" = String, Path, description = "An agent type: a-z, 0-9 and '-', 1 to 64 characters")),
+    params(("agent_type" = String, Path, description = "An agent type: a-z, 0-9 and '-', 1 to 64 characters", pattern = "^[a-z0-9-]{1,64}$")),
     request_body = PolicyChange,
     responses(
         (status = 200, description = "Stored; the answer carries the new version", body = PolicyResponse),
@@ -225,7 +225,7 @@ pub struct PolicyDeleted {
 /// managed alarms), or resets a builtin type to its seed policy.
 #[utoipa::path(delete, path = "/scaling/policies/{agent_type}", tag = "scaling",
     params(
-        ("agent_type" = String, Path, description = "An agent type: a-z, 0-9 and '-', 1 to 64 characters"),
+        ("agent_type" = String, Path, description = "An agent type: a-z, 0-9 and '-', 1 to 64 characters", pattern = "^[a-z0-9-]{1,64}$"),
         DeleteVersion,
     ),
     responses(

@@ -100,7 +100,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<RegionList>, Api
 /// replicas: an unhealthy region's share moves to the others. An operator's mark overrides the
 /// scaler's own either way until `DELETE` clears it.
 #[utoipa::path(put, path = "/regions/{region}/health", tag = "regions",
-    params(("region" = String, Path, description = "One of the fleet's regions, e.g. us-east-1")),
+    params(("region" = String, Path, description = "One of the fleet's regions, e.g. us-east-1", pattern = "^[a-z]{2}-(gov-|iso-|isob-|isof-)?(central|north|south|east|west|northeast|northwest|southeast|southwest)-[1-9][0-9]?$")),
     request_body = RegionHealthChange,
     responses(
         (status = 200, body = RegionHealthChanged),
@@ -164,7 +164,7 @@ async fn redistribute(
 /// Clears a region's mark, whoever set it: the region is healthy with weight 1 and the scaler's
 /// own judgement (silence, errors) applies to it again. Re-spreads every type's replicas.
 #[utoipa::path(delete, path = "/regions/{region}/health", tag = "regions",
-    params(("region" = String, Path, description = "One of the fleet's regions, e.g. us-east-1")),
+    params(("region" = String, Path, description = "One of the fleet's regions, e.g. us-east-1", pattern = "^[a-z]{2}-(gov-|iso-|isob-|isof-)?(central|north|south|east|west|northeast|northwest|southeast|southwest)-[1-9][0-9]?$")),
     responses(
         (status = 200, body = RegionHealthChanged),
         (status = 400, body = crate::Problem, content_type = "application/problem+json"),

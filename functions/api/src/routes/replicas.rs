@@ -20,7 +20,7 @@ pub struct HeartbeatRequest {
     #[schema(value_type = String, pattern = "^[A-Za-z0-9._:-]{1,128}$")]
     pub replica_id: ReplicaId,
     /// One of the fleet's regions.
-    #[schema(value_type = String, example = "us-east-1")]
+    #[schema(value_type = String, example = "us-east-1", pattern = "^[a-z]{2}-(gov-|iso-|isob-|isof-)?(central|north|south|east|west|northeast|northwest|southeast|southwest)-[1-9][0-9]?$")]
     pub region: Region,
     /// Incidents in progress on the replica: 0 to 4 x `capacity`.
     #[schema(minimum = 0, maximum = 400_000)]

@@ -15,11 +15,11 @@ use crate::{ApiError, AppState};
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SelectRequest {
-    #[schema(value_type = String)]
+    #[schema(value_type = String, pattern = "^[a-z0-9-]{1,64}$")]
     pub agent_type: AgentType,
     pub severity: Severity,
-    /// Where the incident is (the geographic strategy prefers it).
-    #[schema(value_type = Option<String>)]
+    /// Where the incident is (the geographic strategy prefers it): one of the fleet's regions.
+    #[schema(value_type = Option<String>, pattern = "^[a-z]{2}-(gov-|iso-|isob-|isof-)?(central|north|south|east|west|northeast|northwest|southeast|southwest)-[1-9][0-9]?$")]
     pub region: Option<Region>,
     /// Default `peak_ewma`.
     pub strategy: Option<Strategy>,
