@@ -33,15 +33,26 @@ pub struct VersionedPolicy {
     pub version: u64,
 }
 
-/// What a replica reports about itself; the time of the report is the server's.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// What a replica reports about itself every heartbeat interval (the body of
+/// `POST /replicas/heartbeat` as it is); the time of the report is the server's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = HeartbeatRequest)]
 pub struct ReplicaHeartbeat {
+    #[schema(value_type = String, pattern = "^[a-z0-9-]{1,64}$")]
     pub agent_type: AgentType,
+    #[schema(value_type = String, pattern = "^[A-Za-z0-9._:-]{1,128}$")]
     pub replica_id: ReplicaId,
+    /// One of the fleet's regions.
+    #[schema(value_type = String, example = "us-east-1", pattern = "^[a-z]{2}-(gov-|iso-|isob-|isof-)?(central|north|south|east|west|northeast|northwest|southeast|southwest)-[1-9][0-9]?$")]
     pub region: Region,
+    /// Incidents in progress on the replica: 0 to 4 x `capacity`.
+    #[schema(minimum = 0, maximum = 400_000)]
     pub load: f64,
+    /// Incidents it can handle at once.
+    #[schema(minimum = 1, maximum = 100_000)]
     pub capacity: u32,
     pub healthy: bool,
+    #[schema(minimum = 0, maximum = 1)]
     pub performance_score: f64,
 }
 

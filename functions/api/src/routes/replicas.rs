@@ -1,8 +1,8 @@
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use shared::domain::{AgentType, Region, ReplicaId};
+use serde::Serialize;
+use shared::domain::AgentType;
 use shared::error::ValidationError;
 use shared::scaling::MAX_REPLICAS_PER_TYPE;
 use shared::scaling::ReplicaHeartbeat;
@@ -11,27 +11,6 @@ use utoipa::ToSchema;
 
 use crate::extract::Body;
 use crate::{ApiError, AppState};
-
-/// What an agent replica reports every heartbeat interval.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct HeartbeatRequest {
-    #[schema(value_type = String, pattern = "^[a-z0-9-]{1,64}$")]
-    pub agent_type: AgentType,
-    #[schema(value_type = String, pattern = "^[A-Za-z0-9._:-]{1,128}$")]
-    pub replica_id: ReplicaId,
-    /// One of the fleet's regions.
-    #[schema(value_type = String, example = "us-east-1", pattern = "^[a-z]{2}-(gov-|iso-|isob-|isof-)?(central|north|south|east|west|northeast|northwest|southeast|southwest)-[1-9][0-9]?$")]
-    pub region: Region,
-    /// Incidents in progress on the replica: 0 to 4 x `capacity`.
-    #[schema(minimum = 0, maximum = 400_000)]
-    pub load: f64,
-    /// Incidents it can handle at once.
-    #[schema(minimum = 1, maximum = 100_000)]
-    pub capacity: u32,
-    pub healthy: bool,
-    #[schema(minimum = 0, maximum = 1)]
-    pub performance_score: f64,
-}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct HeartbeatAccepted {
@@ -46,7 +25,7 @@ pub struct HeartbeatAccepted {
 
 /// Records a replica's heartbeat; replicas that stop reporting disappear after three intervals.
 #[utoipa::path(post, path = "/replicas/heartbeat", tag = "replicas",
-    request_body = HeartbeatRequest,
+    request_body = ReplicaHeartbeat,
     responses(
         (status = 200, body = HeartbeatAccepted),
         (status = 400, description = "Malformed JSON or wrong types", body = crate::Problem, content_type = "application/problem+json"),
@@ -57,19 +36,10 @@ pub struct HeartbeatAccepted {
     ))]
 pub async fn heartbeat(
     State(state): State<AppState>,
-    Body(request): Body<HeartbeatRequest>,
+    Body(beat): Body<ReplicaHeartbeat>,
 ) -> Result<Json<HeartbeatAccepted>, ApiError> {
     let now = state.clock.now();
-    let replica = ReplicaHeartbeat {
-        agent_type: request.agent_type,
-        replica_id: request.replica_id,
-        region: request.region,
-        load: request.load,
-        capacity: request.capacity,
-        healthy: request.healthy,
-        performance_score: request.performance_score,
-    }
-    .at(now);
+    let replica = beat.at(now);
     replica.validate()?;
     let replica = replica.normalized();
     state.config.fleet_region(&replica.region, "region")?;
