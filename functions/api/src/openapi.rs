@@ -48,7 +48,9 @@ use crate::routes;
 pub struct ApiDoc;
 
 /// What every route shares, added once instead of on each handler: the answers to a body that is
-/// not JSON (415) or too large (413), a description for every response that has none (OpenAPI requires
+/// not JSON (415) or too large (413), to a malformed body or parameter (400), and to a store that
+/// is away or a request out of time (503, with `Retry-After`), unless a handler says more about
+/// them; a description for every response that has none (OpenAPI requires
 /// one; the status's reason phrase says enough where the handler said nothing), and operation ids
 /// unique by method and path. Also lets a policy as shown carry the fields the view adds
 /// beside it (the policy's own schema refuses unknown fields, which is right for input and wrong
@@ -78,6 +80,7 @@ impl Modify for Common {
             for (method, operation) in operations {
                 let Some(operation) = operation else { continue };
                 add_body_problems(operation, &problem);
+                add_common_problems(operation, &problem);
                 describe_responses(operation);
                 // Handler names repeat across modules (`report`, `select`, `optimize`); the
                 // method and path never do.
@@ -103,6 +106,30 @@ fn add_body_problems(operation: &mut Operation, problem: &impl Fn(&str) -> utoip
     responses
         .entry("415".into())
         .or_insert_with(|| RefOr::T(problem("The body is not sent as application/json")));
+}
+
+/// 400 wherever the request carries input, 503 everywhere: any request may find the store away
+/// or run out of its time.
+fn add_common_problems(operation: &mut Operation, problem: &impl Fn(&str) -> utoipa::openapi::Response) {
+    let has_input =
+        operation.request_body.is_some() || operation.parameters.as_ref().is_some_and(|p| !p.is_empty());
+    let responses = &mut operation.responses.responses;
+    if has_input {
+        responses.entry("400".into()).or_insert_with(|| {
+            RefOr::T(problem("Malformed JSON, wrong types, unknown fields or a malformed parameter"))
+        });
+    }
+    responses.entry("503".into()).or_insert_with(|| {
+        let mut unavailable = problem(
+            "The store is unavailable (Retry-After: 5) or the request ran out of its time (Retry-After: 1)",
+        );
+        let retry_after = utoipa::openapi::HeaderBuilder::new()
+            .schema(Some(utoipa::openapi::ObjectBuilder::new().schema_type(utoipa::openapi::Type::Integer)))
+            .description(Some("Seconds to wait"))
+            .build();
+        unavailable.headers.insert("Retry-After".into(), RefOr::T(retry_after));
+        RefOr::T(unavailable)
+    });
 }
 
 /// `get_scaling_policies_agent_type` for `GET /scaling/policies/{agent_type}`.

@@ -42,7 +42,6 @@ pub struct PutPricesRequest {
 #[utoipa::path(get, path = "/cost/prices", tag = "cost",
     responses(
         (status = 200, body = PricesResponse),
-        (status = 503, body = crate::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn prices(State(state): State<AppState>) -> Result<Json<PricesResponse>, ApiError> {
     let (table, source) = state.prices.current().await?;
@@ -55,10 +54,8 @@ pub async fn prices(State(state): State<AppState>) -> Result<Json<PricesResponse
     request_body = PutPricesRequest,
     responses(
         (status = 200, body = PricesResponse),
-        (status = 400, body = crate::Problem, content_type = "application/problem+json"),
         (status = 409, description = "The override changed since it was read", body = crate::Problem, content_type = "application/problem+json"),
         (status = 422, body = crate::Problem, content_type = "application/problem+json"),
-        (status = 503, body = crate::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn put_prices(
     State(state): State<AppState>,
@@ -134,9 +131,7 @@ pub struct CostReportResponse {
 #[utoipa::path(get, path = "/cost/report", tag = "cost", params(ReportParams),
     responses(
         (status = 200, body = CostReportResponse),
-        (status = 400, body = crate::Problem, content_type = "application/problem+json"),
         (status = 422, body = crate::Problem, content_type = "application/problem+json"),
-        (status = 503, body = crate::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn report(
     State(state): State<AppState>,

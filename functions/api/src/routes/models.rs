@@ -45,7 +45,6 @@ pub struct SelectModelResponse {
     request_body = SelectModelRequest,
     responses(
         (status = 200, body = SelectModelResponse),
-        (status = 400, body = crate::Problem, content_type = "application/problem+json"),
         (status = 422, description = "No model meets the accuracy and cost limits", body = crate::Problem, content_type = "application/problem+json"),
         (status = 503, description = "Every model that qualifies is cooling down, or the store is down", body = crate::Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u32, description = "Seconds until a model is ready"))),
@@ -101,9 +100,7 @@ pub struct ModelReportResponse {
     request_body = ReportRequest,
     responses(
         (status = 200, body = ModelReportResponse),
-        (status = 400, body = crate::Problem, content_type = "application/problem+json"),
         (status = 422, body = crate::Problem, content_type = "application/problem+json"),
-        (status = 503, body = crate::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn report(
     State(state): State<AppState>,

@@ -42,12 +42,8 @@ pub struct OptimizeResponse {
     request_body(content = Option<OptimizeRequest>, description = "Optional; an empty body evaluates and applies every type"),
     responses(
         (status = 200, body = OptimizeResponse),
-        (status = 400, body = crate::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such agent type", body = crate::Problem, content_type = "application/problem+json"),
         (status = 409, description = "Too many concurrent evaluations", body = crate::Problem, content_type = "application/problem+json"),
-        (status = 413, body = crate::Problem, content_type = "application/problem+json"),
-        (status = 415, body = crate::Problem, content_type = "application/problem+json"),
-        (status = 503, body = crate::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn optimize(
     State(state): State<AppState>,

@@ -102,8 +102,6 @@ async fn last_sweep(state: &AppState) -> Result<Option<CostReport>, ApiError> {
 #[utoipa::path(get, path = "/performance/metrics", tag = "performance",
     responses(
         (status = 200, body = PerformanceMetrics),
-        (status = 503, body = crate::Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u32, description = "Seconds to wait"))),
     ))]
 pub async fn metrics(State(state): State<AppState>) -> Result<Json<PerformanceMetrics>, ApiError> {
     let view = state.performance.fleet_view(state.table.as_ref()).await?;
@@ -134,8 +132,6 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Json<PerformanceMe
 #[utoipa::path(get, path = "/performance/recommendations", tag = "performance",
     responses(
         (status = 200, body = RecommendationsResponse),
-        (status = 503, body = crate::Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u32, description = "Seconds to wait"))),
     ))]
 pub async fn recommendations(
     State(state): State<AppState>,

@@ -105,7 +105,6 @@ impl PolicyChange {
 #[utoipa::path(get, path = "/scaling/policies", tag = "scaling",
     responses(
         (status = 200, body = PolicyList),
-        (status = 503, body = crate::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn list(State(state): State<AppState>) -> Result<Json<PolicyList>, ApiError> {
     let policies = state.fleet.policies().await?;
@@ -120,7 +119,6 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<PolicyList>, Api
         (status = 200, body = PolicyResponse),
         (status = 400, description = "Malformed agent type", body = crate::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such agent type", body = crate::Problem, content_type = "application/problem+json"),
-        (status = 503, body = crate::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn get(
     State(state): State<AppState>,
@@ -142,10 +140,7 @@ pub async fn get(
         (status = 200, description = "Stored; the answer carries the new version", body = PolicyResponse),
         (status = 400, description = "Malformed JSON, wrong types, unknown fields", body = crate::Problem, content_type = "application/problem+json"),
         (status = 409, description = "The policy changed since the quoted version", body = crate::Problem, content_type = "application/problem+json"),
-        (status = 413, body = crate::Problem, content_type = "application/problem+json"),
-        (status = 415, body = crate::Problem, content_type = "application/problem+json"),
         (status = 422, description = "The policy breaks an invariant, or it would define one operator-defined type more than the 45 allowed", body = crate::Problem, content_type = "application/problem+json"),
-        (status = 503, body = crate::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn put(
     State(state): State<AppState>,
@@ -233,7 +228,6 @@ pub struct PolicyDeleted {
         (status = 400, description = "Malformed agent type or version", body = crate::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such agent type", body = crate::Problem, content_type = "application/problem+json"),
         (status = 409, description = "The policy changed since the quoted version", body = crate::Problem, content_type = "application/problem+json"),
-        (status = 503, body = crate::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn delete(
     State(state): State<AppState>,

@@ -104,12 +104,8 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<RegionList>, Api
     request_body = RegionHealthChange,
     responses(
         (status = 200, body = RegionHealthChanged),
-        (status = 400, body = crate::Problem, content_type = "application/problem+json"),
         (status = 404, description = "Not one of the fleet's regions", body = crate::Problem, content_type = "application/problem+json"),
-        (status = 413, body = crate::Problem, content_type = "application/problem+json"),
-        (status = 415, body = crate::Problem, content_type = "application/problem+json"),
         (status = 422, body = crate::Problem, content_type = "application/problem+json"),
-        (status = 503, body = crate::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn set_health(
     State(state): State<AppState>,
@@ -167,9 +163,7 @@ async fn redistribute(
     params(("region" = String, Path, description = "One of the fleet's regions, e.g. us-east-1", pattern = "^[a-z]{2}-(gov-|iso-|isob-|isof-)?(central|north|south|east|west|northeast|northwest|southeast|southwest)-[1-9][0-9]?$")),
     responses(
         (status = 200, body = RegionHealthChanged),
-        (status = 400, body = crate::Problem, content_type = "application/problem+json"),
         (status = 404, description = "Not one of the fleet's regions", body = crate::Problem, content_type = "application/problem+json"),
-        (status = 503, body = crate::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn clear_health(
     State(state): State<AppState>,

@@ -29,10 +29,7 @@ pub struct HeartbeatAccepted {
     responses(
         (status = 200, body = HeartbeatAccepted),
         (status = 400, description = "Malformed JSON or wrong types", body = crate::Problem, content_type = "application/problem+json"),
-        (status = 413, body = crate::Problem, content_type = "application/problem+json"),
-        (status = 415, body = crate::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Out-of-range values, unconfigured region, undefined agent type, or a new replica of a type with 1,000 live ones", body = crate::Problem, content_type = "application/problem+json"),
-        (status = 503, body = crate::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn heartbeat(
     State(state): State<AppState>,

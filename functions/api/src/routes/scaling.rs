@@ -156,8 +156,6 @@ pub struct ScalingStatus {
 #[utoipa::path(get, path = "/scaling/status", tag = "scaling",
     responses(
         (status = 200, body = ScalingStatus),
-        (status = 503, body = crate::Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u32, description = "Seconds to wait"))),
     ))]
 pub async fn status(State(state): State<AppState>) -> Result<Json<ScalingStatus>, ApiError> {
     scaling_status(&state).await.map(Json)

@@ -89,9 +89,6 @@ async fn known_type(state: &AppState, agent_type: &AgentType) -> Result<(), ApiE
     request_body = SelectRequest,
     responses(
         (status = 200, body = SelectResponse),
-        (status = 400, body = crate::Problem, content_type = "application/problem+json"),
-        (status = 413, body = crate::Problem, content_type = "application/problem+json"),
-        (status = 415, body = crate::Problem, content_type = "application/problem+json"),
         (status = 422, body = crate::Problem, content_type = "application/problem+json"),
         (status = 503, description = "No replica can take it (counted as refused demand, which the scaler reads), or the store is down", body = crate::Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u32, description = "Seconds to wait"))),
@@ -140,13 +137,9 @@ pub async fn select(
     request_body = ReleaseRequest,
     responses(
         (status = 200, body = ReleaseResponse),
-        (status = 400, body = crate::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such live replica", body = crate::Problem, content_type = "application/problem+json"),
         (status = 409, description = "Too many releases of the same replica at once; retry", body = crate::Problem, content_type = "application/problem+json"),
-        (status = 413, body = crate::Problem, content_type = "application/problem+json"),
-        (status = 415, body = crate::Problem, content_type = "application/problem+json"),
         (status = 422, body = crate::Problem, content_type = "application/problem+json"),
-        (status = 503, body = crate::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn release(
     State(state): State<AppState>,

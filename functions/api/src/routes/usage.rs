@@ -77,12 +77,8 @@ fn same_call(a: &UsageRecord, b: &UsageRecord) -> bool {
     request_body = UsageRequest,
     responses(
         (status = 200, body = UsageResponse),
-        (status = 400, body = crate::Problem, content_type = "application/problem+json"),
-        (status = 413, body = crate::Problem, content_type = "application/problem+json"),
-        (status = 415, body = crate::Problem, content_type = "application/problem+json"),
         (status = 409, description = "The request_id is being counted right now, or was used for another call", body = crate::Problem, content_type = "application/problem+json"),
         (status = 422, body = crate::Problem, content_type = "application/problem+json"),
-        (status = 503, body = crate::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn record(
     State(state): State<AppState>,

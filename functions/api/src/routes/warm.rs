@@ -28,14 +28,11 @@ impl Default for WarmBody {
     request_body(content = Option<WarmBody>, description = "Optional; an empty body warms every configured target"),
     responses(
         (status = 200, body = WarmRun),
-        (status = 400, body = crate::Problem, content_type = "application/problem+json"),
-        (status = 415, body = crate::Problem, content_type = "application/problem+json"),
         (status = 422, body = crate::Problem, content_type = "application/problem+json",
             description = "a bad name, or more pings than one call may send"),
         (status = 429, body = crate::Problem, content_type = "application/problem+json",
             description = "the minute's on-demand warming budget is spent",
             headers(("Retry-After" = u32, description = "Seconds until the next minute"))),
-        (status = 503, body = crate::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn warm(
     State(state): State<AppState>,
@@ -61,8 +58,6 @@ pub struct WarmingStatus {
 #[utoipa::path(get, path = "/warming/status", tag = "warming",
     responses(
         (status = 200, body = WarmingStatus),
-        (status = 503, body = crate::Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u32, description = "Seconds to wait"))),
     ))]
 pub async fn status(State(state): State<AppState>) -> Result<Json<WarmingStatus>, ApiError> {
     let now = state.clock.now();
