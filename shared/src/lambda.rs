@@ -43,6 +43,24 @@ pub fn deadline_of(context: &lambda_runtime::Context) -> Option<DateTime<Utc>> {
     i64::try_from(context.deadline).ok().filter(|ms| *ms > 0).and_then(DateTime::from_timestamp_millis)
 }
 
+/// The metric each successful scheduled run writes (dimension `Run`): the stack's silence alarms
+/// (template.yaml, `*SilenceAlarm`) go off when minutes pass without one, so a schedule that
+/// stopped, or runs that keep failing, are noticed.
+pub const RUN_SUCCEEDED: &str = "ScheduledRunSucceeded";
+
+/// The scheduled runs, as the `Run` dimension names them.
+pub const RUNS: [&str; 3] = ["tick", "sweep", "warm"];
+
+/// Records that scheduled run `run` (one of [`RUNS`]) succeeded at `at`.
+pub fn run_succeeded(metrics: &crate::telemetry::EmfSink, run: &'static str, at: DateTime<Utc>) {
+    use crate::telemetry::{Dimension, Unit};
+    if let Ok(set) =
+        metrics.set().dimension(Dimension::Run(run)).and_then(|s| s.metric(RUN_SUCCEEDED, Unit::Count, 1.0))
+    {
+        metrics.emit(&set, at);
+    }
+}
+
 /// The id of an EventBridge scheduled event, or why `payload` is not one.
 pub fn scheduled_event_id(payload: &Value) -> Result<&str, String> {
     let detail_type = payload.get("detail-type").and_then(Value::as_str);

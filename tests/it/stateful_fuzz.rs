@@ -69,7 +69,12 @@ struct Suite {
 impl Suite {
     fn new(store: Arc<dyn Store>, clock: Arc<ManualClock>, memory: Option<Arc<MemoryStore>>) -> Self {
         let state = api::AppState::new(store.clone(), clock.clone(), Config::default());
-        let scaler = scaler::ScalerDeps { scaler: state.scaler.clone(), store, clock: clock.clone() };
+        let scaler = scaler::ScalerDeps {
+            scaler: state.scaler.clone(),
+            store,
+            clock: clock.clone(),
+            metrics: shared::telemetry::EmfSink::off(),
+        };
         Self { router: api::router(state), scaler, clock, memory }
     }
 

@@ -21,6 +21,20 @@ pub struct SweeperDeps {
     pub sweeper: Sweeper,
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
+    /// Where each successful sweep's heartbeat goes (`ScheduledRunSucceeded`, `Run=sweep`).
+    pub metrics: shared::telemetry::EmfSink,
+}
+
+impl SweeperDeps {
+    /// The handler's parts, as `container` builds them.
+    pub fn of(container: &shared::runtime::Container) -> Self {
+        Self {
+            sweeper: container.sweeper(),
+            store: container.store.clone(),
+            clock: container.clock.clone(),
+            metrics: shared::telemetry::EmfSink::from_config(&container.settings.config),
+        }
+    }
 }
 
 /// The answer for each delivery, also what a repeated delivery replays.
@@ -91,6 +105,7 @@ pub async fn handle_schedule(
             emergency = report.emergency_mode,
             "swept"
         );
+        shared::lambda::run_succeeded(&deps.metrics, "sweep", report.timestamp);
         Ok::<_, RetryableError>(Outcome {
             status: Status::Swept,
             hourly_cost: Some(report.current_metrics.hourly_cost),

@@ -6,11 +6,7 @@ use shared::runtime::{Container, Flush, Reads, serve_events};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let container = Container::lambda("cost-sweeper", Reads::Direct).await?;
-    let deps = &SweeperDeps {
-        sweeper: container.sweeper(),
-        store: container.store.clone(),
-        clock: container.clock.clone(),
-    };
+    let deps = &SweeperDeps::of(&container);
     serve_events(&container.performance, Flush::EveryRun, |payload, deadline| async move {
         cost_sweeper::handle_schedule(deps, &payload, deadline).await
     })

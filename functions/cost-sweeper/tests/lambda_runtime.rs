@@ -64,7 +64,7 @@ async fn metrics_reach_cloudwatch_at_every_log_level() {
         &endpoint,
         &events,
         &[("COMMANDER_COST_SOURCES", "none")],
-        &["HourlyCost"],
+        &["HourlyCost", "EmergencyMode", "ScheduledRunSucceeded"],
     )
     .await;
     let counts: Vec<(&str, usize)> = lines.iter().map(|(level, l)| (*level, l.len())).collect();

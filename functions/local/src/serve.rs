@@ -66,11 +66,20 @@ pub async fn serve(args: ServeArgs, config: Config) -> anyhow::Result<()> {
     tokio::spawn(purge_on_schedule(container.table.clone(), PURGE_EVERY));
     let state = api::AppState::from_container(container);
     if args.sweep_every_minutes > 0 {
-        let deps =
-            SweeperDeps { sweeper: state.sweeper.clone(), store: state.store.clone(), clock: clock.clone() };
+        let deps = SweeperDeps {
+            sweeper: state.sweeper.clone(),
+            store: state.store.clone(),
+            clock: clock.clone(),
+            metrics: state.metrics.clone(),
+        };
         tokio::spawn(sweep_on_schedule(deps, std::time::Duration::from_secs(args.sweep_every_minutes * 60)));
     }
-    let alarms = ScalerDeps { scaler: state.scaler.clone(), store: state.store.clone(), clock };
+    let alarms = ScalerDeps {
+        scaler: state.scaler.clone(),
+        store: state.store.clone(),
+        clock,
+        metrics: state.metrics.clone(),
+    };
     if args.tick_seconds > 0 {
         tokio::spawn(tick_on_schedule(alarms.clone(), std::time::Duration::from_secs(args.tick_seconds)));
     }

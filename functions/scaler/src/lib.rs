@@ -15,6 +15,9 @@ use shared::scaling::service::{Scaler, ScalingError, ScalingRequest, TickReport}
 use shared::store::{Idempotency, IdempotencyError, IdempotencyOutcome, Store};
 
 pub use shared::lambda::RetryableError;
+use shared::telemetry::EmfSink;
+
+pub mod metrics;
 
 /// EventBridge's detail type for a schedule's events.
 pub const SCHEDULED_EVENT: &str = "Scheduled Event";
@@ -25,6 +28,20 @@ pub struct ScalerDeps {
     pub scaler: Scaler,
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
+    /// Where the fleet's figures and the tick's heartbeat go (see [`metrics`]).
+    pub metrics: EmfSink,
+}
+
+impl ScalerDeps {
+    /// The handler's parts, as `container` builds them.
+    pub fn of(container: &shared::runtime::Container) -> Self {
+        Self {
+            scaler: container.scaler(),
+            store: container.store.clone(),
+            clock: container.clock.clone(),
+            metrics: shared::telemetry::EmfSink::from_config(&container.settings.config),
+        }
+    }
 }
 
 /// The answer for each delivery, also what a repeated delivery replays.
@@ -103,6 +120,7 @@ pub async fn handle_tick(
                     report.failures.iter().map(|f| format!("{}: {}", f.agent_type, f.error)).collect();
                 return Err(TickError::Partial(failed.join("; ")));
             }
+            metrics::tick(&deps.metrics, &report);
             Ok(tick_outcome(&report))
         })
         .await;
@@ -178,6 +196,7 @@ pub async fn handle_alarm(
     let result = idempotency
         .run(&format!("scaler#{}", signal.event_id), || async {
             let evaluation = deps.scaler.evaluate(&request, now).await?;
+            metrics::evaluation(&deps.metrics, &evaluation, now);
             Ok::<_, ScalingError>(outcome(&evaluation))
         })
         .await;

@@ -7,11 +7,7 @@ use shared::runtime::{Container, Flush, Reads, serve_events};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let container = Container::lambda("scaler", Reads::Direct).await?;
-    let deps = &ScalerDeps {
-        scaler: container.scaler(),
-        store: container.store.clone(),
-        clock: container.clock.clone(),
-    };
+    let deps = &ScalerDeps::of(&container);
     serve_events(&container.performance, Flush::AtMostEveryMinute, |payload, deadline| async move {
         scaler::handle_event(deps, &payload, deadline).await
     })

@@ -17,6 +17,20 @@ pub struct WarmerDeps {
     pub warmer: Warmer,
     pub store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
+    /// Where each successful run's heartbeat goes (`ScheduledRunSucceeded`, `Run=warm`).
+    pub metrics: shared::telemetry::EmfSink,
+}
+
+impl WarmerDeps {
+    /// The handler's parts, as `container` builds them.
+    pub fn of(container: &shared::runtime::Container) -> Self {
+        Self {
+            warmer: container.warmer(),
+            store: container.store.clone(),
+            clock: container.clock.clone(),
+            metrics: shared::telemetry::EmfSink::from_config(&container.settings.config),
+        }
+    }
 }
 
 /// The answer for each delivery, also what a repeated delivery replays.
@@ -73,6 +87,7 @@ pub async fn handle_schedule(
             unreachable = run.unreachable.as_deref().unwrap_or(""),
             "warming run"
         );
+        shared::lambda::run_succeeded(&deps.metrics, "warm", deps.clock.now());
         Ok::<_, RetryableError>(Outcome { status: Status::Warmed, run: Some(run), reason: None })
     };
     Ok(

@@ -6,11 +6,7 @@ use warmer::WarmerDeps;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let container = Container::lambda("warmer", Reads::Cached).await?;
-    let deps = &WarmerDeps {
-        warmer: container.warmer(),
-        store: container.store.clone(),
-        clock: container.clock.clone(),
-    };
+    let deps = &WarmerDeps::of(&container);
     serve_events(&container.performance, Flush::EveryRun, |payload, deadline| async move {
         warmer::handle_schedule(deps, &payload, deadline).await
     })

@@ -652,7 +652,9 @@ fn emit_metrics(metrics: &EmfSink, report: &CostReport) {
         .and_then(|s| s.metric("DailyProjection", Unit::None, report.current_metrics.daily_projection))
         .and_then(|s| {
             s.metric("CostLevel", Unit::None, f64::from(report.current_metrics.cost_threshold as u8))
-        });
+        })
+        // The stack's EmergencyModeAlarm: ALARM while it is on, OK once a sweep turns it off.
+        .and_then(|s| s.metric("EmergencyMode", Unit::Count, f64::from(u8::from(report.emergency_mode))));
     if let Ok(set) = totals {
         metrics.emit(&set, report.timestamp);
     }

@@ -31,6 +31,8 @@ pub enum Dimension {
     Cache(&'static str),
     /// A connection pool's service, named in code.
     Pool(&'static str),
+    /// A scheduled run (`tick`, `sweep`, `warm`), named in code.
+    Run(&'static str),
 }
 
 impl Dimension {
@@ -45,14 +47,18 @@ impl Dimension {
             Self::AccessPattern(_) => "AccessPattern",
             Self::Cache(_) => "Cache",
             Self::Pool(_) => "Pool",
+            Self::Run(_) => "Run",
         }
     }
 
     fn value(&self) -> String {
         match self {
-            Self::Function(v) | Self::Route(v) | Self::Service(v) | Self::Cache(v) | Self::Pool(v) => {
-                (*v).to_owned()
-            }
+            Self::Function(v)
+            | Self::Route(v)
+            | Self::Service(v)
+            | Self::Cache(v)
+            | Self::Pool(v)
+            | Self::Run(v) => (*v).to_owned(),
             Self::AccessPattern(p) => p.clone(),
             Self::AgentType(t) => t.as_str().to_owned(),
             Self::Region(r) => r.as_str().to_owned(),

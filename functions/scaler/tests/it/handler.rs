@@ -33,7 +33,11 @@ fn deps_with_clock() -> (ScalerDeps, FleetState, Arc<ManualClock>) {
     let fleet = FleetState::new(store.clone());
     let scaler =
         Scaler::new(fleet.clone(), Region::defaults(), CostGate::default(), Arc::new(RecordActuator));
-    (ScalerDeps { scaler, store, clock: clock.clone() }, fleet, clock)
+    (
+        ScalerDeps { scaler, store, clock: clock.clone(), metrics: shared::telemetry::EmfSink::off() },
+        fleet,
+        clock,
+    )
 }
 
 /// Two detection replicas at 95 % (19 of 20 incidents each).

@@ -91,7 +91,7 @@ async fn metrics_reach_cloudwatch_at_every_log_level() {
         &endpoint,
         &events,
         &[],
-        &["QueryCount"],
+        &["QueryCount", "ScheduledRunSucceeded", "DesiredReplicas", "RegionFailovers"],
     )
     .await;
     let counts: Vec<(&str, usize)> = lines.iter().map(|(level, l)| (*level, l.len())).collect();

@@ -70,7 +70,7 @@ async fn metrics_reach_cloudwatch_at_every_log_level() {
                 r#"{"targets": [{"function": "nowhere", "regions": ["us-east-1"], "concurrency": 1}]}"#,
             ),
         ],
-        &["QueryCount"],
+        &["QueryCount", "ScheduledRunSucceeded"],
     )
     .await;
     let counts: Vec<(&str, usize)> = lines.iter().map(|(level, l)| (*level, l.len())).collect();
