@@ -11,6 +11,9 @@
   and an event's retries (the rule's maximum age plus the function's) end within the hour the
   functions remember a scheduled event's id (`SCHEDULED_EVENT_MEMORY` in shared/src/lambda.rs),
   so no retry runs an event twice.
+- The stack watches itself: every function has an alarm on its Errors and on its Throttles,
+  every queue one on its depth, every scheduled run (tick, sweep, warm) one that goes off when no
+  run succeeded (missing data breaches), and each of them tells the operations topic.
 
 Usage: check-template.py [TEMPLATE]       check a template (default: template.yaml)
        check-template.py --self-test       show that each rule catches what it is for
@@ -134,6 +137,51 @@ def check(template):
                 problems.append(
                     f"{name}->{function}: retries for {rule_age}+{function_age} s outlast the {EVENT_MEMORY_S} s an event id is remembered"
                 )
+    problems += watch_problems(resources)
+    return problems
+
+
+# The scheduled runs, as the functions name them in ScheduledRunSucceeded's `Run` dimension
+# (shared/src/lambda.rs, RUNS).
+RUNS = ("tick", "sweep", "warm")
+
+
+def watch_problems(resources):
+    """Every function, queue and scheduled run has an alarm that tells the operations topic."""
+    problems = []
+    alarms = [r.get("Properties", {}) for r in resources.values() if r.get("Type") == "AWS::CloudWatch::Alarm"]
+    telling = [a for a in alarms if {"Ref": "OpsTopic"} in as_list(a.get("AlarmActions", []))]
+    for a in alarms:
+        if a not in telling:
+            problems.append(f"alarm {a.get('AlarmDescription', '?')[:40]!r} tells nobody")
+
+    def watched(namespace, metric, name, value):
+        return any(
+            a.get("Namespace") == namespace
+            and a.get("MetricName") == metric
+            and {"Name": name, "Value": value} in as_list(a.get("Dimensions", []))
+            for a in telling
+        )
+
+    for name, resource in resources.items():
+        if resource.get("Type") == "AWS::Serverless::Function":
+            for metric in ("Errors", "Throttles"):
+                if not watched("AWS/Lambda", metric, "FunctionName", {"Ref": name}):
+                    problems.append(f"{name}: no alarm on its {metric}")
+        if resource.get("Type") == "AWS::SQS::Queue":
+            queue = {"Fn::GetAtt": [name, "QueueName"]}
+            if not watched("AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", queue):
+                problems.append(f"{name}: no alarm on its depth")
+    for run in RUNS:
+        silent = [
+            a
+            for a in telling
+            if a.get("MetricName") == "ScheduledRunSucceeded"
+            and {"Name": "Run", "Value": run} in as_list(a.get("Dimensions", []))
+            and a.get("TreatMissingData") == "breaching"
+        ]
+        if not silent:
+            problems.append(f"no alarm goes off when no {run} run succeeds")
     return problems
 
 
@@ -157,6 +205,13 @@ def self_test(template):
         "retries outlast the event memory": lambda t: t["Resources"]["CostSweepRule"]["Properties"]["Targets"][0]["RetryPolicy"].update(
             MaximumEventAgeInSeconds=86400
         ),
+        "a function without an errors alarm": lambda t: t["Resources"].pop("ApiErrorsAlarm"),
+        "a queue without a depth alarm": lambda t: t["Resources"].pop("WarmerFailureQueueAlarm"),
+        "a schedule nobody watches": lambda t: t["Resources"].pop("SweepSilenceAlarm"),
+        "a silence that never breaches": lambda t: t["Resources"]["TickSilenceAlarm"]["Properties"].update(
+            TreatMissingData="notBreaching"
+        ),
+        "an alarm that tells nobody": lambda t: t["Resources"]["TableThrottleAlarm"]["Properties"].update(AlarmActions=[]),
         "open policy route": lambda t: api(t)["Events"].update(
             OpenPolicies={"Type": "HttpApi", "Properties": {"Path": "/policies/{agent_type}", "Method": "PUT", "Auth": {"Authorizer": "NONE"}}}
         ),

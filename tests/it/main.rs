@@ -12,3 +12,4 @@ mod selection_concurrency;
 mod stateful_fuzz;
 mod store_contract;
 mod store_equivalence;
+mod template_metrics;

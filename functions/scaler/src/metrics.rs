@@ -15,18 +15,22 @@ use shared::scaling::plan::Evaluation;
 use shared::scaling::service::TickReport;
 use shared::telemetry::{Dimension, EmfSink, Unit};
 
+pub const LIVE_REPLICAS: &str = "LiveReplicas";
+pub const DESIRED_REPLICAS: &str = "DesiredReplicas";
+pub const REFUSED_DEMAND: &str = "RefusedDemand";
+pub const SCALING_DECISIONS: &str = "ScalingDecisions";
+pub const REGION_FAILOVERS: &str = "RegionFailovers";
+
 /// One evaluation's figures.
 pub fn evaluation(metrics: &EmfSink, e: &Evaluation, at: DateTime<Utc>) {
     let refused: f64 = Severity::ALL.iter().map(|s| e.demand.refused.get(*s)).sum();
     let set = metrics
         .set()
         .dimension(Dimension::AgentType(e.agent_type.clone()))
-        .and_then(|s| s.metric("LiveReplicas", Unit::Count, f64::from(e.current)))
-        .and_then(|s| s.metric("DesiredReplicas", Unit::Count, f64::from(e.desired)))
-        .and_then(|s| s.metric("RefusedDemand", Unit::Count, refused))
-        .and_then(|s| {
-            s.metric("ScalingDecisions", Unit::Count, f64::from(u8::from(e.desired != e.in_force)))
-        });
+        .and_then(|s| s.metric(LIVE_REPLICAS, Unit::Count, f64::from(e.current)))
+        .and_then(|s| s.metric(DESIRED_REPLICAS, Unit::Count, f64::from(e.desired)))
+        .and_then(|s| s.metric(REFUSED_DEMAND, Unit::Count, refused))
+        .and_then(|s| s.metric(SCALING_DECISIONS, Unit::Count, f64::from(u8::from(e.desired != e.in_force))));
     if let Ok(set) = set {
         metrics.emit(&set, at);
     }
@@ -38,7 +42,7 @@ pub fn tick(metrics: &EmfSink, report: &TickReport) {
         evaluation(metrics, e, report.at);
     }
     let failovers = report.region_changes.iter().filter(|c| !c.healthy).count();
-    if let Ok(set) = metrics.set().metric("RegionFailovers", Unit::Count, failovers as f64) {
+    if let Ok(set) = metrics.set().metric(REGION_FAILOVERS, Unit::Count, failovers as f64) {
         metrics.emit(&set, report.at);
     }
     shared::lambda::run_succeeded(metrics, "tick", report.at);

@@ -645,16 +645,23 @@ fn describe(change: &ControlChange) -> String {
     }
 }
 
+/// Written by every sweep: 1 while emergency cost mode is on, else 0.
+pub const EMERGENCY_MODE_METRIC: &str = "EmergencyMode";
+/// Written by every sweep: the spend rate, USD per hour.
+pub const HOURLY_COST_METRIC: &str = "HourlyCost";
+
 fn emit_metrics(metrics: &EmfSink, report: &CostReport) {
     let totals = metrics
         .set()
-        .metric("HourlyCost", Unit::None, report.current_metrics.hourly_cost)
+        .metric(HOURLY_COST_METRIC, Unit::None, report.current_metrics.hourly_cost)
         .and_then(|s| s.metric("DailyProjection", Unit::None, report.current_metrics.daily_projection))
         .and_then(|s| {
             s.metric("CostLevel", Unit::None, f64::from(report.current_metrics.cost_threshold as u8))
         })
         // The stack's EmergencyModeAlarm: ALARM while it is on, OK once a sweep turns it off.
-        .and_then(|s| s.metric("EmergencyMode", Unit::Count, f64::from(u8::from(report.emergency_mode))));
+        .and_then(|s| {
+            s.metric(EMERGENCY_MODE_METRIC, Unit::Count, f64::from(u8::from(report.emergency_mode)))
+        });
     if let Ok(set) = totals {
         metrics.emit(&set, report.timestamp);
     }
