@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, reason = "test helpers fail the test by panicking")]
 
+mod credentials;
 mod docs;
 mod proxy;
 mod replay;
