@@ -2,14 +2,14 @@
 //! SSO profile are understood (the Lambda functions never need either).
 
 use aws_config::profile::ProfileFileCredentialsProvider;
-use aws_config::profile::profile_file::{ProfileFileKind, ProfileFiles};
 use aws_credential_types::provider::ProvideCredentials;
+use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
 
 fn provider(config: &str, profile: &str) -> (ProfileFileCredentialsProvider, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config");
     std::fs::write(&path, config).unwrap();
-    let files = ProfileFiles::builder().with_file(ProfileFileKind::Config, &path).build();
+    let files = EnvConfigFiles::builder().with_file(EnvConfigFileKind::Config, &path).build();
     // As `commander` builds it: the suite's own HTTP client (the SSO provider calls AWS with it).
     let pool = shared::performance::Pools::default().get(shared::performance::Service::Aws);
     let conf = aws_config::provider_config::ProviderConfig::without_region()
