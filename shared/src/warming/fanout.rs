@@ -98,10 +98,22 @@ pub async fn warm_target(
     result
 }
 
-/// The billed duration in a Lambda REPORT log line.
+/// The billed duration in the tail of a Lambda invocation's log: the platform's report, written
+/// as a text `REPORT` line (text log format) or as a JSON `platform.report` record (JSON log
+/// format). Either is there only while the function's system log level keeps INFO lines;
+/// without one the caller estimates.
 pub fn billed_ms_from_log(log: &str) -> Option<u64> {
-    let after = log.split("Billed Duration: ").nth(1)?;
-    after.split_whitespace().next()?.parse().ok()
+    log.lines().rev().find_map(|line| {
+        if let Some(after) = line.split("Billed Duration: ").nth(1) {
+            return after.split_whitespace().next()?.parse().ok();
+        }
+        let record: Value = serde_json::from_str(line.trim()).ok()?;
+        if record.get("type").and_then(Value::as_str) != Some("platform.report") {
+            return None;
+        }
+        let billed = record.pointer("/record/metrics/billedDurationMs")?.as_f64()?;
+        (billed.is_finite() && billed >= 0.0).then(|| billed.ceil() as u64)
+    })
 }
 
 #[cfg(test)]
@@ -172,9 +184,26 @@ mod tests {
     }
 
     #[test]
-    fn billed_duration_is_read_from_the_report_line() {
-        let log = "START RequestId: 1\nEND RequestId: 1\nREPORT RequestId: 1\tDuration: 76.12 ms\tBilled Duration: 77 ms\tMemory Size: 1024 MB";
-        assert_eq!(billed_ms_from_log(log), Some(77));
-        assert_eq!(billed_ms_from_log("no report"), None);
+    fn billed_duration_is_read_from_the_report_in_either_log_format() {
+        let text = "START RequestId: 1\nEND RequestId: 1\nREPORT RequestId: 1\tDuration: 76.12 ms\tBilled Duration: 77 ms\tMemory Size: 1024 MB";
+        // As Lambda writes it with LogFormat JSON: the application's lines, then the platform's.
+        let json = concat!(
+            r#"{"timestamp":"2026-12-04T10:00:00.100Z","level":"INFO","message":"pong"}"#,
+            "\n",
+            r#"{"time":"2026-12-04T10:00:00.120Z","type":"platform.runtimeDone","record":{"requestId":"1","status":"success"}}"#,
+            "\n",
+            r#"{"time":"2026-12-04T10:00:00.121Z","type":"platform.report","record":{"requestId":"1","metrics":{"durationMs":76.12,"billedDurationMs":77,"memorySizeMB":1024,"maxMemoryUsedMB":40},"status":"success"}}"#,
+        );
+        let table = [
+            (text, Some(77)),
+            (json, Some(77)),
+            // A system log level above INFO drops the report: nothing to read.
+            (r#"{"timestamp":"2026-12-04T10:00:00.100Z","level":"INFO","message":"pong"}"#, None),
+            ("no report", None),
+            (r#"{"type":"platform.report","record":{"metrics":{"billedDurationMs":-3}}}"#, None),
+        ];
+        for (log, billed) in table {
+            assert_eq!(billed_ms_from_log(log), billed, "{log}");
+        }
     }
 }
