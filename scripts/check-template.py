@@ -125,7 +125,10 @@ def check(template):
             continue
         for target in resource.get("Properties", {}).get("Targets", []) or []:
             arn = target.get("Arn")
-            function = arn.get("Fn::GetAtt", [None])[0] if isinstance(arn, dict) else None
+            function = None
+            if isinstance(arn, dict):
+                # The function itself, or its alias (`!Ref Function.Alias` under AutoPublishAlias).
+                function = arn.get("Fn::GetAtt", [None])[0] or str(arn.get("Ref", "")).split(".")[0] or None
             if resources.get(function, {}).get("Type") != "AWS::Serverless::Function":
                 continue
             invoke = resources[function].get("Properties", {}).get("EventInvokeConfig") or {}
@@ -202,6 +205,9 @@ def self_test(template):
         "unscoped permission": lambda t: t["Resources"]["WarmPermission"]["Properties"].pop("SourceArn"),
         "no default IAM auth": lambda t: t["Resources"]["HttpApi"]["Properties"]["Auth"].update(DefaultAuthorizer="NONE"),
         "no on-failure destination": lambda t: t["Resources"]["CostSweeperFunction"]["Properties"].pop("EventInvokeConfig"),
+        "no on-failure destination behind an alias": lambda t: t["Resources"]["ScalerFunction"]["Properties"].pop(
+            "EventInvokeConfig"
+        ),
         "retries outlast the event memory": lambda t: t["Resources"]["CostSweepRule"]["Properties"]["Targets"][0]["RetryPolicy"].update(
             MaximumEventAgeInSeconds=86400
         ),
