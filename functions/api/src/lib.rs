@@ -7,6 +7,7 @@ pub mod lambda;
 mod openapi;
 mod problem;
 pub mod reference;
+pub mod request_id;
 mod routes;
 mod state;
 
@@ -81,6 +82,8 @@ pub fn router(state: AppState) -> Router {
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
         .layer(CatchPanicLayer::custom(panicked))
+        // Outermost: a problem from any layer inside (a panic, a timeout) names its request too.
+        .layer(axum::middleware::from_fn(request_id::name_the_request))
         .with_state(state)
 }
 

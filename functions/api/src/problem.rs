@@ -31,6 +31,10 @@ pub struct Problem {
     /// The offending field, when one input field is at fault.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// The request this answers (also its `x-request-id` header): API Gateway's request id in
+    /// AWS, so it leads to the request's log lines.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// Everything a handler can fail with.
@@ -180,6 +184,8 @@ impl IntoResponse for ApiError {
             detail,
             code,
             field,
+            // Added by the outermost layer, which knows the request.
+            request_id: None,
         };
         let mut response = (status, Json(problem)).into_response();
         let headers = response.headers_mut();

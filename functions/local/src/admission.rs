@@ -57,6 +57,8 @@ pub fn problem(status: StatusCode, code: &'static str, detail: String) -> Respon
         detail,
         code,
         field: None,
+        // Refused before the API sees it: a request id of its own, as the API's problems carry.
+        request_id: Some(uuid::Uuid::new_v4().to_string()),
     };
     let mut response = (status, axum::Json(body)).into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));

@@ -15,6 +15,7 @@ mod lambda_runtime;
 mod managed_alarms;
 mod openapi_conformance;
 mod performance_routes;
+mod request_ids;
 mod retried_calls;
 mod routes;
 mod time_budgets;

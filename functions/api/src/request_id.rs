@@ -1,0 +1,56 @@
+//! Every answer names its request: the `x-request-id` header on each response, and `request_id`
+//! in each problem document, so a caller's report leads to the log lines of that request. In
+//! Lambda it is API Gateway's request id (the one in its access log); under `commander serve`,
+//! a fresh one.
+
+use axum::body::{Body, Bytes};
+use axum::extract::Request;
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use lambda_http::request::RequestContext;
+
+/// The header that carries it.
+pub const HEADER: &str = "x-request-id";
+
+/// Problem documents are small; a larger body is passed on as it is.
+const MAX_PROBLEM_BYTES: usize = 64 * 1024;
+
+/// The id of `request`: API Gateway's, else a new one.
+fn of(request: &Request) -> String {
+    let from_gateway = match request.extensions().get::<RequestContext>() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.request_id.clone(),
+        Some(RequestContext::ApiGatewayV1(context)) => context.request_id.clone(),
+        _ => None,
+    };
+    from_gateway
+        .filter(|id| !id.is_empty() && id.len() <= 128)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+/// The middleware: names the response and, if it is a problem, its body.
+pub async fn name_the_request(request: Request, next: Next) -> Response {
+    let id = of(&request);
+    let mut response = next.run(request).await;
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if is_problem {
+        let (mut parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, MAX_PROBLEM_BYTES).await.unwrap_or_default();
+        let named = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+            Ok(serde_json::Value::Object(mut problem)) => {
+                problem.insert("request_id".into(), id.clone().into());
+                Bytes::from(serde_json::to_vec(&problem).unwrap_or_else(|_| bytes.to_vec()))
+            }
+            _ => bytes,
+        };
+        parts.headers.remove(header::CONTENT_LENGTH);
+        response = Response::from_parts(parts, Body::from(named));
+    }
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(HEADER, value);
+    }
+    response
+}

@@ -1,0 +1,48 @@
+//! Every answer names its request: API Gateway's request id in Lambda, a fresh one otherwise.
+
+use axum::http::StatusCode;
+use tower::ServiceExt;
+
+/// The real API Gateway v2 sample event, sent to a route that does not exist.
+fn gateway_request(path: &str) -> lambda_http::Request {
+    let mut event = integration_tests::fixture("apigw-v2-get-scaling-status.json");
+    event["rawPath"] = path.into();
+    event["requestContext"]["http"]["path"] = path.into();
+    lambda_http::request::from_str(&event.to_string()).unwrap()
+}
+
+async fn answer(request: lambda_http::Request) -> (StatusCode, Option<String>, serde_json::Value) {
+    let router = crate::common::app().router;
+    let (parts, body) = request.into_parts();
+    let request = axum::http::Request::from_parts(parts, axum::body::Body::from(body.to_vec()));
+    let response = router.oneshot(request).await.unwrap();
+    let status = response.status();
+    let header = response.headers().get(api::request_id::HEADER).map(|v| v.to_str().unwrap().to_owned());
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+    (status, header, serde_json::from_slice(&bytes).unwrap_or_default())
+}
+
+#[tokio::test]
+async fn a_problem_names_api_gateways_request() {
+    let (status, header, problem) = answer(gateway_request("/no/such/route")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(header.as_deref(), Some("JKJaXmPLvHcESHA="), "the header carries the gateway's id");
+    assert_eq!(problem["request_id"], "JKJaXmPLvHcESHA=", "{problem}");
+    assert_eq!(problem["code"], "not_found", "the rest of the problem is intact: {problem}");
+}
+
+#[tokio::test]
+async fn without_a_gateway_each_request_gets_its_own_id() {
+    let plain = || axum::http::Request::get("/no/such/route").body(lambda_http::Body::Empty).unwrap();
+    let (_, first_header, first) = answer(plain()).await;
+    let (_, _, second) = answer(plain()).await;
+    let first_id = first["request_id"].as_str().expect("an id").to_owned();
+    assert_eq!(first_header.as_deref(), Some(first_id.as_str()));
+    assert_ne!(first["request_id"], second["request_id"]);
+    let (status, header, _) = answer(gateway_request("/health")).await;
+    assert_eq!(
+        (status, header.as_deref()),
+        (StatusCode::OK, Some("JKJaXmPLvHcESHA=")),
+        "successes carry it too"
+    );
+}
