@@ -19,11 +19,12 @@ const fn kind(pk: &'static str, sk: &'static str) -> ItemKind {
 }
 
 /// Every kind of item the suite stores.
-pub const LAYOUT: [ItemKind; 26] = [
+pub const LAYOUT: [ItemKind; 27] = [
     kind("AGENT#<type>", "POLICY"),
     kind("AGENT#<type>", "REPLICA#<region>#<id>"),
     kind("CATALOG", "AGENT#<type>"),
     kind("AGENT#<type>", "STATE"),
+    kind("AGENT#<type>", "PAUSE"),
     kind("AGENT#<type>", "EVENT#<ts>#<n>"),
     kind("REGION#<region>", "HEALTH"),
     kind("REGION#<region>", "EVENT#<ts>#<n>"),
@@ -67,6 +68,11 @@ pub fn policy(agent_type: &AgentType) -> Key {
 
 pub fn scaling_state(agent_type: &AgentType) -> Key {
     Key::new(agent(agent_type), "STATE")
+}
+
+/// An operator's pause of a type's autoscaling.
+pub fn scaling_pause(agent_type: &AgentType) -> Key {
+    Key::new(agent(agent_type), "PAUSE")
 }
 
 /// Sort keys of a type's replicas start with this.

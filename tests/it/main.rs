@@ -6,6 +6,7 @@
 mod balancing_concurrency;
 mod emergency_caps;
 mod fault_injection;
+mod pause;
 mod performance_store;
 mod scaling_concurrency;
 mod selection_concurrency;

@@ -1,6 +1,7 @@
 //! The suite's HTTP API: one axum Router, served by lambda_http behind API Gateway and by
 //! `commander serve` locally. Handlers only translate HTTP; the work is in `shared`.
 
+pub mod caller;
 mod dashboard;
 mod extract;
 pub mod lambda;
@@ -49,6 +50,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/scaling/policies/{agent_type}",
             get(routes::policies::get).put(routes::policies::put).delete(routes::policies::delete),
+        )
+        .route(
+            "/scaling/policies/{agent_type}/pause",
+            put(routes::pause::pause).delete(routes::pause::resume),
         )
         .route("/scaling/optimize", post(routes::optimize::optimize))
         .route("/regions", get(routes::regions::list))

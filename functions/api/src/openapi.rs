@@ -19,6 +19,8 @@ use crate::routes;
         routes::policies::get,
         routes::policies::put,
         routes::policies::delete,
+        routes::pause::pause,
+        routes::pause::resume,
         routes::optimize::optimize,
         routes::regions::list,
         routes::regions::set_health,

@@ -65,6 +65,9 @@ pub struct Evaluation {
     pub dry_run: bool,
     /// Whether the decision was stored and actuated.
     pub applied: bool,
+    /// The operator's pause that kept it from being stored and applied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paused: Option<super::records::Pause>,
     pub evaluated_at: DateTime<Utc>,
 }
 
@@ -290,6 +293,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         warnings,
         dry_run: input.dry_run,
         applied: false,
+        paused: None,
         evaluated_at: now,
     };
     Plan { state, events, evaluation }

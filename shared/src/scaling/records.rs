@@ -142,6 +142,16 @@ impl MarkSource {
     }
 }
 
+/// An operator's pause of one type's autoscaling: ticks, alarms and optimisations evaluate it
+/// and say what they would do, but store and apply nothing, until it is resumed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Pause {
+    /// Who paused it: the caller's IAM principal (`local` under `commander serve`).
+    pub by: String,
+    pub reason: String,
+    pub since: DateTime<Utc>,
+}
+
 /// A mark on a region: an operator's, or the scaler's own from silence or errors.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct RegionHealth {

@@ -547,6 +547,9 @@ impl Scaler {
         let agent_type = &request.agent_type;
         let policy = &policy.policy;
         let demand = self.demand.minutes(agent_type, now).await?;
+        // A paused type is evaluated as a dry run: what it would do, nothing stored or applied.
+        let paused = self.fleet.pause(agent_type).await?;
+        let effect = if paused.is_some() { Effect::DryRun } else { request.effect };
         for attempt in 0..ATTEMPTS {
             if attempt > 0 {
                 tokio::time::sleep(StdDuration::from_millis(u64::from(attempt.min(10)) * 5)).await;
@@ -565,15 +568,27 @@ impl Scaler {
                 spend: *spend,
                 gate: &self.gate,
                 alarm_at: request.alarm_at,
-                dry_run: request.effect == Effect::DryRun,
+                dry_run: effect == Effect::DryRun,
                 now,
             });
+            if let Some(pause) = paused {
+                let mut evaluation = planned.evaluation;
+                evaluation.reasons.insert(
+                    0,
+                    format!(
+                        "autoscaling paused by {} since {}: {}; nothing stored or applied",
+                        pause.by, pause.since, pause.reason
+                    ),
+                );
+                evaluation.paused = Some(pause);
+                return Ok(evaluation);
+            }
             if let (Some(at), Some(last)) = (request.alarm_at, state.last_alarm_at)
                 && at <= last
             {
                 return self.repeated_alarm(request, &state, planned.evaluation, at, last).await;
             }
-            if request.effect == Effect::DryRun {
+            if effect == Effect::DryRun {
                 return Ok(planned.evaluation);
             }
             let written = match self.fleet.put_scaling_state(agent_type, &planned.state, version).await {

@@ -11,7 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::ScalingPolicy;
-use super::records::{AgentScalingState, RegionEvent, RegionHealth, ScalingEventRecord};
+use super::records::{AgentScalingState, Pause, RegionEvent, RegionHealth, ScalingEventRecord};
 use crate::cost::control::CostControl;
 use crate::domain::{AgentType, BuiltinAgentType, Region, Replica, ReplicaId};
 use crate::store::{Condition, Item, Key, Query, Store, StoreError, Update};
@@ -196,8 +196,30 @@ impl FleetState {
         if agent_type.builtin().is_none() {
             // After the policy: readers skip a catalog entry without a policy.
             self.store.delete(&table::catalog_entry(agent_type), Condition::Always).await?;
+            // A pause of a type that no longer exists would greet a new type of the same name.
+            self.store.delete(&table::scaling_pause(agent_type), Condition::Always).await?;
         }
         Ok(())
+    }
+
+    /// The operator's pause of `agent_type`'s autoscaling, if any.
+    pub async fn pause(&self, agent_type: &AgentType) -> Result<Option<Pause>, StoreError> {
+        self.store.get(&table::scaling_pause(agent_type)).await?.map(|i| i.record()).transpose()
+    }
+
+    /// Pauses `agent_type`'s autoscaling (a later pause replaces an earlier one: who and why).
+    pub async fn set_pause(&self, agent_type: &AgentType, pause: &Pause) -> Result<(), StoreError> {
+        self.store.put(Item::from_record(table::scaling_pause(agent_type), pause)?, Condition::Always).await
+    }
+
+    /// Resumes `agent_type`'s autoscaling; answers whether it was paused.
+    pub async fn clear_pause(&self, agent_type: &AgentType) -> Result<bool, StoreError> {
+        let key = table::scaling_pause(agent_type);
+        match self.store.delete(&key, Condition::Exists).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::ConditionFailed) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Whether `agent_type` may be defined: a builtin, a type already defined, or room left for

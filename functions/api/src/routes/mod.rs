@@ -2,6 +2,7 @@ pub mod cost;
 pub mod health;
 pub mod models;
 pub mod optimize;
+pub mod pause;
 pub mod performance;
 pub mod policies;
 pub mod regions;

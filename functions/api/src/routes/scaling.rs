@@ -148,6 +148,8 @@ pub struct ScalingStatus {
     pub replica_distribution: BTreeMap<String, BTreeMap<String, RegionReplicas>>,
     /// Every configured region's health, with the source of its mark and its latest events.
     pub region_health: BTreeMap<String, RegionStatus>,
+    /// Agent types whose autoscaling an operator paused: who, why, since when.
+    pub paused: BTreeMap<String, shared::scaling::records::Pause>,
     pub timestamp: DateTime<Utc>,
 }
 
@@ -172,6 +174,12 @@ pub(crate) async fn scaling_status(state: &AppState) -> Result<ScalingStatus, Ap
         try_join_all(policies.iter().map(|p| state.assignments.incidents_per_minute(&p.agent_type, now)))
             .await?;
     let demands = try_join_all(policies.iter().map(|p| state.scaler.demand(&p.agent_type, now))).await?;
+    let pauses = try_join_all(policies.iter().map(|p| state.fleet.pause(&p.agent_type))).await?;
+    let paused = policies
+        .iter()
+        .zip(pauses)
+        .filter_map(|(p, pause)| pause.map(|pause| (p.agent_type.to_string(), pause)))
+        .collect();
     let marks = state.fleet.region_health(&state.config.regions).await?;
     let events = try_join_all(state.config.regions.iter().map(|r| state.fleet.region_events(r, 5))).await?;
     let region_health = marks
@@ -217,6 +225,7 @@ pub(crate) async fn scaling_status(state: &AppState) -> Result<ScalingStatus, Ap
         scaling_policies.insert(name, PolicyView::from(policy));
     }
     Ok(ScalingStatus {
+        paused,
         scaling_policies,
         replica_status,
         scaling_metrics,
