@@ -103,3 +103,31 @@ async fn pausing_needs_a_reason_and_a_defined_type() {
     let (status, _) = call(&router, gateway("DELETE", "/scaling/policies/undefined-type/pause", None)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// A pause goes with an operator-defined type: a new type of the same name starts unpaused.
+#[tokio::test]
+async fn a_deleted_types_pause_does_not_greet_its_successor() {
+    let clock = integration_tests::test_clock();
+    let store = std::sync::Arc::new(shared::store::MemoryStore::new(clock.clone()));
+    let router = api::router(api::AppState::new(store, clock, Config::default()));
+    let policy = json!({"min_replicas": 1, "max_replicas": 4, "target_utilization": 0.7, "scale_up_threshold": 0.8,
+                        "scale_down_threshold": 0.3, "cooldown_period": 120, "capacity_per_replica": 10,
+                        "cost_per_replica_hour": 1.0, "version": 0});
+    let define = || gateway("PUT", "/scaling/policies/triage", Some(&policy));
+    let (status, created) = call(&router, define()).await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let pause = json!({"reason": "drill"});
+    assert_eq!(
+        call(&router, gateway("PUT", "/scaling/policies/triage/pause", Some(&pause))).await.0,
+        StatusCode::OK
+    );
+    let (_, listed) = call(&router, gateway("GET", "/scaling/status", None)).await;
+    assert_eq!(listed["paused"]["triage"]["reason"], "drill");
+    let version = created["version"].as_u64().unwrap();
+    let deleted =
+        call(&router, gateway("DELETE", &format!("/scaling/policies/triage?version={version}"), None)).await;
+    assert_eq!(deleted.0, StatusCode::OK, "{}", deleted.1);
+    assert_eq!(call(&router, define()).await.0, StatusCode::OK);
+    let (_, listed) = call(&router, gateway("GET", "/scaling/status", None)).await;
+    assert!(listed["paused"].get("triage").is_none(), "{}", listed["paused"]);
+}

@@ -26,6 +26,21 @@ pub fn test_clock() -> Arc<shared::clock::ManualClock> {
     ))
 }
 
+/// A container over `store` as given (neither timed nor cached) whose settings `env` gives, as a
+/// `commander serve` started with that environment reads them.
+///
+/// # Panics
+/// When a setting is bad.
+pub fn container_with_env(
+    env: &impl shared::config::Env,
+    clock: Arc<dyn Clock>,
+    store: Arc<dyn shared::store::Store>,
+) -> shared::runtime::Container {
+    let config = shared::config::Config::default();
+    let settings = shared::runtime::Settings::local(env, config.clone()).expect("usable settings");
+    shared::runtime::Container { settings, ..shared::runtime::Container::bare(config, clock, store) }
+}
+
 /// A JSON fixture from `tests/fixtures/` (real AWS sample events, scenarios, traces).
 ///
 /// # Panics

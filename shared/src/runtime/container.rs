@@ -54,15 +54,15 @@ impl Container {
         let sdk = crate::aws::sdk_config(table_config.endpoint.as_deref(), &settings.pools).await;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let dynamo = DynamoStore::new(crate::aws::dynamodb(&sdk), table_config.table_name, clock.clone());
-        let performance = performance(function, &settings, Arc::new(dynamo.clone()), &clock);
+        let table: Arc<dyn Store> = Arc::new(dynamo.clone());
+        let performance = performance(function, &settings, Arc::clone(&table), &clock);
         // The DynamoDB backend reports each call's consumed capacity to the performance figures.
-        let measured: Arc<dyn Store> =
-            Arc::new(dynamo.clone().with_capacity_sink(performance.stats().clone()));
+        let measured: Arc<dyn Store> = Arc::new(dynamo.with_capacity_sink(performance.stats().clone()));
         let store = match reads {
             Reads::Cached => performance.instrument_and_cache(measured),
             Reads::Direct => performance.instrument(measured),
         };
-        Ok(Self { table: Arc::new(dynamo), settings, sdk: Some(sdk), clock, performance, store })
+        Ok(Self { table, settings, sdk: Some(sdk), clock, performance, store })
     }
 
     /// `commander serve`'s container over its own `table` (embedded or in memory): the store

@@ -11,6 +11,7 @@ use shared::error::ValidationError;
 use shared::scaling::records::Pause;
 use utoipa::ToSchema;
 
+use super::policies::defined_policy;
 use crate::caller::Caller;
 use crate::extract::{Body, PathParam};
 use crate::{ApiError, AppState};
@@ -34,13 +35,6 @@ pub struct PauseState {
     pub timestamp: DateTime<Utc>,
 }
 
-async fn defined(state: &AppState, agent_type: &AgentType) -> Result<(), ApiError> {
-    match state.fleet.policy(agent_type).await? {
-        Some(_) => Ok(()),
-        None => Err(ApiError::NotFound(format!("agent type {agent_type} has no scaling policy"))),
-    }
-}
-
 /// Pauses a type's autoscaling (a later pause replaces who and why).
 #[utoipa::path(put, path = "/scaling/policies/{agent_type}/pause", tag = "scaling",
     params(("agent_type" = String, Path, description = "An agent type: a-z, 0-9 and '-', 1 to 64 characters", pattern = "^[a-z0-9-]{1,64}$")),
@@ -60,7 +54,7 @@ pub async fn pause(
     if reason.is_empty() || reason.chars().count() > 500 {
         return Err(ValidationError::new("reason", "must be 1 to 500 characters").into());
     }
-    defined(&state, &agent_type).await?;
+    defined_policy(&state, &agent_type).await?;
     let now = state.clock.now();
     let pause = Pause { by: caller.0, reason: reason.to_owned(), since: now };
     state.fleet.set_pause(&agent_type, &pause).await?;
@@ -80,7 +74,7 @@ pub async fn resume(
     caller: Caller,
     PathParam(agent_type): PathParam<AgentType>,
 ) -> Result<Json<PauseState>, ApiError> {
-    defined(&state, &agent_type).await?;
+    defined_policy(&state, &agent_type).await?;
     if state.fleet.clear_pause(&agent_type).await? {
         tracing::warn!(%agent_type, by = %caller.0, "autoscaling resumed");
     }

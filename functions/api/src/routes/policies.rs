@@ -112,6 +112,15 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<PolicyList>, Api
     Ok(Json(PolicyList { policies, timestamp: state.clock.now() }))
 }
 
+/// `agent_type`'s policy, or the 404 an undefined type answers (the scaler's own error for it).
+pub(crate) async fn defined_policy(
+    state: &AppState,
+    agent_type: &AgentType,
+) -> Result<VersionedPolicy, ApiError> {
+    let policy = state.fleet.policy(agent_type).await?;
+    policy.ok_or_else(|| shared::scaling::service::ScalingError::UnknownAgentType(agent_type.clone()).into())
+}
+
 /// One agent type's policy and its version.
 #[utoipa::path(get, path = "/scaling/policies/{agent_type}", tag = "scaling",
     params(("agent_type" = String, Path, description = "An agent type: a-z, 0-9 and '-', 1 to 64 characters", pattern = "^[a-z0-9-]{1,64}$")),
@@ -124,11 +133,7 @@ pub async fn get(
     State(state): State<AppState>,
     PathParam(agent_type): PathParam<AgentType>,
 ) -> Result<Json<PolicyResponse>, ApiError> {
-    let policy = state
-        .fleet
-        .policy(&agent_type)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("agent type {agent_type} has no scaling policy")))?;
+    let policy = defined_policy(&state, &agent_type).await?;
     Ok(Json(PolicyResponse { policy: policy.into(), timestamp: state.clock.now() }))
 }
 
@@ -236,9 +241,7 @@ pub async fn delete(
 ) -> Result<Json<PolicyDeleted>, ApiError> {
     let axum::extract::Query(DeleteVersion { version }) =
         query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let Some(current) = state.fleet.policy(&agent_type).await? else {
-        return Err(ApiError::NotFound(format!("agent type {agent_type} has no scaling policy")));
-    };
+    let current = defined_policy(&state, &agent_type).await?;
     if current.version != version {
         return Err(ApiError::Conflict(format!(
             "the policy of {agent_type} is at version {}, not {version}: read it again",

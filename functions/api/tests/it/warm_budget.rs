@@ -12,8 +12,6 @@ use chrono::DateTime;
 use integration_tests::local_lambda::LocalLambda;
 use serde_json::json;
 use shared::clock::{Clock, ManualClock};
-use shared::config::Config;
-use shared::runtime::{Container, Settings};
 use shared::store::{MemoryStore, Store};
 use shared::warming::budget::{self, MAX_PINGS_PER_MINUTE};
 
@@ -68,9 +66,11 @@ async fn the_minutes_budget_is_shared_by_every_call_and_refills_the_next_minute(
         "COMMANDER_LAMBDA_ENDPOINT" => Some(lambda.endpoint.clone()),
         _ => None,
     };
-    let settings = Settings::local(&env, Config::default()).unwrap();
-    let bare = Container::bare(Config::default(), clock.clone(), store.clone());
-    let state = api::AppState::from_container(Container { settings, ..bare });
+    let state = api::AppState::from_container(integration_tests::container_with_env(
+        &env,
+        clock.clone(),
+        store.clone(),
+    ));
     let app = common::App { router: api::router(state), clock: clock.clone() };
 
     // Other calls (any container's) have sent all but one ping of this minute.

@@ -7,8 +7,6 @@ use std::sync::Arc;
 use chrono::DateTime;
 use integration_tests::local_lambda::LocalLambda;
 use shared::clock::{Clock, ManualClock};
-use shared::config::Config;
-use shared::runtime::{Container, Settings};
 use shared::store::{MemoryStore, Store};
 use shared::warming::warmer::WarmRequest;
 
@@ -45,7 +43,7 @@ async fn n_concurrent_pings_reach_n_containers_and_a_failing_target_fails_alone(
         "COMMANDER_LAMBDA_ENDPOINT" => Some(lambda.endpoint.clone()),
         _ => None,
     };
-    let warmer = warmer_from(&env, &clock, &store);
+    let warmer = integration_tests::container_with_env(&env, clock.clone(), store.clone()).warmer();
 
     let run = warmer.scheduled(clock.now()).await.unwrap();
     let target = &run.results["commander-target"]["us-east-1"];
@@ -76,14 +74,4 @@ async fn n_concurrent_pings_reach_n_containers_and_a_failing_target_fails_alone(
     let entry = skipped.plan.iter().find(|e| e.function == "commander-target").unwrap();
     assert_eq!(entry.skip_reason.as_deref(), Some("warmed 60 s ago"));
     lambda.stop().await;
-}
-
-/// The warmer a container with the settings `env` gives builds (bundled prices, over `store`).
-fn warmer_from(
-    env: &impl shared::config::Env,
-    clock: &Arc<ManualClock>,
-    store: &Arc<dyn Store>,
-) -> shared::warming::warmer::Warmer {
-    let settings = Settings::local(env, Config::default()).unwrap();
-    Container { settings, ..Container::bare(Config::default(), clock.clone(), store.clone()) }.warmer()
 }

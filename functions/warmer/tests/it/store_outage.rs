@@ -11,8 +11,6 @@ use integration_tests::relay::Relay;
 use integration_tests::{dynamodb_endpoint, fresh_dynamo_store};
 use serde_json::Value;
 use shared::clock::{Clock, ManualClock};
-use shared::config::Config;
-use shared::runtime::{Container, Settings};
 use shared::store::{DynamoStore, Key, Store};
 use warmer::{Status, WarmerDeps, handle_schedule};
 
@@ -53,7 +51,7 @@ async fn a_run_the_store_fails_midway_reports_a_partial_failure_and_its_retry_re
         _ => None,
     };
     let deps = WarmerDeps {
-        warmer: warmer_from(&env, &clock, &store),
+        warmer: integration_tests::container_with_env(&env, clock.clone(), store.clone()).warmer(),
         store,
         clock: clock.clone() as Arc<dyn Clock>,
         metrics: shared::telemetry::EmfSink::off(),
@@ -100,14 +98,4 @@ async fn a_run_the_store_fails_midway_reports_a_partial_failure_and_its_retry_re
     let hour = Key::new("COST#WARMING", clock.now().format("%Y-%m-%dT%H").to_string());
     assert!(direct.get(&hour).await.unwrap().is_some(), "the warming cost recorded");
     lambda.stop().await;
-}
-
-/// The warmer a container with the settings `env` gives builds (bundled prices, over `store`).
-fn warmer_from(
-    env: &impl shared::config::Env,
-    clock: &Arc<ManualClock>,
-    store: &Arc<dyn Store>,
-) -> shared::warming::warmer::Warmer {
-    let settings = Settings::local(env, Config::default()).unwrap();
-    Container { settings, ..Container::bare(Config::default(), clock.clone(), store.clone()) }.warmer()
 }
