@@ -1,6 +1,7 @@
 //! The common crate of the Incident Commander control plane: the domain, the state store and its
 //! backends, configuration, telemetry, and (per capability) pure decision code apart from its I/O.
 
+pub mod audit;
 pub mod aws;
 pub mod balancing;
 pub mod clock;

@@ -19,7 +19,7 @@ const fn kind(pk: &'static str, sk: &'static str) -> ItemKind {
 }
 
 /// Every kind of item the suite stores.
-pub const LAYOUT: [ItemKind; 27] = [
+pub const LAYOUT: [ItemKind; 28] = [
     kind("AGENT#<type>", "POLICY"),
     kind("AGENT#<type>", "REPLICA#<region>#<id>"),
     kind("CATALOG", "AGENT#<type>"),
@@ -47,6 +47,7 @@ pub const LAYOUT: [ItemKind; 27] = [
     kind("AGENT#<type>", "WAITING#<incident id>"),
     kind("AGENT#<type>", "INCIDENT#<incident id>"),
     kind("IDEMPOTENCY#<event id>", "EVENT"),
+    kind("AUDIT", "<timestamp>#<request id>"),
 ];
 
 fn hour_name(hour: DateTime<Utc>) -> String {
@@ -125,6 +126,15 @@ pub fn demand_partition(agent_type: &AgentType, shard: usize) -> String {
 
 pub fn demand(agent_type: &AgentType, shard: usize, minute: DateTime<Utc>) -> Key {
     Key::new(demand_partition(agent_type, shard), format!("DEMAND#{}", minute_name(minute)))
+}
+
+/// The audit trail's partition: one entry per change, newest last.
+pub const AUDIT: &str = "AUDIT";
+
+/// An audit entry: time first (millisecond, so the partition lists entries in order), then the
+/// request id that made the change, so two changes in the same millisecond never collide.
+pub fn audit_entry(at: DateTime<Utc>, request_id: &str) -> Key {
+    Key::new(AUDIT, format!("{}#{request_id}", at.format("%Y-%m-%dT%H:%M:%S%.3fZ")))
 }
 
 pub fn cost_control() -> Key {

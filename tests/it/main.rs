@@ -3,9 +3,11 @@
 
 #![allow(clippy::unwrap_used, reason = "test helpers fail the test by panicking")]
 
+mod audit;
 mod balancing_concurrency;
 mod emergency_caps;
 mod fault_injection;
+mod gateway;
 mod pause;
 mod performance_store;
 mod scaling_concurrency;

@@ -7,26 +7,8 @@ use shared::clock::Clock;
 use shared::config::Config;
 use shared::domain::AgentType;
 use shared::scaling::service::ScalingRequest;
-use tower::ServiceExt;
 
-/// A request as API Gateway delivers it, signed by the fixture's IAM user.
-fn gateway(method: &str, path: &str, body: Option<&Value>) -> axum::http::Request<axum::body::Body> {
-    let mut event = integration_tests::fixture("apigw-v2-post-heartbeat.json");
-    event["routeKey"] = format!("{method} {path}").into();
-    event["rawPath"] = path.into();
-    event["requestContext"]["http"]["method"] = method.into();
-    event["requestContext"]["http"]["path"] = path.into();
-    event["body"] = body.map_or(Value::Null, |b| b.to_string().into());
-    let (parts, body) = lambda_http::request::from_str(&event.to_string()).unwrap().into_parts();
-    axum::http::Request::from_parts(parts, axum::body::Body::from(body.to_vec()))
-}
-
-async fn call(router: &axum::Router, request: axum::http::Request<axum::body::Body>) -> (StatusCode, Value) {
-    let response = router.clone().oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 22).await.unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap_or_default())
-}
+use crate::gateway::{call, request as gateway};
 
 #[tokio::test]
 async fn a_paused_type_keeps_its_desired_count_through_ticks_and_alarms() {

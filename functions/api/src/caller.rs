@@ -2,6 +2,7 @@
 //! requests), or `local` under `commander serve`, whose admission rules admit only this machine.
 
 use axum::extract::FromRequestParts;
+use axum::http::Extensions;
 use axum::http::request::Parts;
 use lambda_http::request::RequestContext;
 
@@ -13,8 +14,8 @@ pub struct Caller(pub String);
 const MAX_PRINCIPAL: usize = 512;
 
 impl Caller {
-    pub fn of(parts: &Parts) -> Self {
-        let arn = match parts.extensions.get::<RequestContext>() {
+    pub fn of(extensions: &Extensions) -> Self {
+        let arn = match extensions.get::<RequestContext>() {
             Some(RequestContext::ApiGatewayV2(context)) => {
                 context.authorizer.as_ref().and_then(|a| a.iam.as_ref()).and_then(|iam| iam.user_arn.clone())
             }
@@ -30,6 +31,6 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self::of(parts))
+        Ok(Self::of(&parts.extensions))
     }
 }

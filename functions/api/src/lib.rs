@@ -1,6 +1,8 @@
 //! The suite's HTTP API: one axum Router, served by lambda_http behind API Gateway and by
 //! `commander serve` locally. Handlers only translate HTTP; the work is in `shared`.
 
+pub mod access;
+mod audit;
 pub mod caller;
 mod dashboard;
 mod extract;
@@ -45,6 +47,7 @@ pub fn router(state: AppState) -> Router {
         .route("/dashboard/dashboard.css", get(dashboard::style))
         .route("/dashboard/dashboard.js", get(dashboard::script))
         .route("/health", get(routes::health::health))
+        .route("/audit", get(routes::audit::list))
         .route("/scaling/status", get(routes::scaling::status))
         .route("/scaling/policies", get(routes::policies::list))
         .route(
@@ -65,6 +68,10 @@ pub fn router(state: AppState) -> Router {
         .route("/replicas/select", post(routes::selection::select))
         .route("/replicas/release", post(routes::selection::release))
         .route("/cost/prices", get(routes::cost::prices).put(routes::cost::put_prices))
+        .route(
+            "/cost/emergency",
+            get(routes::emergency::status).put(routes::emergency::put).delete(routes::emergency::clear),
+        )
         .route("/cost/optimize", post(routes::cost::optimize))
         .route("/cost/report", get(routes::cost::report))
         .route("/usage", post(routes::usage::record))
@@ -78,6 +85,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), audit::record))
         .layer(axum::middleware::from_fn_with_state(state.clone(), flush_performance))
         .layer(axum::middleware::from_fn(within_deadline))
         .layer(

@@ -32,6 +32,10 @@ use crate::routes;
         routes::cost::put_prices,
         routes::cost::optimize,
         routes::cost::report,
+        routes::emergency::status,
+        routes::emergency::put,
+        routes::emergency::clear,
+        routes::audit::list,
         routes::usage::record,
         routes::models::select,
         routes::models::report,
@@ -44,7 +48,7 @@ use crate::routes;
     components(schemas(crate::Problem)),
     modifiers(&Common),
     tags(
-        (name = "health"), (name = "scaling"), (name = "regions"), (name = "replicas"), (name = "cost"), (name = "warming"), (name = "performance"), (name = "meta"),
+        (name = "health"), (name = "scaling"), (name = "regions"), (name = "replicas"), (name = "cost"), (name = "warming"), (name = "performance"), (name = "audit"), (name = "meta"),
     )
 )]
 pub struct ApiDoc;

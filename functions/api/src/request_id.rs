@@ -28,9 +28,15 @@ fn of(request: &Request) -> String {
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }
 
-/// The middleware: names the response and, if it is a problem, its body.
-pub async fn name_the_request(request: Request, next: Next) -> Response {
+/// The request's id, for the layers and handlers inside (the audit trail records it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(pub String);
+
+/// The middleware: names the request (for the layers inside), the response and, if it is a
+/// problem, its body.
+pub async fn name_the_request(mut request: Request, next: Next) -> Response {
     let id = of(&request);
+    request.extensions_mut().insert(RequestId(id.clone()));
     let mut response = next.run(request).await;
     let is_problem = response
         .headers()

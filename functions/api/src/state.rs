@@ -1,5 +1,6 @@
 use std::sync::Arc;
 
+use shared::audit::AuditTrail;
 use shared::balancing::assignments::Assignments;
 use shared::clock::Clock;
 use shared::config::Config;
@@ -19,6 +20,8 @@ use shared::warming::warmer::Warmer;
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
+    /// Where operator changes are recorded (`audit::record`) and read back (`GET /audit`).
+    pub audit: AuditTrail,
     pub fleet: FleetState,
     pub scaler: Scaler,
     pub assignments: Assignments,
@@ -90,6 +93,7 @@ impl AppState {
         let Services { scaler, sweeper, warmer, prices } = services;
         Self {
             fleet: FleetState::new(Arc::clone(&store)),
+            audit: AuditTrail::new(Arc::clone(&store)),
             scaler,
             assignments,
             prices,

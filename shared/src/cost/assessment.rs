@@ -160,7 +160,7 @@ mod tests {
             let assessment = assess(&reading, &prices, &settings, Vec::new(), now);
             assert!((assessment.hourly - spent / 0.75).abs() < 1e-9, "{spent}: {}", assessment.hourly);
             assert_eq!(assessment.sources_complete, !failed);
-            let previous = CostControl { level: before, ..critical };
+            let previous = CostControl { level: before, ..critical.clone() };
             let (next, _) = assessment.decide(&previous, &settings, now);
             assert_eq!(next.level, after, "{spent} {failed} {before:?}");
         }

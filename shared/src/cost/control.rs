@@ -9,7 +9,7 @@ use super::levels::Level;
 
 /// The spend the cost sweeper last recorded, and which cost controls are on. The scaler's cost gate
 /// and model selection read it; only the sweeper writes it (versioned).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CostControl {
     #[serde(default)]
     pub current_hourly_spend: f64,
@@ -34,7 +34,28 @@ pub struct CostControl {
     /// it the sweeper has stopped, and readers treat spend as unknown.
     #[serde(default)]
     pub fresh_until: Option<DateTime<Utc>>,
+    /// An operator's override of emergency mode until it expires (`PUT /cost/emergency`): it
+    /// holds whatever spend says, and `emergency_mode` above goes on following spend beneath it.
+    #[serde(default)]
+    pub operator_override: Option<EmergencyOverride>,
 }
+
+/// Emergency mode forced on (spend is about to rise: a known incident, a load test of the
+/// fleet) or held off (spend is high for a reason already in hand) by an operator, until
+/// `until`; then spend decides again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct EmergencyOverride {
+    /// On: forced on. Off: held off.
+    pub emergency_mode: bool,
+    /// Who set it: the IAM principal (`local` under `commander serve`).
+    pub by: String,
+    pub reason: String,
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+}
+
+/// The longest an override may last: a forgotten one ends within a day.
+pub const MAX_OVERRIDE: Duration = Duration::hours(24);
 
 impl CostControl {
     /// The sweeper has not reported for three of its periods (an item never swept is not stale:
@@ -42,17 +63,47 @@ impl CostControl {
     pub fn is_stale(&self, now: DateTime<Utc>) -> bool {
         self.fresh_until.is_some_and(|until| now > until)
     }
+
+    /// The operator's override, while it lasts.
+    pub fn active_override(&self, now: DateTime<Utc>) -> Option<&EmergencyOverride> {
+        self.operator_override.as_ref().filter(|o| now < o.until)
+    }
+
+    /// Whether emergency mode is in force at `now`: the operator's override while it lasts,
+    /// else spend's (not trusted once stale: the sweeper has stopped).
+    pub fn emergency(&self, now: DateTime<Utc>) -> bool {
+        match self.active_override(now) {
+            Some(o) => o.emergency_mode,
+            None => self.emergency_mode && !self.is_stale(now),
+        }
+    }
 }
 
 /// A change the sweep made, as recorded and reported.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case", tag = "action")]
 pub enum ControlChange {
-    LevelChanged { from: Level, to: Level, reason: String },
-    OptimizationStarted { reason: String },
-    OptimizationStopped { reason: String },
-    EmergencyOn { reason: String },
-    EmergencyOff { reason: String },
+    LevelChanged {
+        from: Level,
+        to: Level,
+        reason: String,
+    },
+    OptimizationStarted {
+        reason: String,
+    },
+    OptimizationStopped {
+        reason: String,
+    },
+    EmergencyOn {
+        reason: String,
+    },
+    EmergencyOff {
+        reason: String,
+    },
+    /// An operator's override ran out; spend decides emergency mode again.
+    OverrideExpired {
+        reason: String,
+    },
 }
 
 impl ControlChange {
@@ -62,7 +113,8 @@ impl ControlChange {
             | Self::OptimizationStarted { reason }
             | Self::OptimizationStopped { reason }
             | Self::EmergencyOn { reason }
-            | Self::EmergencyOff { reason } => reason,
+            | Self::EmergencyOff { reason }
+            | Self::OverrideExpired { reason } => reason,
         }
     }
 }
@@ -97,9 +149,21 @@ pub fn next(
         level,
         updated_at: Some(now),
         fresh_until: Some(fresh_until),
-        ..*previous
+        ..previous.clone()
     };
     let mut changes = Vec::new();
+    if let Some(ended) = previous.operator_override.as_ref().filter(|o| now >= o.until) {
+        control.operator_override = None;
+        changes.push(ControlChange::OverrideExpired {
+            reason: format!(
+                "{}'s override (emergency mode {}: {}) ended at {}",
+                ended.by,
+                if ended.emergency_mode { "on" } else { "off" },
+                ended.reason,
+                ended.until.to_rfc3339()
+            ),
+        });
+    }
     if level != previous.level {
         changes.push(ControlChange::LevelChanged {
             from: previous.level,

@@ -122,11 +122,10 @@ impl CostMode {
         control: &crate::cost::control::CostControl,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Self {
-        if control.is_stale(now) {
-            Self::Optimizing
-        } else if control.emergency_mode {
+        if control.emergency(now) {
+            // An operator's forced emergency holds even when the sweeper has stopped.
             Self::Emergency
-        } else if control.optimizing {
+        } else if control.is_stale(now) || control.optimizing {
             Self::Optimizing
         } else {
             Self::Normal

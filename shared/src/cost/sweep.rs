@@ -336,6 +336,23 @@ impl Sweeper {
         Ok(out)
     }
 
+    /// Sets (or with `None`, removes) the operator's emergency override; answers the controls
+    /// before and after. In force at once for the cost gate and model selection, which read the
+    /// controls at each decision; the next sweep puts caps in place (or lifts them) to match.
+    pub async fn override_emergency(
+        &self,
+        operator_override: Option<super::control::EmergencyOverride>,
+    ) -> Result<(CostControl, CostControl), SweepError> {
+        let before = std::sync::Mutex::new(CostControl::default());
+        let (after, _) = self
+            .move_controls(|previous| {
+                *before.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = previous.clone();
+                (CostControl { operator_override: operator_override.clone(), ..previous.clone() }, Vec::new())
+            })
+            .await?;
+        Ok((before.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner), after))
+    }
+
     /// Reads the controls, applies `next`, and writes them back only if nobody else did meanwhile.
     async fn move_controls(
         &self,
@@ -369,11 +386,18 @@ impl Sweeper {
         now: DateTime<Utc>,
     ) -> Result<RecordedAction, StoreError> {
         let mut effects = Vec::new();
-        if matches!(change, ControlChange::EmergencyOn { .. } | ControlChange::EmergencyOff { .. }) {
+        if matches!(
+            change,
+            ControlChange::EmergencyOn { .. }
+                | ControlChange::EmergencyOff { .. }
+                | ControlChange::OverrideExpired { .. }
+        ) {
             effects.extend(caps.iter().map(CapStatus::describe));
         }
         let worth_telling = match change {
-            ControlChange::EmergencyOn { .. } | ControlChange::EmergencyOff { .. } => true,
+            ControlChange::EmergencyOn { .. }
+            | ControlChange::EmergencyOff { .. }
+            | ControlChange::OverrideExpired { .. } => true,
             // Reaching emergency is told by the emergency-mode change itself.
             ControlChange::LevelChanged { to, .. } => {
                 (super::levels::Level::High..super::levels::Level::Emergency).contains(to)
@@ -504,7 +528,7 @@ impl Sweeper {
         let assessment = assess(&reading, &prices, &self.settings, advice, now);
         let (controls, changes) =
             self.move_controls(|previous| assessment.decide(previous, &self.settings, now)).await?;
-        let caps = self.reconcile_caps(controls.emergency_mode, now).await?;
+        let caps = self.reconcile_caps(controls.emergency(now), now).await?;
         let mut actions = Vec::new();
         for (n, change) in changes.iter().enumerate() {
             actions.push(self.act(change, n, &caps.statuses, now).await?.change);
@@ -600,11 +624,11 @@ fn report_of(
         cost_by_service: combined(&current.by_service, &previous.by_service),
         cost_by_model: combined(&current.by_model, &previous.by_model),
         potential_savings: super::billing::total(recommendations.iter().map(|r| r.estimated_monthly_savings)),
-        applied_optimizations: applied(controls, &recommendations),
+        applied_optimizations: applied(controls, &recommendations, now),
         recommendations,
         actions,
         sources: status,
-        emergency_mode: controls.emergency_mode,
+        emergency_mode: controls.emergency(now),
         concurrency_caps: caps.statuses.clone(),
         repriced_hours,
         current_hour: current,
@@ -621,8 +645,12 @@ fn failed(status: &mut SourceStatus, e: &crate::error::AdapterError) {
 }
 
 /// What the controls apply by themselves: model downgrades while optimising, the emergency mode.
-fn applied(controls: &CostControl, recommendations: &[super::recommend::Recommendation]) -> Vec<String> {
-    if controls.emergency_mode {
+fn applied(
+    controls: &CostControl,
+    recommendations: &[super::recommend::Recommendation],
+    now: DateTime<Utc>,
+) -> Vec<String> {
+    if controls.emergency(now) {
         vec!["emergency cost mode: every severity gets the cheapest model that meets its floor; only critical work may scale up".into()]
     } else if controls.optimizing {
         recommendations
@@ -642,6 +670,7 @@ fn describe(change: &ControlChange) -> String {
         ControlChange::OptimizationStopped { reason } => format!("optimisation stopped: {reason}"),
         ControlChange::EmergencyOn { reason } => format!("EMERGENCY MODE ON: {reason}"),
         ControlChange::EmergencyOff { reason } => format!("emergency mode off: {reason}"),
+        ControlChange::OverrideExpired { reason } => format!("operator override expired: {reason}"),
     }
 }
 

@@ -39,7 +39,7 @@ impl Spend {
     /// emergency mode (a stopped sweeper would otherwise hold it on for good).
     pub fn of(control: &crate::cost::control::CostControl, now: chrono::DateTime<chrono::Utc>) -> Self {
         let stale = control.is_stale(now);
-        Self { hourly: control.current_hourly_spend, emergency: control.emergency_mode && !stale, stale }
+        Self { hourly: control.current_hourly_spend, emergency: control.emergency(now), stale }
     }
 }
 

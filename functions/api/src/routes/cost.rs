@@ -11,6 +11,7 @@ use shared::cost::sweep::{PricedHour, RecordedAction};
 use shared::error::ValidationError;
 use utoipa::{IntoParams, ToSchema};
 
+use crate::audit::Change;
 use crate::extract::Body;
 use crate::{ApiError, AppState};
 
@@ -60,9 +61,10 @@ pub async fn prices(State(state): State<AppState>) -> Result<Json<PricesResponse
 pub async fn put_prices(
     State(state): State<AppState>,
     Body(request): Body<PutPricesRequest>,
-) -> Result<Json<PricesResponse>, ApiError> {
+) -> Result<(Change, Json<PricesResponse>), ApiError> {
     request.prices.validate()?;
     let now = state.clock.now();
+    let (before, _) = state.prices.current().await?;
     let version = state.prices.set(&request.prices, request.version, now).await.map_err(|e| match e {
         shared::store::StoreError::ConditionFailed => ApiError::Conflict(format!(
             "the price override is no longer at version {}; read it again",
@@ -70,12 +72,16 @@ pub async fn put_prices(
         )),
         other => other.into(),
     })?;
-    Ok(Json(PricesResponse {
-        prices: request.prices,
-        source: PriceSource::ControlItem,
-        version,
-        timestamp: now,
-    }))
+    let change = Change::of(Some(before.as_ref()), Some(&request.prices));
+    Ok((
+        change,
+        Json(PricesResponse {
+            prices: request.prices,
+            source: PriceSource::ControlItem,
+            version,
+            timestamp: now,
+        }),
+    ))
 }
 
 /// Runs a cost sweep now: prices the current and previous hour, projects the day, moves the cost
@@ -180,7 +186,12 @@ fn json_len<T: Serialize>(value: &T) -> usize {
 }
 
 /// A query parameter that must be a whole number from 1 to `max` (`default` when absent).
-fn whole_in(value: Option<&str>, field: &str, default: u32, max: u32) -> Result<u32, ValidationError> {
+pub(crate) fn whole_in(
+    value: Option<&str>,
+    field: &str,
+    default: u32,
+    max: u32,
+) -> Result<u32, ValidationError> {
     match value {
         None => Ok(default),
         Some(v) => v

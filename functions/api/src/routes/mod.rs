@@ -1,4 +1,6 @@
+pub mod audit;
 pub mod cost;
+pub mod emergency;
 pub mod health;
 pub mod models;
 pub mod optimize;

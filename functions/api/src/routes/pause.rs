@@ -12,6 +12,7 @@ use shared::scaling::records::Pause;
 use utoipa::ToSchema;
 
 use super::policies::defined_policy;
+use crate::audit::Change;
 use crate::caller::Caller;
 use crate::extract::{Body, PathParam};
 use crate::{ApiError, AppState};
@@ -49,17 +50,19 @@ pub async fn pause(
     caller: Caller,
     PathParam(agent_type): PathParam<AgentType>,
     Body(request): Body<PauseRequest>,
-) -> Result<Json<PauseState>, ApiError> {
+) -> Result<(Change, Json<PauseState>), ApiError> {
     let reason = request.reason.trim();
     if reason.is_empty() || reason.chars().count() > 500 {
         return Err(ValidationError::new("reason", "must be 1 to 500 characters").into());
     }
     defined_policy(&state, &agent_type).await?;
     let now = state.clock.now();
+    let before = state.fleet.pause(&agent_type).await?;
     let pause = Pause { by: caller.0, reason: reason.to_owned(), since: now };
     state.fleet.set_pause(&agent_type, &pause).await?;
     tracing::warn!(%agent_type, by = %pause.by, reason = %pause.reason, "autoscaling paused");
-    Ok(Json(PauseState { agent_type: agent_type.to_string(), paused: Some(pause), timestamp: now }))
+    let change = Change::of(before.as_ref(), Some(&pause));
+    Ok((change, Json(PauseState { agent_type: agent_type.to_string(), paused: Some(pause), timestamp: now })))
 }
 
 /// Resumes a type's autoscaling: the next tick or alarm acts again.
@@ -73,10 +76,15 @@ pub async fn resume(
     State(state): State<AppState>,
     caller: Caller,
     PathParam(agent_type): PathParam<AgentType>,
-) -> Result<Json<PauseState>, ApiError> {
+) -> Result<(Change, Json<PauseState>), ApiError> {
     defined_policy(&state, &agent_type).await?;
+    let before = state.fleet.pause(&agent_type).await?;
     if state.fleet.clear_pause(&agent_type).await? {
         tracing::warn!(%agent_type, by = %caller.0, "autoscaling resumed");
     }
-    Ok(Json(PauseState { agent_type: agent_type.to_string(), paused: None, timestamp: state.clock.now() }))
+    let change = Change::of(before.as_ref(), None::<&Pause>);
+    Ok((
+        change,
+        Json(PauseState { agent_type: agent_type.to_string(), paused: None, timestamp: state.clock.now() }),
+    ))
 }

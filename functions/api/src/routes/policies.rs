@@ -10,6 +10,7 @@ use shared::scaling::{MAX_OPERATOR_TYPES, ScalingPolicy, VersionedPolicy};
 use shared::store::StoreError;
 use utoipa::ToSchema;
 
+use crate::audit::Change;
 use crate::extract::{Body, PathParam};
 use crate::{ApiError, AppState};
 use shared::domain::AgentType;
@@ -151,7 +152,7 @@ pub async fn put(
     State(state): State<AppState>,
     PathParam(agent_type): PathParam<AgentType>,
     Body(change): Body<PolicyChange>,
-) -> Result<Json<PolicyResponse>, ApiError> {
+) -> Result<(Change, Json<PolicyResponse>), ApiError> {
     if let Some(named) = change.agent_type.as_deref().filter(|n| *n != agent_type.as_str()) {
         return Err(ApiError::BadRequest(format!(
             "the body names agent type {named:?} but the path names {agent_type}"
@@ -168,11 +169,13 @@ pub async fn put(
         )
         .into());
     }
+    let before = state.fleet.policy(&agent_type).await?.map(|p| recorded(&p));
     match state.fleet.put_policy(&agent_type, policy, version).await {
         Ok(stored) => {
             tracing::info!(%agent_type, version = stored.version, "scaling policy changed");
             sync_alarms(&state).await;
-            Ok(Json(PolicyResponse { policy: stored.into(), timestamp: state.clock.now() }))
+            let change = Change::of(before.as_ref(), Some(&recorded(&stored)));
+            Ok((change, Json(PolicyResponse { policy: stored.into(), timestamp: state.clock.now() })))
         }
         Err(StoreError::ConditionFailed) => {
             let current = state.fleet.policy(&agent_type).await?.map_or(0, |p| p.version);
@@ -182,6 +185,11 @@ pub async fn put(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// A policy as the audit trail records it: its version and its settings.
+fn recorded(policy: &VersionedPolicy) -> serde_json::Value {
+    serde_json::json!({ "version": policy.version, "policy": policy.policy })
 }
 
 /// The managed alarms follow a policy change at once; if CloudWatch cannot be reached now, the
@@ -238,7 +246,7 @@ pub async fn delete(
     State(state): State<AppState>,
     PathParam(agent_type): PathParam<AgentType>,
     query: Result<axum::extract::Query<DeleteVersion>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<PolicyDeleted>, ApiError> {
+) -> Result<(Change, Json<PolicyDeleted>), ApiError> {
     let axum::extract::Query(DeleteVersion { version }) =
         query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let current = defined_policy(&state, &agent_type).await?;
@@ -260,5 +268,9 @@ pub async fn delete(
     tracing::info!(%agent_type, version, "scaling policy deleted");
     sync_alarms(&state).await;
     let outcome = if agent_type.builtin().is_some() { Deletion::Reset } else { Deletion::Removed };
-    Ok(Json(PolicyDeleted { agent_type: agent_type.to_string(), outcome, timestamp: state.clock.now() }))
+    let change = Change::of(Some(&recorded(&current)), None::<&()>);
+    Ok((
+        change,
+        Json(PolicyDeleted { agent_type: agent_type.to_string(), outcome, timestamp: state.clock.now() }),
+    ))
 }

@@ -12,6 +12,7 @@ use shared::warming::plan::calendar_for;
 use utoipa::ToSchema;
 
 use super::optimize::evaluate_all;
+use crate::audit::Change;
 use crate::extract::{Body, FleetRegion};
 use crate::{ApiError, AppState};
 
@@ -111,7 +112,7 @@ pub async fn set_health(
     State(state): State<AppState>,
     FleetRegion(region): FleetRegion,
     Body(change): Body<RegionHealthChange>,
-) -> Result<Json<RegionHealthChanged>, ApiError> {
+) -> Result<(Change, Json<RegionHealthChanged>), ApiError> {
     let weight = change.weight.unwrap_or(1.0);
     if !weight.is_finite() || !(0.01..=100.0).contains(&weight) {
         return Err(ValidationError::new("weight", "must be from 0.01 to 100").into());
@@ -121,6 +122,7 @@ pub async fn set_health(
     }
     let now = state.clock.now();
     let health = RegionHealth::operator(change.healthy, weight, change.reason, now);
+    let before = mark_of(&state, &region).await?;
     state.fleet.set_region_health(&region, &health).await?;
     tracing::info!(%region, healthy = health.healthy, weight, "region health marked");
     state
@@ -133,7 +135,17 @@ pub async fn set_health(
             reason: health.reason.clone().unwrap_or_else(|| "marked by an operator".into()),
         })
         .await?;
-    redistribute(&state, view(&state, region.to_string(), Some(health)), now).await
+    let change = Change::of(before.as_ref(), Some(&health));
+    Ok((change, redistribute(&state, view(&state, region.to_string(), Some(health)), now).await?))
+}
+
+/// The region's mark before a change, for the audit trail.
+async fn mark_of(
+    state: &AppState,
+    region: &shared::domain::Region,
+) -> Result<Option<RegionHealth>, ApiError> {
+    let marks = state.fleet.region_health(std::slice::from_ref(region)).await?;
+    Ok(marks.into_iter().next().and_then(|(_, health)| health))
 }
 
 async fn redistribute(
@@ -168,8 +180,9 @@ async fn redistribute(
 pub async fn clear_health(
     State(state): State<AppState>,
     FleetRegion(region): FleetRegion,
-) -> Result<Json<RegionHealthChanged>, ApiError> {
+) -> Result<(Change, Json<RegionHealthChanged>), ApiError> {
     let now = state.clock.now();
+    let before = mark_of(&state, &region).await?;
     state.fleet.clear_region_mark(&region, None).await?;
     tracing::info!(%region, "region mark cleared by an operator");
     state
@@ -182,5 +195,6 @@ pub async fn clear_health(
             reason: "mark cleared by an operator: the scaler judges the region again".into(),
         })
         .await?;
-    redistribute(&state, view(&state, region.to_string(), None), now).await
+    let change = Change::of(before.as_ref(), None::<&RegionHealth>);
+    Ok((change, redistribute(&state, view(&state, region.to_string(), None), now).await?))
 }

@@ -17,6 +17,7 @@ mod openapi_conformance;
 mod performance_routes;
 mod request_ids;
 mod retried_calls;
+mod role_policies;
 mod routes;
 mod time_budgets;
 mod usage_reports;

@@ -1,0 +1,178 @@
+//! Who may call which route: the route table the stack's role policies are made from (see
+//! `template.yaml`, between the `role policies` markers), and which routes the audit trail
+//! records. A test holds it equal to the router and to the OpenAPI document, and another proves
+//! each role's policy admits exactly the routes this table gives it.
+
+use std::fmt::Write as _;
+
+use axum::http::Method;
+
+/// The three kinds of caller. Each admits the routes of the ones before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    /// Reads only: dashboards, reports, on-call engineers looking.
+    Viewer,
+    /// An agent: its heartbeat, selection and release, usage, model selection, and the reads.
+    Agent,
+    /// Everything: policies, pauses, region marks, prices, emergency overrides, optimisation,
+    /// warming.
+    Operator,
+}
+
+impl Role {
+    pub const ALL: [Self; 3] = [Self::Viewer, Self::Agent, Self::Operator];
+
+    /// The name of its managed policy's resource in the template.
+    pub fn policy_resource(self) -> &'static str {
+        match self {
+            Self::Viewer => "ViewerApiPolicy",
+            Self::Agent => "AgentApiPolicy",
+            Self::Operator => "OperatorApiPolicy",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Viewer => "viewer",
+            Self::Agent => "agent",
+            Self::Operator => "operator",
+        }
+    }
+
+    /// Whether a caller in this role may call `route`.
+    pub fn admits(self, route: &RouteAccess) -> bool {
+        self >= route.least
+    }
+}
+
+/// One route: its method, its path as the router spells it, and the least role that may call it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteAccess {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub least: Role,
+}
+
+impl RouteAccess {
+    pub fn method(&self) -> Method {
+        Method::from_bytes(self.method.as_bytes()).unwrap_or(Method::GET)
+    }
+
+    /// Whether a successful call is an operator's change, recorded in the audit trail. An
+    /// agent's calls (heartbeats, selections, usage: many a minute per replica) change only its
+    /// own records, which say who and when themselves; with the caller's ARN and the request
+    /// id they are in the HTTP API's access log, and stay out of the trail operators read.
+    pub fn audited(&self) -> bool {
+        self.least == Role::Operator && self.method != "GET"
+    }
+
+    /// `METHOD /path`, as recorded.
+    pub fn action(&self) -> String {
+        format!("{} {}", self.method, self.path)
+    }
+}
+
+const fn route(method: &'static str, path: &'static str, least: Role) -> RouteAccess {
+    RouteAccess { method, path, least }
+}
+
+use Role::{Agent, Operator, Viewer};
+
+/// Every route of the API.
+pub const ROUTES: &[RouteAccess] = &[
+    route("GET", "/", Viewer),
+    route("GET", "/dashboard", Viewer),
+    route("GET", "/dashboard/dashboard.css", Viewer),
+    route("GET", "/dashboard/dashboard.js", Viewer),
+    route("GET", "/openapi.json", Viewer),
+    route("GET", "/health", Viewer),
+    route("GET", "/audit", Viewer),
+    route("GET", "/scaling/status", Viewer),
+    route("GET", "/scaling/policies", Viewer),
+    route("GET", "/scaling/policies/{agent_type}", Viewer),
+    route("PUT", "/scaling/policies/{agent_type}", Operator),
+    route("DELETE", "/scaling/policies/{agent_type}", Operator),
+    route("PUT", "/scaling/policies/{agent_type}/pause", Operator),
+    route("DELETE", "/scaling/policies/{agent_type}/pause", Operator),
+    route("POST", "/scaling/optimize", Operator),
+    route("GET", "/regions", Viewer),
+    route("PUT", "/regions/{region}/health", Operator),
+    route("DELETE", "/regions/{region}/health", Operator),
+    route("POST", "/replicas/heartbeat", Agent),
+    route("POST", "/replicas/select", Agent),
+    route("POST", "/replicas/release", Agent),
+    route("GET", "/cost/prices", Viewer),
+    route("PUT", "/cost/prices", Operator),
+    route("GET", "/cost/emergency", Viewer),
+    route("PUT", "/cost/emergency", Operator),
+    route("DELETE", "/cost/emergency", Operator),
+    route("POST", "/cost/optimize", Operator),
+    route("GET", "/cost/report", Viewer),
+    route("POST", "/usage", Agent),
+    route("POST", "/models/select", Agent),
+    route("POST", "/models/report", Agent),
+    route("POST", "/lambda/warm", Operator),
+    route("GET", "/warming/status", Viewer),
+    route("GET", "/performance/metrics", Viewer),
+    route("GET", "/performance/recommendations", Viewer),
+];
+
+/// The route `method` and the router's `path` template name, if any.
+pub fn find(method: &Method, path: &str) -> Option<&'static RouteAccess> {
+    ROUTES.iter().find(|r| r.path == path && r.method == method.as_str())
+}
+
+/// The resource paths of `role`'s policy: `METHOD/path` under the API's ARN, path parameters as
+/// `*` (IAM's wildcard; API Gateway matches it against the request's path).
+pub fn policy_resources(role: Role) -> Vec<String> {
+    ROUTES.iter().filter(|r| role.admits(r)).map(|r| format!("{}{}", r.method, iam_path(r.path))).collect()
+}
+
+fn iam_path(path: &str) -> String {
+    path.split('/')
+        .map(|segment| if segment.starts_with('{') { "*" } else { segment })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The first line of the role policies in `template.yaml`.
+pub const TEMPLATE_BEGIN: &str = "  # BEGIN role policies";
+/// The line after them.
+pub const TEMPLATE_END: &str = "  # END role policies";
+
+/// The role policies as `template.yaml` holds them, between [`TEMPLATE_BEGIN`] and
+/// [`TEMPLATE_END`]: one managed policy per role, admitting `execute-api:Invoke` on exactly its
+/// routes, in any stage of the stack's HTTP API.
+pub fn template_policies() -> String {
+    let mut out = format!(
+        "{TEMPLATE_BEGIN}: generated from functions/api/src/access.rs; to change, edit the route table\n  \
+         # there and run UPDATE_ROLE_POLICIES=1 cargo test -p api --test it role_policies\n"
+    );
+    for role in Role::ALL {
+        let what = match role {
+            Role::Viewer => "reads only",
+            Role::Agent => "an agent's calls (heartbeat, select, release, usage, models) and the reads",
+            Role::Operator => "every route",
+        };
+        let _ = write!(
+            out,
+            "  {resource}:\n    Type: AWS::IAM::ManagedPolicy\n    Properties:\n      \
+             Description: !Sub \"${{AWS::StackName}} API, {name} role: {what}\"\n      \
+             PolicyDocument:\n        Version: \"2012-10-17\"\n        Statement:\n          \
+             - Sid: {sid}Routes\n            Effect: Allow\n            Action: execute-api:Invoke\n            \
+             Resource:\n",
+            resource = role.policy_resource(),
+            name = role.name(),
+            sid = role.policy_resource().trim_end_matches("ApiPolicy"),
+        );
+        for path in policy_resources(role) {
+            let _ = writeln!(
+                out,
+                "              - !Sub \"arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:${{HttpApi}}/*/{path}\""
+            );
+        }
+    }
+    out.push_str(TEMPLATE_END);
+    out.push('\n');
+    out
+}
