@@ -8,6 +8,7 @@ pub mod cost_sources;
 pub mod invoke;
 pub mod provisioned;
 pub mod scaling;
+pub mod secret_webhook;
 pub mod warm_history;
 pub mod webhook;
 

@@ -5,8 +5,9 @@
 //! |---|---|---|
 //! | `COMMANDER_PRICES_FILE` | bundled table | an operator's price table (JSON) |
 //! | `COMMANDER_PRICED_FUNCTIONS` | `[]` | functions whose Lambda cost is measured: `[{"name", "memory_mb", "architecture", "provisioned_qualifier"?, "critical"?}]` |
-//! | `COMMANDER_COST_WEBHOOK_URL` | none | Slack-compatible webhook for level changes and emergency mode |
-//! | `COMMANDER_EMERGENCY_CONCURRENCY_CAP` | off | reserved concurrency for non-critical priced functions in an emergency |
+//! | `COMMANDER_COST_WEBHOOK_SECRET` | none | ARN of the Secrets Manager secret holding the Slack-compatible webhook URL told of level changes and emergency mode (Lambda: read on the first notification, kept for the container) |
+//! | `COMMANDER_COST_WEBHOOK_URL` | none | the webhook URL itself, for `commander serve` and tests (not both) |
+//! | `COMMANDER_EMERGENCY_CONCURRENCY_CAP` | off | reserved concurrency for non-critical priced functions in an emergency (each must be named by `COMMANDER_AGENT_FUNCTION_PATTERN` when that is set: the stack may cap agent functions only) |
 //! | `COMMANDER_EMERGENCY_CLEAR_AFTER_S` | 1800 | emergency mode ends after this long below critical |
 //! | `COMMANDER_SWEEP_SCHEDULE` | `rate(15 minutes)` | the sweep's EventBridge schedule: the controls it writes count as current for three of its periods (a `cron(...)` schedule counts as hourly) |
 //! | `COMMANDER_COST_SOURCES` | `aws` | `none`: measure nothing beyond the suite's own counters (no CloudWatch or Lambda API calls) |
@@ -15,6 +16,7 @@ use std::sync::Arc;
 
 use chrono::Duration;
 
+use crate::aws::secret_webhook::{SecretWebhook, SecretsManager};
 use crate::aws::webhook::Webhook;
 use crate::config::{ConfigError, Env, bad, var};
 use crate::cost::price_book::{PriceBook, PriceSource};
@@ -29,11 +31,20 @@ pub struct CostSetup {
     pub base: PriceTable,
     pub base_source: PriceSource,
     pub settings: SweepSettings,
-    pub webhook: Option<String>,
+    pub webhook: Option<WebhookSetting>,
     /// Measure through CloudWatch and the Lambda API when AWS is at hand.
     pub aws_sources: bool,
     /// What the warmer keeps warm, for the pings-or-provisioned-concurrency advice.
     pub warming: crate::warming::config::WarmConfig,
+}
+
+/// Where the webhook's URL comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebhookSetting {
+    /// The URL itself (`commander serve`, tests).
+    Url(String),
+    /// The ARN of a Secrets Manager secret holding it (Lambda).
+    Secret(String),
 }
 
 impl Default for CostSetup {
@@ -92,9 +103,49 @@ impl CostSetup {
                 bad("COMMANDER_SWEEP_SCHEDULE", "must be rate(N minutes|hours|days) or cron(...)")
             })?,
         };
-        let webhook = var(env, "COMMANDER_COST_WEBHOOK_URL");
-        if let Some(url) = &webhook {
-            Webhook::check(url).map_err(|e| bad("COMMANDER_COST_WEBHOOK_URL", e.message))?;
+        let webhook =
+            match (var(env, "COMMANDER_COST_WEBHOOK_URL"), var(env, "COMMANDER_COST_WEBHOOK_SECRET")) {
+                (Some(_), Some(_)) => {
+                    return Err(bad(
+                        "COMMANDER_COST_WEBHOOK_SECRET",
+                        "set it or COMMANDER_COST_WEBHOOK_URL, not both",
+                    ));
+                }
+                (Some(url), None) => {
+                    Webhook::check(&url).map_err(|e| bad("COMMANDER_COST_WEBHOOK_URL", e.message))?;
+                    Some(WebhookSetting::Url(url))
+                }
+                (None, Some(arn)) => {
+                    let secret =
+                        arn.starts_with("arn:") && arn.contains(":secretsmanager:") && arn.len() <= 2048;
+                    if !secret {
+                        return Err(bad(
+                            "COMMANDER_COST_WEBHOOK_SECRET",
+                            "must be a Secrets Manager secret's ARN",
+                        ));
+                    }
+                    Some(WebhookSetting::Secret(arn))
+                }
+                (None, None) => None,
+            };
+        if emergency_concurrency_cap.is_some()
+            && let Some(pattern) = var(env, "COMMANDER_AGENT_FUNCTION_PATTERN")
+        {
+            let (prefix, suffix) = pattern.split_once("{agent_type}").unwrap_or((pattern.as_str(), ""));
+            let outside = functions.iter().filter(|f| !f.critical).find(|f| {
+                !(f.name.len() > prefix.len() + suffix.len()
+                    && f.name.starts_with(prefix)
+                    && f.name.ends_with(suffix))
+            });
+            if let Some(f) = outside {
+                return Err(bad(
+                    "COMMANDER_PRICED_FUNCTIONS",
+                    format!(
+                        "{} would be capped in an emergency, but only agent functions ({prefix}*{suffix}) may be: mark it critical, or leave COMMANDER_EMERGENCY_CONCURRENCY_CAP unset",
+                        f.name
+                    ),
+                ));
+            }
         }
         Ok(Self {
             base,
@@ -143,10 +194,22 @@ impl CostSetup {
                 )))
                 .with_limiter(Arc::new(crate::aws::concurrency::ReservedConcurrency::new(lambda)));
         }
-        if let Some(hook) =
-            self.webhook.as_deref().and_then(|url| Webhook::new(url, pools.get(Service::Slack)).ok())
-        {
-            sweeper = sweeper.with_notifier(Arc::new(hook));
+        match &self.webhook {
+            Some(WebhookSetting::Url(url)) => {
+                if let Ok(hook) = Webhook::new(url, pools.get(Service::Slack)) {
+                    sweeper = sweeper.with_notifier(Arc::new(hook));
+                }
+            }
+            Some(WebhookSetting::Secret(arn)) => {
+                if let Some(sdk) = aws {
+                    let source = SecretsManager(aws_sdk_secretsmanager::Client::new(sdk));
+                    let hook = SecretWebhook::new(arn.clone(), Arc::new(source), pools.get(Service::Slack));
+                    sweeper = sweeper.with_notifier(Arc::new(hook));
+                } else {
+                    tracing::warn!("COMMANDER_COST_WEBHOOK_SECRET needs AWS: the webhook is off");
+                }
+            }
+            None => {}
         }
         sweeper
     }
@@ -201,6 +264,7 @@ mod tests {
             ("COMMANDER_EMERGENCY_CONCURRENCY_CAP", "lots"),
             ("COMMANDER_EMERGENCY_CLEAR_AFTER_S", "5"),
             ("COMMANDER_COST_WEBHOOK_URL", "http://example.com/hook"),
+            ("COMMANDER_COST_WEBHOOK_SECRET", "https://hooks.example.com/x"),
             ("COMMANDER_PRICES_FILE", "/nonexistent/prices.json"),
             ("COMMANDER_COST_SOURCES", "cloudwatch"),
             ("COMMANDER_SWEEP_SCHEDULE", "rate(soon)"),
@@ -219,6 +283,37 @@ mod tests {
             _ => None,
         };
         let setup = CostSetup::from_env(&good, "t").unwrap();
+        // Issue 19, item 5: the stack may cap agent functions only; a non-critical priced
+        // function outside the agent pattern is refused at start when caps are on.
+        let capped = |extra: &'static str| {
+            move |n: &str| match n {
+                "COMMANDER_PRICED_FUNCTIONS" => Some(format!(
+                    "[{{\"name\": \"{extra}\", \"memory_mb\": 512, \"architecture\": \"arm64\"}}]"
+                )),
+                "COMMANDER_EMERGENCY_CONCURRENCY_CAP" => Some("5".into()),
+                "COMMANDER_AGENT_FUNCTION_PATTERN" => Some("{agent_type}-agent".into()),
+                _ => None,
+            }
+        };
+        assert!(CostSetup::from_env(&capped("detection-agent"), "t").is_ok());
+        for outside in ["billing", "-agent", "detection-agent-old"] {
+            let e = CostSetup::from_env(&capped(outside), "t").unwrap_err();
+            assert_eq!(e.variable, "COMMANDER_PRICED_FUNCTIONS", "{outside}: {}", e.message);
+        }
+        let both = |n: &str| match n {
+            "COMMANDER_COST_WEBHOOK_URL" => Some("https://hooks.example/a".into()),
+            "COMMANDER_COST_WEBHOOK_SECRET" => Some("arn:aws:secretsmanager:us-east-1:1:secret:a".into()),
+            _ => None,
+        };
+        assert_eq!(CostSetup::from_env(&both, "t").unwrap_err().variable, "COMMANDER_COST_WEBHOOK_SECRET");
+        let secret = |n: &str| {
+            (n == "COMMANDER_COST_WEBHOOK_SECRET")
+                .then(|| "arn:aws:secretsmanager:us-east-1:1:secret:a".to_owned())
+        };
+        assert_eq!(
+            CostSetup::from_env(&secret, "t").unwrap().webhook,
+            Some(WebhookSetting::Secret("arn:aws:secretsmanager:us-east-1:1:secret:a".into()))
+        );
         assert_eq!(setup.settings.functions[0].memory_mb, 512);
         assert_eq!(setup.settings.emergency_concurrency_cap, Some(5));
         assert_eq!(setup.base_source, PriceSource::Bundled);

@@ -217,3 +217,115 @@ async fn a_webhook_answer_is_read_within_its_time_and_size() {
 fn slack_pool() -> std::sync::Arc<shared::performance::Pool> {
     shared::performance::Pools::default().get(shared::performance::Service::Slack)
 }
+
+/// A loopback webhook answering 200 to each of `count` posts; answers the bodies it got.
+async fn loopback_hook(count: usize) -> (String, tokio::task::JoinHandle<Vec<String>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        let mut bodies = Vec::new();
+        for _ in 0..count {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buffer = vec![0u8; 8192];
+            let mut read = 0;
+            loop {
+                read += socket.read(&mut buffer[read..]).await.unwrap();
+                let text = String::from_utf8_lossy(&buffer[..read]).to_string();
+                if let Some(head_end) = text.find("\r\n\r\n") {
+                    let length: usize = text
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase().strip_prefix("content-length: ").map(str::to_owned)
+                        })
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    if read >= head_end + 4 + length {
+                        bodies.push(text[head_end + 4..].to_owned());
+                        break;
+                    }
+                }
+            }
+            socket
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                .await
+                .unwrap();
+        }
+        bodies
+    });
+    (url, server)
+}
+
+/// A secret store that counts its reads and fails the first `failures` of them.
+#[derive(Debug)]
+struct CountingSecrets {
+    value: String,
+    reads: std::sync::atomic::AtomicUsize,
+    failures: usize,
+}
+
+#[async_trait::async_trait]
+impl shared::aws::secret_webhook::SecretSource for CountingSecrets {
+    async fn read(&self, _: &str) -> Result<String, shared::error::AdapterError> {
+        let n = self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if n < self.failures {
+            return Err(shared::error::AdapterError::transient("secretsmanager", "throttled"));
+        }
+        Ok(self.value.clone())
+    }
+}
+
+/// Issue 19, item 5: the webhook URL comes from Secrets Manager, read once per container (a
+/// failed read is tried again on the next notification, never kept).
+#[tokio::test]
+async fn the_webhook_url_is_read_from_its_secret_once_per_container() {
+    use shared::aws::secret_webhook::SecretWebhook;
+    let (url, server) = loopback_hook(3).await;
+    for (value, form) in [(url.clone(), "plain"), (format!(r#"{{"url": "{url}"}}"#), "json")] {
+        let secrets = std::sync::Arc::new(CountingSecrets { value, reads: 0.into(), failures: 1 });
+        let hook = SecretWebhook::new(
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:hook",
+            secrets.clone(),
+            slack_pool(),
+        );
+        let failed = hook.notify(&Notification { text: "first".into() }).await.unwrap_err();
+        assert!(failed.is_retryable(), "{form}: {failed}");
+        hook.notify(&Notification { text: format!("{form} 1") }).await.unwrap();
+        if form == "plain" {
+            hook.notify(&Notification { text: format!("{form} 2") }).await.unwrap();
+        }
+        assert_eq!(
+            secrets.reads.load(std::sync::atomic::Ordering::SeqCst),
+            2,
+            "{form}: one failed read, then one for good"
+        );
+    }
+    let bodies = server.await.unwrap();
+    assert_eq!(bodies, [r#"{"text":"plain 1"}"#, r#"{"text":"plain 2"}"#, r#"{"text":"json 1"}"#]);
+    for (value, url) in [
+        ("  https://h.example/x \n", Some("https://h.example/x")),
+        (r#"{"url":"https://h.example/y"}"#, Some("https://h.example/y")),
+        ("", None),
+        (r#"{"other":1}"#, None),
+    ] {
+        assert_eq!(shared::aws::secret_webhook::url_in(value).as_deref(), url, "{value:?}");
+    }
+}
+
+/// The request the container makes of Secrets Manager, and what it takes from the answer.
+#[tokio::test]
+async fn secrets_manager_is_asked_for_the_named_secret() {
+    use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueOutput;
+    use shared::aws::secret_webhook::{SecretSource, SecretsManager};
+    let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:hook-AbCdEf";
+    let answered = mock!(aws_sdk_secretsmanager::Client::get_secret_value)
+        .match_requests(move |r| r.secret_id() == Some(arn))
+        .then_output(|| GetSecretValueOutput::builder().secret_string("https://hooks.example/T0").build());
+    let client = mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, [&answered]);
+    assert_eq!(SecretsManager(client).read(arn).await.unwrap(), "https://hooks.example/T0");
+    assert_eq!(answered.num_calls(), 1);
+    let binary = mock!(aws_sdk_secretsmanager::Client::get_secret_value)
+        .then_output(|| GetSecretValueOutput::builder().build());
+    let client = mock_client!(aws_sdk_secretsmanager, RuleMode::MatchAny, [&binary]);
+    let refused = SecretsManager(client).read(arn).await.unwrap_err();
+    assert!(!refused.is_retryable() && refused.message.contains("SecretString"), "{refused}");
+}
