@@ -54,7 +54,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         // not the log (COMMANDER_LOG_LEVEL=info shows it).
         config.log_level = tracing::Level::WARN;
     }
-    shared::telemetry::init_logging(&config);
+    shared::telemetry::init_logging(
+        &config,
+        &shared::telemetry::LogIdentity {
+            service: "commander".into(),
+            ..shared::telemetry::LogIdentity::default()
+        },
+    );
     match cli.command {
         Command::Serve(args) => serve::serve(args, config).await,
         Command::Replay(args) => replay::run(&args, &mut std::io::stdout().lock()),

@@ -46,8 +46,9 @@ impl Container {
     /// Reads the settings from the process environment, starts logging, and builds the SDK
     /// configuration, the pools and the store for `function`.
     pub async fn lambda(function: &'static str, reads: Reads) -> Result<Self, StartError> {
-        let settings = Settings::lambda(&ProcessEnv)?;
-        crate::telemetry::init_logging(&settings.config);
+        let mut settings = Settings::lambda(&ProcessEnv)?;
+        settings.log_identity.service = function.to_owned();
+        crate::telemetry::init_logging(&settings.config, &settings.log_identity);
         let Some(table_config) = settings.table.clone() else {
             return Err(crate::config::bad("COMMANDER_TABLE_NAME", "must name the DynamoDB table").into());
         };

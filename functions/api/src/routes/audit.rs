@@ -25,7 +25,8 @@ pub struct AuditParams {
     /// Only changes by this principal (an IAM ARN, or `local`).
     #[param(max_length = 512)]
     pub principal: Option<String>,
-    /// Only changes whose action starts with this: `PUT /cost` for price changes and overrides.
+    /// Only changes whose action starts with this: a method, or a method, a space and the start
+    /// of a route (the price changes and emergency overrides start with PUT and /cost).
     #[param(max_length = 512)]
     pub action: Option<String>,
     /// Only changes at or after this instant (RFC 3339).

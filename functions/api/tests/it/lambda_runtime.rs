@@ -11,19 +11,28 @@ fn body(answer: &Value) -> Value {
     serde_json::from_str(answer["body"].as_str().expect("a string body")).unwrap()
 }
 
-/// A JSON access-log line was written inside the invocation's span, which names the request.
-fn assert_logged_with_request_id(lines: &[String], request_id: &str) {
-    let line = lines
+/// The JSON log lines of invocation `request_id`: each names its request, its function and its
+/// service at the top level (the Powertools convention), and whether it was the cold start.
+fn lines_of(lines: &[String], request_id: &str) -> Vec<Value> {
+    lines
         .iter()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .find(|l| l.to_string().contains(request_id))
-        .unwrap_or_else(|| panic!("a JSON log line carries the request id: {lines:#?}"));
+        .filter(|l| l["function_request_id"] == request_id)
+        .collect()
+}
+
+/// A JSON access-log line was written inside the invocation, and names it.
+fn assert_logged_with_request_id(lines: &[String], request_id: &str) {
+    let logged = lines_of(lines, request_id);
+    let line = logged.first().unwrap_or_else(|| panic!("a JSON log line names {request_id}: {lines:#?}"));
     assert_eq!(line["level"], "INFO");
-    let spans = line["spans"].as_array().unwrap_or_else(|| panic!("JSON logs list their spans: {line}"));
-    assert!(
-        spans.iter().any(|s| s["requestId"] == request_id),
-        "the invocation span names the request: {line}"
+    assert_eq!(
+        (&line["service"], &line["function_name"], &line["function_memory_size"]),
+        (&Value::from("api"), &Value::from("commander-api"), &Value::from("256")),
+        "{line}"
     );
+    assert_eq!(line["cold_start"], false, "a warm ping came first: {line}");
+    assert!(line["timestamp"].is_string() && line["message"].is_string(), "{line}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -108,5 +117,48 @@ async fn metrics_reach_cloudwatch_at_every_log_level() {
     for (level, emf) in &lines {
         let samples = emf.iter().filter(|l| l.contains("\"AgentUtilization\"")).count();
         assert_eq!(samples, 1, "{level}: one sample for two reports of one replica");
+    }
+}
+
+/// At `LogLevel` WARN (Lambda drops INFO lines) the WARN lines that remain still name their
+/// request and say the container's first invocation was the cold start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warn_lines_name_their_request_when_info_is_filtered() {
+    let Some(endpoint) = integration_tests::dynamodb_endpoint("api WARN lines under a WARN filter") else {
+        return;
+    };
+    let table = format!("lambda-{}", uuid::Uuid::new_v4().simple());
+    shared::store::create_table(&shared::aws::local_dynamodb(&endpoint), &table).await.unwrap();
+    let mut pause = fixture("apigw-v2-post-heartbeat.json");
+    pause["routeKey"] = "PUT /scaling/policies/detection/pause".into();
+    pause["rawPath"] = "/scaling/policies/detection/pause".into();
+    pause["requestContext"]["http"]["method"] = "PUT".into();
+    pause["requestContext"]["http"]["path"] = "/scaling/policies/detection/pause".into();
+    pause["body"] = r#"{"reason": "load test"}"#.into();
+    let cases = [
+        Case::new("pause-cold", pause.clone()).expect("/statusCode", 200),
+        Case::new("pause-warm", pause).expect("/statusCode", 200),
+    ];
+    let env = [
+        ("AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH", "true"),
+        ("AWS_LAMBDA_LOG_LEVEL", "WARN"),
+        ("COMMANDER_TABLE_NAME", table.as_str()),
+        ("COMMANDER_DYNAMODB_ENDPOINT", &endpoint),
+        ("COMMANDER_COST_SOURCES", "none"),
+    ];
+    let ran = run_cases(env!("CARGO_BIN_EXE_api"), "commander-api", &env, &cases).await;
+    for (id, cold) in [("pause-cold", true), ("pause-warm", false)] {
+        let logged = lines_of(&ran.lines, id);
+        let paused = logged
+            .iter()
+            .find(|l| l["message"] == "autoscaling paused")
+            .unwrap_or_else(|| panic!("{id}: the WARN line: {:#?}", ran.lines));
+        assert_eq!(
+            (&paused["level"], &paused["cold_start"]),
+            (&Value::from("WARN"), &Value::from(cold)),
+            "{paused}"
+        );
+        assert_eq!(paused["agent_type"], "detection");
+        assert!(logged.iter().all(|l| l["level"] != "INFO"), "{id}: INFO is filtered: {logged:#?}");
     }
 }

@@ -13,6 +13,7 @@ use crate::error::ValidationError;
 use crate::performance::Pools;
 use crate::performance::cache::SeedCaches;
 use crate::scaling::setup::ScalingSetup;
+use crate::telemetry::LogIdentity;
 
 /// Why a container could not start: a setting, named.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +41,9 @@ pub struct Settings {
     pub caches: SeedCaches,
     /// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`: what the memory guard holds the container to.
     pub memory_limit_mb: Option<f64>,
+    /// `AWS_LAMBDA_FUNCTION_NAME`, `_MEMORY_SIZE`, `_VERSION`: what every JSON log line names
+    /// (the service is the container's to fill in).
+    pub log_identity: LogIdentity,
 }
 
 impl Settings {
@@ -68,6 +72,7 @@ impl Settings {
             pools: Pools::default(),
             caches: SeedCaches::default(),
             memory_limit_mb: None,
+            log_identity: LogIdentity::default(),
         }
     }
 
@@ -86,6 +91,12 @@ impl Settings {
             pools: pools(env)?,
             caches: seed_caches(env)?,
             memory_limit_mb: memory_limit_mb(env),
+            log_identity: LogIdentity {
+                service: String::new(),
+                function_name: var(env, "AWS_LAMBDA_FUNCTION_NAME"),
+                function_memory_size: var(env, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE"),
+                function_version: var(env, "AWS_LAMBDA_FUNCTION_VERSION"),
+            },
             table: None,
             config,
         })
