@@ -274,6 +274,21 @@ test("operator actions ask first and show their results", async () => {
   assert.match(await result().textContent(), /no target is reachable/);
 });
 
+test("the changes panel shows who changed what, paused types and an emergency override", async () => {
+  // The operator actions above (region marks, sweeps, warming) are in the trail already.
+  await page.waitForFunction(() => document.querySelector("#changes-body").textContent.includes("PUT /regions/{region}/health"));
+  await call("PUT", "/scaling/policies/diagnosis/pause", { reason: "agent migration" });
+  await call("PUT", "/cost/emergency", { emergency_mode: true, reason: "incident storm", minutes: 30 });
+  await page.waitForFunction(() => document.querySelector("#changes-body").textContent.includes("agent migration"));
+  const changes = await page.locator("#changes-body").textContent();
+  assert.match(changes, /paused diagnosis by local/);
+  assert.match(changes, /PUT \/cost\/emergency/);
+  await page.waitForFunction(() => document.querySelector("#emergency").textContent.includes("FORCED ON by local"));
+  await call("DELETE", "/cost/emergency");
+  await call("DELETE", "/scaling/policies/diagnosis/pause");
+  await page.waitForFunction(() => !document.querySelector("#changes-body").textContent.includes("paused diagnosis"));
+});
+
 test("a refused action shows the API's problem", async () => {
   await page.route("**/cost/optimize", (route) =>
     route.fulfill({ status: 409, contentType: "application/problem+json",

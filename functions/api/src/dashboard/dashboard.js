@@ -10,6 +10,8 @@ const READS = {
   cost: { path: "cost/report?hours=24&limit=1", label: "cost report" },
   warming: { path: "warming/status", label: "warming status" },
   recommendations: { path: "performance/recommendations", label: "recommendations" },
+  emergency: { path: "cost/emergency", label: "emergency mode" },
+  audit: { path: "audit?limit=8", label: "audit trail" },
 };
 
 const state = {
@@ -176,6 +178,7 @@ function render() {
   section("spend", "cost", renderSpend);
   section("warming", "warming", renderWarming);
   section("recommendations", "recommendations", renderRecommendations);
+  section("changes", "audit", renderChanges);
   fillActionChoices();
 }
 
@@ -241,7 +244,12 @@ function renderRegionFilter() {
 function renderEmergency() {
   const banner = $("#emergency");
   const report = latestSweep();
-  if (report && report.emergency_mode) {
+  const override = state.data.emergency && state.data.emergency.operator_override;
+  if (override) {
+    banner.textContent = `EMERGENCY MODE ${override.emergency_mode ? "FORCED ON" : "HELD OFF"} by ${override.by} ` +
+      `until ${timeIn(override.until)}: ${override.reason}`;
+    banner.hidden = false;
+  } else if (report && report.emergency_mode) {
     const since = (state.data.cost.actions || []).find((a) => a.action === "emergency_on");
     banner.textContent = `EMERGENCY MODE: spend ${usd(report.current_metrics.hourly_cost)}/h. ` +
       "Non-critical work is downgraded and scale-ups are held." +
@@ -519,6 +527,30 @@ function renderWarming(warming) {
     h("caption", { className: "sr-only" }, "Last warming run per function and region: containers kept warm and cold starts"),
     h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Function"), head)),
     h("tbody", {}, rows))];
+}
+
+// ----- changes -----
+
+/** Who changed what lately (the audit trail), and the types whose autoscaling is paused. */
+function renderChanges(audit) {
+  const parts = [];
+  const paused = (state.data.status && state.data.status.paused) || {};
+  const pausedTypes = Object.keys(paused);
+  if (pausedTypes.length) {
+    parts.push(h("ul", { className: "paused" }, pausedTypes.map((t) =>
+      h("li", { "data-agent-type": t }, h("span", { className: "badge warn" }, "paused"),
+        ` ${t} by ${paused[t].by} since ${timeIn(paused[t].since)}: ${paused[t].reason}`))));
+  }
+  if (!audit.entries.length) {
+    parts.push(empty("No operator change recorded yet."));
+    return parts;
+  }
+  parts.push(h("table", {},
+    h("caption", { className: "sr-only" }, "The latest operator changes, newest first"),
+    h("thead", {}, h("tr", {}, ["When", "Who", "Change", "On"].map((c) => h("th", { scope: "col" }, c)))),
+    h("tbody", {}, audit.entries.map((e) => h("tr", { "data-request-id": e.request_id },
+      h("td", {}, timeIn(e.at)), h("td", {}, e.principal), h("td", {}, e.action), h("td", {}, e.target))))));
+  return parts;
 }
 
 // ----- recommendations -----
