@@ -194,7 +194,7 @@ test("an API error is displayed, the last answer kept as stale, and cleared once
     "Could not read scaling status (scaling/status): 503 Service Unavailable: the state store is unavailable; retry");
   assert.match(await page.locator("#fleet .stale-note").textContent(), /the latest read failed/);
   assert.equal(await fleetRow("detection", "us-east-1").count(), 1, "the last good answer stays on screen");
-  assert.match(await page.locator("#poll-status").textContent(), /1 of 5 reads failed/);
+  assert.match(await page.locator("#poll-status").textContent(), /1 of 7 reads failed/);
 
   await page.unroute("**/scaling/status");
   await error.waitFor({ state: "detached" });
