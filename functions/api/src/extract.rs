@@ -109,3 +109,13 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalB
         axum::Json::<T>::from_bytes(&bytes).map(|axum::Json(v)| Self(v)).map_err(|e| json_rejection(&e))
     }
 }
+
+/// An operator's reason (for a pause, an emergency override): trimmed, 1 to 500 characters, else
+/// a 422 naming `reason`.
+pub fn reason(text: &str) -> Result<String, ValidationError> {
+    let reason = text.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(ValidationError::new("reason", "must be 1 to 500 characters"));
+    }
+    Ok(reason.to_owned())
+}

@@ -133,36 +133,7 @@ async fn provisioned_concurrency_in_force_is_read_per_qualified_function_in_ever
 
 #[tokio::test]
 async fn the_webhook_posts_slack_json_and_reports_refusals() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let server = tokio::spawn(async move {
-        let mut seen = Vec::new();
-        for status in ["200 OK", "500 Internal Server Error"] {
-            let (mut socket, _) = listener.accept().await.unwrap();
-            let mut buffer = vec![0u8; 8192];
-            let mut read = 0;
-            loop {
-                read += socket.read(&mut buffer[read..]).await.unwrap();
-                let text = String::from_utf8_lossy(&buffer[..read]).to_string();
-                if let Some(head_end) = text.find("\r\n\r\n") {
-                    let length: usize = text
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase().strip_prefix("content-length: ").map(str::to_owned)
-                        })
-                        .and_then(|v| v.trim().parse().ok())
-                        .unwrap_or(0);
-                    if read >= head_end + 4 + length {
-                        seen.push(text);
-                        break;
-                    }
-                }
-            }
-            let answer = format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
-            socket.write_all(answer.as_bytes()).await.unwrap();
-        }
-        seen
-    });
+    let (url, server) = loopback_hook(&["200 OK", "500 Internal Server Error"]).await;
     let hook = Webhook::new(&url, slack_pool()).unwrap();
     hook.notify(&Notification { text: "EMERGENCY MODE ON".into() }).await.unwrap();
     let refused = hook.notify(&Notification { text: "again".into() }).await.unwrap_err();
@@ -218,13 +189,15 @@ fn slack_pool() -> std::sync::Arc<shared::performance::Pool> {
     shared::performance::Pools::default().get(shared::performance::Service::Slack)
 }
 
-/// A loopback webhook answering 200 to each of `count` posts; answers the bodies it got.
-async fn loopback_hook(count: usize) -> (String, tokio::task::JoinHandle<Vec<String>>) {
+/// A loopback webhook answering each post with the next of `statuses`; answers the requests it
+/// got, whole.
+async fn loopback_hook(statuses: &[&'static str]) -> (String, tokio::task::JoinHandle<Vec<String>>) {
+    let statuses = statuses.to_vec();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     let server = tokio::spawn(async move {
-        let mut bodies = Vec::new();
-        for _ in 0..count {
+        let mut seen = Vec::new();
+        for status in statuses {
             let (mut socket, _) = listener.accept().await.unwrap();
             let mut buffer = vec![0u8; 8192];
             let mut read = 0;
@@ -240,17 +213,15 @@ async fn loopback_hook(count: usize) -> (String, tokio::task::JoinHandle<Vec<Str
                         .and_then(|v| v.trim().parse().ok())
                         .unwrap_or(0);
                     if read >= head_end + 4 + length {
-                        bodies.push(text[head_end + 4..].to_owned());
+                        seen.push(text);
                         break;
                     }
                 }
             }
-            socket
-                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-                .await
-                .unwrap();
+            let answer = format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            socket.write_all(answer.as_bytes()).await.unwrap();
         }
-        bodies
+        seen
     });
     (url, server)
 }
@@ -279,7 +250,7 @@ impl shared::aws::secret_webhook::SecretSource for CountingSecrets {
 #[tokio::test]
 async fn the_webhook_url_is_read_from_its_secret_once_per_container() {
     use shared::aws::secret_webhook::SecretWebhook;
-    let (url, server) = loopback_hook(3).await;
+    let (url, server) = loopback_hook(&["200 OK"; 3]).await;
     for (value, form) in [(url.clone(), "plain"), (format!(r#"{{"url": "{url}"}}"#), "json")] {
         let secrets = std::sync::Arc::new(CountingSecrets { value, reads: 0.into(), failures: 1 });
         let hook = SecretWebhook::new(
@@ -299,7 +270,8 @@ async fn the_webhook_url_is_read_from_its_secret_once_per_container() {
             "{form}: one failed read, then one for good"
         );
     }
-    let bodies = server.await.unwrap();
+    let bodies: Vec<String> =
+        server.await.unwrap().iter().map(|r| r.split_once("\r\n\r\n").unwrap().1.to_owned()).collect();
     assert_eq!(bodies, [r#"{"text":"plain 1"}"#, r#"{"text":"plain 2"}"#, r#"{"text":"json 1"}"#]);
     for (value, url) in [
         ("  https://h.example/x \n", Some("https://h.example/x")),

@@ -76,10 +76,7 @@ pub async fn put(
     caller: Caller,
     Body(request): Body<EmergencyRequest>,
 ) -> Result<(Change, Json<EmergencyState>), ApiError> {
-    let reason = request.reason.trim();
-    if reason.is_empty() || reason.chars().count() > 500 {
-        return Err(ValidationError::new("reason", "must be 1 to 500 characters").into());
-    }
+    let reason = crate::extract::reason(&request.reason)?;
     let minutes = i64::from(request.minutes);
     if !(1..=MAX_OVERRIDE.num_minutes()).contains(&minutes) {
         return Err(ValidationError::new("minutes", "must be a whole number from 1 to 1440").into());
@@ -88,12 +85,13 @@ pub async fn put(
     let operator_override = EmergencyOverride {
         emergency_mode: request.emergency_mode,
         by: caller.0,
-        reason: reason.to_owned(),
+        reason,
         since: now,
         until: now + Duration::minutes(minutes),
     };
+    tracing::warn!(emergency_mode = request.emergency_mode, minutes, reason = %operator_override.reason,
+        "emergency mode overridden");
     let (before, after) = state.sweeper.override_emergency(Some(operator_override)).await?;
-    tracing::warn!(emergency_mode = request.emergency_mode, minutes, reason, "emergency mode overridden");
     let answer = EmergencyState::of(&after, now);
     Ok((Change::of(Some(&EmergencyState::of(&before, now)), Some(&answer)), Json(answer)))
 }

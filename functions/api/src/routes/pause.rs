@@ -7,7 +7,6 @@ use axum::extract::State;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::domain::AgentType;
-use shared::error::ValidationError;
 use shared::scaling::records::Pause;
 use utoipa::ToSchema;
 
@@ -51,14 +50,11 @@ pub async fn pause(
     PathParam(agent_type): PathParam<AgentType>,
     Body(request): Body<PauseRequest>,
 ) -> Result<(Change, Json<PauseState>), ApiError> {
-    let reason = request.reason.trim();
-    if reason.is_empty() || reason.chars().count() > 500 {
-        return Err(ValidationError::new("reason", "must be 1 to 500 characters").into());
-    }
+    let reason = crate::extract::reason(&request.reason)?;
     defined_policy(&state, &agent_type).await?;
     let now = state.clock.now();
     let before = state.fleet.pause(&agent_type).await?;
-    let pause = Pause { by: caller.0, reason: reason.to_owned(), since: now };
+    let pause = Pause { by: caller.0, reason, since: now };
     state.fleet.set_pause(&agent_type, &pause).await?;
     tracing::warn!(%agent_type, by = %pause.by, reason = %pause.reason, "autoscaling paused");
     let change = Change::of(before.as_ref(), Some(&pause));
