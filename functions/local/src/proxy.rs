@@ -248,7 +248,12 @@ async fn forward(State(proxy): State<SigningProxy>, request: Request) -> Respons
 /// `commander proxy`: credentials and region the usual AWS way, then serve until Ctrl-C.
 pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
     let api: Uri = args.api.parse().with_context(|| format!("{:?} is not a URL", args.api))?;
-    let sdk = shared::aws::sdk_config(None, &shared::performance::Pools::default()).await;
+    let sdk = shared::aws::sdk_config(
+        None,
+        &shared::performance::Pools::default(),
+        shared::aws::SettingsSource::EnvironmentAndProfiles,
+    )
+    .await;
     let credentials = sdk.credentials_provider().context(
         "no AWS credentials found: set AWS_PROFILE, run `aws sso login`, or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
     )?;

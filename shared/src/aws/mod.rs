@@ -17,7 +17,8 @@ use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
-use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+use aws_runtime::env_config::file::EnvConfigFiles;
+use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore, rustls_provider::CryptoMode};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
 use aws_smithy_runtime_api::client::http::{
@@ -49,12 +50,27 @@ fn local_http_client(endpoint: &str, pool: Arc<Pool>) -> SharedHttpClient {
     SharedHttpClient::new(PooledClient { inner, pool })
 }
 
+/// The roots AWS service endpoints' certificates chain to: every AWS endpoint serves a
+/// certificate issued by Amazon Trust Services (Amazon Root CA 1-4, cross-signed by the Starfield
+/// Services root G2). Compiled in, so no container reads and parses the system's certificate
+/// store (well over a hundred files) before its first poll, and so the SDK trusts nothing else.
+const AMAZON_TRUST_SERVICES_ROOTS: &str = include_str!("amazon-trust-services-roots.pem");
+
+/// The TLS context of every SDK client: the Amazon Trust Services roots only.
+fn aws_tls_context() -> TlsContext {
+    let roots = TrustStore::empty().with_pem_certificate(AMAZON_TRUST_SERVICES_ROOTS.as_bytes());
+    // `build` cannot fail for a trust store (it only moves it in); fall back to the default
+    // (the system's roots) rather than panic should a later version start validating.
+    TlsContext::builder().with_trust_store(roots).build().unwrap_or_default()
+}
+
 /// An HTTP client that takes a slot from `pool` for every request (so at most `max` are in
 /// flight and the pool's gauges see each one) and keeps up to `max` idle connections per host.
 pub fn pooled_http_client(pool: Arc<Pool>) -> SharedHttpClient {
     let inner = aws_smithy_http_client::Builder::new()
         .pool_max_idle_per_host(pool.limits().max as usize)
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .tls_context(aws_tls_context())
         .build_https();
     SharedHttpClient::new(PooledClient { inner, pool })
 }
@@ -156,18 +172,52 @@ where
     }
 }
 
-/// Loads region and credentials the usual way (environment, profile, container role), optionally
-/// aimed at a local endpoint such as a DynamoDB-API server on loopback.
+/// Where a process's SDK settings (region, credentials, endpoint options) come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettingsSource {
+    /// The environment only: Lambda sets `AWS_REGION` and the role's credentials as variables
+    /// and has no profile files, so looking for `~/.aws/config` and `~/.aws/credentials` would
+    /// only cost a container's start two file-system misses.
+    Environment,
+    /// The environment, then the shared profile files: an operator's machine (SSO, named
+    /// profiles, credential processes).
+    EnvironmentAndProfiles,
+}
+
+/// Loads region and credentials from `source` (then a container role), optionally aimed at a
+/// local endpoint such as a DynamoDB-API server on loopback.
 /// Every SDK client built from it shares one HTTP client, whose requests take slots from the AWS
 /// pool of `pools`.
-pub async fn sdk_config(endpoint: Option<&str>, pools: &Pools) -> SdkConfig {
+pub async fn sdk_config(endpoint: Option<&str>, pools: &Pools, source: SettingsSource) -> SdkConfig {
+    loader(endpoint, pools, source).load().await
+}
+
+/// The profile files `source` reads: `None` for the SDK's default (`~/.aws/config` and
+/// `~/.aws/credentials`, or where `AWS_CONFIG_FILE` and `AWS_SHARED_CREDENTIALS_FILE` point);
+/// for the environment only, an empty profile held in memory, so every setting falls through to
+/// its environment variable or default and no file is opened.
+fn profile_files(source: SettingsSource) -> Option<EnvConfigFiles> {
+    use aws_runtime::env_config::file::EnvConfigFileKind;
+    (source == SettingsSource::Environment).then(|| {
+        EnvConfigFiles::builder()
+            .include_default_config_file(false)
+            .include_default_credentials_file(false)
+            .with_contents(EnvConfigFileKind::Config, "")
+            .build()
+    })
+}
+
+fn loader(endpoint: Option<&str>, pools: &Pools, source: SettingsSource) -> aws_config::ConfigLoader {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .http_client(pooled_http_client(pools.get(Service::Aws)))
         .timeout_config(timeouts());
+    if let Some(files) = profile_files(source) {
+        loader = loader.profile_files(files);
+    }
     if let Some(endpoint) = endpoint {
         loader = loader.endpoint_url(endpoint);
     }
-    loader.load().await
+    loader
 }
 
 /// One client per region (built by `client` from the region code), keyed by region code: the
@@ -213,4 +263,43 @@ pub fn local_dynamodb(endpoint: &str) -> aws_sdk_dynamodb::Client {
         .timeout_config(timeouts())
         .build();
     aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_compiled_in_roots_are_the_five_amazon_trust_services_certificates() {
+        use rustls_pki_types::CertificateDer;
+        use rustls_pki_types::pem::PemObject;
+        let certs: Vec<_> = CertificateDer::pem_slice_iter(AMAZON_TRUST_SERVICES_ROOTS.as_bytes())
+            .collect::<Result<_, _>>()
+            .expect("every certificate in the file parses");
+        assert_eq!(certs.len(), 5);
+        // Each DER certificate names its issuer: four Amazon roots and the Starfield one.
+        let names =
+            |needle: &[u8]| certs.iter().filter(|c| c.windows(needle.len()).any(|w| w == needle)).count();
+        assert_eq!(names(b"Amazon Root CA"), 4);
+        assert_eq!(names(b"Starfield Services Root Certificate Authority - G2"), 1);
+    }
+
+    /// The region the profile files of `source` name on a machine whose `~/.aws/config` names one.
+    async fn profile_region(source: SettingsSource) -> Option<String> {
+        use aws_types::os_shim_internal::{Env, Fs};
+        let fs = Fs::from_slice(&[("/home/operator/.aws/config", "[default]\nregion = eu-north-9\n")]);
+        let env = Env::from_slice(&[("HOME", "/home/operator")]);
+        let files = profile_files(source).unwrap_or_default();
+        let profiles = aws_config::profile::load(&fs, &env, &files, None).await.expect("profiles load");
+        profiles.get("region").map(ToOwned::to_owned)
+    }
+
+    #[tokio::test]
+    async fn a_lambda_container_reads_no_profile_file_and_an_operators_machine_does() {
+        assert_eq!(profile_region(SettingsSource::Environment).await, None);
+        assert_eq!(
+            profile_region(SettingsSource::EnvironmentAndProfiles).await.as_deref(),
+            Some("eu-north-9")
+        );
+    }
 }

@@ -16,7 +16,7 @@ use crate::store::{DynamoStore, Store};
 use crate::telemetry::EmfSink;
 use crate::warming::warmer::Warmer;
 
-use super::{Settings, StartError};
+use super::{InitPhases, Settings, StartError};
 
 /// How a container's handlers read the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,13 +46,30 @@ impl Container {
     /// Reads the settings from the process environment, starts logging, and builds the SDK
     /// configuration, the pools and the store for `function`.
     pub async fn lambda(function: &'static str, reads: Reads) -> Result<Self, StartError> {
+        Self::lambda_timed(function, reads, &mut InitPhases::start()).await
+    }
+
+    /// [`Container::lambda`], timing its phases into `init` (logged at DEBUG before it returns).
+    pub async fn lambda_timed(
+        function: &'static str,
+        reads: Reads,
+        init: &mut InitPhases,
+    ) -> Result<Self, StartError> {
         let mut settings = Settings::lambda(&ProcessEnv)?;
         settings.log_identity.service = function.to_owned();
+        init.phase("settings");
         crate::telemetry::init_logging(&settings.config, &settings.log_identity);
+        init.phase("logging");
         let Some(table_config) = settings.table.clone() else {
             return Err(crate::config::bad("COMMANDER_TABLE_NAME", "must name the DynamoDB table").into());
         };
-        let sdk = crate::aws::sdk_config(table_config.endpoint.as_deref(), &settings.pools).await;
+        let sdk = crate::aws::sdk_config(
+            table_config.endpoint.as_deref(),
+            &settings.pools,
+            crate::aws::SettingsSource::Environment,
+        )
+        .await;
+        init.phase("sdk_config");
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let dynamo = DynamoStore::new(crate::aws::dynamodb(&sdk), table_config.table_name, clock.clone());
         let table: Arc<dyn Store> = Arc::new(dynamo.clone());
@@ -63,6 +80,8 @@ impl Container {
             Reads::Cached => performance.instrument_and_cache(measured),
             Reads::Direct => performance.instrument(measured),
         };
+        init.phase("store");
+        init.log();
         Ok(Self { table, settings, sdk: Some(sdk), clock, performance, store })
     }
 

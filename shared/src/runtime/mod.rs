@@ -6,9 +6,11 @@
 mod container;
 pub mod cost;
 mod events;
+mod init_phases;
 pub mod settings;
 pub mod warming;
 
 pub use container::{Container, Reads};
 pub use events::{Flush, serve_events};
+pub use init_phases::InitPhases;
 pub use settings::{Settings, StartError};

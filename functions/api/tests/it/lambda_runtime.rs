@@ -21,11 +21,11 @@ fn lines_of(lines: &[String], request_id: &str) -> Vec<Value> {
         .collect()
 }
 
-/// A JSON access-log line was written inside the invocation, and names it.
+/// The invocation's JSON lines (at DEBUG here) name it, its function and service; none of them is
+/// an INFO access-log line: in Lambda the access log is API Gateway's.
 fn assert_logged_with_request_id(lines: &[String], request_id: &str) {
     let logged = lines_of(lines, request_id);
     let line = logged.first().unwrap_or_else(|| panic!("a JSON log line names {request_id}: {lines:#?}"));
-    assert_eq!(line["level"], "INFO");
     assert_eq!(
         (&line["service"], &line["function_name"], &line["function_memory_size"]),
         (&Value::from("api"), &Value::from("commander-api"), &Value::from("256")),
@@ -33,6 +33,19 @@ fn assert_logged_with_request_id(lines: &[String], request_id: &str) {
     );
     assert_eq!(line["cold_start"], false, "a warm ping came first: {line}");
     assert!(line["timestamp"].is_string() && line["message"].is_string(), "{line}");
+    let info: Vec<_> = logged.iter().filter(|l| l["level"] == "INFO" && l.get("_aws").is_none()).collect();
+    assert!(info.is_empty(), "no access-log line in Lambda: {info:#?}");
+}
+
+/// The container's start, phase by phase, at DEBUG (what docs/performance.md's breakdown reads).
+fn assert_init_phases_logged(lines: &[String]) {
+    let phases: Vec<String> = lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["message"] == "init phase" && l["took_us"].is_u64())
+        .filter_map(|l| l["phase"].as_str().map(ToOwned::to_owned))
+        .collect();
+    assert_eq!(phases, ["settings", "logging", "sdk_config", "store", "services", "router"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -60,6 +73,7 @@ async fn bootstrap_answers_api_gateway_events_through_the_runtime_api() {
         ("COMMANDER_TABLE_NAME", table.as_str()),
         ("COMMANDER_DYNAMODB_ENDPOINT", &endpoint),
         ("COMMANDER_COST_SOURCES", "none"),
+        ("AWS_LAMBDA_LOG_LEVEL", "DEBUG"),
     ];
     let ran = run_cases(env!("CARGO_BIN_EXE_api"), "commander-api", &env, &cases).await;
     assert_eq!(ran.answer("ping-warm")["container_id"], ran.answer("ping-cold")["container_id"]);
@@ -78,9 +92,12 @@ async fn bootstrap_answers_api_gateway_events_through_the_runtime_api() {
 
     let lines = ran.lines;
     assert_logged_with_request_id(&lines, "req-heartbeat");
+    assert_init_phases_logged(&lines);
+    // (The runtime's own DEBUG lines name every invocation, pings too.)
+    let at_info = |l: &&String| !l.contains(r#""level":"DEBUG""#) && !l.contains(r#""level":"TRACE""#);
     assert!(
-        !lines.iter().any(|l| l.contains("ping-cold") || l.contains("ping-warm")),
-        "pings leave no access-log line or metric behind"
+        !lines.iter().filter(at_info).any(|l| l.contains("ping-cold") || l.contains("ping-warm")),
+        "pings leave no log line or metric behind"
     );
     // The first request flushed the container's figures (at most once a minute after that).
     let report = integration_tests::assert_reported(&endpoint, &table, "api").await;
