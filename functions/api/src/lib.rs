@@ -12,6 +12,7 @@ mod problem;
 pub mod reference;
 pub mod request_id;
 mod routes;
+mod snapshot;
 mod state;
 
 use std::any::Any;
@@ -39,9 +40,27 @@ pub const REQUEST_DEADLINE: std::time::Duration = std::time::Duration::from_secs
 /// Kept back from the invocation's deadline for writing the answer.
 const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Every route of the API.
+/// Whether the Router writes an access-log line per request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AccessLog {
+    /// None: in Lambda, API Gateway's access log already has one line per request (caller,
+    /// request id, route, status, latencies) and a second line here would be a paid CloudWatch
+    /// Logs line per request; under `commander serve`, the default, as it costs throughput.
+    #[default]
+    Off,
+    /// One INFO line per request (method, path, status, latency) inside a span that names it:
+    /// `commander serve --access-log`.
+    On,
+}
+
+/// Every route of the API, without an access log (see [`AccessLog`]).
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    router_with(state, AccessLog::Off)
+}
+
+/// Every route of the API, with or without an access log.
+pub fn router_with(state: AppState, access_log: AccessLog) -> Router {
+    let routes = Router::new()
         .route("/", get(dashboard::page))
         .route("/dashboard", get(dashboard::page))
         .route("/dashboard/dashboard.css", get(dashboard::style))
@@ -86,14 +105,19 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(state.clone(), audit::record))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), drop_snapshot_after_writes))
         .layer(axum::middleware::from_fn_with_state(state.clone(), flush_performance))
-        .layer(axum::middleware::from_fn(within_deadline))
-        .layer(
-            // One access-log line per request, inside the invocation's span (and its requestId).
+        .layer(axum::middleware::from_fn(within_deadline));
+    let routes = match access_log {
+        AccessLog::Off => routes,
+        // One access-log line per request, inside the invocation's span (and its requestId).
+        AccessLog::On => routes.layer(
             TraceLayer::new_for_http()
                 .make_span_with(DefaultMakeSpan::new().level(tracing::Level::INFO))
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
-        )
+        ),
+    };
+    routes
         .layer(CatchPanicLayer::custom(panicked))
         // Outermost: a problem from any layer inside (a panic, a timeout) names its request too.
         .layer(axum::middleware::from_fn(request_id::name_the_request))
@@ -109,6 +133,21 @@ async fn flush_performance(
     next: axum::middleware::Next,
 ) -> Response {
     state.performance.after_in_background(next.run(request)).await
+}
+
+/// After every request that may write (anything but GET and HEAD, whatever it answered): the
+/// status snapshot is dropped, so this container's next read shows the change.
+async fn drop_snapshot_after_writes(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let reads_only = matches!(*request.method(), axum::http::Method::GET | axum::http::Method::HEAD);
+    let response = next.run(request).await;
+    if !reads_only {
+        state.status_snapshot.invalidate();
+    }
+    response
 }
 
 /// Answers 503 (with `Retry-After`) once the request has run for its deadline.

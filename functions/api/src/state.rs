@@ -43,6 +43,8 @@ pub struct AppState {
     /// One utilization sample per replica every half heartbeat interval, so the alarms' average
     /// weighs replicas, not how often each reports.
     pub utilization_samples: Arc<SampleGate>,
+    /// `GET /scaling/status`'s answer, at most a second old, dropped by this container's writes.
+    pub status_snapshot: Arc<crate::snapshot::Snapshot>,
 }
 
 /// The services the api runs, as a container builds them; a test may replace one before the
@@ -109,6 +111,7 @@ impl AppState {
                     .unwrap_or(chrono::Duration::seconds(15)),
                 10_000,
             )),
+            status_snapshot: Arc::default(),
             store,
             clock,
             config: Arc::new(config),

@@ -55,6 +55,8 @@ async fn two_containers_figures_merge_and_say_what_to_change() {
     let (two, _) = container(&table, &clock, 100, &[("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")]);
     for _ in 0..5 {
         assert_eq!(one.get("/scaling/status").await.status, StatusCode::OK);
+        // The container answers from its status snapshot for a second.
+        clock.advance(chrono::Duration::seconds(1));
     }
     one_perf.flush().await.unwrap();
 

@@ -812,3 +812,36 @@ async fn a_leaked_assignment_stops_counting_at_the_next_heartbeat() {
         released.body
     );
 }
+
+/// The status snapshot: a container's own writes show at once; another container's (or the
+/// scaler's) within a second, never later.
+#[tokio::test]
+async fn status_shows_this_containers_writes_at_once_and_anothers_within_a_second() {
+    let clock = integration_tests::test_clock();
+    let store: Arc<dyn shared::store::Store> = Arc::new(shared::store::MemoryStore::new(clock.clone()));
+    let (one, two) = (common::app_on(store.clone(), clock.clone()), common::app_on(store, clock.clone()));
+    let count = |body: &Value| body["replica_status"]["detection"].as_array().map_or(0, Vec::len);
+    assert_eq!(count(&one.get("/scaling/status").await.body), 0);
+
+    let beat = heartbeat("detection", "det-1", "us-east-1", 1.0);
+    assert_eq!(one.json(Method::POST, "/replicas/heartbeat", &beat).await.status, StatusCode::OK);
+    assert_eq!(count(&one.get("/scaling/status").await.body), 1, "its own write shows at once");
+
+    let beat = heartbeat("detection", "det-2", "us-east-1", 1.0);
+    assert_eq!(two.json(Method::POST, "/replicas/heartbeat", &beat).await.status, StatusCode::OK);
+    clock.advance(Duration::milliseconds(900));
+    assert_eq!(count(&one.get("/scaling/status").await.body), 1, "another's write: the snapshot holds");
+    clock.advance(Duration::milliseconds(100));
+    assert_eq!(count(&one.get("/scaling/status").await.body), 2, "and shows a second after it was taken");
+
+    // A refused write drops the snapshot too (it may have written before it failed).
+    assert_eq!(
+        two.json(Method::POST, "/replicas/heartbeat", &heartbeat("detection", "det-3", "us-east-1", 1.0))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let refused = one.json(Method::POST, "/replicas/heartbeat", &json!({"agent_type": "detection"})).await;
+    assert!(refused.status.is_client_error());
+    assert_eq!(count(&one.get("/scaling/status").await.body), 3);
+}
