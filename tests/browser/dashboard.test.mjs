@@ -186,8 +186,13 @@ test("an API error is displayed, the last answer kept as stale, and cleared once
     type: "about:blank", title: "Service Unavailable", status: 503,
     detail: "the state store is unavailable; retry", code: "store_unavailable",
   };
-  await page.route("**/scaling/status", (route) =>
-    route.fulfill({ status: 503, contentType: "application/problem+json", headers: { "retry-after": "5" }, body: JSON.stringify(problem) }));
+  // The store fails the status read only: the summary carries its problem beside the other parts.
+  await page.route("**/summary", async (route) => {
+    const summary = await (await route.fetch()).json();
+    delete summary.parts.status;
+    summary.problems.status = problem;
+    await route.fulfill({ status: 200, contentType: "application/json", body: JSON.stringify(summary) });
+  });
   const error = page.locator('#errors .error[data-read="status"]');
   await error.waitFor();
   assert.equal(await error.textContent(),
@@ -196,7 +201,7 @@ test("an API error is displayed, the last answer kept as stale, and cleared once
   assert.equal(await fleetRow("detection", "us-east-1").count(), 1, "the last good answer stays on screen");
   assert.match(await page.locator("#poll-status").textContent(), /1 of 7 reads failed/);
 
-  await page.unroute("**/scaling/status");
+  await page.unroute("**/summary");
   await error.waitFor({ state: "detached" });
   assert.equal(await page.locator("#fleet .stale-note").count(), 0);
 });
@@ -298,6 +303,36 @@ test("a refused action shows the API's problem", async () => {
   await page.locator("#action-result.failed").waitFor();
   assert.equal(await result().textContent(), "Cost sweep failed: 409 Conflict: another sweep is running");
   await page.unroute("**/cost/optimize");
+});
+
+test("a poll is one request, and a hidden tab does not poll", async () => {
+  const requests = [];
+  const record = (request) => {
+    const path = new URL(request.url()).pathname;
+    if (!path.startsWith("/dashboard")) requests.push(path);
+  };
+  page.on("request", record);
+  const setHidden = (hidden) => page.evaluate((hidden) => {
+    Object.defineProperty(document, "hidden", { configurable: true, get: () => hidden });
+    document.dispatchEvent(new Event("visibilitychange"));
+  }, hidden);
+  try {
+    await page.waitForTimeout(3500);
+    assert.ok(requests.length >= 2, `polled every second: ${requests}`);
+    assert.deepEqual([...new Set(requests)], ["/summary"], "each poll reads the summary alone");
+
+    await setHidden(true);
+    await page.waitForTimeout(300); // a poll in flight lands
+    requests.length = 0;
+    await page.waitForTimeout(2500);
+    assert.deepEqual(requests, [], "a hidden tab does not poll");
+
+    await setHidden(false);
+    await eventually(async () => assert.deepEqual(requests.slice(0, 1), ["/summary"]), 800);
+  } finally {
+    page.off("request", record);
+    await page.evaluate(() => delete document.hidden);
+  }
 });
 
 /** axe-core's serious and critical findings on `target`'s current state, one line each. */

@@ -86,6 +86,7 @@ pub const ROUTES: &[RouteAccess] = &[
     route("GET", "/dashboard/dashboard.js", Viewer),
     route("GET", "/openapi.json", Viewer),
     route("GET", "/health", Viewer),
+    route("GET", "/summary", Viewer),
     route("GET", "/audit", Viewer),
     route("GET", "/scaling/status", Viewer),
     route("GET", "/scaling/policies", Viewer),

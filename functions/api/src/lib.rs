@@ -60,7 +60,7 @@ pub fn router(state: AppState) -> Router {
 
 /// Every route of the API, with or without an access log.
 pub fn router_with(state: AppState, access_log: AccessLog) -> Router {
-    let routes = Router::new()
+    let app = Router::new()
         .route("/", get(dashboard::page))
         .route("/dashboard", get(dashboard::page))
         .route("/dashboard/dashboard.css", get(dashboard::style))
@@ -100,7 +100,12 @@ pub fn router_with(state: AppState, access_log: AccessLog) -> Router {
         .route("/warming/status", get(routes::warm::status))
         .route("/performance/metrics", get(routes::performance::metrics))
         .route("/performance/recommendations", get(routes::performance::recommendations))
-        .route("/openapi.json", get(openapi::document))
+        .route("/openapi.json", get(openapi::document));
+    // The summary reads the other routes themselves (without the layers below, inside which the
+    // summary request itself runs).
+    let reads = routes::summary::Reads(app.clone().with_state(state.clone()));
+    let app = app
+        .route("/summary", get(routes::summary::summary).layer(axum::Extension(reads)))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -108,17 +113,16 @@ pub fn router_with(state: AppState, access_log: AccessLog) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), drop_snapshot_after_writes))
         .layer(axum::middleware::from_fn_with_state(state.clone(), flush_performance))
         .layer(axum::middleware::from_fn(within_deadline));
-    let routes = match access_log {
-        AccessLog::Off => routes,
+    let app = match access_log {
+        AccessLog::Off => app,
         // One access-log line per request, inside the invocation's span (and its requestId).
-        AccessLog::On => routes.layer(
+        AccessLog::On => app.layer(
             TraceLayer::new_for_http()
                 .make_span_with(DefaultMakeSpan::new().level(tracing::Level::INFO))
                 .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         ),
     };
-    routes
-        .layer(CatchPanicLayer::custom(panicked))
+    app.layer(CatchPanicLayer::custom(panicked))
         // Outermost: a problem from any layer inside (a panic, a timeout) names its request too.
         .layer(axum::middleware::from_fn(request_id::name_the_request))
         .with_state(state)

@@ -43,6 +43,7 @@ use crate::routes;
         routes::warm::status,
         routes::performance::metrics,
         routes::performance::recommendations,
+        routes::summary::summary,
         document,
     ),
     components(schemas(crate::Problem)),

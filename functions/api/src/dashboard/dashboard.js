@@ -4,6 +4,8 @@
 // in place between polls so keyboard focus and layout stay where they are.
 "use strict";
 
+// Every read comes from one request, `GET summary` (each part is what the route named here
+// answers), so an open dashboard costs one API request (one Lambda invocation) per poll.
 const READS = {
   status: { path: "scaling/status", label: "scaling status" },
   regions: { path: "regions", label: "regions" },
@@ -140,18 +142,26 @@ async function poll() {
   }
   state.polling = true;
   clearTimeout(state.timer);
-  const keys = Object.keys(READS);
-  const answers = await Promise.allSettled(keys.map((k) => api(READS[k].path)));
-  answers.forEach((answer, i) => {
-    const key = keys[i];
-    if (answer.status === "fulfilled") {
-      state.data[key] = answer.value;
+  let summary = null;
+  let failed = null;
+  try {
+    summary = await api("summary");
+  } catch (e) {
+    failed = e;
+  }
+  for (const key of Object.keys(READS)) {
+    const part = summary && summary.parts ? summary.parts[key] : undefined;
+    const problem = summary && summary.problems ? summary.problems[key] : undefined;
+    if (part !== undefined) {
+      state.data[key] = part;
       state.updatedAt[key] = new Date();
       delete state.errors[key];
+    } else if (problem !== undefined) {
+      state.errors[key] = new ApiProblem(problem.status, problem.title || "error", problem.detail);
     } else {
-      state.errors[key] = answer.reason;
+      state.errors[key] = failed || new ApiProblem(0, "missing from the summary", "");
     }
-  });
+  }
   state.polling = false;
   render();
   if (state.again) {
@@ -164,7 +174,9 @@ async function poll() {
 
 function schedule() {
   clearTimeout(state.timer);
-  if (state.intervalSeconds > 0) state.timer = setTimeout(poll, state.intervalSeconds * 1000);
+  // A hidden tab does not poll (nobody reads it, and each poll is a paid request); it reads
+  // again as soon as it is shown.
+  if (state.intervalSeconds > 0 && !document.hidden) state.timer = setTimeout(poll, state.intervalSeconds * 1000);
 }
 
 // ---------- rendering ----------
@@ -781,6 +793,10 @@ function start() {
     select.value = String(asked);
   }
   wireActions();
+  document.addEventListener("visibilitychange", () => {
+    if (document.hidden) clearTimeout(state.timer);
+    else if (state.intervalSeconds > 0) poll();
+  });
   poll();
 }
 

@@ -11,5 +11,6 @@ pub mod regions;
 pub mod replicas;
 pub mod scaling;
 pub mod selection;
+pub mod summary;
 pub mod usage;
 pub mod warm;

@@ -87,6 +87,7 @@ async fn every_path_the_script_calls_is_a_route_of_this_api() {
     let script = fetch(&app.router, Method::GET, "/dashboard/dashboard.js").await.text;
     let paths = paths_called(&script);
     for expected in [
+        "summary",
         "scaling/status",
         "regions",
         "cost/report?hours=24&limit=1",
@@ -112,4 +113,94 @@ async fn every_path_the_script_calls_is_a_route_of_this_api() {
             "{uri} is not a route ({get}, {post}, {put})"
         );
     }
+}
+
+/// The store refuses the audit trail's reads: a store that fails one access pattern.
+#[derive(Debug)]
+struct AuditUnreadable(shared::store::MemoryStore);
+
+#[async_trait::async_trait]
+impl shared::store::Store for AuditUnreadable {
+    async fn get(
+        &self,
+        key: &shared::store::Key,
+    ) -> Result<Option<shared::store::Item>, shared::store::StoreError> {
+        self.0.get(key).await
+    }
+    async fn put(
+        &self,
+        item: shared::store::Item,
+        condition: shared::store::Condition,
+    ) -> Result<(), shared::store::StoreError> {
+        self.0.put(item, condition).await
+    }
+    async fn update(
+        &self,
+        key: &shared::store::Key,
+        update: shared::store::Update,
+    ) -> Result<shared::store::Item, shared::store::StoreError> {
+        self.0.update(key, update).await
+    }
+    async fn query(
+        &self,
+        query: &shared::store::Query,
+    ) -> Result<shared::store::Page, shared::store::StoreError> {
+        if query.pk == shared::table::AUDIT {
+            return Err(shared::store::StoreError::Unavailable { message: "throttled".into(), source: None });
+        }
+        self.0.query(query).await
+    }
+    async fn delete(
+        &self,
+        key: &shared::store::Key,
+        condition: shared::store::Condition,
+    ) -> Result<(), shared::store::StoreError> {
+        self.0.delete(key, condition).await
+    }
+    async fn batch_put(&self, items: Vec<shared::store::Item>) -> Result<(), shared::store::StoreError> {
+        self.0.batch_put(items).await
+    }
+}
+
+fn json(served: &Served) -> serde_json::Value {
+    serde_json::from_str(&served.text).unwrap_or_else(|e| panic!("{e}: {}", served.text))
+}
+
+/// One poll, one request: `GET /summary` carries each read the script names (its `READS`), each
+/// part what its own route answers, and a part whose read failed as its problem beside the rest.
+#[tokio::test]
+async fn the_summary_is_every_read_of_the_dashboard_in_one_answer() {
+    let clock = integration_tests::test_clock();
+    let store = std::sync::Arc::new(AuditUnreadable(shared::store::MemoryStore::new(clock.clone())));
+    let app = common::app_on(store, clock);
+    let summary = fetch(&app.router, Method::GET, "/summary").await;
+    assert_eq!(summary.status, StatusCode::OK, "{}", summary.text);
+    assert_eq!(header(&summary, header::CONTENT_TYPE), "application/json");
+    let summary = json(&summary);
+
+    let script = fetch(&app.router, Method::GET, "/dashboard/dashboard.js").await.text;
+    let reads = script.split("const READS = {").nth(1).and_then(|r| r.split("};").next()).unwrap();
+    let mut names: Vec<&str> =
+        reads.lines().filter_map(|l| l.trim().split_once(": {")).map(|(name, _)| name).collect();
+    names.sort_unstable();
+    let mut answered: Vec<&str> = summary["parts"].as_object().unwrap().keys().map(String::as_str).collect();
+    answered.extend(summary["problems"].as_object().unwrap().keys().map(String::as_str));
+    answered.sort_unstable();
+    assert_eq!(answered, names, "one answer for each read the script shows");
+
+    let problem = &summary["problems"]["audit"];
+    assert_eq!(
+        (problem["status"].as_u64(), problem["code"].as_str()),
+        (Some(503), Some("store_unavailable")),
+        "{problem}"
+    );
+    assert!(summary["parts"].get("audit").is_none());
+    for (part, path) in
+        [("regions", "/regions"), ("emergency", "/cost/emergency"), ("warming", "/warming/status")]
+    {
+        let alone = json(&fetch(&app.router, Method::GET, path).await);
+        assert_eq!(summary["parts"][part], alone, "{part} is what {path} answers");
+    }
+    let status = &summary["parts"]["status"];
+    assert_eq!(status["scaling_policies"].as_object().map(|p| p.len()), Some(5), "{status}");
 }
