@@ -28,6 +28,13 @@ use crate::store::StoreError;
 
 /// Optimistic-locking rounds before an evaluation gives up (each round, one writer wins).
 const ATTEMPTS: u32 = 40;
+
+/// How many agent types a tick (or `POST /scaling/optimize`) reads and evaluates at once: a
+/// type's reads and writes are a handful of store round trips in a row, so one type after another
+/// over a thousand types would take minutes; this many at once keeps a tick well inside its
+/// minute while leaving most of the container's AWS pool (50 in flight) to the rest. Each type's
+/// writes are conditional on its own items, so types evaluated side by side cannot interfere.
+const TYPES_AT_ONCE: usize = 16;
 /// How long every scaling and failover event is kept.
 pub const EVENT_TTL_DAYS: i64 = 30;
 /// How far back Lambda agents' figures are read: CloudWatch publishes a minute's datapoint a
@@ -406,14 +413,19 @@ impl Scaler {
         requests: &[ScalingRequest],
         now: DateTime<Utc>,
     ) -> Result<Vec<Evaluation>, ScalingError> {
-        let shared = self.shared_inputs(now).await?;
-        let mut evaluations = Vec::with_capacity(requests.len());
-        for request in requests {
-            let policy = self.policy(&request.agent_type).await?;
-            let observed = self.observe(&request.agent_type, self.signal_of(&policy), now).await?;
-            evaluations.push(self.evaluate_with(request, &policy, &observed, &shared, now).await?);
-        }
-        Ok(evaluations)
+        use futures::{StreamExt as _, TryStreamExt as _};
+        let shared = &self.shared_inputs(now).await?;
+        // The futures made first, then run TYPES_AT_ONCE at a time (a stream mapping a closure over
+        // borrowed items makes the whole future not provably `Send`, which axum's handlers need).
+        let evaluations: Vec<_> = requests
+            .iter()
+            .map(|request| async move {
+                let policy = self.policy(&request.agent_type).await?;
+                let observed = self.observe(&request.agent_type, self.signal_of(&policy), now).await?;
+                self.evaluate_with(request, &policy, &observed, shared, now).await
+            })
+            .collect();
+        futures::stream::iter(evaluations).buffered(TYPES_AT_ONCE).try_collect().await
     }
 
     /// The periodic evaluation: every agent type's live signals read (Lambda agents' in one
@@ -429,22 +441,36 @@ impl Scaler {
             .filter(|(_, s)| **s == Signal::Cloudwatch)
             .map(|(p, _)| &p.agent_type)
             .collect();
-        let figures = self.lambda_figures(&lambda_types, now).await;
-        let mut observed = Vec::with_capacity(policies.len());
-        for (policy, signal) in policies.iter().zip(&signals) {
-            let replicas = match signal {
-                Signal::Heartbeats => Some(self.fleet.replicas(&policy.agent_type).await?),
-                Signal::Cloudwatch => None,
-            };
-            observed.push(self.observed_from(&policy.agent_type, *signal, replicas, &figures, now));
-        }
-        let region_changes = self.judge_regions(&policies, &observed, &figures, now).await?;
-        let shared = self.shared_inputs(now).await?;
+        use futures::{StreamExt as _, TryStreamExt as _};
+        let figures = &self.lambda_figures(&lambda_types, now).await;
+        let reads: Vec<_> = policies
+            .iter()
+            .zip(&signals)
+            .map(|(policy, signal)| async move {
+                let replicas = match signal {
+                    Signal::Heartbeats => Some(self.fleet.replicas(&policy.agent_type).await?),
+                    Signal::Cloudwatch => None,
+                };
+                Ok::<_, StoreError>(self.observed_from(&policy.agent_type, *signal, replicas, figures, now))
+            })
+            .collect();
+        let observed: Vec<Observed> =
+            futures::stream::iter(reads).buffered(TYPES_AT_ONCE).try_collect().await?;
+        let region_changes = self.judge_regions(&policies, &observed, figures, now).await?;
+        let shared = &self.shared_inputs(now).await?;
+        let evaluations: Vec<_> = policies
+            .iter()
+            .zip(&observed)
+            .map(|(policy, seen)| async move {
+                let request = ScalingRequest::tick(policy.agent_type.clone());
+                (policy, self.evaluate_with(&request, policy, seen, shared, now).await)
+            })
+            .collect();
+        let evaluated: Vec<_> = futures::stream::iter(evaluations).buffered(TYPES_AT_ONCE).collect().await;
         let mut evaluations = Vec::new();
         let mut failures = Vec::new();
-        for (policy, seen) in policies.iter().zip(&observed) {
-            let request = ScalingRequest::tick(policy.agent_type.clone());
-            match self.evaluate_with(&request, policy, seen, &shared, now).await {
+        for (policy, evaluated) in evaluated {
+            match evaluated {
                 Ok(e) => evaluations.push(e),
                 Err(e) => {
                     tracing::warn!(agent_type = %policy.agent_type, error = %e, "tick could not evaluate a type");
@@ -473,11 +499,21 @@ impl Scaler {
         let everywhere: u32 = self.regions.iter().map(live_in).sum();
         let mut evidence: Vec<(Region, RegionEvidence)> =
             self.regions.iter().map(|r| (r.clone(), RegionEvidence::default())).collect();
-        for ((policy, seen), live) in policies.iter().zip(observed).zip(&live) {
-            if !seen.available {
-                continue;
-            }
-            let (state, _) = self.fleet.scaling_state(&policy.agent_type).await?;
+        use futures::{StreamExt as _, TryStreamExt as _};
+        // Each available type's decision in force, read side by side.
+        let reads: Vec<_> = policies
+            .iter()
+            .zip(observed)
+            .map(|(policy, seen)| async move {
+                if !seen.available {
+                    return Ok(None);
+                }
+                self.fleet.scaling_state(&policy.agent_type).await.map(|(state, _)| Some(state))
+            })
+            .collect();
+        let states: Vec<_> = futures::stream::iter(reads).buffered(TYPES_AT_ONCE).try_collect().await?;
+        for (((policy, seen), live), state) in policies.iter().zip(observed).zip(&live).zip(states) {
+            let Some(state) = state else { continue };
             for (region, found) in &mut evidence {
                 match seen.signal {
                     Signal::Heartbeats => {

@@ -177,22 +177,24 @@ pub async fn status(State(state): State<AppState>) -> Result<Response, ApiError>
 /// What `GET /scaling/status` answers; `GET /performance/metrics` summarises it.
 pub(crate) async fn scaling_status(state: &AppState) -> Result<ScalingStatus, ApiError> {
     let policies = state.fleet.policies().await?;
-    let replica_sets = try_join_all(policies.iter().map(|p| state.fleet.replicas(&p.agent_type))).await?;
-    let scaling_states =
-        try_join_all(policies.iter().map(|p| state.fleet.scaling_state(&p.agent_type))).await?;
     let now = state.clock.now();
-    let rates =
-        try_join_all(policies.iter().map(|p| state.assignments.incidents_per_minute(&p.agent_type, now)))
-            .await?;
-    let demands = try_join_all(policies.iter().map(|p| state.scaler.demand(&p.agent_type, now))).await?;
-    let pauses = try_join_all(policies.iter().map(|p| state.fleet.pause(&p.agent_type))).await?;
+    // Every read after the policies at once (not one kind of read after another): the answer
+    // takes the store's round trip a few times, not once per kind of read.
+    let types = || policies.iter().map(|p| &p.agent_type);
+    let (replica_sets, scaling_states, rates, demands, pauses, marks, events) = tokio::try_join!(
+        try_join_all(types().map(|t| state.fleet.replicas(t))),
+        try_join_all(types().map(|t| state.fleet.scaling_state(t))),
+        try_join_all(types().map(|t| state.assignments.incidents_per_minute(t, now))),
+        try_join_all(types().map(|t| state.scaler.demand(t, now))),
+        try_join_all(types().map(|t| state.fleet.pause(t))),
+        state.fleet.region_health(&state.config.regions),
+        try_join_all(state.config.regions.iter().map(|r| state.fleet.region_events(r, 5))),
+    )?;
     let paused = policies
         .iter()
         .zip(pauses)
         .filter_map(|(p, pause)| pause.map(|pause| (p.agent_type.to_string(), pause)))
         .collect();
-    let marks = state.fleet.region_health(&state.config.regions).await?;
-    let events = try_join_all(state.config.regions.iter().map(|r| state.fleet.region_events(r, 5))).await?;
     let region_health = marks
         .into_iter()
         .zip(events)
