@@ -6,16 +6,15 @@
 //!   served here: time from exec to its first `next` poll and to its first answered event, median
 //!   of `--runs`, as a ratio to a minimal lambda_runtime function.
 //! - Handling: a warming ping and a second typical event in the same container, and peak memory.
-//! - API: `commander serve` on loopback under `--connections` keep-alive connections for
-//!   `--seconds` per route, against a bare axum server answering `GET /`.
+//! - API: `commander serve` on loopback loaded by `wrk` (`--connections` keep-alive connections
+//!   for `--seconds` per route), against a bare axum server answering `GET /` in the same run.
 
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use integration_tests::runtime_api::{Function, RuntimeApi};
@@ -35,10 +34,14 @@ struct Args {
     #[arg(long, default_value_t = 15)]
     runs: usize,
     /// Load per API route, seconds.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 8)]
     seconds: u64,
-    #[arg(long, default_value_t = 16)]
+    /// Keep-alive connections `wrk` holds open.
+    #[arg(long, default_value_t = 32)]
     connections: usize,
+    /// The `wrk` binary.
+    #[arg(long, default_value = "wrk")]
+    wrk: PathBuf,
 }
 
 fn fixture(name: &str) -> anyhow::Result<Value> {
@@ -131,6 +134,71 @@ async fn cold_starts(args: &Args, function: &str) -> anyhow::Result<ColdStarts> 
     Ok(out)
 }
 
+/// The round trip a store request takes through `relay` (a `GetItem` of a missing item, the
+/// cheapest request), median of 15, ms.
+async fn store_round_trip_ms(relay: &integration_tests::relay::Relay, table: &str) -> anyhow::Result<f64> {
+    let client = shared::aws::local_dynamodb(&relay.url);
+    let mut times = Vec::new();
+    for _ in 0..15 {
+        let started = std::time::Instant::now();
+        client
+            .get_item()
+            .table_name(table)
+            .key("pk", aws_sdk_dynamodb::types::AttributeValue::S("BENCH".into()))
+            .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("NONE".into()))
+            .send()
+            .await?;
+        times.push(ms(started.elapsed()));
+    }
+    Ok(median(times))
+}
+
+/// The api's first `GET /scaling/status` (a fresh container, a fresh table) with every store
+/// request held `STORE_LATENCY` by a relay in front of the DynamoDB-API server, as a real
+/// DynamoDB round trip is slower than a loopback server's: how long it took, in store round trips,
+/// and how many store requests it made. Median of `--runs`.
+const STORE_LATENCY: Duration = Duration::from_millis(5);
+
+async fn first_status_under_latency(args: &Args, out: &mut String) -> anyhow::Result<()> {
+    use std::fmt::Write;
+    let relay = integration_tests::relay::Relay::start(&args.dynamodb).await;
+    relay.set_delay(STORE_LATENCY);
+    let binary = args.bin_dir.join("api");
+    let event = fixture("apigw-v2-get-scaling-status.json")?;
+    let (mut took, mut requests, mut round_trips) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..args.runs {
+        let clock = std::sync::Arc::new(shared::clock::SystemClock);
+        let table =
+            integration_tests::fresh_dynamo_store(&args.dynamodb, clock).await.table_name().to_owned();
+        let round_trip = store_round_trip_ms(&relay, &table).await?;
+        let mut runtime = RuntimeApi::serve(&[("status", event.clone())]).await;
+        let env = [
+            ("COMMANDER_TABLE_NAME", table.as_str()),
+            ("COMMANDER_DYNAMODB_ENDPOINT", relay.url.as_str()),
+            ("AWS_LAMBDA_LOG_LEVEL", "WARN"),
+        ];
+        let before = relay.requests();
+        let f = Function::spawn(&binary.to_string_lossy(), "api", &runtime.address, &env);
+        let answers = runtime.answers(1).await;
+        if let Some(Err(e)) = answers.get("status") {
+            bail!("the api failed its first status under latency: {e}");
+        }
+        let (handed, answered) = runtime.timing("status").context("no status answer")?;
+        f.stop().await;
+        took.push(ms(answered - handed));
+        requests.push((relay.requests() - before) as f64);
+        round_trips.push(round_trip);
+    }
+    let (took, requests, round_trip) = (median(took), median(requests), median(round_trips));
+    let _ = writeln!(
+        out,
+        "| store round trip ms (relay {} ms + server) | first `GET /scaling/status` ms | in round trips | store requests |\n|---|---|---|---|\n| {round_trip:.1} | {took:.1} | {:.1} | {requests:.0} |",
+        STORE_LATENCY.as_millis(),
+        took / round_trip,
+    );
+    Ok(())
+}
+
 /// An HTTP/1 connection to `addr`, driven in the background.
 async fn connect(addr: &str) -> anyhow::Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>> {
     let stream = tokio::net::TcpStream::connect(addr).await?;
@@ -155,29 +223,6 @@ fn request(
         .body(Full::new(payload))?)
 }
 
-/// A keep-alive HTTP/1 connection sending `request` until `until`, its latencies in µs.
-async fn hammer(
-    addr: String,
-    method: hyper::Method,
-    path: &'static str,
-    body: Option<Value>,
-    until: Instant,
-) -> anyhow::Result<(Histogram<u64>, u64)> {
-    let mut sender = connect(&addr).await?;
-    let mut latencies = Histogram::new_with_bounds(1, 60_000_000, 3)?;
-    let mut failures = 0;
-    while Instant::now() < until {
-        let request = request(&addr, method.clone(), path, body.as_ref())?;
-        let started = Instant::now();
-        let response = sender.send_request(request).await?;
-        let ok = response.status().is_success();
-        response.into_body().collect().await?;
-        latencies.record(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX).max(1))?;
-        failures += u64::from(!ok);
-    }
-    Ok((latencies, failures))
-}
-
 async fn send_once(
     addr: &str,
     method: hyper::Method,
@@ -191,6 +236,8 @@ async fn send_once(
     Ok(status)
 }
 
+/// What `wrk` measured on one route.
+#[derive(Debug, Clone, Copy)]
 struct Load {
     per_second: f64,
     p50_ms: f64,
@@ -198,30 +245,66 @@ struct Load {
     failures: u64,
 }
 
-async fn load(
-    args: &Args,
-    addr: &str,
-    method: hyper::Method,
-    path: &'static str,
-    body: Option<Value>,
-) -> anyhow::Result<Load> {
-    let until = Instant::now() + Duration::from_secs(args.seconds);
-    let tasks: Vec<_> = (0..args.connections)
-        .map(|_| tokio::spawn(hammer(addr.to_owned(), method.clone(), path, body.clone(), until)))
-        .collect();
-    let mut all = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
-    let mut failures = 0;
-    for t in tasks {
-        let (h, f) = t.await??;
-        all.add(&h)?;
-        failures += f;
-    }
-    Ok(Load {
-        per_second: all.len() as f64 / args.seconds as f64,
-        p50_ms: all.value_at_quantile(0.5) as f64 / 1000.0,
-        p99_ms: all.value_at_quantile(0.99) as f64 / 1000.0,
-        failures,
+/// `wrk`'s latency as milliseconds (it prints `812.00us`, `1.23ms`, `1.05s`).
+fn wrk_ms(value: &str) -> Option<f64> {
+    let (number, unit) = value.split_at(value.find(|c: char| c.is_ascii_alphabetic())?);
+    let number: f64 = number.parse().ok()?;
+    Some(match unit {
+        "us" => number / 1000.0,
+        "ms" => number,
+        "s" => number * 1000.0,
+        "m" => number * 60_000.0,
+        _ => return None,
     })
+}
+
+/// Reads `wrk --latency`'s report.
+fn parse_wrk(report: &str) -> anyhow::Result<Load> {
+    let field = |label: &str| {
+        report.lines().find_map(|l| l.trim().strip_prefix(label).map(|rest| rest.trim().to_owned()))
+    };
+    let per_second = field("Requests/sec:").context("no Requests/sec in wrk's report")?.parse()?;
+    let latency = |q: &str| field(q).and_then(|v| wrk_ms(&v)).with_context(|| format!("no {q} latency"));
+    let failures = field("Non-2xx or 3xx responses:").map_or(Ok(0), |v| v.parse())?;
+    let errors: u64 = field("Socket errors:").map_or(0, |v| {
+        v.split(',').filter_map(|part| part.split_whitespace().nth(1)?.parse::<u64>().ok()).sum()
+    });
+    Ok(Load { per_second, p50_ms: latency("50%")?, p99_ms: latency("99%")?, failures: failures + errors })
+}
+
+/// `wrk` (a standard HTTP load generator, installed by bench/run) against `url` for
+/// `--seconds` with `--connections` keep-alive connections on two threads; a POST with `body`.
+async fn load(args: &Args, url: &str, body: Option<&Value>) -> anyhow::Result<Load> {
+    let mut command = tokio::process::Command::new(&args.wrk);
+    command.args([
+        "--threads",
+        "2",
+        "--connections",
+        &args.connections.to_string(),
+        "--duration",
+        &format!("{}s", args.seconds),
+        "--latency",
+    ]);
+    let script = if let Some(body) = body {
+        let script = std::env::temp_dir().join(format!("commander-bench-{}.lua", std::process::id()));
+        let lua = format!(
+            "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.body = {:?}\n",
+            body.to_string()
+        );
+        std::fs::write(&script, lua)?;
+        command.args(["--script", &script.to_string_lossy()]);
+        Some(script)
+    } else {
+        None
+    };
+    let output = command.arg(url).stderr(Stdio::inherit()).output().await.context("running wrk")?;
+    if let Some(script) = script {
+        let _ = std::fs::remove_file(script);
+    }
+    if !output.status.success() {
+        bail!("wrk failed on {url}: {}", String::from_utf8_lossy(&output.stdout));
+    }
+    parse_wrk(&String::from_utf8_lossy(&output.stdout))
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -252,7 +335,16 @@ async fn api_throughput(args: &Args, out: &mut String) -> anyhow::Result<()> {
     let port = free_port()?;
     let commander_addr = format!("127.0.0.1:{port}");
     let _commander = tokio::process::Command::new(args.bin_dir.join("commander"))
-        .args(["serve", "--memory", "--addr", &commander_addr, "--sweep-every-minutes", "10000"])
+        .args([
+            "serve",
+            "--memory",
+            "--addr",
+            &commander_addr,
+            "--sweep-every-minutes",
+            "0",
+            "--tick-seconds",
+            "0",
+        ])
         .env("COMMANDER_LOG_LEVEL", "warn")
         .stdout(Stdio::null())
         .kill_on_drop(true)
@@ -268,14 +360,13 @@ async fn api_throughput(args: &Args, out: &mut String) -> anyhow::Result<()> {
             bail!("the heartbeat that sets up the load was refused: {status}");
         }
     }
-    let baseline = load(args, &hello_addr, hyper::Method::GET, "/", None).await?;
-    let status = load(args, &commander_addr, hyper::Method::GET, "/scaling/status", None).await?;
+    let baseline = load(args, &format!("http://{hello_addr}/"), None).await?;
+    let health = load(args, &format!("http://{commander_addr}/health"), None).await?;
+    let status = load(args, &format!("http://{commander_addr}/scaling/status"), None).await?;
     let select = load(
         args,
-        &commander_addr,
-        hyper::Method::POST,
-        "/replicas/select",
-        Some(json!({"agent_type": "detection", "severity": "high"})),
+        &format!("http://{commander_addr}/replicas/select"),
+        Some(&json!({"agent_type": "detection", "severity": "high"})),
     )
     .await?;
     let _ = writeln!(
@@ -284,6 +375,7 @@ async fn api_throughput(args: &Args, out: &mut String) -> anyhow::Result<()> {
     );
     for (name, l) in [
         ("bare axum `GET /`", &baseline),
+        ("`GET /health`", &health),
         ("`GET /scaling/status`", &status),
         ("`POST /replicas/select`", &select),
     ] {
@@ -334,8 +426,48 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     let _ = writeln!(out);
+    eprintln!("first status under {} ms of store latency x {}", STORE_LATENCY.as_millis(), args.runs);
+    first_status_under_latency(&args, &mut out).await?;
+    let _ = writeln!(out);
     eprintln!("local API under load: {} connections, {} s per route", args.connections, args.seconds);
     api_throughput(&args, &mut out).await?;
     print!("{out}");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What wrk 4.1 printed against a loopback server (`--latency`), and with socket errors.
+    const REPORT: &str = "Running 1s test @ http://127.0.0.1:8765/
+  2 threads and 4 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     6.26ms    5.06ms  28.38ms   77.60%
+    Req/Sec   350.75    133.30   570.00     60.00%
+  Latency Distribution
+     50%  812.00us
+     75%    9.16ms
+     90%   13.52ms
+     99%    1.05s
+  700 requests in 1.00s, 1.26MB read
+  Socket errors: connect 0, read 2, write 0, timeout 3
+  Non-2xx or 3xx responses: 7
+Requests/sec:    697.93
+Transfer/sec:      1.26MB
+";
+
+    #[test]
+    fn reads_wrks_report() {
+        let load = parse_wrk(REPORT).unwrap();
+        assert!((load.per_second - 697.93).abs() < 1e-9);
+        assert!((load.p50_ms - 0.812).abs() < 1e-9);
+        assert!((load.p99_ms - 1050.0).abs() < 1e-9);
+        assert_eq!(load.failures, 12, "7 non-2xx answers and 5 socket errors");
+    }
+
+    #[test]
+    fn a_report_without_a_rate_is_an_error() {
+        assert!(parse_wrk("unable to connect to 127.0.0.1:1 Connection refused").is_err());
+    }
 }

@@ -2,9 +2,12 @@
 //! network outage looks to a client: open connections are dropped and new ones closed at once.
 //! It can also cut itself after a number of requests, so an outage can start in the middle of a
 //! handler's run. (Stopping the server itself would lose its in-memory tables; the relay keeps them.)
+//! And it can hold every request for a fixed time before passing it on, as a real DynamoDB's
+//! round trip is slower than a loopback server's, counting the requests it passed.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -19,6 +22,10 @@ pub struct Relay {
     up: watch::Sender<bool>,
     /// Requests still let through before the relay cuts itself (negative: no limit).
     budget: Arc<AtomicI64>,
+    /// How long each request is held before it is passed on, µs.
+    delay_us: Arc<AtomicU64>,
+    /// Requests passed on so far.
+    passed: Arc<AtomicU64>,
 }
 
 fn requests_in(chunk: &[u8]) -> i64 {
@@ -32,7 +39,9 @@ impl Relay {
         let url = format!("http://{}", listener.local_addr().expect("bound"));
         let (up, watching) = watch::channel(true);
         let budget = Arc::new(AtomicI64::new(-1));
+        let (delay_us, passed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
         let (cutter, counted) = (up.clone(), Arc::clone(&budget));
+        let (delaying, passing) = (Arc::clone(&delay_us), Arc::clone(&passed));
         tokio::spawn(async move {
             while let Ok((inbound, _)) = listener.accept().await {
                 let mut state = watching.clone();
@@ -40,6 +49,7 @@ impl Relay {
                     continue; // dropped: the client sees its connection closed
                 }
                 let (target, cutter, counted) = (target.clone(), cutter.clone(), Arc::clone(&counted));
+                let (delaying, passing) = (Arc::clone(&delaying), Arc::clone(&passing));
                 tokio::spawn(async move {
                     let Ok(outbound) = TcpStream::connect(&target).await else { return };
                     let (mut in_read, mut in_write) = inbound.into_split();
@@ -60,6 +70,11 @@ impl Relay {
                                     return;
                                 }
                             }
+                            let delay = delaying.load(Ordering::SeqCst);
+                            if requests > 0 && delay > 0 {
+                                tokio::time::sleep(Duration::from_micros(delay)).await;
+                            }
+                            passing.fetch_add(requests.unsigned_abs(), Ordering::SeqCst);
                             if out_write.write_all(&buf[..n]).await.is_err() {
                                 return;
                             }
@@ -74,7 +89,17 @@ impl Relay {
                 });
             }
         });
-        Self { url, up, budget }
+        Self { url, up, budget, delay_us, passed }
+    }
+
+    /// Holds every request for `delay` before passing it on (zero: at once).
+    pub fn set_delay(&self, delay: Duration) {
+        self.delay_us.store(u64::try_from(delay.as_micros()).unwrap_or(u64::MAX), Ordering::SeqCst);
+    }
+
+    /// The requests passed on to the server so far.
+    pub fn requests(&self) -> u64 {
+        self.passed.load(Ordering::SeqCst)
     }
 
     /// Cuts (`false`) or restores (`true`) the connection to the server.
