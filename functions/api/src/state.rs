@@ -16,9 +16,12 @@ use shared::store::Store;
 use shared::telemetry::{EmfSink, SampleGate};
 use shared::warming::warmer::Warmer;
 
-/// What handlers need, built once per container in `main` and shared by every request.
-#[derive(Debug, Clone)]
-pub struct AppState {
+/// What the handlers share, built once per container in `main`. Handlers and middleware hold it as an
+/// [`AppState`], one `Arc`: axum clones the state for every middleware and handler of every
+/// request, and cloning each service (their settings, region lists and maps) on every request
+/// was most of the hot path's time.
+#[derive(Debug)]
+pub struct AppParts {
     pub store: Arc<dyn Store>,
     /// Where operator changes are recorded (`audit::record`) and read back (`GET /audit`).
     pub audit: AuditTrail,
@@ -45,6 +48,18 @@ pub struct AppState {
     pub utilization_samples: Arc<SampleGate>,
     /// `GET /scaling/status`'s answer, at most a second old, dropped by this container's writes.
     pub status_snapshot: Arc<crate::snapshot::Snapshot>,
+}
+
+/// The api's state: one pointer to its [`AppParts`], which it reads as if it were them.
+#[derive(Debug, Clone)]
+pub struct AppState(Arc<AppParts>);
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
 }
 
 /// The services the api runs, as a container builds them; a test may replace one before the
@@ -93,7 +108,7 @@ impl AppState {
             .with_proximity(config.proximity.clone())
             .with_caches(performance.caches(), performance.specs().query_results, Arc::clone(&clock));
         let Services { scaler, sweeper, warmer, prices } = services;
-        Self {
+        Self(Arc::new(AppParts {
             fleet: FleetState::new(Arc::clone(&store)),
             audit: AuditTrail::new(Arc::clone(&store)),
             scaler,
@@ -115,6 +130,6 @@ impl AppState {
             store,
             clock,
             config: Arc::new(config),
-        }
+        }))
     }
 }
