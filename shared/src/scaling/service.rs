@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
+use futures::{StreamExt as _, TryStreamExt as _};
 use serde::Serialize;
 use thiserror::Error;
 use utoipa::ToSchema;
@@ -413,7 +414,6 @@ impl Scaler {
         requests: &[ScalingRequest],
         now: DateTime<Utc>,
     ) -> Result<Vec<Evaluation>, ScalingError> {
-        use futures::{StreamExt as _, TryStreamExt as _};
         let shared = &self.shared_inputs(now).await?;
         // The futures made first, then run TYPES_AT_ONCE at a time (a stream mapping a closure over
         // borrowed items makes the whole future not provably `Send`, which axum's handlers need).
@@ -441,7 +441,6 @@ impl Scaler {
             .filter(|(_, s)| **s == Signal::Cloudwatch)
             .map(|(p, _)| &p.agent_type)
             .collect();
-        use futures::{StreamExt as _, TryStreamExt as _};
         let figures = &self.lambda_figures(&lambda_types, now).await;
         let reads: Vec<_> = policies
             .iter()
@@ -499,7 +498,6 @@ impl Scaler {
         let everywhere: u32 = self.regions.iter().map(live_in).sum();
         let mut evidence: Vec<(Region, RegionEvidence)> =
             self.regions.iter().map(|r| (r.clone(), RegionEvidence::default())).collect();
-        use futures::{StreamExt as _, TryStreamExt as _};
         // Each available type's decision in force, read side by side.
         let reads: Vec<_> = policies
             .iter()

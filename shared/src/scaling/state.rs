@@ -7,6 +7,8 @@
 
 use std::sync::Arc;
 
+use futures::{StreamExt as _, TryStreamExt as _};
+
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +26,9 @@ pub const MAX_REPLICAS_PER_TYPE: usize = ScalingPolicy::MAX_REPLICAS as usize;
 /// Operator-defined agent types (besides the five builtins): status, region redistribution and
 /// the scaler's tick read every type, and each has two managed alarms.
 pub const MAX_OPERATOR_TYPES: usize = 45;
+
+/// Policy reads in flight at once when every type's policy is read (a tick, the status).
+const POLICY_READS_AT_ONCE: usize = 32;
 
 /// A policy with the version a writer must quote to change it (0: never changed).
 #[derive(Debug, Clone, PartialEq)]
@@ -150,14 +155,14 @@ impl FleetState {
 
     /// All policies in force, in [`Self::agent_types`] order.
     pub async fn policies(&self) -> Result<Vec<VersionedPolicy>, StoreError> {
-        let mut policies = Vec::new();
-        for agent_type in self.agent_types().await? {
-            // A catalog entry whose policy write never landed is not a defined type.
-            if let Some(policy) = self.policy(&agent_type).await? {
-                policies.push(policy);
-            }
-        }
-        Ok(policies)
+        let types = self.agent_types().await?;
+        // Read side by side (one after another, each type cost a store round trip), at most
+        // `POLICY_READS_AT_ONCE` in flight, in the catalogue's order.
+        let reads: Vec<_> = types.iter().map(|agent_type| self.policy(agent_type)).collect();
+        let policies: Vec<Option<VersionedPolicy>> =
+            futures::stream::iter(reads).buffered(POLICY_READS_AT_ONCE).try_collect().await?;
+        // A catalog entry whose policy write never landed is not a defined type.
+        Ok(policies.into_iter().flatten().collect())
     }
 
     /// Replaces the policy if it is still at `expected_version`; fails with `ConditionFailed`
