@@ -9,6 +9,8 @@
 //! - API: `commander serve` on loopback loaded by `wrk` (`--connections` keep-alive connections
 //!   for `--seconds` per route), against a bare axum server answering `GET /` in the same run.
 
+mod tick;
+
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
@@ -39,6 +41,9 @@ struct Args {
     /// Keep-alive connections `wrk` holds open.
     #[arg(long, default_value_t = 32)]
     connections: usize,
+    /// Agent types in the tick at scale (besides the five built-in ones).
+    #[arg(long, default_value_t = 1000)]
+    tick_types: usize,
     /// The `wrk` binary.
     #[arg(long, default_value = "wrk")]
     wrk: PathBuf,
@@ -354,7 +359,7 @@ async fn api_throughput(args: &Args, out: &mut String) -> anyhow::Result<()> {
     // Replicas with room for every selection the load makes.
     for i in 0..10 {
         let beat = json!({"agent_type": "detection", "replica_id": format!("r{i}"), "region": "us-east-1",
-                          "load": 0, "capacity": 100_000_000, "healthy": true, "performance_score": 0.9});
+                          "load": 0, "capacity": 100_000, "healthy": true, "performance_score": 0.9});
         let status = send_once(&commander_addr, hyper::Method::POST, "/replicas/heartbeat", &beat).await?;
         if !status.is_success() {
             bail!("the heartbeat that sets up the load was refused: {status}");
@@ -429,6 +434,25 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("first status under {} ms of store latency x {}", STORE_LATENCY.as_millis(), args.runs);
     first_status_under_latency(&args, &mut out).await?;
     let _ = writeln!(out);
+    eprintln!(
+        "one tick over {} agent types under {} ms of store latency",
+        args.tick_types,
+        STORE_LATENCY.as_millis()
+    );
+    let relay = integration_tests::relay::Relay::start(&args.dynamodb).await;
+    relay.set_delay(STORE_LATENCY);
+    let t = tick::tick_at_scale(&args.dynamodb, &relay, args.tick_types).await?;
+    let _ = writeln!(
+        out,
+        "| one tick: agent types x regions | seconds | store requests | per type | evaluated | failed |\n|---|---|---|---|---|---|\n| {} x {} | {:.1} | {} | {:.1} | {} | {} |\n",
+        t.types,
+        t.regions,
+        t.seconds,
+        t.requests,
+        t.requests as f64 / t.types.max(1) as f64,
+        t.evaluated,
+        t.failed,
+    );
     eprintln!("local API under load: {} connections, {} s per route", args.connections, args.seconds);
     api_throughput(&args, &mut out).await?;
     print!("{out}");
