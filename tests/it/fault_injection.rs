@@ -101,6 +101,8 @@ async fn the_api_answers_503_while_the_store_is_away_and_recovers_without_a_rest
     let before = stored_policy().await;
 
     relay.set(false);
+    // The status read before the outage is a second old: the next one goes to the store.
+    clock.advance(chrono::Duration::seconds(1));
     // A change that would be accepted were the store there.
     let policy = json!({"version": before.map_or(0, |(_, v)| v), "min_replicas": 3, "max_replicas": 9, "target_utilization": 0.7,
         "scale_up_threshold": 0.8, "scale_down_threshold": 0.3, "cooldown_period": 300,

@@ -159,7 +159,9 @@ async fn performance_metrics_show_pools_caches_and_query_times_of_a_serving_suit
     let env = [("COMMANDER_LAMBDA_ENDPOINT", lambda.as_str()), ("COMMANDER_CACHE_AGENT_CONFIGS", "100/0")];
     let server = start_with_env(&["--memory".as_ref()], &env).await;
     for _ in 0..10 {
+        // (The status is read once a second at most; the policies list reads every policy.)
         assert_eq!(server.request("GET", "/scaling/status", None).await.0, 200);
+        assert_eq!(server.request("GET", "/scaling/policies", None).await.0, 200);
         assert_eq!(server.request("GET", "/cost/prices", None).await.0, 200);
     }
     let (status, warm) = server.request("POST", "/lambda/warm", Some(&json!(["detection-agent"]))).await;
