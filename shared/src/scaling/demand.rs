@@ -162,6 +162,13 @@ impl DemandMinutes {
         DemandWindow::of(&self.0.iter().map(|(_, m)| *m).collect::<Vec<_>>())
     }
 
+    /// Incidents served in the last full minute before `now`: the window (two minutes or more,
+    /// ending with `now`'s) always holds it, so the status reads it here instead of again.
+    pub fn served_last_minute(&self, now: DateTime<Utc>) -> f64 {
+        let minute = minute_of(now) - Duration::minutes(1);
+        self.0.iter().find(|(at, _)| *at == minute).map_or(0.0, |(_, m)| m.served.total())
+    }
+
     /// Refused incidents not yet answered by a scale-up, in the busiest minute: `answered` holds
     /// the refused count of each minute that a scale-up already accounted for.
     pub fn fresh_refused(&self, answered: &BTreeMap<String, f64>) -> f64 {
@@ -439,6 +446,10 @@ mod tests {
         assert!((w.served.high - 20.0).abs() < 1e-9, "{w:?}");
         let next = now + Duration::minutes(1);
         assert!((a.served_last_minute(&t(), next).await.unwrap() - 20.0).abs() < 1e-9);
+        // The window read a minute on holds the same count: the status reads it from there.
+        let minutes = a.minutes(&t(), next).await.unwrap();
+        assert!((minutes.served_last_minute(next) - 20.0).abs() < 1e-9, "{minutes:?}");
+        assert!(minutes.served_last_minute(now).abs() < 1e-9, "nothing was served the minute before");
     }
 
     async fn ledger_window(ledger: &DemandLedger, now: DateTime<Utc>) -> DemandWindow {

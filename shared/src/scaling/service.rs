@@ -719,4 +719,15 @@ impl Scaler {
     ) -> Result<DemandWindow, StoreError> {
         self.demand.window(agent_type, now).await
     }
+
+    /// The demand the evaluation reads for `agent_type` and the incidents it served in the last
+    /// full minute, from one read of the window (the status shows both).
+    pub async fn demand_and_rate(
+        &self,
+        agent_type: &AgentType,
+        now: DateTime<Utc>,
+    ) -> Result<(DemandWindow, f64), StoreError> {
+        let minutes = self.demand.minutes(agent_type, now).await?;
+        Ok((minutes.window(), minutes.served_last_minute(now)))
+    }
 }

@@ -181,11 +181,10 @@ pub(crate) async fn scaling_status(state: &AppState) -> Result<ScalingStatus, Ap
     // Every read after the policies at once (not one kind of read after another): the answer
     // takes the store's round trip a few times, not once per kind of read.
     let types = || policies.iter().map(|p| &p.agent_type);
-    let (replica_sets, scaling_states, rates, demands, pauses, marks, events) = tokio::try_join!(
+    let (replica_sets, scaling_states, activity, pauses, marks, events) = tokio::try_join!(
         try_join_all(types().map(|t| state.fleet.replicas(t))),
         try_join_all(types().map(|t| state.fleet.scaling_state(t))),
-        try_join_all(types().map(|t| state.assignments.incidents_per_minute(t, now))),
-        try_join_all(types().map(|t| state.scaler.demand(t, now))),
+        try_join_all(types().map(|t| state.scaler.demand_and_rate(t, now))),
         try_join_all(types().map(|t| state.fleet.pause(t))),
         state.fleet.region_health(&state.config.regions),
         try_join_all(state.config.regions.iter().map(|r| state.fleet.region_events(r, 5))),
@@ -217,8 +216,7 @@ pub(crate) async fn scaling_status(state: &AppState) -> Result<ScalingStatus, Ap
     let mut scaling_metrics = BTreeMap::new();
     let mut scaling_policies = BTreeMap::new();
     let mut replica_distribution = BTreeMap::new();
-    let activity = rates.into_iter().zip(demands);
-    for (((policy, replicas), (scaling, _)), (rate, demand)) in
+    for (((policy, replicas), (scaling, _)), (demand, rate)) in
         policies.into_iter().zip(replica_sets).zip(scaling_states).zip(activity)
     {
         let mut by_region: BTreeMap<String, RegionReplicas> =
