@@ -18,7 +18,7 @@ use super::alarms::{AlarmChanges, AlarmSettings, AlarmSpec, Alarms, alarms_for, 
 use super::cost_gate::{CostGate, Spend};
 use super::demand::{DemandLedger, DemandWindow};
 use super::plan::{Evaluation, PlanInput, plan};
-use super::records::{MarkSource, RegionEvent, Trigger};
+use super::records::{AgentScalingState, MarkSource, RegionEvent, Trigger};
 use super::region_health::{HealthChange, HealthSettings, RegionEvidence, assess, is_silent};
 use super::regions::RegionView;
 use super::signals::{AgentMetrics, LambdaAgents, LambdaFigures, Observed, Signal, lambda_replicas};
@@ -404,7 +404,7 @@ impl Scaler {
         let shared = self.shared_inputs(now).await?;
         let policy = self.policy(&request.agent_type).await?;
         let observed = self.observe(&request.agent_type, self.signal_of(&policy), now).await?;
-        self.evaluate_with(request, &policy, &observed, &shared, now).await
+        self.evaluate_with(request, &policy, &observed, &shared, None, now).await
     }
 
     /// Evaluates several requests one after another, reading the region marks and the spend
@@ -422,7 +422,7 @@ impl Scaler {
             .map(|request| async move {
                 let policy = self.policy(&request.agent_type).await?;
                 let observed = self.observe(&request.agent_type, self.signal_of(&policy), now).await?;
-                self.evaluate_with(request, &policy, &observed, shared, now).await
+                self.evaluate_with(request, &policy, &observed, shared, None, now).await
             })
             .collect();
         futures::stream::iter(evaluations).buffered(TYPES_AT_ONCE).try_collect().await
@@ -455,14 +455,15 @@ impl Scaler {
             .collect();
         let observed: Vec<Observed> =
             futures::stream::iter(reads).buffered(TYPES_AT_ONCE).try_collect().await?;
-        let region_changes = self.judge_regions(&policies, &observed, figures, now).await?;
+        let (region_changes, states) = self.judge_regions(&policies, &observed, figures, now).await?;
         let shared = &self.shared_inputs(now).await?;
         let evaluations: Vec<_> = policies
             .iter()
             .zip(&observed)
-            .map(|(policy, seen)| async move {
+            .zip(states)
+            .map(|((policy, seen), known)| async move {
                 let request = ScalingRequest::tick(policy.agent_type.clone());
-                (policy, self.evaluate_with(&request, policy, seen, shared, now).await)
+                (policy, self.evaluate_with(&request, policy, seen, shared, known, now).await)
             })
             .collect();
         let evaluated: Vec<_> = futures::stream::iter(evaluations).buffered(TYPES_AT_ONCE).collect().await;
@@ -485,14 +486,16 @@ impl Scaler {
     }
 
     /// Marks regions whose replicas went silent or whose Lambda agents fail, clears the marks
-    /// of regions that have looked well for the hold-down, and records each change.
+    /// of regions that have looked well for the hold-down, and records each change. Answers the
+    /// changes and each type's scaling state as it read them (none for a type not available),
+    /// which the evaluation then starts from.
     async fn judge_regions(
         &self,
         policies: &[VersionedPolicy],
         observed: &[Observed],
         figures: &BTreeMap<Region, BTreeMap<String, LambdaFigures>>,
         now: DateTime<Utc>,
-    ) -> Result<Vec<RegionEvent>, StoreError> {
+    ) -> Result<(Vec<RegionEvent>, Vec<Option<(AgentScalingState, u64)>>), StoreError> {
         let live: Vec<BTreeMap<Region, u32>> = observed.iter().map(Observed::live_by_region).collect();
         let live_in = |region: &Region| -> u32 { live.iter().filter_map(|l| l.get(region)).sum() };
         let everywhere: u32 = self.regions.iter().map(live_in).sum();
@@ -506,12 +509,13 @@ impl Scaler {
                 if !seen.available {
                     return Ok(None);
                 }
-                self.fleet.scaling_state(&policy.agent_type).await.map(|(state, _)| Some(state))
+                self.fleet.scaling_state(&policy.agent_type).await.map(Some)
             })
             .collect();
-        let states: Vec<_> = futures::stream::iter(reads).buffered(TYPES_AT_ONCE).try_collect().await?;
-        for (((policy, seen), live), state) in policies.iter().zip(observed).zip(&live).zip(states) {
-            let Some(state) = state else { continue };
+        let states: Vec<Option<(AgentScalingState, u64)>> =
+            futures::stream::iter(reads).buffered(TYPES_AT_ONCE).try_collect().await?;
+        for (((policy, seen), live), state) in policies.iter().zip(observed).zip(&live).zip(&states) {
+            let Some((state, _)) = state else { continue };
             for (region, found) in &mut evidence {
                 match seen.signal {
                     Signal::Heartbeats => {
@@ -566,15 +570,19 @@ impl Scaler {
                 changes.push(event);
             }
         }
-        Ok(changes)
+        Ok((changes, states))
     }
 
+    /// Evaluates one type. `known` is its scaling state as this run already read it (the tick
+    /// reads it to judge regions): the first attempt uses it instead of reading it again; the
+    /// write is conditional on its version either way, so a stale one only costs a retry.
     async fn evaluate_with(
         &self,
         request: &ScalingRequest,
         policy: &VersionedPolicy,
         observed: &Observed,
         shared: &SharedInputs,
+        mut known: Option<(AgentScalingState, u64)>,
         now: DateTime<Utc>,
     ) -> Result<Evaluation, ScalingError> {
         let SharedInputs { regions, spend } = shared;
@@ -588,7 +596,10 @@ impl Scaler {
             if attempt > 0 {
                 tokio::time::sleep(StdDuration::from_millis(u64::from(attempt.min(10)) * 5)).await;
             }
-            let (state, version) = self.fleet.scaling_state(agent_type).await?;
+            let (state, version) = match known.take() {
+                Some(read) => read,
+                None => self.fleet.scaling_state(agent_type).await?,
+            };
             let planned = plan(&PlanInput {
                 agent_type,
                 policy,
@@ -688,7 +699,7 @@ impl Scaler {
     async fn repeated_alarm(
         &self,
         request: &ScalingRequest,
-        state: &super::records::AgentScalingState,
+        state: &AgentScalingState,
         mut evaluation: Evaluation,
         at: DateTime<Utc>,
         last: DateTime<Utc>,
