@@ -407,8 +407,8 @@ impl Scaler {
         self.evaluate_with(request, &policy, &observed, &shared, None, now).await
     }
 
-    /// Evaluates several requests one after another, reading the region marks and the spend
-    /// once for all of them.
+    /// Evaluates several requests, [`TYPES_AT_ONCE`] at a time, reading the region marks and the
+    /// spend once for all of them; the answers are in the requests' order.
     pub async fn evaluate_many(
         &self,
         requests: &[ScalingRequest],
