@@ -407,7 +407,7 @@ impl Scaler {
         self.evaluate_with(request, &policy, &observed, &shared, None, now).await
     }
 
-    /// Evaluates several requests, [`TYPES_AT_ONCE`] at a time, reading the region marks and the
+    /// Evaluates several requests, 16 at a time (`TYPES_AT_ONCE`), reading the region marks and the
     /// spend once for all of them; the answers are in the requests' order.
     pub async fn evaluate_many(
         &self,
