@@ -722,15 +722,6 @@ impl Scaler {
         Ok(evaluation)
     }
 
-    /// The demand the evaluation reads for `agent_type` (for the status).
-    pub async fn demand(
-        &self,
-        agent_type: &AgentType,
-        now: DateTime<Utc>,
-    ) -> Result<DemandWindow, StoreError> {
-        self.demand.window(agent_type, now).await
-    }
-
     /// The demand the evaluation reads for `agent_type` and the incidents it served in the last
     /// full minute, from one read of the window (the status shows both).
     pub async fn demand_and_rate(
