@@ -115,53 +115,6 @@ async fn every_path_the_script_calls_is_a_route_of_this_api() {
     }
 }
 
-/// The store refuses the audit trail's reads: a store that fails one access pattern.
-#[derive(Debug)]
-struct AuditUnreadable(shared::store::MemoryStore);
-
-#[async_trait::async_trait]
-impl shared::store::Store for AuditUnreadable {
-    async fn get(
-        &self,
-        key: &shared::store::Key,
-    ) -> Result<Option<shared::store::Item>, shared::store::StoreError> {
-        self.0.get(key).await
-    }
-    async fn put(
-        &self,
-        item: shared::store::Item,
-        condition: shared::store::Condition,
-    ) -> Result<(), shared::store::StoreError> {
-        self.0.put(item, condition).await
-    }
-    async fn update(
-        &self,
-        key: &shared::store::Key,
-        update: shared::store::Update,
-    ) -> Result<shared::store::Item, shared::store::StoreError> {
-        self.0.update(key, update).await
-    }
-    async fn query(
-        &self,
-        query: &shared::store::Query,
-    ) -> Result<shared::store::Page, shared::store::StoreError> {
-        if query.pk == shared::table::AUDIT {
-            return Err(shared::store::StoreError::Unavailable { message: "throttled".into(), source: None });
-        }
-        self.0.query(query).await
-    }
-    async fn delete(
-        &self,
-        key: &shared::store::Key,
-        condition: shared::store::Condition,
-    ) -> Result<(), shared::store::StoreError> {
-        self.0.delete(key, condition).await
-    }
-    async fn batch_put(&self, items: Vec<shared::store::Item>) -> Result<(), shared::store::StoreError> {
-        self.0.batch_put(items).await
-    }
-}
-
 fn json(served: &Served) -> serde_json::Value {
     serde_json::from_str(&served.text).unwrap_or_else(|e| panic!("{e}: {}", served.text))
 }
@@ -171,8 +124,14 @@ fn json(served: &Served) -> serde_json::Value {
 #[tokio::test]
 async fn the_summary_is_every_read_of_the_dashboard_in_one_answer() {
     let clock = integration_tests::test_clock();
-    let store = std::sync::Arc::new(AuditUnreadable(shared::store::MemoryStore::new(clock.clone())));
-    let app = common::app_on(store, clock);
+    // The store refuses the audit trail's reads, and only those.
+    let store = common::Watched::new(clock.clone(), |request, partition| {
+        if request == "query" && partition == shared::table::AUDIT {
+            return Err(shared::store::StoreError::Unavailable { message: "throttled".into(), source: None });
+        }
+        Ok(())
+    });
+    let app = common::app_on(std::sync::Arc::new(store), clock);
     let summary = fetch(&app.router, Method::GET, "/summary").await;
     assert_eq!(summary.status, StatusCode::OK, "{}", summary.text);
     assert_eq!(header(&summary, header::CONTENT_TYPE), "application/json");

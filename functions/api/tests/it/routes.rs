@@ -846,81 +846,24 @@ async fn status_shows_this_containers_writes_at_once_and_anothers_within_a_secon
     assert_eq!(count(&one.get("/scaling/status").await.body), 3);
 }
 
-/// Counts the store requests made through it.
-#[derive(Debug)]
-struct Counting {
-    inner: shared::store::MemoryStore,
-    requests: std::sync::atomic::AtomicUsize,
-}
-
-impl Counting {
-    fn count(&self) {
-        self.requests.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
-#[async_trait::async_trait]
-impl shared::store::Store for Counting {
-    async fn get(
-        &self,
-        key: &shared::store::Key,
-    ) -> Result<Option<shared::store::Item>, shared::store::StoreError> {
-        self.count();
-        self.inner.get(key).await
-    }
-    async fn put(
-        &self,
-        item: shared::store::Item,
-        condition: shared::store::Condition,
-    ) -> Result<(), shared::store::StoreError> {
-        self.count();
-        self.inner.put(item, condition).await
-    }
-    async fn update(
-        &self,
-        key: &shared::store::Key,
-        update: shared::store::Update,
-    ) -> Result<shared::store::Item, shared::store::StoreError> {
-        self.count();
-        self.inner.update(key, update).await
-    }
-    async fn query(
-        &self,
-        query: &shared::store::Query,
-    ) -> Result<shared::store::Page, shared::store::StoreError> {
-        self.count();
-        self.inner.query(query).await
-    }
-    async fn delete(
-        &self,
-        key: &shared::store::Key,
-        condition: shared::store::Condition,
-    ) -> Result<(), shared::store::StoreError> {
-        self.count();
-        self.inner.delete(key, condition).await
-    }
-    async fn batch_put(&self, items: Vec<shared::store::Item>) -> Result<(), shared::store::StoreError> {
-        self.count();
-        self.inner.batch_put(items).await
-    }
-}
-
 /// What one status costs the store for the five built-in types in four regions: each type's
 /// policy, replicas, scaling state, pause and demand window (eight sharded partitions, read once
 /// for both the window and the last minute's rate), and each region's health and events.
 #[tokio::test]
 async fn a_status_reads_each_thing_once() {
     let clock = integration_tests::test_clock();
-    let store = Arc::new(Counting {
-        inner: shared::store::MemoryStore::new(clock.clone()),
-        requests: std::sync::atomic::AtomicUsize::new(0),
+    let requests = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = Arc::clone(&requests);
+    let store = common::Watched::new(clock.clone(), move |_, _| {
+        counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
     });
-    let app = common::app_on(store.clone(), clock);
+    let app = common::app_on(Arc::new(store), clock);
     let beat = heartbeat("detection", "det-1", "us-east-1", 1.0);
     assert_eq!(app.json(Method::POST, "/replicas/heartbeat", &beat).await.status, StatusCode::OK);
-    let before = store.requests.load(std::sync::atomic::Ordering::SeqCst);
+    let before = requests.load(std::sync::atomic::Ordering::SeqCst);
     assert_eq!(app.get("/scaling/status").await.status, StatusCode::OK);
-    let made = store.requests.load(std::sync::atomic::Ordering::SeqCst) - before;
+    let made = requests.load(std::sync::atomic::Ordering::SeqCst) - before;
     // 1 catalogue query + 5 x (policy, replicas, state, pause, 8 demand shards) + 4 x (health, events).
     assert!(made <= 1 + 5 * 12 + 4 * 2, "{made} store requests for one status");
 }

@@ -118,3 +118,74 @@ pub async fn assert_refused(app: &App, cases: Vec<Case>) {
 pub fn app_on(store: Arc<dyn shared::store::Store>, clock: Arc<ManualClock>) -> App {
     App { router: api::router(api::AppState::new(store, clock.clone(), Config::default())), clock }
 }
+
+/// What [`Watched`] runs before each request: its name and partition in, `Err` to refuse it.
+type Before = dyn Fn(&str, &str) -> Result<(), shared::store::StoreError> + Send + Sync;
+
+/// The in-memory store with a look at every request first: `before` sees each request's name
+/// (`get`, `put`, `update`, `query`, `delete`, `batch_put`) and partition, and may refuse it.
+pub struct Watched {
+    pub inner: MemoryStore,
+    before: Box<Before>,
+}
+
+impl std::fmt::Debug for Watched {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watched").field("inner", &self.inner).finish_non_exhaustive()
+    }
+}
+
+impl Watched {
+    pub fn new(
+        clock: Arc<ManualClock>,
+        before: impl Fn(&str, &str) -> Result<(), shared::store::StoreError> + Send + Sync + 'static,
+    ) -> Self {
+        Self { inner: MemoryStore::new(clock), before: Box::new(before) }
+    }
+}
+
+#[async_trait::async_trait]
+impl shared::store::Store for Watched {
+    async fn get(
+        &self,
+        key: &shared::store::Key,
+    ) -> Result<Option<shared::store::Item>, shared::store::StoreError> {
+        (self.before)("get", &key.pk)?;
+        self.inner.get(key).await
+    }
+    async fn put(
+        &self,
+        item: shared::store::Item,
+        condition: shared::store::Condition,
+    ) -> Result<(), shared::store::StoreError> {
+        (self.before)("put", &item.key.pk)?;
+        self.inner.put(item, condition).await
+    }
+    async fn update(
+        &self,
+        key: &shared::store::Key,
+        update: shared::store::Update,
+    ) -> Result<shared::store::Item, shared::store::StoreError> {
+        (self.before)("update", &key.pk)?;
+        self.inner.update(key, update).await
+    }
+    async fn query(
+        &self,
+        query: &shared::store::Query,
+    ) -> Result<shared::store::Page, shared::store::StoreError> {
+        (self.before)("query", &query.pk)?;
+        self.inner.query(query).await
+    }
+    async fn delete(
+        &self,
+        key: &shared::store::Key,
+        condition: shared::store::Condition,
+    ) -> Result<(), shared::store::StoreError> {
+        (self.before)("delete", &key.pk)?;
+        self.inner.delete(key, condition).await
+    }
+    async fn batch_put(&self, items: Vec<shared::store::Item>) -> Result<(), shared::store::StoreError> {
+        (self.before)("batch_put", items.first().map_or("", |i| i.key.pk.as_str()))?;
+        self.inner.batch_put(items).await
+    }
+}
