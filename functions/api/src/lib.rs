@@ -103,7 +103,7 @@ pub fn router_with(state: AppState, access_log: AccessLog) -> Router {
         .route("/openapi.json", get(openapi::document));
     // The summary reads the other routes themselves (without the layers below, inside which the
     // summary request itself runs).
-    let reads = routes::summary::Reads(app.clone().with_state(state.clone()));
+    let reads = routes::summary::Reads::new(app.clone(), state.clone());
     let app = app
         .route("/summary", get(routes::summary::summary).layer(axum::Extension(reads)))
         .fallback(not_found)

@@ -6,6 +6,7 @@
 //! while the others are still answered.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
 
 use axum::body::Body;
 use axum::extract::Extension;
@@ -30,9 +31,24 @@ pub const PARTS: &[(&str, &str)] = &[
 ];
 
 /// The routes the parts are read from (the API's own, without its outer layers: the summary
-/// request already runs inside them).
+/// request already runs inside them), given their state on the first summary, not at the
+/// container's start (that converts every route again, which a cold start need not pay).
 #[derive(Debug, Clone)]
-pub struct Reads(pub Router);
+pub struct Reads {
+    routes: Router<crate::AppState>,
+    state: crate::AppState,
+    ready: Arc<OnceLock<Router>>,
+}
+
+impl Reads {
+    pub fn new(routes: Router<crate::AppState>, state: crate::AppState) -> Self {
+        Self { routes, state, ready: Arc::default() }
+    }
+
+    fn router(&self) -> Router {
+        self.ready.get_or_init(|| self.routes.clone().with_state(self.state.clone())).clone()
+    }
+}
 
 /// One answer per part: the part's body, or its problem.
 #[derive(Debug, Serialize, ToSchema)]
@@ -53,7 +69,8 @@ pub struct Summary {
     responses(
         (status = 200, body = Summary),
     ))]
-pub async fn summary(Extension(Reads(routes)): Extension<Reads>) -> Json<Summary> {
+pub async fn summary(Extension(reads): Extension<Reads>) -> Json<Summary> {
+    let routes = reads.router();
     let answers = join_all(PARTS.iter().map(|&(name, path)| {
         let routes = routes.clone();
         async move { (name, read(routes, path).await) }
