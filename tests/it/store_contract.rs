@@ -101,6 +101,43 @@ mod cases {
         assert_eq!(s.get(&Key::new("Q", "A")).await.unwrap(), None);
     }
 
+    pub async fn get_many_answers_in_the_order_asked(f: Fixture) {
+        let s = f.store.as_ref();
+        assert_eq!(s.get_many(&[]).await.unwrap(), Vec::<Option<Item>>::new());
+        // More keys than one BatchGetItem takes, over several partitions, some absent, one
+        // expired and one asked for twice.
+        let written: Vec<Item> =
+            (0..150).map(|i| item(&format!("P{}", i % 3), &format!("{i:03}"), json!({"i": i}))).collect();
+        s.batch_put(written).await.unwrap();
+        let soon = f.clock.now() + Duration::seconds(30);
+        s.put(item("P0", "gone", json!({"v": 1})).with_ttl(soon), Condition::Always).await.unwrap();
+        f.clock.advance(Duration::seconds(30));
+        let mut keys: Vec<Key> =
+            (0..150).rev().map(|i| Key::new(format!("P{}", i % 3), format!("{i:03}"))).collect();
+        keys.insert(10, Key::new("P0", "absent"));
+        keys.insert(20, Key::new("P0", "gone"));
+        keys.push(Key::new("P1", "001"));
+        let read = s.get_many(&keys).await.unwrap();
+        assert_eq!(read.len(), keys.len(), "one answer per key asked");
+        for (key, got) in keys.iter().zip(&read) {
+            match key.sk.parse::<i64>() {
+                Ok(i) => {
+                    let got = got.as_ref().unwrap_or_else(|| panic!("{key:?} was written"));
+                    assert_eq!(&got.key, key);
+                    assert_eq!(got.attrs["i"], json!(i), "{key:?} answers its own item");
+                }
+                Err(_) => assert_eq!(got, &None, "{key:?} is absent or expired"),
+            }
+        }
+        let too_many: Vec<Key> =
+            (0..=shared::store::MAX_GET_MANY).map(|i| Key::new("P", format!("{i}"))).collect();
+        assert!(matches!(s.get_many(&too_many).await, Err(StoreError::Invalid(_))), "past the bound");
+        assert!(
+            matches!(s.get_many(&[Key::new("", "A")]).await, Err(StoreError::Invalid(_))),
+            "a key no backend takes"
+        );
+    }
+
     pub async fn conditional_put(f: Fixture) {
         let s = f.store.as_ref();
         let v1 = item("P", "A", json!({"v": "one"})).with_version(1);
@@ -484,6 +521,7 @@ macro_rules! contract_on_every_backend {
 
 contract_on_every_backend!(
     get_and_put,
+    get_many_answers_in_the_order_asked,
     conditional_put,
     update_adds_atomically,
     conditional_update,

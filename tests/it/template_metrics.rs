@@ -1,5 +1,6 @@
 //! The stack's alarms and dashboard (template.yaml) watch the metrics the code writes, by the
-//! names the code gives them: renaming one in code without the template fails here.
+//! names the code gives them: renaming one in code without the template fails here. Its roles
+//! grant the state-table calls the code makes.
 
 fn template() -> String {
     std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap()
@@ -43,5 +44,31 @@ fn the_dashboard_draws_the_metrics_the_functions_write() {
     }
     for metric in [shared::cost::sweep::HOURLY_COST_METRIC, scaler::metrics::REGION_FAILOVERS] {
         assert!(template.contains(&format!("\"{metric}\"")), "the dashboard does not draw {metric}");
+    }
+}
+
+/// The DynamoDB actions every function's state-table statement must grant: the reads the shared
+/// store makes on any read path (GetItem, BatchGetItem for `Store::get_many`, Query) and the
+/// writes every function makes. A read path that starts batching must not meet AccessDenied
+/// only once deployed.
+const STATE_TABLE_ACTIONS: [&str; 6] = [
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:Query",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+];
+
+#[test]
+fn every_function_may_make_the_stores_reads_and_writes() {
+    let template = template();
+    let statements: Vec<&str> = template.split("- Sid: StateTableReadWrite\n").skip(1).collect();
+    assert_eq!(statements.len(), 4, "one state-table statement per function");
+    for statement in statements {
+        let actions = statement.split("Resource:").next().unwrap_or_default();
+        for action in STATE_TABLE_ACTIONS {
+            assert!(actions.contains(&format!("- {action}\n")), "a function may not {action}:\n{actions}");
+        }
     }
 }

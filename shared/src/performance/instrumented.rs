@@ -35,6 +35,14 @@ impl Store for InstrumentedStore {
         result
     }
 
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        let pattern = keys.first().map_or_else(|| "EMPTY".to_owned(), |k| pattern_of(&k.pk, Some(&k.sk)));
+        let started = Instant::now();
+        let result = self.inner.get_many(keys).await;
+        self.done("get_many", &pattern, started, &result);
+        result
+    }
+
     async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
         let pattern = pattern_of(&item.key.pk, Some(&item.key.sk));
         let started = Instant::now();

@@ -1,4 +1,4 @@
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -7,13 +7,17 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, ConsumedCapacity, KeySchemaElement, KeyType,
-    PutRequest, ReturnConsumedCapacity, ReturnValue, ScalarAttributeType, TimeToLiveSpecification,
-    WriteRequest,
+    KeysAndAttributes, PutRequest, ReturnConsumedCapacity, ReturnValue, ScalarAttributeType,
+    TimeToLiveSpecification, WriteRequest,
 };
+use futures::{StreamExt, TryStreamExt};
 use serde_json::{Map, Value};
 
 use super::item::{PK, SK, TTL, VERSION, number, validate_key};
-use super::{Condition, Item, Key, Page, Query, SortKey, Store, StoreError, Update, local};
+use super::{
+    Condition, GET_MANY_BATCH, Item, Key, Page, Query, SortKey, Store, StoreError, Update, check_get_many,
+    local,
+};
 use crate::clock::Clock;
 
 type Attributes = HashMap<String, AttributeValue>;
@@ -29,6 +33,8 @@ struct ConditionExpression {
 const BATCH_SIZE: usize = 25;
 /// Attempts at a batch's unprocessed items before giving up.
 const BATCH_ATTEMPTS: u32 = 8;
+/// BatchGetItem requests of one `get_many` call in flight at once.
+const READ_BATCHES_AT_ONCE: usize = 4;
 /// Attempts at an update racing with the expiry of the item it updates.
 const UPDATE_ATTEMPTS: u32 = 5;
 
@@ -192,6 +198,52 @@ impl DynamoStore {
         }
     }
 
+    /// Reads up to [`GET_MANY_BATCH`] distinct keys with BatchGetItem, asking again for the keys
+    /// DynamoDB leaves unprocessed (throttling, or the 16 MB answer limit): at once while each
+    /// answer brings something, backing off when one brings nothing.
+    async fn read_batch(&self, keys: Vec<Key>) -> Result<Vec<Item>, StoreError> {
+        let pattern_pk = keys.first().map_or_else(|| "EMPTY".to_owned(), |k| k.pk.clone());
+        let mut wanted = KeysAndAttributes::builder()
+            .set_keys(Some(keys.iter().map(key_attributes).collect()))
+            .consistent_read(true)
+            .build()
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let mut found = Vec::with_capacity(keys.len());
+        let mut idle = 0;
+        while idle < BATCH_ATTEMPTS {
+            if idle > 0 {
+                tokio::time::sleep(Duration::from_millis(25 << idle.min(6))).await;
+            }
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(self.table.as_ref(), wanted.clone())
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
+                .send()
+                .await
+                .map_err(classify)?;
+            for capacity in out.consumed_capacity() {
+                self.consumed("get_many", &pattern_pk, None, Some(capacity));
+            }
+            let answered = out.responses.and_then(|mut r| r.remove(self.table.as_ref())).unwrap_or_default();
+            idle = if answered.is_empty() { idle + 1 } else { 0 };
+            for attrs in answered {
+                found.push(from_attributes(attrs)?);
+            }
+            match out.unprocessed_keys.and_then(|mut u| u.remove(self.table.as_ref())) {
+                Some(rest) if !rest.keys().is_empty() => wanted = rest,
+                _ => return Ok(found),
+            }
+        }
+        Err(StoreError::Unavailable {
+            message: format!(
+                "{} keys still unprocessed after {BATCH_ATTEMPTS} attempts without progress",
+                wanted.keys().len()
+            ),
+            source: None,
+        })
+    }
+
     async fn write_batch(&self, mut requests: Vec<WriteRequest>, pattern_pk: &str) -> Result<(), StoreError> {
         for attempt in 0..BATCH_ATTEMPTS {
             if attempt > 0 {
@@ -241,6 +293,20 @@ impl Store for DynamoStore {
         self.consumed("get", &key.pk, Some(&key.sk), out.consumed_capacity());
         let now = self.clock.now();
         out.item.map(from_attributes).transpose().map(|i| i.filter(|i| i.is_live(now)))
+    }
+
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        check_get_many(keys)?;
+        // BatchGetItem refuses a key given twice: each distinct key is asked for once.
+        let distinct: Vec<Key> = keys.iter().cloned().collect::<BTreeSet<_>>().into_iter().collect();
+        let batches: Vec<_> =
+            distinct.chunks(GET_MANY_BATCH).map(|chunk| self.read_batch(chunk.to_vec())).collect();
+        let pages: Vec<Vec<Item>> =
+            futures::stream::iter(batches).buffer_unordered(READ_BATCHES_AT_ONCE).try_collect().await?;
+        let now = self.clock.now();
+        let by_key: HashMap<Key, Item> =
+            pages.into_iter().flatten().filter(|i| i.is_live(now)).map(|i| (i.key.clone(), i)).collect();
+        Ok(keys.iter().map(|key| by_key.get(key).cloned()).collect())
     }
 
     async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {

@@ -83,6 +83,19 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// The item under `key`, unless absent or expired.
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError>;
 
+    /// The items under `keys`, in the order of `keys` (`None` for an absent or expired one; a
+    /// key given twice answers twice). Reads that a caller needs together go as one request per
+    /// [`GET_MANY_BATCH`] keys to DynamoDB (BatchGetItem) instead of one round trip per key; at
+    /// most [`MAX_GET_MANY`] keys per call.
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        check_get_many(keys)?;
+        let mut items = Vec::with_capacity(keys.len());
+        for key in keys {
+            items.push(self.get(key).await?);
+        }
+        Ok(items)
+    }
+
     /// Writes `item` whole if `condition` holds, else fails with [`StoreError::ConditionFailed`].
     async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError>;
 
@@ -105,6 +118,20 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn purge_expired(&self) -> Result<usize, StoreError> {
         Ok(0)
     }
+}
+
+/// Keys one BatchGetItem request takes at most (DynamoDB's limit).
+pub const GET_MANY_BATCH: usize = 100;
+/// Keys one [`Store::get_many`] call takes at most: the suite's largest read (every policy of a
+/// fleet at its type limit) fits, and a caller with more splits them.
+pub const MAX_GET_MANY: usize = 10 * GET_MANY_BATCH;
+
+/// Refuses a [`Store::get_many`] call past [`MAX_GET_MANY`] keys, or with a key no backend takes.
+pub(crate) fn check_get_many(keys: &[Key]) -> Result<(), StoreError> {
+    if keys.len() > MAX_GET_MANY {
+        return Err(StoreError::Invalid(format!("{} keys in one read; at most {MAX_GET_MANY}", keys.len())));
+    }
+    keys.iter().try_for_each(item::validate_key)
 }
 
 /// Whether stored attributes carry a `ttl` at or before `now` (epoch seconds).

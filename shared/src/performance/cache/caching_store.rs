@@ -149,6 +149,38 @@ impl Store for CachingStore {
         Ok(item)
     }
 
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, StoreError> {
+        // Cached items answer from the cache; the rest go to the backend in one read.
+        let mut answers: Vec<Option<Option<Item>>> = Vec::with_capacity(keys.len());
+        let mut missing = Vec::new();
+        for key in keys {
+            let cached = match self.item_route(key) {
+                Some((_, cache)) => match cache.get(&item_key(key)).await {
+                    Some(Cached::Item(item)) => Some(item),
+                    _ => None,
+                },
+                None => None,
+            };
+            if cached.is_none() {
+                missing.push(key.clone());
+            }
+            answers.push(cached);
+        }
+        let mut read = self.inner.get_many(&missing).await?.into_iter();
+        let mut items = Vec::with_capacity(keys.len());
+        for (key, answer) in keys.iter().zip(answers) {
+            let item = if let Some(item) = answer {
+                item
+            } else {
+                let item = read.next().flatten();
+                self.remember(key, item.clone()).await;
+                item
+            };
+            items.push(item);
+        }
+        Ok(items)
+    }
+
     async fn put(&self, item: Item, condition: Condition) -> Result<(), StoreError> {
         let key = item.key.clone();
         let kept = item.clone();

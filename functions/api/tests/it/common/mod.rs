@@ -153,6 +153,14 @@ impl shared::store::Store for Watched {
         (self.before)("get", &key.pk)?;
         self.inner.get(key).await
     }
+    /// One call is one request, as DynamoDB sees a BatchGetItem (named by its first key).
+    async fn get_many(
+        &self,
+        keys: &[shared::store::Key],
+    ) -> Result<Vec<Option<shared::store::Item>>, shared::store::StoreError> {
+        (self.before)("get_many", keys.first().map_or("", |k| k.pk.as_str()))?;
+        self.inner.get_many(keys).await
+    }
     async fn put(
         &self,
         item: shared::store::Item,
