@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::domain::{AgentType, Severity};
-use crate::store::{Condition, Item, Key, Query, Store, StoreError, Update};
+use crate::store::{Condition, Item, Key, Store, StoreError, Update};
 
 /// How far back an evaluation looks at demand: the minute in progress and the one before.
 pub const WINDOW: Duration = Duration::minutes(2);
@@ -158,6 +158,18 @@ pub fn minute_name(minute: DateTime<Utc>) -> String {
 }
 
 impl DemandMinutes {
+    /// The minutes counted in `items` (the answers to [`window_keys`]; absent shards count
+    /// nothing), each minute's shards added up, oldest first.
+    pub fn of_items(items: &[Option<Item>]) -> Self {
+        let mut minutes: BTreeMap<DateTime<Utc>, MinuteDemand> = BTreeMap::new();
+        for item in items.iter().flatten() {
+            if let Some(at) = minute_of_key(&item.key.sk) {
+                minutes.entry(at).or_default().add(&read_minute(item));
+            }
+        }
+        Self(minutes.into_iter().collect())
+    }
+
     pub fn window(&self) -> DemandWindow {
         DemandWindow::of(&self.0.iter().map(|(_, m)| *m).collect::<Vec<_>>())
     }
@@ -325,28 +337,15 @@ impl DemandLedger {
         Ok(())
     }
 
-    /// The minutes of [`WINDOW`] ending at `now`, oldest first.
+    /// The minutes of [`WINDOW`] ending at `now`, oldest first: one store request for every
+    /// shard of every minute.
     pub async fn minutes(
         &self,
         agent_type: &AgentType,
         now: DateTime<Utc>,
     ) -> Result<DemandMinutes, StoreError> {
-        let first = minute_of(now - WINDOW + Duration::minutes(1));
-        let last = minute_of(now);
-        let store = &self.store;
-        let shards = (0..SHARDS).map(|shard| async move {
-            let (from, to) = (demand_key(agent_type, shard, first), demand_key(agent_type, shard, last));
-            store.query(&Query::partition(from.pk).between(from.sk, to.sk).limit(10)).await
-        });
-        let mut minutes: BTreeMap<DateTime<Utc>, MinuteDemand> = BTreeMap::new();
-        for page in futures::future::try_join_all(shards).await? {
-            for item in &page.items {
-                if let Some(at) = minute_of_key(&item.key.sk) {
-                    minutes.entry(at).or_default().add(&read_minute(item));
-                }
-            }
-        }
-        Ok(DemandMinutes(minutes.into_iter().collect()))
+        let keys = window_keys(agent_type, now);
+        Ok(DemandMinutes::of_items(&self.store.get_many(&keys).await?))
     }
 
     /// The type's demand over the last [`WINDOW`].
@@ -365,12 +364,24 @@ impl DemandLedger {
         now: DateTime<Utc>,
     ) -> Result<f64, StoreError> {
         let minute = minute_of(now) - Duration::minutes(1);
-        let store = &self.store;
-        let shards =
-            (0..SHARDS).map(|shard| async move { store.get(&demand_key(agent_type, shard, minute)).await });
-        let items = futures::future::try_join_all(shards).await?;
+        let keys: Vec<Key> = (0..SHARDS).map(|shard| demand_key(agent_type, shard, minute)).collect();
+        let items = self.store.get_many(&keys).await?;
         Ok(items.iter().flatten().map(|i| read_minute(i).served.total()).sum())
     }
+}
+
+/// The keys of every shard's counters for every minute of [`WINDOW`] ending at `now`: what
+/// [`DemandLedger::minutes`] reads, for a caller that reads them together with other items.
+pub fn window_keys(agent_type: &AgentType, now: DateTime<Utc>) -> Vec<Key> {
+    let first = minute_of(now - WINDOW + Duration::minutes(1));
+    let last = minute_of(now);
+    let mut keys = Vec::with_capacity(SHARDS * 2);
+    let mut minute = first;
+    while minute <= last {
+        keys.extend((0..SHARDS).map(|shard| demand_key(agent_type, shard, minute)));
+        minute += Duration::minutes(1);
+    }
+    keys
 }
 
 fn read_minute(item: &Item) -> MinuteDemand {
@@ -437,8 +448,10 @@ mod tests {
             ledger.served(&t(), Severity::High, None, now).await.unwrap();
         }
         for shard in 0..SHARDS {
-            let page =
-                store.query(&Query::partition(crate::table::demand_partition(&t(), shard))).await.unwrap();
+            let page = store
+                .query(&crate::store::Query::partition(crate::table::demand_partition(&t(), shard)))
+                .await
+                .unwrap();
             let served: f64 = page.items.iter().map(|i| read_minute(i).served.high).sum();
             assert!((2.0..=4.0).contains(&served), "shard {shard} took {served} of 20 counts");
         }

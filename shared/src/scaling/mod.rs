@@ -18,6 +18,7 @@ pub mod service;
 pub mod setup;
 pub mod signals;
 mod state;
+pub mod type_reads;
 
 pub use autoscaler::{
     Decision, Floor, Observation, Recommendation, ScaleEvent, ScalingHistory, decide, decide_with_floor,

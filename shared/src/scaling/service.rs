@@ -16,13 +16,13 @@ use utoipa::ToSchema;
 use super::actuator::Actuator;
 use super::alarms::{AlarmChanges, AlarmSettings, AlarmSpec, Alarms, alarms_for, reconcile};
 use super::cost_gate::{CostGate, Spend};
-use super::demand::{DemandLedger, DemandWindow};
 use super::plan::{Evaluation, PlanInput, plan};
 use super::records::{AgentScalingState, MarkSource, RegionEvent, Trigger};
 use super::region_health::{HealthChange, HealthSettings, RegionEvidence, assess, is_silent};
 use super::regions::RegionView;
 use super::signals::{AgentMetrics, LambdaAgents, LambdaFigures, Observed, Signal, lambda_replicas};
 use super::state::{FleetState, VersionedPolicy};
+use super::type_reads::{TypeReads, read_type, read_types};
 use crate::domain::{AgentType, PerRegion, Proximity, Region, Severity};
 use crate::error::AdapterError;
 use crate::store::StoreError;
@@ -178,7 +178,6 @@ struct SharedInputs {
 #[derive(Debug, Clone)]
 pub struct Scaler {
     fleet: FleetState,
-    demand: DemandLedger,
     regions: Vec<Region>,
     proximity: Proximity,
     gate: CostGate,
@@ -191,7 +190,6 @@ pub struct Scaler {
 impl Scaler {
     pub fn new(fleet: FleetState, regions: Vec<Region>, gate: CostGate, actuator: Arc<dyn Actuator>) -> Self {
         Self {
-            demand: DemandLedger::new(fleet.store()),
             fleet,
             regions,
             proximity: Proximity::published(),
@@ -408,21 +406,25 @@ impl Scaler {
     }
 
     /// Evaluates several requests, 16 at a time (`TYPES_AT_ONCE`), reading the region marks and the
-    /// spend once for all of them; the answers are in the requests' order.
+    /// spend once for all of them and every type's state, pause and demand together (a few types
+    /// per store request); the answers are in the requests' order.
     pub async fn evaluate_many(
         &self,
         requests: &[ScalingRequest],
         now: DateTime<Utc>,
     ) -> Result<Vec<Evaluation>, ScalingError> {
         let shared = &self.shared_inputs(now).await?;
+        let types: Vec<&AgentType> = requests.iter().map(|r| &r.agent_type).collect();
+        let known = read_types(self.fleet.store().as_ref(), &types, now, TYPES_AT_ONCE).await?;
         // The futures made first, then run TYPES_AT_ONCE at a time (a stream mapping a closure over
         // borrowed items makes the whole future not provably `Send`, which axum's handlers need).
         let evaluations: Vec<_> = requests
             .iter()
-            .map(|request| async move {
+            .zip(known)
+            .map(|(request, known)| async move {
                 let policy = self.policy(&request.agent_type).await?;
                 let observed = self.observe(&request.agent_type, self.signal_of(&policy), now).await?;
-                self.evaluate_with(request, &policy, &observed, shared, None, now).await
+                self.evaluate_with(request, &policy, &observed, shared, Some(known), now).await
             })
             .collect();
         futures::stream::iter(evaluations).buffered(TYPES_AT_ONCE).try_collect().await
@@ -455,15 +457,17 @@ impl Scaler {
             .collect();
         let observed: Vec<Observed> =
             futures::stream::iter(reads).buffered(TYPES_AT_ONCE).try_collect().await?;
-        let (region_changes, states) = self.judge_regions(&policies, &observed, figures, now).await?;
+        let types: Vec<&AgentType> = policies.iter().map(|p| &p.agent_type).collect();
+        let known = read_types(self.fleet.store().as_ref(), &types, now, TYPES_AT_ONCE).await?;
+        let region_changes = self.judge_regions(&policies, &observed, &known, figures, now).await?;
         let shared = &self.shared_inputs(now).await?;
         let evaluations: Vec<_> = policies
             .iter()
             .zip(&observed)
-            .zip(states)
+            .zip(known)
             .map(|((policy, seen), known)| async move {
                 let request = ScalingRequest::tick(policy.agent_type.clone());
-                (policy, self.evaluate_with(&request, policy, seen, shared, known, now).await)
+                (policy, self.evaluate_with(&request, policy, seen, shared, Some(known), now).await)
             })
             .collect();
         let evaluated: Vec<_> = futures::stream::iter(evaluations).buffered(TYPES_AT_ONCE).collect().await;
@@ -486,36 +490,27 @@ impl Scaler {
     }
 
     /// Marks regions whose replicas went silent or whose Lambda agents fail, clears the marks
-    /// of regions that have looked well for the hold-down, and records each change. Answers the
-    /// changes and each type's scaling state as it read them (none for a type not available),
-    /// which the evaluation then starts from.
+    /// of regions that have looked well for the hold-down, and records each change. `known`
+    /// holds each type's scaling state as the tick read it.
     async fn judge_regions(
         &self,
         policies: &[VersionedPolicy],
         observed: &[Observed],
+        known: &[TypeReads],
         figures: &BTreeMap<Region, BTreeMap<String, LambdaFigures>>,
         now: DateTime<Utc>,
-    ) -> Result<(Vec<RegionEvent>, Vec<Option<(AgentScalingState, u64)>>), StoreError> {
+    ) -> Result<Vec<RegionEvent>, StoreError> {
         let live: Vec<BTreeMap<Region, u32>> = observed.iter().map(Observed::live_by_region).collect();
         let live_in = |region: &Region| -> u32 { live.iter().filter_map(|l| l.get(region)).sum() };
         let everywhere: u32 = self.regions.iter().map(live_in).sum();
         let mut evidence: Vec<(Region, RegionEvidence)> =
             self.regions.iter().map(|r| (r.clone(), RegionEvidence::default())).collect();
-        // Each available type's decision in force, read side by side.
-        let reads: Vec<_> = policies
-            .iter()
-            .zip(observed)
-            .map(|(policy, seen)| async move {
-                if !seen.available {
-                    return Ok(None);
-                }
-                self.fleet.scaling_state(&policy.agent_type).await.map(Some)
-            })
-            .collect();
-        let states: Vec<Option<(AgentScalingState, u64)>> =
-            futures::stream::iter(reads).buffered(TYPES_AT_ONCE).try_collect().await?;
-        for (((policy, seen), live), state) in policies.iter().zip(observed).zip(&live).zip(&states) {
-            let Some((state, _)) = state else { continue };
+        for (((policy, seen), live), known) in policies.iter().zip(observed).zip(&live).zip(known) {
+            // A type whose signal could not be read proves nothing about any region.
+            if !seen.available {
+                continue;
+            }
+            let (state, _) = &known.state;
             for (region, found) in &mut evidence {
                 match seen.signal {
                     Signal::Heartbeats => {
@@ -570,33 +565,37 @@ impl Scaler {
                 changes.push(event);
             }
         }
-        Ok((changes, states))
+        Ok(changes)
     }
 
-    /// Evaluates one type. `known` is its scaling state as this run already read it (the tick
-    /// reads it to judge regions): the first attempt uses it instead of reading it again; the
-    /// write is conditional on its version either way, so a stale one only costs a retry.
+    /// Evaluates one type. `known` is what this run already read of it (the tick reads every
+    /// type's together); without it, its state, pause and demand are read in one request. The
+    /// first attempt starts from that state; the write is conditional on its version either way,
+    /// so a stale one only costs a retry, which reads the state again.
     async fn evaluate_with(
         &self,
         request: &ScalingRequest,
         policy: &VersionedPolicy,
         observed: &Observed,
         shared: &SharedInputs,
-        mut known: Option<(AgentScalingState, u64)>,
+        known: Option<TypeReads>,
         now: DateTime<Utc>,
     ) -> Result<Evaluation, ScalingError> {
         let SharedInputs { regions, spend } = shared;
         let agent_type = &request.agent_type;
         let policy = &policy.policy;
-        let demand = self.demand.minutes(agent_type, now).await?;
+        let TypeReads { state, pause: paused, demand } = match known {
+            Some(read) => read,
+            None => read_type(self.fleet.store().as_ref(), agent_type, now).await?,
+        };
+        let mut first = Some(state);
         // A paused type is evaluated as a dry run: what it would do, nothing stored or applied.
-        let paused = self.fleet.pause(agent_type).await?;
         let effect = if paused.is_some() { Effect::DryRun } else { request.effect };
         for attempt in 0..ATTEMPTS {
             if attempt > 0 {
                 tokio::time::sleep(StdDuration::from_millis(u64::from(attempt.min(10)) * 5)).await;
             }
-            let (state, version) = match known.take() {
+            let (state, version) = match first.take() {
                 Some(read) => read,
                 None => self.fleet.scaling_state(agent_type).await?,
             };
@@ -720,16 +719,5 @@ impl Scaler {
         evaluation.failovers = Vec::new();
         evaluation.applied = false;
         Ok(evaluation)
-    }
-
-    /// The demand the evaluation reads for `agent_type` and the incidents it served in the last
-    /// full minute, from one read of the window (the status shows both).
-    pub async fn demand_and_rate(
-        &self,
-        agent_type: &AgentType,
-        now: DateTime<Utc>,
-    ) -> Result<(DemandWindow, f64), StoreError> {
-        let minutes = self.demand.minutes(agent_type, now).await?;
-        Ok((minutes.window(), minutes.served_last_minute(now)))
     }
 }

@@ -16,7 +16,7 @@ use super::ScalingPolicy;
 use super::records::{AgentScalingState, Pause, RegionEvent, RegionHealth, ScalingEventRecord};
 use crate::cost::control::CostControl;
 use crate::domain::{AgentType, BuiltinAgentType, Region, Replica, ReplicaId};
-use crate::store::{Condition, Item, Key, Query, Store, StoreError, Update};
+use crate::store::{Condition, GET_MANY_BATCH, Item, Key, Query, Store, StoreError, Update};
 use crate::table;
 
 /// Live replicas one agent type may have. Every id goes into the type's state item (to notice the
@@ -27,8 +27,8 @@ pub const MAX_REPLICAS_PER_TYPE: usize = ScalingPolicy::MAX_REPLICAS as usize;
 /// the scaler's tick read every type, and each has two managed alarms.
 pub const MAX_OPERATOR_TYPES: usize = 45;
 
-/// Policy reads in flight at once when every type's policy is read (a tick, the status).
-const POLICY_READS_AT_ONCE: usize = 32;
+/// Batched policy reads in flight at once when every type's policy is read (a tick, the status).
+const POLICY_READS_AT_ONCE: usize = 4;
 
 /// A policy with the version a writer must quote to change it (0: never changed).
 #[derive(Debug, Clone, PartialEq)]
@@ -96,6 +96,24 @@ pub(crate) fn replica_key(replica: &Replica) -> Key {
     table::replica(&replica.agent_type, &replica.region, replica.replica_id.as_str())
 }
 
+/// The policy stored for `agent_type` as `item`; without one, a builtin's seed default
+/// (version 0) or `None` for an operator-defined type.
+fn policy_in_force(
+    agent_type: &AgentType,
+    item: Option<Item>,
+) -> Result<Option<VersionedPolicy>, StoreError> {
+    if let Some(item) = item {
+        let policy: ScalingPolicy = item.record()?;
+        let version = item.version().unwrap_or(0);
+        return Ok(Some(VersionedPolicy { agent_type: agent_type.clone(), policy, version }));
+    }
+    Ok(agent_type.builtin().map(|_| VersionedPolicy {
+        agent_type: agent_type.clone(),
+        policy: ScalingPolicy::default_for(agent_type),
+        version: 0,
+    }))
+}
+
 /// Typed access to the fleet's policies and replicas.
 #[derive(Debug, Clone)]
 pub struct FleetState {
@@ -115,16 +133,7 @@ impl FleetState {
     /// The policy in force for `agent_type`, or `None` for an operator-defined type nobody has
     /// defined yet.
     pub async fn policy(&self, agent_type: &AgentType) -> Result<Option<VersionedPolicy>, StoreError> {
-        if let Some(item) = self.store.get(&policy_key(agent_type)).await? {
-            let policy: ScalingPolicy = item.record()?;
-            let version = item.version().unwrap_or(0);
-            return Ok(Some(VersionedPolicy { agent_type: agent_type.clone(), policy, version }));
-        }
-        Ok(agent_type.builtin().map(|_| VersionedPolicy {
-            agent_type: agent_type.clone(),
-            policy: ScalingPolicy::default_for(agent_type),
-            version: 0,
-        }))
+        policy_in_force(agent_type, self.store.get(&policy_key(agent_type)).await?)
     }
 
     /// Every known agent type: the builtins, then operator-defined ones in name order.
@@ -153,16 +162,20 @@ impl FleetState {
         }
     }
 
-    /// All policies in force, in [`Self::agent_types`] order.
+    /// All policies in force, in [`Self::agent_types`] order: one store request per hundred
+    /// types (BatchGetItem), at most `POLICY_READS_AT_ONCE` of them in flight.
     pub async fn policies(&self) -> Result<Vec<VersionedPolicy>, StoreError> {
         let types = self.agent_types().await?;
-        // Read side by side (one after another, each type cost a store round trip), at most
-        // `POLICY_READS_AT_ONCE` in flight, in the catalogue's order.
-        let reads: Vec<_> = types.iter().map(|agent_type| self.policy(agent_type)).collect();
-        let policies: Vec<Option<VersionedPolicy>> =
+        let keys: Vec<Key> = types.iter().map(policy_key).collect();
+        let reads: Vec<_> = keys.chunks(GET_MANY_BATCH).map(|chunk| self.store.get_many(chunk)).collect();
+        let items: Vec<Vec<Option<Item>>> =
             futures::stream::iter(reads).buffered(POLICY_READS_AT_ONCE).try_collect().await?;
-        // A catalog entry whose policy write never landed is not a defined type.
-        Ok(policies.into_iter().flatten().collect())
+        let mut policies = Vec::with_capacity(types.len());
+        for (agent_type, item) in types.iter().zip(items.into_iter().flatten()) {
+            // A catalog entry whose policy write never landed is not a defined type.
+            policies.extend(policy_in_force(agent_type, item)?);
+        }
+        Ok(policies)
     }
 
     /// Replaces the policy if it is still at `expected_version`; fails with `ConditionFailed`
@@ -367,12 +380,12 @@ impl FleetState {
         &self,
         regions: &[Region],
     ) -> Result<Vec<(Region, Option<RegionHealth>)>, StoreError> {
-        let mut out = Vec::with_capacity(regions.len());
-        for region in regions {
-            let health = self.store.get(&region_key(region)).await?.map(|i| i.record()).transpose()?;
-            out.push((region.clone(), health));
-        }
-        Ok(out)
+        Ok(self
+            .region_marks(regions)
+            .await?
+            .into_iter()
+            .map(|(region, mark)| (region, mark.map(|(health, _)| health)))
+            .collect())
     }
 
     /// Each region's mark with its version (regions never marked: `None`).
@@ -380,9 +393,12 @@ impl FleetState {
         &self,
         regions: &[Region],
     ) -> Result<Vec<(Region, Option<(RegionHealth, u64)>)>, StoreError> {
+        // Every region's mark in one request.
+        let keys: Vec<Key> = regions.iter().map(region_key).collect();
+        let items = self.store.get_many(&keys).await?;
         let mut out = Vec::with_capacity(regions.len());
-        for region in regions {
-            let mark = match self.store.get(&region_key(region)).await? {
+        for (region, item) in regions.iter().zip(items) {
+            let mark = match item {
                 Some(item) => Some((item.record()?, item.version().unwrap_or(0))),
                 None => None,
             };

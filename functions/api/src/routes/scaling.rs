@@ -5,12 +5,13 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use futures::future::try_join_all;
 use serde::Serialize;
-use shared::domain::Replica;
+use shared::domain::{AgentType, Replica};
 use shared::scaling::demand::DemandWindow;
 use shared::scaling::records::{
     AgentScalingState, EvaluationRecord, EventKind, MarkSource, RegionEvent, ScalingEventRecord,
 };
 use shared::scaling::signals::Signal;
+use shared::scaling::type_reads::read_types;
 use utoipa::ToSchema;
 
 use super::policies::PolicyView;
@@ -181,18 +182,19 @@ pub(crate) async fn scaling_status(state: &AppState) -> Result<ScalingStatus, Ap
     // Every read after the policies at once (not one kind of read after another): the answer
     // takes the store's round trip a few times, not once per kind of read.
     let types = || policies.iter().map(|p| &p.agent_type);
-    let (replica_sets, scaling_states, activity, pauses, marks, events) = tokio::try_join!(
+    // Each type's scaling state, pause and demand window go together, a few types per request.
+    let store = state.fleet.store();
+    let listed: Vec<&AgentType> = types().collect();
+    let (replica_sets, known, marks, events) = tokio::try_join!(
         try_join_all(types().map(|t| state.fleet.replicas(t))),
-        try_join_all(types().map(|t| state.fleet.scaling_state(t))),
-        try_join_all(types().map(|t| state.scaler.demand_and_rate(t, now))),
-        try_join_all(types().map(|t| state.fleet.pause(t))),
+        read_types(store.as_ref(), &listed, now, listed.len()),
         state.fleet.region_health(&state.config.regions),
         try_join_all(state.config.regions.iter().map(|r| state.fleet.region_events(r, 5))),
     )?;
     let paused = policies
         .iter()
-        .zip(pauses)
-        .filter_map(|(p, pause)| pause.map(|pause| (p.agent_type.to_string(), pause)))
+        .zip(&known)
+        .filter_map(|(p, known)| known.pause.clone().map(|pause| (p.agent_type.to_string(), pause)))
         .collect();
     let region_health = marks
         .into_iter()
@@ -216,9 +218,9 @@ pub(crate) async fn scaling_status(state: &AppState) -> Result<ScalingStatus, Ap
     let mut scaling_metrics = BTreeMap::new();
     let mut scaling_policies = BTreeMap::new();
     let mut replica_distribution = BTreeMap::new();
-    for (((policy, replicas), (scaling, _)), (demand, rate)) in
-        policies.into_iter().zip(replica_sets).zip(scaling_states).zip(activity)
-    {
+    for ((policy, replicas), known) in policies.into_iter().zip(replica_sets).zip(known) {
+        let (scaling, _) = known.state;
+        let (demand, rate) = (known.demand.window(), known.demand.served_last_minute(now));
         let mut by_region: BTreeMap<String, RegionReplicas> =
             state.config.regions.iter().map(|r| (r.to_string(), RegionReplicas::default())).collect();
         for r in &replicas {

@@ -101,7 +101,7 @@ async fn bootstrap_answers_api_gateway_events_through_the_runtime_api() {
     );
     // The first request flushed the container's figures (at most once a minute after that).
     let report = integration_tests::assert_reported(&endpoint, &table, "api").await;
-    assert!(report.patterns.keys().any(|p| p == "get AGENT/POLICY"), "{:?}", report.patterns.keys());
+    assert!(report.patterns.keys().any(|p| p == "get_many AGENT/POLICY"), "{:?}", report.patterns.keys());
 }
 
 /// Lambda drops JSON lines below the function's log level, and a line without a `level` counts

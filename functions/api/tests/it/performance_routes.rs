@@ -64,7 +64,10 @@ async fn two_containers_figures_merge_and_say_what_to_change() {
     assert_eq!(metrics.status, StatusCode::OK, "{}", metrics.body);
     let perf = &metrics.body["performance_optimization"];
     assert_eq!(perf["containers"], 2, "one stored, one live");
-    assert_eq!(perf["query_response_times"]["get AGENT/POLICY"]["count"], 25, "5 types x 5 requests");
+    assert_eq!(
+        perf["query_response_times"]["get_many AGENT/POLICY"]["count"], 5,
+        "every type's policy in one batched read per status"
+    );
     assert_eq!(perf["cache_hit_rates"]["agent_configs"], 0.0);
     assert!((perf["memory_usage_percent"].as_f64().unwrap() - 461.0 / 512.0 * 100.0).abs() < 1e-6);
     let actions = perf["optimization_actions"].as_array().unwrap();

@@ -846,9 +846,10 @@ async fn status_shows_this_containers_writes_at_once_and_anothers_within_a_secon
     assert_eq!(count(&one.get("/scaling/status").await.body), 3);
 }
 
-/// What one status costs the store for the five built-in types in four regions: each type's
-/// policy, replicas, scaling state, pause and demand window (eight sharded partitions, read once
-/// for both the window and the last minute's rate), and each region's health and events.
+/// What one status costs the store for the five built-in types in four regions: the catalogue,
+/// every policy in one batched read, each type's replicas, every type's scaling state, pause and
+/// demand window (eight shards a minute) in one batched read, every region's mark in one, and
+/// each region's events.
 #[tokio::test]
 async fn a_status_reads_each_thing_once() {
     let clock = integration_tests::test_clock();
@@ -864,6 +865,6 @@ async fn a_status_reads_each_thing_once() {
     let before = requests.load(std::sync::atomic::Ordering::SeqCst);
     assert_eq!(app.get("/scaling/status").await.status, StatusCode::OK);
     let made = requests.load(std::sync::atomic::Ordering::SeqCst) - before;
-    // 1 catalogue query + 5 x (policy, replicas, state, pause, 8 demand shards) + 4 x (health, events).
-    assert!(made <= 1 + 5 * 12 + 4 * 2, "{made} store requests for one status");
+    // 1 catalogue query + 1 policies + 5 replica queries + 1 for the types' reads + 1 marks + 4 events.
+    assert_eq!(made, 1 + 1 + 5 + 1 + 1 + 4, "store requests for one status");
 }
