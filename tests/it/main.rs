@@ -16,3 +16,4 @@ mod stateful_fuzz;
 mod store_contract;
 mod store_equivalence;
 mod template_metrics;
+mod tick_requests;
