@@ -166,7 +166,9 @@ impl Store for CachingStore {
             }
             answers.push(cached);
         }
-        let mut read = self.inner.get_many(&missing).await?.into_iter();
+        // Everything cached: no call at all (an empty one would still be timed as a read).
+        let read = if missing.is_empty() { Vec::new() } else { self.inner.get_many(&missing).await? };
+        let mut read = read.into_iter();
         let mut items = Vec::with_capacity(keys.len());
         for (key, answer) in keys.iter().zip(answers) {
             let item = if let Some(item) = answer {
@@ -282,6 +284,31 @@ mod tests {
         inner.put(item("AGENT#detection", "STATE", 7), Condition::Always).await.unwrap();
         assert_eq!(store.get(&Key::new("AGENT#detection", "STATE")).await.unwrap().unwrap().attrs["n"], 7);
         assert_eq!(stats(&caches, "agent_configs"), (1, 2));
+    }
+
+    #[tokio::test]
+    async fn get_many_answers_cached_keys_from_the_cache_and_reads_the_rest_in_order() {
+        let (_, inner, store, caches) = setup();
+        let policy = Key::new("AGENT#detection", "POLICY");
+        let state = Key::new("AGENT#detection", "STATE");
+        inner.put(item("AGENT#detection", "POLICY", 1), Condition::Always).await.unwrap();
+        inner.put(item("AGENT#detection", "STATE", 7), Condition::Always).await.unwrap();
+        assert_eq!(store.get(&policy).await.unwrap().unwrap().attrs["n"], 1, "cached now");
+        // Changed behind this container's back: the cached policy answers, the unrouted state is read.
+        inner.put(item("AGENT#detection", "POLICY", 2), Condition::Always).await.unwrap();
+        let absent = Key::new("AGENT#triage", "POLICY");
+        let read = store.get_many(&[state.clone(), policy.clone(), absent.clone()]).await.unwrap();
+        let n: Vec<Option<serde_json::Value>> =
+            read.iter().map(|i| i.as_ref().map(|i| i.attrs["n"].clone())).collect();
+        assert_eq!(n, vec![Some(json!(7)), Some(json!(1)), None]);
+        assert_eq!(
+            stats(&caches, "agent_configs"),
+            (1, 2),
+            "one hit, the first read and the absent one missed"
+        );
+        // The absent policy's answer is remembered like a get's.
+        assert_eq!(store.get_many(&[absent]).await.unwrap(), vec![None]);
+        assert_eq!(stats(&caches, "agent_configs"), (2, 2));
     }
 
     #[tokio::test]
