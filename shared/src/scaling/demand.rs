@@ -337,8 +337,8 @@ impl DemandLedger {
         Ok(())
     }
 
-    /// The minutes of [`WINDOW`] ending at `now`, oldest first: one store request for every
-    /// shard of every minute.
+    /// The minutes of [`WINDOW`] ending at `now`, oldest first: every shard of every minute in
+    /// one store request.
     pub async fn minutes(
         &self,
         agent_type: &AgentType,
