@@ -114,6 +114,19 @@ fn policy_in_force(
     }))
 }
 
+/// A type's scaling state read as `item`, with its version; never written: the default at 0.
+pub(crate) fn scaling_state_of(item: Option<&Item>) -> Result<(AgentScalingState, u64), StoreError> {
+    match item {
+        Some(item) => Ok((item.record()?, item.version().unwrap_or(0))),
+        None => Ok((AgentScalingState::default(), 0)),
+    }
+}
+
+/// A type's pause read as `item` (none: not paused).
+pub(crate) fn pause_of(item: Option<&Item>) -> Result<Option<Pause>, StoreError> {
+    item.map(Item::record).transpose()
+}
+
 /// Typed access to the fleet's policies and replicas.
 #[derive(Debug, Clone)]
 pub struct FleetState {
@@ -222,7 +235,7 @@ impl FleetState {
 
     /// The operator's pause of `agent_type`'s autoscaling, if any.
     pub async fn pause(&self, agent_type: &AgentType) -> Result<Option<Pause>, StoreError> {
-        self.store.get(&table::scaling_pause(agent_type)).await?.map(|i| i.record()).transpose()
+        pause_of(self.store.get(&table::scaling_pause(agent_type)).await?.as_ref())
     }
 
     /// Pauses `agent_type`'s autoscaling (a later pause replaces an earlier one: who and why).
@@ -316,10 +329,7 @@ impl FleetState {
         &self,
         agent_type: &AgentType,
     ) -> Result<(AgentScalingState, u64), StoreError> {
-        match self.store.get(&state_key(agent_type)).await? {
-            Some(item) => Ok((item.record()?, item.version().unwrap_or(0))),
-            None => Ok((AgentScalingState::default(), 0)),
-        }
+        scaling_state_of(self.store.get(&state_key(agent_type)).await?.as_ref())
     }
 
     /// Writes the state if it is still at `version`; `ConditionFailed` when another evaluation won.

@@ -10,6 +10,7 @@ use futures::{StreamExt as _, TryStreamExt as _};
 
 use super::demand::{DemandMinutes, window_keys};
 use super::records::{AgentScalingState, Pause};
+use super::state::{pause_of, scaling_state_of};
 use crate::domain::AgentType;
 use crate::store::{GET_MANY_BATCH, Item, Key, Store, StoreError};
 use crate::table;
@@ -35,12 +36,11 @@ fn keys_of(agent_type: &AgentType, now: DateTime<Utc>) -> Vec<Key> {
 }
 
 fn reads_of(items: &[Option<Item>]) -> Result<TypeReads, StoreError> {
-    let state = match &items[0] {
-        Some(item) => (item.record()?, item.version().unwrap_or(0)),
-        None => (AgentScalingState::default(), 0),
-    };
-    let pause = items[1].as_ref().map(Item::record).transpose()?;
-    Ok(TypeReads { state, pause, demand: DemandMinutes::of_items(&items[FIXED_KEYS..]) })
+    Ok(TypeReads {
+        state: scaling_state_of(items[0].as_ref())?,
+        pause: pause_of(items[1].as_ref())?,
+        demand: DemandMinutes::of_items(&items[FIXED_KEYS..]),
+    })
 }
 
 /// Every type's reads, in the order of `types`: as many types per store request as fit in one
