@@ -2,16 +2,8 @@
 //! DynamoDB-API server counts every request the DynamoDB store sends. bench/run times the same
 //! tick over a thousand types; this keeps the count from creeping back up in every CI run.
 
-use std::sync::Arc;
-
 use integration_tests::relay::Relay;
 use shared::clock::Clock;
-use shared::domain::{AgentType, Region};
-use shared::scaling::actuator::RecordActuator;
-use shared::scaling::cost_gate::CostGate;
-use shared::scaling::service::Scaler;
-use shared::scaling::{FleetState, ScalingPolicy};
-use shared::store::{DynamoStore, Store};
 
 /// Operator-defined types besides the five builtins: enough for several batched reads.
 const TYPES: usize = 40;
@@ -20,22 +12,9 @@ const TYPES: usize = 40;
 async fn a_tick_makes_at_most_four_store_requests_per_type() {
     let Some(endpoint) = integration_tests::dynamodb_endpoint("tick store requests") else { return };
     let clock = integration_tests::test_clock();
-    let direct = integration_tests::fresh_dynamo_store(&endpoint, clock.clone()).await;
-    let table = direct.table_name().to_owned();
-    let fleet = FleetState::new(Arc::new(direct) as Arc<dyn Store>);
-    for i in 0..TYPES {
-        let agent_type = AgentType::parse(&format!("tick-type-{i:02}")).unwrap();
-        fleet.put_policy(&agent_type, ScalingPolicy::default_for(&agent_type), 0).await.unwrap();
-    }
     let relay = Relay::start(&endpoint).await;
-    let store: Arc<dyn Store> =
-        Arc::new(DynamoStore::new(shared::aws::local_dynamodb(&relay.url), table, clock.clone()));
-    let scaler = Scaler::new(
-        FleetState::new(store),
-        Region::defaults(),
-        CostGate::default(),
-        Arc::new(RecordActuator),
-    );
+    let scaler =
+        integration_tests::tick::scaler_over_types(&endpoint, &relay, clock.clone(), TYPES).await.unwrap();
     // The first tick stores every type's first decision and its events; the second finds them.
     for tick in 0..2 {
         let before = relay.requests();

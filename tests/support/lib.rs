@@ -6,6 +6,7 @@ pub mod emf;
 pub mod local_lambda;
 pub mod relay;
 pub mod runtime_api;
+pub mod tick;
 
 use std::sync::Arc;
 
