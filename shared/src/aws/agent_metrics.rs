@@ -10,6 +10,7 @@ use aws_sdk_cloudwatch::primitives::DateTime as AwsDateTime;
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
 use chrono::{DateTime, Utc};
 
+use super::lazy_clients::LazyClients;
 use crate::domain::Region;
 use crate::error::AdapterError;
 use crate::scaling::signals::{AgentMetrics, LambdaFigures};
@@ -24,15 +25,15 @@ pub struct RegionClients {
     pub lambda: aws_sdk_lambda::Client,
 }
 
-/// Per-region clients, built once per container.
+/// Per-region clients, each built when its region is first read, then kept for the container.
 #[derive(Debug, Clone)]
 pub struct AwsAgentMetrics {
-    regions: BTreeMap<String, RegionClients>,
+    regions: LazyClients<RegionClients>,
 }
 
 impl AwsAgentMetrics {
-    pub fn new(regions: BTreeMap<String, RegionClients>) -> Self {
-        Self { regions }
+    pub fn new(regions: impl Into<LazyClients<RegionClients>>) -> Self {
+        Self { regions: regions.into() }
     }
 }
 

@@ -18,7 +18,7 @@ const FUNCTIONS_PER_CALL: usize = 150;
 pub struct AwsCostSources {
     cloudwatch: aws_sdk_cloudwatch::Client,
     /// A Lambda client per region, by region code.
-    lambda: std::collections::BTreeMap<String, aws_sdk_lambda::Client>,
+    lambda: super::lazy_clients::LazyClients<aws_sdk_lambda::Client>,
 }
 
 fn query(
@@ -51,9 +51,9 @@ impl AwsCostSources {
     /// `lambda`: one client per region the fleet runs in.
     pub fn new(
         cloudwatch: aws_sdk_cloudwatch::Client,
-        lambda: std::collections::BTreeMap<String, aws_sdk_lambda::Client>,
+        lambda: impl Into<super::lazy_clients::LazyClients<aws_sdk_lambda::Client>>,
     ) -> Self {
-        Self { cloudwatch, lambda }
+        Self { cloudwatch, lambda: lambda.into() }
     }
 
     /// Runs the queries and answers each id's values added up (a maximum for `m*` ids).
@@ -164,7 +164,7 @@ impl MeteredSources for AwsCostSources {
         for f in functions {
             let Some(qualifier) = &f.provisioned_qualifier else { continue };
             let mut units = 0u32;
-            for (region, lambda) in &self.lambda {
+            for (region, lambda) in self.lambda.iter() {
                 let result = lambda
                     .get_provisioned_concurrency_config()
                     .function_name(&f.name)
@@ -184,7 +184,7 @@ impl MeteredSources for AwsCostSources {
                         }) => {}
                     Err(e) => {
                         let service = "provisioned_concurrency (Lambda API)";
-                        return Err(super::sdk_failure(service, &f.name, &e).in_region(region));
+                        return Err(super::sdk_failure(service, &f.name, &e).in_region(&region));
                     }
                 }
             }

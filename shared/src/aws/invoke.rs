@@ -1,4 +1,5 @@
-//! The warmer's invoker: RequestResponse invocations through per-region Lambda clients built once,
+//! The warmer's invoker: RequestResponse invocations through per-region Lambda clients (each built
+//! when its region is first warmed),
 //! or through a local Lambda-API endpoint (`COMMANDER_LAMBDA_ENDPOINT`, e.g. `cargo lambda watch`).
 
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::{InvocationType, LogType};
 use serde_json::Value;
 
+use super::lazy_clients::LazyClients;
 use crate::domain::Region;
 use crate::error::AdapterError;
 use crate::performance::Pool;
@@ -22,15 +24,16 @@ use crate::warming::plan::WarmTarget;
 
 #[derive(Debug, Clone)]
 pub struct LambdaInvoker {
-    clients: BTreeMap<String, Client>,
+    clients: LazyClients<Client>,
 }
 
 impl LambdaInvoker {
     /// One client per region from the function's SDK configuration.
     pub fn new(sdk: &aws_config::SdkConfig, regions: &[Region]) -> Self {
-        let clients = super::per_region(regions, |r| {
+        let sdk = sdk.clone();
+        let clients = super::per_region(regions, move |r| {
             Client::from_conf(
-                aws_sdk_lambda::config::Builder::from(sdk)
+                aws_sdk_lambda::config::Builder::from(&sdk)
                     .region(aws_sdk_lambda::config::Region::new(r.to_owned()))
                     .build(),
             )
@@ -40,12 +43,17 @@ impl LambdaInvoker {
 
     /// Clients for a local Lambda-API endpoint (dummy credentials; every region goes there).
     pub fn local(endpoint: &str, regions: &[Region], pool: &Arc<Pool>) -> Self {
-        Self { clients: super::per_region(regions, |r| super::local_lambda(endpoint, r, Arc::clone(pool))) }
+        let (endpoint, pool) = (endpoint.to_owned(), Arc::clone(pool));
+        Self {
+            clients: super::per_region(regions, move |r| {
+                super::local_lambda(&endpoint, r, Arc::clone(&pool))
+            }),
+        }
     }
 
     /// Clients given outright (tests).
     pub fn with_clients(clients: BTreeMap<String, Client>) -> Self {
-        Self { clients }
+        Self { clients: clients.into() }
     }
 }
 

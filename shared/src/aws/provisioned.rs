@@ -1,8 +1,7 @@
 //! The `provisioned-concurrency` actuator: each agent type's Lambda function alias gets
 //! replicas x concurrency-per-replica provisioned concurrency in every region.
 
-use std::collections::BTreeMap;
-
+use super::lazy_clients::LazyClients;
 use crate::domain::AgentType;
 use crate::domain::PerRegion;
 use crate::error::AdapterError;
@@ -22,16 +21,16 @@ pub struct Target {
     pub concurrency_per_replica: u32,
 }
 
-/// Per-region Lambda clients, built once per container.
+/// Per-region Lambda clients, each built when its region is first acted on.
 #[derive(Debug, Clone)]
 pub struct ProvisionedConcurrency {
-    clients: BTreeMap<String, Client>,
+    clients: LazyClients<Client>,
     target: Target,
 }
 
 impl ProvisionedConcurrency {
-    pub fn new(clients: BTreeMap<String, Client>, target: Target) -> Self {
-        Self { clients, target }
+    pub fn new(clients: impl Into<LazyClients<Client>>, target: Target) -> Self {
+        Self { clients: clients.into(), target }
     }
 
     fn function(&self, agent_type: &AgentType) -> String {

@@ -1,6 +1,6 @@
 //! The AWS side of scaling, built once per container from its settings: the actuator and, for
 //! Lambda agents, the CloudWatch and Lambda clients their live signals are read with, one pair
-//! per region of the fleet.
+//! per region of the fleet, each built when its region is first asked about.
 
 use std::sync::Arc;
 
@@ -35,7 +35,8 @@ pub fn actuator(setup: &ScalingSetup, sdk: &SdkConfig, regions: &[Region]) -> Ar
     match setup.actuator {
         ActuatorKind::Record => Arc::new(RecordActuator),
         ActuatorKind::ProvisionedConcurrency => {
-            let clients = super::per_region(regions, |r| lambda_client(sdk, r));
+            let sdk = sdk.clone();
+            let clients = super::per_region(regions, move |r| lambda_client(&sdk, r));
             let agents = &setup.lambda_agents;
             Arc::new(ProvisionedConcurrency::new(
                 clients,
@@ -52,9 +53,10 @@ pub fn actuator(setup: &ScalingSetup, sdk: &SdkConfig, regions: &[Region]) -> Ar
 /// Live signals: heartbeats from the table, and Lambda agents' figures from CloudWatch and the
 /// Lambda API in every region.
 pub fn signals(setup: &ScalingSetup, sdk: &SdkConfig, regions: &[Region]) -> SignalSources {
-    let clients = super::per_region(regions, |r| RegionClients {
-        cloudwatch: cloudwatch_client(sdk, r),
-        lambda: lambda_client(sdk, r),
+    let sdk = sdk.clone();
+    let clients = super::per_region(regions, move |r| RegionClients {
+        cloudwatch: cloudwatch_client(&sdk, r),
+        lambda: lambda_client(&sdk, r),
     });
     SignalSources {
         default: setup.default_signal(),

@@ -9,6 +9,7 @@ use aws_sdk_cloudwatch::primitives::DateTime as AwsDateTime;
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
 use chrono::{DateTime, Utc};
 
+use super::lazy_clients::LazyClients;
 use crate::domain::Region;
 use crate::error::AdapterError;
 
@@ -19,14 +20,15 @@ use crate::warming::plan::WarmTarget;
 
 #[derive(Debug, Clone)]
 pub struct CloudWatchHistory {
-    clients: BTreeMap<String, Client>,
+    clients: LazyClients<Client>,
 }
 
 impl CloudWatchHistory {
     pub fn new(sdk: &aws_config::SdkConfig, regions: &[Region]) -> Self {
-        let clients = super::per_region(regions, |r| {
+        let sdk = sdk.clone();
+        let clients = super::per_region(regions, move |r| {
             Client::from_conf(
-                aws_sdk_cloudwatch::config::Builder::from(sdk)
+                aws_sdk_cloudwatch::config::Builder::from(&sdk)
                     .region(aws_sdk_cloudwatch::config::Region::new(r.to_owned()))
                     .build(),
             )
@@ -35,7 +37,7 @@ impl CloudWatchHistory {
     }
 
     pub fn with_clients(clients: BTreeMap<String, Client>) -> Self {
-        Self { clients }
+        Self { clients: clients.into() }
     }
 
     async fn series(

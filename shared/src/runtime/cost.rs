@@ -182,8 +182,9 @@ impl CostSetup {
             .with_advisor(Arc::new(crate::warming::advice::WarmingAdvice(self.warming.clone())));
         if let Some(sdk) = aws.filter(|_| self.aws_sources) {
             let lambda = aws_sdk_lambda::Client::new(sdk);
-            let per_region = crate::aws::per_region(regions, |region| {
-                let config = aws_sdk_lambda::config::Builder::from(sdk)
+            let regional = sdk.clone();
+            let per_region = crate::aws::per_region(regions, move |region| {
+                let config = aws_sdk_lambda::config::Builder::from(&regional)
                     .region(aws_sdk_lambda::config::Region::new(region.to_owned()));
                 aws_sdk_lambda::Client::from_conf(config.build())
             });

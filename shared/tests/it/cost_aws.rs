@@ -4,6 +4,8 @@
 
 #![allow(clippy::float_cmp, reason = "the metrics are sums of whole numbers, exact in f64")]
 
+use std::collections::BTreeMap;
+
 use aws_sdk_cloudwatch::operation::get_metric_data::GetMetricDataOutput;
 use aws_sdk_cloudwatch::types::MetricDataResult;
 use aws_sdk_lambda::operation::get_provisioned_concurrency_config::{
@@ -70,7 +72,7 @@ async fn lambda_and_dynamodb_usage_come_from_one_get_metric_data_each() {
         });
     let cloudwatch = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, [&lambda_metrics, &table_metrics]);
     let lambda = mock_client!(aws_sdk_lambda, RuleMode::MatchAny, []);
-    let sources = AwsCostSources::new(cloudwatch, [("us-east-1".to_owned(), lambda)].into());
+    let sources = AwsCostSources::new(cloudwatch, BTreeMap::from([("us-east-1".to_owned(), lambda)]));
     let metrics = sources.lambda(&[function("api", None), function("idle", None)], start, end).await.unwrap();
     assert_eq!(metrics[0].invocations, 1000.0);
     assert_eq!(metrics[0].duration_ms_sum, 120_000.0);
@@ -112,7 +114,7 @@ async fn provisioned_concurrency_in_force_is_read_per_qualified_function_in_ever
     let cloudwatch = mock_client!(aws_sdk_cloudwatch, RuleMode::MatchAny, []);
     let sources = AwsCostSources::new(
         cloudwatch,
-        [("us-east-1".to_owned(), east), ("us-west-2".to_owned(), west)].into(),
+        BTreeMap::from([("us-east-1".to_owned(), east), ("us-west-2".to_owned(), west)]),
     );
     let functions = [
         function("detection-agent", Some("live")),
