@@ -26,6 +26,7 @@ fn replicas(n: usize) -> Vec<Candidate> {
             consecutive_failures: 0,
             weight: None,
             latency_ewma_s: 0.01 + (i % 11) as f64 / 1000.0,
+            draining: false,
         })
         .collect()
 }

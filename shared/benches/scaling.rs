@@ -41,6 +41,7 @@ fn fleet(now: DateTime<Utc>, types: usize) -> Vec<FleetMember> {
                     healthy: r != 3,
                     performance_score: 0.9,
                     last_heartbeat: now,
+                    draining: false,
                 })
                 .collect();
             let history = ScalingHistory {

@@ -33,6 +33,7 @@ async fn concurrent_releases_lose_no_outcome() {
         healthy: true,
         performance_score: 0.9,
         last_heartbeat: now,
+        draining: false,
     };
     FleetState::new(store.clone()).record_heartbeat(&replica, Duration::minutes(5)).await.unwrap();
 

@@ -163,6 +163,7 @@ async fn a_scaler_run_cut_off_midway_fails_for_a_retry_that_applies_the_alarm_on
             capacity: 20,
             healthy: true,
             performance_score: 0.9,
+            draining: false,
         };
         direct_fleet.record_heartbeat(&beat.at(clock.now()), Duration::minutes(10)).await.unwrap();
     }

@@ -38,6 +38,7 @@ async fn busy(store: Arc<dyn Store>, clock: &ManualClock) {
             capacity: 20,
             healthy: true,
             performance_score: 0.9,
+            draining: false,
         };
         fleet.record_heartbeat(&beat.at(clock.now()), chrono::Duration::seconds(90)).await.unwrap();
     }

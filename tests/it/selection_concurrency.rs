@@ -46,6 +46,7 @@ async fn five_hundred_concurrent_selections_lose_no_count_and_release_to_zero() 
             healthy: true,
             performance_score: 0.9,
             last_heartbeat: now,
+            draining: false,
         };
         fleet.record_heartbeat(&replica, Duration::minutes(30)).await.unwrap();
     }

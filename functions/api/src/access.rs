@@ -100,6 +100,8 @@ pub const ROUTES: &[RouteAccess] = &[
     route("PUT", "/regions/{region}/health", Operator),
     route("DELETE", "/regions/{region}/health", Operator),
     route("POST", "/replicas/heartbeat", Agent),
+    route("POST", "/replicas/drain", Agent),
+    route("POST", "/replicas/deregister", Agent),
     route("POST", "/replicas/select", Agent),
     route("POST", "/replicas/release", Agent),
     route("GET", "/cost/prices", Viewer),
@@ -152,7 +154,9 @@ pub fn template_policies() -> String {
     for role in Role::ALL {
         let what = match role {
             Role::Viewer => "reads only",
-            Role::Agent => "an agent's calls (heartbeat, select, release, usage, models) and the reads",
+            Role::Agent => {
+                "an agent's calls (heartbeat, drain, deregister, select, release, usage, models) and the reads"
+            }
             Role::Operator => "every route",
         };
         let _ = write!(

@@ -84,6 +84,8 @@ pub fn router_with(state: AppState, access_log: AccessLog) -> Router {
             put(routes::regions::set_health).delete(routes::regions::clear_health),
         )
         .route("/replicas/heartbeat", post(routes::replicas::heartbeat))
+        .route("/replicas/drain", post(routes::replicas::drain))
+        .route("/replicas/deregister", post(routes::replicas::deregister))
         .route("/replicas/select", post(routes::selection::select))
         .route("/replicas/release", post(routes::selection::release))
         .route("/cost/prices", get(routes::cost::prices).put(routes::cost::put_prices))

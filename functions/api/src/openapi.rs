@@ -26,6 +26,8 @@ use crate::routes;
         routes::regions::set_health,
         routes::regions::clear_health,
         routes::replicas::heartbeat,
+        routes::replicas::drain,
+        routes::replicas::deregister,
         routes::selection::select,
         routes::selection::release,
         routes::cost::prices,

@@ -175,6 +175,7 @@ fn candidate(replica: &Replica, load: &ReplicaLoad, now: DateTime<Utc>) -> Candi
         consecutive_failures: load.consecutive_failures,
         weight: None,
         latency_ewma_s: load.latency_ewma_s,
+        draining: replica.draining,
     }
 }
 
@@ -233,6 +234,13 @@ impl Assignments {
             Arc::new(ReadSet { generation: self.generation.fetch_add(1, Ordering::Relaxed) + 1, entries });
         self.cache.insert_for(key, Arc::clone(&set), REPLICA_SET_TTL).await;
         Ok(set)
+    }
+
+    /// Drops this container's copy of `agent_type`'s replica set, so its next pick reads the set
+    /// again (after a replica was drained or deregistered here; other containers see the change
+    /// within [`REPLICA_SET_TTL`]).
+    pub async fn forget(&self, agent_type: &AgentType) {
+        self.cache.invalidate(&agent_type.to_string()).await;
     }
 
     /// Picks a replica for one incident and counts it as assigned there; the assignment, or the

@@ -23,11 +23,14 @@ pub struct Candidate {
     pub weight: Option<f64>,
     /// Peak EWMA of its latency, seconds (0 until it has answered once).
     pub latency_ewma_s: f64,
+    /// Leaving (drained): never picked, not even in panic mode, and not counted in the set
+    /// panic mode is judged over.
+    pub draining: bool,
 }
 
 impl Candidate {
     pub fn available(&self) -> bool {
-        self.healthy && !self.ejected
+        self.healthy && !self.ejected && !self.draining
     }
 
     pub fn free(&self) -> u32 {

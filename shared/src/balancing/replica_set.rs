@@ -71,10 +71,12 @@ impl ReplicaSet {
     /// so a refresh does not restart weighted round robin.
     pub(crate) fn new(candidates: Vec<Candidate>, require_headroom: bool, previous: Option<&Self>) -> Self {
         let n = candidates.len();
+        // Draining replicas are leaving: neither picked nor part of the set panic mode weighs.
+        let serving = candidates.iter().filter(|c| !c.draining).count();
         let available = candidates.iter().filter(|c| c.available()).count();
-        let panic = (n > 0 && (available as f64) < PANIC_THRESHOLD * n as f64)
-            .then_some(Panic { available, total: n });
-        let eligible = candidates.iter().map(|c| panic.is_some() || c.available()).collect();
+        let panic = (serving > 0 && (available as f64) < PANIC_THRESHOLD * serving as f64)
+            .then_some(Panic { available, total: serving });
+        let eligible = candidates.iter().map(|c| !c.draining && (panic.is_some() || c.available())).collect();
         let mut regions: Vec<Region> = Vec::new();
         let mut region_of = Vec::with_capacity(n);
         for c in &candidates {

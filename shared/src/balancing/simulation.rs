@@ -173,6 +173,7 @@ fn run(scenario: &Scenario, strategy: Strategy) -> StrategyResult {
             consecutive_failures: 0,
             weight: r.weight,
             latency_ewma_s: 0.0,
+            draining: false,
         })
         .collect();
     let mut servers: Vec<Server> = scenario

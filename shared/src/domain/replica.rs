@@ -70,6 +70,12 @@ pub struct Replica {
     /// 0 (worst) to 1 (best), as scored by the agent fleet.
     pub performance_score: f64,
     pub last_heartbeat: DateTime<Utc>,
+    /// Leaving: it takes no new work and finishes what it has (`POST /replicas/drain`, or a
+    /// heartbeat saying so). Stored only when true, so a later heartbeat, which writes only the
+    /// fields it reports, never turns it back; it ends when the replica is deregistered or stops
+    /// reporting.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub draining: bool,
 }
 
 impl Replica {
@@ -105,6 +111,12 @@ impl Replica {
         self
     }
 
+    /// Whether new work may go to it: healthy and not draining. The scaler counts only such
+    /// replicas as ready, so a draining one is replaced rather than counted on.
+    pub fn takes_work(&self) -> bool {
+        self.healthy && !self.draining
+    }
+
     /// Load as a share of capacity; above 1 when the replica is overloaded.
     pub fn utilization(&self) -> f64 {
         self.load / f64::from(self.capacity)
@@ -127,6 +139,7 @@ mod tests {
             healthy: true,
             performance_score: 0.9,
             last_heartbeat: DateTime::UNIX_EPOCH,
+            draining: false,
         }
     }
 

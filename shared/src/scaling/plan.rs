@@ -29,7 +29,7 @@ use super::regions::{
     n_plus_one_warning,
 };
 use super::signals::{Observed, Signal};
-use crate::domain::{AgentType, PerRegion, Proximity, Severity};
+use crate::domain::{AgentType, PerRegion, Proximity, Replica, Severity};
 
 /// What an evaluation decided, as the API and the scaler report it.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -142,7 +142,7 @@ fn observe(observed: &Observed, in_force: u32) -> Observation {
         return Observation::Unavailable;
     }
     let mut metrics: Vec<Option<f64>> = observed.replicas.iter().map(|r| Some(r.utilization())).collect();
-    let mut ready: Vec<bool> = observed.replicas.iter().map(|r| r.healthy).collect();
+    let mut ready: Vec<bool> = observed.replicas.iter().map(Replica::takes_work).collect();
     let absent = (in_force as usize).saturating_sub(observed.replicas.len());
     metrics.extend(std::iter::repeat_n(None, absent));
     ready.extend(std::iter::repeat_n(true, absent));
@@ -175,7 +175,7 @@ fn demand_floor(input: &PlanInput<'_>, window: &DemandWindow, in_force: u32) -> 
     if !input.observed.available || !(refused + overflow).is_finite() || refused + overflow <= 0.0 {
         return None;
     }
-    let healthy: Vec<_> = input.observed.replicas.iter().filter(|r| r.healthy).collect();
+    let healthy: Vec<_> = input.observed.replicas.iter().filter(|r| r.takes_work()).collect();
     let load: f64 = healthy.iter().map(|r| r.load).sum();
     let unit = if healthy.is_empty() {
         f64::from(input.policy.capacity_per_replica)
@@ -405,5 +405,32 @@ mod tests {
             (unmet_concurrency(&demand(0.0, 0.0), 0.0, 0.0, 3.0) - 3.0).abs() < 1e-9,
             "overflow as it is"
         );
+    }
+
+    #[test]
+    fn a_draining_replica_is_observed_as_not_ready() {
+        let replica = |id: &str, healthy: bool, draining: bool| Replica {
+            replica_id: crate::domain::ReplicaId::parse(id).unwrap(),
+            agent_type: AgentType::parse("detection").unwrap(),
+            region: crate::domain::Region::parse("us-east-1").unwrap(),
+            load: 4.0,
+            capacity: 10,
+            healthy,
+            performance_score: 0.9,
+            last_heartbeat: DateTime::UNIX_EPOCH,
+            draining,
+        };
+        let observed = Observed {
+            signal: Signal::Heartbeats,
+            available: true,
+            replicas: vec![replica("a", true, false), replica("b", true, true), replica("c", false, false)],
+            overflow: 0.0,
+            lambda: BTreeMap::new(),
+        };
+        let Observation::Replicas { metrics, ready } = observe(&observed, 3) else {
+            panic!("replicas observed");
+        };
+        assert_eq!(ready, [true, false, false], "draining counts as not ready, like unhealthy");
+        assert_eq!(metrics.len(), 3);
     }
 }

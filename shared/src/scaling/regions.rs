@@ -172,7 +172,7 @@ pub fn failed_replicas(before: &KnownReplicas, now: &KnownReplicas) -> Vec<Faile
 pub fn n_plus_one_warning(replicas: &[Replica], scale_up_threshold: f64) -> Option<String> {
     let mut capacity: BTreeMap<&Region, f64> = BTreeMap::new();
     let mut load = 0.0;
-    for r in replicas.iter().filter(|r| r.healthy) {
+    for r in replicas.iter().filter(|r| r.takes_work()) {
         *capacity.entry(&r.region).or_default() += f64::from(r.capacity);
         load += r.load;
     }
@@ -297,6 +297,7 @@ mod tests {
             healthy,
             performance_score: 0.9,
             last_heartbeat: DateTime::UNIX_EPOCH,
+            draining: false,
         }
     }
 

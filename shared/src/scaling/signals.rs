@@ -150,6 +150,7 @@ pub fn lambda_replicas(
                 healthy: true,
                 performance_score: 1.0,
                 last_heartbeat: now,
+                draining: false,
             });
         }
     }

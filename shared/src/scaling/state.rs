@@ -59,6 +59,11 @@ pub struct ReplicaHeartbeat {
     pub healthy: bool,
     #[schema(minimum = 0, maximum = 1)]
     pub performance_score: f64,
+    /// True when the replica is shutting down: it takes no new work from now on (as after
+    /// `POST /replicas/drain`). False or absent changes nothing: a draining replica stays
+    /// draining.
+    #[serde(default)]
+    pub draining: bool,
 }
 
 impl ReplicaHeartbeat {
@@ -72,6 +77,7 @@ impl ReplicaHeartbeat {
             healthy: self.healthy,
             performance_score: self.performance_score,
             last_heartbeat: now,
+            draining: self.draining,
         }
     }
 }
@@ -288,6 +294,41 @@ impl FleetState {
         }
         self.store.update(&replica_key(replica), update).await?;
         Ok(())
+    }
+
+    /// Marks a live replica draining (idempotent) and answers it as it is now; `None` when no
+    /// replica of that id is live. Only the flag is written, conditional on the item existing, so
+    /// a replica that expired meanwhile is not brought back.
+    pub async fn drain_replica(
+        &self,
+        agent_type: &AgentType,
+        region: &Region,
+        replica_id: &ReplicaId,
+    ) -> Result<Option<Replica>, StoreError> {
+        let key = table::replica(agent_type, region, replica_id.as_str());
+        let update = Update::new().set("draining", true).only_if(Condition::Exists);
+        match self.store.update(&key, update).await {
+            // An item of counters only (a release racing the replica's expiry) is no replica.
+            Ok(item) => Ok(item.record::<Replica>().ok()),
+            Err(StoreError::ConditionFailed) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Removes a replica at once (it stops being selectable and counted); answers whether one
+    /// was live. Deregistering an absent replica is not an error, so a retry is safe.
+    pub async fn deregister_replica(
+        &self,
+        agent_type: &AgentType,
+        region: &Region,
+        replica_id: &ReplicaId,
+    ) -> Result<bool, StoreError> {
+        let key = table::replica(agent_type, region, replica_id.as_str());
+        match self.store.delete(&key, Condition::Exists).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::ConditionFailed) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// The live replicas of one type, ordered by region then id.
@@ -546,6 +587,7 @@ mod tests {
             capacity: 20,
             healthy: true,
             performance_score: 0.8,
+            draining: false,
         };
         state.record_heartbeat(&beat.clone().at(clock.now()), Duration::seconds(90)).await.unwrap();
         let replicas = state.replicas(&t("detection")).await.unwrap();

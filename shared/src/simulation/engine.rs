@@ -579,6 +579,7 @@ impl Engine<'_> {
                     healthy: r.serving(at, &self.down),
                     performance_score: 0.9,
                     last_heartbeat: at,
+                    draining: false,
                 };
                 // The api writes one AgentUtilization sample per healthy heartbeat (EMF).
                 if replica.healthy

@@ -99,6 +99,7 @@ impl TypeFleet {
                 consecutive_failures: 0,
                 weight: None,
                 latency_ewma_s: r.latency_ewma_s,
+                draining: false,
             })
             .collect();
         self.balancer.refresh(candidates);

@@ -15,6 +15,7 @@ fn candidate(id: &str, region: &str) -> Candidate {
         consecutive_failures: 0,
         weight: None,
         latency_ewma_s: 0.1,
+        draining: false,
     }
 }
 
@@ -431,4 +432,38 @@ fn round_robin_keeps_its_order_while_work_starts_and_finishes() {
         order.push(p.index);
     }
     assert_eq!(order, (0..20).map(|n| n % 5).collect::<Vec<_>>(), "load that leaves room changes no order");
+}
+
+proptest::proptest! {
+    /// A draining replica is never picked, by any strategy, whatever the others' health (panic
+    /// mode included); when every replica drains, nothing is picked.
+    #[test]
+    fn a_draining_replica_is_never_picked(
+        seed in 0u64..1000,
+        shape in proptest::collection::vec((proptest::bool::ANY, proptest::bool::ANY, 0u32..3), 1..10),
+        picks in 1usize..12,
+    ) {
+        let c: Vec<Candidate> = shape
+            .iter()
+            .enumerate()
+            .map(|(i, &(healthy, draining, active))| Candidate {
+                healthy,
+                draining,
+                active,
+                ..candidate(&format!("r{i:02}"), Region::DEFAULTS[i % 3])
+            })
+            .collect();
+        for strategy in Strategy::ALL {
+            let mut b = balancer(seed, &c);
+            for severity in [Severity::Critical, Severity::Low].into_iter().cycle().take(picks) {
+                if let Some(pick) = b.pick(strategy, &ctx(severity)) {
+                    proptest::prop_assert!(!c[pick.index].draining, "{strategy:?} picked {}", c[pick.index].id);
+                    b.started(pick.index);
+                }
+            }
+            if c.iter().all(|x| x.draining) {
+                proptest::prop_assert!(b.pick(strategy, &ctx(Severity::Low)).is_none());
+            }
+        }
+    }
 }

@@ -64,6 +64,7 @@ impl World {
             capacity: 20,
             healthy,
             performance_score: 0.9,
+            draining: false,
         };
         self.fleet.record_heartbeat(&beat.at(self.clock.now()), Duration::seconds(90)).await.unwrap();
     }

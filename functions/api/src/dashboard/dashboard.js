@@ -360,7 +360,7 @@ function typeCard(type, status, regions, regionHealth) {
   const healthyHere = replicas.filter((r) => r.healthy);
   const capacityHere = sum(healthyHere.map((r) => r.capacity));
   const summary = state.region === "all"
-    ? `${metrics.live_replicas ?? replicas.length} live (${metrics.healthy_replicas ?? healthyHere.length} healthy) · desired ${metrics.desired_replicas ?? "—"} · utilisation ${percent(metrics.utilization)} · ${Math.round(metrics.incidents_per_minute || 0)} incidents/min`
+    ? `${metrics.live_replicas ?? replicas.length} live (${metrics.healthy_replicas ?? healthyHere.length} healthy${metrics.draining_replicas ? `, ${metrics.draining_replicas} draining` : ""}) · desired ${metrics.desired_replicas ?? "—"} · utilisation ${percent(metrics.utilization)} · ${Math.round(metrics.incidents_per_minute || 0)} incidents/min`
     : `${replicas.length} replicas in ${state.region} (${healthyHere.length} healthy) · utilisation ${percent(capacityHere ? sum(healthyHere.map((r) => r.load)) / capacityHere : null)}`;
   const events = [...(metrics.recent_scaling_actions || []), ...(metrics.failover_events || [])]
     .filter((e) => !e.region || visible(e.region))

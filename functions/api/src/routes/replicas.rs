@@ -2,7 +2,7 @@ use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use shared::domain::AgentType;
+use shared::domain::{AgentType, Region, ReplicaId};
 use shared::error::ValidationError;
 use shared::scaling::MAX_REPLICAS_PER_TYPE;
 use shared::scaling::ReplicaHeartbeat;
@@ -55,6 +55,10 @@ pub async fn heartbeat(
     }
     let ttl = state.config.replica_ttl();
     state.fleet.record_heartbeat(&replica, ttl).await?;
+    if replica.draining {
+        // This container's next pick passes it over at once, not after its cached set expires.
+        state.assignments.forget(&replica.agent_type).await;
+    }
     let source = format!("{}#{}", replica.agent_type, replica.replica_id);
     if replica.healthy && state.metrics.is_on() && state.utilization_samples.admit(&source, now) {
         emit_utilization(&state.metrics, &replica, now);
@@ -93,4 +97,109 @@ fn undefined_type(agent_type: &AgentType) -> ValidationError {
             "{agent_type} is not a defined agent type: define it with PUT /scaling/policies/{agent_type} first"
         ),
     )
+}
+
+/// One replica, named as its heartbeat names it.
+#[derive(Debug, serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplicaRef {
+    #[schema(value_type = String, pattern = "^[a-z0-9-]{1,64}$")]
+    pub agent_type: AgentType,
+    /// One of the fleet's regions.
+    #[schema(value_type = String, example = "us-east-1", pattern = "^[a-z]{2}-(gov-|iso-|isob-|isof-)?(central|north|south|east|west|northeast|northwest|southeast|southwest)-[1-9][0-9]?$")]
+    pub region: Region,
+    #[schema(value_type = String, pattern = "^[A-Za-z0-9._:-]{1,128}$")]
+    pub replica_id: ReplicaId,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DrainAnswer {
+    pub replica_id: String,
+    pub agent_type: String,
+    pub region: String,
+    /// Always true: the replica takes no new work from now on.
+    pub draining: bool,
+    /// Incidents it is still working on, as of its last heartbeat and the releases since.
+    pub load: f64,
+    /// When it vanishes unless it reports again; it keeps reporting while it finishes its work,
+    /// then deregisters (or stops reporting).
+    pub expires_at: Option<DateTime<Utc>>,
+    pub timestamp: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeregisterAnswer {
+    pub replica_id: String,
+    pub agent_type: String,
+    pub region: String,
+    /// False when no such replica was live (already deregistered, expired, or never reported):
+    /// a retried deregistration answers 200 all the same.
+    pub deregistered: bool,
+    pub timestamp: DateTime<Utc>,
+}
+
+/// Drains a replica: from now on it gets no new incidents (`POST /replicas/select` passes it
+/// over, the scaler counts it as not ready and replaces it), it keeps the work it has, and the
+/// status shows it draining. Draining is one way and idempotent; a heartbeat with
+/// `"draining": true` does the same.
+#[utoipa::path(post, path = "/replicas/drain", tag = "replicas",
+    request_body = ReplicaRef,
+    responses(
+        (status = 200, body = DrainAnswer),
+        (status = 400, description = "Malformed JSON or wrong types", body = crate::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such live replica", body = crate::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unconfigured region", body = crate::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn drain(
+    State(state): State<AppState>,
+    Body(replica): Body<ReplicaRef>,
+) -> Result<Json<DrainAnswer>, ApiError> {
+    state.config.fleet_region(&replica.region, "region")?;
+    let now = state.clock.now();
+    let drained =
+        state.fleet.drain_replica(&replica.agent_type, &replica.region, &replica.replica_id).await?;
+    let Some(drained) = drained else {
+        return Err(ApiError::NotFound(format!(
+            "no live {} replica {} in {}",
+            replica.agent_type, replica.replica_id, replica.region
+        )));
+    };
+    state.assignments.forget(&replica.agent_type).await;
+    Ok(Json(DrainAnswer {
+        replica_id: drained.replica_id.to_string(),
+        agent_type: drained.agent_type.to_string(),
+        region: drained.region.to_string(),
+        draining: drained.draining,
+        load: drained.load,
+        expires_at: Some(drained.last_heartbeat + state.config.replica_ttl()),
+        timestamp: now,
+    }))
+}
+
+/// Deregisters a replica: it is gone at once (from selection, the status and the scaler's count)
+/// instead of after three missed heartbeats. For a replica that has stopped for good; one that
+/// reports again is live again.
+#[utoipa::path(post, path = "/replicas/deregister", tag = "replicas",
+    request_body = ReplicaRef,
+    responses(
+        (status = 200, body = DeregisterAnswer),
+        (status = 400, description = "Malformed JSON or wrong types", body = crate::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Unconfigured region", body = crate::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn deregister(
+    State(state): State<AppState>,
+    Body(replica): Body<ReplicaRef>,
+) -> Result<Json<DeregisterAnswer>, ApiError> {
+    state.config.fleet_region(&replica.region, "region")?;
+    let now = state.clock.now();
+    let deregistered =
+        state.fleet.deregister_replica(&replica.agent_type, &replica.region, &replica.replica_id).await?;
+    state.assignments.forget(&replica.agent_type).await;
+    Ok(Json(DeregisterAnswer {
+        replica_id: replica.replica_id.to_string(),
+        agent_type: replica.agent_type.to_string(),
+        region: replica.region.to_string(),
+        deregistered,
+        timestamp: now,
+    }))
 }

@@ -29,6 +29,8 @@ pub struct ReplicaView {
     pub healthy: bool,
     pub performance_score: f64,
     pub last_heartbeat: DateTime<Utc>,
+    /// Leaving: takes no new incidents, finishes the ones it has (`POST /replicas/drain`).
+    pub draining: bool,
 }
 
 impl From<&Replica> for ReplicaView {
@@ -42,6 +44,7 @@ impl From<&Replica> for ReplicaView {
             healthy: r.healthy,
             performance_score: r.performance_score,
             last_heartbeat: r.last_heartbeat,
+            draining: r.draining,
         }
     }
 }
@@ -57,6 +60,9 @@ pub struct ScalingMetrics {
     /// Replicas reporting heartbeats now.
     pub replicas: usize,
     pub healthy_replicas: usize,
+    /// Replicas draining (they take no new incidents; their load and capacity are in the totals
+    /// while they are healthy).
+    pub draining_replicas: usize,
     /// Load on healthy replicas.
     pub total_load: f64,
     /// Capacity of healthy replicas.
@@ -101,6 +107,7 @@ impl ScalingMetrics {
             live_replicas,
             replicas: replicas.len(),
             healthy_replicas: healthy.len(),
+            draining_replicas: replicas.iter().filter(|r| r.draining).count(),
             total_load,
             total_capacity,
             utilization: (total_capacity > 0).then(|| total_load / total_capacity as f64),

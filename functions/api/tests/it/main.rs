@@ -15,6 +15,7 @@ mod lambda_runtime;
 mod managed_alarms;
 mod openapi_conformance;
 mod performance_routes;
+mod replica_lifecycle;
 mod request_ids;
 mod retried_calls;
 mod role_policies;

@@ -126,11 +126,13 @@ fn each_role_policy_admits_exactly_its_routes() {
             assert!(!admitted(route, "otherapi01"), "the {} policy admits another API", role.name());
         }
     }
-    // The roles as the issue of record names them.
+    // The roles as the issues of record name them (an agent drains and deregisters itself).
     let agent: BTreeSet<String> =
         ROUTES.iter().filter(|r| r.least == Role::Agent).map(RouteAccess::action).collect();
     let expected: BTreeSet<String> = [
         "POST /replicas/heartbeat",
+        "POST /replicas/drain",
+        "POST /replicas/deregister",
         "POST /replicas/select",
         "POST /replicas/release",
         "POST /usage",

@@ -254,6 +254,8 @@ async fn openapi_document_covers_every_route_and_error() {
         ("/scaling/optimize", "post"),
         ("/replicas/select", "post"),
         ("/replicas/release", "post"),
+        ("/replicas/drain", "post"),
+        ("/replicas/deregister", "post"),
         ("/regions", "get"),
         ("/regions/{region}/health", "put"),
         ("/cost/prices", "get"),

@@ -51,6 +51,7 @@ async fn busy_detection(deps: &ScalerDeps, fleet: &FleetState) {
             capacity: 20,
             healthy: true,
             performance_score: 0.9,
+            draining: false,
         };
         fleet.record_heartbeat(&beat.at(deps.clock.now()), Duration::seconds(90)).await.unwrap();
     }

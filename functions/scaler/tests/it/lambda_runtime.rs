@@ -34,6 +34,7 @@ async fn scaler_binary_handles_ticks_and_both_alarm_forms() {
             capacity: 20,
             healthy: true,
             performance_score: 0.9,
+            draining: false,
         };
         fleet.record_heartbeat(&beat.at(chrono::Utc::now()), chrono::Duration::minutes(10)).await.unwrap();
     }
