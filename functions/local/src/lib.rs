@@ -1,15 +1,21 @@
 //! The local runner: the same Router the api Lambda runs, served on loopback over an embedded
-//! store. Later capabilities add their subcommands here.
+//! store; and the operator's command line for a deployed stack or a local one (`status`,
+//! `policy`, `region`, `emergency`, `pause`, `resume`, `audit`, `warm`, `sweep`, `drain`,
+//! `deregister`).
 
 mod admission;
 mod day;
 mod demo;
+pub mod ops;
 mod plots;
 mod proxy;
 mod replay;
 mod serve;
+mod sigv4;
 mod simulate;
 mod warm_plan;
+
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use shared::config::{Config, LogFormat};
@@ -40,9 +46,23 @@ pub enum Command {
     /// Reach a deployed stack's dashboard and API through a loopback proxy that signs every
     /// request with your AWS credentials.
     Proxy(ProxyArgs),
+    /// Print a shell completion script: `commander completions bash > /etc/bash_completion.d/commander`.
+    Completions { shell: clap_complete::Shell },
+    #[command(flatten)]
+    Ops(ops::OpsCommand),
 }
 
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        // A command-line tool's own: no settings to read, no log to start.
+        Command::Ops(command) => return Ok(ops::run(&command, &mut std::io::stdout().lock()).await.into()),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "commander", &mut std::io::stdout());
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
+    }
     let mut config = Config::from_env()?;
     if std::env::var_os("AWS_LAMBDA_LOG_FORMAT").is_none() {
         // People read a local run's log; machines read Lambda's.
@@ -67,5 +87,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Simulate(args) => simulate::run(&args, &mut std::io::stdout()).await,
         Command::WarmPlan(args) => warm_plan::run(&args, &mut std::io::stdout().lock()),
         Command::Proxy(args) => proxy::run(args).await,
+        Command::Ops(_) | Command::Completions { .. } => Ok(()),
     }
+    .map(|()| ExitCode::SUCCESS)
 }

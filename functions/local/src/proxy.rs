@@ -8,12 +8,9 @@
 //! browser marks as coming from another site. It forwards only to the one API it was started for.
 
 use std::net::SocketAddr;
-use std::time::SystemTime;
 
 use anyhow::{Context, bail};
-use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
-use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-use aws_sigv4::sign::v4;
+use aws_credential_types::provider::SharedCredentialsProvider;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -27,9 +24,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use crate::admission::{Admission, Refusal, problem};
+use crate::sigv4::{SERVICE, SignError, Signer};
 
-/// The signing service of API Gateway.
-const SERVICE: &str = "execute-api";
 /// Larger than any body the API accepts (64 KiB), so the API, not the proxy, refuses those.
 const MAX_BODY_BYTES: usize = 1 << 20;
 /// What a request may carry upstream; the browser's cookies and any Authorization stay here.
@@ -69,8 +65,7 @@ pub struct SigningProxy {
     authority: Authority,
     /// The API's own path (a stage, say), put before every forwarded path.
     prefix: String,
-    region: String,
-    credentials: SharedCredentialsProvider,
+    signer: Signer,
     /// The proxy's own port: a request's `Host` must name it.
     port: u16,
     client: HttpsClient,
@@ -90,6 +85,14 @@ impl SigningProxy {
         credentials: SharedCredentialsProvider,
         listen: SocketAddr,
     ) -> anyhow::Result<Self> {
+        if region.is_empty() {
+            bail!("no region to sign for: pass --region");
+        }
+        Self::with_signer(api, Signer::new(region, credentials), listen)
+    }
+
+    /// A proxy to `api` signing with `signer`, answering on `listen` (loopback).
+    pub fn with_signer(api: &str, signer: Signer, listen: SocketAddr) -> anyhow::Result<Self> {
         if !listen.ip().is_loopback() {
             bail!(
                 "{listen} is not a loopback address: the proxy signs with your AWS credentials, so whoever reaches it acts as you"
@@ -104,9 +107,6 @@ impl SigningProxy {
         if uri.query().is_some() {
             bail!("{api:?}: the API's base URL takes no query");
         }
-        if region.is_empty() {
-            bail!("no region to sign for: pass --region");
-        }
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_native_roots()
             .context("no root certificates to verify the API with")?
@@ -117,8 +117,7 @@ impl SigningProxy {
             scheme,
             authority,
             prefix: uri.path().trim_end_matches('/').to_owned(),
-            region: region.to_owned(),
-            credentials,
+            signer,
             port: listen.port(),
             client: Client::builder(TokioExecutor::new()).build(connector),
         })
@@ -162,46 +161,13 @@ impl SigningProxy {
             .body(Full::new(body.clone()))
             .map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, "bad_request", e.to_string()))?;
 
-        let credentials = self.credentials.provide_credentials().await.map_err(|e| {
-            Refusal::new(
-                StatusCode::BAD_GATEWAY,
-                "no_credentials",
-                format!("no AWS credentials to sign with: {e}"),
-            )
+        self.signer.sign(&mut outgoing, &body).await.map_err(|e| {
+            let code = match e {
+                SignError::NoCredentials(_) => "no_credentials",
+                SignError::Failed(_) => "signing_failed",
+            };
+            Refusal::new(StatusCode::BAD_GATEWAY, code, e.to_string())
         })?;
-        let identity = credentials.into();
-        let failed = |e: &dyn std::fmt::Display| {
-            Refusal::new(
-                StatusCode::BAD_GATEWAY,
-                "signing_failed",
-                format!("the request could not be signed: {e}"),
-            )
-        };
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&self.region)
-            .name(SERVICE)
-            .time(SystemTime::now())
-            .settings(SigningSettings::default())
-            .build()
-            .map_err(|e| failed(&e))?
-            .into();
-        let headers: Vec<(String, String)> = outgoing
-            .headers()
-            .iter()
-            .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_owned(), v.to_owned())))
-            .collect();
-        let method = outgoing.method().as_str().to_owned();
-        let target = outgoing.uri().to_string();
-        let signable = SignableRequest::new(
-            &method,
-            target.as_str(),
-            headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-            SignableBody::Bytes(&body),
-        )
-        .map_err(|e| failed(&e))?;
-        let (instructions, _signature) = sign(signable, &params).map_err(|e| failed(&e))?.into_parts();
-        instructions.apply_to_request_http1x(&mut outgoing);
         Ok(outgoing)
     }
 }
@@ -248,25 +214,13 @@ async fn forward(State(proxy): State<SigningProxy>, request: Request) -> Respons
 /// `commander proxy`: credentials and region the usual AWS way, then serve until Ctrl-C.
 pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
     let api: Uri = args.api.parse().with_context(|| format!("{:?} is not a URL", args.api))?;
-    let sdk = shared::aws::sdk_config(
-        None,
-        &shared::performance::Pools::default(),
-        shared::aws::SettingsSource::EnvironmentAndProfiles,
-    )
-    .await;
-    let credentials = sdk.credentials_provider().context(
-        "no AWS credentials found: set AWS_PROFILE, run `aws sso login`, or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
-    )?;
-    let region = args
-        .region
-        .or_else(|| region_of(&api))
-        .or_else(|| sdk.region().map(ToString::to_string))
-        .context("no region to sign for: pass --region")?;
+    let signer = crate::sigv4::caller(&api, args.region).await?;
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .with_context(|| format!("cannot listen on {}", args.addr))?;
     let addr = listener.local_addr()?;
-    let proxy = SigningProxy::new(&args.api, &region, credentials, addr)?;
+    let region = signer.region().to_owned();
+    let proxy = SigningProxy::with_signer(&args.api, signer, addr)?;
     tracing::info!(
         api = %args.api, %region,
         "signing proxy on http://{addr}/ (dashboard: http://{addr}/dashboard; Ctrl-C stops)"

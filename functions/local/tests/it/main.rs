@@ -5,6 +5,8 @@
 
 mod credentials;
 mod docs;
+mod local_server;
+mod ops;
 mod proxy;
 mod replay;
 mod serve;
