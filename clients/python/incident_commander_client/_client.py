@@ -1,0 +1,263 @@
+"""The API, request by request: JSON in and out, SigV4 for a deployed stack, retries."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import random
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+#: Statuses worth another attempt: throttled, or the API or its store briefly unavailable.
+RETRYABLE = frozenset({429, 502, 503, 504})
+#: The most a server's ``Retry-After`` makes a client wait, seconds.
+MAX_RETRY_AFTER_S = 30.0
+
+
+class ApiError(Exception):
+    """The API refused a request: its status and problem document (RFC 9457)."""
+
+    def __init__(self, status: int, problem: Any):
+        self.status = status
+        self.problem = problem if isinstance(problem, dict) else {}
+        detail = self.problem.get("detail") or self.problem.get("title") or ""
+        super().__init__(f"{status}: {detail}")
+
+
+@dataclass
+class RetryPolicy:
+    """Exponential backoff with full jitter: attempt n waits a random time up to
+    ``min(cap_s, base_s * 2**n)``, and at least what ``Retry-After`` asked."""
+
+    attempts: int = 5
+    base_s: float = 0.1
+    cap_s: float = 5.0
+
+    def delay(self, attempt: int, retry_after: Optional[float]) -> float:
+        jittered = random.uniform(0, min(self.cap_s, self.base_s * 2**attempt))
+        return max(jittered, min(retry_after or 0.0, MAX_RETRY_AFTER_S))
+
+
+def _is_loopback(url: str) -> bool:
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _region_of(url: str) -> Optional[str]:
+    parts = (urllib.parse.urlsplit(url).hostname or "").split(".")
+    return parts[2] if len(parts) >= 4 and parts[1] == "execute-api" else None
+
+
+def _retry_after(headers: Any) -> Optional[float]:
+    value = headers.get("Retry-After") if headers is not None else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+class Client:
+    """One API: a deployed stack (every request SigV4-signed, service ``execute-api``, with
+    botocore's credentials) or ``commander serve`` on loopback (nothing signed).
+
+    Every method that changes something sends an id that makes a retry safe, so all of them
+    retry transient failures; ``report_model`` is the one exception (it counts failures in a
+    row) and is sent once.
+    """
+
+    def __init__(
+        self,
+        api_url: str,
+        region: Optional[str] = None,
+        credentials: Any = None,
+        timeout_s: float = 10.0,
+        retry: Optional[RetryPolicy] = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        parts = urllib.parse.urlsplit(api_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"api_url {api_url!r} is not an http(s) URL")
+        self.api_url = api_url.rstrip("/")
+        self.timeout_s = timeout_s
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._signer = None
+        if not _is_loopback(api_url):
+            self._signer = self._make_signer(region or _region_of(api_url), credentials)
+
+    @staticmethod
+    def _make_signer(region: Optional[str], credentials: Any) -> Any:
+        import botocore.session
+        from botocore.auth import SigV4Auth
+
+        session = botocore.session.get_session()
+        credentials = credentials or session.get_credentials()
+        if credentials is None:
+            raise ValueError("no AWS credentials to sign with (environment, profile or role)")
+        region = region or session.get_config_variable("region")
+        if not region:
+            raise ValueError("no region to sign for: pass region=")
+        return SigV4Auth(credentials, "execute-api", region)
+
+    # -- the transport -------------------------------------------------------------------------
+
+    def _send_once(self, method: str, path: str, body: Optional[dict]) -> tuple[int, Any, Any]:
+        url = self.api_url + path
+        data = json.dumps(body).encode() if body is not None else None
+        headers = {"Accept": "application/json"}
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        if self._signer is not None:
+            from botocore.awsrequest import AWSRequest
+
+            signed = AWSRequest(method=method, url=url, data=data or b"", headers=headers)
+            self._signer.add_auth(signed)
+            headers = dict(signed.headers.items())
+        request = urllib.request.Request(url, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                raw = response.read()
+                return response.status, json.loads(raw) if raw else None, response.headers
+        except urllib.error.HTTPError as error:
+            raw = error.read()
+            try:
+                problem = json.loads(raw) if raw else None
+            except ValueError:
+                problem = None
+            return error.code, problem, error.headers
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Optional[dict] = None,
+        retry: bool = True,
+        retry_conflict: bool = False,
+    ) -> Any:
+        """Sends a request and answers the JSON body; raises :class:`ApiError` for a refusal
+        and ``OSError`` when no answer came. With ``retry``, transient failures (no answer,
+        429, 502-504, and 409 with ``retry_conflict``) are tried again per the policy."""
+        attempts = self.retry.attempts if retry else 1
+        for attempt in range(attempts):
+            last = attempt + 1 == attempts
+            try:
+                status, answer, headers = self._send_once(method, path, body)
+            except OSError:
+                if last:
+                    raise
+                self._sleep(self.retry.delay(attempt, None))
+                continue
+            if 200 <= status < 300:
+                return answer
+            transient = status in RETRYABLE or (retry_conflict and status == 409)
+            if not transient or last:
+                raise ApiError(status, answer)
+            self._sleep(self.retry.delay(attempt, _retry_after(headers)))
+        raise AssertionError("unreachable")
+
+    # -- what agents call ----------------------------------------------------------------------
+
+    def heartbeat(
+        self,
+        agent_type: str,
+        replica_id: str,
+        region: str,
+        load: float,
+        capacity: int,
+        healthy: bool = True,
+        performance_score: float = 1.0,
+        draining: bool = False,
+    ) -> dict:
+        body = {
+            "agent_type": agent_type,
+            "replica_id": replica_id,
+            "region": region,
+            "load": load,
+            "capacity": capacity,
+            "healthy": healthy,
+            "performance_score": performance_score,
+        }
+        if draining:
+            body["draining"] = True
+        return self.request("POST", "/replicas/heartbeat", body)
+
+    def drain(self, agent_type: str, region: str, replica_id: str) -> dict:
+        replica = {"agent_type": agent_type, "region": region, "replica_id": replica_id}
+        return self.request("POST", "/replicas/drain", replica)
+
+    def deregister(self, agent_type: str, region: str, replica_id: str) -> dict:
+        replica = {"agent_type": agent_type, "region": region, "replica_id": replica_id}
+        return self.request("POST", "/replicas/deregister", replica)
+
+    def select(
+        self,
+        agent_type: str,
+        severity: str,
+        incident_id: Optional[str] = None,
+        region: Optional[str] = None,
+        strategy: Optional[str] = None,
+    ) -> dict:
+        """Assigns an incident (``incident_id`` makes a retry answer the same replica; one is
+        made up when none is given)."""
+        body = {"agent_type": agent_type, "severity": severity, "incident_id": incident_id or str(uuid.uuid4())}
+        if region:
+            body["region"] = region
+        if strategy:
+            body["strategy"] = strategy
+        return self.request("POST", "/replicas/select", body)
+
+    def release(
+        self, agent_type: str, replica_id: str, ok: bool, latency_ms: float, incident_id: Optional[str]
+    ) -> dict:
+        body = {"agent_type": agent_type, "replica_id": replica_id, "ok": ok, "latency_ms": latency_ms}
+        if incident_id:
+            body["incident_id"] = incident_id
+        return self.request("POST", "/replicas/release", body, retry_conflict=True)
+
+    def report_usage(
+        self,
+        model: str,
+        task_type: str,
+        severity: str,
+        input_tokens: int,
+        output_tokens: int,
+        request_id: Optional[str] = None,
+        latency_ms: Optional[float] = None,
+        timestamp: Optional[str] = None,
+    ) -> dict:
+        """Reports one model call; ``request_id`` (made up when none is given) makes retries
+        count once."""
+        body = {
+            "model": model,
+            "task_type": task_type,
+            "severity": severity,
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+            "request_id": request_id or str(uuid.uuid4()),
+        }
+        if latency_ms is not None:
+            body["latency_ms"] = latency_ms
+        if timestamp is not None:
+            body["timestamp"] = timestamp
+        return self.request("POST", "/usage", body, retry_conflict=True)
+
+    def select_model(self, task_type: str, severity: str, **limits: Any) -> dict:
+        """The model to use (``required_accuracy``, ``max_cost_per_1k``, ``expected_input_tokens``,
+        ``expected_output_tokens`` as keyword limits)."""
+        return self.request("POST", "/models/select", {"task_type": task_type, "severity": severity, **limits})
+
+    def report_model(self, model: str, ok: bool) -> dict:
+        return self.request("POST", "/models/report", {"model": model, "ok": ok}, retry=False)
+
+    def status(self) -> dict:
+        return self.request("GET", "/scaling/status")
