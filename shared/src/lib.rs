@@ -20,3 +20,4 @@ pub mod sync;
 pub mod table;
 pub mod telemetry;
 pub mod warming;
+pub mod wire;

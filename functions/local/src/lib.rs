@@ -11,7 +11,6 @@ mod plots;
 mod proxy;
 mod replay;
 mod serve;
-mod sigv4;
 mod simulate;
 mod warm_plan;
 

@@ -24,7 +24,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use crate::admission::{Admission, Refusal, problem};
-use crate::sigv4::{SERVICE, SignError, Signer};
+pub use commander_client::sigv4::region_of;
+use commander_client::sigv4::{SignError, Signer};
 
 /// Larger than any body the API accepts (64 KiB), so the API, not the proxy, refuses those.
 const MAX_BODY_BYTES: usize = 1 << 20;
@@ -69,12 +70,6 @@ pub struct SigningProxy {
     /// The proxy's own port: a request's `Host` must name it.
     port: u16,
     client: HttpsClient,
-}
-
-/// The region in an API Gateway host name (`<id>.execute-api.<region>.amazonaws.com`).
-pub fn region_of(api: &Uri) -> Option<String> {
-    let parts: Vec<&str> = api.host()?.split('.').collect();
-    (parts.len() >= 4 && parts[1] == SERVICE).then(|| parts[2].to_owned())
 }
 
 impl SigningProxy {
@@ -164,7 +159,7 @@ impl SigningProxy {
         self.signer.sign(&mut outgoing, &body).await.map_err(|e| {
             let code = match e {
                 SignError::NoCredentials(_) => "no_credentials",
-                SignError::Failed(_) => "signing_failed",
+                SignError::Failed(_) | SignError::NoRegion(_) => "signing_failed",
             };
             Refusal::new(StatusCode::BAD_GATEWAY, code, e.to_string())
         })?;
@@ -214,7 +209,7 @@ async fn forward(State(proxy): State<SigningProxy>, request: Request) -> Respons
 /// `commander proxy`: credentials and region the usual AWS way, then serve until Ctrl-C.
 pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
     let api: Uri = args.api.parse().with_context(|| format!("{:?} is not a URL", args.api))?;
-    let signer = crate::sigv4::caller(&api, args.region).await?;
+    let signer = commander_client::sigv4::caller(&api, args.region).await?;
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .with_context(|| format!("cannot listen on {}", args.addr))?;

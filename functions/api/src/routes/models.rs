@@ -1,44 +1,11 @@
 use axum::Json;
 use axum::extract::State;
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use shared::cost::TaskType;
-use shared::cost::model_health::ModelHealth;
-use shared::cost::models::{CostMode, ModelChoice, ModelRequest, NoModel, select as choose};
-use shared::domain::Severity;
+use shared::cost::models::{CostMode, ModelRequest, NoModel, select as choose};
 use shared::error::ValidationError;
-use utoipa::ToSchema;
+use shared::wire::{ModelReportResponse, ReportRequest, SelectModelRequest, SelectModelResponse};
 
 use crate::extract::Body;
 use crate::{ApiError, AppState};
-
-/// What a call needs from a model.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SelectModelRequest {
-    #[schema(value_type = String)]
-    pub task_type: TaskType,
-    pub severity: Severity,
-    /// Default 0.85; critical and high never go below 0.92, low never below 0.80.
-    #[schema(minimum = 0, maximum = 1)]
-    pub required_accuracy: Option<f64>,
-    /// Most USD per 1,000 tokens (input and output together).
-    #[schema(exclusive_minimum = 0)]
-    pub max_cost_per_1k: Option<f64>,
-    #[schema(maximum = 10_000_000)]
-    pub expected_input_tokens: Option<u64>,
-    #[schema(maximum = 10_000_000)]
-    pub expected_output_tokens: Option<u64>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SelectModelResponse {
-    #[serde(flatten)]
-    pub choice: ModelChoice,
-    /// The cost controls' mode the choice was made in.
-    pub mode: CostMode,
-    pub timestamp: DateTime<Utc>,
-}
 
 /// Chooses the model for one call.
 #[utoipa::path(post, path = "/models/select", tag = "cost",
@@ -76,23 +43,6 @@ pub async fn select(
         }
         Err(e @ NoModel::CoolingDown { retry_after_s }) => Err(ApiError::Retry(e.to_string(), retry_after_s)),
     }
-}
-
-/// How a call on a model went.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReportRequest {
-    pub model: String,
-    pub ok: bool,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ModelReportResponse {
-    pub model: String,
-    pub health: ModelHealth,
-    /// Seconds it stays out of selection (0: available).
-    pub cooling_s: u64,
-    pub timestamp: DateTime<Utc>,
 }
 
 /// Reports a call's outcome: three failures in a row cool the model down (5 s, then longer).

@@ -1,27 +1,15 @@
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
-use shared::domain::{AgentType, Region, ReplicaId};
+use shared::domain::AgentType;
 use shared::error::ValidationError;
 use shared::scaling::MAX_REPLICAS_PER_TYPE;
 use shared::scaling::ReplicaHeartbeat;
 use shared::telemetry::{Dimension, EmfSink, Unit};
-use utoipa::ToSchema;
+use shared::wire::{DeregisterAnswer, DrainAnswer, HeartbeatAccepted, ReplicaRef};
 
 use crate::extract::Body;
 use crate::{ApiError, AppState};
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct HeartbeatAccepted {
-    pub replica_id: String,
-    pub agent_type: String,
-    pub region: String,
-    pub utilization: f64,
-    /// When the replica vanishes unless it reports again (three missed intervals).
-    pub expires_at: DateTime<Utc>,
-    pub timestamp: DateTime<Utc>,
-}
 
 /// Records a replica's heartbeat; replicas that stop reporting disappear after three intervals.
 #[utoipa::path(post, path = "/replicas/heartbeat", tag = "replicas",
@@ -97,45 +85,6 @@ fn undefined_type(agent_type: &AgentType) -> ValidationError {
             "{agent_type} is not a defined agent type: define it with PUT /scaling/policies/{agent_type} first"
         ),
     )
-}
-
-/// One replica, named as its heartbeat names it.
-#[derive(Debug, serde::Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReplicaRef {
-    #[schema(value_type = String, pattern = "^[a-z0-9-]{1,64}$")]
-    pub agent_type: AgentType,
-    /// One of the fleet's regions.
-    #[schema(value_type = String, example = "us-east-1", pattern = "^[a-z]{2}-(gov-|iso-|isob-|isof-)?(central|north|south|east|west|northeast|northwest|southeast|southwest)-[1-9][0-9]?$")]
-    pub region: Region,
-    #[schema(value_type = String, pattern = "^[A-Za-z0-9._:-]{1,128}$")]
-    pub replica_id: ReplicaId,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DrainAnswer {
-    pub replica_id: String,
-    pub agent_type: String,
-    pub region: String,
-    /// Always true: the replica takes no new work from now on.
-    pub draining: bool,
-    /// Incidents it is still working on, as of its last heartbeat and the releases since.
-    pub load: f64,
-    /// When it vanishes unless it reports again; it keeps reporting while it finishes its work,
-    /// then deregisters (or stops reporting).
-    pub expires_at: Option<DateTime<Utc>>,
-    pub timestamp: DateTime<Utc>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DeregisterAnswer {
-    pub replica_id: String,
-    pub agent_type: String,
-    pub region: String,
-    /// False when no such replica was live (already deregistered, expired, or never reported):
-    /// a retried deregistration answers 200 all the same.
-    pub deregistered: bool,
-    pub timestamp: DateTime<Utc>,
 }
 
 /// Drains a replica: from now on it gets no new incidents (`POST /replicas/select` passes it

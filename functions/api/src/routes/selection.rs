@@ -1,70 +1,12 @@
 use axum::Json;
 use axum::extract::State;
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use shared::balancing::Strategy;
 use shared::balancing::assignments::{AssignError, Assignment, ReleaseError, Released};
-use shared::domain::{AgentType, Region, ReplicaId, Severity};
+use shared::domain::AgentType;
 use shared::error::ValidationError;
-use utoipa::ToSchema;
+use shared::wire::{ReleaseRequest, ReleaseResponse, SelectRequest, SelectResponse};
 
 use crate::extract::Body;
 use crate::{ApiError, AppState};
-
-/// An incident to assign.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct SelectRequest {
-    #[schema(value_type = String, pattern = "^[a-z0-9-]{1,64}$")]
-    pub agent_type: AgentType,
-    pub severity: Severity,
-    /// Where the incident is (the geographic strategy prefers it): one of the fleet's regions.
-    #[schema(value_type = Option<String>, pattern = "^[a-z]{2}-(gov-|iso-|isob-|isof-)?(central|north|south|east|west|northeast|northwest|southeast|southwest)-[1-9][0-9]?$")]
-    pub region: Option<Region>,
-    /// Default `peak_ewma`.
-    pub strategy: Option<Strategy>,
-    /// Makes the request safe to retry: the same id gets the same replica, counted once, for a
-    /// day (1-128 printable characters).
-    #[schema(min_length = 1, max_length = 128)]
-    pub incident_id: Option<String>,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct SelectResponse {
-    pub replica_id: String,
-    pub region: String,
-    pub strategy: Strategy,
-    pub reason: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub incident_id: Option<String>,
-    pub timestamp: DateTime<Utc>,
-}
-
-/// The end of an assignment.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReleaseRequest {
-    #[schema(value_type = String)]
-    pub replica_id: ReplicaId,
-    #[schema(value_type = String)]
-    pub agent_type: AgentType,
-    /// Whether the replica handled the incident successfully.
-    pub ok: bool,
-    /// How long it took, in ms.
-    #[schema(minimum = 0, maximum = 86_400_000)]
-    pub latency_ms: f64,
-    /// With the id given at selection, a retried release counts once.
-    #[schema(min_length = 1, max_length = 128)]
-    pub incident_id: Option<String>,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ReleaseResponse {
-    #[serde(flatten)]
-    #[schema(value_type = Object)]
-    pub released: Released,
-    pub timestamp: DateTime<Utc>,
-}
 
 fn incident_id(id: Option<&String>) -> Result<(), ApiError> {
     match id {

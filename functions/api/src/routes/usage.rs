@@ -2,50 +2,13 @@ use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
-use shared::cost::TaskType;
 use shared::cost::usage::{UsageRecord, hour_of};
-use shared::domain::Severity;
 use shared::error::ValidationError;
 use shared::store::{Idempotency, IdempotencyError, IdempotencyOutcome, StoreError};
-use utoipa::ToSchema;
+use shared::wire::{UsageRequest, UsageResponse};
 
 use crate::extract::Body;
 use crate::{ApiError, AppState};
-
-/// One model call.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UsageRequest {
-    /// A model id of the price table in force, e.g. `anthropic.claude-sonnet-4`.
-    pub model: String,
-    /// What the call was for: an agent type or any other task name (a-z, 0-9, '-', '_').
-    #[schema(value_type = String)]
-    pub task_type: TaskType,
-    pub severity: Severity,
-    #[schema(maximum = 10_000_000)]
-    pub input_tokens: u64,
-    #[schema(maximum = 10_000_000)]
-    pub output_tokens: u64,
-    /// In ms.
-    #[schema(minimum = 0, maximum = 3_600_000)]
-    pub latency_ms: Option<f64>,
-    /// When the call was made (default now); at most 24 hours ago, not in the future. A call
-    /// older than the previous hour is priced by the next sweep into its hour's stored total.
-    pub timestamp: Option<DateTime<Utc>>,
-    /// The caller's id for this report (1 to 128 of `A-Z a-z 0-9 . _ : -`): a retry with the same
-    /// id within 24 hours counts once and gets the first answer.
-    #[schema(pattern = "^[A-Za-z0-9._:-]{1,128}$")]
-    pub request_id: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct UsageResponse {
-    /// The hour whose counters it was added to.
-    pub hour: DateTime<Utc>,
-    pub timestamp: DateTime<Utc>,
-    /// False when this answers a retry of a `request_id` already counted.
-    pub counted: bool,
-}
 
 /// What a `request_id` remembers: the first answer and what it counted.
 #[derive(Debug, Serialize, Deserialize)]

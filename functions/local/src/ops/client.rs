@@ -13,7 +13,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 
-use crate::sigv4::Signer;
+use commander_client::sigv4::Signer;
 
 /// How long one request may take, end to end (the API bounds its own work at 10 s).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -53,10 +53,11 @@ fn is_loopback(uri: &Uri) -> bool {
 
 impl ApiClient {
     /// A client for the API at `api`: requests to a loopback address go unsigned, any other
-    /// API is signed as the caller (see [`crate::sigv4::caller`]) for `region`.
+    /// API is signed as the caller (see [`commander_client::sigv4::caller`]) for `region`.
     pub async fn connect(api: &str, region: Option<String>) -> anyhow::Result<Self> {
         let uri: Uri = api.parse().with_context(|| format!("--api {api:?} is not a URL"))?;
-        let signer = if is_loopback(&uri) { None } else { Some(crate::sigv4::caller(&uri, region).await?) };
+        let signer =
+            if is_loopback(&uri) { None } else { Some(commander_client::sigv4::caller(&uri, region).await?) };
         Self::new(&uri, signer)
     }
 

@@ -1,5 +1,6 @@
 //! SigV4 signing for `execute-api`, as the deployed HTTP API requires of every request: one
-//! signer for the signing proxy and the operator commands, with the caller's own credentials.
+//! signer for agents (this crate's client), the operator commands and `commander proxy`, with
+//! the caller's own credentials.
 
 use std::time::SystemTime;
 
@@ -19,6 +20,14 @@ pub enum SignError {
     NoCredentials(String),
     #[error("the request could not be signed: {0}")]
     Failed(String),
+    #[error("no region to sign for: {0}")]
+    NoRegion(String),
+}
+
+/// The region in an API Gateway host name (`<id>.execute-api.<region>.amazonaws.com`).
+pub fn region_of(api: &axum::http::Uri) -> Option<String> {
+    let parts: Vec<&str> = api.host()?.split('.').collect();
+    (parts.len() >= 4 && parts[1] == SERVICE).then(|| parts[2].to_owned())
 }
 
 /// Signs requests for one region with one identity.
@@ -83,21 +92,23 @@ impl Signer {
 /// The caller's own signer for the API at `api`: credentials the usual AWS way (environment,
 /// profiles, SSO, credential processes), the region given, else the one in the API's host name,
 /// else the profile's.
-pub async fn caller(api: &axum::http::Uri, region: Option<String>) -> anyhow::Result<Signer> {
-    use anyhow::Context;
+pub async fn caller(api: &axum::http::Uri, region: Option<String>) -> Result<Signer, SignError> {
     let sdk = shared::aws::sdk_config(
         None,
         &shared::performance::Pools::default(),
         shared::aws::SettingsSource::EnvironmentAndProfiles,
     )
     .await;
-    let credentials = sdk.credentials_provider().context(
-        "no AWS credentials found: set AWS_PROFILE, run `aws sso login`, or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
-    )?;
+    let credentials = sdk.credentials_provider().ok_or_else(|| {
+        SignError::NoCredentials(
+            "none found: set AWS_PROFILE, run `aws sso login`, or export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+                .into(),
+        )
+    })?;
     let region = region
-        .or_else(|| crate::proxy::region_of(api))
+        .or_else(|| region_of(api))
         .or_else(|| sdk.region().map(ToString::to_string))
         .filter(|r| !r.is_empty())
-        .context("no region to sign for: pass --region")?;
+        .ok_or_else(|| SignError::NoRegion("pass the region to sign for".into()))?;
     Ok(Signer::new(&region, credentials))
 }

@@ -1,0 +1,348 @@
+//! The API, call by call.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::http::uri::{Authority, Scheme};
+use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use shared::scaling::ReplicaHeartbeat;
+use shared::wire::{
+    DeregisterAnswer, DrainAnswer, HeartbeatAccepted, ModelReportResponse, ReleaseRequest, ReleaseResponse,
+    ReplicaRef, ReportRequest, SelectModelRequest, SelectModelResponse, SelectRequest, SelectResponse,
+    UsageRequest, UsageResponse,
+};
+
+use crate::sigv4::{SignError, Signer};
+
+/// How long one attempt may take (the API bounds its own work at 10 s).
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
+/// The most a server's `Retry-After` makes the client wait.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+/// The most an answer may bring back.
+const MAX_ANSWER_BYTES: usize = 4 << 20;
+
+type HttpsClient = HyperClient<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The API refused it: the status and its problem document (RFC 9457).
+    #[error("{status}: {}", problem["detail"].as_str().unwrap_or_default())]
+    Api { status: StatusCode, problem: Value },
+    /// No answer came (after the retries).
+    #[error("no answer from the API: {0}")]
+    Transport(String),
+    #[error(transparent)]
+    Sign(#[from] SignError),
+    /// The client was given something it cannot use (a URL, a body).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Error {
+    /// The API's status, for a refusal.
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            Self::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+/// Exponential backoff with full jitter: attempt `n` waits a random time up to
+/// `min(cap, base * 2^n)`, and at least what `Retry-After` asked.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryPolicy {
+    pub attempts: u32,
+    pub base: Duration,
+    pub cap: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self { attempts: 5, base: Duration::from_millis(100), cap: Duration::from_secs(5) }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before attempt `attempt + 1`.
+    pub fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        let ceiling = self.base.saturating_mul(2u32.saturating_pow(attempt)).min(self.cap);
+        let jittered = ceiling.mul_f64(rand::random::<f64>());
+        jittered.max(retry_after.unwrap_or_default().min(MAX_RETRY_AFTER))
+    }
+}
+
+/// Which failures a call may try again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Retry {
+    /// Sent once (a call that counts, without an id).
+    Never,
+    /// No answer, 429, 502-504.
+    Transient,
+    /// Those, and 409 (being counted right now, contended).
+    TransientAndConflict,
+}
+
+/// Whether `uri` names this machine (then it is `commander serve`, which takes unsigned requests).
+fn is_loopback(uri: &Uri) -> bool {
+    match uri.host() {
+        Some("localhost") => true,
+        Some(host) => {
+            host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        }
+        None => false,
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    scheme: Scheme,
+    authority: Authority,
+    prefix: String,
+    signer: Option<Signer>,
+    http: HttpsClient,
+    retry: RetryPolicy,
+}
+
+/// One API; cheap to clone (the heartbeat task and the assignments share it).
+#[derive(Debug, Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl Client {
+    /// A client for the API at `api`: a loopback address goes unsigned (`commander serve`);
+    /// any other API is signed as the caller (environment, profile or role credentials; the
+    /// region in the API's host name, else `region`, else the profile's).
+    pub async fn connect(api: &str, region: Option<String>) -> Result<Self, Error> {
+        let uri: Uri = api.parse().map_err(|e| Error::Invalid(format!("{api:?} is not a URL: {e}")))?;
+        let signer = if is_loopback(&uri) { None } else { Some(crate::sigv4::caller(&uri, region).await?) };
+        Self::with_signer(api, signer)
+    }
+
+    /// A client for `api` signing with `signer` (`None`: unsigned).
+    pub fn with_signer(api: &str, signer: Option<Signer>) -> Result<Self, Error> {
+        let uri: Uri = api.parse().map_err(|e| Error::Invalid(format!("{api:?} is not a URL: {e}")))?;
+        let scheme = uri.scheme().cloned().ok_or_else(|| Error::Invalid(format!("{api:?} has no scheme")))?;
+        if scheme != Scheme::HTTPS && scheme != Scheme::HTTP {
+            return Err(Error::Invalid(format!("{api:?}: only http and https")));
+        }
+        let authority =
+            uri.authority().cloned().ok_or_else(|| Error::Invalid(format!("{api:?} has no host")))?;
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_native_roots()
+            .map_err(|e| Error::Invalid(format!("no root certificates: {e}")))?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        Ok(Self {
+            inner: Arc::new(Inner {
+                scheme,
+                authority,
+                prefix: uri.path().trim_end_matches('/').to_owned(),
+                signer,
+                http: HyperClient::builder(TokioExecutor::new()).build(connector),
+                retry: RetryPolicy::default(),
+            }),
+        })
+    }
+
+    /// The same client retrying per `retry`.
+    #[must_use]
+    pub fn with_retry(self, retry: RetryPolicy) -> Self {
+        let inner = &self.inner;
+        Self {
+            inner: Arc::new(Inner {
+                scheme: inner.scheme.clone(),
+                authority: inner.authority.clone(),
+                prefix: inner.prefix.clone(),
+                signer: inner.signer.clone(),
+                http: inner.http.clone(),
+                retry,
+            }),
+        }
+    }
+
+    /// Whether requests are signed.
+    pub fn signs(&self) -> bool {
+        self.inner.signer.is_some()
+    }
+
+    async fn attempt(
+        &self,
+        method: &Method,
+        path: &str,
+        body: &Bytes,
+    ) -> Result<(StatusCode, Option<Duration>, Bytes), Error> {
+        let inner = &self.inner;
+        let uri = Uri::builder()
+            .scheme(inner.scheme.clone())
+            .authority(inner.authority.clone())
+            .path_and_query(format!("{}{path}", inner.prefix))
+            .build()
+            .map_err(|e| Error::Invalid(format!("{path:?}: {e}")))?;
+        let host =
+            HeaderValue::from_str(inner.authority.as_str()).map_err(|e| Error::Invalid(e.to_string()))?;
+        let mut request = axum::http::Request::builder()
+            .method(method.clone())
+            .uri(uri)
+            .header(header::HOST, host)
+            .header(header::ACCEPT, "application/json");
+        if !body.is_empty() {
+            request = request.header(header::CONTENT_TYPE, "application/json");
+        }
+        let mut request = request.body(Full::new(body.clone())).map_err(|e| Error::Invalid(e.to_string()))?;
+        if let Some(signer) = &inner.signer {
+            signer.sign(&mut request, body).await?;
+        }
+        let answered = tokio::time::timeout(ATTEMPT_TIMEOUT, async {
+            let response = inner.http.request(request).await.map_err(|e| Error::Transport(e.to_string()))?;
+            let status = response.status();
+            let retry_after = response
+                .headers()
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            let bytes = http_body_util::Limited::new(response.into_body(), MAX_ANSWER_BYTES)
+                .collect()
+                .await
+                .map_err(|e| Error::Transport(format!("the answer broke off: {e}")))?
+                .to_bytes();
+            Ok((status, retry_after, bytes))
+        })
+        .await;
+        answered.unwrap_or_else(|_| {
+            Err(Error::Transport(format!("no answer within {} s", ATTEMPT_TIMEOUT.as_secs())))
+        })
+    }
+
+    async fn call<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+        retry: Retry,
+    ) -> Result<T, Error> {
+        let bytes = match body {
+            Some(b) => Bytes::from(serde_json::to_vec(b).map_err(|e| Error::Invalid(e.to_string()))?),
+            None => Bytes::new(),
+        };
+        let policy = self.inner.retry;
+        let attempts = if retry == Retry::Never { 1 } else { policy.attempts.max(1) };
+        for attempt in 0..attempts {
+            let last = attempt + 1 == attempts;
+            let (status, retry_after, answer) = match self.attempt(&method, path, &bytes).await {
+                Ok(answered) => answered,
+                Err(Error::Transport(why)) if !last => {
+                    tracing::debug!(%why, attempt, "no answer; trying again");
+                    tokio::time::sleep(policy.delay(attempt, None)).await;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            if status.is_success() {
+                return serde_json::from_slice(&answer).map_err(|e| {
+                    Error::Invalid(format!("{method} {path}: an answer this client cannot read: {e}"))
+                });
+            }
+            let transient = matches!(status.as_u16(), 429 | 502 | 503 | 504)
+                || (retry == Retry::TransientAndConflict && status == StatusCode::CONFLICT);
+            if !transient || last {
+                let problem = serde_json::from_slice(&answer).unwrap_or(Value::Null);
+                return Err(Error::Api { status, problem });
+            }
+            tokio::time::sleep(policy.delay(attempt, retry_after)).await;
+        }
+        Err(Error::Transport("no attempt was made".into()))
+    }
+
+    /// Reports a replica's heartbeat (safe to repeat: the latest report wins).
+    pub async fn heartbeat(&self, beat: &ReplicaHeartbeat) -> Result<HeartbeatAccepted, Error> {
+        self.call(Method::POST, "/replicas/heartbeat", Some(beat), Retry::Transient).await
+    }
+
+    /// Drains a replica: it takes no new incidents and finishes what it has (idempotent).
+    pub async fn drain(&self, replica: &ReplicaRef) -> Result<DrainAnswer, Error> {
+        self.call(Method::POST, "/replicas/drain", Some(replica), Retry::Transient).await
+    }
+
+    /// Deregisters a replica: gone at once (idempotent).
+    pub async fn deregister(&self, replica: &ReplicaRef) -> Result<DeregisterAnswer, Error> {
+        self.call(Method::POST, "/replicas/deregister", Some(replica), Retry::Transient).await
+    }
+
+    /// Assigns an incident; without an `incident_id` one is made up, so a retry answers the same
+    /// replica and counts once.
+    pub async fn select(&self, mut request: SelectRequest) -> Result<SelectResponse, Error> {
+        request.incident_id.get_or_insert_with(|| uuid::Uuid::new_v4().to_string());
+        self.call(Method::POST, "/replicas/select", Some(&request), Retry::Transient).await
+    }
+
+    /// Ends an assignment (with the selection's `incident_id`, a retry counts once).
+    pub async fn release(&self, request: &ReleaseRequest) -> Result<ReleaseResponse, Error> {
+        self.call(Method::POST, "/replicas/release", Some(request), Retry::TransientAndConflict).await
+    }
+
+    /// Reports one model call; without a `request_id` one is made up, so retries count once.
+    pub async fn report_usage(&self, mut request: UsageRequest) -> Result<UsageResponse, Error> {
+        request.request_id.get_or_insert_with(|| uuid::Uuid::new_v4().to_string());
+        self.call(Method::POST, "/usage", Some(&request), Retry::TransientAndConflict).await
+    }
+
+    /// The model to use for a call.
+    pub async fn select_model(&self, request: &SelectModelRequest) -> Result<SelectModelResponse, Error> {
+        self.call(Method::POST, "/models/select", Some(request), Retry::Transient).await
+    }
+
+    /// How a call on a model went; sent once (failures in a row are counted).
+    pub async fn report_model(&self, request: &ReportRequest) -> Result<ModelReportResponse, Error> {
+        self.call(Method::POST, "/models/report", Some(request), Retry::Never).await
+    }
+
+    /// `GET /scaling/status`, as JSON.
+    pub async fn status(&self) -> Result<Value, Error> {
+        self.call::<(), Value>(Method::GET, "/scaling/status", None, Retry::Transient).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_grow_with_jitter_and_honour_retry_after() {
+        let policy =
+            RetryPolicy { attempts: 5, base: Duration::from_millis(100), cap: Duration::from_secs(1) };
+        for attempt in 0..8 {
+            let ceiling = Duration::from_millis(100 * 2u64.pow(attempt)).min(Duration::from_secs(1));
+            for _ in 0..50 {
+                assert!(policy.delay(attempt, None) <= ceiling);
+            }
+        }
+        assert!(policy.delay(0, Some(Duration::from_secs(3))) >= Duration::from_secs(3));
+        assert_eq!(policy.delay(0, Some(Duration::from_secs(3600))), MAX_RETRY_AFTER, "bounded");
+    }
+
+    #[test]
+    fn signs_for_anything_but_this_machine() {
+        for (api, loopback) in [
+            ("http://127.0.0.1:3000", true),
+            ("http://localhost:3000/", true),
+            ("http://[::1]:3000/", true),
+            ("https://abc.execute-api.us-east-1.amazonaws.com/", false),
+        ] {
+            assert_eq!(is_loopback(&api.parse().unwrap()), loopback, "{api}");
+        }
+        assert!(Client::with_signer("ftp://x/", None).is_err());
+    }
+}
