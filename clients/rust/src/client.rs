@@ -4,12 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::http::uri::{Authority, Scheme};
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client as HyperClient;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -20,6 +16,7 @@ use shared::wire::{
     UsageRequest, UsageResponse,
 };
 
+use crate::base::{ApiBase, HttpsClient, https_client};
 use crate::sigv4::{SignError, Signer};
 
 /// How long one attempt may take (the API bounds its own work at 10 s).
@@ -28,8 +25,6 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 /// The most an answer may bring back.
 const MAX_ANSWER_BYTES: usize = 4 << 20;
-
-type HttpsClient = HyperClient<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
@@ -92,22 +87,9 @@ enum Retry {
     TransientAndConflict,
 }
 
-/// Whether `uri` names this machine (then it is `commander serve`, which takes unsigned requests).
-fn is_loopback(uri: &Uri) -> bool {
-    match uri.host() {
-        Some("localhost") => true,
-        Some(host) => {
-            host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
-        }
-        None => false,
-    }
-}
-
 #[derive(Debug)]
 struct Inner {
-    scheme: Scheme,
-    authority: Authority,
-    prefix: String,
+    base: ApiBase,
     signer: Option<Signer>,
     http: HttpsClient,
     retry: RetryPolicy,
@@ -124,35 +106,24 @@ impl Client {
     /// any other API is signed as the caller (environment, profile or role credentials; the
     /// region in the API's host name, else `region`, else the profile's).
     pub async fn connect(api: &str, region: Option<String>) -> Result<Self, Error> {
-        let uri: Uri = api.parse().map_err(|e| Error::Invalid(format!("{api:?} is not a URL: {e}")))?;
-        let signer = if is_loopback(&uri) { None } else { Some(crate::sigv4::caller(&uri, region).await?) };
-        Self::with_signer(api, signer)
+        let base = ApiBase::parse(api)?;
+        let signer = if base.is_loopback() {
+            None
+        } else {
+            let uri: Uri = api.parse().map_err(|e| Error::Invalid(format!("{api:?} is not a URL: {e}")))?;
+            Some(crate::sigv4::caller(&uri, region).await?)
+        };
+        Self::with_base(base, signer)
     }
 
     /// A client for `api` signing with `signer` (`None`: unsigned).
     pub fn with_signer(api: &str, signer: Option<Signer>) -> Result<Self, Error> {
-        let uri: Uri = api.parse().map_err(|e| Error::Invalid(format!("{api:?} is not a URL: {e}")))?;
-        let scheme = uri.scheme().cloned().ok_or_else(|| Error::Invalid(format!("{api:?} has no scheme")))?;
-        if scheme != Scheme::HTTPS && scheme != Scheme::HTTP {
-            return Err(Error::Invalid(format!("{api:?}: only http and https")));
-        }
-        let authority =
-            uri.authority().cloned().ok_or_else(|| Error::Invalid(format!("{api:?} has no host")))?;
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
-            .map_err(|e| Error::Invalid(format!("no root certificates: {e}")))?
-            .https_or_http()
-            .enable_http1()
-            .build();
+        Self::with_base(ApiBase::parse(api)?, signer)
+    }
+
+    fn with_base(base: ApiBase, signer: Option<Signer>) -> Result<Self, Error> {
         Ok(Self {
-            inner: Arc::new(Inner {
-                scheme,
-                authority,
-                prefix: uri.path().trim_end_matches('/').to_owned(),
-                signer,
-                http: HyperClient::builder(TokioExecutor::new()).build(connector),
-                retry: RetryPolicy::default(),
-            }),
+            inner: Arc::new(Inner { base, signer, http: https_client()?, retry: RetryPolicy::default() }),
         })
     }
 
@@ -162,9 +133,7 @@ impl Client {
         let inner = &self.inner;
         Self {
             inner: Arc::new(Inner {
-                scheme: inner.scheme.clone(),
-                authority: inner.authority.clone(),
-                prefix: inner.prefix.clone(),
+                base: inner.base.clone(),
                 signer: inner.signer.clone(),
                 http: inner.http.clone(),
                 retry,
@@ -184,14 +153,9 @@ impl Client {
         body: &Bytes,
     ) -> Result<(StatusCode, Option<Duration>, Bytes), Error> {
         let inner = &self.inner;
-        let uri = Uri::builder()
-            .scheme(inner.scheme.clone())
-            .authority(inner.authority.clone())
-            .path_and_query(format!("{}{path}", inner.prefix))
-            .build()
-            .map_err(|e| Error::Invalid(format!("{path:?}: {e}")))?;
-        let host =
-            HeaderValue::from_str(inner.authority.as_str()).map_err(|e| Error::Invalid(e.to_string()))?;
+        let uri = inner.base.uri(path)?;
+        let host = HeaderValue::from_str(inner.base.authority.as_str())
+            .map_err(|e| Error::Invalid(e.to_string()))?;
         let mut request = axum::http::Request::builder()
             .method(method.clone())
             .uri(uri)
@@ -266,6 +230,23 @@ impl Client {
         Err(Error::Transport("no attempt was made".into()))
     }
 
+    /// One attempt of any request, its answer as it is (status and JSON body, `null` when it had
+    /// none or no JSON): for tools that show every answer (`commander`'s operator commands).
+    /// Not retried; an error only when no answer came.
+    pub async fn send_once(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(StatusCode, Value), Error> {
+        let bytes = match body {
+            Some(b) => Bytes::from(b.to_string()),
+            None => Bytes::new(),
+        };
+        let (status, _, answer) = self.attempt(&method, path, &bytes).await?;
+        Ok((status, serde_json::from_slice(&answer).unwrap_or(Value::Null)))
+    }
+
     /// Reports a replica's heartbeat (safe to repeat: the latest report wins).
     pub async fn heartbeat(&self, beat: &ReplicaHeartbeat) -> Result<HeartbeatAccepted, Error> {
         self.call(Method::POST, "/replicas/heartbeat", Some(beat), Retry::Transient).await
@@ -331,18 +312,5 @@ mod tests {
         }
         assert!(policy.delay(0, Some(Duration::from_secs(3))) >= Duration::from_secs(3));
         assert_eq!(policy.delay(0, Some(Duration::from_secs(3600))), MAX_RETRY_AFTER, "bounded");
-    }
-
-    #[test]
-    fn signs_for_anything_but_this_machine() {
-        for (api, loopback) in [
-            ("http://127.0.0.1:3000", true),
-            ("http://localhost:3000/", true),
-            ("http://[::1]:3000/", true),
-            ("https://abc.execute-api.us-east-1.amazonaws.com/", false),
-        ] {
-            assert_eq!(is_loopback(&api.parse().unwrap()), loopback, "{api}");
-        }
-        assert!(Client::with_signer("ftp://x/", None).is_err());
     }
 }

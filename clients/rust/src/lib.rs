@@ -12,12 +12,14 @@
 //! - [`answer_warm_ping`]: in a Lambda agent, answers the warmer's ping before the real handler.
 
 mod assignment;
+pub mod base;
 mod client;
 mod heartbeat;
 pub mod sigv4;
 mod warm;
 
 pub use assignment::Assignment;
+pub use base::ApiBase;
 pub use client::{Client, Error, RetryPolicy};
 pub use heartbeat::{Heartbeat, HeartbeatStats};
 pub use shared::wire;

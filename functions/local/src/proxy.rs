@@ -14,16 +14,13 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::uri::{Authority, Scheme};
 use axum::http::{HeaderName, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use clap::Args;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 
 use crate::admission::{Admission, Refusal, problem};
+use commander_client::base::{ApiBase, HttpsClient, https_client};
 pub use commander_client::sigv4::region_of;
 use commander_client::sigv4::{SignError, Signer};
 
@@ -57,15 +54,11 @@ pub struct ProxyArgs {
     pub region: Option<String>,
 }
 
-type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
-
 /// Forwards to one API, signing each request.
 #[derive(Debug, Clone)]
 pub struct SigningProxy {
-    scheme: Scheme,
-    authority: Authority,
-    /// The API's own path (a stage, say), put before every forwarded path.
-    prefix: String,
+    /// The one API it forwards to (its stage path put before every forwarded path).
+    base: ApiBase,
     signer: Signer,
     /// The proxy's own port: a request's `Host` must name it.
     port: u16,
@@ -93,29 +86,8 @@ impl SigningProxy {
                 "{listen} is not a loopback address: the proxy signs with your AWS credentials, so whoever reaches it acts as you"
             );
         }
-        let uri: Uri = api.parse().with_context(|| format!("{api:?} is not a URL"))?;
-        let scheme = uri.scheme().cloned().with_context(|| format!("{api:?} has no scheme (https://...)"))?;
-        if scheme != Scheme::HTTPS && scheme != Scheme::HTTP {
-            bail!("{api:?}: only http and https APIs can be proxied");
-        }
-        let authority = uri.authority().cloned().with_context(|| format!("{api:?} has no host"))?;
-        if uri.query().is_some() {
-            bail!("{api:?}: the API's base URL takes no query");
-        }
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
-            .context("no root certificates to verify the API with")?
-            .https_or_http()
-            .enable_http1()
-            .build();
-        Ok(Self {
-            scheme,
-            authority,
-            prefix: uri.path().trim_end_matches('/').to_owned(),
-            signer,
-            port: listen.port(),
-            client: Client::builder(TokioExecutor::new()).build(connector),
-        })
+        let base = ApiBase::parse(api)?;
+        Ok(Self { base, signer, port: listen.port(), client: https_client()? })
     }
 
     /// Every path and method, forwarded.
@@ -137,14 +109,12 @@ impl SigningProxy {
         })?;
         let body = body.to_bytes();
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-        let uri = Uri::builder()
-            .scheme(self.scheme.clone())
-            .authority(self.authority.clone())
-            .path_and_query(format!("{}{path}", self.prefix))
-            .build()
+        let uri = self
+            .base
+            .uri(path)
             .map_err(|e| Refusal::new(StatusCode::BAD_REQUEST, "bad_request", format!("the path: {e}")))?;
         let mut outgoing = axum::http::Request::builder().method(parts.method).uri(uri);
-        if let Ok(host) = HeaderValue::from_str(self.authority.as_str()) {
+        if let Ok(host) = HeaderValue::from_str(self.base.authority.as_str()) {
             outgoing = outgoing.header(header::HOST, host);
         }
         for name in &REQUEST_HEADERS {
@@ -276,6 +246,6 @@ mod tests {
         }
         let proxy =
             SigningProxy::new("https://example.com/prod/", "us-east-1", credentials(), loopback).unwrap();
-        assert_eq!(proxy.prefix, "/prod");
+        assert_eq!(proxy.base.prefix, "/prod");
     }
 }

@@ -3,7 +3,6 @@
 //! version read). Tables by default, the API's JSON with `--json`; the exit code says how it went
 //! (see [`Exit`]).
 
-mod client;
 mod render;
 
 use std::fmt::Write as _;
@@ -13,7 +12,30 @@ use axum::http::{Method, StatusCode};
 use clap::{Args, Subcommand};
 use serde_json::{Map, Value, json};
 
-pub use client::{Answer, ApiClient};
+use commander_client::Client;
+
+/// One answer of the API: its status and JSON body (`null` when it had none).
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub body: Value,
+}
+
+/// Sends one request, unretried (every answer is shown as it is); an error names what failed
+/// when no answer came.
+async fn call(
+    client: &Client,
+    api: &str,
+    method: Method,
+    path: &str,
+    body: Option<&Value>,
+) -> anyhow::Result<Answer> {
+    let (status, body) = client
+        .send_once(method.clone(), path, body)
+        .await
+        .map_err(|e| anyhow::anyhow!("{method} {path}: the API at {api} did not answer: {e}"))?;
+    Ok(Answer { status, body })
+}
 
 /// Where the API is and how to print its answers; every operator command takes these.
 #[derive(Debug, Clone, Args)]
@@ -380,7 +402,7 @@ impl OpsCommand {
 /// Runs one operator command against the API it names, printing to `out`.
 pub async fn run(command: &OpsCommand, out: &mut impl std::io::Write) -> Exit {
     let api = command.api();
-    let client = match ApiClient::connect(&api.api, api.sign_region.clone()).await {
+    let client = match Client::connect(&api.api, api.sign_region.clone()).await {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -388,7 +410,7 @@ pub async fn run(command: &OpsCommand, out: &mut impl std::io::Write) -> Exit {
         }
     };
     let (method, path, body) = request(command);
-    let mut answer = match client.call(method, &path, body.as_ref()).await {
+    let mut answer = match call(&client, &api.api, method, &path, body.as_ref()).await {
         Ok(a) => a,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -405,7 +427,7 @@ pub async fn run(command: &OpsCommand, out: &mut impl std::io::Write) -> Exit {
                 return Exit::Refused;
             }
         };
-        answer = match client.call(Method::PUT, &path, Some(&policy)).await {
+        answer = match call(&client, &api.api, Method::PUT, &path, Some(&policy)).await {
             Ok(a) => a,
             Err(e) => {
                 eprintln!("error: {e:#}");
