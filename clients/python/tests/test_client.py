@@ -99,7 +99,10 @@ def test_model_selection_and_report(server):
     client = fast(server.url)
     chosen = client.select_model("resolution", "critical")
     assert chosen["model"] and isinstance(chosen["fallbacks"], list)
-    assert client.report_model(chosen["model"], ok=True) is not None
+    failed = client.report_model(chosen["model"], ok=False)
+    assert failed["model"] == chosen["model"] and failed["health"]["consecutive_failures"] == 1
+    recovered = client.report_model(chosen["model"], ok=True)
+    assert recovered["health"]["consecutive_failures"] == 0
 
 
 def test_warm_pings_are_answered_without_the_handler():
