@@ -48,6 +48,11 @@ impl<C> LazyClients<C> {
         self.slots.keys().filter_map(|region| self.get(region).map(|client| (region.as_str(), client)))
     }
 
+    /// The regions this map holds a client for (built or not), in code order.
+    pub fn regions(&self) -> impl Iterator<Item = &str> {
+        self.slots.keys().map(String::as_str)
+    }
+
     /// How many regions have a client built so far.
     pub fn built(&self) -> usize {
         self.slots.values().filter(|slot| slot.get().is_some()).count()

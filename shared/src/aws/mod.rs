@@ -5,6 +5,7 @@ pub mod agent_metrics;
 pub mod alarms;
 pub mod concurrency;
 pub mod cost_sources;
+pub mod ecs;
 pub mod invoke;
 pub mod lazy_clients;
 pub mod provisioned;

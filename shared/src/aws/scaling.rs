@@ -1,4 +1,5 @@
-//! The AWS side of scaling, built once per container from its settings: the actuator and, for
+//! The AWS side of scaling, built once per container from its settings: the actuator (ECS for
+//! the types that run as ECS services) and, for
 //! Lambda agents, the CloudWatch and Lambda clients their live signals are read with, one pair
 //! per region of the fleet, each built when its region is first asked about.
 
@@ -8,9 +9,10 @@ use aws_config::SdkConfig;
 
 use super::agent_metrics::{AwsAgentMetrics, RegionClients};
 use super::alarms::CloudWatchAlarms;
+use super::ecs::EcsServices;
 use super::provisioned::{ProvisionedConcurrency, Target};
 use crate::domain::Region;
-use crate::scaling::actuator::{Actuator, RecordActuator};
+use crate::scaling::actuator::{Actuator, ByType, RecordActuator};
 use crate::scaling::service::{AlarmSync, LambdaSource, SignalSources};
 use crate::scaling::setup::{ActuatorKind, ScalingSetup};
 
@@ -30,8 +32,28 @@ fn cloudwatch_client(sdk: &SdkConfig, region: &str) -> aws_sdk_cloudwatch::Clien
     )
 }
 
-/// The actuator `setup` names.
+fn ecs_client(sdk: &SdkConfig, region: &str) -> aws_sdk_ecs::Client {
+    aws_sdk_ecs::Client::from_conf(
+        aws_sdk_ecs::config::Builder::from(sdk)
+            .region(aws_sdk_ecs::config::Region::new(region.to_owned()))
+            .build(),
+    )
+}
+
+/// The actuator `setup` names, with the types that run as ECS services scaled through ECS.
 pub fn actuator(setup: &ScalingSetup, sdk: &SdkConfig, regions: &[Region]) -> Arc<dyn Actuator> {
+    let rest = stack_actuator(setup, sdk, regions);
+    let Some(ecs) = &setup.ecs else { return rest };
+    let sdk = sdk.clone();
+    let clients = super::per_region(regions, move |r| ecs_client(&sdk, r));
+    Arc::new(ByType {
+        types: ecs.types.clone(),
+        named: Arc::new(EcsServices::new(clients, ecs.clone())),
+        rest,
+    })
+}
+
+fn stack_actuator(setup: &ScalingSetup, sdk: &SdkConfig, regions: &[Region]) -> Arc<dyn Actuator> {
     match setup.actuator {
         ActuatorKind::Record => Arc::new(RecordActuator),
         ActuatorKind::ProvisionedConcurrency => {

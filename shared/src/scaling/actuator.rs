@@ -1,12 +1,14 @@
 //! Making a scaling decision real. The decision is already stored (desired replicas per region in
 //! the type's state item); an actuator carries it further when the deployment asks for it.
 
+use std::collections::BTreeSet;
 use std::fmt::Debug;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
 use crate::domain::AgentType;
-use crate::domain::PerRegion;
+use crate::domain::{PerRegion, Region};
 use crate::error::AdapterError;
 
 /// Applies desired replica counts per region. Must be idempotent: the same counts may arrive again
@@ -18,6 +20,50 @@ pub trait Actuator: Send + Sync + Debug {
         agent_type: &AgentType,
         desired: &PerRegion<u32>,
     ) -> Result<Vec<String>, AdapterError>;
+
+    /// What the platform reports running of `agent_type` in each of `regions` it answered for;
+    /// `None` where the actuator cannot tell (the evaluation then counts heartbeats alone).
+    async fn running(
+        &self,
+        _agent_type: &AgentType,
+        _regions: &[Region],
+    ) -> Result<Option<PerRegion<u32>>, AdapterError> {
+        Ok(None)
+    }
+}
+
+/// One actuator for the types named, another for the rest: agent types that run as ECS
+/// services are scaled through ECS while the others keep the stack's actuator.
+#[derive(Debug, Clone)]
+pub struct ByType {
+    pub types: BTreeSet<AgentType>,
+    pub named: Arc<dyn Actuator>,
+    pub rest: Arc<dyn Actuator>,
+}
+
+impl ByType {
+    fn of(&self, agent_type: &AgentType) -> &dyn Actuator {
+        if self.types.contains(agent_type) { self.named.as_ref() } else { self.rest.as_ref() }
+    }
+}
+
+#[async_trait]
+impl Actuator for ByType {
+    async fn apply(
+        &self,
+        agent_type: &AgentType,
+        desired: &PerRegion<u32>,
+    ) -> Result<Vec<String>, AdapterError> {
+        self.of(agent_type).apply(agent_type, desired).await
+    }
+
+    async fn running(
+        &self,
+        agent_type: &AgentType,
+        regions: &[Region],
+    ) -> Result<Option<PerRegion<u32>>, AdapterError> {
+        self.of(agent_type).running(agent_type, regions).await
+    }
 }
 
 /// The default: the desired counts stay in DynamoDB, where the agent coordinator reads them.

@@ -20,7 +20,9 @@ use super::plan::{Evaluation, PlanInput, plan};
 use super::records::{AgentScalingState, MarkSource, RegionEvent, Trigger};
 use super::region_health::{HealthChange, HealthSettings, RegionEvidence, assess, is_silent};
 use super::regions::RegionView;
-use super::signals::{AgentMetrics, LambdaAgents, LambdaFigures, Observed, Signal, lambda_replicas};
+use super::signals::{
+    AgentMetrics, LambdaAgents, LambdaFigures, Observed, Signal, lambda_replicas, within_running,
+};
 use super::state::{FleetState, VersionedPolicy};
 use super::type_reads::{TypeReads, read_type, read_types};
 use crate::domain::{AgentType, PerRegion, Proximity, Region, Severity};
@@ -375,6 +377,20 @@ impl Scaler {
         }
     }
 
+    /// The type's reporting replicas, no more per region than its actuator says run there
+    /// (ECS services); heartbeats alone where the actuator cannot tell or could not be read.
+    async fn reporting(&self, agent_type: &AgentType) -> Result<Vec<crate::domain::Replica>, StoreError> {
+        let replicas = self.fleet.replicas(agent_type).await?;
+        match self.actuator.running(agent_type, &self.regions).await {
+            Ok(Some(running)) => Ok(within_running(replicas, &running)),
+            Ok(None) => Ok(replicas),
+            Err(e) => {
+                tracing::warn!(%agent_type, error = %e, "running counts unavailable; heartbeats alone count");
+                Ok(replicas)
+            }
+        }
+    }
+
     async fn observe(
         &self,
         agent_type: &AgentType,
@@ -382,7 +398,7 @@ impl Scaler {
         now: DateTime<Utc>,
     ) -> Result<Observed, StoreError> {
         Ok(match signal {
-            Signal::Heartbeats => Observed::heartbeats(self.fleet.replicas(agent_type).await?),
+            Signal::Heartbeats => Observed::heartbeats(self.reporting(agent_type).await?),
             Signal::Cloudwatch => {
                 let figures = self.lambda_figures(&[agent_type], now).await;
                 self.observed_from(agent_type, signal, None, &figures, now)
@@ -449,7 +465,7 @@ impl Scaler {
             .zip(&signals)
             .map(|(policy, signal)| async move {
                 let replicas = match signal {
-                    Signal::Heartbeats => Some(self.fleet.replicas(&policy.agent_type).await?),
+                    Signal::Heartbeats => Some(self.reporting(&policy.agent_type).await?),
                     Signal::Cloudwatch => None,
                 };
                 Ok::<_, StoreError>(self.observed_from(&policy.agent_type, *signal, replicas, figures, now))

@@ -4,7 +4,9 @@
 
 use super::alarms::AlarmSettings;
 use super::signals::{LambdaAgents, Signal};
-use crate::domain::Region;
+use std::collections::BTreeSet;
+
+use crate::domain::{AgentType, Region};
 
 /// How scaling decisions are applied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +32,28 @@ pub struct ScalingSetup {
     pub alarms: Option<ManagedAlarms>,
     /// `AWS_REGION`: where the container runs, and so its alarms.
     pub home_region: Option<Region>,
+    /// `COMMANDER_ECS_AGENT_TYPES` (with `COMMANDER_ECS_CLUSTER` and
+    /// `COMMANDER_ECS_SERVICE_PATTERN`): the agent types that run as ECS services, scaled
+    /// through ECS whatever `actuator` says for the rest.
+    pub ecs: Option<EcsAgents>,
+}
+
+/// Agent types that run as ECS services: one service per type in the same cluster of every
+/// region of the fleet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EcsAgents {
+    /// The cluster's name (the same in every region).
+    pub cluster: String,
+    /// Service name with `{agent_type}` in it.
+    pub service_pattern: String,
+    /// The types scaled through ECS.
+    pub types: BTreeSet<AgentType>,
+}
+
+impl EcsAgents {
+    pub fn service(&self, agent_type: &AgentType) -> String {
+        self.service_pattern.replace("{agent_type}", agent_type.as_str())
+    }
 }
 
 /// Where the managed alarms are named and what they invoke.
@@ -50,6 +74,7 @@ impl Default for ScalingSetup {
             },
             alarms: None,
             home_region: None,
+            ecs: None,
         }
     }
 }

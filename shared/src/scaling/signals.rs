@@ -121,6 +121,25 @@ impl Observed {
     }
 }
 
+/// Reporting replicas where the platform that runs them says fewer run: in each region of
+/// `running`, at most that many count, the most recently heard first (a task the platform
+/// stopped stops counting at once, not when its heartbeats expire). Regions `running` does not
+/// name keep every reporting replica; more running than reporting (tasks starting) adds none,
+/// since a replica counts once it reports.
+pub fn within_running(mut replicas: Vec<Replica>, running: &BTreeMap<Region, u32>) -> Vec<Replica> {
+    replicas.sort_by(|a, b| {
+        b.last_heartbeat.cmp(&a.last_heartbeat).then_with(|| a.replica_id.cmp(&b.replica_id))
+    });
+    let mut kept: BTreeMap<Region, u32> = BTreeMap::new();
+    replicas.retain(|r| {
+        let Some(limit) = running.get(&r.region) else { return true };
+        let n = kept.entry(r.region.clone()).or_insert(0);
+        *n += 1;
+        *n <= *limit
+    });
+    replicas
+}
+
 /// Lambda agents as replicas: each region's allocated provisioned concurrency divided into
 /// replicas of `concurrency_per_replica`, its executions spread over them (at most full), and
 /// what ran beyond them as overflow.
@@ -163,6 +182,51 @@ mod tests {
 
     fn r(code: &str) -> Region {
         Region::parse(code).unwrap()
+    }
+
+    /// Running tasks per region, and the replica ids that then count.
+    type RunningCase = (&'static [(&'static str, u32)], &'static [&'static str]);
+
+    fn reporting(id: &str, region: &str, seconds_ago: i64) -> Replica {
+        let now = DateTime::parse_from_rfc3339("2026-12-07T09:00:00Z").unwrap().with_timezone(&Utc);
+        Replica {
+            replica_id: ReplicaId::parse(id).unwrap(),
+            agent_type: AgentType::parse("triage").unwrap(),
+            region: r(region),
+            load: 1.0,
+            capacity: 2,
+            healthy: true,
+            performance_score: 1.0,
+            last_heartbeat: now - chrono::Duration::seconds(seconds_ago),
+            draining: false,
+        }
+    }
+
+    #[test]
+    fn the_running_count_caps_the_reporting_replicas_per_region() {
+        let replicas = vec![
+            reporting("east-old", "us-east-1", 50),
+            reporting("east-new", "us-east-1", 5),
+            reporting("east-mid", "us-east-1", 20),
+            reporting("west-a", "us-west-2", 5),
+            reporting("eu-a", "eu-west-1", 5),
+        ];
+        // (running per region, replica ids that count)
+        let cases: [RunningCase; 4] = [
+            (&[], &["east-new", "east-mid", "east-old", "west-a", "eu-a"]),
+            (&[("us-east-1", 2)], &["east-new", "east-mid", "west-a", "eu-a"]),
+            (&[("us-east-1", 0), ("us-west-2", 5)], &["west-a", "eu-a"]),
+            (&[("us-east-1", 1), ("eu-west-1", 0), ("us-west-2", 1)], &["east-new", "west-a"]),
+        ];
+        for (running, expected) in cases {
+            let running: BTreeMap<Region, u32> = running.iter().map(|(code, n)| (r(code), *n)).collect();
+            let mut kept: Vec<String> =
+                within_running(replicas.clone(), &running).iter().map(|x| x.replica_id.to_string()).collect();
+            let mut expected: Vec<String> = expected.iter().map(|s| (*s).to_owned()).collect();
+            kept.sort();
+            expected.sort();
+            assert_eq!(kept, expected, "running {running:?}");
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod balancing;
 mod balancing_simulation;
 mod cost_aws;
 mod cost_sweep;
+mod ecs;
 mod module_layers;
 mod provisioned;
 mod scaling_aws;
