@@ -2,6 +2,7 @@
 //! on loopback and exports its address as `COMMANDER_TEST_DYNAMODB_ENDPOINT`.
 
 pub mod bootstrap;
+pub mod commander_serve;
 pub mod emf;
 pub mod local_lambda;
 pub mod relay;

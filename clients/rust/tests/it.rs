@@ -3,73 +3,15 @@
 
 #![allow(clippy::unwrap_used, reason = "test helpers fail the test by panicking")]
 
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use commander_client::wire::{ReleaseRequest, ReplicaRef, SelectRequest, UsageRequest};
 use commander_client::{Client, Error, Heartbeat, RetryPolicy, answer_warm_ping};
+use integration_tests::commander_serve::Serve;
 use serde_json::json;
 use shared::domain::{AgentType, Region, ReplicaId, Severity};
 use shared::scaling::ReplicaHeartbeat;
-
-/// `commander serve --memory` on a fixed loopback port, restartable on it.
-struct Serve {
-    port: u16,
-    child: Option<Child>,
-}
-
-fn commander_bin() -> std::path::PathBuf {
-    std::env::var_os("COMMANDER_BIN").map_or_else(
-        || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/debug/commander"),
-        Into::into,
-    )
-}
-
-impl Serve {
-    async fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut serve = Self { port, child: None };
-        serve.up().await;
-        serve
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    async fn up(&mut self) {
-        let bin = commander_bin();
-        assert!(bin.exists(), "{} is missing: cargo build -p local (or set COMMANDER_BIN)", bin.display());
-        let child = Command::new(bin)
-            .args(["serve", "--memory", "--tick-seconds", "0", "--sweep-every-minutes", "0", "--addr"])
-            .arg(format!("127.0.0.1:{}", self.port))
-            .env_remove("COMMANDER_REGIONS")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_err() {
-            assert!(Instant::now() < deadline, "commander serve did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn down(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        self.down();
-    }
-}
 
 fn quick(url: &str) -> Client {
     Client::with_signer(url, None).unwrap().with_retry(RetryPolicy {
