@@ -44,7 +44,8 @@ impl IntoResponseParts for Change {
     }
 }
 
-/// The middleware, inside the router (so the matched route is known).
+/// Records a change made by an audited route; run by the api's one per-request layer, inside the
+/// router (so the matched route is known).
 pub async fn record(State(state): State<AppState>, request: Request, next: Next) -> Response {
     // Reads are never audited: the hot paths pass without a look at the route table.
     if request.method() == axum::http::Method::GET {

@@ -111,10 +111,7 @@ pub fn router_with(state: AppState, access_log: AccessLog) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), audit::record))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), drop_snapshot_after_writes))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), flush_performance))
-        .layer(axum::middleware::from_fn(within_deadline));
+        .layer(axum::middleware::from_fn_with_state(state.clone(), envelope));
     let app = match access_log {
         AccessLog::Off => app,
         // One access-log line per request, inside the invocation's span (and its requestId).
@@ -130,54 +127,55 @@ pub fn router_with(state: AppState, access_log: AccessLog) -> Router {
         .with_state(state)
 }
 
-/// After each request: this container's performance figures go to the table if a minute has
-/// passed (or an earlier flush left writes behind), on their own task, so the response never
-/// waits for them (and a failing flush backs off instead of retrying on every request).
-async fn flush_performance(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    state.performance.after_in_background(next.run(request)).await
-}
-
-/// After every request that may write (anything but GET and HEAD, whatever it answered): the
-/// status snapshot is dropped, so this container's next read shows the change.
-async fn drop_snapshot_after_writes(
+/// What every request passes through, in one layer (each layer of its own cost a boxed future
+/// and a clone of the route's service stack per request, a large share of a cheap request's
+/// time): its deadline, the audit trail of changes, the performance figures' flush after it,
+/// and the status snapshot dropped after a write.
+async fn envelope(
     axum::extract::State(state): axum::extract::State<AppState>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
     let reads_only = matches!(*request.method(), axum::http::Method::GET | axum::http::Method::HEAD);
-    let response = next.run(request).await;
+    let budget = deadline_budget(&request);
+    let audited = audit::record(axum::extract::State(state.clone()), request, next);
+    // This container's performance figures go to the table after the request if a minute has
+    // passed (or an earlier flush left writes behind), on their own task, so the response never
+    // waits for them (and a failing flush backs off instead of retrying on every request).
+    let response = if let Ok(response) =
+        tokio::time::timeout(budget, state.performance.after_in_background(audited)).await
+    {
+        response
+    } else {
+        tracing::warn!(budget_ms = budget.as_millis(), "a request ran out of time");
+        ApiError::Retry(
+            format!(
+                "the request did not finish within {} ms (the state store or AWS is slow); retry",
+                budget.as_millis()
+            ),
+            1,
+        )
+        .into_response()
+    };
+    // After anything that may write (whatever it answered, and also when it ran out of time: the
+    // write may have landed), this container's next status read takes a new snapshot.
     if !reads_only {
         state.status_snapshot.invalidate();
     }
     response
 }
 
-/// Answers 503 (with `Retry-After`) once the request has run for its deadline.
-async fn within_deadline(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let budget = request
+/// How long a request may run: [`REQUEST_DEADLINE`], or less when the invocation's own deadline
+/// (less a margin for the answer) comes sooner.
+fn deadline_budget(request: &axum::extract::Request) -> std::time::Duration {
+    request
         .extensions()
         .get::<lambda_http::Context>()
         .and_then(|context| {
             let deadline = std::time::UNIX_EPOCH + std::time::Duration::from_millis(context.deadline);
             deadline.duration_since(std::time::SystemTime::now()).ok()
         })
-        .map_or(REQUEST_DEADLINE, |left| left.saturating_sub(DEADLINE_MARGIN).min(REQUEST_DEADLINE));
-    if let Ok(response) = tokio::time::timeout(budget, next.run(request)).await {
-        return response;
-    }
-    tracing::warn!(budget_ms = budget.as_millis(), "a request ran out of time");
-    ApiError::Retry(
-        format!(
-            "the request did not finish within {} ms (the state store or AWS is slow); retry",
-            budget.as_millis()
-        ),
-        1,
-    )
-    .into_response()
+        .map_or(REQUEST_DEADLINE, |left| left.saturating_sub(DEADLINE_MARGIN).min(REQUEST_DEADLINE))
 }
 
 async fn not_found() -> ApiError {
