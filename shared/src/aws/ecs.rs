@@ -39,11 +39,12 @@ const CALLS_AT_ONCE: usize = 4;
 pub struct EcsServices {
     clients: LazyClients<Client>,
     agents: EcsAgents,
-    described: Arc<BTreeMap<String, Mutex<Option<Described>>>>,
+    /// Shared, not copied, by every type's read of the round (up to a thousand services).
+    described: Arc<BTreeMap<String, Mutex<Option<Arc<Described>>>>>,
 }
 
 /// One region's services as one round of `DescribeServices` found them.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Described {
     at: Instant,
     /// By service name; a service ECS does not have (or not `ACTIVE`) maps to why not.
@@ -73,7 +74,7 @@ impl EcsServices {
 
     /// Every ECS type's service in `region`, described now unless a round younger than
     /// [`FRESH_FOR`] is at hand.
-    async fn described(&self, region: &str) -> Result<Described, AdapterError> {
+    async fn described(&self, region: &str) -> Result<Arc<Described>, AdapterError> {
         let slot = self
             .described
             .get(region)
@@ -83,7 +84,7 @@ impl EcsServices {
         if let Some(d) = slot.as_ref()
             && d.at.elapsed() < FRESH_FOR
         {
-            return Ok(d.clone());
+            return Ok(Arc::clone(d));
         }
         let client = self.client(region)?;
         let cluster = &self.agents.cluster;
@@ -127,8 +128,8 @@ impl EcsServices {
                 services.insert(name.to_owned(), Err(missing.reason().unwrap_or("not found").to_owned()));
             }
         }
-        let described = Described { at: Instant::now(), services };
-        *slot = Some(described.clone());
+        let described = Arc::new(Described { at: Instant::now(), services });
+        *slot = Some(Arc::clone(&described));
         Ok(described)
     }
 
@@ -151,11 +152,20 @@ impl EcsServices {
         }
     }
 
-    /// Forgets `region`'s counts after a change, so the next read sees it.
-    async fn forget(&self, region: &str) {
-        if let Some(slot) = self.described.get(region) {
-            *slot.lock().await = None;
-        }
+    /// After an update of `service` in `region`: its desired count is `desired` in the round at
+    /// hand (the other services' counts still hold, so the next type's update needs no new
+    /// round); `None` (the update failed, its outcome unknown) drops the round.
+    async fn updated(&self, region: &str, service: &str, desired: Option<u32>) {
+        let Some(slot) = self.described.get(region) else { return };
+        let mut slot = slot.lock().await;
+        let patched = desired.zip(slot.as_ref()).map(|(desired, round)| {
+            let mut services = round.services.clone();
+            if let Some(Ok(counts)) = services.get_mut(service) {
+                counts.desired = desired;
+            }
+            Arc::new(Described { at: round.at, services })
+        });
+        *slot = patched;
     }
 
     /// One region's service brought to `replicas` desired tasks: the action taken, or why not.
@@ -183,8 +193,7 @@ impl EcsServices {
                     e.as_service_error().is_some_and(|s| transient(s.is_server_exception(), s.code()));
                 failure(&format!("{region}: updating {cluster}/{service}"), &e, retry)
             });
-        // Changed or not, what was read is no longer known to hold.
-        self.forget(region).await;
+        self.updated(region, service, updated.is_ok().then_some(replicas)).await;
         updated?;
         Ok(format!(
             "set ECS service {cluster}/{service} in {region} to {replicas} desired (was {}; {} running, {} pending)",

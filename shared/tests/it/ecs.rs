@@ -100,6 +100,27 @@ async fn sets_the_desired_count_where_it_differs_and_leaves_the_rest() {
     assert!(actions[1].contains("already at 3"), "{actions:?}");
 }
 
+/// A round of descriptions serves every type's update in the region, and knows what was set:
+/// the same decision applied again sends nothing.
+#[tokio::test]
+async fn updates_keep_the_round_and_a_repeated_decision_sends_nothing() {
+    let updates = Updates::default();
+    let describe = described(vec![service("triage-agent", 1, 1), service("diagnosis-agent", 1, 1)]);
+    let update = recording_updates("us-east-1", &updates);
+    let clients = BTreeMap::from([(
+        "us-east-1".to_owned(),
+        mock_client!(aws_sdk_ecs, RuleMode::MatchAny, [&describe, &update]),
+    )]);
+    let ecs = EcsServices::new(clients, agents(&["triage", "diagnosis"]));
+    let east = per_region(&[("us-east-1", 3)]);
+    ecs.apply(&t("triage"), &east).await.unwrap();
+    ecs.apply(&t("diagnosis"), &east).await.unwrap();
+    let again = ecs.apply(&t("triage"), &east).await.unwrap();
+    assert_eq!(describe.num_calls(), 1, "one round for both types");
+    assert_eq!(update.num_calls(), 2, "{:?}", updates.lock().unwrap());
+    assert!(again[0].contains("already at 3"), "{again:?}");
+}
+
 #[tokio::test]
 async fn running_counts_are_read_ten_services_a_call_and_once_per_round() {
     // Twelve ECS types: two DescribeServices calls of at most ten names each.
