@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use aws_sdk_ecs::Client;
-use aws_sdk_ecs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_ecs::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecs::types::Service;
 use futures::StreamExt;
 use tokio::sync::Mutex;
@@ -17,7 +17,7 @@ use tokio::time::{Duration, Instant};
 use super::lazy_clients::LazyClients;
 use crate::domain::{AgentType, PerRegion, Region};
 use crate::error::AdapterError;
-use crate::scaling::actuator::Actuator;
+use crate::scaling::actuator::{Actuator, every_region};
 use crate::scaling::setup::EcsAgents;
 
 /// What the ports' errors call this service.
@@ -223,24 +223,12 @@ where
     E: std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    let retryable = match err {
-        SdkError::ServiceError(_) => transient_service_error,
-        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => true,
-        _ => false,
-    };
-    let message = format!("{what}: {}", DisplayErrorContext(err));
-    if retryable {
-        AdapterError::transient(SERVICE, message)
-    } else {
-        AdapterError::permanent(SERVICE, message)
-    }
+    super::call_failure(SERVICE, what, err, transient_service_error)
 }
 
 #[async_trait]
 impl Actuator for EcsServices {
-    /// Every region is attempted whatever another answered; the regions that failed are
-    /// reported together. A failure is retryable when any region's was, or when other regions
-    /// were changed (a retry brings the rest in line).
+    /// Every region at once; see [`every_region`] for how failures are reported.
     async fn apply(
         &self,
         agent_type: &AgentType,
@@ -249,27 +237,7 @@ impl Actuator for EcsServices {
         let service = self.agents.service(agent_type);
         let attempts =
             desired.iter().map(|(region, replicas)| self.apply_region(&service, region.as_str(), *replicas));
-        let mut actions = Vec::new();
-        let mut failures = Vec::new();
-        for result in futures::future::join_all(attempts).await {
-            match result {
-                Ok(action) => actions.push(action),
-                Err(e) => failures.push(e),
-            }
-        }
-        if failures.is_empty() {
-            return Ok(actions);
-        }
-        let retryable = !actions.is_empty() || failures.iter().any(AdapterError::is_retryable);
-        let message = failures.iter().map(|f| f.message.as_str()).collect::<Vec<_>>().join("; ");
-        let done =
-            if actions.is_empty() { String::new() } else { format!(" (done: {})", actions.join("; ")) };
-        let message = format!("{message}{done}");
-        Err(if retryable {
-            AdapterError::transient(SERVICE, message)
-        } else {
-            AdapterError::permanent(SERVICE, message)
-        })
+        every_region(SERVICE, futures::future::join_all(attempts).await)
     }
 
     /// The running task count of the type's service in each of `regions` that answered; a region

@@ -174,6 +174,34 @@ where
     }
 }
 
+/// A failed SDK call of an actuator: transient when the request never got an answer (dispatch,
+/// timeout, an unreadable response) or when the service's own error is one a retry can outlast
+/// (`transient_service_error`: the caller's judgement of its service's error kinds); otherwise
+/// permanent.
+pub(crate) fn call_failure<E, R>(
+    service: &'static str,
+    what: &str,
+    err: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
+    transient_service_error: bool,
+) -> crate::error::AdapterError
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    use aws_smithy_runtime_api::client::result::SdkError;
+    let retryable = match err {
+        SdkError::ServiceError(_) => transient_service_error,
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => true,
+        _ => false,
+    };
+    let message = format!("{what}: {}", aws_smithy_types::error::display::DisplayErrorContext(err));
+    if retryable {
+        crate::error::AdapterError::transient(service, message)
+    } else {
+        crate::error::AdapterError::permanent(service, message)
+    }
+}
+
 /// Where a process's SDK settings (region, credentials, endpoint options) come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SettingsSource {

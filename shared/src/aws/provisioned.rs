@@ -5,10 +5,10 @@ use super::lazy_clients::LazyClients;
 use crate::domain::AgentType;
 use crate::domain::PerRegion;
 use crate::error::AdapterError;
-use crate::scaling::actuator::Actuator;
+use crate::scaling::actuator::{Actuator, every_region};
 use async_trait::async_trait;
 use aws_sdk_lambda::Client;
-use aws_sdk_lambda::error::{DisplayErrorContext, SdkError};
+use aws_sdk_lambda::error::SdkError;
 use aws_sdk_lambda::operation::delete_provisioned_concurrency_config::DeleteProvisionedConcurrencyConfigError;
 
 /// Where the agent functions are and how much concurrency a replica stands for.
@@ -48,17 +48,7 @@ where
     E: std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    let retryable = match err {
-        SdkError::ServiceError(_) => transient_service_error,
-        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => true,
-        _ => false,
-    };
-    let message = format!("{what}: {}", DisplayErrorContext(err));
-    if retryable {
-        AdapterError::transient(SERVICE, message)
-    } else {
-        AdapterError::permanent(SERVICE, message)
-    }
+    super::call_failure(SERVICE, what, err, transient_service_error)
 }
 
 impl ProvisionedConcurrency {
@@ -146,35 +136,17 @@ impl TransientError
 
 #[async_trait]
 impl Actuator for ProvisionedConcurrency {
-    /// Every region is attempted whatever another answered; the regions that failed are
-    /// reported together. A failure is retryable when any region's was, or when other regions
-    /// were changed (a retry brings the rest in line).
+    /// Region by region; see [`every_region`] for how failures are reported.
     async fn apply(
         &self,
         agent_type: &AgentType,
         desired: &PerRegion<u32>,
     ) -> Result<Vec<String>, AdapterError> {
         let function = self.function(agent_type);
-        let mut actions = Vec::new();
-        let mut failures: Vec<AdapterError> = Vec::new();
+        let mut results = Vec::new();
         for (region, replicas) in desired {
-            match self.apply_region(&function, region.as_str(), *replicas).await {
-                Ok(action) => actions.push(action),
-                Err(e) => failures.push(e),
-            }
+            results.push(self.apply_region(&function, region.as_str(), *replicas).await);
         }
-        if failures.is_empty() {
-            return Ok(actions);
-        }
-        let retryable = !actions.is_empty() || failures.iter().any(AdapterError::is_retryable);
-        let message = failures.iter().map(|f| f.message.as_str()).collect::<Vec<_>>().join("; ");
-        let done =
-            if actions.is_empty() { String::new() } else { format!(" (done: {})", actions.join("; ")) };
-        let message = format!("{message}{done}");
-        Err(if retryable {
-            AdapterError::transient(SERVICE, message)
-        } else {
-            AdapterError::permanent(SERVICE, message)
-        })
+        every_region(SERVICE, results)
     }
 }

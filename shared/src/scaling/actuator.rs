@@ -32,6 +32,35 @@ pub trait Actuator: Send + Sync + Debug {
     }
 }
 
+/// One answer for a decision applied region by region (every region attempted whatever another
+/// answered): the actions when all succeeded, else the failed regions reported together, with
+/// what was done. A failure is retryable when any region's was, or when other regions were
+/// changed (a retry brings the rest in line).
+pub fn every_region(
+    service: &'static str,
+    results: impl IntoIterator<Item = Result<String, AdapterError>>,
+) -> Result<Vec<String>, AdapterError> {
+    let (mut actions, mut failures) = (Vec::new(), Vec::new());
+    for result in results {
+        match result {
+            Ok(action) => actions.push(action),
+            Err(e) => failures.push(e),
+        }
+    }
+    if failures.is_empty() {
+        return Ok(actions);
+    }
+    let retryable = !actions.is_empty() || failures.iter().any(AdapterError::is_retryable);
+    let message = failures.iter().map(|f| f.message.as_str()).collect::<Vec<_>>().join("; ");
+    let done = if actions.is_empty() { String::new() } else { format!(" (done: {})", actions.join("; ")) };
+    let message = format!("{message}{done}");
+    Err(if retryable {
+        AdapterError::transient(service, message)
+    } else {
+        AdapterError::permanent(service, message)
+    })
+}
+
 /// One actuator for the types named, another for the rest: agent types that run as ECS
 /// services are scaled through ECS while the others keep the stack's actuator.
 #[derive(Debug, Clone)]
