@@ -3,6 +3,8 @@
 
 use async_trait::async_trait;
 use aws_sdk_cloudwatch::Client;
+
+use super::lazy_client::LazyClient;
 use aws_sdk_cloudwatch::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_cloudwatch::types::{AlarmType, ComparisonOperator, Dimension, MetricAlarm, Statistic};
 
@@ -15,12 +17,12 @@ const DELETE_BATCH: usize = 100;
 /// The CloudWatch client of the stack's region.
 #[derive(Debug, Clone)]
 pub struct CloudWatchAlarms {
-    client: Client,
+    client: LazyClient<Client>,
 }
 
 impl CloudWatchAlarms {
-    pub fn new(client: Client) -> Self {
-        Self { client }
+    pub fn new(client: impl Into<LazyClient<Client>>) -> Self {
+        Self { client: client.into() }
     }
 }
 
@@ -78,6 +80,7 @@ impl Alarms for CloudWatchAlarms {
         loop {
             let page = self
                 .client
+                .get()
                 .describe_alarms()
                 .alarm_name_prefix(prefix)
                 .alarm_types(AlarmType::MetricAlarm)
@@ -99,6 +102,7 @@ impl Alarms for CloudWatchAlarms {
             Comparison::LessThanThreshold => ComparisonOperator::LessThanThreshold,
         };
         self.client
+            .get()
             .put_metric_alarm()
             .alarm_name(&alarm.name)
             .alarm_description(&alarm.description)
@@ -125,6 +129,7 @@ impl Alarms for CloudWatchAlarms {
     async fn delete(&self, names: &[String]) -> Result<(), AdapterError> {
         for chunk in names.chunks(DELETE_BATCH) {
             self.client
+                .get()
                 .delete_alarms()
                 .set_alarm_names(Some(chunk.to_vec()))
                 .send()

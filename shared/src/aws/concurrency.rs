@@ -6,17 +6,18 @@ use async_trait::async_trait;
 use aws_sdk_lambda::Client;
 use aws_sdk_lambda::error::{ProvideErrorMetadata, SdkError};
 
+use super::lazy_client::LazyClient;
 use crate::cost::actions::ConcurrencyLimiter;
 use crate::error::AdapterError;
 
 #[derive(Debug, Clone)]
 pub struct ReservedConcurrency {
-    client: Client,
+    client: LazyClient<Client>,
 }
 
 impl ReservedConcurrency {
-    pub fn new(client: Client) -> Self {
-        Self { client }
+    pub fn new(client: impl Into<LazyClient<Client>>) -> Self {
+        Self { client: client.into() }
     }
 }
 
@@ -36,6 +37,7 @@ impl ConcurrencyLimiter for ReservedConcurrency {
     async fn reserved(&self, function: &str) -> Result<Option<u32>, AdapterError> {
         let out = self
             .client
+            .get()
             .get_function_concurrency()
             .function_name(function)
             .send()
@@ -48,6 +50,7 @@ impl ConcurrencyLimiter for ReservedConcurrency {
         let limit = i32::try_from(limit)
             .map_err(|_| AdapterError::permanent(SERVICE, format!("{limit} is above Lambda's limits")))?;
         self.client
+            .get()
             .put_function_concurrency()
             .function_name(function)
             .reserved_concurrent_executions(limit)
@@ -59,6 +62,7 @@ impl ConcurrencyLimiter for ReservedConcurrency {
 
     async fn unreserve(&self, function: &str) -> Result<(), AdapterError> {
         self.client
+            .get()
             .delete_function_concurrency()
             .function_name(function)
             .send()

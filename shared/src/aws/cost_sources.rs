@@ -16,7 +16,7 @@ const FUNCTIONS_PER_CALL: usize = 150;
 
 #[derive(Debug, Clone)]
 pub struct AwsCostSources {
-    cloudwatch: aws_sdk_cloudwatch::Client,
+    cloudwatch: super::lazy_client::LazyClient<aws_sdk_cloudwatch::Client>,
     /// A Lambda client per region, by region code.
     lambda: super::lazy_clients::LazyClients<aws_sdk_lambda::Client>,
 }
@@ -50,10 +50,10 @@ fn period(start: DateTime<Utc>, end: DateTime<Utc>) -> i32 {
 impl AwsCostSources {
     /// `lambda`: one client per region the fleet runs in.
     pub fn new(
-        cloudwatch: aws_sdk_cloudwatch::Client,
+        cloudwatch: impl Into<super::lazy_client::LazyClient<aws_sdk_cloudwatch::Client>>,
         lambda: impl Into<super::lazy_clients::LazyClients<aws_sdk_lambda::Client>>,
     ) -> Self {
-        Self { cloudwatch, lambda: lambda.into() }
+        Self { cloudwatch: cloudwatch.into(), lambda: lambda.into() }
     }
 
     /// Runs the queries and answers each id's values added up (a maximum for `m*` ids).
@@ -69,6 +69,7 @@ impl AwsCostSources {
         loop {
             let response = self
                 .cloudwatch
+                .get()
                 .get_metric_data()
                 .set_metric_data_queries(Some(queries.clone()))
                 .start_time(AwsDateTime::from_secs(start.timestamp()))

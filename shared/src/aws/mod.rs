@@ -7,6 +7,7 @@ pub mod concurrency;
 pub mod cost_sources;
 pub mod ecs;
 pub mod invoke;
+pub mod lazy_client;
 pub mod lazy_clients;
 pub mod provisioned;
 pub mod scaling;

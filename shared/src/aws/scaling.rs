@@ -100,6 +100,9 @@ pub fn alarms(
     let settings = setup.alarm_settings(namespace, regions)?;
     Some(AlarmSync {
         settings,
-        cloudwatch: Arc::new(CloudWatchAlarms::new(aws_sdk_cloudwatch::Client::new(sdk))),
+        cloudwatch: Arc::new(CloudWatchAlarms::new(super::lazy_client::LazyClient::lazy({
+            let sdk = sdk.clone();
+            move || aws_sdk_cloudwatch::Client::new(&sdk)
+        }))),
     })
 }

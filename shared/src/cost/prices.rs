@@ -130,10 +130,15 @@ fn price(field: &str, value: f64) -> Result<(), ValidationError> {
 }
 
 impl PriceTable {
-    /// The bundled table.
+    /// The bundled table, parsed once per process (a container's start asks for it several
+    /// times: the price book, the sweeper's and the warmer's).
     pub fn bundled() -> Self {
-        // The bundled file is checked by a test; it cannot fail to parse at run time.
-        Self::from_json(DEFAULT_PRICES_JSON).unwrap_or_else(|e| unreachable!("bundled price table: {e}"))
+        static BUNDLED: std::sync::LazyLock<PriceTable> = std::sync::LazyLock::new(|| {
+            // The bundled file is checked by a test; it cannot fail to parse at run time.
+            PriceTable::from_json(DEFAULT_PRICES_JSON)
+                .unwrap_or_else(|e| unreachable!("bundled price table: {e}"))
+        });
+        BUNDLED.clone()
     }
 
     /// Parses and validates a table (an operator's file or control item).

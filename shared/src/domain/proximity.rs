@@ -54,15 +54,19 @@ impl Proximity {
         Self { rtt_ms: BTreeMap::new() }
     }
 
-    /// The published table ([`PUBLISHED`]).
+    /// The published table ([`PUBLISHED`]), built once per process (a container's start asks
+    /// for it several times).
     pub fn published() -> Self {
-        let mut table = Self::unknown();
-        for (a, b, ms) in PUBLISHED {
-            if let (Ok(a), Ok(b)) = (Region::parse(a), Region::parse(b)) {
-                table = table.with(&a, &b, ms);
+        static TABLE: std::sync::LazyLock<Proximity> = std::sync::LazyLock::new(|| {
+            let mut table = Proximity::unknown();
+            for (a, b, ms) in PUBLISHED {
+                if let (Ok(a), Ok(b)) = (Region::parse(a), Region::parse(b)) {
+                    table = table.with(&a, &b, ms);
+                }
             }
-        }
-        table
+            table
+        });
+        TABLE.clone()
     }
 
     /// The same table with the round trip between `a` and `b` set to `ms`.

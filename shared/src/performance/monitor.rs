@@ -62,6 +62,17 @@ impl std::fmt::Debug for Performance {
     }
 }
 
+/// A random id for this container: 128 bits straight from the OS (one `getrandom` call), not
+/// through `uuid::new_v4`, whose thread-local generator costs a cold start its set-up (CPU
+/// feature probes that trap to the hypervisor in a micro-VM) before the first poll.
+fn container_id() -> String {
+    let mut bytes = [0u8; 16];
+    match getrandom::fill(&mut bytes) {
+        Ok(()) => uuid::Builder::from_random_bytes(bytes).into_uuid().simple().to_string(),
+        Err(_) => uuid::Uuid::new_v4().simple().to_string(),
+    }
+}
+
 impl Performance {
     /// A hub for `function` whose reports go to `table` (given uninstrumented, so flushing is
     /// not itself counted). Memory is held against `memory_limit_mb`.
@@ -74,7 +85,7 @@ impl Performance {
         let caches = Caches::new();
         Self {
             function,
-            container: uuid::Uuid::new_v4().simple().to_string(),
+            container: container_id(),
             stats: Arc::new(QueryStats::new(Arc::clone(&clock))),
             buffer: WriteBehind::new(table, &caches),
             caches,

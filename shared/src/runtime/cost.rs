@@ -181,7 +181,11 @@ impl CostSetup {
         let mut sweeper = Sweeper::new(Arc::clone(&store), self.price_book(store), self.settings.clone())
             .with_advisor(Arc::new(crate::warming::advice::WarmingAdvice(self.warming.clone())));
         if let Some(sdk) = aws.filter(|_| self.aws_sources) {
-            let lambda = aws_sdk_lambda::Client::new(sdk);
+            use crate::aws::lazy_client::LazyClient;
+            let home = sdk.clone();
+            let lambda = LazyClient::lazy(move || aws_sdk_lambda::Client::new(&home));
+            let home = sdk.clone();
+            let cloudwatch = LazyClient::lazy(move || aws_sdk_cloudwatch::Client::new(&home));
             let regional = sdk.clone();
             let per_region = crate::aws::per_region(regions, move |region| {
                 let config = aws_sdk_lambda::config::Builder::from(&regional)
@@ -189,10 +193,7 @@ impl CostSetup {
                 aws_sdk_lambda::Client::from_conf(config.build())
             });
             sweeper = sweeper
-                .with_metered(Arc::new(crate::aws::cost_sources::AwsCostSources::new(
-                    aws_sdk_cloudwatch::Client::new(sdk),
-                    per_region,
-                )))
+                .with_metered(Arc::new(crate::aws::cost_sources::AwsCostSources::new(cloudwatch, per_region)))
                 .with_limiter(Arc::new(crate::aws::concurrency::ReservedConcurrency::new(lambda)));
         }
         match &self.webhook {

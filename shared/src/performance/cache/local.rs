@@ -1,8 +1,12 @@
 //! An in-container cache on moka. moka bounds the size (LRU or TinyLFU eviction) and reclaims
 //! memory after the TTL by its own clock; whether an entry is still fresh is decided by the
 //! injected clock, so tests and the simulator see expiry exactly when their time says so.
+//!
+//! The moka cache itself is built on the first write or read: a container makes about ten of
+//! these at start and building each (its channels and segments) showed in the cold start,
+//! while the first request touches only a few.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -20,7 +24,7 @@ struct Stamped<V> {
 /// A named, counted in-container cache; cheap to clone (clones share entries).
 pub struct LocalCache<V> {
     spec: CacheSpec,
-    entries: moka::future::Cache<String, Stamped<V>>,
+    entries: Arc<OnceLock<moka::future::Cache<String, Stamped<V>>>>,
     counters: Arc<CacheCounters>,
     clock: Arc<dyn Clock>,
 }
@@ -29,7 +33,7 @@ impl<V> Clone for LocalCache<V> {
     fn clone(&self) -> Self {
         Self {
             spec: self.spec,
-            entries: self.entries.clone(),
+            entries: Arc::clone(&self.entries),
             counters: Arc::clone(&self.counters),
             clock: Arc::clone(&self.clock),
         }
@@ -44,19 +48,25 @@ impl<V> std::fmt::Debug for LocalCache<V> {
 
 impl<V: Clone + Send + Sync + 'static> LocalCache<V> {
     pub fn new(spec: CacheSpec, clock: Arc<dyn Clock>, counters: Arc<CacheCounters>) -> Self {
-        let policy = match spec.strategy {
-            Strategy::Lru => EvictionPolicy::lru(),
-            _ => EvictionPolicy::tiny_lfu(),
-        };
-        let entries = moka::future::Cache::builder()
-            .name(spec.name)
-            .max_capacity(spec.capacity)
-            .eviction_policy(policy)
-            // moka reclaims by its own clock and needs a TTL above zero; freshness is ours.
-            .time_to_live(spec.ttl.max(Duration::from_secs(1)))
-            .support_invalidation_closures()
-            .build();
-        Self { spec, entries, counters, clock }
+        Self { spec, entries: Arc::default(), counters, clock }
+    }
+
+    /// The moka cache, built now if nothing has used this cache yet.
+    fn entries(&self) -> &moka::future::Cache<String, Stamped<V>> {
+        self.entries.get_or_init(|| {
+            let policy = match self.spec.strategy {
+                Strategy::Lru => EvictionPolicy::lru(),
+                _ => EvictionPolicy::tiny_lfu(),
+            };
+            moka::future::Cache::builder()
+                .name(self.spec.name)
+                .max_capacity(self.spec.capacity)
+                .eviction_policy(policy)
+                // moka reclaims by its own clock and needs a TTL above zero; freshness is ours.
+                .time_to_live(self.spec.ttl.max(Duration::from_secs(1)))
+                .support_invalidation_closures()
+                .build()
+        })
     }
 
     pub fn spec(&self) -> CacheSpec {
@@ -65,13 +75,18 @@ impl<V: Clone + Send + Sync + 'static> LocalCache<V> {
 
     /// The fresh value under `key`, counting a hit or a miss.
     pub async fn get(&self, key: &str) -> Option<V> {
-        match self.entries.get(key).await {
+        // A cache nothing has been written to yet holds nothing: no need to build it to say so.
+        let found = match self.entries.get() {
+            Some(entries) => entries.get(key).await,
+            None => None,
+        };
+        match found {
             Some(stamped) if stamped.fresh_until > self.clock.now() => {
                 self.counters.hit();
                 Some(stamped.value)
             }
             Some(_) => {
-                self.entries.invalidate(key).await;
+                self.invalidate(key).await;
                 self.counters.miss();
                 None
             }
@@ -93,18 +108,21 @@ impl<V: Clone + Send + Sync + 'static> LocalCache<V> {
         let fresh_until =
             self.clock.now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::zero());
         self.counters.wrote(1);
-        self.entries.insert(key, Stamped { value, fresh_until }).await;
+        self.entries().insert(key, Stamped { value, fresh_until }).await;
     }
 
     pub async fn invalidate(&self, key: &str) {
-        self.entries.invalidate(key).await;
+        if let Some(entries) = self.entries.get() {
+            entries.invalidate(key).await;
+        }
     }
 
     /// Drops every entry whose key starts with `prefix`.
     pub fn invalidate_prefix(&self, prefix: &str) {
         let prefix = prefix.to_owned();
         // Only fails without support_invalidation_closures, which the builder sets.
-        let _ = self.entries.invalidate_entries_if(move |k, _| k.starts_with(&prefix));
+        let Some(entries) = self.entries.get() else { return };
+        let _ = entries.invalidate_entries_if(move |k, _| k.starts_with(&prefix));
     }
 
     /// The value under `key`, loading and keeping it on a miss.
@@ -118,16 +136,20 @@ impl<V: Clone + Send + Sync + 'static> LocalCache<V> {
     }
 
     pub fn clear(&self) {
-        self.entries.invalidate_all();
+        if let Some(entries) = self.entries.get() {
+            entries.invalidate_all();
+        }
     }
 
     pub fn entry_count(&self) -> u64 {
-        self.entries.entry_count()
+        self.entries.get().map_or(0, moka::future::Cache::entry_count)
     }
 
     /// Applies pending evictions now (moka does it lazily); for counts that must be exact.
     pub async fn settle(&self) {
-        self.entries.run_pending_tasks().await;
+        if let Some(entries) = self.entries.get() {
+            entries.run_pending_tasks().await;
+        }
     }
 }
 
@@ -159,6 +181,23 @@ mod tests {
         let stats = &caches.stats()[0];
         assert_eq!((stats.name.as_str(), stats.hits, stats.misses), ("agent_configs", 3, 3));
         assert_eq!(stats.hit_rate, Some(0.5));
+    }
+
+    #[tokio::test]
+    async fn the_moka_cache_is_built_by_the_first_write_not_before() {
+        let cache: LocalCache<u32> = Caches::new().local(CacheSpec::AGENT_CONFIGS, clock());
+        let twin = cache.clone();
+        assert_eq!(cache.get("a").await, None);
+        cache.invalidate("a").await;
+        cache.invalidate_prefix("a");
+        cache.clear();
+        assert_eq!(cache.entry_count(), 0);
+        assert!(cache.entries.get().is_none(), "reads and drops of an empty cache build nothing");
+        twin.insert("a".into(), 1).await;
+        assert!(cache.entries.get().is_some(), "a clone's write builds it for both");
+        assert_eq!(cache.get("a").await, Some(1));
+        cache.settle().await;
+        assert_eq!(cache.entry_count(), 1);
     }
 
     #[tokio::test]
