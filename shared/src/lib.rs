@@ -10,6 +10,7 @@ pub mod cost;
 pub mod domain;
 pub mod error;
 pub mod lambda;
+pub mod leadership;
 pub mod performance;
 pub mod runtime;
 pub mod scaling;

@@ -19,7 +19,7 @@ const fn kind(pk: &'static str, sk: &'static str) -> ItemKind {
 }
 
 /// Every kind of item the suite stores.
-pub const LAYOUT: [ItemKind; 28] = [
+pub const LAYOUT: [ItemKind; 29] = [
     kind("AGENT#<type>", "POLICY"),
     kind("AGENT#<type>", "REPLICA#<region>#<id>"),
     kind("CATALOG", "AGENT#<type>"),
@@ -31,6 +31,7 @@ pub const LAYOUT: [ItemKind; 28] = [
     kind("CONTROL", "COST"),
     kind("CONTROL", "PRICES"),
     kind("CONTROL", "CAPS"),
+    kind("CONTROL", "LEADER"),
     kind("USAGE#<YYYY-MM-DDTHH>", "MODEL#<model>#TASK#<task>"),
     kind("MODELS", "HEALTH#<model>"),
     kind("COST#HOUR", "<YYYY-MM-DDTHH>"),
@@ -147,6 +148,11 @@ pub fn prices() -> Key {
 
 pub fn caps() -> Key {
     Key::new("CONTROL", "CAPS")
+}
+
+/// The control-plane lease of a stack deployed in several regions (`leadership`).
+pub fn leader() -> Key {
+    Key::new("CONTROL", "LEADER")
 }
 
 /// An hour's usage partition.

@@ -150,6 +150,7 @@ async fn a_scaler_run_cut_off_midway_fails_for_a_retry_that_applies_the_alarm_on
         store,
         clock: clock.clone(),
         metrics: shared::telemetry::EmfSink::off(),
+        leadership: None,
     };
     let detection = AgentType::parse("detection").unwrap();
     let direct_fleet = FleetState::new(Arc::new(direct.clone()));

@@ -5,6 +5,7 @@
 
 mod audit;
 mod balancing_concurrency;
+mod control_plane;
 mod emergency_caps;
 mod fault_injection;
 mod gateway;

@@ -74,6 +74,7 @@ impl Suite {
             store,
             clock: clock.clone(),
             metrics: shared::telemetry::EmfSink::off(),
+            leadership: None,
         };
         Self { router: api::router(state), scaler, clock, memory }
     }

@@ -88,6 +88,8 @@ pub const ROUTES: &[RouteAccess] = &[
     route("GET", "/health", Viewer),
     route("GET", "/summary", Viewer),
     route("GET", "/audit", Viewer),
+    route("GET", "/control-plane", Viewer),
+    route("POST", "/control-plane/promote", Operator),
     route("GET", "/scaling/status", Viewer),
     route("GET", "/scaling/policies", Viewer),
     route("GET", "/scaling/policies/{agent_type}", Viewer),

@@ -102,6 +102,8 @@ pub fn router_with(state: AppState, access_log: AccessLog) -> Router {
         .route("/warming/status", get(routes::warm::status))
         .route("/performance/metrics", get(routes::performance::metrics))
         .route("/performance/recommendations", get(routes::performance::recommendations))
+        .route("/control-plane", get(routes::control_plane::status))
+        .route("/control-plane/promote", post(routes::control_plane::promote))
         .route("/openapi.json", get(openapi::document));
     // The summary reads the other routes themselves (without the layers below, inside which the
     // summary request itself runs).

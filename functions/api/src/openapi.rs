@@ -46,12 +46,14 @@ use crate::routes;
         routes::performance::metrics,
         routes::performance::recommendations,
         routes::summary::summary,
+        routes::control_plane::status,
+        routes::control_plane::promote,
         document,
     ),
     components(schemas(crate::Problem)),
     modifiers(&Common),
     tags(
-        (name = "health"), (name = "scaling"), (name = "regions"), (name = "replicas"), (name = "cost"), (name = "warming"), (name = "performance"), (name = "audit"), (name = "meta"),
+        (name = "health"), (name = "scaling"), (name = "regions"), (name = "replicas"), (name = "cost"), (name = "warming"), (name = "performance"), (name = "audit"), (name = "control-plane"), (name = "meta"),
     )
 )]
 pub struct ApiDoc;

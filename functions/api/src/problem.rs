@@ -153,6 +153,18 @@ impl From<ScalingError> for ApiError {
                 Self::Unavailable
             }
             ScalingError::Actuator(e) => Self::Internal(e.to_string()),
+            e @ ScalingError::Deposed { .. } => Self::Conflict(e.to_string()),
+        }
+    }
+}
+
+impl From<shared::leadership::LeadershipError> for ApiError {
+    fn from(e: shared::leadership::LeadershipError) -> Self {
+        use shared::leadership::LeadershipError;
+        match e {
+            LeadershipError::Store(e) => e.into(),
+            LeadershipError::Contention => Self::Conflict(e.to_string()),
+            LeadershipError::Invalid(v) => v.into(),
         }
     }
 }

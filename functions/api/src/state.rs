@@ -48,6 +48,8 @@ pub struct AppParts {
     pub utilization_samples: Arc<SampleGate>,
     /// `GET /scaling/status`'s answer, at most a second old, dropped by this container's writes.
     pub status_snapshot: Arc<crate::snapshot::Snapshot>,
+    /// The control-plane lease, where the stack runs in several regions (`GET /control-plane`).
+    pub leadership: Option<shared::leadership::Leadership>,
 }
 
 /// The api's state: one pointer to its [`AppParts`], which it reads as if it were them.
@@ -70,6 +72,7 @@ pub struct Services {
     pub sweeper: Sweeper,
     pub warmer: Warmer,
     pub prices: PriceBook,
+    pub leadership: Option<shared::leadership::Leadership>,
 }
 
 impl Services {
@@ -80,6 +83,7 @@ impl Services {
             sweeper: container.sweeper(),
             warmer: container.warmer(),
             prices: container.prices(),
+            leadership: container.leadership(),
         }
     }
 }
@@ -107,7 +111,7 @@ impl AppState {
         let assignments = Assignments::new(Arc::clone(&store), seed)
             .with_proximity(config.proximity.clone())
             .with_caches(performance.caches(), performance.specs().query_results, Arc::clone(&clock));
-        let Services { scaler, sweeper, warmer, prices } = services;
+        let Services { scaler, sweeper, warmer, prices, leadership } = services;
         Self(Arc::new(AppParts {
             fleet: FleetState::new(Arc::clone(&store)),
             audit: AuditTrail::new(Arc::clone(&store)),
@@ -127,6 +131,7 @@ impl AppState {
                 10_000,
             )),
             status_snapshot: Arc::default(),
+            leadership,
             store,
             clock,
             config: Arc::new(config),

@@ -23,6 +23,8 @@ pub struct SweeperDeps {
     pub clock: Arc<dyn Clock>,
     /// Where each successful sweep's heartbeat goes (`ScheduledRunSucceeded`, `Run=sweep`).
     pub metrics: shared::telemetry::EmfSink,
+    /// Where the control plane runs in several regions: only the lease holder's runs act.
+    pub leadership: Option<shared::leadership::Leadership>,
 }
 
 impl SweeperDeps {
@@ -33,6 +35,7 @@ impl SweeperDeps {
             store: container.store.clone(),
             clock: container.clock.clone(),
             metrics: shared::telemetry::EmfSink::from_config(&container.settings.config),
+            leadership: container.leadership(),
         }
     }
 }
@@ -68,6 +71,9 @@ pub enum Status {
     Replayed,
     /// Not a scheduled event.
     Ignored,
+    /// Another region's control plane holds the lease; this one did nothing.
+    #[serde(rename = "standing_by")]
+    StandingBy,
 }
 
 fn ignored(reason: String) -> Outcome {
@@ -94,6 +100,13 @@ pub async fn handle_schedule(
     payload: &Value,
     deadline: Option<chrono::DateTime<chrono::Utc>>,
 ) -> Result<Outcome, RetryableError> {
+    let gate = shared::leadership::gate(deps.leadership.as_ref(), "cost-sweep").await;
+    if let Some(reason) = gate.map_err(|e| RetryableError(format!("control-plane lease: {e}")))? {
+        tracing::info!(%reason, "run skipped");
+        // A standby's run ran as it should: its silence alarm watches the function, not the lease.
+        shared::lambda::run_succeeded(&deps.metrics, "sweep", deps.clock.now());
+        return Ok(Outcome { status: Status::StandingBy, ..ignored(reason) });
+    }
     let run = || async {
         let report = deps.sweeper.sweep(deps.clock.now()).await.map_err(|e| match e {
             SweepError::Store(e) => RetryableError(e.to_string()),

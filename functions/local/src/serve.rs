@@ -75,6 +75,7 @@ pub async fn serve(args: ServeArgs, config: Config) -> anyhow::Result<()> {
             store: state.store.clone(),
             clock: clock.clone(),
             metrics: state.metrics.clone(),
+            leadership: None,
         };
         tokio::spawn(sweep_on_schedule(deps, std::time::Duration::from_secs(args.sweep_every_minutes * 60)));
     }
@@ -83,6 +84,7 @@ pub async fn serve(args: ServeArgs, config: Config) -> anyhow::Result<()> {
         store: state.store.clone(),
         clock,
         metrics: state.metrics.clone(),
+        leadership: None,
     };
     if args.tick_seconds > 0 {
         tokio::spawn(tick_on_schedule(alarms.clone(), std::time::Duration::from_secs(args.tick_seconds)));

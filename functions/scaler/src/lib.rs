@@ -9,6 +9,7 @@ use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 use serde_json::Value;
 use shared::clock::Clock;
+use shared::leadership::Leadership;
 use shared::scaling::alarm::{AlarmSignal, AlarmState, parse_managed_alarm_event};
 use shared::scaling::plan::Evaluation;
 use shared::scaling::service::{Scaler, ScalingError, ScalingRequest, TickReport};
@@ -30,17 +31,36 @@ pub struct ScalerDeps {
     pub clock: Arc<dyn Clock>,
     /// Where the fleet's figures and the tick's heartbeat go (see [`metrics`]).
     pub metrics: EmfSink,
+    /// Where the control plane runs in several regions: only the lease holder's runs act.
+    pub leadership: Option<Leadership>,
 }
 
 impl ScalerDeps {
     /// The handler's parts, as `container` builds them.
     pub fn of(container: &shared::runtime::Container) -> Self {
+        let leadership = container.leadership();
+        let scaler = match &leadership {
+            Some(l) => container.scaler().with_fence(l.fence()),
+            None => container.scaler(),
+        };
         Self {
-            scaler: container.scaler(),
+            scaler,
             store: container.store.clone(),
             clock: container.clock.clone(),
             metrics: shared::telemetry::EmfSink::from_config(&container.settings.config),
+            leadership,
         }
+    }
+
+    /// Whether this region acts now (renewing or taking the lease as it goes): `Ok(None)` to go
+    /// ahead, `Ok(Some(outcome))` to stand by, `Err` when the lease could not be read or written.
+    async fn stand_by(&self, by: &str) -> Result<Option<Outcome>, RetryableError> {
+        let gate = shared::leadership::gate(self.leadership.as_ref(), by).await;
+        let reason = gate.map_err(|e| RetryableError(format!("control-plane lease: {e}")))?;
+        Ok(reason.map(|reason| {
+            tracing::info!(%reason, "scaler run skipped");
+            Outcome { status: Status::StandingBy, evaluation: None, tick: None, reason: Some(reason) }
+        }))
     }
 }
 
@@ -70,6 +90,9 @@ pub enum Status {
     Replayed,
     /// Not an event the scaler acts on; retrying would not help.
     Ignored,
+    /// Another region's control plane holds the lease; this one did nothing.
+    #[serde(rename = "standing_by")]
+    StandingBy,
 }
 
 fn ignored(reason: String) -> Outcome {
@@ -105,6 +128,11 @@ pub async fn handle_tick(
     let Some(id) = payload.get("id").and_then(Value::as_str).filter(|id| !id.is_empty()) else {
         return Ok(ignored("a scheduled event without an id".into()));
     };
+    if let Some(standing_by) = deps.stand_by("scaler-tick").await? {
+        // A standby's tick ran as it should: its silence alarm watches the function, not the lease.
+        shared::lambda::run_succeeded(&deps.metrics, "tick", deps.clock.now());
+        return Ok(standing_by);
+    }
     let now = deps.clock.now();
     // The tick's own timeout is the function's (60 s); a schedule event older than an hour is
     // not delivered again (the template's maximum event age is shorter still).
@@ -186,6 +214,9 @@ pub async fn handle_alarm(
             "alarm {} changed state at {}, too long ago to act on",
             signal.alarm_name, signal.at
         )));
+    }
+    if let Some(standing_by) = deps.stand_by("scaler-alarm").await? {
+        return Ok(standing_by);
     }
     let request = ScalingRequest::alarm(signal.agent_type.clone(), signal.at_most(now), signal.severity);
     tracing::info!(alarm = %signal.alarm_name, agent_type = %signal.agent_type, "alarm received");

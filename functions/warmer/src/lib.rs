@@ -19,6 +19,8 @@ pub struct WarmerDeps {
     pub clock: Arc<dyn Clock>,
     /// Where each successful run's heartbeat goes (`ScheduledRunSucceeded`, `Run=warm`).
     pub metrics: shared::telemetry::EmfSink,
+    /// Where the control plane runs in several regions: only the lease holder's runs act.
+    pub leadership: Option<shared::leadership::Leadership>,
 }
 
 impl WarmerDeps {
@@ -29,6 +31,7 @@ impl WarmerDeps {
             store: container.store.clone(),
             clock: container.clock.clone(),
             metrics: shared::telemetry::EmfSink::from_config(&container.settings.config),
+            leadership: container.leadership(),
         }
     }
 }
@@ -53,6 +56,9 @@ pub enum Status {
     Replayed,
     /// Not a scheduled event.
     Ignored,
+    /// Another region's control plane holds the lease; this one did nothing.
+    #[serde(rename = "standing_by")]
+    StandingBy,
 }
 
 fn ignored(reason: String) -> Outcome {
@@ -67,6 +73,13 @@ pub async fn handle_schedule(
     payload: &Value,
     deadline: Option<chrono::DateTime<chrono::Utc>>,
 ) -> Result<Outcome, RetryableError> {
+    let gate = shared::leadership::gate(deps.leadership.as_ref(), "warming-run").await;
+    if let Some(reason) = gate.map_err(|e| RetryableError(format!("control-plane lease: {e}")))? {
+        tracing::info!(%reason, "run skipped");
+        // A standby's run ran as it should: its silence alarm watches the function, not the lease.
+        shared::lambda::run_succeeded(&deps.metrics, "warm", deps.clock.now());
+        return Ok(Outcome { status: Status::StandingBy, ..ignored(reason) });
+    }
     let run = || async {
         let run = deps.warmer.scheduled(deps.clock.now()).await.map_err(|e| RetryableError(e.to_string()))?;
         if !run.unrecorded.is_empty() {

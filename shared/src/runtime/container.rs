@@ -138,6 +138,13 @@ impl Container {
         self.settings.cost.price_book(self.store.clone())
     }
 
+    /// The leadership of this region's control plane, where the stack runs in several regions.
+    /// Each call makes its own fence: give it (`Leadership::fence`) to the scaler it gates.
+    pub fn leadership(&self) -> Option<crate::leadership::Leadership> {
+        let setup = self.settings.control_plane.clone()?;
+        Some(crate::leadership::Leadership::new(self.store.clone(), self.clock.clone(), setup))
+    }
+
     /// The cost sweeper, with its metrics (and, in AWS, its sources and concurrency caps).
     pub fn sweeper(&self) -> Sweeper {
         let config = &self.settings.config;

@@ -274,6 +274,8 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         }),
         refusals_answered: refusals_answered(input, answered),
         applied_version: input.state.applied_version,
+        // The evaluation stamps its own epoch (the fence) when it stores the state.
+        epoch: input.state.epoch,
     };
     let evaluation = Evaluation {
         agent_type: input.agent_type.clone(),

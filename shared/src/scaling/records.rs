@@ -55,6 +55,15 @@ pub struct AgentScalingState {
     /// version, a decision is stored but not (yet) in force.
     #[serde(default)]
     pub applied_version: Option<u64>,
+    /// The control-plane epoch of the region that stored this decision (0: a single-region
+    /// stack). A region acting under a lower epoch is refused (`leadership`'s fence).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub epoch: u64,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref, reason = "serde's skip_serializing_if passes a reference")]
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// What asked for an evaluation.

@@ -27,6 +27,7 @@ use super::state::{FleetState, VersionedPolicy};
 use super::type_reads::{TypeReads, read_type, read_types};
 use crate::domain::{AgentType, PerRegion, Proximity, Region, Severity};
 use crate::error::AdapterError;
+use crate::leadership::Fence;
 use crate::store::StoreError;
 
 /// Optimistic-locking rounds before an evaluation gives up (each round, one writer wins).
@@ -89,13 +90,19 @@ pub enum ScalingError {
     Actuator(#[from] AdapterError),
     #[error("gave up after {ATTEMPTS} conflicting concurrent evaluations")]
     Contention,
+    /// This region's control plane was deposed: a region holding a later lease epoch stored the
+    /// type's decision. Nothing is stored or applied; retrying would not help.
+    #[error(
+        "{agent_type}'s decision was stored under control-plane epoch {stored}; this region acts under {mine} and was deposed"
+    )]
+    Deposed { agent_type: AgentType, stored: u64, mine: u64 },
 }
 
 impl ScalingError {
     /// Whether the event that asked should be retried by Lambda.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::UnknownAgentType(_) => false,
+            Self::UnknownAgentType(_) | Self::Deposed { .. } => false,
             Self::Store(e) => e.is_retryable(),
             Self::Actuator(e) => e.is_retryable(),
             Self::Contention => true,
@@ -187,6 +194,7 @@ pub struct Scaler {
     signals: SignalSources,
     health: HealthSettings,
     alarms: Option<AlarmSync>,
+    fence: Fence,
 }
 
 impl Scaler {
@@ -200,7 +208,16 @@ impl Scaler {
             signals: SignalSources::default(),
             health: HealthSettings::default(),
             alarms: None,
+            fence: Fence::default(),
         }
+    }
+
+    /// Stamps every stored decision with `fence`'s epoch and refuses to overwrite one stored
+    /// under a later epoch (a multi-region control plane's leadership sets it).
+    #[must_use]
+    pub fn with_fence(mut self, fence: Fence) -> Self {
+        self.fence = fence;
+        self
     }
 
     /// Keeps the types' utilization alarms in step with their policies.
@@ -615,7 +632,18 @@ impl Scaler {
                 Some(read) => read,
                 None => self.fleet.scaling_state(agent_type).await?,
             };
-            let planned = plan(&PlanInput {
+            // The fence: read and write are one step (the write is conditional on this version),
+            // so a decision stored under a later epoch is never overwritten by this region.
+            let mine = self.fence.epoch();
+            if mine > 0 && state.epoch > mine && effect != Effect::DryRun {
+                return Err(ScalingError::Deposed {
+                    agent_type: agent_type.clone(),
+                    stored: state.epoch,
+                    mine,
+                });
+            }
+            let stamp = state.epoch.max(mine);
+            let mut planned = plan(&PlanInput {
                 agent_type,
                 policy,
                 state: &state,
@@ -651,6 +679,7 @@ impl Scaler {
             if effect == Effect::DryRun {
                 return Ok(planned.evaluation);
             }
+            planned.state.epoch = stamp;
             let written = match self.fleet.put_scaling_state(agent_type, &planned.state, version).await {
                 Ok(v) => v,
                 Err(StoreError::ConditionFailed) => continue,

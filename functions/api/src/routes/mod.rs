@@ -1,4 +1,5 @@
 pub mod audit;
+pub mod control_plane;
 pub mod cost;
 pub mod emergency;
 pub mod health;

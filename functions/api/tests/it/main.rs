@@ -5,6 +5,7 @@
 
 mod api_reference;
 mod common;
+mod control_plane_routes;
 
 mod cost_report_size;
 mod cost_routes;

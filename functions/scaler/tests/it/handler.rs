@@ -34,7 +34,13 @@ fn deps_with_clock() -> (ScalerDeps, FleetState, Arc<ManualClock>) {
     let scaler =
         Scaler::new(fleet.clone(), Region::defaults(), CostGate::default(), Arc::new(RecordActuator));
     (
-        ScalerDeps { scaler, store, clock: clock.clone(), metrics: shared::telemetry::EmfSink::off() },
+        ScalerDeps {
+            scaler,
+            store,
+            clock: clock.clone(),
+            metrics: shared::telemetry::EmfSink::off(),
+            leadership: None,
+        },
         fleet,
         clock,
     )

@@ -55,6 +55,7 @@ async fn a_run_the_store_fails_midway_reports_a_partial_failure_and_its_retry_re
         store,
         clock: clock.clone() as Arc<dyn Clock>,
         metrics: shared::telemetry::EmfSink::off(),
+        leadership: None,
     };
 
     // The run's claim, its two state reads and the price read pass; then the store is gone.

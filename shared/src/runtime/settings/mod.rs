@@ -10,6 +10,7 @@ pub use scaling::scaling;
 use super::cost::CostSetup;
 use crate::config::{Config, ConfigError, Env, TableConfig, bad, var};
 use crate::error::ValidationError;
+use crate::leadership::ControlPlaneSetup;
 use crate::performance::Pools;
 use crate::performance::cache::SeedCaches;
 use crate::scaling::setup::ScalingSetup;
@@ -44,6 +45,9 @@ pub struct Settings {
     /// `AWS_LAMBDA_FUNCTION_NAME`, `_MEMORY_SIZE`, `_VERSION`: what every JSON log line names
     /// (the service is the container's to fill in).
     pub log_identity: LogIdentity,
+    /// `COMMANDER_CONTROL_PLANE_REGIONS`: the regions a multi-region control plane runs in
+    /// (`None`: a single-region stack, no leadership lease).
+    pub control_plane: Option<ControlPlaneSetup>,
 }
 
 impl Settings {
@@ -73,6 +77,7 @@ impl Settings {
             caches: SeedCaches::default(),
             memory_limit_mb: None,
             log_identity: LogIdentity::default(),
+            control_plane: None,
         }
     }
 
@@ -97,6 +102,7 @@ impl Settings {
                 function_memory_size: var(env, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE"),
                 function_version: var(env, "AWS_LAMBDA_FUNCTION_VERSION"),
             },
+            control_plane: ControlPlaneSetup::from_env(env)?,
             table: None,
             config,
         })

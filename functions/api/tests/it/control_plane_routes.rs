@@ -1,0 +1,71 @@
+//! `GET /control-plane` and `POST /control-plane/promote`: a single-region stack has no lease
+//! (404); in a two-region stack the routes show this region's role and hand the lease over.
+
+use crate::common;
+
+use std::sync::Arc;
+
+use axum::http::{Method, StatusCode};
+use serde_json::json;
+use shared::store::MemoryStore;
+
+/// The api of the `here` region of a stack in us-east-1 (home) and us-west-2.
+fn two_region_app(here: &'static str) -> common::App {
+    let clock = integration_tests::test_clock();
+    let store = Arc::new(MemoryStore::new(clock.clone()));
+    let env = move |name: &str| match name {
+        "COMMANDER_CONTROL_PLANE_REGIONS" => Some("us-east-1,us-west-2".to_owned()),
+        "AWS_REGION" => Some(here.to_owned()),
+        _ => None,
+    };
+    let container = integration_tests::container_with_env(&env, clock.clone(), store);
+    common::App { router: api::router(api::AppState::from_container(container)), clock }
+}
+
+#[tokio::test]
+async fn a_single_region_stack_has_no_lease() {
+    let app = common::app();
+    for (method, uri) in [(Method::GET, "/control-plane"), (Method::POST, "/control-plane/promote")] {
+        let answer = app.json(method, uri, &json!({"region": "us-east-1"})).await;
+        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{uri}: {:?}", answer.body);
+        assert_eq!(answer.content_type, "application/problem+json");
+    }
+}
+
+#[tokio::test]
+async fn the_routes_show_the_role_and_hand_the_lease_over() {
+    let app = two_region_app("us-west-2");
+    let before = app.get("/control-plane").await;
+    assert_eq!(before.status, StatusCode::OK);
+    assert_eq!(before.body["region"], "us-west-2");
+    assert_eq!(before.body["home"], "us-east-1");
+    assert_eq!(before.body["role"], json!({"role": "standby", "holder": null, "epoch": 0, "until": null}));
+    assert_eq!(before.body["lease"], serde_json::Value::Null);
+
+    let promoted = app.json(Method::POST, "/control-plane/promote", &json!({"region": "us-west-2"})).await;
+    assert_eq!(promoted.status, StatusCode::OK, "{:?}", promoted.body);
+    assert_eq!(
+        (promoted.body["holder"].as_str(), promoted.body["epoch"].as_u64()),
+        (Some("us-west-2"), Some(1))
+    );
+    let after = app.get("/control-plane").await;
+    assert_eq!(after.body["role"], json!({"role": "active", "epoch": 1}));
+
+    let back = app.json(Method::POST, "/control-plane/promote", &json!({"region": "us-east-1"})).await;
+    assert_eq!((back.body["holder"].as_str(), back.body["epoch"].as_u64()), (Some("us-east-1"), Some(2)));
+    let role = &app.get("/control-plane").await.body["role"];
+    assert_eq!(
+        (role["role"].as_str(), role["holder"].as_str(), role["epoch"].as_u64()),
+        (Some("standby"), Some("us-east-1"), Some(2))
+    );
+
+    for (body, field) in [(json!({"region": "eu-west-1"}), "region"), (json!({"region": "mars-1"}), "region")]
+    {
+        let refused = app.json(Method::POST, "/control-plane/promote", &body).await;
+        assert!(refused.status.is_client_error(), "{body}: {:?}", refused.body);
+        assert_eq!(refused.content_type, "application/problem+json");
+        assert!(refused.body.to_string().contains(field), "{body}: {:?}", refused.body);
+    }
+    let role = &app.get("/control-plane").await.body["role"];
+    assert_eq!(role["epoch"].as_u64(), Some(2), "a refused promotion changed nothing");
+}
