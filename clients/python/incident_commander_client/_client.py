@@ -11,12 +11,18 @@ import urllib.parse
 import urllib.request
 import uuid
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence, Union
 
 #: Statuses worth another attempt: throttled, or the API or its store briefly unavailable.
 RETRYABLE = frozenset({429, 502, 503, 504})
 #: The most a server's ``Retry-After`` makes a client wait, seconds.
 MAX_RETRY_AFTER_S = 30.0
+#: How long an endpoint that failed is passed over before it is health-checked again, seconds.
+DEFAULT_RECHECK_S = 30.0
+#: How long that health check may take, seconds.
+HEALTH_TIMEOUT_S = 3.0
+#: The most regional endpoints one client takes.
+MAX_ENDPOINTS = 8
 
 
 class ApiError(Exception):
@@ -70,6 +76,11 @@ class Client:
     """One API: a deployed stack (every request SigV4-signed, service ``execute-api``, with
     botocore's credentials) or ``commander serve`` on loopback (nothing signed).
 
+    ``api_url`` may be a list: the API's regional endpoints (a control plane deployed in two
+    regions has one in each) in order of preference. Calls go to the first that answers; one that
+    gives no answer or a 502-504 is passed over for ``recheck_s`` and health-checked
+    (``GET /health``) before it is used again. Each is signed for its own region.
+
     Every method that changes something sends an id that makes a retry safe, so all of them
     retry transient failures; ``report_model`` is the one exception (it counts failures in a
     row) and is sent once.
@@ -77,23 +88,42 @@ class Client:
 
     def __init__(
         self,
-        api_url: str,
+        api_url: Union[str, Sequence[str]],
         region: Optional[str] = None,
         credentials: Any = None,
         timeout_s: float = 10.0,
         retry: Optional[RetryPolicy] = None,
         sleep: Callable[[float], None] = time.sleep,
+        recheck_s: float = DEFAULT_RECHECK_S,
+        clock: Callable[[], float] = time.monotonic,
     ):
-        parts = urllib.parse.urlsplit(api_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"api_url {api_url!r} is not an http(s) URL")
-        self.api_url = api_url.rstrip("/")
+        urls = [api_url] if isinstance(api_url, str) else list(api_url)
+        if not 1 <= len(urls) <= MAX_ENDPOINTS:
+            raise ValueError(f"api_url: give 1 to {MAX_ENDPOINTS} endpoints, not {len(urls)}")
+        self._endpoints = []
+        for url in urls:
+            parts = urllib.parse.urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"api_url {url!r} is not an http(s) URL")
+            signer = None
+            if not _is_loopback(url):
+                signer = self._make_signer(region or _region_of(url), credentials)
+            self._endpoints.append((url.rstrip("/"), signer))
+        self._down_until: list[Optional[float]] = [None] * len(self._endpoints)
+        self.api_url = self._endpoints[0][0]
         self.timeout_s = timeout_s
         self.retry = retry or RetryPolicy()
+        self.recheck_s = recheck_s
         self._sleep = sleep
-        self._signer = None
-        if not _is_loopback(api_url):
-            self._signer = self._make_signer(region or _region_of(api_url), credentials)
+        self._clock = clock
+
+    @property
+    def endpoint(self) -> str:
+        """The base URL a call made now would go to first (the first endpoint not passed over)."""
+        for (url, _), down in zip(self._endpoints, self._down_until):
+            if down is None:
+                return url
+        return self._endpoints[0][0]
 
     @staticmethod
     def _make_signer(region: Optional[str], credentials: Any) -> Any:
@@ -111,21 +141,55 @@ class Client:
 
     # -- the transport -------------------------------------------------------------------------
 
+    def _choose(self) -> int:
+        """The endpoint for the next attempt: the first in order that is up, health-checking
+        one that failed before once its recheck time has passed; with every one down, the one
+        back soonest."""
+        now = self._clock()
+        for i, down in enumerate(self._down_until):
+            if down is None:
+                return i
+            if down <= now:
+                try:
+                    status, _, _ = self._send_to(i, "GET", "/health", None, HEALTH_TIMEOUT_S)
+                except OSError:
+                    status = 0
+                if 200 <= status < 300:
+                    self._down_until[i] = None
+                    return i
+                self._down_until[i] = self._clock() + self.recheck_s
+        return min(range(len(self._down_until)), key=lambda i: self._down_until[i] or 0.0)
+
     def _send_once(self, method: str, path: str, body: Optional[dict]) -> tuple[int, Any, Any]:
-        url = self.api_url + path
+        i = self._choose()
+        try:
+            status, answer, headers = self._send_to(i, method, path, body, self.timeout_s)
+        except OSError:
+            self._down_until[i] = self._clock() + self.recheck_s
+            raise
+        if status in (502, 503, 504):
+            # The region's API cannot serve: the next call goes to the next endpoint.
+            self._down_until[i] = self._clock() + self.recheck_s
+        return status, answer, headers
+
+    def _send_to(
+        self, i: int, method: str, path: str, body: Optional[dict], timeout_s: float
+    ) -> tuple[int, Any, Any]:
+        base, signer = self._endpoints[i]
+        url = base + path
         data = json.dumps(body).encode() if body is not None else None
         headers = {"Accept": "application/json"}
         if data is not None:
             headers["Content-Type"] = "application/json"
-        if self._signer is not None:
+        if signer is not None:
             from botocore.awsrequest import AWSRequest
 
             signed = AWSRequest(method=method, url=url, data=data or b"", headers=headers)
-            self._signer.add_auth(signed)
+            signer.add_auth(signed)
             headers = dict(signed.headers.items())
         request = urllib.request.Request(url, data=data, method=method, headers=headers)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+            with urllib.request.urlopen(request, timeout=timeout_s) as response:
                 raw = response.read()
                 return response.status, json.loads(raw) if raw else None, response.headers
         except urllib.error.HTTPError as error:

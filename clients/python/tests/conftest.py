@@ -55,12 +55,25 @@ class Server:
         self.process = None
 
 
-@pytest.fixture
-def server():
+def _binary() -> str:
     binary = os.environ.get("COMMANDER_BIN", str(ROOT / "target" / "debug" / "commander"))
     if not os.path.exists(binary):
         pytest.fail(f"{binary} is missing: cargo build -p local --bin commander (or set COMMANDER_BIN)")
-    s = Server(binary)
+    return binary
+
+
+@pytest.fixture
+def server():
+    s = Server(_binary())
+    s.start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def second_server():
+    """Another API, as a control plane's standby region would have."""
+    s = Server(_binary())
     s.start()
     yield s
     s.stop()

@@ -149,3 +149,26 @@ def test_a_loopback_api_is_not_signed():
     assert Client("http://127.0.0.1:3000")._signer is None
     with pytest.raises(ValueError):
         Client("ftp://example.com/")
+
+
+def test_calls_fail_over_to_the_next_endpoint_and_back_after_a_health_check(server, second_server):
+    client = Client(
+        [server.url, second_server.url], retry=RetryPolicy(attempts=4, base_s=0.02, cap_s=0.1), recheck_s=0.3
+    )
+    client.heartbeat("detection", "det-home", "us-east-1", load=1, capacity=20)
+    assert client.endpoint == server.url
+    assert set(replicas(fast(server.url), "detection")) == {"det-home"}
+
+    server.stop()
+    client.heartbeat("detection", "det-failover", "us-east-1", load=1, capacity=20)
+    assert client.endpoint == second_server.url, "the home endpoint is passed over"
+    assert set(replicas(fast(second_server.url), "detection")) == {"det-failover"}
+
+    server.start()  # back, with an empty store
+    time.sleep(0.35)
+    client.heartbeat("detection", "det-back", "us-east-1", load=1, capacity=20)
+    assert client.endpoint == server.url, "its health check passed: calls return to it"
+    assert set(replicas(fast(server.url), "detection")) == {"det-back"}
+
+    with pytest.raises(ValueError):
+        Client([])

@@ -1,7 +1,7 @@
 //! The API, call by call.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
@@ -17,12 +17,15 @@ use shared::wire::{
 };
 
 use crate::base::{ApiBase, HttpsClient, https_client};
+use crate::endpoints::{Choice, DEFAULT_RECHECK, Endpoint, Endpoints};
 use crate::sigv4::{SignError, Signer};
 
 /// How long one attempt may take (the API bounds its own work at 10 s).
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
 /// The most a server's `Retry-After` makes the client wait.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+/// The most regional endpoints one client takes.
+const MAX_ENDPOINTS: usize = 8;
 /// The most an answer may bring back.
 const MAX_ANSWER_BYTES: usize = 4 << 20;
 
@@ -89,13 +92,16 @@ enum Retry {
 
 #[derive(Debug)]
 struct Inner {
-    base: ApiBase,
-    signer: Option<Signer>,
+    endpoints: Endpoints,
     http: HttpsClient,
     retry: RetryPolicy,
 }
 
-/// One API; cheap to clone (the heartbeat task and the assignments share it).
+/// How long the health check of an endpoint that failed may take before it counts as down.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// One API, at one or more regional endpoints; cheap to clone (the heartbeat task and the
+/// assignments share it, and with it which endpoints are down).
 #[derive(Debug, Clone)]
 pub struct Client {
     inner: Arc<Inner>,
@@ -106,44 +112,106 @@ impl Client {
     /// any other API is signed as the caller (environment, profile or role credentials; the
     /// region in the API's host name, else `region`, else the profile's).
     pub async fn connect(api: &str, region: Option<String>) -> Result<Self, Error> {
-        let base = ApiBase::parse(api)?;
-        let signer = if base.is_loopback() {
-            None
-        } else {
-            let uri: Uri = api.parse().map_err(|e| Error::Invalid(format!("{api:?} is not a URL: {e}")))?;
-            Some(crate::sigv4::caller(&uri, region).await?)
-        };
-        Self::with_base(base, signer)
+        Self::connect_many(&[api], region).await
+    }
+
+    /// A client for one API deployed in several regions: `apis` are its regional base URLs in
+    /// order of preference (the control plane's home region first, say). Calls go to the first
+    /// that answers; one that gives no answer or a 502-504 is passed over for
+    /// [`DEFAULT_RECHECK`](crate::endpoints::DEFAULT_RECHECK) and health-checked before it is
+    /// used again. Each is signed for its own region (from its host name, else `region`).
+    pub async fn connect_many(apis: &[&str], region: Option<String>) -> Result<Self, Error> {
+        if apis.is_empty() || apis.len() > MAX_ENDPOINTS {
+            return Err(Error::Invalid(format!(
+                "give 1 to {MAX_ENDPOINTS} API endpoints, not {}",
+                apis.len()
+            )));
+        }
+        let mut list = Vec::with_capacity(apis.len());
+        for api in apis {
+            let base = ApiBase::parse(api)?;
+            let signer = if base.is_loopback() {
+                None
+            } else {
+                let uri: Uri =
+                    api.parse().map_err(|e| Error::Invalid(format!("{api:?} is not a URL: {e}")))?;
+                Some(crate::sigv4::caller(&uri, region.clone()).await?)
+            };
+            list.push(Endpoint::new(base, signer));
+        }
+        Self::with_endpoints(list)
     }
 
     /// A client for `api` signing with `signer` (`None`: unsigned).
     pub fn with_signer(api: &str, signer: Option<Signer>) -> Result<Self, Error> {
-        Self::with_base(ApiBase::parse(api)?, signer)
+        Self::with_endpoints(vec![Endpoint::new(ApiBase::parse(api)?, signer)])
     }
 
-    fn with_base(base: ApiBase, signer: Option<Signer>) -> Result<Self, Error> {
+    fn with_endpoints(list: Vec<Endpoint>) -> Result<Self, Error> {
+        let endpoints = Endpoints { list, recheck: DEFAULT_RECHECK };
         Ok(Self {
-            inner: Arc::new(Inner { base, signer, http: https_client()?, retry: RetryPolicy::default() }),
+            inner: Arc::new(Inner { endpoints, http: https_client()?, retry: RetryPolicy::default() }),
         })
+    }
+
+    fn rebuilt(self, retry: RetryPolicy, recheck: Duration) -> Self {
+        let inner = &self.inner;
+        let list =
+            inner.endpoints.list.iter().map(|e| Endpoint::new(e.base.clone(), e.signer.clone())).collect();
+        let endpoints = Endpoints { list, recheck };
+        Self { inner: Arc::new(Inner { endpoints, http: inner.http.clone(), retry }) }
     }
 
     /// The same client retrying per `retry`.
     #[must_use]
     pub fn with_retry(self, retry: RetryPolicy) -> Self {
-        let inner = &self.inner;
-        Self {
-            inner: Arc::new(Inner {
-                base: inner.base.clone(),
-                signer: inner.signer.clone(),
-                http: inner.http.clone(),
-                retry,
-            }),
-        }
+        let recheck = self.inner.endpoints.recheck;
+        self.rebuilt(retry, recheck)
+    }
+
+    /// The same client passing over a failed endpoint for `recheck` before checking it again.
+    #[must_use]
+    pub fn with_recheck(self, recheck: Duration) -> Self {
+        let retry = self.inner.retry;
+        self.rebuilt(retry, recheck)
     }
 
     /// Whether requests are signed.
     pub fn signs(&self) -> bool {
-        self.inner.signer.is_some()
+        self.inner.endpoints.list.iter().any(|e| e.signer.is_some())
+    }
+
+    /// The base URL a call made now would go to first (the first endpoint not passed over).
+    pub fn endpoint(&self) -> String {
+        let base = &self.inner.endpoints.preferred().base;
+        format!("{}://{}{}", base.scheme, base.authority, base.prefix)
+    }
+
+    /// The endpoint for the next attempt: the first in order that is up, health-checking one
+    /// that failed before once its recheck time has passed.
+    async fn pick(&self) -> usize {
+        let endpoints = &self.inner.endpoints;
+        let mut last = 0;
+        for choice in endpoints.choose(Instant::now()) {
+            match choice {
+                Choice::Use(i) => return i,
+                Choice::CheckFirst(i) => {
+                    let healthy = tokio::time::timeout(
+                        HEALTH_TIMEOUT,
+                        self.attempt_on(i, &Method::GET, "/health", &Bytes::new()),
+                    )
+                    .await
+                    .is_ok_and(|answer| answer.is_ok_and(|(status, _, _)| status.is_success()));
+                    if healthy {
+                        endpoints.mark_up(i);
+                        return i;
+                    }
+                    endpoints.mark_down(i, Instant::now());
+                    last = i;
+                }
+            }
+        }
+        last
     }
 
     async fn attempt(
@@ -152,9 +220,29 @@ impl Client {
         path: &str,
         body: &Bytes,
     ) -> Result<(StatusCode, Option<Duration>, Bytes), Error> {
+        let i = self.pick().await;
+        let answered = self.attempt_on(i, method, path, body).await;
+        // No answer, or the region's API unable to serve: the next call goes to the next endpoint.
+        if answered
+            .as_ref()
+            .map_or_else(|e| matches!(e, Error::Transport(_)), |(s, _, _)| matches!(s.as_u16(), 502..=504))
+        {
+            self.inner.endpoints.mark_down(i, Instant::now());
+        }
+        answered
+    }
+
+    async fn attempt_on(
+        &self,
+        i: usize,
+        method: &Method,
+        path: &str,
+        body: &Bytes,
+    ) -> Result<(StatusCode, Option<Duration>, Bytes), Error> {
         let inner = &self.inner;
-        let uri = inner.base.uri(path)?;
-        let host = HeaderValue::from_str(inner.base.authority.as_str())
+        let endpoint = &inner.endpoints.list[i];
+        let uri = endpoint.base.uri(path)?;
+        let host = HeaderValue::from_str(endpoint.base.authority.as_str())
             .map_err(|e| Error::Invalid(e.to_string()))?;
         let mut request = axum::http::Request::builder()
             .method(method.clone())
@@ -165,7 +253,7 @@ impl Client {
             request = request.header(header::CONTENT_TYPE, "application/json");
         }
         let mut request = request.body(Full::new(body.clone())).map_err(|e| Error::Invalid(e.to_string()))?;
-        if let Some(signer) = &inner.signer {
+        if let Some(signer) = &endpoint.signer {
             signer.sign(&mut request, body).await?;
         }
         let answered = tokio::time::timeout(ATTEMPT_TIMEOUT, async {

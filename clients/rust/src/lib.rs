@@ -4,7 +4,8 @@
 //!
 //! - [`Client`]: every agent call, SigV4-signed for a deployed API (the caller's credentials)
 //!   and unsigned for `commander serve` on loopback; retries with full jitter that honour
-//!   `Retry-After`, behind idempotency ids the client fills in when the caller gives none.
+//!   `Retry-After`, behind idempotency ids the client fills in when the caller gives none;
+//!   several regional endpoints of one API (`Client::connect_many`), failing over between them.
 //! - [`Heartbeat`]: a task that reports every interval through errors and API restarts, and
 //!   drains and deregisters the replica when stopped.
 //! - [`Assignment`]: select, then release when the work ends, also when it fails (or the guard
@@ -14,6 +15,7 @@
 mod assignment;
 pub mod base;
 mod client;
+pub mod endpoints;
 mod heartbeat;
 pub mod sigv4;
 mod warm;

@@ -181,3 +181,46 @@ async fn warm_pings_are_answered_and_work_is_not() {
     assert!(answer_warm_ping(&json!({"incident": "inc-1"})).await.is_none());
     assert!(answer_warm_ping(&json!({"warmer": {}, "incident": "x"})).await.is_none());
 }
+
+/// Two regional APIs (two `commander serve`s standing in for a control plane's home and standby
+/// regions): calls go to the first while it answers, fail over to the second when it stops, and
+/// come back to the first once its health check passes again.
+#[tokio::test]
+async fn calls_fail_over_to_the_next_endpoint_and_back_after_a_health_check() {
+    let mut home = Serve::start().await;
+    let standby = Serve::start().await;
+    let (home_url, standby_url) = (home.url(), standby.url());
+    let client = Client::connect_many(&[home_url.as_str(), standby_url.as_str()], None)
+        .await
+        .unwrap()
+        .with_retry(RetryPolicy {
+            attempts: 4,
+            base: Duration::from_millis(20),
+            cap: Duration::from_millis(100),
+        })
+        .with_recheck(Duration::from_millis(300));
+    assert!(!client.signs(), "loopback endpoints go unsigned");
+    let via = |url: &str| quick(url);
+
+    client.heartbeat(&beat("detection", "det-home", 1.0, 20)).await.unwrap();
+    assert_eq!(client.endpoint(), home_url);
+    assert_eq!(live(&via(&home_url), "detection").await, ["det-home"], "the first endpoint took it");
+
+    home.down();
+    client.heartbeat(&beat("detection", "det-failover", 1.0, 20)).await.unwrap();
+    assert_eq!(client.endpoint(), standby_url, "the home endpoint is passed over");
+    assert_eq!(live(&via(&standby_url), "detection").await, ["det-failover"], "the standby took it");
+    // While it is passed over, calls go straight to the standby.
+    client.heartbeat(&beat("detection", "det-second", 1.0, 20)).await.unwrap();
+    assert!(live(&via(&standby_url), "detection").await.contains(&"det-second".to_owned()));
+
+    // Back up: once the recheck time has passed, its health check passes and calls return to it.
+    home.up().await;
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    client.heartbeat(&beat("detection", "det-back", 1.0, 20)).await.unwrap();
+    assert_eq!(client.endpoint(), home_url);
+    assert_eq!(live(&via(&home_url), "detection").await, ["det-back"], "the restarted home API took it");
+
+    let none: [&str; 0] = [];
+    assert!(matches!(Client::connect_many(&none, None).await, Err(Error::Invalid(_))));
+}

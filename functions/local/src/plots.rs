@@ -316,6 +316,38 @@ fn fleet(path: &Path, scenario: &Scenario, runs: &[DayRun]) -> Drawn {
     Ok(())
 }
 
+/// The control plane in two regions: per tick, 1 where a region acted, and the lease epoch; the
+/// gap is where neither region's line is up.
+fn control_plane(path: &Path, scenario: &Scenario, run: &DayRun) -> Drawn {
+    let Some(cp) = &run.control_plane else { return Ok(()) };
+    let root = SVGBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE)?;
+    let acted = |region: &shared::domain::Region| -> Vec<(f64, f64)> {
+        cp.ticks
+            .iter()
+            .map(|t| (hours_since(scenario, t.at), if t.acting.as_ref() == Some(region) { 1.0 } else { 0.0 }))
+            .collect()
+    };
+    let series = vec![
+        (format!("{} acts (home)", cp.home), acted(&cp.home)),
+        (format!("{} acts (standby)", cp.standby), acted(&cp.standby)),
+        (
+            "lease epoch".to_owned(),
+            cp.ticks.iter().map(|t| (hours_since(scenario, t.at), t.epoch as f64)).collect(),
+        ),
+    ];
+    lines(
+        &root,
+        "Control plane: the acting region per tick, and the lease epoch",
+        scenario,
+        "acts (1) / epoch",
+        &series,
+        &[],
+    )?;
+    root.present()?;
+    Ok(())
+}
+
 /// Writes every plot into `dir` and says what each shows.
 pub fn write_all(dir: &Path, scenario: &Scenario, runs: &[DayRun]) -> anyhow::Result<Vec<Plot>> {
     let mut plots = Vec::new();
@@ -335,6 +367,13 @@ pub fn write_all(dir: &Path, scenario: &Scenario, runs: &[DayRun]) -> anyhow::Re
             "Suite: utilisation per agent type and region",
             utilization(&dir.join("utilization.svg"), scenario, run),
         )?;
+        if run.control_plane.is_some() {
+            draw(
+                "control-plane.svg",
+                "Suite: which region's control plane acted, tick by tick, and the lease epoch (the gap and the takeover)",
+                control_plane(&dir.join("control-plane.svg"), scenario, run),
+            )?;
+        }
         draw(
             "starts.svg",
             "Suite: warm and cold starts per hour",

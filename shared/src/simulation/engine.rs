@@ -26,6 +26,7 @@ use super::arrivals::Incident;
 use super::aws::SimulatedAws;
 use super::cloudwatch::{Metrics, SimulatedAlarm, series};
 use super::containers::Start;
+use super::control_plane::{ControlPlaneReport, ControlPlanes};
 use super::events::Agenda;
 use super::fleet::TypeFleet;
 use super::outcomes::{HourSummary, Outcomes, Overall, TypeSummary};
@@ -90,13 +91,24 @@ pub enum SimulationError {
 #[derive(Debug)]
 enum Event {
     Arrival(usize),
-    Done { incident: usize, serial: u64, assigned: DateTime<Utc> },
+    Done {
+        incident: usize,
+        serial: u64,
+        assigned: DateTime<Utc>,
+    },
     Heartbeat,
     Evaluate,
     Alarms,
     Sweep,
     Warm,
-    Outage { region: Region, down: bool },
+    Outage {
+        region: Region,
+        down: bool,
+    },
+    /// The home region's control plane goes away or comes back (a scenario's `control_plane`).
+    ControlPlane {
+        down: bool,
+    },
     OperatorMark(usize),
     Spike(usize),
 }
@@ -180,6 +192,9 @@ pub struct DayRun {
     pub agent_metric_reads: u64,
     /// What became of the incidents that arrived in emergency cost mode, per severity.
     pub during_emergency: BTreeMap<Severity, EmergencyServed>,
+    /// The control plane in two regions, where the scenario has one (the suite's run only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub control_plane: Option<ControlPlaneReport>,
 }
 
 /// The model a kind of incident gets, as chosen under the controls in force.
@@ -240,6 +255,8 @@ struct Engine<'a> {
     /// Incidents that arrived in emergency cost mode, and what became of them.
     arrived_in_emergency: std::collections::HashSet<usize>,
     during_emergency: BTreeMap<Severity, EmergencyServed>,
+    /// The home and standby control planes, where the scenario runs it in two regions.
+    control: Option<ControlPlanes>,
 }
 
 /// The managed alarms as the simulated stack names them (invoking the scaler directly).
@@ -261,6 +278,36 @@ fn function_name(agent_type: &AgentType) -> String {
     format!("{agent_type}-agent")
 }
 
+/// The suite's scaler, reading heartbeats and the simulated account's Lambda figures as
+/// deployed; and, where the scenario runs the control plane in two regions, both regions' copies
+/// of it, each fenced by its own lease.
+fn scalers(
+    scenario: &Scenario,
+    variant: Variant,
+    store: &Arc<dyn Store>,
+    clock: &Arc<ManualClock>,
+    fleet: &FleetState,
+    regions: &[Region],
+    aws: &SimulatedAws,
+) -> (Scaler, Option<ControlPlanes>) {
+    // Heartbeat agents report; Lambda agents' figures come from the simulated account.
+    let signals = SignalSources {
+        default: Signal::Heartbeats,
+        lambda: Some(LambdaSource {
+            agents: simulated_alarms().lambda_agents,
+            metrics: Arc::new(aws.clone()),
+        }),
+    };
+    let scaler = Scaler::new(fleet.clone(), regions.to_vec(), CostGate::default(), Arc::new(RecordActuator))
+        .with_signals(signals);
+    let control = scenario
+        .control_plane
+        .as_ref()
+        .filter(|_| variant == Variant::Suite)
+        .map(|c| ControlPlanes::new(c, store, &(clock.clone() as Arc<dyn Clock>), &scaler));
+    (scaler, control)
+}
+
 /// Runs `scenario` over `incidents` (from [`super::incidents`]) to its end under `variant`,
 /// calling `progress` with the simulated time every simulated minute.
 pub async fn run(
@@ -274,16 +321,7 @@ pub async fn run(
     let fleet = FleetState::new(Arc::clone(&store));
     let regions: Vec<Region> = scenario.regions.keys().cloned().collect();
     let aws = SimulatedAws::new(clock.clone() as Arc<dyn Clock>);
-    // Heartbeat agents report; Lambda agents' figures come from the simulated account.
-    let signals = SignalSources {
-        default: Signal::Heartbeats,
-        lambda: Some(LambdaSource {
-            agents: simulated_alarms().lambda_agents,
-            metrics: Arc::new(aws.clone()),
-        }),
-    };
-    let scaler = Scaler::new(fleet.clone(), regions.clone(), CostGate::default(), Arc::new(RecordActuator))
-        .with_signals(signals);
+    let (scaler, control) = scalers(scenario, variant, &store, &clock, &fleet, &regions, &aws);
     let price_book = PriceBook::new(Arc::clone(&store), PriceTable::bundled(), PriceSource::Bundled);
     let functions: Vec<PricedFunction> = scenario
         .agent_mix
@@ -365,6 +403,7 @@ pub async fn run(
         agent_window: BTreeMap::new(),
         arrived_in_emergency: std::collections::HashSet::new(),
         during_emergency: BTreeMap::new(),
+        control,
     };
     engine.start().await?;
     engine.run_to_end(progress).await?;
@@ -449,6 +488,11 @@ impl Engine<'_> {
             self.agenda.schedule(outage.from, Event::Outage { region: outage.region.clone(), down: true });
             self.agenda.schedule(back, Event::Outage { region: outage.region.clone(), down: false });
         }
+        if let Some(c) = &self.control {
+            let back = c.scenario().outage_from + Duration::minutes(i64::from(c.scenario().outage_minutes));
+            self.agenda.schedule(c.scenario().outage_from, Event::ControlPlane { down: true });
+            self.agenda.schedule(back, Event::ControlPlane { down: false });
+        }
         for (k, mark) in self.scenario.operator_marks.iter().enumerate() {
             self.agenda.schedule(mark.at, Event::OperatorMark(k));
         }
@@ -508,6 +552,12 @@ impl Engine<'_> {
                     self.agenda.schedule(at + WARM, Event::Warm);
                 }
                 Event::Outage { region, down } => self.outage(region, down, at).await?,
+                Event::ControlPlane { down } => {
+                    let first = self.fleets.keys().next().cloned();
+                    if let (Some(c), Some(agent_type)) = (&mut self.control, first) {
+                        c.home(down, &agent_type, at).await?;
+                    }
+                }
                 Event::OperatorMark(k) => self.operator_mark(k, at).await?,
                 Event::Spike(k) => self.spike(k, at).await?,
             }
@@ -557,6 +607,7 @@ impl Engine<'_> {
             alarm_invocations: self.alarm_invocations,
             agent_metric_reads: self.aws.agent_reads(),
             during_emergency: self.during_emergency,
+            control_plane: self.control.map(ControlPlanes::report),
         }
     }
 
@@ -876,12 +927,19 @@ impl Engine<'_> {
         if self.variant == Variant::Suite {
             self.report_demand(at).await?;
             self.publish_agent_figures(at);
-            let report = self.scaler.tick(at).await?;
-            self.ticks += 1;
-            if let Some(failure) = report.failures.first() {
-                return Err(SimulationError::Tick(failure.agent_type.clone(), failure.error.clone()));
+            // With two control planes, the one holding the lease ticks (none, in the gap).
+            let scaler = match &mut self.control {
+                Some(c) => c.tick(at).await?,
+                None => Some(self.scaler.clone()),
+            };
+            if let Some(scaler) = scaler {
+                let report = scaler.tick(at).await?;
+                self.ticks += 1;
+                if let Some(failure) = report.failures.first() {
+                    return Err(SimulationError::Tick(failure.agent_type.clone(), failure.error.clone()));
+                }
+                self.region_events.extend(report.region_changes);
             }
-            self.region_events.extend(report.region_changes);
         }
         let types: Vec<AgentType> = self.fleets.keys().cloned().collect();
         for agent_type in types {
@@ -934,7 +992,13 @@ impl Engine<'_> {
         self.cloudwatch.forget_before(at - Duration::minutes(i64::from(longest) + 2));
         for agent_type in fired {
             *self.alarm_invocations.entry(agent_type.clone()).or_default() += 1;
-            self.scaler.evaluate(&ScalingRequest::alarm(agent_type.clone(), at, None), at).await?;
+            let scaler = match &self.control {
+                Some(c) => c.alarm_target(),
+                None => Some(self.scaler.clone()),
+            };
+            if let Some(scaler) = scaler {
+                scaler.evaluate(&ScalingRequest::alarm(agent_type.clone(), at, None), at).await?;
+            }
             let (state, _) = self.fleet.scaling_state(&agent_type).await?;
             self.reconcile(&agent_type, &state.desired, at);
             self.drain(&agent_type, at)?;
@@ -1161,5 +1225,61 @@ mod outage_tests {
         let detection = &run.outcomes[&AgentType::parse("detection").unwrap()];
         assert_eq!(detection.completed + detection.unserved, day.len() as u64);
         assert!(detection.over_maximum_share < 0.05, "{detection:?}");
+    }
+}
+
+#[cfg(test)]
+mod control_plane_tests {
+    use super::*;
+    use crate::simulation::incidents;
+
+    #[tokio::test]
+    async fn the_standby_takes_over_after_the_takeover_time_and_the_deposed_regions_late_decision_is_refused()
+    {
+        let s = Scenario::parse(
+            r#"{"name": "t", "start": "2026-03-10T13:00:00Z", "hours": 2, "seed": 5,
+                "regions": {"us-east-1": {"off_hours_per_minute": 60.0, "business_per_minute": 60.0},
+                            "us-west-2": {"off_hours_per_minute": 20.0, "business_per_minute": 20.0}},
+                "agent_mix": {"detection": 1.0},
+                "severity_mix": {"critical": 1.0},
+                "service": {"detection": {"median_s": 20.0, "p95_s": 40.0}},
+                "limits": {"detection": {"min_replicas": 2, "max_replicas": 10}},
+                "outages": [{"region": "us-east-1", "from": "2026-03-10T13:20:00Z", "minutes": 30}],
+                "control_plane": {"home": "us-east-1", "standby": "us-west-2", "takeover_after_minutes": 5,
+                                  "outage_from": "2026-03-10T13:20:00Z", "outage_minutes": 30}}"#,
+        )
+        .unwrap();
+        let day = incidents(&s);
+        let run = run(&s, &day, Variant::Suite, &mut |_| {}).await.unwrap();
+        let cp = run.control_plane.as_ref().expect("the suite's run reports its control plane");
+        let outage = s.start + Duration::minutes(20);
+        let takeover = cp.takeover_at.expect("the standby took over");
+        let home = Region::parse("us-east-1").unwrap();
+        let last_renewal =
+            cp.ticks.iter().filter(|t| t.acting.as_ref() == Some(&home)).map(|t| t.at).max().unwrap();
+        assert!(
+            last_renewal < outage,
+            "the home region's last renewal came before its outage: {last_renewal}"
+        );
+        assert_eq!(
+            takeover - last_renewal,
+            Duration::minutes(5),
+            "the standby acts at the first tick the lease has gone unrenewed for the takeover time"
+        );
+        assert_eq!(cp.ticks_without_actor, 4, "the gap: the ticks between the last renewal and the takeover");
+        assert_eq!(cp.ticks_with_two_actors, 0, "never two regions at once");
+        assert_eq!((cp.late_decisions_refused, cp.late_decisions_stored), (1, 0), "the fence held");
+        let before: Vec<_> = cp.ticks.iter().filter(|t| t.at < outage).collect();
+        assert!(
+            before.iter().all(|t| t.acting.as_ref() == Some(&home) && t.epoch == 1),
+            "the home region acted first"
+        );
+        let after: Vec<_> = cp.ticks.iter().filter(|t| t.at >= takeover).collect();
+        assert!(
+            after.iter().all(|t| t.acting.as_ref().map(Region::as_str) == Some("us-west-2") && t.epoch == 2),
+            "the standby keeps the lease after the home region is back: no automatic hand-back"
+        );
+        let detection = &run.outcomes[&AgentType::parse("detection").unwrap()];
+        assert_eq!(detection.completed + detection.unserved, day.len() as u64);
     }
 }

@@ -7,6 +7,7 @@ pub mod arrivals;
 pub mod aws;
 pub mod cloudwatch;
 pub mod containers;
+pub mod control_plane;
 pub mod engine;
 pub mod events;
 pub mod fleet;

@@ -111,6 +111,48 @@ fn control_loop(out: &mut String, suite: &DayRun) {
     }
 }
 
+/// The control plane in two regions: who acted when, the gap, the takeover and the fence.
+fn control_plane(out: &mut String, suite: &DayRun) {
+    let Some(cp) = &suite.control_plane else { return };
+    let _ = writeln!(out, "\n## The control plane\n");
+    let back = cp.outage_from + chrono::Duration::minutes(i64::from(cp.outage_minutes));
+    let _ = writeln!(
+        out,
+        "Home region {}, standby {}, takeover after {} minutes without a renewal of the lease. The home region's control plane (its tick, alarms and table replica) was unreachable {} to {}.\n",
+        cp.home,
+        cp.standby,
+        cp.takeover_after_minutes,
+        cp.outage_from.format("%H:%M"),
+        back.format("%H:%M"),
+    );
+    let takeover = cp.takeover_at.map_or_else(
+        || "never (the home region came back before the takeover time)".to_owned(),
+        |at| {
+            format!(
+                "{} ({} minutes after the home region went away)",
+                at.format("%H:%M"),
+                (at - cp.outage_from).num_minutes()
+            )
+        },
+    );
+    let _ = writeln!(out, "| | |\n|---|---|");
+    let _ = writeln!(out, "| standby took the lease over at | {takeover} |");
+    let _ =
+        writeln!(out, "| ticks no region acted at (the gap: recovery time) | {} |", cp.ticks_without_actor);
+    let _ = writeln!(out, "| ticks two regions acted at | {} |", cp.ticks_with_two_actors);
+    let _ = writeln!(
+        out,
+        "| the deposed home region's late decisions refused by the fence / stored anyway | {} / {} |",
+        cp.late_decisions_refused, cp.late_decisions_stored
+    );
+    let last = cp.ticks.last().and_then(|t| t.acting.as_ref().map(|r| format!("{r} (epoch {})", t.epoch)));
+    let _ = writeln!(
+        out,
+        "| acting at the end of the run | {} |\n\nThe lease does not go back by itself: an operator promotes the home region when it is healthy (`POST /control-plane/promote`). In the gap, alarm invocations find no acting control plane and the fleet keeps the counts last decided; the simulated table is one store, so the recovery point here is nothing (a real global table may lose the home region's last second of unreplicated writes).",
+        last.unwrap_or_else(|| "none".to_owned())
+    );
+}
+
 /// The whole report.
 pub fn markdown(scenario: &Scenario, runs: &[DayRun], command: &str, plots: &[Plot]) -> String {
     let mut out = String::new();
@@ -159,6 +201,7 @@ pub fn markdown(scenario: &Scenario, runs: &[DayRun], command: &str, plots: &[Pl
             );
         }
         control_loop(&mut out, suite);
+        control_plane(&mut out, suite);
         let _ = writeln!(out, "\n## What the suite's cost sweeps did\n");
         let changes: Vec<_> = suite.sweeps.iter().filter(|s| !s.actions.is_empty()).collect();
         if changes.is_empty() {

@@ -117,6 +117,10 @@ pub struct Scenario {
     /// allocated provisioned concurrency and executions (the policy's `cloudwatch` signal).
     #[serde(default)]
     pub lambda_agents: std::collections::BTreeSet<AgentType>,
+    /// The control plane in two regions, its home region failing for a while (none: one
+    /// control plane that never fails).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_plane: Option<super::control_plane::ControlPlaneScenario>,
 }
 
 /// The longest simulated run: a week.
@@ -209,6 +213,15 @@ impl Scenario {
             self.within(&field, o.from, o.minutes)?;
             if !self.regions.contains_key(&o.region) {
                 return bad(&field, "the region is not among the scenario's regions");
+            }
+        }
+        if let Some(c) = &self.control_plane {
+            self.within("control_plane", c.outage_from, c.outage_minutes)?;
+            if c.home == c.standby {
+                return bad("control_plane", "the standby region must differ from the home region");
+            }
+            if !(2..=60).contains(&c.takeover_after_minutes) {
+                return bad("control_plane", "takeover_after_minutes from 2 to 60");
             }
         }
         if let Some(t) = self.lambda_agents.iter().find(|t| !self.agent_mix.contains_key(*t)) {

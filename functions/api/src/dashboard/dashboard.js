@@ -162,6 +162,8 @@ async function poll() {
       state.errors[key] = failed || new ApiProblem(0, "missing from the summary", "");
     }
   }
+  // Only a stack whose control plane runs in two regions has this part: which region acts.
+  state.controlPlane = summary && summary.parts ? summary.parts.control_plane : undefined;
   state.polling = false;
   render();
   if (state.again) {
@@ -183,6 +185,7 @@ function schedule() {
 
 function render() {
   renderStatusLine();
+  renderControlPlane();
   renderErrors();
   renderRegionFilter();
   renderEmergency();
@@ -201,6 +204,27 @@ function renderStatusLine() {
     (failed ? ` · ${failed} of ${Object.keys(READS).length} reads failed` : "") +
     (state.intervalSeconds > 0 ? "" : " · paused");
   $("#poll-status").textContent = text;
+}
+
+function renderControlPlane() {
+  const line = $("#control-plane");
+  const cp = state.controlPlane;
+  if (!cp || !cp.role) {
+    line.hidden = true;
+    return;
+  }
+  line.hidden = false;
+  const role = cp.role;
+  if (role.role === "active") {
+    line.textContent = `Control plane: ${cp.region} active (epoch ${role.epoch})`;
+    line.className = "control-plane";
+  } else if (role.holder) {
+    line.textContent = `Control plane: ${role.holder} active (epoch ${role.epoch}); this region, ${cp.region}, stands by`;
+    line.className = "control-plane standby";
+  } else {
+    line.textContent = `Control plane: no region has claimed the lease yet (this region: ${cp.region})`;
+    line.className = "control-plane standby";
+  }
 }
 
 function renderErrors() {

@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
 use shared::domain::Region;
-use shared::leadership::{Leadership, LeadershipStatus, Lease};
+use shared::leadership::{Leadership, LeadershipStatus, Lease, Role};
 use utoipa::ToSchema;
 
 use crate::audit::Change;
@@ -29,6 +29,25 @@ fn leadership(state: &AppState) -> Result<&Leadership, ApiError> {
             "this stack's control plane runs in one region (ControlPlaneRegions is not set): there is no lease".into(),
         )
     })
+}
+
+/// Refuses `what` (an operator's action: an optimisation, a sweep, warming, a region mark) in a
+/// region that stands by: with the table's replicas eventually consistent, only the lease holder
+/// acts. A single-region stack always acts; so does a dry run (callers do not ask for one).
+pub(crate) async fn require_active(state: &AppState, what: &str) -> Result<(), ApiError> {
+    let Some(leadership) = &state.leadership else { return Ok(()) };
+    let status = leadership.status().await?;
+    match status.role {
+        Role::Active { .. } => Ok(()),
+        Role::Standby { holder: Some(holder), .. } => Err(ApiError::Conflict(format!(
+            "{what}: this region ({}) stands by and {holder} holds the control-plane lease; call {holder}'s API, or promote this region (POST /control-plane/promote)",
+            status.region
+        ))),
+        Role::Standby { .. } => Err(ApiError::Conflict(format!(
+            "{what}: no region holds the control-plane lease yet; the home region ({}) claims it at its first scaler run",
+            status.home
+        ))),
+    }
 }
 
 /// This region, its role, and the lease as stored.

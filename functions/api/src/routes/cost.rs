@@ -89,10 +89,11 @@ pub async fn put_prices(
 #[utoipa::path(post, path = "/cost/optimize", tag = "cost",
     responses(
         (status = 200, body = CostReport),
-        (status = 409, description = "A concurrent sweep kept changing the controls", body = crate::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A concurrent sweep kept changing the controls, or this region's control plane stands by", body = crate::Problem, content_type = "application/problem+json"),
         (status = 503, description = "The store is unavailable, or emergency concurrency caps could not all be put in place (the report is stored)", body = crate::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn optimize(State(state): State<AppState>) -> Result<Json<CostReport>, ApiError> {
+    super::control_plane::require_active(&state, "cost sweep").await?;
     Ok(Json(state.sweeper.sweep(state.clock.now()).await?))
 }
 

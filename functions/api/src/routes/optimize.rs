@@ -43,7 +43,7 @@ pub struct OptimizeResponse {
     responses(
         (status = 200, body = OptimizeResponse),
         (status = 404, description = "No such agent type", body = crate::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Too many concurrent evaluations", body = crate::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Too many concurrent evaluations, or this region's control plane stands by", body = crate::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn optimize(
     State(state): State<AppState>,
@@ -54,6 +54,9 @@ pub async fn optimize(
         None => state.fleet.agent_types().await?,
     };
     let effect = if request.dry_run { Effect::DryRun } else { Effect::Apply };
+    if effect == Effect::Apply {
+        super::control_plane::require_active(&state, "scaling optimisation").await?;
+    }
     let decisions = evaluate_all(&state, &types, request.severity, effect).await?;
     Ok(Json(OptimizeResponse {
         actions_taken: decisions.iter().flat_map(|d| d.actions_taken.iter().cloned()).collect(),

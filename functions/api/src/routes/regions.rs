@@ -106,6 +106,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<RegionList>, Api
     responses(
         (status = 200, body = RegionHealthChanged),
         (status = 404, description = "Not one of the fleet's regions", body = crate::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "This region's control plane stands by (a stack in two regions)", body = crate::Problem, content_type = "application/problem+json"),
         (status = 422, body = crate::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn set_health(
@@ -120,6 +121,7 @@ pub async fn set_health(
     if change.reason.as_ref().is_some_and(|r| r.chars().count() > 256) {
         return Err(ValidationError::new("reason", "must be at most 256 characters").into());
     }
+    super::control_plane::require_active(&state, "region mark").await?;
     let now = state.clock.now();
     let health = RegionHealth::operator(change.healthy, weight, change.reason, now);
     let before = mark_of(&state, &region).await?;
@@ -176,11 +178,13 @@ async fn redistribute(
     responses(
         (status = 200, body = RegionHealthChanged),
         (status = 404, description = "Not one of the fleet's regions", body = crate::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "This region's control plane stands by (a stack in two regions)", body = crate::Problem, content_type = "application/problem+json"),
     ))]
 pub async fn clear_health(
     State(state): State<AppState>,
     FleetRegion(region): FleetRegion,
 ) -> Result<(Change, Json<RegionHealthChanged>), ApiError> {
+    super::control_plane::require_active(&state, "region mark").await?;
     let now = state.clock.now();
     let before = mark_of(&state, &region).await?;
     state.fleet.clear_region_mark(&region, None).await?;

@@ -30,6 +30,9 @@ pub const PARTS: &[(&str, &str)] = &[
     ("audit", "/audit?limit=8"),
 ];
 
+/// A part only a stack whose control plane runs in several regions has: which region acts.
+pub const CONTROL_PLANE: (&str, &str) = ("control_plane", "/control-plane");
+
 /// The routes the parts are read from (the API's own, without its outer layers: the summary
 /// request already runs inside them), given their state on the first summary, not at the
 /// container's start (that converts every route again, which a cold start need not pay).
@@ -56,7 +59,8 @@ pub struct Summary {
     /// Each part that was read, by name (`status`, `regions`, `cost`, `warming`,
     /// `recommendations`, `emergency`, `audit`): what `GET /scaling/status`, `GET /regions`,
     /// `GET /cost/report?hours=24&limit=1`, `GET /warming/status`,
-    /// `GET /performance/recommendations`, `GET /cost/emergency` and `GET /audit?limit=8` answer.
+    /// `GET /performance/recommendations`, `GET /cost/emergency` and `GET /audit?limit=8` answer;
+    /// and, where the control plane runs in several regions, `control_plane` (`GET /control-plane`).
     #[schema(value_type = BTreeMap<String, Object>)]
     pub parts: BTreeMap<&'static str, Value>,
     /// Each part whose read failed, by name: its problem document.
@@ -71,7 +75,9 @@ pub struct Summary {
     ))]
 pub async fn summary(Extension(reads): Extension<Reads>) -> Json<Summary> {
     let routes = reads.router();
-    let answers = join_all(PARTS.iter().map(|&(name, path)| {
+    let several_regions = reads.state.leadership.is_some();
+    let parts = PARTS.iter().chain(several_regions.then_some(&CONTROL_PLANE));
+    let answers = join_all(parts.map(|&(name, path)| {
         let routes = routes.clone();
         async move { (name, read(routes, path).await) }
     }))

@@ -28,6 +28,7 @@ impl Default for WarmBody {
     request_body(content = Option<WarmBody>, description = "Optional; an empty body warms every configured target"),
     responses(
         (status = 200, body = WarmRun),
+        (status = 409, description = "This region's control plane stands by (a stack in two regions)", body = crate::Problem, content_type = "application/problem+json"),
         (status = 422, body = crate::Problem, content_type = "application/problem+json",
             description = "a bad name, or more pings than one call may send"),
         (status = 429, body = crate::Problem, content_type = "application/problem+json",
@@ -42,6 +43,7 @@ pub async fn warm(
         WarmBody::Names(functions) => WarmRequest { functions: Some(functions), ..WarmRequest::default() },
         WarmBody::Request(r) => r,
     };
+    super::control_plane::require_active(&state, "warming").await?;
     let run = state.warmer.on_demand(&request, state.clock.now()).await?;
     Ok(Json(run))
 }

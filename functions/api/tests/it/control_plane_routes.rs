@@ -68,4 +68,34 @@ async fn the_routes_show_the_role_and_hand_the_lease_over() {
     }
     let role = &app.get("/control-plane").await.body["role"];
     assert_eq!(role["epoch"].as_u64(), Some(2), "a refused promotion changed nothing");
+
+    // Standing by, this region's API refuses to act (the holder's does), and stores nothing.
+    for (method, uri, body) in [
+        (Method::POST, "/scaling/optimize", json!({})),
+        (Method::POST, "/cost/optimize", json!({})),
+        (Method::POST, "/lambda/warm", json!({})),
+        (Method::PUT, "/regions/us-east-1/health", json!({"healthy": false, "reason": "test"})),
+        (Method::DELETE, "/regions/us-east-1/health", json!({})),
+    ] {
+        let refused = app.json(method.clone(), uri, &body).await;
+        assert_eq!(refused.status, StatusCode::CONFLICT, "{method} {uri}: {:?}", refused.body);
+        assert!(
+            refused.body["detail"].as_str().unwrap().contains("us-east-1 holds the control-plane lease"),
+            "{:?}",
+            refused.body
+        );
+    }
+    assert!(
+        app.get("/regions").await.body.to_string().find("test").is_none(),
+        "the refused mark was not stored"
+    );
+    let dry = app.json(Method::POST, "/scaling/optimize", &json!({"dry_run": true})).await;
+    assert_eq!(dry.status, StatusCode::OK, "a dry run acts on nothing: {:?}", dry.body);
+
+    // The dashboard's one read carries it too (a single-region stack's summary has no such part).
+    let summary = app.get("/summary").await;
+    assert_eq!(summary.body["parts"]["control_plane"]["role"]["holder"], "us-east-1", "{:?}", summary.body);
+    let single = common::app().get("/summary").await;
+    assert!(single.body["parts"].get("control_plane").is_none());
+    assert!(single.body["problems"].get("control_plane").is_none());
 }

@@ -124,6 +124,14 @@ pub enum RegionAction {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum ControlPlaneAction {
+    /// This region, its role (active or standing by) and the lease.
+    Show,
+    /// Hand the leadership lease to REGION (send it to the API of the region holding it).
+    Promote { region: String },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum EmergencyAction {
     /// Show emergency mode and any override.
     Show,
@@ -226,6 +234,13 @@ pub enum OpsCommand {
         #[command(flatten)]
         api: ApiArgs,
     },
+    /// Which region's control plane acts (a stack in two regions), or hand the lease to another.
+    ControlPlane {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(subcommand)]
+        action: ControlPlaneAction,
+    },
     /// Drain a replica: no new incidents, it finishes the ones it has.
     Drain(ReplicaArgs),
     /// Deregister a replica: gone at once.
@@ -292,6 +307,12 @@ fn request(command: &OpsCommand) -> (Method, String, Option<Value>) {
             (Method::POST, "/lambda/warm".into(), Some(Value::Object(body)))
         }
         C::Sweep { .. } => (Method::POST, "/cost/optimize".into(), None),
+        C::ControlPlane { action: ControlPlaneAction::Show, .. } => {
+            (Method::GET, "/control-plane".into(), None)
+        }
+        C::ControlPlane { action: ControlPlaneAction::Promote { region }, .. } => {
+            (Method::POST, "/control-plane/promote".into(), Some(json!({"region": region})))
+        }
         C::Drain(r) => (Method::POST, "/replicas/drain".into(), Some(replica(r))),
         C::Deregister(r) => (Method::POST, "/replicas/deregister".into(), Some(replica(r))),
     }
@@ -339,6 +360,12 @@ fn human(command: &OpsCommand, body: &Value) -> String {
         C::Audit { .. } => render::audit(body),
         C::Warm { .. } => render::warm(body),
         C::Sweep { .. } => render::sweep(body),
+        C::ControlPlane { action: ControlPlaneAction::Show, .. } => render::control_plane(body),
+        C::ControlPlane { action: ControlPlaneAction::Promote { .. }, .. } => format!(
+            "lease handed to {} (epoch {}): it acts from its next run\n",
+            render::cell(&body["holder"]),
+            render::cell(&body["epoch"])
+        ),
         C::Emergency { action: EmergencyAction::Show | EmergencyAction::Force { .. }, .. } => {
             render::emergency(body)
         }
@@ -393,6 +420,7 @@ impl OpsCommand {
             | C::Audit { api, .. }
             | C::Warm { api, .. }
             | C::Sweep { api }
+            | C::ControlPlane { api, .. }
             | C::Drain(ReplicaArgs { api, .. })
             | C::Deregister(ReplicaArgs { api, .. }) => api,
         }

@@ -180,6 +180,39 @@ pub fn emergency(body: &Value) -> String {
     out
 }
 
+/// `GET /control-plane`: which region acts, and the lease.
+pub fn control_plane(body: &Value) -> String {
+    let role = &body["role"];
+    let mut out = if role["role"] == "active" {
+        format!("{}: active (epoch {})\n", cell(&body["region"]), cell(&role["epoch"]))
+    } else if role["holder"].is_string() {
+        format!(
+            "{}: standing by; {} is active (epoch {}), takeover if not renewed by {}\n",
+            cell(&body["region"]),
+            cell(&role["holder"]),
+            cell(&role["epoch"]),
+            cell(&role["until"])
+        )
+    } else {
+        format!("{}: standing by; no region has claimed the lease yet\n", cell(&body["region"]))
+    };
+    let lease = &body["lease"];
+    if lease.is_object() {
+        let _ = writeln!(
+            out,
+            "lease: {} epoch {}, renewed {} by {}, expires {}",
+            cell(&lease["holder"]),
+            cell(&lease["epoch"]),
+            cell(&lease["renewed_at"]),
+            cell(&lease["by"]),
+            cell(&lease["expires_at"])
+        );
+    }
+    let _ =
+        writeln!(out, "home {}, takeover after {} s", cell(&body["home"]), cell(&body["takeover_after_s"]));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -218,5 +251,23 @@ mod tests {
         assert_eq!(cell(&json!(3.0)), "3");
         assert_eq!(cell(&json!(0.123)), "0.12");
         assert_eq!(cell(&json!(true)), "true");
+    }
+
+    #[test]
+    fn the_control_plane_says_who_acts() {
+        let standby = control_plane(&json!({
+            "region": "us-west-2", "home": "us-east-1", "takeover_after_s": 300,
+            "role": {"role": "standby", "holder": "us-east-1", "epoch": 1, "until": "2027-01-15T08:05:00Z"},
+            "lease": {"holder": "us-east-1", "epoch": 1, "renewed_at": "2027-01-15T08:00:00Z", "expires_at": "2027-01-15T08:05:00Z", "by": "scaler-tick"}
+        }));
+        assert!(standby.starts_with("us-west-2: standing by; us-east-1 is active (epoch 1), takeover if not renewed by 2027-01-15T08:05:00Z"), "{standby}");
+        assert!(standby.contains("renewed 2027-01-15T08:00:00Z by scaler-tick"), "{standby}");
+        let active = control_plane(
+            &json!({"region": "us-east-1", "role": {"role": "active", "epoch": 3}, "lease": null}),
+        );
+        assert!(active.starts_with("us-east-1: active (epoch 3)"), "{active}");
+        let unclaimed =
+            control_plane(&json!({"region": "us-west-2", "role": {"role": "standby", "holder": null}}));
+        assert!(unclaimed.contains("no region has claimed the lease yet"), "{unclaimed}");
     }
 }
