@@ -22,6 +22,8 @@ async fn change_everything(router: &axum::Router) -> Vec<(String, String)> {
     triage["agent_type"] = json!("triage");
     let prices = call(router, request("GET", "/cost/prices", None)).await.1;
     let steps: Vec<(&str, &str, &str, Option<Value>)> = vec![
+        // First, so this region acts (a two-region stack's standby refuses the actions below).
+        ("POST", "/control-plane/promote", "/control-plane/promote", Some(json!({"region": "us-east-1"}))),
         ("PUT", "/scaling/policies/{agent_type}", "/scaling/policies/triage", Some(triage)),
         (
             "PUT",
@@ -69,8 +71,14 @@ async fn change_everything(router: &axum::Router) -> Vec<(String, String)> {
 }
 
 async fn every_operator_change_is_recorded_on(store: Arc<dyn Store>, clock: Arc<shared::clock::ManualClock>) {
-    let state = api::AppState::new(store, clock.clone(), Config::default());
-    let router = api::router(state);
+    // A control plane in two regions, this one the home region: every audited route exists.
+    let env = |name: &str| match name {
+        "COMMANDER_CONTROL_PLANE_REGIONS" => Some("us-east-1,us-west-2".to_owned()),
+        "AWS_REGION" => Some("us-east-1".to_owned()),
+        _ => None,
+    };
+    let container = integration_tests::container_with_env(&env, clock.clone(), store);
+    let router = api::router(api::AppState::from_container(container));
     let beat = json!({"agent_type": "detection", "replica_id": "a", "region": "us-east-1", "load": 3,
                       "capacity": 20, "healthy": true, "performance_score": 0.9});
     let (status, answer) = call(&router, request("POST", "/replicas/heartbeat", Some(&beat))).await;
