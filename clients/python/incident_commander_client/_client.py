@@ -118,6 +118,11 @@ class Client:
         self._clock = clock
 
     @property
+    def signs(self) -> bool:
+        """Whether requests to any of the endpoints are signed (none to a loopback one)."""
+        return any(signer is not None for _, signer in self._endpoints)
+
+    @property
     def endpoint(self) -> str:
         """The base URL a call made now would go to first (the first endpoint not passed over)."""
         for (url, _), down in zip(self._endpoints, self._down_until):

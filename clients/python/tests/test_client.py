@@ -146,7 +146,7 @@ def test_requests_to_a_deployed_api_are_signed(monkeypatch):
 
 
 def test_a_loopback_api_is_not_signed():
-    assert Client("http://127.0.0.1:3000")._signer is None
+    assert Client("http://127.0.0.1:3000").signs is False
     with pytest.raises(ValueError):
         Client("ftp://example.com/")
 
