@@ -109,7 +109,7 @@ impl Config {
     pub fn from(env: &impl Env) -> Result<Self, ConfigError> {
         let regions = match var(env, "COMMANDER_REGIONS") {
             None => Region::defaults(),
-            Some(list) => parse_regions(&list)?,
+            Some(list) => parse_regions("COMMANDER_REGIONS", &list)?,
         };
         let (level_var, level) = match var(env, "AWS_LAMBDA_LOG_LEVEL") {
             Some(l) => ("AWS_LAMBDA_LOG_LEVEL", Some(l)),
@@ -199,12 +199,13 @@ impl Default for Config {
     }
 }
 
-fn parse_regions(list: &str) -> Result<Vec<Region>, ConfigError> {
+/// A comma-separated list of regions from `variable`, each valid and none twice.
+pub(crate) fn parse_regions(variable: &'static str, list: &str) -> Result<Vec<Region>, ConfigError> {
     let mut regions: Vec<Region> = Vec::new();
     for code in list.split(',').map(str::trim) {
-        let region = Region::parse(code).map_err(|e| bad("COMMANDER_REGIONS", e.message))?;
+        let region = Region::parse(code).map_err(|e| bad(variable, e.message))?;
         if regions.contains(&region) {
-            return Err(bad("COMMANDER_REGIONS", format!("{code} is listed twice")));
+            return Err(bad(variable, format!("{code} is listed twice")));
         }
         regions.push(region);
     }

@@ -2,7 +2,7 @@
 
 use chrono::Duration;
 
-use crate::config::{ConfigError, Env, bad, var};
+use crate::config::{ConfigError, Env, bad, parse_regions, var};
 use crate::domain::Region;
 
 /// Takeover time bounds: at least two scaler ticks (a minute each) of silence, so one late or
@@ -25,14 +25,7 @@ impl ControlPlaneSetup {
     pub fn from_env(env: &impl Env) -> Result<Option<Self>, ConfigError> {
         const REGIONS: &str = "COMMANDER_CONTROL_PLANE_REGIONS";
         let Some(list) = var(env, REGIONS) else { return Ok(None) };
-        let mut regions: Vec<Region> = Vec::new();
-        for code in list.split(',').map(str::trim) {
-            let region = Region::parse(code).map_err(|e| bad(REGIONS, e.message))?;
-            if regions.contains(&region) {
-                return Err(bad(REGIONS, format!("{code} is listed twice")));
-            }
-            regions.push(region);
-        }
+        let regions = parse_regions(REGIONS, &list)?;
         if regions.len() < 2 {
             return Ok(None);
         }
