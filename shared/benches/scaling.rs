@@ -98,6 +98,7 @@ fn evaluate_fleet(c: &mut Criterion) {
                     gate: &gate,
                     alarm_at: None,
                     dry_run: false,
+                    prediction: None,
                     now,
                 });
                 black_box(planned);

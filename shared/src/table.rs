@@ -19,7 +19,7 @@ const fn kind(pk: &'static str, sk: &'static str) -> ItemKind {
 }
 
 /// Every kind of item the suite stores.
-pub const LAYOUT: [ItemKind; 29] = [
+pub const LAYOUT: [ItemKind; 30] = [
     kind("AGENT#<type>", "POLICY"),
     kind("AGENT#<type>", "REPLICA#<region>#<id>"),
     kind("CATALOG", "AGENT#<type>"),
@@ -45,13 +45,15 @@ pub const LAYOUT: [ItemKind; 29] = [
     kind("CACHE#<cache>", "<key>"),
     kind("PERF#<window start, epoch s>", "<function>#<container>"),
     kind("AGENT#<type>#DEMAND#<0-7>", "DEMAND#<YYYY-MM-DDTHH:MM>"),
+    kind("AGENT#<type>#RECORD", "<YYYY-MM-DDTHH>"),
     kind("AGENT#<type>", "WAITING#<incident id>"),
     kind("AGENT#<type>", "INCIDENT#<incident id>"),
     kind("IDEMPOTENCY#<event id>", "EVENT"),
     kind("AUDIT", "<timestamp>#<request id>"),
 ];
 
-fn hour_name(hour: DateTime<Utc>) -> String {
+/// How an hour is named in sort keys.
+pub fn hour_name(hour: DateTime<Utc>) -> String {
     hour.format("%Y-%m-%dT%H").to_string()
 }
 
@@ -127,6 +129,15 @@ pub fn demand_partition(agent_type: &AgentType, shard: usize) -> String {
 
 pub fn demand(agent_type: &AgentType, shard: usize, minute: DateTime<Utc>) -> Key {
     Key::new(demand_partition(agent_type, shard), format!("DEMAND#{}", minute_name(minute)))
+}
+
+/// A type's recorded demand, one item per hour (`scaling::recorded`).
+pub fn demand_record_partition(agent_type: &AgentType) -> String {
+    format!("{}#RECORD", agent(agent_type))
+}
+
+pub fn demand_record(agent_type: &AgentType, hour: DateTime<Utc>) -> Key {
+    Key::new(demand_record_partition(agent_type), hour_name(hour))
 }
 
 /// The audit trail's partition: one entry per change, newest last.

@@ -11,6 +11,7 @@ mod fault_injection;
 mod gateway;
 mod pause;
 mod performance_store;
+mod predictive;
 mod scaling_concurrency;
 mod selection_concurrency;
 mod stateful_fuzz;

@@ -6,9 +6,12 @@ pub mod alarms;
 mod autoscaler;
 pub mod cost_gate;
 pub mod demand;
+pub mod forecast;
 pub mod hpa;
 pub mod plan;
 mod policy;
+pub mod prediction;
+pub mod recorded;
 pub mod records;
 pub mod region_health;
 pub mod regions;
@@ -24,5 +27,5 @@ pub use autoscaler::{
     Decision, Floor, Observation, Recommendation, ScaleEvent, ScalingHistory, decide, decide_with_floor,
 };
 pub use hpa::HpaPolicy;
-pub use policy::ScalingPolicy;
+pub use policy::{PredictivePolicy, ScalingPolicy};
 pub use state::{FleetState, MAX_OPERATOR_TYPES, MAX_REPLICAS_PER_TYPE, ReplicaHeartbeat, VersionedPolicy};

@@ -21,6 +21,7 @@ use super::autoscaler::{Floor, Observation, decide_with_floor};
 use super::cost_gate::{CostGate, GateOutcome, Spend};
 use super::demand::{DemandMinutes, DemandWindow, WINDOW, minute_name};
 use super::hpa::HpaPolicy;
+use super::prediction::{Prediction, floor as predicted_floor};
 use super::records::{
     AgentScalingState, EvaluationRecord, EventKind, RECENT_EVENTS, ScalingEventRecord, Trigger,
 };
@@ -91,6 +92,8 @@ pub struct PlanInput<'a> {
     pub gate: &'a CostGate,
     pub alarm_at: Option<DateTime<Utc>>,
     pub dry_run: bool,
+    /// What the forecast predicts (`None`: the evaluation keeps the state's prediction).
+    pub prediction: Option<&'a Prediction>,
     pub now: DateTime<Utc>,
 }
 
@@ -200,13 +203,23 @@ fn demand_floor(input: &PlanInput<'_>, window: &DemandWindow, in_force: u32) -> 
     Some(Floor { replicas: needed.max(step), reason: why.join(" and ") })
 }
 
+/// The higher of two floors (the demand's and the forecast's), with its reason.
+fn higher(a: Option<Floor>, b: Option<Floor>) -> Option<Floor> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if b.replicas > a.replicas { b } else { a }),
+        (a, b) => a.or(b),
+    }
+}
+
 pub fn plan(input: &PlanInput<'_>) -> Plan {
     let now = input.now;
     let hpa = HpaPolicy::from_policy(input.policy);
     let live = input.observed.replicas.len();
     let in_force = in_force(input.policy, input.state, live);
     let window = input.demand.window();
-    let floor = demand_floor(input, &window, in_force);
+    let demand = demand_floor(input, &window, in_force);
+    let refusals_seen = demand.is_some();
+    let floor = higher(demand, input.prediction.and_then(predicted_floor));
     let mut decision = decide_with_floor(
         &hpa,
         in_force,
@@ -253,7 +266,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
     let current = u32::try_from(live).unwrap_or(u32::MAX);
     let mut history = input.state.history.clone();
     history.record(&hpa, &decision, now);
-    let answered = floor.is_some() && decision.desired > in_force;
+    let answered = refusals_seen && decision.desired > in_force;
     let state = AgentScalingState {
         desired_total: decision.desired,
         desired: desired_by_region.clone(),
@@ -276,6 +289,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         applied_version: input.state.applied_version,
         // The evaluation stamps its own epoch (the fence) when it stores the state.
         epoch: input.state.epoch,
+        prediction: input.prediction.cloned().or_else(|| input.state.prediction.clone()),
     };
     let evaluation = Evaluation {
         agent_type: input.agent_type.clone(),

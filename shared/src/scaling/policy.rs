@@ -30,6 +30,89 @@ pub struct ScalingPolicy {
     /// and the alias's concurrent executions). Left out, it follows the configured actuator.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signal: Option<Signal>,
+    /// Predictive scale-out from the type's weekly pattern. Left out, it is on with the defaults
+    /// of [`PredictivePolicy`], and acts only once enough weeks are recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predictive: Option<PredictivePolicy>,
+}
+
+/// How a type scales ahead of its forecast load (`scaling::prediction`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PredictivePolicy {
+    /// `false` leaves the type to reactive scaling alone.
+    #[serde(default = "PredictivePolicy::default_enabled")]
+    pub enabled: bool,
+    /// Past weeks that must have recorded an hour before it is forecast (1-4).
+    #[serde(default = "PredictivePolicy::default_min_weeks")]
+    pub min_weeks: u32,
+    /// How far ahead the floor looks, in seconds (60-3600): the time a replica or provisioned
+    /// concurrency takes to become ready, plus a margin.
+    #[serde(default = "PredictivePolicy::default_lead_seconds")]
+    pub lead_seconds: u64,
+    /// The forecast error (0-1, relative to the larger of forecast and actual) beyond which the
+    /// type falls back to reactive scaling (0.05-1).
+    #[serde(default = "PredictivePolicy::default_max_error")]
+    pub max_error: f64,
+}
+
+impl Default for PredictivePolicy {
+    fn default() -> Self {
+        Self {
+            enabled: Self::default_enabled(),
+            min_weeks: Self::default_min_weeks(),
+            lead_seconds: Self::default_lead_seconds(),
+            max_error: Self::default_max_error(),
+        }
+    }
+}
+
+impl PredictivePolicy {
+    pub const MIN_WEEKS: std::ops::RangeInclusive<u32> = 1..=super::forecast::MAX_WEEKS;
+    pub const LEAD_SECONDS: std::ops::RangeInclusive<u64> = 60..=3600;
+    pub const MAX_ERROR: std::ops::RangeInclusive<f64> = 0.05..=1.0;
+
+    const fn default_enabled() -> bool {
+        true
+    }
+
+    /// Two weeks: one week's hour may be a holiday or an incident storm.
+    const fn default_min_weeks() -> u32 {
+        2
+    }
+
+    /// Ten minutes: a replica or a provisioned-concurrency allocation is ready within a few
+    /// minutes, and the ramp should find it ready, not starting.
+    const fn default_lead_seconds() -> u64 {
+        600
+    }
+
+    /// Half: a forecast that misses by more than half of the load is no guide.
+    const fn default_max_error() -> f64 {
+        0.5
+    }
+
+    fn validate(&self) -> Result<(), ValidationError> {
+        if !Self::MIN_WEEKS.contains(&self.min_weeks) {
+            return Err(ValidationError::new(
+                "predictive.min_weeks",
+                format!("must be from {} to {}", Self::MIN_WEEKS.start(), Self::MIN_WEEKS.end()),
+            ));
+        }
+        if !Self::LEAD_SECONDS.contains(&self.lead_seconds) {
+            return Err(ValidationError::new(
+                "predictive.lead_seconds",
+                format!("must be from {} to {}", Self::LEAD_SECONDS.start(), Self::LEAD_SECONDS.end()),
+            ));
+        }
+        if !Self::MAX_ERROR.contains(&self.max_error) {
+            return Err(ValidationError::new(
+                "predictive.max_error",
+                format!("must be from {} to {}", Self::MAX_ERROR.start(), Self::MAX_ERROR.end()),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Seed numbers per builtin type: (min, max, capacity, cost per replica-hour).
@@ -77,7 +160,13 @@ impl ScalingPolicy {
             capacity_per_replica: capacity,
             cost_per_replica_hour: cost,
             signal: None,
+            predictive: None,
         }
+    }
+
+    /// The predictive settings in force: the policy's, or the defaults.
+    pub fn predictive(&self) -> PredictivePolicy {
+        self.predictive.unwrap_or_default()
     }
 
     /// Checks 0 <= min <= max <= 1000; 0.01 <= down < target < up <= 1; cooldown at most a day;
@@ -141,7 +230,7 @@ impl ScalingPolicy {
                 format!("must be at most {}", crate::domain::Replica::MAX_CAPACITY),
             ));
         }
-        Ok(())
+        self.predictive.as_ref().map_or(Ok(()), PredictivePolicy::validate)
     }
 }
 
@@ -180,7 +269,22 @@ mod tests {
 
     #[test]
     fn invariants_are_enforced() {
-        let broken: [(&str, Breaker); 15] = [
+        let broken: [(&str, Breaker); 20] = [
+            ("predictive.min_weeks", |p| {
+                p.predictive = Some(PredictivePolicy { min_weeks: 0, ..PredictivePolicy::default() });
+            }),
+            ("predictive.min_weeks", |p| {
+                p.predictive = Some(PredictivePolicy { min_weeks: 5, ..PredictivePolicy::default() });
+            }),
+            ("predictive.lead_seconds", |p| {
+                p.predictive = Some(PredictivePolicy { lead_seconds: 59, ..PredictivePolicy::default() });
+            }),
+            ("predictive.lead_seconds", |p| {
+                p.predictive = Some(PredictivePolicy { lead_seconds: 3601, ..PredictivePolicy::default() });
+            }),
+            ("predictive.max_error", |p| {
+                p.predictive = Some(PredictivePolicy { max_error: f64::NAN, ..PredictivePolicy::default() });
+            }),
             ("max_replicas", |p| p.max_replicas = 1001),
             ("cooldown_period", |p| p.cooldown_period = 86_401),
             ("min_replicas", |p| p.min_replicas = p.max_replicas + 1),
@@ -223,6 +327,20 @@ mod tests {
         let mut json = serde_json::to_value(policy("detection")).unwrap();
         json["max_replica"] = 3.into();
         assert!(serde_json::from_value::<ScalingPolicy>(json).is_err());
+        let mut json = serde_json::to_value(policy("detection")).unwrap();
+        json["predictive"] = serde_json::json!({"enabled": true, "lead": 60});
+        assert!(serde_json::from_value::<ScalingPolicy>(json).is_err());
+    }
+
+    #[test]
+    fn predictive_settings_default_field_by_field() {
+        let mut json = serde_json::to_value(policy("detection")).unwrap();
+        assert!(json.get("predictive").is_none(), "left out until set");
+        json["predictive"] = serde_json::json!({"enabled": false});
+        let p: ScalingPolicy = serde_json::from_value(json).unwrap();
+        assert_eq!(p.predictive(), PredictivePolicy { enabled: false, ..PredictivePolicy::default() });
+        assert!(policy("detection").predictive().enabled, "on by default, once history allows");
+        assert!(p.validate().is_ok());
     }
 
     proptest! {
@@ -237,7 +355,7 @@ mod tests {
                 min_replicas: min, max_replicas: max,
                 target_utilization: target, scale_up_threshold: up, scale_down_threshold: down,
                 cooldown_period: 60, capacity_per_replica: capacity, cost_per_replica_hour: cost,
-                signal: None,
+                signal: None, predictive: None,
             };
             let expected = min <= max && 0.01 <= down && down < target && target < up && up <= 1.0
                 && capacity > 0 && (cost == 0.0 || cost >= 1e-6);

@@ -59,6 +59,9 @@ pub struct AgentScalingState {
     /// stack). A region acting under a lower epoch is refused (`leadership`'s fence).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub epoch: u64,
+    /// The latest prediction: the forecasts ahead, the floor they set and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prediction: Option<super::prediction::Prediction>,
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref, reason = "serde's skip_serializing_if passes a reference")]

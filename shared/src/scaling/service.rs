@@ -17,6 +17,8 @@ use super::actuator::Actuator;
 use super::alarms::{AlarmChanges, AlarmSettings, AlarmSpec, Alarms, alarms_for, reconcile};
 use super::cost_gate::{CostGate, Spend};
 use super::plan::{Evaluation, PlanInput, plan};
+use super::prediction::{Fresh, predict, refresh_for};
+use super::recorded::{DemandRecorder, minute_record};
 use super::records::{AgentScalingState, MarkSource, RegionEvent, Trigger};
 use super::region_health::{HealthChange, HealthSettings, RegionEvidence, assess, is_silent};
 use super::regions::RegionView;
@@ -24,7 +26,7 @@ use super::signals::{
     AgentMetrics, LambdaAgents, LambdaFigures, Observed, Signal, lambda_replicas, within_running,
 };
 use super::state::{FleetState, VersionedPolicy};
-use super::type_reads::{TypeReads, read_type, read_types};
+use super::type_reads::{Reading, TypeReads, read_type, read_types};
 use crate::domain::{AgentType, PerRegion, Proximity, Region, Severity};
 use crate::error::AdapterError;
 use crate::leadership::Fence;
@@ -44,6 +46,49 @@ pub const EVENT_TTL_DAYS: i64 = 30;
 /// How far back Lambda agents' figures are read: CloudWatch publishes a minute's datapoint a
 /// minute or two after it ends.
 const LAMBDA_WINDOW: Duration = Duration::minutes(3);
+
+/// The forecast the tick makes when the hour its floor needs is not forecast yet (once an hour);
+/// other triggers, and a read that fails, use the ones already made.
+async fn fresh_forecast(
+    recorder: &DemandRecorder,
+    agent_type: &AgentType,
+    policy: &super::ScalingPolicy,
+    previous: Option<&super::prediction::Prediction>,
+    ticking: bool,
+    now: DateTime<Utc>,
+) -> Option<Fresh> {
+    let target = refresh_for(policy, previous, now).filter(|_| ticking)?;
+    match recorder.fresh_forecast(agent_type, policy, target, now).await {
+        Ok(fresh) => Some(fresh),
+        Err(e) => {
+            tracing::warn!(%agent_type, error = %e, "could not read the recorded demand: the last forecasts stand");
+            None
+        }
+    }
+}
+
+/// Keeps what the tick saw of the minute before, and the forecast it made (to grade it once its
+/// hour is seen). Losing a minute costs the forecast a sixtieth of an hour, so a failed write is
+/// logged, not retried, and the decision stands.
+async fn record(
+    recorder: &DemandRecorder,
+    agent_type: &AgentType,
+    observed: &Observed,
+    demand: &super::demand::DemandMinutes,
+    desired: u32,
+    fresh: Option<Fresh>,
+    now: DateTime<Utc>,
+) {
+    let (minute, seen) = minute_record(observed, demand, desired, now);
+    if let Err(e) = recorder.record_minute(agent_type, minute, seen).await {
+        tracing::warn!(%agent_type, error = %e, "could not record the minute's demand");
+    }
+    if let Some(Ok(f)) = fresh.map(|f| f.forecast)
+        && let Err(e) = recorder.record_forecast(agent_type, f.hour, f.per_minute).await
+    {
+        tracing::warn!(%agent_type, error = %e, "could not keep the forecast to grade it");
+    }
+}
 
 /// Whether an evaluation acts on its decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -448,7 +493,8 @@ impl Scaler {
     ) -> Result<Vec<Evaluation>, ScalingError> {
         let shared = &self.shared_inputs(now).await?;
         let types: Vec<&AgentType> = requests.iter().map(|r| &r.agent_type).collect();
-        let known = read_types(self.fleet.store().as_ref(), &types, now, TYPES_AT_ONCE).await?;
+        let known =
+            read_types(self.fleet.store().as_ref(), &types, now, TYPES_AT_ONCE, Reading::Evaluation).await?;
         // The futures made first, then run TYPES_AT_ONCE at a time (a stream mapping a closure over
         // borrowed items makes the whole future not provably `Send`, which axum's handlers need).
         let evaluations: Vec<_> = requests
@@ -491,7 +537,8 @@ impl Scaler {
         let observed: Vec<Observed> =
             futures::stream::iter(reads).buffered(TYPES_AT_ONCE).try_collect().await?;
         let types: Vec<&AgentType> = policies.iter().map(|p| &p.agent_type).collect();
-        let known = read_types(self.fleet.store().as_ref(), &types, now, TYPES_AT_ONCE).await?;
+        let known =
+            read_types(self.fleet.store().as_ref(), &types, now, TYPES_AT_ONCE, Reading::Evaluation).await?;
         let region_changes = self.judge_regions(&policies, &observed, &known, figures, now).await?;
         let shared = &self.shared_inputs(now).await?;
         let evaluations: Vec<_> = policies
@@ -617,13 +664,19 @@ impl Scaler {
         let SharedInputs { regions, spend } = shared;
         let agent_type = &request.agent_type;
         let policy = &policy.policy;
-        let TypeReads { state, pause: paused, demand } = match known {
+        let TypeReads { state, pause: paused, demand, records } = match known {
             Some(read) => read,
             None => read_type(self.fleet.store().as_ref(), agent_type, now).await?,
         };
-        let mut first = Some(state);
         // A paused type is evaluated as a dry run: what it would do, nothing stored or applied.
         let effect = if paused.is_some() { Effect::DryRun } else { request.effect };
+        let recorder = DemandRecorder::new(self.fleet.store().clone());
+        // The tick makes the forecasts (once an hour); other triggers use the ones it made.
+        let ticking = request.trigger == Trigger::Tick && effect == Effect::Apply;
+        let fresh =
+            fresh_forecast(&recorder, agent_type, policy, state.0.prediction.as_ref(), ticking, now).await;
+        let prediction = predict(policy, state.0.prediction.as_ref(), fresh, &records, now);
+        let mut first = Some(state);
         for attempt in 0..ATTEMPTS {
             if attempt > 0 {
                 tokio::time::sleep(StdDuration::from_millis(u64::from(attempt.min(10)) * 5)).await;
@@ -657,6 +710,7 @@ impl Scaler {
                 gate: &self.gate,
                 alarm_at: request.alarm_at,
                 dry_run: effect == Effect::DryRun,
+                prediction: Some(&prediction),
                 now,
             });
             if let Some(pause) = paused {
@@ -693,6 +747,10 @@ impl Scaler {
             {
                 // The state item carries the recent events too, so the record is not lost.
                 tracing::warn!(error = %e, %agent_type, "could not keep scaling events as items");
+            }
+            if ticking {
+                record(&recorder, agent_type, observed, &demand, planned.state.desired_total, fresh, now)
+                    .await;
             }
             let mut evaluation = planned.evaluation;
             evaluation.actions_taken =

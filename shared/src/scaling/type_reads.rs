@@ -1,14 +1,16 @@
-//! What an evaluation reads of each agent type from the table (its scaling state, its pause and
-//! its demand window), read for many types together.
+//! What an evaluation reads of each agent type from the table (its scaling state, its pause, its
+//! demand window and its recorded demand of the last hours), read for many types together.
 //!
 //! Read apart, those are ten store requests per type (a GetItem each for the state and the
 //! pause, one per demand shard); every one of them is a key known in advance, so they go as
 //! BatchGetItem requests of up to a hundred keys: a few types per request.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use futures::{StreamExt as _, TryStreamExt as _};
 
 use super::demand::{DemandMinutes, window_keys};
+use super::forecast::{LEVEL_HOURS, hour_of};
+use super::recorded::{self, HourRecord};
 use super::records::{AgentScalingState, Pause};
 use super::state::{pause_of, scaling_state_of};
 use crate::domain::AgentType;
@@ -24,22 +26,46 @@ pub struct TypeReads {
     pub pause: Option<Pause>,
     /// The demand window ending at the moment read.
     pub demand: DemandMinutes,
+    /// The recorded hours among the last [`RECORD_HOURS`] (the hour in progress last), with the
+    /// forecasts made of them: what the prediction's guard grades.
+    pub records: Vec<HourRecord>,
 }
 
-/// Keys read for each type besides its demand window: the state, then the pause.
+/// Recorded hours read with each type: the hour in progress and the graded hours before it.
+pub const RECORD_HOURS: usize = LEVEL_HOURS as usize + 1;
+
+fn record_hours(now: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+    (0..=LEVEL_HOURS).rev().map(|k| hour_of(now) - Duration::hours(k)).collect()
+}
+
+/// Keys read for each type before its recorded hours and demand window: the state, then the pause.
 const FIXED_KEYS: usize = 2;
 
-fn keys_of(agent_type: &AgentType, now: DateTime<Utc>) -> Vec<Key> {
+/// What a read is for: an evaluation also reads the recorded hours its prediction grades; the
+/// status shows the prediction the state holds and leaves them out (a status of a few types then
+/// stays one store request).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reading {
+    Evaluation,
+    Status,
+}
+
+fn keys_of(agent_type: &AgentType, now: DateTime<Utc>, reading: Reading) -> Vec<Key> {
     let mut keys = vec![table::scaling_state(agent_type), table::scaling_pause(agent_type)];
+    if reading == Reading::Evaluation {
+        keys.extend(recorded::keys(agent_type, &record_hours(now)));
+    }
     keys.extend(window_keys(agent_type, now));
     keys
 }
 
-fn reads_of(items: &[Option<Item>]) -> Result<TypeReads, StoreError> {
+fn reads_of(items: &[Option<Item>], reading: Reading) -> Result<TypeReads, StoreError> {
+    let demand_from = FIXED_KEYS + if reading == Reading::Evaluation { RECORD_HOURS } else { 0 };
     Ok(TypeReads {
         state: scaling_state_of(items[0].as_ref())?,
         pause: pause_of(items[1].as_ref())?,
-        demand: DemandMinutes::of_items(&items[FIXED_KEYS..]),
+        records: recorded::of_items(&items[FIXED_KEYS..demand_from]),
+        demand: DemandMinutes::of_items(&items[demand_from..]),
     })
 }
 
@@ -50,16 +76,17 @@ pub async fn read_types(
     types: &[&AgentType],
     now: DateTime<Utc>,
     at_once: usize,
+    reading: Reading,
 ) -> Result<Vec<TypeReads>, StoreError> {
     let Some(first) = types.first() else { return Ok(Vec::new()) };
-    let per_type = keys_of(first, now).len();
+    let per_type = keys_of(first, now, reading).len();
     let types_per_read = (GET_MANY_BATCH / per_type).max(1);
     let reads: Vec<_> = types
         .chunks(types_per_read)
         .map(|chunk| async move {
-            let keys: Vec<Key> = chunk.iter().flat_map(|t| keys_of(t, now)).collect();
+            let keys: Vec<Key> = chunk.iter().flat_map(|t| keys_of(t, now, reading)).collect();
             let items = store.get_many(&keys).await?;
-            items.chunks(per_type).map(reads_of).collect::<Result<Vec<_>, _>>()
+            items.chunks(per_type).map(|items| reads_of(items, reading)).collect::<Result<Vec<_>, _>>()
         })
         .collect();
     let read: Vec<Vec<TypeReads>> =
@@ -67,13 +94,13 @@ pub async fn read_types(
     Ok(read.into_iter().flatten().collect())
 }
 
-/// One type's reads (an alarm's or an operator's evaluation of a single type).
+/// One type's reads for an evaluation (an alarm's or an operator's, of a single type).
 pub async fn read_type(
     store: &dyn Store,
     agent_type: &AgentType,
     now: DateTime<Utc>,
 ) -> Result<TypeReads, StoreError> {
-    let mut read = read_types(store, &[agent_type], now, 1).await?;
+    let mut read = read_types(store, &[agent_type], now, 1, Reading::Evaluation).await?;
     read.pop().ok_or_else(|| StoreError::Corrupt("no reads answered for a type".into()))
 }
 
@@ -113,9 +140,13 @@ mod tests {
                 let pause = Pause { by: format!("op-{i}"), reason: "test".into(), since: now };
                 fleet.set_pause(t, &pause).await.unwrap();
             }
+            // Each type's forecast of the hour before, and one of five hours ago (not read).
+            let recorder = crate::scaling::recorded::DemandRecorder::new(store.clone());
+            recorder.record_forecast(t, now - Duration::hours(1), f64::from(count)).await.unwrap();
+            recorder.record_forecast(t, now - Duration::hours(5), 99.0).await.unwrap();
         }
         let refs: Vec<&AgentType> = types.iter().collect();
-        let read = read_types(store.as_ref(), &refs, now, 2).await.unwrap();
+        let read = read_types(store.as_ref(), &refs, now, 2, Reading::Evaluation).await.unwrap();
         assert_eq!(read.len(), types.len());
         for (i, r) in read.iter().enumerate() {
             let count = u32::try_from(i).unwrap();
@@ -130,8 +161,16 @@ mod tests {
             assert_eq!(r.pause.as_ref().map(|p| p.by.clone()), (i % 4 == 0).then(|| format!("op-{i}")));
             let served = r.demand.window().served.high;
             assert!((served - f64::from(count + 1)).abs() < 1e-9, "type {i} reads its own demand: {served}");
+            let forecasts: Vec<Option<f64>> = r.records.iter().map(|h| h.forecast).collect();
+            assert_eq!(forecasts, [Some(f64::from(count))], "type {i} reads its own recent records");
         }
+        let status = read_types(store.as_ref(), &refs, now, 2, Reading::Status).await.unwrap();
+        assert!(status.iter().all(|r| r.records.is_empty()), "a status leaves the records out");
+        assert_eq!(
+            status.iter().map(|r| r.state.clone()).collect::<Vec<_>>(),
+            read.iter().map(|r| r.state.clone()).collect::<Vec<_>>()
+        );
         assert_eq!(read_type(store.as_ref(), &types[7], now).await.unwrap(), read[7]);
-        assert_eq!(read_types(store.as_ref(), &[], now, 2).await.unwrap(), Vec::new());
+        assert_eq!(read_types(store.as_ref(), &[], now, 2, Reading::Status).await.unwrap(), Vec::new());
     }
 }

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared::error::ValidationError;
 use shared::scaling::signals::Signal;
-use shared::scaling::{MAX_OPERATOR_TYPES, ScalingPolicy, VersionedPolicy};
+use shared::scaling::{MAX_OPERATOR_TYPES, PredictivePolicy, ScalingPolicy, VersionedPolicy};
 use shared::store::StoreError;
 use utoipa::ToSchema;
 
@@ -73,6 +73,11 @@ pub struct PolicyChange {
     /// `heartbeats` or `cloudwatch`; left out, it follows the configured actuator.
     #[serde(default)]
     pub signal: Option<Signal>,
+    /// Predictive scale-out: `enabled` (default true), `min_weeks` (1-4, default 2),
+    /// `lead_seconds` (60-3600, default 600), `max_error` (0.05-1, default 0.5); left out, the
+    /// defaults.
+    #[serde(default)]
+    pub predictive: Option<PredictivePolicy>,
     /// The version this change is based on (0 to create an operator-defined type's policy).
     pub version: u64,
     /// Optional; when present it must match the path.
@@ -97,6 +102,7 @@ impl PolicyChange {
             capacity_per_replica: self.capacity_per_replica,
             cost_per_replica_hour: self.cost_per_replica_hour,
             signal: self.signal,
+            predictive: self.predictive,
         };
         (policy, self.version)
     }

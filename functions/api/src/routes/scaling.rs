@@ -7,11 +7,12 @@ use futures::future::try_join_all;
 use serde::Serialize;
 use shared::domain::{AgentType, Replica};
 use shared::scaling::demand::DemandWindow;
+use shared::scaling::prediction::Prediction;
 use shared::scaling::records::{
     AgentScalingState, EvaluationRecord, EventKind, MarkSource, RegionEvent, ScalingEventRecord,
 };
 use shared::scaling::signals::Signal;
-use shared::scaling::type_reads::read_types;
+use shared::scaling::type_reads::{Reading, read_types};
 use utoipa::ToSchema;
 
 use super::policies::PolicyView;
@@ -79,6 +80,10 @@ pub struct ScalingMetrics {
     /// The latest evaluation: when, what asked for it (`tick`, `alarm`, `operator`), the live and
     /// desired counts, the severity it weighed and why it decided as it did.
     pub last_evaluation: Option<EvaluationRecord>,
+    /// Predictive scale-out: `status` (`active`, `disabled`, `too_little_history`,
+    /// `no_service_time`, `error_too_high`), the forecasts of the hour in progress and the next,
+    /// the recent forecasts' largest error, the floor set and why; null before the first tick.
+    pub prediction: Option<Prediction>,
     /// Latest scale-ups, scale-downs and refused scale-ups, newest last.
     pub recent_scaling_actions: Vec<ScalingEventRecord>,
     /// Latest replicas that missed three heartbeats, newest last.
@@ -115,6 +120,7 @@ impl ScalingMetrics {
             demand,
             desired_replicas: state.evaluated_at.map(|_| state.desired_total),
             last_evaluation: state.last_evaluation.clone(),
+            prediction: state.prediction.clone(),
             recent_scaling_actions: actions,
             failover_events: failovers,
         }
@@ -194,7 +200,7 @@ pub(crate) async fn scaling_status(state: &AppState) -> Result<ScalingStatus, Ap
     let listed: Vec<&AgentType> = types().collect();
     let (replica_sets, known, marks, events) = tokio::try_join!(
         try_join_all(types().map(|t| state.fleet.replicas(t))),
-        read_types(store.as_ref(), &listed, now, listed.len()),
+        read_types(store.as_ref(), &listed, now, listed.len(), Reading::Status),
         state.fleet.region_health(&state.config.regions),
         try_join_all(state.config.regions.iter().map(|r| state.fleet.region_events(r, 5))),
     )?;
