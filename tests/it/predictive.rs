@@ -13,7 +13,7 @@ use shared::clock::{Clock, ManualClock};
 use shared::domain::{AgentType, Region, ReplicaId};
 use shared::scaling::actuator::RecordActuator;
 use shared::scaling::cost_gate::CostGate;
-use shared::scaling::prediction::PredictionStatus;
+use shared::scaling::prediction::{PredictionStatus, floor};
 use shared::scaling::recorded::{DemandRecorder, MinuteRecord};
 use shared::scaling::service::Scaler;
 use shared::scaling::{FleetState, ReplicaHeartbeat};
@@ -103,31 +103,56 @@ async fn the_tick_scales_ahead_of_the_recorded_morning_ramp_and_stops_when_the_d
         state.last_evaluation.as_ref().unwrap().reasons.iter().any(|r| r.contains("predictive scale-out")),
         "{state:?}"
     );
-    // The tick recorded the minute before and kept its forecast of 09:00 to grade it.
-    let nine =
-        recorder.hours(&detection, &[at("2027-01-18T08:00:00Z"), at("2027-01-18T09:00:00Z")]).await.unwrap();
-    assert_eq!(nine.len(), 2, "{nine:?}");
-    assert_eq!(nine[0].minutes[&49].live, 2);
-    assert_eq!(nine[0].minutes[&49].desired, 5);
-    assert!((nine[1].forecast.unwrap() - 35.0).abs() < 1e-9, "{nine:?}");
+    // The tick noted the minute before in the state, and keeps its forecast of 09:00 to grade it.
+    let noted = &state.recording["2027-01-18T08:49"];
+    assert_eq!((noted[14], noted[15]), (2.0, 5.0), "live and desired: {noted:?}");
+    assert!(
+        prediction
+            .forecasts
+            .iter()
+            .any(|f| f.hour == at("2027-01-18T09:00:00Z") && (f.per_minute - 35.0).abs() < 1e-9)
+    );
     // A type with no history scales reactively and says why.
     let (diagnosis, _) = fleet.scaling_state(&AgentType::parse("diagnosis").unwrap()).await.unwrap();
     let waiting = diagnosis.prediction.unwrap();
     assert_eq!(waiting.status, PredictionStatus::TooLittleHistory, "{waiting:?}");
     assert!(waiting.reason.contains("0 of the 2 weeks"), "{}", waiting.reason);
 
-    // 09:20 of a holiday: twenty minutes at 2 a minute against 35 forecast. The guard turns the
-    // floor off; the replicas' low load is left to reactive scaling.
-    clock.set(at("2027-01-18T09:20:00Z"));
-    record_hour(&recorder, &detection, at("2027-01-18T09:00:00Z"), 20, 2.0).await;
-    for id in ["a", "b", "c", "d", "e"] {
-        fleet.record_heartbeat(&beat(id).at(clock.now()), Duration::minutes(30)).await.unwrap();
+    // A holiday: from 09:00 two incidents a minute are served instead of 35. The tick runs every
+    // minute; once a quarter of the hour is noted, the guard turns the floor off.
+    let ledger = shared::scaling::demand::DemandLedger::new(Arc::clone(&store));
+    let mut statuses = Vec::new();
+    for minute in 1..=30 {
+        let now = at("2027-01-18T08:50:00Z") + Duration::minutes(minute);
+        clock.set(now);
+        for _ in 0..2 {
+            ledger
+                .served(&detection, shared::domain::Severity::High, None, now - Duration::minutes(1))
+                .await
+                .unwrap();
+        }
+        for id in ["a", "b"] {
+            fleet.record_heartbeat(&beat(id).at(now), Duration::minutes(30)).await.unwrap();
+        }
+        scaler::handle(&deps, tick(&format!("tick-{minute}"), now)).await.unwrap();
+        let (state, _) = fleet.scaling_state(&detection).await.unwrap();
+        statuses.push((now, state.prediction.unwrap().status));
     }
-    scaler::handle(&deps, tick("tick-0920", clock.now())).await.unwrap();
+    let turned_off = statuses.iter().find(|(_, s)| *s == PredictionStatus::ErrorTooHigh).map(|(at, _)| *at);
+    assert_eq!(turned_off, Some(at("2027-01-18T09:16:00Z")), "{statuses:?}");
+    assert!(
+        statuses
+            .iter()
+            .filter(|(at, _)| *at >= turned_off.unwrap())
+            .all(|(_, s)| *s == PredictionStatus::ErrorTooHigh)
+    );
     let (after, _) = fleet.scaling_state(&detection).await.unwrap();
-    let guarded = after.prediction.unwrap();
-    assert_eq!(guarded.status, PredictionStatus::ErrorTooHigh, "{guarded:?}");
+    let guarded = after.prediction.clone().unwrap();
     assert!(guarded.error.unwrap() > 0.9, "{guarded:?}");
     assert!(guarded.reason.contains("reactive scaling only"), "{}", guarded.reason);
-    assert!(after.desired_total <= 5, "the guard never adds: {}", after.desired_total);
+    assert_eq!(floor(&guarded), None);
+    // The first tick after 09:00 wrote 08:00's hour (with its noted minutes), and the state forgot it.
+    let eight = recorder.hours(&detection, &[at("2027-01-18T08:00:00Z")]).await.unwrap();
+    assert_eq!(eight[0].minutes[&49].desired, 5, "{eight:?}");
+    assert!(after.recording.keys().all(|k| k.as_str() >= "2027-01-18T09:00"), "{:?}", after.recording.keys());
 }

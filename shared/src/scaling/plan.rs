@@ -22,6 +22,7 @@ use super::cost_gate::{CostGate, GateOutcome, Spend};
 use super::demand::{DemandMinutes, DemandWindow, WINDOW, minute_name};
 use super::hpa::HpaPolicy;
 use super::prediction::{Prediction, floor as predicted_floor};
+use super::recorded::{minute_record, note};
 use super::records::{
     AgentScalingState, EvaluationRecord, EventKind, RECENT_EVENTS, ScalingEventRecord, Trigger,
 };
@@ -203,6 +204,17 @@ fn demand_floor(input: &PlanInput<'_>, window: &DemandWindow, in_force: u32) -> 
     Some(Floor { replicas: needed.max(step), reason: why.join(" and ") })
 }
 
+/// The state's recording, with the minute before noted when the tick evaluates (its counters
+/// are whole by now).
+fn recording_after(input: &PlanInput<'_>, desired: u32) -> super::recorded::Recording {
+    let mut recording = input.state.recording.clone();
+    if input.trigger == Trigger::Tick {
+        let (minute, seen) = minute_record(input.observed, input.demand, desired, input.now);
+        note(&mut recording, minute, seen, input.now);
+    }
+    recording
+}
+
 /// The higher of two floors (the demand's and the forecast's), with its reason.
 fn higher(a: Option<Floor>, b: Option<Floor>) -> Option<Floor> {
     match (a, b) {
@@ -290,6 +302,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         // The evaluation stamps its own epoch (the fence) when it stores the state.
         epoch: input.state.epoch,
         prediction: input.prediction.cloned().or_else(|| input.state.prediction.clone()),
+        recording: recording_after(input, decision.desired),
     };
     let evaluation = Evaluation {
         agent_type: input.agent_type.clone(),

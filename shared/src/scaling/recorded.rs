@@ -2,12 +2,14 @@
 //! [`RETENTION`] so the forecast has weeks of history and a recorded day can be exported and
 //! replayed.
 //!
-//! One item per type and hour, `AGENT#<type>#RECORD`/`<YYYY-MM-DDTHH>`: attribute `mMM` holds
-//! minute MM as a list of [`FIELDS`] numbers (served, refused and waited per severity, work in
-//! progress, live and desired replicas), `forecast` the incidents per minute the forecast expected
-//! of the hour (so its error can be measured once the hour is seen). Sixty minutes of sixteen
-//! numbers stay a few kilobytes, far below DynamoDB's 400 KB item. Every write sets attributes by
-//! name, so a retried tick writes the same minute again, never twice.
+//! The tick notes each minute in the type's scaling state ([`Recording`], written with the
+//! decision it already writes, so recording costs the tick no request), and the first tick of
+//! the next hour writes the finished hour as one item, `AGENT#<type>#RECORD`/`<YYYY-MM-DDTHH>`:
+//! attribute `mMM` holds minute MM as a list of [`FIELDS`] numbers (served, refused and waited per
+//! severity, work in progress, utilization, live and desired replicas), `forecast` the incidents
+//! per minute the forecast expected of the hour (so its error can be measured). Sixty minutes of
+//! sixteen numbers stay a few kilobytes, far below DynamoDB's 400 KB item. A minute noted again
+//! replaces itself and an hour written again is the same item, so retries record nothing twice.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,8 +19,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::ScalingPolicy;
-use super::demand::{BySeverity, DemandMinutes, MinuteDemand, minute_of};
-use super::forecast::{self, HourDemand, hour_of};
+use super::demand::{BySeverity, DemandMinutes, MinuteDemand, minute_name, minute_of};
+use super::forecast::{self, HourDemand, HourForecast, hour_of};
 use super::prediction::Fresh;
 use super::signals::Observed;
 use crate::domain::{AgentType, Severity};
@@ -104,6 +106,17 @@ impl HourRecord {
         HourDemand { hour: self.hour, minutes, served_per_minute: served / n, busy: busy / n }
     }
 
+    fn to_item(&self, agent_type: &AgentType) -> Item {
+        let mut attrs = serde_json::Map::new();
+        for (minute, record) in &self.minutes {
+            attrs.insert(format!("m{minute:02}"), record.to_numbers().into());
+        }
+        if let Some(f) = self.forecast.filter(|f| f.is_finite()) {
+            attrs.insert(FORECAST.into(), f.clamp(0.0, 1e12).into());
+        }
+        Item::new(table::demand_record(agent_type, self.hour), attrs).with_ttl(self.hour + RETENTION)
+    }
+
     fn of_item(item: &Item) -> Option<Self> {
         let hour = chrono::NaiveDateTime::parse_from_str(&format!("{}:00", item.key.sk), "%Y-%m-%dT%H:%M")
             .ok()?
@@ -144,6 +157,64 @@ pub fn minute_record(
     (minute, record)
 }
 
+/// Minutes noted in the scaling state until their hour is written, by minute name
+/// (`YYYY-MM-DDTHH:MM`); at most the hour in progress and the one before are kept, so a store
+/// that refuses the hour's write for a while cannot grow the state without bound.
+pub type Recording = BTreeMap<String, Vec<f64>>;
+
+fn minute_at(name: &str) -> Option<DateTime<Utc>> {
+    chrono::NaiveDateTime::parse_from_str(name, "%Y-%m-%dT%H:%M").ok().map(|t| t.and_utc())
+}
+
+/// Notes `record` of `minute` in `recording`, dropping minutes older than the hour before `now`'s.
+pub fn note(recording: &mut Recording, minute: DateTime<Utc>, record: MinuteRecord, now: DateTime<Utc>) {
+    recording.insert(minute_name(minute), record.to_numbers());
+    let keep_from = hour_of(now) - Duration::hours(1);
+    recording.retain(|name, _| minute_at(name).is_some_and(|m| m >= keep_from));
+}
+
+/// The hours of `recording` that `at` falls in or not, each with the forecast made of it.
+fn hours_of(
+    recording: &Recording,
+    forecasts: &[HourForecast],
+    keep: impl Fn(DateTime<Utc>) -> bool,
+) -> Vec<HourRecord> {
+    let mut hours: BTreeMap<DateTime<Utc>, HourRecord> = BTreeMap::new();
+    for (name, numbers) in recording {
+        let (Some(minute), Some(record)) = (minute_at(name), MinuteRecord::of_numbers(numbers)) else {
+            continue;
+        };
+        let hour = hour_of(minute);
+        if keep(hour) {
+            let entry = hours.entry(hour).or_insert_with(|| HourRecord {
+                hour,
+                minutes: BTreeMap::new(),
+                forecast: forecasts.iter().find(|f| f.hour == hour).map(|f| f.per_minute),
+            });
+            entry.minutes.insert(minute.minute(), record);
+        }
+    }
+    hours.into_values().collect()
+}
+
+/// The hours noted in `recording` that are over at `now`: what the tick writes as items.
+pub fn finished_hours(
+    recording: &Recording,
+    forecasts: &[HourForecast],
+    now: DateTime<Utc>,
+) -> Vec<HourRecord> {
+    hours_of(recording, forecasts, |h| h < hour_of(now))
+}
+
+/// The hour in progress as noted so far, if any minute of it is.
+pub fn hour_so_far(
+    recording: &Recording,
+    forecasts: &[HourForecast],
+    now: DateTime<Utc>,
+) -> Option<HourRecord> {
+    hours_of(recording, forecasts, |h| h == hour_of(now)).pop()
+}
+
 /// Keys of `agent_type`'s records of `hours`.
 pub fn keys(agent_type: &AgentType, hours: &[DateTime<Utc>]) -> Vec<Key> {
     hours.iter().map(|h| table::demand_record(agent_type, *h)).collect()
@@ -179,17 +250,13 @@ impl DemandRecorder {
         self.store.update(&table::demand_record(agent_type, hour), update).await.map(|_| ())
     }
 
-    /// Keeps the forecast made of `hour`, to measure it against what the hour then brings.
-    pub async fn record_forecast(
-        &self,
-        agent_type: &AgentType,
-        hour: DateTime<Utc>,
-        per_minute: f64,
-    ) -> Result<(), StoreError> {
-        let hour = hour_of(hour);
-        let per_minute = if per_minute.is_finite() { per_minute.clamp(0.0, 1e12) } else { 0.0 };
-        let update = Update::new().set(FORECAST, per_minute).set("ttl", (hour + RETENTION).timestamp());
-        self.store.update(&table::demand_record(agent_type, hour), update).await.map(|_| ())
+    /// Writes finished hours whole (an hour written again is the same item).
+    pub async fn put_hours(&self, agent_type: &AgentType, hours: &[HourRecord]) -> Result<(), StoreError> {
+        let items: Vec<Item> = hours.iter().map(|h| h.to_item(agent_type)).collect();
+        if items.is_empty() {
+            return Ok(());
+        }
+        self.store.batch_put(items).await
     }
 
     /// The forecast of `target` made at `now` from the recorded history, with the service time
@@ -279,7 +346,10 @@ mod tests {
         }
         // The same minute written again is replaced, not added to.
         recorder.record_minute(&detection, at("2027-01-04T09:02:00Z"), record(3.0, 6.0)).await.unwrap();
-        recorder.record_forecast(&detection, at("2027-01-04T09:00:00Z"), 4.5).await.unwrap();
+        let mut nine =
+            recorder.hours(&detection, &[at("2027-01-04T09:00:00Z")]).await.unwrap().pop().unwrap();
+        nine.forecast = Some(4.5);
+        recorder.put_hours(&detection, &[nine]).await.unwrap();
         recorder.record_minute(&detection, at("2027-01-04T10:00:00Z"), record(1.0, 1.0)).await.unwrap();
         let hours = recorder
             .hours(&detection, &[at("2027-01-04T09:00:00Z"), at("2027-01-04T08:00:00Z")])
@@ -303,6 +373,41 @@ mod tests {
         // Another type's records are its own.
         let other = AgentType::parse("diagnosis").unwrap();
         assert!(recorder.day(&other, at("2027-01-04T00:00:00Z").date_naive()).await.unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_state_notes_two_hours_at_most_and_hands_over_the_finished_ones() {
+        let mut recording = Recording::new();
+        let forecasts =
+            [HourForecast { hour: at("2027-01-04T09:00:00Z"), per_minute: 5.0, weeks: 2, level: 1.0 }];
+        for minute in ["2027-01-04T08:10:00Z", "2027-01-04T08:59:00Z", "2027-01-04T09:00:00Z"] {
+            note(&mut recording, at(minute), record(1.0, 1.0), at(minute) + Duration::seconds(30));
+        }
+        // At 09:00:30 the 08:00 hour is over and handed over; 09:00 is in progress.
+        let finished = finished_hours(&recording, &forecasts, at("2027-01-04T09:00:30Z"));
+        assert_eq!(finished.len(), 1);
+        assert_eq!(
+            (finished[0].hour, finished[0].minutes.len(), finished[0].forecast),
+            (at("2027-01-04T08:00:00Z"), 2, None)
+        );
+        let so_far = hour_so_far(&recording, &forecasts, at("2027-01-04T09:00:30Z")).unwrap();
+        assert_eq!(
+            (so_far.hour, so_far.minutes.len(), so_far.forecast),
+            (at("2027-01-04T09:00:00Z"), 1, Some(5.0))
+        );
+        // An hour on, the 08:00 minutes are dropped whether written or not; 09:59 noted again (a
+        // retried tick) replaces itself.
+        note(&mut recording, at("2027-01-04T09:59:00Z"), record(2.0, 2.0), at("2027-01-04T09:59:30Z"));
+        note(&mut recording, at("2027-01-04T10:00:00Z"), record(2.0, 2.0), at("2027-01-04T10:00:30Z"));
+        note(&mut recording, at("2027-01-04T09:59:00Z"), record(3.0, 3.0), at("2027-01-04T10:00:30Z"));
+        assert_eq!(
+            recording.keys().map(String::as_str).collect::<Vec<_>>(),
+            ["2027-01-04T09:00", "2027-01-04T09:59", "2027-01-04T10:00"]
+        );
+        let finished = finished_hours(&recording, &forecasts, at("2027-01-04T10:00:30Z"));
+        assert_eq!(finished.iter().map(|h| h.hour).collect::<Vec<_>>(), [at("2027-01-04T09:00:00Z")]);
+        assert_eq!(finished[0].forecast, Some(5.0), "the forecast goes with its hour");
+        assert_eq!(finished[0].minutes[&59], record(3.0, 3.0));
     }
 
     #[test]

@@ -62,6 +62,10 @@ pub struct AgentScalingState {
     /// The latest prediction: the forecasts ahead, the floor they set and why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prediction: Option<super::prediction::Prediction>,
+    /// What the tick saw each minute of this hour and the last, until the hour is written as
+    /// its recorded-demand item (`recorded`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub recording: super::recorded::Recording,
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref, reason = "serde's skip_serializing_if passes a reference")]

@@ -16,9 +16,11 @@ use utoipa::ToSchema;
 use super::actuator::Actuator;
 use super::alarms::{AlarmChanges, AlarmSettings, AlarmSpec, Alarms, alarms_for, reconcile};
 use super::cost_gate::{CostGate, Spend};
+use super::demand::minute_name;
+use super::forecast::hour_of;
 use super::plan::{Evaluation, PlanInput, plan};
 use super::prediction::{Fresh, predict, refresh_for};
-use super::recorded::{DemandRecorder, minute_record};
+use super::recorded::{DemandRecorder, finished_hours, hour_so_far};
 use super::records::{AgentScalingState, MarkSource, RegionEvent, Trigger};
 use super::region_health::{HealthChange, HealthSettings, RegionEvidence, assess, is_silent};
 use super::regions::RegionView;
@@ -67,26 +69,46 @@ async fn fresh_forecast(
     }
 }
 
-/// Keeps what the tick saw of the minute before, and the forecast it made (to grade it once its
-/// hour is seen). Losing a minute costs the forecast a sixtieth of an hour, so a failed write is
-/// logged, not retried, and the decision stands.
-async fn record(
+/// The prediction an evaluation goes by: a fresh forecast when the tick reaches a new hour,
+/// graded against the last hours' records and the hour in progress as the state noted it.
+async fn prediction_of(
     recorder: &DemandRecorder,
     agent_type: &AgentType,
-    observed: &Observed,
-    demand: &super::demand::DemandMinutes,
-    desired: u32,
-    fresh: Option<Fresh>,
+    policy: &super::ScalingPolicy,
+    state: &AgentScalingState,
+    mut records: Vec<super::recorded::HourRecord>,
+    ticking: bool,
+    now: DateTime<Utc>,
+) -> super::prediction::Prediction {
+    let fresh = fresh_forecast(recorder, agent_type, policy, state.prediction.as_ref(), ticking, now).await;
+    let forecasts = state.prediction.as_ref().map_or(&[][..], |p| p.forecasts.as_slice());
+    records.extend(hour_so_far(&state.recording, forecasts, now));
+    predict(policy, state.prediction.as_ref(), fresh, &records, now)
+}
+
+/// Writes the hours the decision's state notes that are over (the tick of each hour's first
+/// minute notes the last minute of the hour before, so that tick writes it), and lets the state
+/// forget them once written. `forecasts` are the ones made of those hours. A failed write is
+/// logged and tried again by the next tick (the state keeps an hour's minutes for an hour more).
+async fn write_finished_hours(
+    recorder: &DemandRecorder,
+    agent_type: &AgentType,
+    state: &mut AgentScalingState,
+    forecasts: &[super::forecast::HourForecast],
     now: DateTime<Utc>,
 ) {
-    let (minute, seen) = minute_record(observed, demand, desired, now);
-    if let Err(e) = recorder.record_minute(agent_type, minute, seen).await {
-        tracing::warn!(%agent_type, error = %e, "could not record the minute's demand");
+    let finished = finished_hours(&state.recording, forecasts, now);
+    if finished.is_empty() {
+        return;
     }
-    if let Some(Ok(f)) = fresh.map(|f| f.forecast)
-        && let Err(e) = recorder.record_forecast(agent_type, f.hour, f.per_minute).await
-    {
-        tracing::warn!(%agent_type, error = %e, "could not keep the forecast to grade it");
+    match recorder.put_hours(agent_type, &finished).await {
+        Ok(()) => {
+            let from = minute_name(hour_of(now));
+            state.recording.retain(|minute, _| minute.as_str() >= from.as_str());
+        }
+        Err(e) => {
+            tracing::warn!(%agent_type, error = %e, "could not write the recorded hour: the next tick tries again");
+        }
     }
 }
 
@@ -673,9 +695,7 @@ impl Scaler {
         let recorder = DemandRecorder::new(self.fleet.store().clone());
         // The tick makes the forecasts (once an hour); other triggers use the ones it made.
         let ticking = request.trigger == Trigger::Tick && effect == Effect::Apply;
-        let fresh =
-            fresh_forecast(&recorder, agent_type, policy, state.0.prediction.as_ref(), ticking, now).await;
-        let prediction = predict(policy, state.0.prediction.as_ref(), fresh, &records, now);
+        let prediction = prediction_of(&recorder, agent_type, policy, &state.0, records, ticking, now).await;
         let mut first = Some(state);
         for attempt in 0..ATTEMPTS {
             if attempt > 0 {
@@ -734,6 +754,10 @@ impl Scaler {
                 return Ok(planned.evaluation);
             }
             planned.state.epoch = stamp;
+            if ticking {
+                let made = state.prediction.as_ref().map_or(&[][..], |p| p.forecasts.as_slice());
+                write_finished_hours(&recorder, agent_type, &mut planned.state, made, now).await;
+            }
             let written = match self.fleet.put_scaling_state(agent_type, &planned.state, version).await {
                 Ok(v) => v,
                 Err(StoreError::ConditionFailed) => continue,
@@ -747,10 +771,6 @@ impl Scaler {
             {
                 // The state item carries the recent events too, so the record is not lost.
                 tracing::warn!(error = %e, %agent_type, "could not keep scaling events as items");
-            }
-            if ticking {
-                record(&recorder, agent_type, observed, &demand, planned.state.desired_total, fresh, now)
-                    .await;
             }
             let mut evaluation = planned.evaluation;
             evaluation.actions_taken =

@@ -26,16 +26,16 @@ pub struct TypeReads {
     pub pause: Option<Pause>,
     /// The demand window ending at the moment read.
     pub demand: DemandMinutes,
-    /// The recorded hours among the last [`RECORD_HOURS`] (the hour in progress last), with the
-    /// forecasts made of them: what the prediction's guard grades.
+    /// The recorded hours among the [`RECORD_HOURS`] before the one in progress (which the state
+    /// notes), with the forecasts made of them: what the prediction's guard grades.
     pub records: Vec<HourRecord>,
 }
 
-/// Recorded hours read with each type: the hour in progress and the graded hours before it.
-pub const RECORD_HOURS: usize = LEVEL_HOURS as usize + 1;
+/// Recorded hours read with each type: the whole hours the guard grades.
+pub const RECORD_HOURS: usize = LEVEL_HOURS as usize;
 
 fn record_hours(now: DateTime<Utc>) -> Vec<DateTime<Utc>> {
-    (0..=LEVEL_HOURS).rev().map(|k| hour_of(now) - Duration::hours(k)).collect()
+    (1..=LEVEL_HOURS).rev().map(|k| hour_of(now) - Duration::hours(k)).collect()
 }
 
 /// Keys read for each type before its recorded hours and demand window: the state, then the pause.
@@ -142,8 +142,12 @@ mod tests {
             }
             // Each type's forecast of the hour before, and one of five hours ago (not read).
             let recorder = crate::scaling::recorded::DemandRecorder::new(store.clone());
-            recorder.record_forecast(t, now - Duration::hours(1), f64::from(count)).await.unwrap();
-            recorder.record_forecast(t, now - Duration::hours(5), 99.0).await.unwrap();
+            let hour = |ago: i64, forecast: f64| crate::scaling::recorded::HourRecord {
+                hour: crate::scaling::forecast::hour_of(now) - Duration::hours(ago),
+                minutes: std::collections::BTreeMap::new(),
+                forecast: Some(forecast),
+            };
+            recorder.put_hours(t, &[hour(1, f64::from(count)), hour(5, 99.0)]).await.unwrap();
         }
         let refs: Vec<&AgentType> = types.iter().collect();
         let read = read_types(store.as_ref(), &refs, now, 2, Reading::Evaluation).await.unwrap();

@@ -30,6 +30,15 @@ fn calendar(region: &Region) -> Calendar {
     c
 }
 
+/// The start of `region`'s first business hour within the run (09:00 local on a weekday), if any.
+pub fn business_start(scenario: &Scenario, region: &Region) -> Option<DateTime<Utc>> {
+    let calendar = calendar(region);
+    (0..i64::from(scenario.hours)).map(|h| scenario.start + Duration::hours(h)).find(|at| {
+        calendar.factor(*at + Duration::minutes(1)).0 > 0.0
+            && calendar.factor(*at - Duration::minutes(1)).0 <= 0.0
+    })
+}
+
 /// Arrivals per minute in `region` at `at`.
 pub fn rate_per_minute(scenario: &Scenario, region: &Region, at: DateTime<Utc>) -> f64 {
     rate_with(scenario, region, &calendar(region), at)

@@ -29,6 +29,7 @@ use super::containers::Start;
 use super::control_plane::{ControlPlaneReport, ControlPlanes};
 use super::events::Agenda;
 use super::fleet::TypeFleet;
+use super::history;
 use super::outcomes::{HourSummary, Outcomes, Overall, TypeSummary};
 use super::scenario::Scenario;
 use super::variant::{Variant, prototype_step, static_peak};
@@ -47,6 +48,8 @@ use crate::scaling::actuator::RecordActuator;
 use crate::scaling::alarms::{AlarmSettings, alarms_for};
 use crate::scaling::cost_gate::CostGate;
 use crate::scaling::demand::{DemandLedger, MinuteDemand, minute_of};
+use crate::scaling::prediction::{Prediction, PredictionStatus, floor};
+use crate::scaling::recorded::DemandRecorder;
 use crate::scaling::records::{RegionEvent, RegionHealth};
 use crate::scaling::service::{LambdaSource, Scaler, ScalingError, ScalingRequest, SignalSources};
 use crate::scaling::signals::{LambdaAgents, LambdaFigures, Signal};
@@ -127,6 +130,12 @@ pub struct Sample {
     /// The same per region (a region that is down has none).
     pub utilization_by_region: BTreeMap<String, f64>,
     pub waiting: usize,
+    /// Predictive scale-out as the suite's state held it after the evaluation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prediction: Option<PredictionStatus>,
+    /// The floor the forecast set, while active.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub predictive_floor: Option<u32>,
 }
 
 /// What one cost sweep measured and decided.
@@ -192,9 +201,21 @@ pub struct DayRun {
     pub agent_metric_reads: u64,
     /// What became of the incidents that arrived in emergency cost mode, per severity.
     pub during_emergency: BTreeMap<Severity, EmergencyServed>,
+    /// Waits in each region's first business hour of the day (its morning ramp).
+    pub mornings: Vec<MorningWait>,
     /// The control plane in two regions, where the scenario has one (the suite's run only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub control_plane: Option<ControlPlaneReport>,
+}
+
+/// The waits of the incidents that arrived in one region's first business hour.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MorningWait {
+    pub region: Region,
+    /// The hour's start (UTC): 09:00 local.
+    pub hour: DateTime<Utc>,
+    pub completed: u64,
+    pub wait: super::outcomes::Percentiles,
 }
 
 /// The model a kind of incident gets, as chosen under the controls in force.
@@ -303,7 +324,7 @@ fn scalers(
     let control = scenario
         .control_plane
         .as_ref()
-        .filter(|_| variant == Variant::Suite)
+        .filter(|_| variant.is_suite())
         .map(|c| ControlPlanes::new(c, store, &(clock.clone() as Arc<dyn Clock>), &scaler));
     (scaler, control)
 }
@@ -414,23 +435,9 @@ impl Engine<'_> {
     async fn start(&mut self) -> Result<(), SimulationError> {
         let start = self.scenario.start;
         for agent_type in self.scenario.agent_mix.keys() {
-            let mut policy = ScalingPolicy::default_for(agent_type);
-            if let Some(limits) = self.scenario.limits.get(agent_type) {
-                policy.min_replicas = limits.min_replicas;
-                policy.max_replicas = limits.max_replicas;
-            }
-            let signal = if self.scenario.lambda_agents.contains(agent_type) {
-                Signal::Cloudwatch
-            } else {
-                Signal::Heartbeats
-            };
-            if signal == Signal::Cloudwatch {
-                // One incident per provisioned environment.
-                policy.capacity_per_replica = 1;
-                policy.signal = Some(signal);
-            }
+            let (policy, signal) = self.policy_for(agent_type);
             self.fleet.put_policy(agent_type, policy.clone(), 0).await?;
-            if self.variant == Variant::Suite {
+            if self.variant.is_suite() {
                 // The alarms the scaler manages for the type, as deployed (direct delivery).
                 for spec in alarms_for(&simulated_alarms(), agent_type, &policy, signal) {
                     self.utilization_series.insert(agent_type.clone(), series(&spec));
@@ -442,6 +449,10 @@ impl Engine<'_> {
             self.fleets.insert(agent_type.clone(), fleet);
             self.policies.insert(agent_type.clone(), policy);
             self.waiting.insert(agent_type.clone(), VecDeque::new());
+        }
+        if self.variant.is_suite() {
+            // The weeks the deployment recorded before the day, where the tick keeps its records.
+            history::record(self.scenario, &DemandRecorder::new(self.fleet.store())).await?;
         }
         // Every kind of incident must have a model before the day starts, not fail halfway.
         let kinds: Vec<(AgentType, Severity)> = self
@@ -460,7 +471,7 @@ impl Engine<'_> {
                 static_peak(self.incidents, &capacity)
             }
             // The fleet starts at its minimum, spread over the regions.
-            Variant::Suite | Variant::PrototypeRules => self
+            Variant::Suite | Variant::SuiteReactive | Variant::PrototypeRules => self
                 .policies
                 .iter()
                 .map(|(t, p)| {
@@ -499,17 +510,42 @@ impl Engine<'_> {
         for (k, spike) in self.scenario.cost_spikes.iter().enumerate() {
             self.agenda.schedule(spike.from, Event::Spike(k));
         }
-        if self.variant == Variant::Suite {
+        if self.variant.is_suite() {
             self.heartbeat(start).await?;
             self.agenda.schedule(start + HEARTBEAT, Event::Heartbeat);
         }
         self.agenda.schedule(start, Event::Warm);
         self.agenda.schedule(start + EVALUATE, Event::Evaluate);
-        if self.variant == Variant::Suite {
+        if self.variant.is_suite() {
             self.agenda.schedule(start + EVALUATE + ALARM_DELAY, Event::Alarms);
         }
         self.agenda.schedule(start + SWEEP, Event::Sweep);
         Ok(())
+    }
+
+    /// A type's policy for the day: the seed's, with the scenario's limits, Lambda agents' signal
+    /// and capacity, and predictive scale-out off in the reactive-only run.
+    fn policy_for(&self, agent_type: &AgentType) -> (ScalingPolicy, Signal) {
+        let mut policy = ScalingPolicy::default_for(agent_type);
+        if let Some(limits) = self.scenario.limits.get(agent_type) {
+            policy.min_replicas = limits.min_replicas;
+            policy.max_replicas = limits.max_replicas;
+        }
+        let signal = if self.scenario.lambda_agents.contains(agent_type) {
+            Signal::Cloudwatch
+        } else {
+            Signal::Heartbeats
+        };
+        if signal == Signal::Cloudwatch {
+            // One incident per provisioned environment.
+            policy.capacity_per_replica = 1;
+            policy.signal = Some(signal);
+        }
+        if self.variant == Variant::SuiteReactive {
+            policy.predictive =
+                Some(crate::scaling::PredictivePolicy { enabled: false, ..Default::default() });
+        }
+        (policy, signal)
     }
 
     fn add_replica(&mut self, agent_type: &AgentType, region: Region, ready_at: DateTime<Utc>) {
@@ -607,6 +643,15 @@ impl Engine<'_> {
             alarm_invocations: self.alarm_invocations,
             agent_metric_reads: self.aws.agent_reads(),
             during_emergency: self.during_emergency,
+            mornings: self
+                .regions
+                .iter()
+                .filter_map(|region| {
+                    let hour = super::arrivals::business_start(self.scenario, region)?;
+                    let (completed, wait) = self.outcomes.region_hour(region, hour);
+                    Some(MorningWait { region: region.clone(), hour, completed, wait })
+                })
+                .collect(),
             control_plane: self.control.map(ControlPlanes::report),
         }
     }
@@ -804,7 +849,7 @@ impl Engine<'_> {
     ) -> Result<(), SimulationError> {
         let incident = &self.incidents[i];
         let agent_type = incident.agent_type.clone();
-        self.outcomes.completed(&agent_type, incident.at, assigned, at);
+        self.outcomes.completed(&agent_type, &incident.region, incident.at, assigned, at);
         if self.arrived_in_emergency.remove(&i) {
             let served = self.during_emergency.entry(incident.severity).or_default();
             served.completed += 1;
@@ -831,7 +876,7 @@ impl Engine<'_> {
         for fleet in self.fleets.values_mut() {
             fleet.invalidate();
         }
-        if self.variant == Variant::Suite {
+        if self.variant.is_suite() {
             self.heartbeat(at).await?;
         }
         let types: Vec<AgentType> = self.fleets.keys().cloned().collect();
@@ -844,7 +889,7 @@ impl Engine<'_> {
     /// An operator marks a region (or clears its mark), as `PUT`/`DELETE /regions/{region}/health`
     /// would; only the suite reads region marks.
     async fn operator_mark(&mut self, k: usize, at: DateTime<Utc>) -> Result<(), SimulationError> {
-        if self.variant != Variant::Suite {
+        if !self.variant.is_suite() {
             return Ok(());
         }
         let mark = &self.scenario.operator_marks[k];
@@ -924,7 +969,7 @@ impl Engine<'_> {
     /// The autoscaler's round: every type evaluated, the simulated fleet brought to what was
     /// decided per region, and a sample taken.
     async fn evaluate(&mut self, at: DateTime<Utc>) -> Result<(), SimulationError> {
-        if self.variant == Variant::Suite {
+        if self.variant.is_suite() {
             self.report_demand(at).await?;
             self.publish_agent_figures(at);
             // With two control planes, the one holding the lease ticks (none, in the gap).
@@ -943,16 +988,18 @@ impl Engine<'_> {
         }
         let types: Vec<AgentType> = self.fleets.keys().cloned().collect();
         for agent_type in types {
+            let mut prediction = None;
             match self.variant {
-                Variant::Suite => {
+                Variant::Suite | Variant::SuiteReactive => {
                     let (state, _) = self.fleet.scaling_state(&agent_type).await?;
                     self.reconcile(&agent_type, &state.desired, at);
+                    prediction = state.prediction;
                 }
                 Variant::PrototypeRules => self.prototype(&agent_type, at),
                 Variant::StaticPeak => {}
             }
             self.drain(&agent_type, at)?;
-            self.sample(&agent_type, at);
+            self.sample(&agent_type, at, prediction.as_ref());
         }
         Ok(())
     }
@@ -1036,7 +1083,7 @@ impl Engine<'_> {
         }
     }
 
-    fn sample(&mut self, agent_type: &AgentType, at: DateTime<Utc>) {
+    fn sample(&mut self, agent_type: &AgentType, at: DateTime<Utc>, prediction: Option<&Prediction>) {
         let Some(fleet) = self.fleets.get(agent_type) else { return };
         let mut replicas = BTreeMap::new();
         for r in fleet.replicas.iter().filter(|r| r.ready_at <= at && !r.draining) {
@@ -1058,6 +1105,8 @@ impl Engine<'_> {
                 .map(|r| (r.to_string(), fleet.region_utilization(r, at, &self.down)))
                 .collect(),
             waiting: self.waiting.get(agent_type).map_or(0, VecDeque::len),
+            prediction: prediction.map(|p| p.status),
+            predictive_floor: prediction.and_then(floor).map(|f| f.replicas),
         });
     }
 }

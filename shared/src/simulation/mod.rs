@@ -11,6 +11,7 @@ pub mod control_plane;
 pub mod engine;
 pub mod events;
 pub mod fleet;
+pub mod history;
 pub mod outcomes;
 pub mod report;
 pub mod scenario;
@@ -18,7 +19,7 @@ pub mod variant;
 
 pub use arrivals::{Incident, incidents, peak_concurrency};
 pub use containers::{Environments, Start};
-pub use engine::{DayRun, HourRow, Sample, SweepPoint, run};
+pub use engine::{DayRun, HourRow, MorningWait, Sample, SweepPoint, run};
 pub use events::Agenda;
 pub use outcomes::{HourSummary, Outcomes, Overall, TypeSummary, response_targets};
 pub use scenario::Scenario;

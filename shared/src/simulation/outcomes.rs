@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use crate::domain::{AgentType, BuiltinAgentType};
+use crate::domain::{AgentType, BuiltinAgentType, Region};
 
 /// A type's response-time target and maximum, seconds (seed-facts.md); operator-defined types
 /// take the loosest builtin's.
@@ -108,6 +108,8 @@ pub struct TypeSummary {
 pub struct Outcomes {
     by_type: BTreeMap<AgentType, TypeOutcomes>,
     by_hour: BTreeMap<DateTime<Utc>, HourOutcomes>,
+    /// Waits by the region and hour the incidents arrived in (each region's morning).
+    region_hours: BTreeMap<(Region, DateTime<Utc>), Histogram<u64>>,
 }
 
 /// Every type together.
@@ -136,6 +138,7 @@ impl Outcomes {
     pub fn completed(
         &mut self,
         agent_type: &AgentType,
+        region: &Region,
         arrived: DateTime<Utc>,
         assigned: DateTime<Utc>,
         done: DateTime<Utc>,
@@ -157,6 +160,14 @@ impl Outcomes {
             .or_insert_with(|| HourOutcomes { waits_ms: histogram(), totals_ms: histogram() });
         let _ = h.waits_ms.record(wait);
         let _ = h.totals_ms.record(total);
+        let _ = self.region_hours.entry((region.clone(), hour)).or_insert_with(histogram).record(wait);
+    }
+
+    /// How many incidents that arrived in `region` in `hour` were done, and their waits.
+    pub fn region_hour(&self, region: &Region, hour: DateTime<Utc>) -> (u64, Percentiles) {
+        self.region_hours
+            .get(&(region.clone(), hour))
+            .map_or_else(|| (0, Percentiles::of(&histogram())), |h| (h.len(), Percentiles::of(h)))
     }
 
     /// Every type together.
@@ -255,9 +266,11 @@ mod tests {
     fn waits_completions_and_misses_per_type() {
         let mut outcomes = Outcomes::new();
         let detection = AgentType::parse("detection").unwrap();
-        // 100 detections: waits of 0-99 s, each worked 10 s after its wait.
+        let (east, west) = (Region::parse("us-east-1").unwrap(), Region::parse("eu-west-1").unwrap());
+        // 100 detections: waits of 0-99 s, each worked 10 s after its wait; the first ten in Europe.
         for i in 0..100 {
-            outcomes.completed(&detection, t(0), t(i * 1000), t(i * 1000 + 10_000));
+            let region = if i < 10 { &west } else { &east };
+            outcomes.completed(&detection, region, t(0), t(i * 1000), t(i * 1000 + 10_000));
         }
         outcomes.unserved(&detection);
         let s = &outcomes.summary()[&detection];
@@ -276,5 +289,9 @@ mod tests {
         assert_eq!(hours.len(), 1, "every one arrived in the same hour");
         assert_eq!(hours[0].completed, 100);
         assert!((hours[0].wait.p50_s - s.wait.p50_s).abs() < 1e-9);
+        let (n, europe) = outcomes.region_hour(&west, hours[0].hour);
+        assert_eq!(n, 10);
+        assert!((europe.max_s - 9.0).abs() < 0.1, "{europe:?}");
+        assert_eq!(outcomes.region_hour(&west, hours[0].hour + Duration::hours(1)).0, 0);
     }
 }

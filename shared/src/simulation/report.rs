@@ -111,6 +111,83 @@ fn control_loop(out: &mut String, suite: &DayRun) {
     }
 }
 
+/// Minutes (evaluations, one a minute per type) the suite's run spent in each prediction status,
+/// every type together.
+fn prediction_minutes(run: &DayRun) -> std::collections::BTreeMap<String, usize> {
+    let mut by = std::collections::BTreeMap::new();
+    for s in &run.samples {
+        if let Some(status) = s.prediction {
+            let name = serde_json::to_value(status).ok().and_then(|v| v.as_str().map(str::to_owned));
+            *by.entry(name.unwrap_or_default()).or_default() += 1;
+        }
+    }
+    by
+}
+
+/// Scaling with the forecast against reactive scaling alone, on the same incidents: each region's
+/// morning ramp, replica-hours and what the guard did.
+fn predictive(out: &mut String, scenario: &Scenario, runs: &[DayRun]) {
+    let find = |v: Variant| runs.iter().find(|r| r.variant == v);
+    let (Some(with), Some(without)) = (find(Variant::Suite), find(Variant::SuiteReactive)) else { return };
+    let _ = writeln!(
+        out,
+        "
+## Predictive scale-out
+"
+    );
+    let history = scenario.history.as_ref().map_or_else(
+        || "No weeks were recorded before the day, so the forecast had nothing to go by.".to_owned(),
+        |h| {
+            format!(
+                "{} past weeks were recorded before the day{}; the suite forecasts each type's next hour from them and sets a floor ten minutes ahead.",
+                h.weeks,
+                if h.regions.is_some() { " at the usual rates (this day breaks the pattern)" } else { "" }
+            )
+        },
+    );
+    let _ = writeln!(
+        out,
+        "{history} *Reactive only* is the same suite with `predictive.enabled: false` in every policy.
+"
+    );
+    let _ = writeln!(
+        out,
+        "| region | first business hour (UTC) | incidents | wait p99 with the forecast | wait p99 reactive only |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|");
+    for m in &with.mornings {
+        let reactive = without.mornings.iter().find(|r| r.region == m.region);
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {:.1} s | {} |",
+            m.region,
+            m.hour.format("%H:%M"),
+            m.completed,
+            m.wait.p99_s,
+            reactive.map_or_else(|| "-".to_owned(), |r| format!("{:.1} s", r.wait.p99_s)),
+        );
+    }
+    let hours = |r: &DayRun| r.replica_hours.values().sum::<f64>();
+    let (a, b) = (hours(with), hours(without));
+    let change = if b > 0.0 { (a - b) / b * 100.0 } else { 0.0 };
+    let _ = writeln!(
+        out,
+        "
+Replica-hours: {a:.0} with the forecast, {b:.0} reactive only ({change:+.1} %). Whole-day wait p99: {:.1} s against {:.1} s.
+",
+        with.overall.wait.p99_s, without.overall.wait.p99_s
+    );
+    let minutes = prediction_minutes(with);
+    if !minutes.is_empty() {
+        let cells: Vec<String> = minutes.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        let _ = writeln!(
+            out,
+            "Evaluations by prediction status (type-minutes): {}. `error_too_high` is the guard: the last hours' forecasts missed by more than the policy allows, so the type scaled reactively.",
+            cells.join(", ")
+        );
+    }
+}
+
 /// The control plane in two regions: who acted when, the gap, the takeover and the fence.
 fn control_plane(out: &mut String, suite: &DayRun) {
     let Some(cp) = &suite.control_plane else { return };
@@ -173,7 +250,7 @@ pub fn markdown(scenario: &Scenario, runs: &[DayRun], command: &str, plots: &[Pl
     out.push_str(&summary_table(runs));
     let _ = writeln!(
         out,
-        "\nThe baselines run on the same incidents: *static peak capacity* keeps the replicas each type and region needs at its own peak all day (the suite's model selection); *prototype rules* scale one replica per step with a 300 s cooldown, put new replicas where there are fewest, and always take the cheapest model.\n"
+        "\nThe baselines run on the same incidents: *suite, reactive only* is the suite without predictive scale-out; *static peak capacity* keeps the replicas each type and region needs at its own peak all day (the suite's model selection); *prototype rules* scale one replica per step with a 300 s cooldown, put new replicas where there are fewest, and always take the cheapest model.\n"
     );
     if let Some(suite) = runs.iter().find(|r| r.variant == Variant::Suite) {
         let _ = writeln!(out, "## The suite per agent type\n");
@@ -201,6 +278,7 @@ pub fn markdown(scenario: &Scenario, runs: &[DayRun], command: &str, plots: &[Pl
             );
         }
         control_loop(&mut out, suite);
+        predictive(&mut out, scenario, runs);
         control_plane(&mut out, suite);
         let _ = writeln!(out, "\n## What the suite's cost sweeps did\n");
         let changes: Vec<_> = suite.sweeps.iter().filter(|s| !s.actions.is_empty()).collect();
@@ -286,7 +364,8 @@ mod tests {
         assert_eq!(first, report(&scenario(7)).await);
         assert_ne!(first, report(&scenario(8)).await, "the seed must reach the report");
         for expected in [
-            "| | suite | static peak capacity | prototype rules |",
+            "| | suite | suite, reactive only | static peak capacity | prototype rules |",
+            "## Predictive scale-out",
             "| incidents completed |",
             "| resolution |",
             "![Fleet](fleet.svg)",

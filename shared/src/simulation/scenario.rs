@@ -121,6 +121,22 @@ pub struct Scenario {
     /// control plane that never fails).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub control_plane: Option<super::control_plane::ControlPlaneScenario>,
+    /// Weeks recorded before the day, which predictive scale-out forecasts from (none: the suite
+    /// starts without history and scales reactively).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<History>,
+}
+
+/// The weeks the suite recorded before the simulated day (`super::history`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct History {
+    /// Past weeks recorded (1-4): the same weekday of each.
+    pub weeks: u32,
+    /// The regions' rates in those weeks; left out, the day's own. A day whose pattern breaks
+    /// (a holiday) gives its own quiet rates to the day and the usual ones here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regions: Option<BTreeMap<Region, RegionLoad>>,
 }
 
 /// The longest simulated run: a week.
@@ -144,6 +160,28 @@ impl Scenario {
     fn within(&self, field: &str, from: DateTime<Utc>, minutes: u32) -> Result<(), ValidationError> {
         if minutes == 0 || from < self.start || from >= self.end() {
             return Err(ValidationError::new(field, "must start within the run and last at least a minute"));
+        }
+        Ok(())
+    }
+
+    /// The recorded weeks: 1 to 4, at rates of the scenario's own regions.
+    fn validate_history(&self) -> Result<(), ValidationError> {
+        let bad = |field: &str, why: &str| Err(ValidationError::new(field, why));
+        let Some(h) = &self.history else { return Ok(()) };
+        if !(1..=crate::scaling::forecast::MAX_WEEKS).contains(&h.weeks) {
+            return bad("history.weeks", "1 to 4 weeks");
+        }
+        let rate = |r: f64| r.is_finite() && (0.0..=MAX_PER_MINUTE).contains(&r);
+        for (region, load) in h.regions.iter().flatten() {
+            if !self.regions.contains_key(region) {
+                return bad(
+                    &format!("history.regions.{region}"),
+                    "the region is not among the scenario's regions",
+                );
+            }
+            if !rate(load.off_hours_per_minute) || !rate(load.business_per_minute) {
+                return bad(&format!("history.regions.{region}"), "rates are 0 to 100000 a minute");
+            }
         }
         Ok(())
     }
@@ -224,6 +262,7 @@ impl Scenario {
                 return bad("control_plane", "takeover_after_minutes from 2 to 60");
             }
         }
+        self.validate_history()?;
         if let Some(t) = self.lambda_agents.iter().find(|t| !self.agent_mix.contains_key(*t)) {
             return bad("lambda_agents", &format!("{t} is not in the agent mix"));
         }
@@ -305,6 +344,22 @@ mod tests {
             (
                 with(&["cost_spikes"], json!([{"from": "2026-03-10T10:00:00Z", "price_multiplier": 0.0}])),
                 "cost_spikes[0]",
+            ),
+            (with(&["history"], json!({"weeks": 0})), "history.weeks"),
+            (with(&["history"], json!({"weeks": 5})), "history.weeks"),
+            (
+                with(
+                    &["history"],
+                    json!({"weeks": 2, "regions": {"eu-west-1": {"off_hours_per_minute": 1.0, "business_per_minute": 2.0}}}),
+                ),
+                "history.regions.eu-west-1",
+            ),
+            (
+                with(
+                    &["history"],
+                    json!({"weeks": 2, "regions": {"us-east-1": {"off_hours_per_minute": 1.0, "business_per_minute": 1e9}}}),
+                ),
+                "history.regions.us-east-1",
             ),
         ];
         for (text, field) in cases {

@@ -16,6 +16,9 @@ pub enum Variant {
     /// The suite: proportional autoscaling with cooldowns, the cost gate and regional failover,
     /// model selection under the cost controls.
     Suite,
+    /// The suite with predictive scale-out turned off in every policy: reactive scaling alone,
+    /// on the same incidents, to show what scaling ahead of the load changes.
+    SuiteReactive,
     /// Replicas fixed at what each type and region needs at its peak; the suite's model selection.
     StaticPeak,
     /// The prototype's rules: one replica per step with a 300 s cooldown, new replicas where
@@ -24,11 +27,17 @@ pub enum Variant {
 }
 
 impl Variant {
-    pub const ALL: [Self; 3] = [Self::Suite, Self::StaticPeak, Self::PrototypeRules];
+    pub const ALL: [Self; 4] = [Self::Suite, Self::SuiteReactive, Self::StaticPeak, Self::PrototypeRules];
+
+    /// Whether the suite's own loop runs the fleet (with predictive scale-out or without).
+    pub fn is_suite(self) -> bool {
+        matches!(self, Self::Suite | Self::SuiteReactive)
+    }
 
     pub fn label(self) -> &'static str {
         match self {
             Self::Suite => "suite",
+            Self::SuiteReactive => "suite, reactive only",
             Self::StaticPeak => "static peak capacity",
             Self::PrototypeRules => "prototype rules",
         }
