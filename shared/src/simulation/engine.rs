@@ -1171,6 +1171,71 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn scaling_ahead_of_the_recorded_ramp_cuts_the_morning_wait_and_a_broken_pattern_turns_it_off() {
+        let history = r#", "history": {"weeks": 2}"#;
+        // Two weeks after the US went to summer time, so the recorded weeks ramp at the same UTC
+        // hour as the day (the weekly pattern is kept in UTC; see docs/scaling.md).
+        let after_dst = DateTime::parse_from_rfc3339("2026-03-24T12:00:00Z").unwrap().with_timezone(&Utc);
+        let mut s = scenario(history);
+        s.start = after_dst;
+        let day = incidents(&s);
+        let ahead = run_quietly(&s, &day, Variant::Suite).await;
+        let reactive = run_quietly(&s, &day, Variant::SuiteReactive).await;
+        let morning =
+            |r: &DayRun| r.mornings.iter().find(|m| m.region.as_str() == "us-east-1").cloned().unwrap();
+        let (a, b) = (morning(&ahead), morning(&reactive));
+        assert_eq!(a.hour, s.start + Duration::hours(1), "09:00 in New York");
+        println!("morning p99 wait: {:.1} s ahead, {:.1} s reactive", a.wait.p99_s, b.wait.p99_s);
+        assert!(a.wait.p99_s < b.wait.p99_s, "ahead {a:?}, reactive {b:?}");
+        let hours = |r: &DayRun| r.replica_hours.values().sum::<f64>();
+        println!("replica-hours: {:.2} ahead, {:.2} reactive", hours(&ahead), hours(&reactive));
+        assert!(hours(&ahead) <= hours(&reactive) * 1.10, "{} vs {}", hours(&ahead), hours(&reactive));
+        // The floor came before the ramp: at 12:55 the suite already kept more than the minimum.
+        let before = |r: &DayRun| {
+            r.samples
+                .iter()
+                .find(|x| x.at == s.start + Duration::minutes(55))
+                .map(|x| x.desired.values().sum::<u32>())
+        };
+        assert!(before(&ahead) > before(&reactive), "{:?} vs {:?}", before(&ahead), before(&reactive));
+        assert!(ahead.samples.iter().any(|x| x.predictive_floor.is_some()));
+        assert!(reactive.samples.iter().all(|x| x.prediction == Some(PredictionStatus::Disabled)));
+
+        // A holiday: New York stays quiet after two usual weeks. The forecast asks for the ramp;
+        // the guard notices the quiet quarter hour and turns it off.
+        let usual = r#""us-east-1": {"off_hours_per_minute": 4.0, "business_per_minute": 150.0}, "us-west-2": {"off_hours_per_minute": 4.0, "business_per_minute": 4.0}"#;
+        let mut holiday = scenario(&format!(r#", "history": {{"weeks": 2, "regions": {{{usual}}}}}"#));
+        holiday.start = after_dst;
+        holiday.regions.values_mut().for_each(|l| l.business_per_minute = l.off_hours_per_minute);
+        let quiet = incidents(&holiday);
+        let guarded = run_quietly(&holiday, &quiet, Variant::Suite).await;
+        let plain = run_quietly(&holiday, &quiet, Variant::SuiteReactive).await;
+        let off = guarded
+            .samples
+            .iter()
+            .find(|x| x.prediction == Some(PredictionStatus::ErrorTooHigh))
+            .map(|x| x.at);
+        assert!(off.is_some_and(|at| at <= s.start + Duration::minutes(80)), "{off:?}");
+        assert!(
+            guarded
+                .samples
+                .iter()
+                .filter(|x| x.at > s.start + Duration::minutes(80))
+                .all(|x| x.predictive_floor.is_none()),
+            "no floor once the guard is off"
+        );
+        println!(
+            "holiday replica-hours: {:.2} with the forecast, {:.2} reactive",
+            hours(&guarded),
+            hours(&plain)
+        );
+        // What the wrong forecast costs: its replicas from ten minutes before the hour until the
+        // guard's quarter hour is seen, and the scale-down window after.
+        assert!(hours(&guarded) - hours(&plain) <= 1.5, "{} vs {}", hours(&guarded), hours(&plain));
+        assert!(morning(&guarded).wait.p99_s <= morning(&plain).wait.p99_s + 1.0);
+    }
+
+    #[tokio::test]
     async fn the_prototype_rules_lag_the_morning_and_static_capacity_costs_more_replica_hours() {
         let s = scenario("");
         let day = incidents(&s);

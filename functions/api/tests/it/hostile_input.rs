@@ -63,7 +63,8 @@ fn heartbeat() -> Value {
 fn policy() -> Value {
     json!({"min_replicas": 2, "max_replicas": 10, "target_utilization": 0.7, "scale_up_threshold": 0.8,
            "scale_down_threshold": 0.3, "cooldown_period": 300, "capacity_per_replica": 20,
-           "cost_per_replica_hour": 2.0, "version": 0})
+           "cost_per_replica_hour": 2.0, "version": 0,
+           "predictive": {"enabled": true, "min_weeks": 2, "lead_seconds": 600, "max_error": 0.5}})
 }
 
 fn body_bytes() -> impl Strategy<Value = Vec<u8>> {

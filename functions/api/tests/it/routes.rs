@@ -218,6 +218,16 @@ async fn bad_policy_changes_get_problems() {
                 S::UNPROCESSABLE_ENTITY,
             ),
             put("zero capacity", &with(&policy, "capacity_per_replica", json!(0)), S::UNPROCESSABLE_ENTITY),
+            put(
+                "predictive weeks",
+                &with(&policy, "predictive", json!({"min_weeks": 9})),
+                S::UNPROCESSABLE_ENTITY,
+            ),
+            put(
+                "predictive unknown field",
+                &with(&policy, "predictive", json!({"lead": 60})),
+                S::BAD_REQUEST,
+            ),
             put("stale version", &with(&policy, "version", json!(7)), S::CONFLICT),
             json_case(
                 "undefined type, nonzero version",
@@ -229,6 +239,31 @@ async fn bad_policy_changes_get_problems() {
         ],
     )
     .await;
+}
+
+#[tokio::test]
+async fn predictive_settings_are_kept_field_by_field_and_bad_ones_named() {
+    let app = app();
+    let policy =
+        without(&without(&app.get("/scaling/policies/detection").await.body, "timestamp"), "agent_type");
+    assert!(policy.get("predictive").is_none(), "left out until set: {policy}");
+    let bad = app
+        .json(
+            Method::PUT,
+            "/scaling/policies/detection",
+            &with(&policy, "predictive", json!({"max_error": 2.0})),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad.body["field"], "predictive.max_error", "{}", bad.body);
+    let set = with(&policy, "predictive", json!({"enabled": false, "lead_seconds": 900}));
+    assert_eq!(app.json(Method::PUT, "/scaling/policies/detection", &set).await.status, StatusCode::OK);
+    let read = app.get("/scaling/policies/detection").await.body;
+    assert_eq!(
+        read["predictive"],
+        json!({"enabled": false, "min_weeks": 2, "lead_seconds": 900, "max_error": 0.5}),
+        "{read}"
+    );
 }
 
 #[tokio::test]
