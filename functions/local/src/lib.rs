@@ -6,10 +6,12 @@
 mod admission;
 mod day;
 mod demo;
+mod export_day;
 pub mod ops;
 mod plots;
 mod proxy;
 mod replay;
+mod replay_day;
 mod serve;
 mod simulate;
 mod warm_plan;
@@ -19,6 +21,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use shared::config::{Config, LogFormat};
 
+pub use export_day::ExportDayArgs;
 pub use proxy::{ProxyArgs, SigningProxy, region_of};
 pub use replay::{ReplayArgs, ReplayKind};
 pub use serve::ServeArgs;
@@ -40,6 +43,8 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Run deterministic simulations of the decision code.
     Simulate(SimulateArgs),
+    /// Write one day of recorded demand (every type's, or one's) to a file a what-if replay reads.
+    ExportDay(ExportDayArgs),
     /// Print the warming plan for an instant as JSON.
     WarmPlan(WarmPlanArgs),
     /// Reach a deployed stack's dashboard and API through a loopback proxy that signs every
@@ -85,6 +90,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Replay(args) => replay::run(&args, &mut std::io::stdout().lock()),
         Command::Simulate(args) => simulate::run(&args, &mut std::io::stdout()).await,
         Command::WarmPlan(args) => warm_plan::run(&args, &mut std::io::stdout().lock()),
+        Command::ExportDay(args) => export_day::run(&args, &config, &mut std::io::stdout().lock()).await,
         Command::Proxy(args) => proxy::run(args).await,
         Command::Ops(_) | Command::Completions { .. } => Ok(()),
     }

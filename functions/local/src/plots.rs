@@ -393,3 +393,45 @@ pub fn write_all(dir: &Path, scenario: &Scenario, runs: &[DayRun]) -> anyhow::Re
     )?;
     Ok(plots)
 }
+
+/// A what-if replay's plots: ready replicas and each hour's p99 wait, one line per policy.
+pub fn write_replay(dir: &Path, scenario: &Scenario, runs: &[(String, DayRun)]) -> anyhow::Result<Vec<Plot>> {
+    let replicas_path = dir.join("replicas.svg");
+    let root = SVGBackend::new(&replicas_path, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| anyhow!("cannot draw replicas.svg: {e}"))?;
+    let ready: Vec<(String, Vec<(f64, f64)>)> = runs
+        .iter()
+        .map(|(label, r)| {
+            let points = r
+                .samples
+                .iter()
+                .map(|s| (hours_since(scenario, s.at), f64::from(s.replicas.values().sum::<u32>())))
+                .collect();
+            (label.clone(), points)
+        })
+        .collect();
+    lines(&root, "Ready replicas under each policy", scenario, "replicas", &ready, &[])
+        .and_then(|()| root.present().map_err(Into::into))
+        .map_err(|e| anyhow!("cannot draw replicas.svg: {e}"))?;
+    let waits_path = dir.join("waits.svg");
+    let root = SVGBackend::new(&waits_path, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| anyhow!("cannot draw waits.svg: {e}"))?;
+    let waits: Vec<(String, Vec<(f64, f64)>)> = runs
+        .iter()
+        .map(|(label, r)| {
+            let points = r
+                .response_by_hour
+                .iter()
+                .map(|h| (hours_since(scenario, h.hour) + 0.5, h.wait.p99_s))
+                .collect();
+            (label.clone(), points)
+        })
+        .collect();
+    lines(&root, "Wait for an agent, p99 by arrival hour", scenario, "seconds", &waits, &[])
+        .and_then(|()| root.present().map_err(Into::into))
+        .map_err(|e| anyhow!("cannot draw waits.svg: {e}"))?;
+    Ok(vec![
+        Plot { file: "replicas.svg".into(), title: "Ready replicas under each policy".into() },
+        Plot { file: "waits.svg".into(), title: "Wait for an agent, p99 by arrival hour".into() },
+    ])
+}

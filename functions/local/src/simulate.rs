@@ -34,6 +34,28 @@ pub enum SimulateKind {
         #[arg(long, default_value = "simulation")]
         out: PathBuf,
     },
+    /// Replay one type's recorded day (a `commander export-day` file) under the policy in force
+    /// and a proposed one, side by side: report.md and plots.
+    Replay {
+        /// The day export.
+        #[arg(long)]
+        from: PathBuf,
+        /// The day the export must hold (a check).
+        #[arg(long)]
+        day: Option<chrono::NaiveDate>,
+        /// The agent type to replay.
+        #[arg(long = "type")]
+        agent_type: String,
+        /// The proposed policy: a JSON scaling policy, as `GET /scaling/policies/{type}` shows it.
+        #[arg(long)]
+        policy: PathBuf,
+        /// Seed of the service-time spread.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Where report.md and the plots go.
+        #[arg(long, default_value = "replay")]
+        out: PathBuf,
+    },
 }
 
 pub async fn run(args: &SimulateArgs, out: &mut impl Write) -> anyhow::Result<()> {
@@ -55,6 +77,17 @@ pub async fn run(args: &SimulateArgs, out: &mut impl Write) -> anyhow::Result<()
             writeln!(out, "{}", shared::simulation::report::summary_table(&runs))?;
             writeln!(out, "report: {}", path.display())?;
             Ok(())
+        }
+        SimulateKind::Replay { from, day, agent_type, policy, seed, out: dir } => {
+            let request = crate::replay_day::ReplayRequest {
+                from,
+                day: *day,
+                agent_type,
+                policy,
+                seed: *seed,
+                out: dir,
+            };
+            crate::replay_day::replay(&request, out).await
         }
         SimulateKind::Balancing { scenario, json } => {
             let text = std::fs::read_to_string(scenario)

@@ -526,7 +526,12 @@ impl Engine<'_> {
     /// A type's policy for the day: the seed's, with the scenario's limits, Lambda agents' signal
     /// and capacity, and predictive scale-out off in the reactive-only run.
     fn policy_for(&self, agent_type: &AgentType) -> (ScalingPolicy, Signal) {
-        let mut policy = ScalingPolicy::default_for(agent_type);
+        let mut policy = self
+            .scenario
+            .policies
+            .get(agent_type)
+            .cloned()
+            .unwrap_or_else(|| ScalingPolicy::default_for(agent_type));
         if let Some(limits) = self.scenario.limits.get(agent_type) {
             policy.min_replicas = limits.min_replicas;
             policy.max_replicas = limits.max_replicas;

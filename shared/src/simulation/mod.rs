@@ -13,6 +13,7 @@ pub mod events;
 pub mod fleet;
 pub mod history;
 pub mod outcomes;
+pub mod recorded_day;
 pub mod report;
 pub mod scenario;
 pub mod variant;

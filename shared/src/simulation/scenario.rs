@@ -125,6 +125,10 @@ pub struct Scenario {
     /// starts without history and scales reactively).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history: Option<History>,
+    /// Whole policies per agent type, in place of the seed's (with `limits`); a what-if replay
+    /// runs the policy in force and a proposed one this way.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub policies: BTreeMap<AgentType, crate::scaling::ScalingPolicy>,
 }
 
 /// The weeks the suite recorded before the simulated day (`super::history`).
@@ -164,9 +168,18 @@ impl Scenario {
         Ok(())
     }
 
-    /// The recorded weeks: 1 to 4, at rates of the scenario's own regions.
-    fn validate_history(&self) -> Result<(), ValidationError> {
+    /// The recorded weeks: 1 to 4, at rates of the scenario's own regions; and whole policies,
+    /// valid and of types in the mix.
+    fn validate_history_and_policies(&self) -> Result<(), ValidationError> {
         let bad = |field: &str, why: &str| Err(ValidationError::new(field, why));
+        for (agent_type, policy) in &self.policies {
+            if !self.agent_mix.contains_key(agent_type) {
+                return bad(&format!("policies.{agent_type}"), "the type is not in the agent mix");
+            }
+            policy
+                .validate()
+                .map_err(|e| ValidationError::new(format!("policies.{agent_type}.{}", e.field), e.message))?;
+        }
         let Some(h) = &self.history else { return Ok(()) };
         if !(1..=crate::scaling::forecast::MAX_WEEKS).contains(&h.weeks) {
             return bad("history.weeks", "1 to 4 weeks");
@@ -262,7 +275,7 @@ impl Scenario {
                 return bad("control_plane", "takeover_after_minutes from 2 to 60");
             }
         }
-        self.validate_history()?;
+        self.validate_history_and_policies()?;
         if let Some(t) = self.lambda_agents.iter().find(|t| !self.agent_mix.contains_key(*t)) {
             return bad("lambda_agents", &format!("{t} is not in the agent mix"));
         }

@@ -9,6 +9,7 @@ mod local_server;
 mod ops;
 mod proxy;
 mod replay;
+mod replay_day;
 mod serve;
 mod simulate;
 mod simulate_day;

@@ -31,7 +31,10 @@ fn the_same_seed_writes_the_same_report_with_its_plots() {
     let first = simulate(&args);
     assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
     let stdout = String::from_utf8_lossy(&first.stdout);
-    assert!(stdout.contains("| | suite | static peak capacity | prototype rules |"), "{stdout}");
+    assert!(
+        stdout.contains("| | suite | suite, reactive only | static peak capacity | prototype rules |"),
+        "{stdout}"
+    );
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     for plot in ["replicas.svg", "utilization.svg", "starts.svg", "fleet.svg", "response.svg", "spend.svg"] {
         let svg = std::fs::read_to_string(out.join(plot)).unwrap();

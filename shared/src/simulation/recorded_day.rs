@@ -1,0 +1,243 @@
+//! A recorded day, exported from the table (`commander export-day`), and what a what-if replay
+//! makes of it: the day's incidents of one type rebuilt from its recorded minutes, run through
+//! the same loop as a simulated day under the policy in force and under a proposed one.
+//!
+//! The records count incidents per type, minute and severity, and the work in progress; they do
+//! not keep each incident or its region. So the replay spreads each minute's served incidents
+//! evenly over the minute, gives each the hour's mean service time by Little's law (work in
+//! progress over the rate served) times a log-normal spread (median 1, p95 2), and deals them
+//! over the exported regions in turn. Incidents refused and served later are counted once, when
+//! served; work that was never served is not in the records.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use super::arrivals::Incident;
+use super::scenario::{RegionLoad, Scenario, ServiceTime};
+use crate::domain::{AgentType, Region, Severity};
+use crate::error::ValidationError;
+use crate::scaling::ScalingPolicy;
+use crate::scaling::recorded::HourRecord;
+
+/// The export file's format version.
+pub const FORMAT: u32 = 1;
+/// Incidents a replayed day may hold (a replay runs in one process, in memory).
+pub const MAX_INCIDENTS: usize = 5_000_000;
+
+/// One day of recorded demand, as `commander export-day` writes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DayExport {
+    pub format: u32,
+    pub day: NaiveDate,
+    pub exported_at: DateTime<Utc>,
+    /// The fleet's regions when exported.
+    pub regions: Vec<Region>,
+    /// Each type's policy in force when exported.
+    pub policies: BTreeMap<AgentType, ScalingPolicy>,
+    /// Each type's recorded hours of the day, oldest first.
+    pub types: BTreeMap<AgentType, Vec<HourRecord>>,
+}
+
+impl DayExport {
+    /// Reads and checks an export file's text.
+    pub fn parse(text: &str) -> Result<Self, ValidationError> {
+        let export: Self = serde_json::from_str(text)
+            .map_err(|e| ValidationError::new("export", format!("not a day export: {e}")))?;
+        if export.format != FORMAT {
+            return Err(ValidationError::new("format", format!("format {} is not {FORMAT}", export.format)));
+        }
+        if export.regions.is_empty() {
+            return Err(ValidationError::new("regions", "at least one region"));
+        }
+        for (t, hours) in &export.types {
+            if hours.iter().any(|h| h.hour.date_naive() != export.day) {
+                return Err(ValidationError::new(format!("types.{t}"), "an hour outside the exported day"));
+            }
+        }
+        Ok(export)
+    }
+
+    fn start(&self) -> DateTime<Utc> {
+        self.day.and_hms_opt(0, 0, 0).map(|d| d.and_utc()).unwrap_or_default()
+    }
+}
+
+/// Minutes of work per incident in `hour`: work in progress over the rate served.
+fn service_minutes(hour: &HourRecord) -> Option<f64> {
+    let d = hour.demand();
+    (d.served_per_minute > 0.0 && d.busy > 0.0).then(|| d.busy / d.served_per_minute)
+}
+
+/// The incidents of `agent_type` the export's records describe.
+pub fn incidents(
+    export: &DayExport,
+    agent_type: &AgentType,
+    seed: u64,
+) -> Result<Vec<Incident>, ValidationError> {
+    let Some(hours) = export.types.get(agent_type) else {
+        return Err(ValidationError::new(
+            "agent_type",
+            format!("{agent_type} has no recorded hours that day"),
+        ));
+    };
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut out = Vec::new();
+    let mut next_region = 0usize;
+    // A typical service time for hours that recorded no work in progress.
+    let fallback = hours.iter().filter_map(service_minutes).sum::<f64>()
+        / hours.iter().filter(|h| service_minutes(h).is_some()).count().max(1) as f64;
+    for hour in hours {
+        let minutes_each = service_minutes(hour).unwrap_or(if fallback > 0.0 { fallback } else { 1.0 });
+        for (minute, record) in &hour.minutes {
+            let start = hour.hour + Duration::minutes(i64::from(*minute));
+            for severity in Severity::ALL {
+                let n = record.demand.served.get(severity).max(0.0).round() as usize;
+                if out.len() + n > MAX_INCIDENTS {
+                    return Err(ValidationError::new(
+                        "types",
+                        format!("more than {MAX_INCIDENTS} incidents in the day"),
+                    ));
+                }
+                for k in 0..n {
+                    let offset = Duration::microseconds(((k as f64 + 0.5) / n as f64 * 60e6) as i64);
+                    // Log-normal spread: median 1, p95 2 (sigma = ln 2 / 1.645).
+                    let (u1, u2): (f64, f64) =
+                        (rng.random_range(f64::EPSILON..1.0), rng.random_range(0.0..1.0));
+                    let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+                    let spread = (z * std::f64::consts::LN_2 / 1.644_853_626_951_472_2).exp();
+                    let region = export.regions[next_region % export.regions.len()].clone();
+                    next_region += 1;
+                    out.push(Incident {
+                        id: 0,
+                        at: start + offset,
+                        region,
+                        agent_type: agent_type.clone(),
+                        severity,
+                        service_s: (minutes_each * 60.0 * spread).clamp(0.1, 86_400.0),
+                    });
+                }
+            }
+        }
+    }
+    out.sort_by(|a, b| a.at.cmp(&b.at).then_with(|| a.region.cmp(&b.region)));
+    for (i, incident) in out.iter_mut().enumerate() {
+        incident.id = i as u64;
+    }
+    Ok(out)
+}
+
+/// The scenario a replay of `agent_type` under `policy` runs: the exported day and regions, the
+/// type alone, its service time, the severities recorded, and the policy.
+pub fn scenario(
+    export: &DayExport,
+    agent_type: &AgentType,
+    policy: &ScalingPolicy,
+    incidents: &[Incident],
+    name: &str,
+) -> Result<Scenario, ValidationError> {
+    policy.validate()?;
+    let mut severities: BTreeMap<Severity, f64> = BTreeMap::new();
+    for i in incidents {
+        *severities.entry(i.severity).or_default() += 1.0;
+    }
+    if severities.is_empty() {
+        severities.insert(Severity::Low, 1.0);
+    }
+    let mean_s = incidents.iter().map(|i| i.service_s).sum::<f64>() / incidents.len().max(1) as f64;
+    let median_s = mean_s.max(0.1);
+    let scenario = Scenario {
+        name: name.chars().take(64).collect(),
+        description: format!("{agent_type} on {} as recorded, replayed under a policy", export.day),
+        start: export.start(),
+        hours: 24,
+        seed: 1,
+        regions: export
+            .regions
+            .iter()
+            .map(|r| (r.clone(), RegionLoad { off_hours_per_minute: 0.0, business_per_minute: 0.0 }))
+            .collect(),
+        agent_mix: BTreeMap::from([(agent_type.clone(), 1.0)]),
+        severity_mix: severities,
+        service: BTreeMap::from([(agent_type.clone(), ServiceTime { median_s, p95_s: median_s * 2.0 })]),
+        limits: BTreeMap::new(),
+        bursts: Vec::new(),
+        outages: Vec::new(),
+        cost_spikes: Vec::new(),
+        operator_marks: Vec::new(),
+        lambda_agents: std::collections::BTreeSet::new(),
+        control_plane: None,
+        history: None,
+        policies: BTreeMap::from([(agent_type.clone(), policy.clone())]),
+    };
+    scenario.validate()?;
+    Ok(scenario)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scaling::recorded::MinuteRecord;
+
+    fn export() -> DayExport {
+        let detection = AgentType::parse("detection").unwrap();
+        let hour = |h: i64, served: f64| {
+            let mut m = MinuteRecord { busy: served * 2.0, ..MinuteRecord::default() };
+            m.demand.served.high = served;
+            HourRecord {
+                hour: DateTime::parse_from_rfc3339("2027-01-18T00:00:00Z").unwrap().with_timezone(&Utc)
+                    + Duration::hours(h),
+                minutes: (0..60).map(|k| (k, m)).collect(),
+                forecast: None,
+            }
+        };
+        DayExport {
+            format: FORMAT,
+            day: NaiveDate::from_ymd_opt(2027, 1, 18).unwrap(),
+            exported_at: DateTime::parse_from_rfc3339("2027-01-19T00:00:00Z").unwrap().with_timezone(&Utc),
+            regions: vec![Region::parse("us-east-1").unwrap(), Region::parse("eu-west-1").unwrap()],
+            policies: BTreeMap::from([(detection.clone(), ScalingPolicy::default_for(&detection))]),
+            types: BTreeMap::from([(detection, vec![hour(8, 2.0), hour(9, 10.0)])]),
+        }
+    }
+
+    #[test]
+    fn the_records_become_the_days_incidents() {
+        let export = export();
+        let detection = AgentType::parse("detection").unwrap();
+        let day = incidents(&export, &detection, 7).unwrap();
+        assert_eq!(day.len(), 60 * 2 + 60 * 10);
+        assert_eq!(day, incidents(&export, &detection, 7).unwrap(), "deterministic");
+        // Two minutes of work each (Little's law), spread around it.
+        let mean = day.iter().map(|i| i.service_s).sum::<f64>() / day.len() as f64;
+        assert!((100.0..160.0).contains(&mean), "{mean}");
+        let east = day.iter().filter(|i| i.region.as_str() == "us-east-1").count();
+        assert_eq!(east * 2, day.len(), "dealt over the regions in turn");
+        assert!(day.windows(2).all(|w| w[0].at <= w[1].at));
+        let unknown = AgentType::parse("triage").unwrap();
+        assert_eq!(incidents(&export, &unknown, 7).unwrap_err().field, "agent_type");
+        let policy = export.policies[&detection].clone();
+        let s = scenario(&export, &detection, &policy, &day, "replay").unwrap();
+        assert_eq!((s.start, s.hours, s.policies.len()), (export.start(), 24, 1));
+        let mut broken = policy;
+        broken.max_replicas = 0;
+        broken.min_replicas = 1;
+        assert!(scenario(&export, &detection, &broken, &day, "replay").is_err());
+    }
+
+    #[test]
+    fn an_export_reads_back_and_a_wrong_one_names_its_field() {
+        let text = serde_json::to_string(&export()).unwrap();
+        assert_eq!(DayExport::parse(&text).unwrap(), export());
+        let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        v["format"] = 2.into();
+        assert_eq!(DayExport::parse(&v.to_string()).unwrap_err().field, "format");
+        v["format"] = 1.into();
+        v["day"] = "2027-01-17".into();
+        assert_eq!(DayExport::parse(&v.to_string()).unwrap_err().field, "types.detection");
+    }
+}
