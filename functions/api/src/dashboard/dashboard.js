@@ -356,6 +356,21 @@ function lastEvaluation(e) {
     "Last evaluated ", when(e.at), ` by ${e.trigger}: ${e.live} live → ${e.desired} desired, weighed as ${e.severity}`);
 }
 
+const PREDICTION_STATUS = {
+  active: "Predictive scale-out",
+  disabled: "Predictive scale-out off",
+  too_little_history: "Predictive scale-out waiting for history",
+  no_service_time: "Predictive scale-out waiting for history",
+  error_too_high: "Predictive scale-out paused (forecast missed)",
+};
+
+function prediction(p) {
+  if (!p) return null;
+  const floor = p.status === "active" && p.floor != null ? ` — floor ${p.floor}` : "";
+  return h("p", { className: `prediction prediction-${p.status}`, title: p.reason },
+    `${PREDICTION_STATUS[p.status] || p.status}${floor}: ${p.reason}`);
+}
+
 function typeCard(type, status, regions, regionHealth) {
   const policy = status.scaling_policies[type];
   const metrics = status.scaling_metrics[type] || {};
@@ -394,6 +409,7 @@ function typeCard(type, status, regions, regionHealth) {
     h("h3", {}, type),
     h("p", { className: "type-summary" }, summary, " ", demandText(metrics.demand)),
     lastEvaluation(metrics.last_evaluation),
+    prediction(metrics.prediction),
     replicas.length ? null : h("p", { className: "empty no-replicas" },
       state.region === "all" ? "No replicas reporting yet." : `No replicas reporting in ${state.region} yet.`),
     h("table", {},
