@@ -19,7 +19,7 @@ const fn kind(pk: &'static str, sk: &'static str) -> ItemKind {
 }
 
 /// Every kind of item the suite stores.
-pub const LAYOUT: [ItemKind; 30] = [
+pub const LAYOUT: [ItemKind; 31] = [
     kind("AGENT#<type>", "POLICY"),
     kind("AGENT#<type>", "REPLICA#<region>#<id>"),
     kind("CATALOG", "AGENT#<type>"),
@@ -33,6 +33,7 @@ pub const LAYOUT: [ItemKind; 30] = [
     kind("CONTROL", "CAPS"),
     kind("CONTROL", "LEADER"),
     kind("USAGE#<YYYY-MM-DDTHH>", "MODEL#<model>#TASK#<task>"),
+    kind("USAGE#<YYYY-MM-DDTHH>", "MODEL#<model>#TASK#<task>#FROM#<region>"),
     kind("MODELS", "HEALTH#<model>"),
     kind("COST#HOUR", "<YYYY-MM-DDTHH>"),
     kind("COST#SNAPSHOT", "<timestamp>"),
@@ -176,6 +177,12 @@ pub const USAGE_PREFIX: &str = "MODEL#";
 
 pub fn usage(hour: DateTime<Utc>, model: &str, task_type: &str) -> Key {
     Key::new(usage_partition(hour), format!("{USAGE_PREFIX}{model}#TASK#{task_type}"))
+}
+
+/// A usage counter a region of a control plane in several regions adds to: its own item, so two
+/// regions adding at once never write one item (a global table's last writer would win).
+pub fn usage_from(hour: DateTime<Utc>, model: &str, task_type: &str, region: &Region) -> Key {
+    Key::new(usage_partition(hour), format!("{USAGE_PREFIX}{model}#TASK#{task_type}#FROM#{region}"))
 }
 
 /// Model health's partition.

@@ -106,9 +106,16 @@ impl AppState {
     pub fn assemble(container: Container, services: Services) -> Self {
         let Container { settings, clock, performance, table, store, .. } = container;
         let config = settings.config;
+        // Where the control plane runs in several regions, this region's API adds usage to its
+        // own counters (a global table's last writer would lose one of two regions' additions).
+        let usage_region = settings.control_plane.as_ref().map(|c| c.region.clone());
         // Each container balances with its own seed; under a manual clock (tests) picks repeat.
         let seed = u64::from(clock.now().timestamp_subsec_nanos()) ^ clock.now().timestamp().unsigned_abs();
+        let (slot, regions) = settings.control_plane.as_ref().map_or((0, 1), |c| {
+            (c.regions.iter().position(|r| *r == c.region).unwrap_or(0), c.regions.len())
+        });
         let assignments = Assignments::new(Arc::clone(&store), seed)
+            .in_region(slot, regions)
             .with_proximity(config.proximity.clone())
             .with_caches(performance.caches(), performance.specs().query_results, Arc::clone(&clock));
         let Services { scaler, sweeper, warmer, prices, leadership } = services;
@@ -118,7 +125,7 @@ impl AppState {
             scaler,
             assignments,
             prices,
-            usage: UsageCounters::new(Arc::clone(&store)),
+            usage: UsageCounters::new(Arc::clone(&store)).from_region(usage_region),
             model_health: ModelHealthStore::new(Arc::clone(&store)),
             sweeper,
             warmer,

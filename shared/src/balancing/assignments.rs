@@ -194,6 +194,14 @@ impl Assignments {
         }
     }
 
+    /// Counts demand as the region at `index` of a control plane in `regions` regions (each
+    /// region writes its own demand shards).
+    #[must_use]
+    pub fn in_region(mut self, index: usize, regions: usize) -> Self {
+        self.demand = self.demand.in_region(index, regions);
+        self
+    }
+
     /// Spills geographic picks by `proximity` (the configured round trips).
     #[must_use]
     pub fn with_proximity(mut self, proximity: Proximity) -> Self {

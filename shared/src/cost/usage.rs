@@ -1,7 +1,10 @@
 //! Usage intake: every model call adds to one counter item per model, task and hour (atomic adds),
 //! so a sweep reads a handful of items however many calls were made.
 //!
-//! Items: `USAGE#<YYYY-MM-DDTHH>` / `MODEL#<model>#TASK#<task>`, kept 90 days.
+//! Items: `USAGE#<YYYY-MM-DDTHH>` / `MODEL#<model>#TASK#<task>`, kept 90 days. Where the control
+//! plane runs in several regions over a global table, each region adds to its own items
+//! (`...#FROM#<region>`): a global table resolves two regions' writes to one item by the last
+//! writer, which would lose one of two additions; readers add the regions' items up.
 
 use std::sync::Arc;
 
@@ -107,6 +110,19 @@ impl HourUsage {
         }
     }
 
+    /// Adds another item's counts of the same model and task (another region's).
+    fn absorb(&mut self, other: &Self) {
+        self.calls += other.calls;
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+        self.latency_ms_sum += other.latency_ms_sum;
+        self.latency_calls += other.latency_calls;
+        self.calls_critical += other.calls_critical;
+        self.calls_high += other.calls_high;
+        self.calls_medium += other.calls_medium;
+        self.calls_low += other.calls_low;
+    }
+
     pub fn mean_latency_s(&self) -> Option<f64> {
         (self.latency_calls > 0.0).then(|| self.latency_ms_sum / self.latency_calls / 1000.0)
     }
@@ -124,11 +140,20 @@ fn partition(hour: DateTime<Utc>) -> String {
 #[derive(Debug, Clone)]
 pub struct UsageCounters {
     store: Arc<dyn Store>,
+    /// The region this API adds from, where the control plane runs in several regions.
+    origin: Option<crate::domain::Region>,
 }
 
 impl UsageCounters {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store }
+        Self { store, origin: None }
+    }
+
+    /// Counters of a control plane in several regions: this region adds to its own items.
+    #[must_use]
+    pub fn from_region(mut self, region: Option<crate::domain::Region>) -> Self {
+        self.origin = region;
+        self
     }
 
     /// Adds one validated call reported at `now`; a call older than the hours the next sweep
@@ -163,7 +188,10 @@ impl UsageCounters {
     /// counters of the hour `at` falls in: one atomic update, as for a single call.
     pub async fn add(&self, at: DateTime<Utc>, totals: &HourUsage) -> Result<(), StoreError> {
         let hour = hour_of(at);
-        let key = crate::table::usage(hour, &totals.model, &totals.task_type);
+        let key = match &self.origin {
+            Some(region) => crate::table::usage_from(hour, &totals.model, &totals.task_type, region),
+            None => crate::table::usage(hour, &totals.model, &totals.task_type),
+        };
         let mut update = Update::new()
             .set("model", totals.model.clone())
             .set("task_type", totals.task_type.clone())
@@ -185,16 +213,21 @@ impl UsageCounters {
         self.store.update(&key, update).await.map(|_| ())
     }
 
-    /// Every counter of the hour starting at `hour`: one query (more only past 1 MB of counters).
+    /// Every counter of the hour starting at `hour`, each region's items of one model and task
+    /// added up: one query (more only past 1 MB of counters).
     pub async fn hour(&self, hour: DateTime<Utc>) -> Result<Vec<HourUsage>, StoreError> {
-        let mut out = Vec::new();
+        let mut out: Vec<HourUsage> = Vec::new();
         let mut query = Query::partition(partition(hour_of(hour)))
             .prefix(crate::table::USAGE_PREFIX)
             .limit(Query::MAX_LIMIT);
         loop {
             let page = self.store.query(&query).await?;
             for item in page.items {
-                out.push(item.record()?);
+                let counted: HourUsage = item.record()?;
+                match out.iter_mut().find(|u| u.model == counted.model && u.task_type == counted.task_type) {
+                    Some(same) => same.absorb(&counted),
+                    None => out.push(counted),
+                }
             }
             match page.next {
                 Some(after) => query.after = Some(after),
@@ -209,6 +242,37 @@ mod tests {
     use super::*;
     use crate::clock::ManualClock;
     use crate::store::MemoryStore;
+
+    #[tokio::test]
+    async fn two_regions_add_to_their_own_items_and_the_hour_adds_them_up() {
+        let at = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new(Arc::new(ManualClock::new(at))));
+        let call = |severity| UsageRecord {
+            model: "amazon.nova-pro".into(),
+            task_type: TaskType::parse("diagnosis").unwrap(),
+            severity,
+            input_tokens: 100,
+            output_tokens: 10,
+            latency_ms: Some(200.0),
+            timestamp: at,
+        };
+        let region = |r: &str| Some(crate::domain::Region::parse(r).unwrap());
+        let home = UsageCounters::new(Arc::clone(&store)).from_region(region("us-east-1"));
+        let standby = UsageCounters::new(Arc::clone(&store)).from_region(region("us-west-2"));
+        home.record(&call(Severity::High)).await.unwrap();
+        home.record(&call(Severity::Low)).await.unwrap();
+        standby.record(&call(Severity::High)).await.unwrap();
+        let page = store.query(&Query::partition(partition(hour_of(at)))).await.unwrap();
+        assert_eq!(page.items.len(), 2, "one item per region");
+        let hour = home.hour(at).await.unwrap();
+        assert_eq!(hour.len(), 1, "{hour:?}");
+        assert!((hour[0].calls - 3.0).abs() < 1e-9 && (hour[0].input_tokens - 300.0).abs() < 1e-9);
+        assert!((hour[0].calls_high - 2.0).abs() < 1e-9 && (hour[0].latency_calls - 3.0).abs() < 1e-9);
+        // A single-region stack's items read the same way.
+        UsageCounters::new(Arc::clone(&store)).record(&call(Severity::Critical)).await.unwrap();
+        let all = UsageCounters::new(store).hour(at).await.unwrap();
+        assert!((all[0].calls - 4.0).abs() < 1e-9, "{all:?}");
+    }
 
     #[tokio::test]
     async fn a_batch_adds_up_to_the_same_counters_as_its_calls_one_by_one() {

@@ -7,7 +7,8 @@
 //!
 //! Keys: `AGENT#<type>#DEMAND#<shard>`/`DEMAND#<YYYY-MM-DDTHH:MM>` (atomic adds, kept an hour;
 //! [`SHARDS`] partitions per type, written in turn, because every selection adds to one and a
-//! single item takes about 1,000 writes a second in DynamoDB) and, for an
+//! single item takes about 1,000 writes a second in DynamoDB; with the control plane in several
+//! regions, each region writes its own share of them) and, for an
 //! incident refused under its id, `AGENT#<type>`/`WAITING#<incident id>` (until it is served, at
 //! most a day), so a retried refusal counts once a minute and its later success counts as waited.
 
@@ -226,15 +227,31 @@ pub struct DemandLedger {
     store: Arc<dyn Store>,
     /// The shard the next count goes to (each container's writes go round the shards).
     next_shard: Arc<std::sync::atomic::AtomicUsize>,
+    /// This region's place among the control plane's regions, and how many there are: each
+    /// region adds only to its own shards (`slot`, `slot + regions`, ...), so two regions counting
+    /// at once never write one item (a global table's last writer would lose one addition).
+    /// Readers read every shard either way.
+    slot: (usize, usize),
 }
 
 impl DemandLedger {
     pub fn new(store: Arc<dyn Store>) -> Self {
-        Self { store, next_shard: Arc::default() }
+        Self { store, next_shard: Arc::default(), slot: (0, 1) }
+    }
+
+    /// A ledger of the region at `index` of a control plane in `regions` regions (at most
+    /// [`SHARDS`]; a single-region stack is index 0 of 1).
+    #[must_use]
+    pub fn in_region(mut self, index: usize, regions: usize) -> Self {
+        let regions = regions.clamp(1, SHARDS);
+        self.slot = (index % regions, regions);
+        self
     }
 
     fn shard(&self) -> usize {
-        self.next_shard.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % SHARDS
+        let (slot, regions) = self.slot;
+        let own = SHARDS / regions;
+        slot + (self.next_shard.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % own) * regions
     }
 
     async fn count(
@@ -398,6 +415,29 @@ fn read_minute(item: &Item) -> MinuteDemand {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_region_writes_its_own_shards_and_together_they_cover_all() {
+        let store: Arc<dyn Store> = Arc::new(crate::store::MemoryStore::new(Arc::new(
+            crate::clock::ManualClock::new(DateTime::UNIX_EPOCH),
+        )));
+        // (regions, shards each region's ledger writes, in index order)
+        let table: [(usize, [&[usize]; 2]); 3] = [
+            (1, [&[0, 1, 2, 3, 4, 5, 6, 7], &[]]),
+            (2, [&[0, 2, 4, 6], &[1, 3, 5, 7]]),
+            (3, [&[0, 3], &[1, 4]]),
+        ];
+        for (regions, expected) in table {
+            for (index, shards) in expected.iter().enumerate().filter(|(i, _)| *i < regions) {
+                let ledger = DemandLedger::new(Arc::clone(&store)).in_region(index, regions);
+                let mut seen: Vec<usize> = (0..SHARDS * 2).map(|_| ledger.shard()).collect();
+                seen.sort_unstable();
+                seen.dedup();
+                assert_eq!(seen, *shards, "region {index} of {regions}");
+            }
+        }
+        assert_eq!(DemandLedger::new(store).in_region(0, 99).slot, (0, SHARDS), "at most one shard each");
+    }
     use crate::clock::{Clock, ManualClock};
     use crate::store::MemoryStore;
 

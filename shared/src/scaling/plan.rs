@@ -231,7 +231,9 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
     let window = input.demand.window();
     let demand = demand_floor(input, &window, in_force);
     let refusals_seen = demand.is_some();
-    let floor = higher(demand, input.prediction.and_then(predicted_floor));
+    // A failed signal read holds the count, forecast or not.
+    let forecast = input.prediction.filter(|_| input.observed.available).and_then(predicted_floor);
+    let floor = higher(demand, forecast);
     let mut decision = decide_with_floor(
         &hpa,
         in_force,
@@ -413,6 +415,7 @@ fn refusals_answered(input: &PlanInput<'_>, answered_now: bool) -> BTreeMap<Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scaling::ScalingPolicy;
     use crate::scaling::demand::BySeverity;
 
     #[test]
@@ -434,6 +437,105 @@ mod tests {
             (unmet_concurrency(&demand(0.0, 0.0), 0.0, 0.0, 3.0) - 3.0).abs() < 1e-9,
             "overflow as it is"
         );
+    }
+
+    /// Detection (2-10 replicas of 20 at 0.7, $2 a replica-hour) with `in_force` decided and
+    /// `live` replicas at `load` each, a prediction whose floor is `floor`, `hourly` spend.
+    fn planned(
+        in_force: u32,
+        live: usize,
+        load: f64,
+        floor: Option<u32>,
+        hourly: f64,
+        available: bool,
+    ) -> u32 {
+        let detection = AgentType::parse("detection").unwrap();
+        let policy = ScalingPolicy::default_for(&detection);
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let east = crate::domain::Region::parse("us-east-1").unwrap();
+        let replicas = (0..live)
+            .map(|i| Replica {
+                replica_id: crate::domain::ReplicaId::parse(&format!("r{i}")).unwrap(),
+                agent_type: detection.clone(),
+                region: east.clone(),
+                load,
+                capacity: 20,
+                healthy: true,
+                performance_score: 0.9,
+                last_heartbeat: now,
+                draining: false,
+            })
+            .collect();
+        let observed = Observed {
+            signal: Signal::Heartbeats,
+            available,
+            replicas,
+            overflow: 0.0,
+            lambda: BTreeMap::new(),
+        };
+        let state = AgentScalingState {
+            desired_total: in_force,
+            evaluated_at: Some(now),
+            ..AgentScalingState::default()
+        };
+        let prediction = Prediction {
+            status: crate::scaling::prediction::PredictionStatus::Active,
+            forecasts: Vec::new(),
+            service_minutes: Some(2.0),
+            error: None,
+            floor,
+            reason: "test forecast".into(),
+            made_for: None,
+        };
+        let regions = [RegionView {
+            region: east,
+            weight: 1.0,
+            marked_healthy: true,
+            healthy_fraction: None,
+            probe: false,
+        }];
+        let planned = plan(&PlanInput {
+            agent_type: &detection,
+            policy: &policy,
+            state: &state,
+            observed: &observed,
+            demand: &DemandMinutes::default(),
+            trigger: Trigger::Tick,
+            severity: None,
+            regions: &regions,
+            proximity: &Proximity::published(),
+            spend: Spend { hourly, emergency: false, stale: false },
+            gate: &CostGate::default(),
+            alarm_at: None,
+            dry_run: false,
+            prediction: Some(&prediction),
+            now,
+        });
+        planned.evaluation.desired
+    }
+
+    /// (in force, live, load each, floor, spend $/h, signal read, desired)
+    type Row = (u32, usize, f64, Option<u32>, f64, bool, u32);
+
+    #[test]
+    fn the_forecasts_floor_raises_ahead_never_scales_in_stays_in_bounds_and_obeys_the_gate() {
+        // (in force, live, load each, floor, spend $/h, signal read, desired)
+        let table: [Row; 7] = [
+            (2, 2, 2.0, Some(5), 0.0, true, 5), // ahead of the ramp: 10 % used, 5 asked
+            (2, 2, 2.0, None, 0.0, true, 2),    // no forecast: the minimum holds
+            (8, 8, 7.0, Some(3), 0.0, true, 8), // in the band, a lower floor changes nothing
+            (8, 8, 2.0, Some(3), 0.0, true, 3), // scale-in stays reactive, held at the floor
+            (6, 6, 2.0, Some(50), 0.0, true, 10), // never past max_replicas
+            (2, 2, 2.0, Some(5), 99.0, true, 2), // $6/h more would pass the low limit of $100/h
+            (2, 2, 2.0, Some(5), 0.0, false, 2), // a failed signal read holds the count
+        ];
+        for (in_force, live, load, floor, hourly, available, expected) in table {
+            assert_eq!(
+                planned(in_force, live, load, floor, hourly, available),
+                expected,
+                "{in_force} in force, {live} at {load}, floor {floor:?}, ${hourly}/h, read {available}"
+            );
+        }
     }
 
     #[test]

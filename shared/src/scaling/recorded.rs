@@ -67,7 +67,11 @@ impl MinuteRecord {
         n.extend(severities(&self.demand.refused));
         n.extend(severities(&self.demand.waited));
         n.extend([self.busy, self.utilization, f64::from(self.live), f64::from(self.desired)]);
-        n.into_iter().map(|v| if v.is_finite() { v.clamp(-1e12, 1e12) } else { 0.0 }).collect()
+        // Three decimals are more than any count or share needs, and keep the state item (which
+        // carries up to two hours of minutes, written every tick) small.
+        n.into_iter()
+            .map(|v| if v.is_finite() { (v.clamp(-1e12, 1e12) * 1000.0).round() / 1000.0 } else { 0.0 })
+            .collect()
     }
 
     fn of_numbers(n: &[f64]) -> Option<Self> {

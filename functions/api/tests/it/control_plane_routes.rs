@@ -13,6 +13,15 @@ use shared::store::MemoryStore;
 fn two_region_app(here: &'static str) -> common::App {
     let clock = integration_tests::test_clock();
     let store = Arc::new(MemoryStore::new(clock.clone()));
+    two_region_app_on(here, store, clock)
+}
+
+/// The same, over a given store (both regions' APIs on one table).
+fn two_region_app_on(
+    here: &'static str,
+    store: Arc<MemoryStore>,
+    clock: Arc<shared::clock::ManualClock>,
+) -> common::App {
     let env = move |name: &str| match name {
         "COMMANDER_CONTROL_PLANE_REGIONS" => Some("us-east-1,us-west-2".to_owned()),
         "AWS_REGION" => Some(here.to_owned()),
@@ -20,6 +29,65 @@ fn two_region_app(here: &'static str) -> common::App {
     };
     let container = integration_tests::container_with_env(&env, clock.clone(), store);
     common::App { router: api::router(api::AppState::from_container(container)), clock }
+}
+
+#[tokio::test]
+async fn each_region_counts_usage_and_demand_in_its_own_items_and_readers_add_them_up() {
+    use shared::clock::Clock;
+    let clock = integration_tests::test_clock();
+    let store = Arc::new(MemoryStore::new(clock.clone()));
+    let home = two_region_app_on("us-east-1", Arc::clone(&store), clock.clone());
+    let standby = two_region_app_on("us-west-2", Arc::clone(&store), clock.clone());
+    let call = json!({"model": "anthropic.claude-sonnet-4", "task_type": "diagnosis", "severity": "high",
+                      "input_tokens": 1_000, "output_tokens": 100});
+    // Agents failing over report through both regions' APIs within one hour.
+    for app in [&home, &standby, &standby] {
+        assert_eq!(app.json(Method::POST, "/usage", &call).await.status, StatusCode::OK);
+    }
+    let hour = shared::cost::usage::hour_of(clock.now());
+    let items = shared::store::Store::query(
+        store.as_ref(),
+        &shared::store::Query::partition(shared::table::usage_partition(hour)),
+    )
+    .await
+    .unwrap()
+    .items;
+    let mut keys: Vec<&str> = items.iter().map(|i| i.key.sk.as_str()).collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "MODEL#anthropic.claude-sonnet-4#TASK#diagnosis#FROM#us-east-1",
+            "MODEL#anthropic.claude-sonnet-4#TASK#diagnosis#FROM#us-west-2"
+        ],
+        "one item per region, never both writing one"
+    );
+    let counted = shared::cost::usage::UsageCounters::new(store.clone()).hour(hour).await.unwrap();
+    assert_eq!(counted.len(), 1);
+    assert!((counted[0].calls - 3.0).abs() < 1e-9 && (counted[0].input_tokens - 3_000.0).abs() < 1e-9);
+
+    // Selection's demand counters: the home region's selections land on even shards, the
+    // standby's on odd ones; the scaler reads them all.
+    let beat = json!({"agent_type": "detection", "replica_id": "r1", "region": "us-east-1", "load": 0.0,
+                      "capacity": 20, "healthy": true, "performance_score": 0.9});
+    assert_eq!(home.json(Method::POST, "/replicas/heartbeat", &beat).await.status, StatusCode::OK);
+    let select = json!({"agent_type": "detection", "severity": "high"});
+    for app in [&home, &home, &standby, &standby, &standby] {
+        assert_eq!(app.json(Method::POST, "/replicas/select", &select).await.status, StatusCode::OK);
+    }
+    let detection = shared::domain::AgentType::parse("detection").unwrap();
+    let mut written = Vec::new();
+    for shard in 0..shared::scaling::demand::SHARDS {
+        let partition = shared::table::demand_partition(&detection, shard);
+        let query = shared::store::Query::partition(partition);
+        if !shared::store::Store::query(store.as_ref(), &query).await.unwrap().items.is_empty() {
+            written.push(shard);
+        }
+    }
+    assert_eq!(written, [0, 1, 2, 3, 5], "home: 0 and 2; standby: 1, 3 and 5");
+    let window =
+        shared::scaling::demand::DemandLedger::new(store).window(&detection, clock.now()).await.unwrap();
+    assert!((window.served.high - 5.0).abs() < 1e-9, "{window:?}");
 }
 
 #[tokio::test]
