@@ -141,6 +141,10 @@ pub fn scenario(
     name: &str,
 ) -> Result<Scenario, ValidationError> {
     policy.validate()?;
+    // The replay's fleet reports heartbeats (the records keep no provisioned-concurrency figures),
+    // so a Lambda agent's policy is replayed on that signal.
+    let mut policy = policy.clone();
+    policy.signal = None;
     let mut severities: BTreeMap<Severity, f64> = BTreeMap::new();
     for i in incidents {
         *severities.entry(i.severity).or_default() += 1.0;
@@ -172,7 +176,7 @@ pub fn scenario(
         lambda_agents: std::collections::BTreeSet::new(),
         control_plane: None,
         history: None,
-        policies: BTreeMap::from([(agent_type.clone(), policy.clone())]),
+        policies: BTreeMap::from([(agent_type.clone(), policy)]),
     };
     scenario.validate()?;
     Ok(scenario)
@@ -220,9 +224,11 @@ mod tests {
         assert!(day.windows(2).all(|w| w[0].at <= w[1].at));
         let unknown = AgentType::parse("triage").unwrap();
         assert_eq!(incidents(&export, &unknown, 7).unwrap_err().field, "agent_type");
-        let policy = export.policies[&detection].clone();
+        let mut policy = export.policies[&detection].clone();
+        policy.signal = Some(crate::scaling::signals::Signal::Cloudwatch);
         let s = scenario(&export, &detection, &policy, &day, "replay").unwrap();
         assert_eq!((s.start, s.hours, s.policies.len()), (export.start(), 24, 1));
+        assert_eq!(s.policies[&detection].signal, None, "replayed on heartbeats");
         let mut broken = policy;
         broken.max_replicas = 0;
         broken.min_replicas = 1;
