@@ -48,7 +48,7 @@ pub struct Prediction {
     /// Minutes one incident keeps a replica busy (Little's law over the records).
     #[serde(default)]
     pub service_minutes: Option<f64>,
-    /// The largest error of the graded recent hours (0-1), if any were graded.
+    /// The largest error of the hours graded now (the last three and the one in progress), if any.
     #[serde(default)]
     pub error: Option<f64>,
     /// The floor set on the desired count, when active.
@@ -178,7 +178,8 @@ pub fn predict(
         return prediction;
     };
     let graded = graded_error(records, allowance(policy, service), now);
-    prediction.error = graded.map(|(e, _)| e).or_else(|| previous.and_then(|p| p.error));
+    // The error of the hours graded now; an older hour's error is not shown as if it were recent.
+    prediction.error = graded.map(|(e, _)| e);
     if let Some((e, hour)) = graded.filter(|(e, _)| *e > settings.max_error) {
         prediction.status = PredictionStatus::ErrorTooHigh;
         prediction.reason = format!(
