@@ -177,7 +177,7 @@ pub fn note(recording: &mut Recording, minute: DateTime<Utc>, record: MinuteReco
     recording.retain(|name, _| minute_at(name).is_some_and(|m| m >= keep_from));
 }
 
-/// The hours of `recording` that `at` falls in or not, each with the forecast made of it.
+/// The hours of `recording` that `keep` accepts, each with the forecast made of it.
 fn hours_of(
     recording: &Recording,
     forecasts: &[HourForecast],
