@@ -14,7 +14,7 @@ use shared::domain::{AgentType, Region, ReplicaId};
 use shared::scaling::actuator::RecordActuator;
 use shared::scaling::cost_gate::CostGate;
 use shared::scaling::prediction::{PredictionStatus, floor};
-use shared::scaling::recorded::{DemandRecorder, MinuteRecord};
+use shared::scaling::recorded::{DemandRecorder, HourRecord, MinuteRecord};
 use shared::scaling::service::Scaler;
 use shared::scaling::{FleetState, ReplicaHeartbeat};
 use shared::store::Store;
@@ -32,19 +32,19 @@ fn tick(id: &str, time: DateTime<Utc>) -> LambdaEvent<Value> {
     LambdaEvent::new(event, Context::default())
 }
 
-/// Records `minutes` minutes of `hour` at `served` incidents a minute, each two minutes' work.
+/// Records `minutes` minutes of `hour` at `served` incidents a minute, each two minutes' work, as
+/// the tick writes a finished hour.
 async fn record_hour(
     recorder: &DemandRecorder,
     t: &AgentType,
     hour: DateTime<Utc>,
-    minutes: i64,
+    minutes: u32,
     served: f64,
 ) {
-    for m in 0..minutes {
-        let mut seen = MinuteRecord { busy: served * 2.0, live: 2, desired: 2, ..MinuteRecord::default() };
-        seen.demand.served.high = served;
-        recorder.record_minute(t, hour + Duration::minutes(m), seen).await.unwrap();
-    }
+    let mut seen = MinuteRecord { busy: served * 2.0, live: 2, desired: 2, ..MinuteRecord::default() };
+    seen.demand.served.high = served;
+    let record = HourRecord { hour, minutes: (0..minutes).map(|m| (m, seen)).collect(), forecast: None };
+    recorder.put_hours(t, &[record]).await.unwrap();
 }
 
 #[tokio::test]

@@ -394,11 +394,28 @@ pub fn write_all(dir: &Path, scenario: &Scenario, runs: &[DayRun]) -> anyhow::Re
     Ok(plots)
 }
 
+/// One chart of `series` in `dir/file`, as a plot of the report.
+fn chart(
+    dir: &Path,
+    file: &str,
+    title: &str,
+    y_desc: &str,
+    scenario: &Scenario,
+    series: &[(String, Vec<(f64, f64)>)],
+) -> anyhow::Result<Plot> {
+    let path = dir.join(file);
+    let root = SVGBackend::new(&path, SIZE).into_drawing_area();
+    let drawn: Drawn = root
+        .fill(&WHITE)
+        .map_err(Into::into)
+        .and_then(|()| lines(&root, title, scenario, y_desc, series, &[]))
+        .and_then(|()| root.present().map_err(Into::into));
+    drawn.map_err(|e| anyhow!("cannot draw {file}: {e}"))?;
+    Ok(Plot { file: file.to_owned(), title: title.to_owned() })
+}
+
 /// A what-if replay's plots: ready replicas and each hour's p99 wait, one line per policy.
 pub fn write_replay(dir: &Path, scenario: &Scenario, runs: &[(String, DayRun)]) -> anyhow::Result<Vec<Plot>> {
-    let replicas_path = dir.join("replicas.svg");
-    let root = SVGBackend::new(&replicas_path, SIZE).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| anyhow!("cannot draw replicas.svg: {e}"))?;
     let ready: Vec<(String, Vec<(f64, f64)>)> = runs
         .iter()
         .map(|(label, r)| {
@@ -410,12 +427,6 @@ pub fn write_replay(dir: &Path, scenario: &Scenario, runs: &[(String, DayRun)]) 
             (label.clone(), points)
         })
         .collect();
-    lines(&root, "Ready replicas under each policy", scenario, "replicas", &ready, &[])
-        .and_then(|()| root.present().map_err(Into::into))
-        .map_err(|e| anyhow!("cannot draw replicas.svg: {e}"))?;
-    let waits_path = dir.join("waits.svg");
-    let root = SVGBackend::new(&waits_path, SIZE).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| anyhow!("cannot draw waits.svg: {e}"))?;
     let waits: Vec<(String, Vec<(f64, f64)>)> = runs
         .iter()
         .map(|(label, r)| {
@@ -427,11 +438,8 @@ pub fn write_replay(dir: &Path, scenario: &Scenario, runs: &[(String, DayRun)]) 
             (label.clone(), points)
         })
         .collect();
-    lines(&root, "Wait for an agent, p99 by arrival hour", scenario, "seconds", &waits, &[])
-        .and_then(|()| root.present().map_err(Into::into))
-        .map_err(|e| anyhow!("cannot draw waits.svg: {e}"))?;
     Ok(vec![
-        Plot { file: "replicas.svg".into(), title: "Ready replicas under each policy".into() },
-        Plot { file: "waits.svg".into(), title: "Wait for an agent, p99 by arrival hour".into() },
+        chart(dir, "replicas.svg", "Ready replicas under each policy", "replicas", scenario, &ready)?,
+        chart(dir, "waits.svg", "Wait for an agent, p99 by arrival hour", "seconds", scenario, &waits)?,
     ])
 }

@@ -209,7 +209,11 @@ fn demand_key(agent_type: &AgentType, shard: usize, minute: DateTime<Utc>) -> Ke
 }
 
 fn minute_of_key(sk: &str) -> Option<DateTime<Utc>> {
-    let name = sk.strip_prefix("DEMAND#")?;
+    minute_named(sk.strip_prefix("DEMAND#")?)
+}
+
+/// The minute [`minute_name`] named.
+pub fn minute_named(name: &str) -> Option<DateTime<Utc>> {
     chrono::NaiveDateTime::parse_from_str(name, "%Y-%m-%dT%H:%M").ok().map(|t| t.and_utc())
 }
 

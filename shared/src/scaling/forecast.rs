@@ -8,7 +8,7 @@
 //! incidents served per minute; the concurrency it needs follows by Little's law (L = λW) from the
 //! service time the same records show (mean work in progress over the rate served).
 
-use chrono::{DateTime, Duration, DurationRound, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -65,10 +65,8 @@ pub struct TooLittleHistory {
     pub needed: u32,
 }
 
-/// The whole hour `at` falls in.
-pub fn hour_of(at: DateTime<Utc>) -> DateTime<Utc> {
-    at.duration_trunc(Duration::hours(1)).unwrap_or(at)
-}
+/// The whole hour `at` falls in (the one definition the usage counters use).
+pub use crate::cost::usage::hour_of;
 
 /// The hours the forecast of `target` made at `now` reads: the same hour in each of the past
 /// [`MAX_WEEKS`] weeks, the [`LEVEL_HOURS`] whole hours before `now`'s, and each of those in the

@@ -19,12 +19,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::ScalingPolicy;
-use super::demand::{BySeverity, DemandMinutes, MinuteDemand, minute_name, minute_of};
+use super::demand::{BySeverity, DemandMinutes, MinuteDemand, minute_name, minute_named, minute_of};
 use super::forecast::{self, HourDemand, HourForecast, hour_of};
 use super::prediction::Fresh;
 use super::signals::Observed;
 use crate::domain::{AgentType, Severity};
-use crate::store::{Item, Key, Query, Store, StoreError, Update};
+use crate::store::{Item, Key, Query, Store, StoreError};
 use crate::table;
 
 /// How long an hour's record is kept: the forecast's four weeks, and a week more to export from.
@@ -166,15 +166,11 @@ pub fn minute_record(
 /// that refuses the hour's write for a while cannot grow the state without bound.
 pub type Recording = BTreeMap<String, Vec<f64>>;
 
-fn minute_at(name: &str) -> Option<DateTime<Utc>> {
-    chrono::NaiveDateTime::parse_from_str(name, "%Y-%m-%dT%H:%M").ok().map(|t| t.and_utc())
-}
-
 /// Notes `record` of `minute` in `recording`, dropping minutes older than the hour before `now`'s.
 pub fn note(recording: &mut Recording, minute: DateTime<Utc>, record: MinuteRecord, now: DateTime<Utc>) {
     recording.insert(minute_name(minute), record.to_numbers());
     let keep_from = hour_of(now) - Duration::hours(1);
-    recording.retain(|name, _| minute_at(name).is_some_and(|m| m >= keep_from));
+    recording.retain(|name, _| minute_named(name).is_some_and(|m| m >= keep_from));
 }
 
 /// The hours of `recording` that `keep` accepts, each with the forecast made of it.
@@ -185,7 +181,7 @@ fn hours_of(
 ) -> Vec<HourRecord> {
     let mut hours: BTreeMap<DateTime<Utc>, HourRecord> = BTreeMap::new();
     for (name, numbers) in recording {
-        let (Some(minute), Some(record)) = (minute_at(name), MinuteRecord::of_numbers(numbers)) else {
+        let (Some(minute), Some(record)) = (minute_named(name), MinuteRecord::of_numbers(numbers)) else {
             continue;
         };
         let hour = hour_of(minute);
@@ -238,20 +234,6 @@ pub struct DemandRecorder {
 impl DemandRecorder {
     pub fn new(store: Arc<dyn Store>) -> Self {
         Self { store }
-    }
-
-    /// Records what was seen of `agent_type` in `minute` (written again, the same minute is replaced).
-    pub async fn record_minute(
-        &self,
-        agent_type: &AgentType,
-        minute: DateTime<Utc>,
-        record: MinuteRecord,
-    ) -> Result<(), StoreError> {
-        let hour = hour_of(minute);
-        let update = Update::new()
-            .set(format!("m{:02}", minute.minute()), record.to_numbers())
-            .set("ttl", (hour + RETENTION).timestamp());
-        self.store.update(&table::demand_record(agent_type, hour), update).await.map(|_| ())
     }
 
     /// Writes finished hours whole (an hour written again is the same item).
@@ -338,23 +320,25 @@ mod tests {
         let store = Arc::new(MemoryStore::new(Arc::new(ManualClock::new(now))));
         let recorder = DemandRecorder::new(store.clone());
         let detection = AgentType::parse("detection").unwrap();
-        for m in 0..3 {
-            recorder
-                .record_minute(
-                    &detection,
-                    at("2027-01-04T09:00:00Z") + Duration::minutes(m),
-                    record(6.0, 12.0),
-                )
-                .await
-                .unwrap();
-        }
-        // The same minute written again is replaced, not added to.
-        recorder.record_minute(&detection, at("2027-01-04T09:02:00Z"), record(3.0, 6.0)).await.unwrap();
-        let mut nine =
-            recorder.hours(&detection, &[at("2027-01-04T09:00:00Z")]).await.unwrap().pop().unwrap();
-        nine.forecast = Some(4.5);
-        recorder.put_hours(&detection, &[nine]).await.unwrap();
-        recorder.record_minute(&detection, at("2027-01-04T10:00:00Z"), record(1.0, 1.0)).await.unwrap();
+        let hour = |h: &str, minutes: &[(u32, MinuteRecord)], forecast| HourRecord {
+            hour: at(h),
+            minutes: minutes.iter().copied().collect(),
+            forecast,
+        };
+        let first = [(0, record(6.0, 12.0)), (1, record(6.0, 12.0)), (2, record(6.0, 12.0))];
+        recorder.put_hours(&detection, &[hour("2027-01-04T09:00:00Z", &first, None)]).await.unwrap();
+        // The same hour written again is replaced whole, never added to.
+        let again = [(0, record(6.0, 12.0)), (1, record(6.0, 12.0)), (2, record(3.0, 6.0))];
+        recorder
+            .put_hours(
+                &detection,
+                &[
+                    hour("2027-01-04T09:00:00Z", &again, Some(4.5)),
+                    hour("2027-01-04T10:00:00Z", &[(0, record(1.0, 1.0))], None),
+                ],
+            )
+            .await
+            .unwrap();
         let hours = recorder
             .hours(&detection, &[at("2027-01-04T09:00:00Z"), at("2027-01-04T08:00:00Z")])
             .await

@@ -68,6 +68,13 @@ pub struct AgentScalingState {
     pub recording: super::recorded::Recording,
 }
 
+impl AgentScalingState {
+    /// The forecasts the latest prediction holds (none before the first).
+    pub fn forecasts(&self) -> &[super::forecast::HourForecast] {
+        self.prediction.as_ref().map_or(&[], |p| p.forecasts.as_slice())
+    }
+}
+
 #[allow(clippy::trivially_copy_pass_by_ref, reason = "serde's skip_serializing_if passes a reference")]
 fn is_zero(n: &u64) -> bool {
     *n == 0

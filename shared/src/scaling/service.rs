@@ -81,8 +81,7 @@ async fn prediction_of(
     now: DateTime<Utc>,
 ) -> super::prediction::Prediction {
     let fresh = fresh_forecast(recorder, agent_type, policy, state.prediction.as_ref(), ticking, now).await;
-    let forecasts = state.prediction.as_ref().map_or(&[][..], |p| p.forecasts.as_slice());
-    records.extend(hour_so_far(&state.recording, forecasts, now));
+    records.extend(hour_so_far(&state.recording, state.forecasts(), now));
     predict(policy, state.prediction.as_ref(), fresh, &records, now)
 }
 
@@ -755,8 +754,7 @@ impl Scaler {
             }
             planned.state.epoch = stamp;
             if ticking {
-                let made = state.prediction.as_ref().map_or(&[][..], |p| p.forecasts.as_slice());
-                write_finished_hours(&recorder, agent_type, &mut planned.state, made, now).await;
+                write_finished_hours(&recorder, agent_type, &mut planned.state, state.forecasts(), now).await;
             }
             let written = match self.fleet.put_scaling_state(agent_type, &planned.state, version).await {
                 Ok(v) => v,

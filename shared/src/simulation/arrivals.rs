@@ -82,7 +82,7 @@ fn pick<'a, K>(rng: &mut StdRng, weights: &'a [(K, f64)]) -> &'a K {
 }
 
 /// A log-normal draw with the given median and p95 (Box-Muller for the normal).
-fn service_time(rng: &mut StdRng, s: ServiceTime) -> f64 {
+pub(crate) fn service_time(rng: &mut StdRng, s: ServiceTime) -> f64 {
     const Z95: f64 = 1.644_853_626_951_472_2;
     let sigma = (s.p95_s / s.median_s).ln() / Z95;
     let (u1, u2): (f64, f64) = (rng.random_range(f64::EPSILON..1.0), rng.random_range(0.0..1.0));

@@ -11,13 +11,14 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, Timelike, Utc};
 
 use super::arrivals::{Incident, incidents};
 use super::scenario::Scenario;
 use crate::domain::AgentType;
 use crate::scaling::demand::minute_of;
-use crate::scaling::recorded::{DemandRecorder, MinuteRecord};
+use crate::scaling::forecast::hour_of;
+use crate::scaling::recorded::{DemandRecorder, HourRecord, MinuteRecord};
 use crate::store::StoreError;
 
 /// The scenario of the week `weeks_back` before the day: its usual rates, another seed, nothing
@@ -58,19 +59,30 @@ fn minutes_of(day: &[Incident]) -> BTreeMap<(AgentType, DateTime<Utc>), MinuteRe
     minutes
 }
 
-/// Records the scenario's `history.weeks` past weeks; answers the minutes recorded.
+/// Records the scenario's `history.weeks` past weeks as the tick writes its hours (one item per
+/// type and hour); answers the minutes recorded.
 pub async fn record(scenario: &Scenario, recorder: &DemandRecorder) -> Result<usize, StoreError> {
     let Some(history) = &scenario.history else { return Ok(0) };
     let mut recorded = 0;
     for weeks_back in 1..=history.weeks {
         let past = past_week(scenario, weeks_back);
         let end = past.end();
-        for ((agent_type, minute), record) in minutes_of(&incidents(&past)) {
-            // Work that runs past the week's day is not part of it.
-            if minute < end {
-                recorder.record_minute(&agent_type, minute, record).await?;
-                recorded += 1;
-            }
+        let mut hours: BTreeMap<AgentType, BTreeMap<DateTime<Utc>, HourRecord>> = BTreeMap::new();
+        // Work that runs past the week's day is not part of it.
+        for ((agent_type, minute), record) in
+            minutes_of(&incidents(&past)).into_iter().filter(|((_, m), _)| *m < end)
+        {
+            let hour = hour_of(minute);
+            let entry = hours.entry(agent_type).or_default().entry(hour).or_insert_with(|| HourRecord {
+                hour,
+                minutes: BTreeMap::new(),
+                forecast: None,
+            });
+            entry.minutes.insert(minute.minute(), record);
+            recorded += 1;
+        }
+        for (agent_type, by_hour) in hours {
+            recorder.put_hours(&agent_type, &by_hour.into_values().collect::<Vec<_>>()).await?;
         }
     }
     Ok(recorded)

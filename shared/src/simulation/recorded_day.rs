@@ -12,11 +12,11 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
+use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use super::arrivals::Incident;
+use super::arrivals::{Incident, service_time};
 use super::scenario::{RegionLoad, Scenario, ServiceTime};
 use crate::domain::{AgentType, Region, Severity};
 use crate::error::ValidationError;
@@ -105,11 +105,8 @@ pub fn incidents(
                 }
                 for k in 0..n {
                     let offset = Duration::microseconds(((k as f64 + 0.5) / n as f64 * 60e6) as i64);
-                    // Log-normal spread: median 1, p95 2 (sigma = ln 2 / 1.645).
-                    let (u1, u2): (f64, f64) =
-                        (rng.random_range(f64::EPSILON..1.0), rng.random_range(0.0..1.0));
-                    let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
-                    let spread = (z * std::f64::consts::LN_2 / 1.644_853_626_951_472_2).exp();
+                    // The hour's mean, spread log-normally: median 1, p95 2.
+                    let spread = service_time(&mut rng, ServiceTime { median_s: 1.0, p95_s: 2.0 });
                     let region = export.regions[next_region % export.regions.len()].clone();
                     next_region += 1;
                     out.push(Incident {

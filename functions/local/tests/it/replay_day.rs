@@ -80,20 +80,23 @@ async fn a_recorded_day_is_exported_from_the_table_and_replayed_under_two_polici
     let policy = dir.path().join("capped.json");
     std::fs::write(&policy, serde_json::to_string(&capped).unwrap()).unwrap();
     let out = dir.path().join("replay");
-    let replayed = commander(&[
-        "simulate",
-        "replay",
-        "--from",
-        export.to_str().unwrap(),
-        "--day",
-        "2027-01-18",
-        "--type",
-        "detection",
-        "--policy",
-        policy.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let replay = |day: &str| {
+        commander(&[
+            "simulate",
+            "replay",
+            "--from",
+            export.to_str().unwrap(),
+            "--day",
+            day,
+            "--type",
+            "detection",
+            "--policy",
+            policy.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    let replayed = replay("2027-01-18");
     assert!(replayed.status.success(), "{}", String::from_utf8_lossy(&replayed.stderr));
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(report.contains("| | policy in force | proposed policy |"), "{report}");
@@ -111,20 +114,7 @@ async fn a_recorded_day_is_exported_from_the_table_and_replayed_under_two_polici
         assert!(svg.contains("<polyline") && report.contains(&format!("]({plot})")), "{plot}");
     }
     // The wrong day is refused, naming it.
-    let wrong = commander(&[
-        "simulate",
-        "replay",
-        "--from",
-        export.to_str().unwrap(),
-        "--day",
-        "2027-01-19",
-        "--type",
-        "detection",
-        "--policy",
-        policy.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let wrong = replay("2027-01-19");
     assert!(!wrong.status.success());
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("2027-01-18"), "{wrong:?}");
 }
