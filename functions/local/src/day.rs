@@ -53,6 +53,7 @@ pub async fn simulate(scenario: &Scenario, show_progress: bool) -> anyhow::Resul
         let start = scenario.start;
         let mut progress = |at: chrono::DateTime<chrono::Utc>| {
             bar.set_position(offset + u64::try_from((at - start).num_minutes()).unwrap_or(0));
+            std::ops::ControlFlow::Continue(())
         };
         runs.push(
             run(scenario, &day, variant, &mut progress)

@@ -88,7 +88,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve::serve(args, config).await,
         Command::Replay(args) => replay::run(&args, &mut std::io::stdout().lock()),
-        Command::Simulate(args) => simulate::run(&args, &mut std::io::stdout()).await,
+        Command::Simulate(args) => simulate::run(&args, &config, &mut std::io::stdout()).await,
         Command::WarmPlan(args) => warm_plan::run(&args, &mut std::io::stdout().lock()),
         Command::ExportDay(args) => export_day::run(&args, &config, &mut std::io::stdout().lock()).await,
         Command::Proxy(args) => proxy::run(args).await,

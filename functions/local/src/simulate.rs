@@ -34,13 +34,17 @@ pub enum SimulateKind {
         #[arg(long, default_value = "simulation")]
         out: PathBuf,
     },
-    /// Replay one type's recorded day (a `commander export-day` file) under the policy in force
-    /// and a proposed one, side by side: report.md and plots.
+    /// Replay one type's recorded day (a `commander export-day` file, or straight from a stack's
+    /// table or a local state file) under the policy in force and a proposed one, side by side:
+    /// report.md and plots.
     Replay {
-        /// The day export.
-        #[arg(long)]
-        from: PathBuf,
-        /// The day the export must hold (a check).
+        /// A day export (`commander export-day`).
+        #[arg(long, conflicts_with_all = ["state", "table"])]
+        from: Option<PathBuf>,
+        #[command(flatten)]
+        source: crate::export_day::RecordSource,
+        /// The day (UTC) to read from the table or state file; with --from, the day the export
+        /// must hold (a check).
         #[arg(long)]
         day: Option<chrono::NaiveDate>,
         /// The agent type to replay.
@@ -58,7 +62,11 @@ pub enum SimulateKind {
     },
 }
 
-pub async fn run(args: &SimulateArgs, out: &mut impl Write) -> anyhow::Result<()> {
+pub async fn run(
+    args: &SimulateArgs,
+    config: &shared::config::Config,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
     match &args.what {
         SimulateKind::Day { scenario, seed, out: dir } => {
             let parsed = crate::day::scenario(scenario.as_deref(), *seed)?;
@@ -78,16 +86,17 @@ pub async fn run(args: &SimulateArgs, out: &mut impl Write) -> anyhow::Result<()
             writeln!(out, "report: {}", path.display())?;
             Ok(())
         }
-        SimulateKind::Replay { from, day, agent_type, policy, seed, out: dir } => {
+        SimulateKind::Replay { from, source, day, agent_type, policy, seed, out: dir } => {
             let request = crate::replay_day::ReplayRequest {
-                from,
+                from: from.as_deref(),
+                source,
                 day: *day,
                 agent_type,
                 policy,
                 seed: *seed,
                 out: dir,
             };
-            crate::replay_day::replay(&request, out).await
+            crate::replay_day::replay(&request, config, out).await
         }
         SimulateKind::Balancing { scenario, json } => {
             let text = std::fs::read_to_string(scenario)

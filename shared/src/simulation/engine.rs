@@ -16,6 +16,7 @@
 //! Only AWS is simulated: execution environments, metrics, incident arrivals and service times.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
@@ -89,6 +90,8 @@ pub enum SimulationError {
     NoModel(AgentType, Severity),
     #[error("the tick could not evaluate {0}: {1}")]
     Tick(AgentType, String),
+    #[error("stopped at {0}: the run's budget was spent")]
+    Stopped(DateTime<Utc>),
 }
 
 #[derive(Debug)]
@@ -329,13 +332,22 @@ fn scalers(
     (scaler, control)
 }
 
+/// What `run` calls with the simulated time every simulated minute: `Break` stops the run there
+/// (a caller's time budget is spent) with [`SimulationError::Stopped`].
+pub type Progress<'a> = dyn FnMut(DateTime<Utc>) -> ControlFlow<()> + Send + 'a;
+
+/// A [`Progress`] that lets the run go to its end.
+pub fn to_the_end(_: DateTime<Utc>) -> ControlFlow<()> {
+    ControlFlow::Continue(())
+}
+
 /// Runs `scenario` over `incidents` (from [`super::incidents`]) to its end under `variant`,
 /// calling `progress` with the simulated time every simulated minute.
 pub async fn run(
     scenario: &Scenario,
     incidents: &[Incident],
     variant: Variant,
-    progress: &mut (dyn FnMut(DateTime<Utc>) + Send),
+    progress: &mut Progress<'_>,
 ) -> Result<DayRun, SimulationError> {
     let clock = Arc::new(ManualClock::new(scenario.start));
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new(clock.clone()));
@@ -561,10 +573,7 @@ impl Engine<'_> {
         }
     }
 
-    async fn run_to_end(
-        &mut self,
-        progress: &mut (dyn FnMut(DateTime<Utc>) + Send),
-    ) -> Result<(), SimulationError> {
+    async fn run_to_end(&mut self, progress: &mut Progress<'_>) -> Result<(), SimulationError> {
         let end = self.scenario.end();
         while let Some((at, event)) = self.agenda.next_until(end) {
             self.clock.set(at);
@@ -577,7 +586,9 @@ impl Engine<'_> {
                 }
                 Event::Evaluate => {
                     self.evaluate(at).await?;
-                    progress(at);
+                    if progress(at).is_break() {
+                        return Err(SimulationError::Stopped(at));
+                    }
                     self.agenda.schedule(at + EVALUATE, Event::Evaluate);
                 }
                 Event::Alarms => {
@@ -1122,7 +1133,7 @@ mod tests {
     use crate::simulation::incidents;
 
     async fn run_quietly(s: &Scenario, day: &[Incident], variant: Variant) -> DayRun {
-        run(s, day, variant, &mut |_| {}).await.unwrap()
+        run(s, day, variant, &mut to_the_end).await.unwrap()
     }
 
     /// Two hours in two regions: New York's morning starts at 13:00 UTC, so load jumps almost fortyfold
@@ -1288,7 +1299,7 @@ mod lambda_agent_tests {
         )
         .unwrap();
         let day = incidents(&s);
-        let run = run(&s, &day, Variant::Suite, &mut |_| {}).await.unwrap();
+        let run = run(&s, &day, Variant::Suite, &mut to_the_end).await.unwrap();
         assert_eq!(run.agent_metric_reads, 2 * 120, "two regions, every tick");
         let replicas = |x: &Sample| x.replicas.values().sum::<u32>();
         let night = run
@@ -1331,7 +1342,7 @@ mod outage_tests {
         )
         .unwrap();
         let day = incidents(&s);
-        let run = run(&s, &day, Variant::Suite, &mut |_| {}).await.unwrap();
+        let run = run(&s, &day, Variant::Suite, &mut to_the_end).await.unwrap();
         let during =
             |x: &&Sample| x.at >= s.start + Duration::minutes(30) && x.at < s.start + Duration::minutes(40);
         let west: Vec<u32> = run
@@ -1369,7 +1380,7 @@ mod control_plane_tests {
         )
         .unwrap();
         let day = incidents(&s);
-        let run = run(&s, &day, Variant::Suite, &mut |_| {}).await.unwrap();
+        let run = run(&s, &day, Variant::Suite, &mut to_the_end).await.unwrap();
         let cp = run.control_plane.as_ref().expect("the suite's run reports its control plane");
         let outage = s.start + Duration::minutes(20);
         let takeover = cp.takeover_at.expect("the standby took over");

@@ -17,10 +17,13 @@ pub mod recorded_day;
 pub mod report;
 pub mod scenario;
 pub mod variant;
+pub mod what_if;
 
 pub use arrivals::{Incident, incidents, peak_concurrency};
 pub use containers::{Environments, Start};
-pub use engine::{DayRun, HourRow, MorningWait, Sample, SweepPoint, run};
+pub use engine::{
+    DayRun, HourRow, MorningWait, Progress, Sample, SimulationError, SweepPoint, run, to_the_end,
+};
 pub use events::Agenda;
 pub use outcomes::{HourSummary, Outcomes, Overall, TypeSummary, response_targets};
 pub use scenario::Scenario;

@@ -352,7 +352,7 @@ mod tests {
         let day = incidents(s);
         let mut runs = Vec::new();
         for variant in Variant::ALL {
-            runs.push(run(s, &day, variant, &mut |_| {}).await.unwrap());
+            runs.push(run(s, &day, variant, &mut crate::simulation::to_the_end).await.unwrap());
         }
         let plots = [Plot { file: "fleet.svg".into(), title: "Fleet".into() }];
         markdown(s, &runs, "commander simulate day", &plots)

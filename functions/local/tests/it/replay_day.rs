@@ -117,4 +117,44 @@ async fn a_recorded_day_is_exported_from_the_table_and_replayed_under_two_polici
     let wrong = replay("2027-01-19");
     assert!(!wrong.status.success());
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("2027-01-18"), "{wrong:?}");
+
+    // Straight from the table, without an export file: the same day, the same figures.
+    let direct_out = dir.path().join("direct");
+    let direct = commander(&[
+        "simulate",
+        "replay",
+        "--table",
+        &table,
+        "--endpoint-url",
+        &endpoint,
+        "--day",
+        "2027-01-18",
+        "--type",
+        "detection",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--out",
+        direct_out.to_str().unwrap(),
+    ]);
+    assert!(direct.status.success(), "{}", String::from_utf8_lossy(&direct.stderr));
+    let direct_report = std::fs::read_to_string(direct_out.join("report.md")).unwrap();
+    for name in ["incidents completed", "replica-hours", "wait for an agent p50 / p95 / p99"] {
+        assert_eq!(row(&direct_report, name), row(&report, name), "{name}");
+    }
+    assert!(direct_report.contains(&format!("--table {table} --day 2027-01-18")), "{direct_report}");
+    // Reading from the table needs the day.
+    let no_day = commander(&[
+        "simulate",
+        "replay",
+        "--table",
+        &table,
+        "--endpoint-url",
+        &endpoint,
+        "--type",
+        "detection",
+        "--policy",
+        policy.to_str().unwrap(),
+    ]);
+    assert!(!no_day.status.success());
+    assert!(String::from_utf8_lossy(&no_day.stderr).contains("--day"), "{no_day:?}");
 }

@@ -1,0 +1,188 @@
+//! A what-if replay: one type's recorded day ([`DayExport`]) run through the suite's loop twice on
+//! the same incidents, under the policy in force and under a proposed one, within a budget. Both
+//! `commander simulate replay` and the API's `POST /scaling/replay` run it.
+//!
+//! The budget bounds what a caller can make the process do: the incidents rebuilt from the
+//! records, and the wall-clock time of both runs together (checked every simulated minute, so a
+//! run stops within about one simulated minute's work of its deadline).
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::engine::{DayRun, SimulationError, run};
+use super::recorded_day::{DayExport, FORMAT, incidents, scenario};
+use super::scenario::Scenario;
+use super::variant::Variant;
+use crate::domain::{AgentType, Region};
+use crate::error::ValidationError;
+use crate::scaling::FleetState;
+use crate::scaling::ScalingPolicy;
+use crate::scaling::recorded::DemandRecorder;
+use crate::store::{Store, StoreError};
+
+/// The two runs' labels, in the order they run.
+pub const LABELS: [&str; 2] = ["policy in force", "proposed policy"];
+
+/// What a replay may spend.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    /// Incidents the recorded day may rebuild into.
+    pub max_incidents: usize,
+    /// When both runs must be done.
+    pub deadline: Option<Instant>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WhatIfError {
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    #[error("the recorded day holds {incidents} incidents, more than the budget's {max}")]
+    TooManyIncidents { incidents: usize, max: usize },
+    #[error("the replay did not finish within its time budget (the {label} reached {reached})")]
+    OutOfTime { label: &'static str, reached: DateTime<Utc> },
+    #[error("the replay under the {label} failed: {error}")]
+    Failed { label: &'static str, error: SimulationError },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A finished replay.
+#[derive(Debug)]
+pub struct WhatIf {
+    pub agent_type: AgentType,
+    pub day: NaiveDate,
+    pub incidents: usize,
+    pub current: ScalingPolicy,
+    pub proposed: ScalingPolicy,
+    /// The scenario of the run under the policy in force (its day, regions and type).
+    pub scenario: Scenario,
+    /// One run per label of [`LABELS`].
+    pub runs: Vec<(String, DayRun)>,
+}
+
+/// One run's figures, as the report's table and the API show them.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct RunSummary {
+    /// `policy in force` or `proposed policy`.
+    pub label: String,
+    pub incidents_completed: u64,
+    pub wait_p50_s: f64,
+    pub wait_p95_s: f64,
+    pub wait_p99_s: f64,
+    /// Share of completed incidents that waited longer than the type's maximum response time.
+    pub waited_over_maximum_share: f64,
+    /// Share of completed incidents done later than the type's maximum response time.
+    pub done_over_maximum_share: f64,
+    pub replica_hours: f64,
+    /// USD for the replicas.
+    pub replica_cost: f64,
+    /// USD metered for the day's work (model tokens and invocations).
+    pub spend: f64,
+    /// Evaluations whose desired count differs from the one before.
+    pub scaling_actions: usize,
+}
+
+impl RunSummary {
+    pub fn of(label: &str, run: &DayRun) -> Self {
+        let desired: Vec<u32> = run.samples.iter().map(|s| s.desired.values().sum()).collect();
+        Self {
+            label: label.to_owned(),
+            incidents_completed: run.overall.completed,
+            wait_p50_s: run.overall.wait.p50_s,
+            wait_p95_s: run.overall.wait.p95_s,
+            wait_p99_s: run.overall.wait.p99_s,
+            waited_over_maximum_share: run.overall.waited_over_maximum_share,
+            done_over_maximum_share: run.overall.over_maximum_share,
+            replica_hours: run.replica_hours.values().sum(),
+            replica_cost: run.replica_cost,
+            spend: run.spend,
+            scaling_actions: desired.windows(2).filter(|w| w[0] != w[1]).count(),
+        }
+    }
+}
+
+impl WhatIf {
+    pub fn summaries(&self) -> Vec<RunSummary> {
+        self.runs.iter().map(|(label, run)| RunSummary::of(label, run)).collect()
+    }
+}
+
+/// Reads `day` of every type's recorded demand (or only `only`'s) and the policies in force from
+/// the store: what `commander export-day` writes and what a replay reads.
+pub async fn export_day(
+    store: Arc<dyn Store>,
+    regions: Vec<Region>,
+    day: NaiveDate,
+    only: Option<&AgentType>,
+    now: DateTime<Utc>,
+) -> Result<DayExport, WhatIfError> {
+    let fleet = FleetState::new(Arc::clone(&store));
+    let recorder = DemandRecorder::new(store);
+    let mut policies = std::collections::BTreeMap::new();
+    let mut types = std::collections::BTreeMap::new();
+    for versioned in fleet.policies().await? {
+        if only.is_some_and(|t| *t != versioned.agent_type) {
+            continue;
+        }
+        let hours = recorder.day(&versioned.agent_type, day).await?;
+        if !hours.is_empty() {
+            types.insert(versioned.agent_type.clone(), hours);
+        }
+        policies.insert(versioned.agent_type, versioned.policy);
+    }
+    if let Some(t) = only
+        && !policies.contains_key(t)
+    {
+        return Err(
+            ValidationError::new("agent_type", format!("{t} is not an agent type of this fleet")).into()
+        );
+    }
+    Ok(DayExport { format: FORMAT, day, exported_at: now, regions, policies, types })
+}
+
+/// Replays `agent_type`'s day in `export` under its policy in force and under `proposed`, on the
+/// same incidents (drawn with `seed`), within `budget`.
+pub async fn replay(
+    export: &DayExport,
+    agent_type: &AgentType,
+    proposed: &ScalingPolicy,
+    seed: u64,
+    budget: Budget,
+) -> Result<WhatIf, WhatIfError> {
+    proposed.validate().map_err(|e| ValidationError::new(format!("policy.{}", e.field), e.message))?;
+    let current =
+        export.policies.get(agent_type).cloned().unwrap_or_else(|| ScalingPolicy::default_for(agent_type));
+    let day = incidents(export, agent_type, seed)?;
+    if day.len() > budget.max_incidents {
+        return Err(WhatIfError::TooManyIncidents { incidents: day.len(), max: budget.max_incidents });
+    }
+    let mut runs = Vec::new();
+    let mut scenarios = Vec::new();
+    for (label, policy) in LABELS.into_iter().zip([&current, proposed]) {
+        let s = scenario(export, agent_type, policy, &day, &format!("replay-{agent_type}"))?;
+        let mut within_budget = |_: DateTime<Utc>| match budget.deadline {
+            Some(deadline) if Instant::now() >= deadline => ControlFlow::Break(()),
+            _ => ControlFlow::Continue(()),
+        };
+        let ran = run(&s, &day, Variant::Suite, &mut within_budget).await.map_err(|error| match error {
+            SimulationError::Stopped(reached) => WhatIfError::OutOfTime { label, reached },
+            error => WhatIfError::Failed { label, error },
+        })?;
+        runs.push((label.to_owned(), ran));
+        scenarios.push(s);
+    }
+    Ok(WhatIf {
+        agent_type: agent_type.clone(),
+        day: export.day,
+        incidents: day.len(),
+        current,
+        proposed: proposed.clone(),
+        scenario: scenarios.swap_remove(0),
+        runs,
+    })
+}
