@@ -14,7 +14,7 @@ fn fixture(name: &str) -> Scenario {
 }
 
 async fn suite(s: &Scenario) -> DayRun {
-    run(s, &incidents(s), Variant::Suite, &mut |_| {}).await.unwrap()
+    run(s, &incidents(s), Variant::Suite, &mut shared::simulation::engine::to_the_end).await.unwrap()
 }
 
 fn ready_in(run: &DayRun, region: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<u32> {
@@ -118,7 +118,7 @@ async fn the_short_outage_report_equals_its_golden_copy() {
     let day = incidents(&s);
     let mut runs = Vec::new();
     for variant in Variant::ALL {
-        runs.push(run(&s, &day, variant, &mut |_| {}).await.unwrap());
+        runs.push(run(&s, &day, variant, &mut shared::simulation::engine::to_the_end).await.unwrap());
     }
     let command = "commander simulate day --scenario tests/fixtures/scenarios/short-outage.json";
     let report = report::markdown(&s, &runs, command, &[]);
