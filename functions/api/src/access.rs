@@ -51,6 +51,8 @@ pub struct RouteAccess {
     pub method: &'static str,
     pub path: &'static str,
     pub least: Role,
+    /// Whether a successful call changes the fleet's state (a POST may only compute: a replay).
+    pub changes: bool,
 }
 
 impl RouteAccess {
@@ -63,7 +65,7 @@ impl RouteAccess {
     /// own records, which say who and when themselves; with the caller's ARN and the request
     /// id they are in the HTTP API's access log, and stay out of the trail operators read.
     pub fn audited(&self) -> bool {
-        self.least == Role::Operator && self.method != "GET"
+        self.least == Role::Operator && self.method != "GET" && self.changes
     }
 
     /// `METHOD /path`, as recorded.
@@ -73,7 +75,12 @@ impl RouteAccess {
 }
 
 const fn route(method: &'static str, path: &'static str, least: Role) -> RouteAccess {
-    RouteAccess { method, path, least }
+    RouteAccess { method, path, least, changes: !matches!(method.as_bytes(), b"GET") }
+}
+
+/// A route that only computes, whatever its method: nothing to audit.
+const fn computes(method: &'static str, path: &'static str, least: Role) -> RouteAccess {
+    RouteAccess { method, path, least, changes: false }
 }
 
 use Role::{Agent, Operator, Viewer};
@@ -98,6 +105,8 @@ pub const ROUTES: &[RouteAccess] = &[
     route("PUT", "/scaling/policies/{agent_type}/pause", Operator),
     route("DELETE", "/scaling/policies/{agent_type}/pause", Operator),
     route("POST", "/scaling/optimize", Operator),
+    // Operators only: it is seconds of this container's CPU.
+    computes("POST", "/scaling/replay", Operator),
     route("GET", "/regions", Viewer),
     route("PUT", "/regions/{region}/health", Operator),
     route("DELETE", "/regions/{region}/health", Operator),

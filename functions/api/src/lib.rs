@@ -78,6 +78,7 @@ pub fn router_with(state: AppState, access_log: AccessLog) -> Router {
             put(routes::pause::pause).delete(routes::pause::resume),
         )
         .route("/scaling/optimize", post(routes::optimize::optimize))
+        .route("/scaling/replay", post(routes::replay::replay))
         .route("/regions", get(routes::regions::list))
         .route(
             "/regions/{region}/health",

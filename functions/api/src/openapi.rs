@@ -22,6 +22,7 @@ use crate::routes;
         routes::pause::pause,
         routes::pause::resume,
         routes::optimize::optimize,
+        routes::replay::replay,
         routes::regions::list,
         routes::regions::set_health,
         routes::regions::clear_health,

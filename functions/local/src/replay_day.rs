@@ -11,7 +11,7 @@ use chrono::NaiveDate;
 use shared::config::Config;
 use shared::domain::AgentType;
 use shared::scaling::ScalingPolicy;
-use shared::simulation::recorded_day::{DayExport, MAX_INCIDENTS};
+use shared::simulation::recorded_day::{DayExport, MAX_INCIDENTS, Window};
 use shared::simulation::what_if::{self, Budget, RunSummary, WhatIf};
 
 use crate::export_day::RecordSource;
@@ -26,6 +26,7 @@ pub struct ReplayRequest<'a> {
     pub agent_type: &'a str,
     pub policy: &'a Path,
     pub seed: u64,
+    pub window: Window,
     pub out: &'a Path,
 }
 
@@ -37,7 +38,15 @@ fn markdown(
     plots: &[shared::simulation::report::Plot],
 ) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "# What-if replay: {} on {}\n", what_if.agent_type, export.day);
+    let w = what_if.window;
+    let _ = writeln!(
+        out,
+        "# What-if replay: {} on {}, {:02}:00-{:02}:00 UTC\n",
+        what_if.agent_type,
+        export.day,
+        w.from_hour,
+        w.from_hour + w.hours
+    );
     let _ = writeln!(
         out,
         "The day's recorded minutes rebuilt as {} incidents (served counts per minute and severity, each hour's service time by Little's law, dealt over {} regions), run through the suite's loop under each policy on the same incidents.\n\nMade with `{command}`.\n",
@@ -134,14 +143,19 @@ pub async fn replay(
     let proposed: ScalingPolicy = serde_json::from_str(&proposed_text)
         .with_context(|| format!("{} is not a scaling policy", request.policy.display()))?;
     let budget = Budget { max_incidents: MAX_INCIDENTS, deadline: None };
-    let what_if = what_if::replay(&export, &agent_type, &proposed, request.seed, budget)
+    let what_if = what_if::replay(&export, &agent_type, &proposed, request.seed, request.window, budget)
         .await
         .with_context(|| format!("cannot replay {agent_type} on {}", export.day))?;
     std::fs::create_dir_all(request.out)
         .with_context(|| format!("cannot create {}", request.out.display()))?;
     let plots = crate::plots::write_replay(request.out, &what_if.scenario, &what_if.runs)?;
+    let window = if request.window == Window::DAY {
+        String::new()
+    } else {
+        format!(" --from-hour {} --hours {}", request.window.from_hour, request.window.hours)
+    };
     let command = format!(
-        "commander simulate replay {} --type {agent_type} --policy {} --out {}",
+        "commander simulate replay {}{window} --type {agent_type} --policy {} --out {}",
         source_args(request, export.day),
         request.policy.display(),
         request.out.display()

@@ -56,6 +56,12 @@ pub enum SimulateKind {
         /// Seed of the service-time spread.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// The first hour (UTC, 0-23) to replay.
+        #[arg(long, default_value_t = 0)]
+        from_hour: u32,
+        /// How many hours to replay (the rest of the day when left out).
+        #[arg(long)]
+        hours: Option<u32>,
         /// Where report.md and the plots go.
         #[arg(long, default_value = "replay")]
         out: PathBuf,
@@ -86,7 +92,7 @@ pub async fn run(
             writeln!(out, "report: {}", path.display())?;
             Ok(())
         }
-        SimulateKind::Replay { from, source, day, agent_type, policy, seed, out: dir } => {
+        SimulateKind::Replay { from, source, day, agent_type, policy, seed, from_hour, hours, out: dir } => {
             let request = crate::replay_day::ReplayRequest {
                 from: from.as_deref(),
                 source,
@@ -94,6 +100,10 @@ pub async fn run(
                 agent_type,
                 policy,
                 seed: *seed,
+                window: shared::simulation::recorded_day::Window {
+                    from_hour: *from_hour,
+                    hours: hours.unwrap_or_else(|| 24u32.saturating_sub(*from_hour)),
+                },
                 out: dir,
             };
             crate::replay_day::replay(&request, config, out).await

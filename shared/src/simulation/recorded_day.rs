@@ -62,8 +62,48 @@ impl DayExport {
         Ok(export)
     }
 
-    fn start(&self) -> DateTime<Utc> {
+    /// The day's first instant (UTC).
+    pub fn start(&self) -> DateTime<Utc> {
         self.day.and_hms_opt(0, 0, 0).map(|d| d.and_utc()).unwrap_or_default()
+    }
+
+    /// The same export with only `window`'s hours of `agent_type`'s records.
+    #[must_use]
+    pub fn within(&self, agent_type: &AgentType, window: Window) -> Self {
+        let from = self.start() + Duration::hours(i64::from(window.from_hour));
+        let to = from + Duration::hours(i64::from(window.hours));
+        let mut types = BTreeMap::new();
+        if let Some(hours) = self.types.get(agent_type) {
+            let kept = hours.iter().filter(|h| h.hour >= from && h.hour < to).cloned().collect();
+            types.insert(agent_type.clone(), kept);
+        }
+        Self { types, ..self.clone() }
+    }
+}
+
+/// The hours of the day a replay runs (UTC): the whole day, or a part of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// The first hour, 0-23.
+    pub from_hour: u32,
+    /// How many hours, 1-24, not past the day's end.
+    pub hours: u32,
+}
+
+impl Window {
+    pub const DAY: Self = Self { from_hour: 0, hours: 24 };
+
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        if self.from_hour > 23 {
+            return Err(ValidationError::new("from_hour", "0 to 23"));
+        }
+        if self.hours == 0 || self.from_hour + self.hours > 24 {
+            return Err(ValidationError::new(
+                "hours",
+                format!("1 to {} from hour {}", 24 - self.from_hour, self.from_hour),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -128,16 +168,18 @@ pub fn incidents(
     Ok(out)
 }
 
-/// The scenario a replay of `agent_type` under `policy` runs: the exported day and regions, the
-/// type alone, its service time, the severities recorded, and the policy.
+/// The scenario a replay of `agent_type` under `policy` runs: the exported day's `window` and its
+/// regions, the type alone, its service time, the severities recorded, and the policy.
 pub fn scenario(
     export: &DayExport,
     agent_type: &AgentType,
     policy: &ScalingPolicy,
     incidents: &[Incident],
+    window: Window,
     name: &str,
 ) -> Result<Scenario, ValidationError> {
     policy.validate()?;
+    window.validate()?;
     // The replay's fleet reports heartbeats (the records keep no provisioned-concurrency figures),
     // so a Lambda agent's policy is replayed on that signal.
     let mut policy = policy.clone();
@@ -154,8 +196,8 @@ pub fn scenario(
     let scenario = Scenario {
         name: name.chars().take(64).collect(),
         description: format!("{agent_type} on {} as recorded, replayed under a policy", export.day),
-        start: export.start(),
-        hours: 24,
+        start: export.start() + Duration::hours(i64::from(window.from_hour)),
+        hours: window.hours,
         seed: 1,
         regions: export
             .regions
@@ -223,13 +265,28 @@ mod tests {
         assert_eq!(incidents(&export, &unknown, 7).unwrap_err().field, "agent_type");
         let mut policy = export.policies[&detection].clone();
         policy.signal = Some(crate::scaling::signals::Signal::Cloudwatch);
-        let s = scenario(&export, &detection, &policy, &day, "replay").unwrap();
+        let s = scenario(&export, &detection, &policy, &day, Window::DAY, "replay").unwrap();
         assert_eq!((s.start, s.hours, s.policies.len()), (export.start(), 24, 1));
+        let morning = Window { from_hour: 8, hours: 2 };
+        let s = scenario(&export, &detection, &policy, &day, morning, "replay").unwrap();
+        assert_eq!(
+            (s.start, s.end()),
+            (export.start() + Duration::hours(8), export.start() + Duration::hours(10))
+        );
+        let nine = export.within(&detection, Window { from_hour: 9, hours: 15 });
+        assert_eq!(incidents(&nine, &detection, 7).unwrap().len(), 60 * 10, "only the hours in the window");
+        for (bad, field) in [
+            (Window { from_hour: 24, hours: 1 }, "from_hour"),
+            (Window { from_hour: 20, hours: 5 }, "hours"),
+            (Window { from_hour: 0, hours: 0 }, "hours"),
+        ] {
+            assert_eq!(scenario(&export, &detection, &policy, &day, bad, "replay").unwrap_err().field, field);
+        }
         assert_eq!(s.policies[&detection].signal, None, "replayed on heartbeats");
         let mut broken = policy;
         broken.max_replicas = 0;
         broken.min_replicas = 1;
-        assert!(scenario(&export, &detection, &broken, &day, "replay").is_err());
+        assert!(scenario(&export, &detection, &broken, &day, Window::DAY, "replay").is_err());
     }
 
     #[test]

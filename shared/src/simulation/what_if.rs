@@ -15,7 +15,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::engine::{DayRun, SimulationError, run};
-use super::recorded_day::{DayExport, FORMAT, incidents, scenario};
+use super::recorded_day::{DayExport, FORMAT, Window, incidents, scenario};
 use super::scenario::Scenario;
 use super::variant::Variant;
 use crate::domain::{AgentType, Region};
@@ -56,6 +56,7 @@ pub enum WhatIfError {
 pub struct WhatIf {
     pub agent_type: AgentType,
     pub day: NaiveDate,
+    pub window: Window,
     pub incidents: usize,
     pub current: ScalingPolicy,
     pub proposed: ScalingPolicy,
@@ -145,18 +146,21 @@ pub async fn export_day(
     Ok(DayExport { format: FORMAT, day, exported_at: now, regions, policies, types })
 }
 
-/// Replays `agent_type`'s day in `export` under its policy in force and under `proposed`, on the
-/// same incidents (drawn with `seed`), within `budget`.
+/// Replays `agent_type`'s `window` of the day in `export` under its policy in force and under
+/// `proposed`, on the same incidents (drawn with `seed`), within `budget`.
 pub async fn replay(
     export: &DayExport,
     agent_type: &AgentType,
     proposed: &ScalingPolicy,
     seed: u64,
+    window: Window,
     budget: Budget,
 ) -> Result<WhatIf, WhatIfError> {
     proposed.validate().map_err(|e| ValidationError::new(format!("policy.{}", e.field), e.message))?;
+    window.validate()?;
     let current =
         export.policies.get(agent_type).cloned().unwrap_or_else(|| ScalingPolicy::default_for(agent_type));
+    let export = &export.within(agent_type, window);
     let day = incidents(export, agent_type, seed)?;
     if day.len() > budget.max_incidents {
         return Err(WhatIfError::TooManyIncidents { incidents: day.len(), max: budget.max_incidents });
@@ -164,7 +168,7 @@ pub async fn replay(
     let mut runs = Vec::new();
     let mut scenarios = Vec::new();
     for (label, policy) in LABELS.into_iter().zip([&current, proposed]) {
-        let s = scenario(export, agent_type, policy, &day, &format!("replay-{agent_type}"))?;
+        let s = scenario(export, agent_type, policy, &day, window, &format!("replay-{agent_type}"))?;
         let mut within_budget = |_: DateTime<Utc>| match budget.deadline {
             Some(deadline) if Instant::now() >= deadline => ControlFlow::Break(()),
             _ => ControlFlow::Continue(()),
@@ -179,10 +183,87 @@ pub async fn replay(
     Ok(WhatIf {
         agent_type: agent_type.clone(),
         day: export.day,
+        window,
         incidents: day.len(),
         current,
         proposed: proposed.clone(),
         scenario: scenarios.swap_remove(0),
         runs,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scaling::recorded::{HourRecord, MinuteRecord};
+    use chrono::Duration;
+
+    fn export(served: f64) -> DayExport {
+        let detection = AgentType::parse("detection").unwrap();
+        let day = NaiveDate::from_ymd_opt(2027, 1, 18).unwrap();
+        let start = day.and_hms_opt(0, 0, 0).unwrap().and_utc();
+        let mut m = MinuteRecord { busy: served * 2.0, live: 2, desired: 2, ..MinuteRecord::default() };
+        m.demand.served.high = served;
+        let hours: Vec<HourRecord> = (8..10)
+            .map(|h| HourRecord {
+                hour: start + Duration::hours(h),
+                minutes: (0..60).map(|k| (k, m)).collect(),
+                forecast: None,
+            })
+            .collect();
+        DayExport {
+            format: FORMAT,
+            day,
+            exported_at: start + Duration::days(1),
+            regions: ["us-east-1", "us-west-2", "eu-west-1", "ap-southeast-1"]
+                .iter()
+                .map(|r| Region::parse(r).unwrap())
+                .collect(),
+            policies: std::collections::BTreeMap::from([(
+                detection.clone(),
+                ScalingPolicy::default_for(&detection),
+            )]),
+            types: std::collections::BTreeMap::from([(detection, hours)]),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_replay_runs_both_policies_on_the_same_incidents_within_its_budget() {
+        let detection = AgentType::parse("detection").unwrap();
+        // 30 in progress: more than one replica of 20 takes.
+        let export = export(15.0);
+        let mut capped = ScalingPolicy::default_for(&detection);
+        capped.min_replicas = 1;
+        capped.max_replicas = 1;
+        let morning = Window { from_hour: 8, hours: 2 };
+        let open = Budget { max_incidents: 2_000, deadline: None };
+        let ran = replay(&export, &detection, &capped, 1, morning, open).await.unwrap();
+        assert_eq!(ran.incidents, 2 * 60 * 15);
+        let s = ran.summaries();
+        assert_eq!(s.iter().map(|r| r.label.as_str()).collect::<Vec<_>>(), LABELS);
+        assert!(s[1].replica_hours < s[0].replica_hours, "{s:?}");
+        assert!(s[1].wait_p99_s > s[0].wait_p99_s, "{s:?}");
+        assert_eq!(ran.scenario.start, export.start() + Duration::hours(8));
+
+        let few = Budget { max_incidents: 1_799, deadline: None };
+        let refused = replay(&export, &detection, &capped, 1, morning, few).await.unwrap_err();
+        assert!(
+            matches!(refused, WhatIfError::TooManyIncidents { incidents: 1_800, max: 1_799 }),
+            "{refused}"
+        );
+        let spent = Budget { max_incidents: 2_000, deadline: Some(Instant::now()) };
+        let stopped = replay(&export, &detection, &capped, 1, morning, spent).await.unwrap_err();
+        assert!(
+            matches!(stopped, WhatIfError::OutOfTime { label: "policy in force", reached } if reached == export.start() + Duration::hours(8) + Duration::minutes(1)),
+            "{stopped}"
+        );
+        capped.min_replicas = 3;
+        let invalid = replay(&export, &detection, &capped, 1, morning, open).await.unwrap_err();
+        assert!(matches!(&invalid, WhatIfError::Invalid(e) if e.field.starts_with("policy.")), "{invalid}");
+        let late = Window { from_hour: 23, hours: 2 };
+        let invalid = replay(&export, &detection, &ScalingPolicy::default_for(&detection), 1, late, open)
+            .await
+            .unwrap_err();
+        assert!(matches!(&invalid, WhatIfError::Invalid(e) if e.field == "hours"), "{invalid}");
+    }
 }

@@ -9,6 +9,7 @@ pub mod pause;
 pub mod performance;
 pub mod policies;
 pub mod regions;
+pub mod replay;
 pub mod replicas;
 pub mod scaling;
 pub mod selection;

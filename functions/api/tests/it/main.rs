@@ -6,6 +6,7 @@
 mod api_reference;
 mod common;
 mod control_plane_routes;
+mod replay_route;
 
 mod cost_report_size;
 mod cost_routes;

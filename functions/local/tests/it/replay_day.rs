@@ -118,15 +118,25 @@ async fn a_recorded_day_is_exported_from_the_table_and_replayed_under_two_polici
     assert!(!wrong.status.success());
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("2027-01-18"), "{wrong:?}");
 
-    // Straight from the table, without an export file: the same day, the same figures.
-    let direct_out = dir.path().join("direct");
+    replays_straight_from_the_table(&table, &endpoint, &policy, dir.path(), &report);
+}
+
+/// The same day read straight from the table, without an export file: the same figures.
+fn replays_straight_from_the_table(
+    table: &str,
+    endpoint: &str,
+    policy: &std::path::Path,
+    dir: &std::path::Path,
+    report: &str,
+) {
+    let direct_out = dir.join("direct");
     let direct = commander(&[
         "simulate",
         "replay",
         "--table",
-        &table,
+        table,
         "--endpoint-url",
-        &endpoint,
+        endpoint,
         "--day",
         "2027-01-18",
         "--type",
@@ -139,7 +149,7 @@ async fn a_recorded_day_is_exported_from_the_table_and_replayed_under_two_polici
     assert!(direct.status.success(), "{}", String::from_utf8_lossy(&direct.stderr));
     let direct_report = std::fs::read_to_string(direct_out.join("report.md")).unwrap();
     for name in ["incidents completed", "replica-hours", "wait for an agent p50 / p95 / p99"] {
-        assert_eq!(row(&direct_report, name), row(&report, name), "{name}");
+        assert_eq!(row(&direct_report, name), row(report, name), "{name}");
     }
     assert!(direct_report.contains(&format!("--table {table} --day 2027-01-18")), "{direct_report}");
     // Reading from the table needs the day.
@@ -147,9 +157,9 @@ async fn a_recorded_day_is_exported_from_the_table_and_replayed_under_two_polici
         "simulate",
         "replay",
         "--table",
-        &table,
+        table,
         "--endpoint-url",
-        &endpoint,
+        endpoint,
         "--type",
         "detection",
         "--policy",
