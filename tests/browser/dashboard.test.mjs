@@ -279,6 +279,35 @@ test("operator actions ask first and show their results", async () => {
   assert.match(await result().textContent(), /no target is reachable/);
 });
 
+test("a what-if replay of yesterday's recorded morning shows both policies side by side", async () => {
+  // `--demo` records detection's 08:00-10:00 of yesterday (UTC), as the scaler's tick would have.
+  await page.locator("#replay-type").selectOption("detection");
+  await page.locator("#replay-from").fill("9");
+  await page.locator("#replay-hours").fill("1");
+  await page.locator("#replay-changes").fill("{max_replicas: 2");
+  await page.locator('#replay-form button[type="submit"]').click();
+  await page.waitForFunction(() => document.querySelector("#action-result").textContent.includes("not JSON"));
+
+  // The type's policy in force with the change over it: a minimum above the new maximum is refused.
+  await page.locator("#replay-changes").fill('{"max_replicas": 1}');
+  await page.locator('#replay-form button[type="submit"]').click();
+  await page.waitForFunction(() => document.querySelector("#action-result").textContent.includes("min_replicas"));
+  assert.match(await result().textContent(), /What-if replay failed/);
+
+  await page.locator("#replay-changes").fill('{"min_replicas": 1, "max_replicas": 2}');
+  await page.locator('#replay-form button[type="submit"]').click();
+  await page.waitForFunction(() => document.querySelector("#action-result").textContent.startsWith("Replay of detection"), null, { timeout: 20_000 });
+  assert.match(await result().textContent(), /09:00 UTC for 1 h \(nothing changed\): \d+ incidents/);
+  const cells = async (row) => page.locator(`#replay-result tr[data-row="${row}"] td`).allTextContents();
+  const hours = (await cells("replica-hours")).map(Number);
+  assert.equal(hours.length, 2);
+  assert.ok(hours[1] < hours[0], `the cap of two saves replica-hours: ${hours}`);
+  const waited = (await cells("waited past the maximum")).map((c) => parseFloat(c));
+  assert.ok(waited[1] > waited[0], `and costs waits: ${waited}`);
+  // Nothing changed: the policy in force is as it was.
+  assert.equal((await call("GET", "/scaling/policies/detection")).max_replicas, 10);
+});
+
 test("the changes panel shows who changed what, paused types and an emergency override", async () => {
   // The operator actions above (region marks, sweeps, warming) are in the trail already.
   await page.waitForFunction(() => document.querySelector("#changes-body").textContent.includes("PUT /regions/{region}/health"));

@@ -1,7 +1,9 @@
 //! `commander serve --demo`: a small fleet seeded through the API, so the dashboard shows
 //! something on the first run: six replicas of two types in three regions (one unhealthy), the
 //! scaler's decisions for them, and enough model spend in the current hour for emergency mode.
-//! The dashboard's browser tests run on exactly this.
+//! The dashboard's browser tests run on exactly this. It also lays down what the scaler's tick
+//! would have recorded of yesterday's morning ramp for detection, so a what-if replay has a day
+//! to run on.
 
 use anyhow::{Context, bail};
 use axum::Router;
@@ -65,4 +67,35 @@ async fn post(api: &Router, path: &str, body: Value) -> anyhow::Result<Value> {
         bail!("seeding the demo: POST {path} answered {status}: {answer}");
     }
     Ok(answer)
+}
+
+/// Yesterday's 08:00-10:00 (UTC) of detection as the tick records it: the morning ramp from 4 to
+/// 30 incidents a minute, each two minutes' work, on three replicas.
+pub async fn record_morning(
+    store: std::sync::Arc<dyn shared::store::Store>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<()> {
+    use shared::scaling::recorded::{DemandRecorder, HourRecord, MinuteRecord};
+    let start = (now - chrono::Duration::days(1))
+        .date_naive()
+        .and_hms_opt(8, 0, 0)
+        .context("a valid hour")?
+        .and_utc();
+    let hours: Vec<HourRecord> = (0..2u32)
+        .map(|h| {
+            let minutes = (0..60u32)
+                .map(|m| {
+                    let served = 4.0 + 26.0 * f64::from(h * 60 + m) / 119.0;
+                    let mut minute =
+                        MinuteRecord { busy: served * 2.0, live: 3, desired: 3, ..MinuteRecord::default() };
+                    minute.demand.served.high = served;
+                    (m, minute)
+                })
+                .collect();
+            HourRecord { hour: start + chrono::Duration::hours(i64::from(h)), minutes, forecast: None }
+        })
+        .collect();
+    let detection = shared::domain::AgentType::parse("detection")?;
+    DemandRecorder::new(store).put_hours(&detection, &hours).await.context("recording the demo's morning")?;
+    Ok(())
 }

@@ -91,8 +91,9 @@ pub async fn serve(args: ServeArgs, config: Config) -> anyhow::Result<()> {
     }
     if args.demo {
         crate::demo::seed(&api::router(state.clone())).await?;
+        crate::demo::record_morning(state.store.clone(), state.clock.now()).await?;
         tracing::info!(
-            "demo fleet seeded: six replicas of detection and diagnosis, and an hour of emergency spend"
+            "demo fleet seeded: six replicas of detection and diagnosis, an hour of emergency spend, and yesterday's 08:00-10:00 of detection recorded for a what-if replay"
         );
     }
     let listener = tokio::net::TcpListener::bind(args.addr)

@@ -658,6 +658,7 @@ function fillActionChoices() {
   setOptions($("#region-select"), regionsKnown().map((r) => [r, r]));
   const types = state.data.status ? Object.keys(state.data.status.scaling_policies) : [];
   setOptions($("#scaling-type"), [["", "every type"], ...types.map((t) => [t, t])]);
+  setOptions($("#replay-type"), types.map((t) => [t, t]));
   const functions = state.data.warming ? [...new Set(state.data.warming.targets.map((t) => t.function))] : [];
   setOptions($("#warm-function"), [["", "every target"], ...functions.map((f) => [f, f])]);
 }
@@ -718,6 +719,45 @@ function decisionsList(decisions) {
     d.reasons.length ? h("span", { className: "region-time" }, d.reasons.join("; ")) : null,
     d.warnings.length ? h("span", { className: "region-time" }, "Warnings: " + d.warnings.join("; ")) : null,
   )));
+}
+
+/** The replay's two runs side by side. */
+function replayTable(answer) {
+  const [current, proposed] = answer.runs;
+  const rows = [
+    ["incidents completed", (r) => `${r.incidents_completed} of ${answer.incidents}`],
+    ["wait p50 / p95 / p99", (r) => `${r.wait_p50_s.toFixed(1)} / ${r.wait_p95_s.toFixed(1)} / ${r.wait_p99_s.toFixed(1)} s`],
+    ["waited past the maximum", (r) => `${(r.waited_over_maximum_share * 100).toFixed(2)} %`],
+    ["done past the maximum", (r) => `${(r.done_over_maximum_share * 100).toFixed(2)} %`],
+    ["replica-hours", (r) => r.replica_hours.toFixed(1)],
+    ["replica cost", (r) => usd(r.replica_cost)],
+    ["metered spend", (r) => usd(r.spend)],
+    ["scaling actions", (r) => String(r.scaling_actions)],
+  ];
+  return h("table", { id: "replay-result" },
+    h("caption", { className: "sr-only" }, "What-if replay"),
+    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, ""), h("th", { scope: "col" }, current.label), h("th", { scope: "col" }, proposed.label))),
+    h("tbody", {}, rows.map(([name, cell]) => h("tr", { "data-row": name },
+      h("th", { scope: "row" }, name), h("td", { className: "num" }, cell(current)), h("td", { className: "num" }, cell(proposed))))),
+  );
+}
+
+/** The proposed policy: the type's policy in force with the changes (a JSON object) over it. */
+async function proposedPolicy(agentType, changesText) {
+  let changes = {};
+  if (changesText.trim()) {
+    try {
+      changes = JSON.parse(changesText);
+    } catch (e) {
+      throw new Error(`policy changes are not JSON: ${e.message}`);
+    }
+    if (changes === null || typeof changes !== "object" || Array.isArray(changes)) {
+      throw new Error('policy changes are a JSON object, such as {"max_replicas": 4}');
+    }
+  }
+  const view = await api(`scaling/policies/${encodeURIComponent(agentType)}`);
+  const { agent_type: _type, version: _version, timestamp: _at, ...policy } = view;
+  return { ...policy, ...changes };
 }
 
 function wireActions() {
@@ -793,6 +833,21 @@ function wireActions() {
     );
   });
 
+  $("#replay-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const form = event.target;
+    const agentType = form.agent_type.value;
+    if (!agentType) return showFailure("What-if replay", new Error("no agent type to replay yet"));
+    const body = { agent_type: agentType, day: form.day.value, from_hour: Number(form.from_hour.value), hours: Number(form.hours.value) };
+    act(null, "What-if replay", async () => {
+      body.policy = await proposedPolicy(agentType, form.changes.value);
+      return api("scaling/replay", { method: "POST", body: JSON.stringify(body) });
+    }, (answer) => showResult(
+      `Replay of ${answer.agent_type} on ${answer.day}, ${String(answer.from_hour).padStart(2, "0")}:00 UTC for ${answer.hours} h (nothing changed): ${answer.incidents} incidents, ${answer.elapsed_ms} ms.`,
+      replayTable(answer),
+    ));
+  });
+
   $("#sweep-form").addEventListener("submit", (event) => {
     event.preventDefault();
     act(
@@ -832,6 +887,8 @@ function start() {
     if (![...select.options].some((o) => o.value === String(asked))) select.append(h("option", { value: asked }, `every ${asked} s`));
     select.value = String(asked);
   }
+  // The replay's day: yesterday (UTC), the latest whole recorded day.
+  $("#replay-day").value = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
   wireActions();
   document.addEventListener("visibilitychange", () => {
     if (document.hidden) clearTimeout(state.timer);
