@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
+use tracing::instrument::WithSubscriber as _;
 use utoipa::ToSchema;
 
 use super::engine::{DayRun, SimulationError, run};
@@ -173,10 +174,15 @@ pub async fn replay(
             Some(deadline) if Instant::now() >= deadline => ControlFlow::Break(()),
             _ => ControlFlow::Continue(()),
         };
-        let ran = run(&s, &day, Variant::Suite, &mut within_budget).await.map_err(|error| match error {
-            SimulationError::Stopped(reached) => WhatIfError::OutOfTime { label, reached },
-            error => WhatIfError::Failed { label, error },
-        })?;
+        // The simulated suite logs as the real one does ("scaling changed", ...); in the api's log
+        // group those lines would read as the fleet's own, so a replay's go nowhere.
+        let ran = run(&s, &day, Variant::Suite, &mut within_budget)
+            .with_subscriber(tracing::subscriber::NoSubscriber::default())
+            .await
+            .map_err(|error| match error {
+                SimulationError::Stopped(reached) => WhatIfError::OutOfTime { label, reached },
+                error => WhatIfError::Failed { label, error },
+            })?;
         runs.push((label.to_owned(), ran));
         scenarios.push(s);
     }
@@ -197,6 +203,18 @@ mod tests {
     use super::*;
     use crate::scaling::recorded::{HourRecord, MinuteRecord};
     use chrono::Duration;
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    /// Counts the events that reach it.
+    #[derive(Clone, Default)]
+    struct EventCount(Arc<std::sync::atomic::AtomicUsize>);
+
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for EventCount {
+        fn on_event(&self, _: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
 
     fn export(served: f64) -> DayExport {
         let detection = AgentType::parse("detection").unwrap();
@@ -244,6 +262,18 @@ mod tests {
         assert!(s[1].replica_hours < s[0].replica_hours, "{s:?}");
         assert!(s[1].wait_p99_s > s[0].wait_p99_s, "{s:?}");
         assert_eq!(ran.scenario.start, export.start() + Duration::hours(8));
+        // Its simulated suite's log lines go nowhere, where a plain run of the same day logs.
+        let counted = EventCount::default();
+        let _default = tracing::subscriber::set_default(
+            tracing_subscriber::registry()
+                .with(counted.clone().with_filter(tracing::level_filters::LevelFilter::INFO)),
+        );
+        let day = incidents(&export.within(&detection, morning), &detection, 1).unwrap();
+        run(&ran.scenario, &day, Variant::Suite, &mut super::super::to_the_end).await.unwrap();
+        let plain = counted.0.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(plain > 0, "a plain run logs its scaling changes");
+        replay(&export, &detection, &capped, 1, morning, open).await.unwrap();
+        assert_eq!(counted.0.load(std::sync::atomic::Ordering::Relaxed), plain, "a replay logs nothing");
 
         let few = Budget { max_incidents: 1_799, deadline: None };
         let refused = replay(&export, &detection, &capped, 1, morning, few).await.unwrap_err();
