@@ -108,8 +108,10 @@ fn graded_error(records: &[HourRecord], allowance: f64, now: DateTime<Utc>) -> O
         .max_by(|a, b| a.0.total_cmp(&b.0))
 }
 
-/// The prediction at `now`: the previous one's forecasts still ahead, the fresh forecast if one
-/// was made, graded against the recent `records` (their hours' forecasts and what was seen).
+/// The prediction at `now`: the previous one's forecasts still ahead (and the hour just ended's,
+/// which goes into its record: a write that fails at the top of the hour is tried again by the
+/// next ticks for an hour, with it), the fresh forecast if one was made, graded against the
+/// recent `records` (their hours' forecasts and what was seen).
 pub fn predict(
     policy: &ScalingPolicy,
     previous: Option<&Prediction>,
@@ -131,7 +133,7 @@ pub fn predict(
     }
     let current = hour_of(now);
     let mut forecasts: Vec<HourForecast> = previous
-        .map(|p| p.forecasts.iter().copied().filter(|f| f.hour >= current).collect())
+        .map(|p| p.forecasts.iter().copied().filter(|f| f.hour >= current - Duration::hours(1)).collect())
         .unwrap_or_default();
     let mut service_minutes = previous.and_then(|p| p.service_minutes);
     let mut made_for = previous.and_then(|p| p.made_for);
@@ -280,8 +282,18 @@ mod tests {
         assert_eq!(evening.forecasts.len(), 2);
         assert_eq!(evening.floor, Some(p.max_replicas));
         let later = predict(&p, Some(&evening), None, &[], at("2027-01-04T17:01:00Z"));
-        assert_eq!(later.forecasts.len(), 1, "past hours are dropped");
-        assert_eq!(later.floor, Some(1));
+        assert_eq!(later.floor, Some(1), "the hour just ended sets no floor");
+        // It keeps its forecast until its record is written (a write at 17:00 may fail and be
+        // tried again at 17:01 and after), and is dropped an hour later.
+        assert_eq!(
+            later.forecasts.iter().map(|f| f.hour).collect::<Vec<_>>(),
+            [at("2027-01-04T16:00:00Z"), at("2027-01-04T17:00:00Z")]
+        );
+        let much_later = predict(&p, Some(&later), None, &[], at("2027-01-04T18:01:00Z"));
+        assert_eq!(
+            much_later.forecasts.iter().map(|f| f.hour).collect::<Vec<_>>(),
+            [at("2027-01-04T17:00:00Z")]
+        );
     }
 
     #[test]

@@ -81,8 +81,9 @@ pub struct ScalingMetrics {
     /// desired counts, the severity it weighed and why it decided as it did.
     pub last_evaluation: Option<EvaluationRecord>,
     /// Predictive scale-out: `status` (`active`, `disabled`, `too_little_history`,
-    /// `no_service_time`, `error_too_high`), the forecasts of the hour in progress and the next,
-    /// the recent forecasts' largest error, the floor set and why; null before the first tick.
+    /// `no_service_time`, `error_too_high`), the forecasts of the hour just ended (kept for its
+    /// record), the hour in progress and the next, the recent forecasts' largest error, the floor
+    /// set and why; null before the first tick.
     pub prediction: Option<Prediction>,
     /// Latest scale-ups, scale-downs and refused scale-ups, newest last.
     pub recent_scaling_actions: Vec<ScalingEventRecord>,
