@@ -135,21 +135,29 @@ async fn a_recorded_day_replays_under_a_proposed_policy_beside_the_one_in_force(
         }
     }
 
-    // One replay at a time in a process: a second, while the first runs, is told to retry.
+    one_replay_at_a_time(app, yesterday, &capped).await;
+}
+
+/// One replay at a time in a process: a second, while the first runs, is told to retry.
+async fn one_replay_at_a_time(app: common::App, yesterday: NaiveDate, capped: &ScalingPolicy) {
     let app = Arc::new(app);
     let first = {
         let app = Arc::clone(&app);
-        let body = json!({"agent_type": "detection", "day": yesterday, "policy": capped, "from_hour": 8, "hours": 2});
+        let body = json!({"agent_type": "detection", "day": yesterday, "policy": capped.clone(), "from_hour": 8, "hours": 2});
         tokio::spawn(async move { app.json(Method::POST, "/scaling/replay", &body).await })
     };
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let second = app.json(Method::POST, "/scaling/replay", &request("detection", yesterday, &capped)).await;
+    let second = app.json(Method::POST, "/scaling/replay", &peak(yesterday, capped)).await;
     assert_eq!(second.status, StatusCode::TOO_MANY_REQUESTS, "{}", second.body);
     assert!(second.retry_after.is_some());
     // (Done, or out of its time budget on a machine busy with other tests: either way it ran.)
     let first = first.await.unwrap();
     assert!(matches!(first.status, StatusCode::OK | StatusCode::UNPROCESSABLE_ENTITY), "{}", first.body);
     // And once it is done, the next one runs.
-    let third = app.json(Method::POST, "/scaling/replay", &request("detection", yesterday, &capped)).await;
+    let third = app.json(Method::POST, "/scaling/replay", &peak(yesterday, capped)).await;
     assert_eq!(third.status, StatusCode::OK, "{}", third.body);
+}
+
+fn peak(day: NaiveDate, policy: &ScalingPolicy) -> Value {
+    json!({"agent_type": "detection", "day": day, "policy": policy, "from_hour": 9, "hours": 1})
 }
