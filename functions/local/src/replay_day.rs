@@ -49,9 +49,10 @@ fn markdown(
     );
     let _ = writeln!(
         out,
-        "The day's recorded minutes rebuilt as {} incidents (served counts per minute and severity, each hour's service time by Little's law, dealt over {} regions), run through the suite's loop under each policy on the same incidents.\n\nMade with `{command}`.\n",
+        "The day's recorded minutes rebuilt as {} incidents (served counts per minute and severity, each hour's service time by Little's law, dealt over {} regions), run through the suite's loop under each policy on the same incidents, with {} recorded hours before them as the history predictive scale-out forecasts from.\n\nMade with `{command}`.\n",
         what_if.incidents,
-        export.regions.len()
+        export.regions.len(),
+        what_if.history_hours
     );
     let summaries = what_if.summaries();
     let header: Vec<&str> = summaries.iter().map(|s| s.label.as_str()).collect();

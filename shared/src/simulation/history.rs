@@ -7,7 +7,9 @@
 //! bursts and disturbances, and recorded as a fleet that served every incident the moment it
 //! arrived would have: each minute's incidents as served, the work in progress from their
 //! service times. That is what a reactive fleet records outside its ramps; replica counts are
-//! not part of it (recorded as 0). No figure of the simulated day itself goes in.
+//! not part of it (recorded as 0). No figure of the simulated day itself goes in. A what-if
+//! replay brings a deployment's own recorded hours instead (`history.recorded`), written as
+//! they are.
 
 use std::collections::BTreeMap;
 
@@ -63,6 +65,13 @@ fn minutes_of(day: &[Incident]) -> BTreeMap<(AgentType, DateTime<Utc>), MinuteRe
 /// type and hour); answers the minutes recorded.
 pub async fn record(scenario: &Scenario, recorder: &DemandRecorder) -> Result<usize, StoreError> {
     let Some(history) = &scenario.history else { return Ok(0) };
+    if !history.recorded.is_empty() {
+        // A deployment's own records: written as they are, nothing drawn.
+        for (agent_type, hours) in &history.recorded {
+            recorder.put_hours(agent_type, hours).await?;
+        }
+        return Ok(history.recorded.values().flatten().map(|h| h.minutes.len()).sum());
+    }
     let mut recorded = 0;
     for weeks_back in 1..=history.weeks {
         let past = past_week(scenario, weeks_back);

@@ -17,10 +17,11 @@ use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
 use super::arrivals::{Incident, service_time};
-use super::scenario::{RegionLoad, Scenario, ServiceTime};
+use super::scenario::{History, RegionLoad, Scenario, ServiceTime};
 use crate::domain::{AgentType, Region, Severity};
 use crate::error::ValidationError;
 use crate::scaling::ScalingPolicy;
+use crate::scaling::forecast::{LEVEL_HOURS, MAX_WEEKS};
 use crate::scaling::recorded::HourRecord;
 
 /// The export file's format version.
@@ -41,6 +42,23 @@ pub struct DayExport {
     pub policies: BTreeMap<AgentType, ScalingPolicy>,
     /// Each type's recorded hours of the day, oldest first.
     pub types: BTreeMap<AgentType, Vec<HourRecord>>,
+    /// Each type's recorded hours before the day that a forecast of the day reads
+    /// ([`history_hours`]): a replay writes them where the tick reads its history, so a policy's
+    /// predictive scale-out forecasts the day as it did deployed. Absent in older exports.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub history: BTreeMap<AgentType, Vec<HourRecord>>,
+}
+
+/// The hours before `day` that forecasts of its hours read: each hour of the same weekday one to
+/// [`MAX_WEEKS`] weeks back, and the [`LEVEL_HOURS`] hours just before it (the recent level).
+pub fn history_hours(day: NaiveDate) -> Vec<DateTime<Utc>> {
+    let start = day.and_hms_opt(0, 0, 0).map(|d| d.and_utc()).unwrap_or_default();
+    let mut hours: Vec<DateTime<Utc>> = (1..=i64::from(MAX_WEEKS))
+        .flat_map(|w| (0..24).map(move |h| start - Duration::weeks(w) + Duration::hours(h)))
+        .chain((1..=LEVEL_HOURS).map(|h| start - Duration::hours(h)))
+        .collect();
+    hours.sort();
+    hours
 }
 
 impl DayExport {
@@ -59,6 +77,14 @@ impl DayExport {
                 return Err(ValidationError::new(format!("types.{t}"), "an hour outside the exported day"));
             }
         }
+        for (t, hours) in &export.history {
+            if hours.iter().any(|h| h.hour >= export.start()) {
+                return Err(ValidationError::new(
+                    format!("history.{t}"),
+                    "an hour not before the exported day",
+                ));
+            }
+        }
         Ok(export)
     }
 
@@ -67,17 +93,25 @@ impl DayExport {
         self.day.and_hms_opt(0, 0, 0).map(|d| d.and_utc()).unwrap_or_default()
     }
 
-    /// The same export with only `window`'s hours of `agent_type`'s records.
+    /// The same export with only `window`'s hours of `agent_type`'s records; the day's hours
+    /// before the window join its history (the recent level a forecast in the window reads).
     #[must_use]
     pub fn within(&self, agent_type: &AgentType, window: Window) -> Self {
         let from = self.start() + Duration::hours(i64::from(window.from_hour));
         let to = from + Duration::hours(i64::from(window.hours));
         let mut types = BTreeMap::new();
+        let mut history: Vec<HourRecord> = self.history.get(agent_type).cloned().unwrap_or_default();
         if let Some(hours) = self.types.get(agent_type) {
             let kept = hours.iter().filter(|h| h.hour >= from && h.hour < to).cloned().collect();
             types.insert(agent_type.clone(), kept);
+            history.extend(hours.iter().filter(|h| h.hour < from).cloned());
         }
-        Self { types, ..self.clone() }
+        let history = if history.is_empty() {
+            BTreeMap::new()
+        } else {
+            BTreeMap::from([(agent_type.clone(), history)])
+        };
+        Self { types, history, ..self.clone() }
     }
 }
 
@@ -168,6 +202,19 @@ pub fn incidents(
     Ok(out)
 }
 
+/// The export's history of `agent_type` as the scenario's: written as recorded; `weeks` counts
+/// the weeks back it reaches (at least one, at most [`MAX_WEEKS`]).
+fn recorded_history(export: &DayExport, agent_type: &AgentType) -> Option<History> {
+    let hours = export.history.get(agent_type).filter(|h| !h.is_empty())?;
+    let start = export.start();
+    let weeks = hours.iter().map(|h| ((start - h.hour).num_hours() + 167) / 168).max().unwrap_or(1);
+    Some(History {
+        weeks: u32::try_from(weeks).unwrap_or(1).clamp(1, MAX_WEEKS),
+        regions: None,
+        recorded: BTreeMap::from([(agent_type.clone(), hours.clone())]),
+    })
+}
+
 /// The scenario a replay of `agent_type` under `policy` runs: the exported day's `window` and its
 /// regions, the type alone, its service time, the severities recorded, and the policy.
 pub fn scenario(
@@ -214,7 +261,7 @@ pub fn scenario(
         operator_marks: Vec::new(),
         lambda_agents: std::collections::BTreeSet::new(),
         control_plane: None,
-        history: None,
+        history: recorded_history(export, agent_type),
         policies: BTreeMap::from([(agent_type.clone(), policy)]),
     };
     scenario.validate()?;
@@ -245,6 +292,7 @@ mod tests {
             regions: vec![Region::parse("us-east-1").unwrap(), Region::parse("eu-west-1").unwrap()],
             policies: BTreeMap::from([(detection.clone(), ScalingPolicy::default_for(&detection))]),
             types: BTreeMap::from([(detection, vec![hour(8, 2.0), hour(9, 10.0)])]),
+            history: BTreeMap::new(),
         }
     }
 

@@ -141,6 +141,10 @@ pub struct History {
     /// (a holiday) gives its own quiet rates to the day and the usual ones here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub regions: Option<BTreeMap<Region, RegionLoad>>,
+    /// Hours a deployment recorded before the day, per type, written as they are instead of drawn
+    /// weeks (a what-if replay of a recorded day brings its own history this way).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub recorded: BTreeMap<AgentType, Vec<crate::scaling::recorded::HourRecord>>,
 }
 
 /// The longest simulated run: a week.
@@ -183,6 +187,14 @@ impl Scenario {
         let Some(h) = &self.history else { return Ok(()) };
         if !(1..=crate::scaling::forecast::MAX_WEEKS).contains(&h.weeks) {
             return bad("history.weeks", "1 to 4 weeks");
+        }
+        for (agent_type, hours) in &h.recorded {
+            if hours.iter().any(|r| r.hour >= self.start) {
+                return bad(
+                    &format!("history.recorded.{agent_type}"),
+                    "recorded hours come before the start",
+                );
+            }
         }
         let rate = |r: f64| r.is_finite() && (0.0..=MAX_PER_MINUTE).contains(&r);
         for (region, load) in h.regions.iter().flatten() {

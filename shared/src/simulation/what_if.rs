@@ -16,7 +16,7 @@ use tracing::instrument::WithSubscriber as _;
 use utoipa::ToSchema;
 
 use super::engine::{DayRun, SimulationError, run};
-use super::recorded_day::{DayExport, FORMAT, Window, incidents, scenario};
+use super::recorded_day::{DayExport, FORMAT, Window, history_hours, incidents, scenario};
 use super::scenario::Scenario;
 use super::variant::Variant;
 use crate::domain::{AgentType, Region};
@@ -59,6 +59,9 @@ pub struct WhatIf {
     pub day: NaiveDate,
     pub window: Window,
     pub incidents: usize,
+    /// Recorded hours before the window written where the tick reads its history (the weeks
+    /// before and the day's earlier hours): what a predictive policy forecasts from.
+    pub history_hours: usize,
     pub current: ScalingPolicy,
     pub proposed: ScalingPolicy,
     /// The scenario of the run under the policy in force (its day, regions and type).
@@ -127,6 +130,7 @@ pub async fn export_day(
     let recorder = DemandRecorder::new(store);
     let mut policies = std::collections::BTreeMap::new();
     let mut types = std::collections::BTreeMap::new();
+    let mut history = std::collections::BTreeMap::new();
     for versioned in fleet.policies().await? {
         if only.is_some_and(|t| *t != versioned.agent_type) {
             continue;
@@ -134,6 +138,10 @@ pub async fn export_day(
         let hours = recorder.day(&versioned.agent_type, day).await?;
         if !hours.is_empty() {
             types.insert(versioned.agent_type.clone(), hours);
+            let before = recorder.hours(&versioned.agent_type, &history_hours(day)).await?;
+            if !before.is_empty() {
+                history.insert(versioned.agent_type.clone(), before);
+            }
         }
         policies.insert(versioned.agent_type, versioned.policy);
     }
@@ -144,7 +152,7 @@ pub async fn export_day(
             ValidationError::new("agent_type", format!("{t} is not an agent type of this fleet")).into()
         );
     }
-    Ok(DayExport { format: FORMAT, day, exported_at: now, regions, policies, types })
+    Ok(DayExport { format: FORMAT, day, exported_at: now, regions, policies, types, history })
 }
 
 /// Replays `agent_type`'s `window` of the day in `export` under its policy in force and under
@@ -191,6 +199,7 @@ pub async fn replay(
         day: export.day,
         window,
         incidents: day.len(),
+        history_hours: export.history.values().map(Vec::len).sum(),
         current,
         proposed: proposed.clone(),
         scenario: scenarios.swap_remove(0),
@@ -242,7 +251,88 @@ mod tests {
                 ScalingPolicy::default_for(&detection),
             )]),
             types: std::collections::BTreeMap::from([(detection, hours)]),
+            history: std::collections::BTreeMap::new(),
         }
+    }
+
+    /// `hours` of a day's records at `per_minute(hour)` incidents a minute, each two minutes'
+    /// work.
+    fn recorded(
+        start: DateTime<Utc>,
+        hours: std::ops::Range<i64>,
+        per_minute: impl Fn(i64) -> f64,
+    ) -> Vec<HourRecord> {
+        hours
+            .map(|h| {
+                let served = per_minute(h);
+                let mut m = MinuteRecord { busy: served * 2.0, ..MinuteRecord::default() };
+                m.demand.served.high = served;
+                HourRecord {
+                    hour: start + Duration::hours(h),
+                    minutes: (0..60).map(|k| (k, m)).collect(),
+                    forecast: None,
+                }
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn the_recorded_weeks_go_with_the_day_so_a_proposed_forecast_acts_in_the_replay() {
+        let detection = AgentType::parse("detection").unwrap();
+        let clock = Arc::new(crate::clock::ManualClock::new(
+            DateTime::parse_from_rfc3339("2027-01-19T06:00:00Z").unwrap().with_timezone(&Utc),
+        ));
+        let store: Arc<dyn Store> = Arc::new(crate::store::MemoryStore::new(clock));
+        let recorder = DemandRecorder::new(Arc::clone(&store));
+        let day = NaiveDate::from_ymd_opt(2027, 1, 18).unwrap();
+        let start = day.and_hms_opt(0, 0, 0).unwrap().and_utc();
+        // Two past Mondays and this one: one incident a minute until 09:00, then 40.
+        let ramp = |h: i64| if h >= 9 { 40.0 } else { 1.0 };
+        for w in 1..=2 {
+            recorder.put_hours(&detection, &recorded(start - Duration::weeks(w), 0..24, ramp)).await.unwrap();
+        }
+        recorder.put_hours(&detection, &recorded(start - Duration::hours(3), 0..3, |_| 1.0)).await.unwrap();
+        recorder.put_hours(&detection, &recorded(start, 0..24, ramp)).await.unwrap();
+        // A Monday three weeks back, outside what the forecast reads, stays out.
+        recorder.put_hours(&detection, &recorded(start - Duration::days(20), 0..1, |_| 1.0)).await.unwrap();
+        let regions = vec![Region::parse("us-east-1").unwrap()];
+        let export =
+            export_day(store, regions, day, Some(&detection), start + Duration::days(1)).await.unwrap();
+        assert_eq!(
+            export.history[&detection].len(),
+            2 * 24 + 3,
+            "two weeks of the weekday and the 3 hours before"
+        );
+        let text = serde_json::to_string(&export).unwrap();
+        assert_eq!(DayExport::parse(&text).unwrap(), export, "the history goes into the file");
+
+        // In force: reactive only. Proposed: the forecast, 10 minutes ahead.
+        let mut reactive = ScalingPolicy::default_for(&detection);
+        reactive.predictive = Some(crate::scaling::PredictivePolicy { enabled: false, ..Default::default() });
+        let mut export = export;
+        export.policies.insert(detection.clone(), reactive);
+        let ahead = ScalingPolicy::default_for(&detection);
+        let morning = Window { from_hour: 7, hours: 3 };
+        let open = Budget { max_incidents: 100_000, deadline: None };
+        let ran = replay(&export, &detection, &ahead, 1, morning, open).await.unwrap();
+        let floors = |k: usize| -> Vec<u32> {
+            let before_nine = export.start() + Duration::hours(9);
+            ran.runs[k]
+                .1
+                .samples
+                .iter()
+                .filter(|s| s.at < before_nine)
+                .filter_map(|s| s.predictive_floor)
+                .collect()
+        };
+        assert!(floors(0).is_empty(), "reactive only: no floor");
+        assert!(
+            floors(1).iter().any(|f| *f > 2),
+            "the forecast raises the floor before 09:00: {:?}",
+            floors(1)
+        );
+        let s = ran.summaries();
+        assert!(s[1].wait_p99_s <= s[0].wait_p99_s, "{s:?}");
     }
 
     #[tokio::test]

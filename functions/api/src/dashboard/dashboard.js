@@ -843,7 +843,7 @@ function wireActions() {
       body.policy = await proposedPolicy(agentType, form.changes.value);
       return api("scaling/replay", { method: "POST", body: JSON.stringify(body) });
     }, (answer) => showResult(
-      `Replay of ${answer.agent_type} on ${answer.day}, ${String(answer.from_hour).padStart(2, "0")}:00 UTC for ${answer.hours} h (nothing changed): ${answer.incidents} incidents, ${answer.elapsed_ms} ms.`,
+      `Replay of ${answer.agent_type} on ${answer.day}, ${String(answer.from_hour).padStart(2, "0")}:00 UTC for ${answer.hours} h (nothing changed): ${answer.incidents} incidents, ${answer.history_hours} recorded hours before them to forecast from, ${answer.elapsed_ms} ms.`,
       replayTable(answer),
     ));
   });

@@ -73,6 +73,9 @@ pub struct ReplayResponse {
     /// Incidents rebuilt from the day's records: served counts per minute and severity, each
     /// hour's service time by Little's law, dealt over the fleet's regions.
     pub incidents: usize,
+    /// Recorded hours before the window that went with it (the same weekday up to four weeks
+    /// back, the hours just before): what the policies' predictive scale-out forecasts from.
+    pub history_hours: usize,
     /// The first hour replayed (UTC).
     pub from_hour: u32,
     /// The hours replayed.
@@ -184,6 +187,7 @@ pub async fn replay(
     .map_err(problem)?;
     Ok(Json(ReplayResponse {
         incidents: ran.incidents,
+        history_hours: ran.history_hours,
         from_hour: ran.window.from_hour,
         hours: ran.window.hours,
         seed,

@@ -59,6 +59,7 @@ async fn a_recorded_day_replays_under_a_proposed_policy_beside_the_one_in_force(
     let body = &answer.body;
     assert_eq!(body["incidents"], 60 * 20, "{body}");
     assert_eq!((body["from_hour"].as_u64(), body["hours"].as_u64()), (Some(9), Some(1)));
+    assert_eq!(body["history_hours"], 9, "the day's hours before the window go with it: {body}");
     assert_eq!(body["current_policy"], serde_json::to_value(ScalingPolicy::default_for(&detection)).unwrap());
     assert_eq!(body["proposed_policy"]["max_replicas"], 2);
     let runs = body["runs"].as_array().unwrap();
