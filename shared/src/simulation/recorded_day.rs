@@ -347,5 +347,10 @@ mod tests {
         v["format"] = 1.into();
         v["day"] = "2027-01-17".into();
         assert_eq!(DayExport::parse(&v.to_string()).unwrap_err().field, "types.detection");
+        v["day"] = "2027-01-18".into();
+        v["history"] = serde_json::json!({"detection": [{"hour": "2027-01-18T05:00:00Z", "minutes": {}}]});
+        assert_eq!(DayExport::parse(&v.to_string()).unwrap_err().field, "history.detection");
+        v["history"] = serde_json::json!({"detection": [{"hour": "2027-01-11T05:00:00Z", "minutes": {}}]});
+        assert_eq!(DayExport::parse(&v.to_string()).unwrap().history.len(), 1);
     }
 }

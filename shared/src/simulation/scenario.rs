@@ -371,6 +371,13 @@ mod tests {
                 "cost_spikes[0]",
             ),
             (with(&["history"], json!({"weeks": 0})), "history.weeks"),
+            (
+                with(
+                    &["history"],
+                    json!({"weeks": 1, "recorded": {"detection": [{"hour": "2026-03-10T00:00:00Z", "minutes": {}}]}}),
+                ),
+                "history.recorded.detection",
+            ),
             (with(&["history"], json!({"weeks": 5})), "history.weeks"),
             (
                 with(
