@@ -131,10 +131,14 @@ pub async fn export_day(
     let mut policies = std::collections::BTreeMap::new();
     let mut types = std::collections::BTreeMap::new();
     let mut history = std::collections::BTreeMap::new();
-    for versioned in fleet.policies().await? {
-        if only.is_some_and(|t| *t != versioned.agent_type) {
-            continue;
-        }
+    // One type: its policy alone (one read); else every type's.
+    let in_force = match only {
+        Some(t) => vec![fleet.policy(t).await?.ok_or_else(|| {
+            ValidationError::new("agent_type", format!("{t} is not an agent type of this fleet"))
+        })?],
+        None => fleet.policies().await?,
+    };
+    for versioned in in_force {
         let hours = recorder.day(&versioned.agent_type, day).await?;
         if !hours.is_empty() {
             types.insert(versioned.agent_type.clone(), hours);
@@ -144,13 +148,6 @@ pub async fn export_day(
             }
         }
         policies.insert(versioned.agent_type, versioned.policy);
-    }
-    if let Some(t) = only
-        && !policies.contains_key(t)
-    {
-        return Err(
-            ValidationError::new("agent_type", format!("{t} is not an agent type of this fleet")).into()
-        );
     }
     Ok(DayExport { format: FORMAT, day, exported_at: now, regions, policies, types, history })
 }
@@ -231,13 +228,8 @@ mod tests {
         let start = day.and_hms_opt(0, 0, 0).unwrap().and_utc();
         let mut m = MinuteRecord { busy: served * 2.0, live: 2, desired: 2, ..MinuteRecord::default() };
         m.demand.served.high = served;
-        let hours: Vec<HourRecord> = (8..10)
-            .map(|h| HourRecord {
-                hour: start + Duration::hours(h),
-                minutes: (0..60).map(|k| (k, m)).collect(),
-                forecast: None,
-            })
-            .collect();
+        let hours: Vec<HourRecord> =
+            (8..10).map(|h| HourRecord::steady(start + Duration::hours(h), m)).collect();
         DayExport {
             format: FORMAT,
             day,
@@ -267,11 +259,7 @@ mod tests {
                 let served = per_minute(h);
                 let mut m = MinuteRecord { busy: served * 2.0, ..MinuteRecord::default() };
                 m.demand.served.high = served;
-                HourRecord {
-                    hour: start + Duration::hours(h),
-                    minutes: (0..60).map(|k| (k, m)).collect(),
-                    forecast: None,
-                }
+                HourRecord::steady(start + Duration::hours(h), m)
             })
             .collect()
     }
