@@ -101,6 +101,11 @@ pub struct HourRecord {
 }
 
 impl HourRecord {
+    /// An hour in which every minute saw `minute` (no forecast).
+    pub fn steady(hour: DateTime<Utc>, minute: MinuteRecord) -> Self {
+        Self { hour, minutes: (0..60).map(|k| (k, minute)).collect(), forecast: None }
+    }
+
     /// What the forecast reads of the hour.
     pub fn demand(&self) -> HourDemand {
         let minutes = u32::try_from(self.minutes.len()).unwrap_or(60);

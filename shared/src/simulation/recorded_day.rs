@@ -278,12 +278,11 @@ mod tests {
         let hour = |h: i64, served: f64| {
             let mut m = MinuteRecord { busy: served * 2.0, ..MinuteRecord::default() };
             m.demand.served.high = served;
-            HourRecord {
-                hour: DateTime::parse_from_rfc3339("2027-01-18T00:00:00Z").unwrap().with_timezone(&Utc)
+            HourRecord::steady(
+                DateTime::parse_from_rfc3339("2027-01-18T00:00:00Z").unwrap().with_timezone(&Utc)
                     + Duration::hours(h),
-                minutes: (0..60).map(|k| (k, m)).collect(),
-                forecast: None,
-            }
+                m,
+            )
         };
         DayExport {
             format: FORMAT,

@@ -24,11 +24,7 @@ fn day_of(start: DateTime<Utc>, served: f64, quiet: f64) -> Vec<HourRecord> {
             let n = if (9..17).contains(&h) { served } else { quiet };
             let mut m = MinuteRecord { busy: n * 2.0, live: 3, desired: 3, ..MinuteRecord::default() };
             m.demand.served.medium = n;
-            HourRecord {
-                hour: start + Duration::hours(h),
-                minutes: (0..60).map(|k| (k, m)).collect(),
-                forecast: None,
-            }
+            HourRecord::steady(start + Duration::hours(h), m)
         })
         .collect()
 }

@@ -47,11 +47,7 @@ async fn a_recorded_day_is_exported_from_the_table_and_replayed_under_two_polici
             let served = if (9..17).contains(&h) { 20.0 } else { 2.0 };
             let mut m = MinuteRecord { busy: served * 2.0, live: 3, desired: 3, ..MinuteRecord::default() };
             m.demand.served.medium = served;
-            HourRecord {
-                hour: day + Duration::hours(h),
-                minutes: (0..60).map(|k| (k, m)).collect(),
-                forecast: None,
-            }
+            HourRecord::steady(day + Duration::hours(h), m)
         })
         .collect();
     recorder.put_hours(&detection, &hours).await.unwrap();
