@@ -131,9 +131,31 @@ pub const ROUTES: &[RouteAccess] = &[
     route("GET", "/performance/recommendations", Viewer),
 ];
 
-/// The route `method` and the router's `path` template name, if any.
-pub fn find(method: &Method, path: &str) -> Option<&'static RouteAccess> {
-    ROUTES.iter().find(|r| r.path == path && r.method == method.as_str())
+/// The route a request for `path` reaches, as the router matches it: a `{parameter}` segment
+/// takes any one non-empty segment, and where two routes match, the one with more literal
+/// segments wins (the router prefers literals). It lets the layer around the whole router (which
+/// runs before the router has matched anything) tell which route a request is for.
+pub fn route_of(method: &Method, path: &str) -> Option<&'static RouteAccess> {
+    ROUTES
+        .iter()
+        .filter(|r| r.method == method.as_str())
+        .filter_map(|r| literal_segments_matched(r.path, path).map(|literals| (literals, r)))
+        .max_by_key(|(literals, _)| *literals)
+        .map(|(_, r)| r)
+}
+
+/// How many literal segments of `template` `path` matched, if it matches it at all.
+fn literal_segments_matched(template: &str, path: &str) -> Option<usize> {
+    let (mut template, mut path) = (template.split('/'), path.split('/'));
+    let mut literals = 0;
+    loop {
+        match (template.next(), path.next()) {
+            (None, None) => return Some(literals),
+            (Some(t), Some(p)) if t.starts_with('{') && t.ends_with('}') && !p.is_empty() => {}
+            (Some(t), Some(p)) if t == p => literals += usize::from(!t.is_empty()),
+            _ => return None,
+        }
+    }
 }
 
 /// The resource paths of `role`'s policy: `METHOD/path` under the API's ARN, path parameters as
@@ -191,4 +213,54 @@ pub fn template_policies() -> String {
     out.push_str(TEMPLATE_END);
     out.push('\n');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `template` with each `{parameter}` filled in as a caller would.
+    fn concrete(template: &str) -> String {
+        template
+            .split('/')
+            .map(|segment| if segment.starts_with('{') { "us-east-1" } else { segment })
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
+    #[test]
+    fn every_route_is_found_from_a_request_path() {
+        for route in ROUTES {
+            let found = route_of(&route.method(), &concrete(route.path));
+            assert_eq!(found, Some(route), "{} {}", route.method, route.path);
+        }
+    }
+
+    #[test]
+    fn paths_the_router_would_not_match_find_no_route() {
+        for (method, path) in [
+            (Method::PUT, "/scaling/policies/"),
+            (Method::PUT, "/scaling/policies/detection/"),
+            (Method::PUT, "/scaling/policies//pause"),
+            (Method::PUT, "/scaling/policies/detection/pause/now"),
+            (Method::DELETE, "/health"),
+            (Method::POST, "/nowhere"),
+            (Method::GET, ""),
+        ] {
+            assert_eq!(route_of(&method, path), None, "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn a_literal_segment_wins_over_a_parameter() {
+        assert_eq!(
+            literal_segments_matched("/scaling/policies/{agent_type}", "/scaling/policies/x"),
+            Some(2)
+        );
+        assert_eq!(literal_segments_matched("/scaling/{what}/pause", "/scaling/policies/pause"), Some(2));
+        // Were both routes there, the one spelling `policies` out would be the one reached.
+        let both = ["/scaling/{what}/{agent_type}", "/scaling/policies/{agent_type}"];
+        let best = both.iter().max_by_key(|t| literal_segments_matched(t, "/scaling/policies/x"));
+        assert_eq!(best, Some(&"/scaling/policies/{agent_type}"));
+    }
 }

@@ -4,7 +4,7 @@
 //! otherwise what it answered is recorded as the value after.
 
 use axum::body::Body;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponseParts, Response, ResponseParts};
 use serde::Serialize;
@@ -44,18 +44,14 @@ impl IntoResponseParts for Change {
     }
 }
 
-/// Records a change made by an audited route; run by the api's one per-request layer, inside the
-/// router (so the matched route is known).
+/// Records a change made by an audited route; run by the api's one per-request layer, around the
+/// router (the route is found from the request's path, as the router will match it).
 pub async fn record(State(state): State<AppState>, request: Request, next: Next) -> Response {
     // Reads are never audited: the hot paths pass without a look at the route table.
     if request.method() == axum::http::Method::GET {
         return next.run(request).await;
     }
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .and_then(|path| access::find(request.method(), path.as_str()))
-        .filter(|route| route.audited());
+    let route = access::route_of(request.method(), request.uri().path()).filter(|route| route.audited());
     let Some(route) = route else {
         return next.run(request).await;
     };

@@ -6,7 +6,6 @@
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
 use axum::http::{HeaderValue, header};
-use axum::middleware::Next;
 use axum::response::Response;
 use lambda_http::request::RequestContext;
 
@@ -32,12 +31,16 @@ fn of(request: &Request) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestId(pub String);
 
-/// The middleware: names the request (for the layers inside), the response and, if it is a
-/// problem, its body.
-pub async fn name_the_request(mut request: Request, next: Next) -> Response {
-    let id = of(&request);
+/// Names `request` for the layers and handlers inside (the audit trail records it), and answers
+/// its id for [`name_the_response`].
+pub fn name_the_request(request: &mut Request) -> String {
+    let id = of(request);
     request.extensions_mut().insert(RequestId(id.clone()));
-    let mut response = next.run(request).await;
+    id
+}
+
+/// Names the response (its header) and, if it is a problem, its body.
+pub async fn name_the_response(mut response: Response, id: &str) -> Response {
     let is_problem = response
         .headers()
         .get(header::CONTENT_TYPE)
@@ -47,7 +50,7 @@ pub async fn name_the_request(mut request: Request, next: Next) -> Response {
         let bytes = axum::body::to_bytes(body, MAX_PROBLEM_BYTES).await.unwrap_or_default();
         let named = match serde_json::from_slice::<serde_json::Value>(&bytes) {
             Ok(serde_json::Value::Object(mut problem)) => {
-                problem.insert("request_id".into(), id.clone().into());
+                problem.insert("request_id".into(), id.into());
                 Bytes::from(serde_json::to_vec(&problem).unwrap_or_else(|_| bytes.to_vec()))
             }
             _ => bytes,
@@ -55,7 +58,7 @@ pub async fn name_the_request(mut request: Request, next: Next) -> Response {
         parts.headers.remove(header::CONTENT_LENGTH);
         response = Response::from_parts(parts, Body::from(named));
     }
-    if let Ok(value) = HeaderValue::from_str(&id) {
+    if let Ok(value) = HeaderValue::from_str(id) {
         response.headers_mut().insert(HEADER, value);
     }
     response

@@ -46,3 +46,31 @@ async fn without_a_gateway_each_request_gets_its_own_id() {
         "successes carry it too"
     );
 }
+
+/// A panic in a handler (here, in the store under `GET /health`, once) is a bug, never the
+/// caller's doing: a 500 problem that names its request, and the next request is served.
+#[tokio::test]
+async fn a_panic_answers_a_named_problem_and_the_next_request_is_served() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let clock = integration_tests::test_clock();
+    let panicked = AtomicBool::new(false);
+    let store = crate::common::Watched::new(clock.clone(), move |request, partition| {
+        assert!(
+            !(request == "get" && partition == "HEALTH" && !panicked.swap(true, Ordering::SeqCst)),
+            "the store fell over"
+        );
+        Ok(())
+    });
+    let router = crate::common::app_on(std::sync::Arc::new(store), clock).router;
+    let health = || axum::http::Request::get("/health").body(axum::body::Body::empty()).unwrap();
+    let response = router.clone().oneshot(health()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let header = response.headers().get(api::request_id::HEADER).map(|v| v.to_str().unwrap().to_owned());
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+    let problem: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(problem["status"], 500, "{problem}");
+    assert_eq!(problem["code"], "internal_error", "{problem}");
+    assert_eq!(problem["request_id"].as_str(), header.as_deref(), "{problem}");
+    let next = router.oneshot(health()).await.unwrap();
+    assert_eq!(next.status(), StatusCode::OK);
+}
