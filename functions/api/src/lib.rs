@@ -175,7 +175,7 @@ async fn envelope(
     if !reads_only {
         state.status_snapshot.invalidate();
     }
-    request_id::name_the_response(response, &id).await
+    request_id::name_the_response(response, id).await
 }
 
 /// How long a request may run: [`REQUEST_DEADLINE`], or less when the invocation's own deadline

@@ -5,7 +5,7 @@
 
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::Response;
 use lambda_http::request::RequestContext;
 
@@ -40,7 +40,7 @@ pub fn name_the_request(request: &mut Request) -> String {
 }
 
 /// Names the response (its header) and, if it is a problem, its body.
-pub async fn name_the_response(mut response: Response, id: &str) -> Response {
+pub async fn name_the_response(mut response: Response, id: String) -> Response {
     let is_problem = response
         .headers()
         .get(header::CONTENT_TYPE)
@@ -50,7 +50,7 @@ pub async fn name_the_response(mut response: Response, id: &str) -> Response {
         let bytes = axum::body::to_bytes(body, MAX_PROBLEM_BYTES).await.unwrap_or_default();
         let named = match serde_json::from_slice::<serde_json::Value>(&bytes) {
             Ok(serde_json::Value::Object(mut problem)) => {
-                problem.insert("request_id".into(), id.into());
+                problem.insert("request_id".into(), id.as_str().into());
                 Bytes::from(serde_json::to_vec(&problem).unwrap_or_else(|_| bytes.to_vec()))
             }
             _ => bytes,
@@ -58,8 +58,9 @@ pub async fn name_the_response(mut response: Response, id: &str) -> Response {
         parts.headers.remove(header::CONTENT_LENGTH);
         response = Response::from_parts(parts, Body::from(named));
     }
-    if let Ok(value) = HeaderValue::from_str(id) {
-        response.headers_mut().insert(HEADER, value);
+    // The id's own bytes become the header's (no copy), under a name made at compile time.
+    if let Ok(value) = HeaderValue::from_maybe_shared(Bytes::from(id)) {
+        response.headers_mut().insert(HeaderName::from_static(HEADER), value);
     }
     response
 }
