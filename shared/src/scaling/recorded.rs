@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDate, Timelike, Utc};
+use futures::{StreamExt as _, TryStreamExt as _};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -230,6 +231,56 @@ pub fn of_items(items: &[Option<Item>]) -> Vec<HourRecord> {
     items.iter().flatten().filter_map(HourRecord::of_item).collect()
 }
 
+/// The forecast of `target` made at `now` from `history` (the recorded ones of
+/// [`forecast::hours_read`]), with the service time the same hours show.
+pub fn fresh_from(
+    history: &[HourRecord],
+    policy: &ScalingPolicy,
+    target: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Fresh {
+    let history: Vec<HourDemand> = history.iter().map(HourRecord::demand).collect();
+    Fresh {
+        forecast: forecast::forecast(&history, target, now, policy.predictive().min_weeks),
+        service_minutes: forecast::service_minutes(&history),
+    }
+}
+
+/// One type whose forecast of `target` is wanted.
+#[derive(Debug, Clone, Copy)]
+pub struct Wanted<'a> {
+    pub agent_type: &'a AgentType,
+    pub policy: &'a ScalingPolicy,
+    pub target: DateTime<Utc>,
+}
+
+/// The forecasts several types want, their histories read together (a tick reaching a new hour
+/// wants one for every type): every type's hours in BatchGetItem requests of up to a hundred keys,
+/// about five types to a request instead of one request each, at most `at_once` in flight. The
+/// answers are in `wanted`'s order.
+pub async fn fresh_forecasts(
+    store: &dyn Store,
+    wanted: &[Wanted<'_>],
+    now: DateTime<Utc>,
+    at_once: usize,
+) -> Result<Vec<Fresh>, StoreError> {
+    let keys_of: Vec<Vec<Key>> =
+        wanted.iter().map(|w| keys(w.agent_type, &forecast::hours_read(w.target, now))).collect();
+    let all: Vec<Key> = keys_of.iter().flatten().cloned().collect();
+    let reads: Vec<_> = all.chunks(crate::store::GET_MANY_BATCH).map(|chunk| store.get_many(chunk)).collect();
+    let items: Vec<Vec<Option<Item>>> =
+        futures::stream::iter(reads).buffered(at_once.max(1)).try_collect().await?;
+    let mut items = items.into_iter().flatten();
+    Ok(wanted
+        .iter()
+        .zip(&keys_of)
+        .map(|(w, keys)| {
+            let mine: Vec<Option<Item>> = items.by_ref().take(keys.len()).collect();
+            fresh_from(&of_items(&mine), w.policy, w.target, now)
+        })
+        .collect())
+}
+
 /// Writes and reads the recorded demand.
 #[derive(Debug, Clone)]
 pub struct DemandRecorder {
@@ -259,16 +310,8 @@ impl DemandRecorder {
         target: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Fresh, StoreError> {
-        let history: Vec<HourDemand> = self
-            .hours(agent_type, &forecast::hours_read(target, now))
-            .await?
-            .iter()
-            .map(HourRecord::demand)
-            .collect();
-        Ok(Fresh {
-            forecast: forecast::forecast(&history, target, now, policy.predictive().min_weeks),
-            service_minutes: forecast::service_minutes(&history),
-        })
+        let history = self.hours(agent_type, &forecast::hours_read(target, now)).await?;
+        Ok(fresh_from(&history, policy, target, now))
     }
 
     /// The recorded ones of `hours`.

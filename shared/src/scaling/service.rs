@@ -20,7 +20,7 @@ use super::demand::minute_name;
 use super::forecast::hour_of;
 use super::plan::{Evaluation, PlanInput, plan};
 use super::prediction::{Fresh, predict, refresh_for};
-use super::recorded::{DemandRecorder, finished_hours, hour_so_far};
+use super::recorded::{DemandRecorder, Wanted, finished_hours, fresh_forecasts, hour_so_far};
 use super::records::{AgentScalingState, MarkSource, RegionEvent, Trigger};
 use super::region_health::{HealthChange, HealthSettings, RegionEvidence, assess, is_silent};
 use super::regions::RegionView;
@@ -56,10 +56,13 @@ async fn fresh_forecast(
     agent_type: &AgentType,
     policy: &super::ScalingPolicy,
     previous: Option<&super::prediction::Prediction>,
-    ticking: bool,
+    (ticking, made): (bool, Option<Fresh>),
     now: DateTime<Utc>,
 ) -> Option<Fresh> {
     let target = refresh_for(policy, previous, now).filter(|_| ticking)?;
+    if made.is_some() {
+        return made;
+    }
     match recorder.fresh_forecast(agent_type, policy, target, now).await {
         Ok(fresh) => Some(fresh),
         Err(e) => {
@@ -77,7 +80,7 @@ async fn prediction_of(
     policy: &super::ScalingPolicy,
     state: &AgentScalingState,
     mut records: Vec<super::recorded::HourRecord>,
-    ticking: bool,
+    ticking: (bool, Option<Fresh>),
     now: DateTime<Utc>,
 ) -> super::prediction::Prediction {
     let fresh = fresh_forecast(recorder, agent_type, policy, state.prediction.as_ref(), ticking, now).await;
@@ -558,8 +561,9 @@ impl Scaler {
         let observed: Vec<Observed> =
             futures::stream::iter(reads).buffered(TYPES_AT_ONCE).try_collect().await?;
         let types: Vec<&AgentType> = policies.iter().map(|p| &p.agent_type).collect();
-        let known =
+        let mut known =
             read_types(self.fleet.store().as_ref(), &types, now, TYPES_AT_ONCE, Reading::Evaluation).await?;
+        self.make_forecasts(&policies, &mut known, now).await;
         let region_changes = self.judge_regions(&policies, &observed, &known, figures, now).await?;
         let shared = &self.shared_inputs(now).await?;
         let evaluations: Vec<_> = policies
@@ -588,6 +592,41 @@ impl Scaler {
             }
         }
         Ok(TickReport { evaluations, failures, region_changes, alarms, at: now })
+    }
+
+    /// The forecasts the tick's types need now (at the first tick of each hour, every type
+    /// whose policy predicts and is not paused), their histories read together rather than one
+    /// request per type. If that read fails, each evaluation tries its own.
+    async fn make_forecasts(
+        &self,
+        policies: &[VersionedPolicy],
+        known: &mut [TypeReads],
+        now: DateTime<Utc>,
+    ) {
+        let due: Vec<(usize, Wanted<'_>)> = policies
+            .iter()
+            .zip(known.iter())
+            .enumerate()
+            .filter(|(_, (_, read))| read.pause.is_none())
+            .filter_map(|(i, (p, read))| {
+                let target = refresh_for(&p.policy, read.state.0.prediction.as_ref(), now)?;
+                Some((i, Wanted { agent_type: &p.agent_type, policy: &p.policy, target }))
+            })
+            .collect();
+        if due.is_empty() {
+            return;
+        }
+        let (at, wanted): (Vec<usize>, Vec<Wanted<'_>>) = due.into_iter().unzip();
+        match fresh_forecasts(self.fleet.store().as_ref(), &wanted, now, TYPES_AT_ONCE).await {
+            Ok(made) => {
+                for (i, fresh) in at.into_iter().zip(made) {
+                    known[i].fresh = Some(fresh);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, types = wanted.len(), "could not read the recorded demand together: each type tries its own");
+            }
+        }
     }
 
     /// Marks regions whose replicas went silent or whose Lambda agents fail, clears the marks
@@ -685,7 +724,7 @@ impl Scaler {
         let SharedInputs { regions, spend } = shared;
         let agent_type = &request.agent_type;
         let policy = &policy.policy;
-        let TypeReads { state, pause: paused, demand, records } = match known {
+        let TypeReads { state, pause: paused, demand, records, fresh } = match known {
             Some(read) => read,
             None => read_type(self.fleet.store().as_ref(), agent_type, now).await?,
         };
@@ -694,7 +733,8 @@ impl Scaler {
         let recorder = DemandRecorder::new(self.fleet.store().clone());
         // The tick makes the forecasts (once an hour); other triggers use the ones it made.
         let ticking = request.trigger == Trigger::Tick && effect == Effect::Apply;
-        let prediction = prediction_of(&recorder, agent_type, policy, &state.0, records, ticking, now).await;
+        let prediction =
+            prediction_of(&recorder, agent_type, policy, &state.0, records, (ticking, fresh), now).await;
         let mut first = Some(state);
         for attempt in 0..ATTEMPTS {
             if attempt > 0 {

@@ -10,6 +10,7 @@ use futures::{StreamExt as _, TryStreamExt as _};
 
 use super::demand::{DemandMinutes, window_keys};
 use super::forecast::{LEVEL_HOURS, hour_of};
+use super::prediction::Fresh;
 use super::recorded::{self, HourRecord};
 use super::records::{AgentScalingState, Pause};
 use super::state::{pause_of, scaling_state_of};
@@ -29,6 +30,9 @@ pub struct TypeReads {
     /// The recorded hours among the [`RECORD_HOURS`] before the one in progress (which the state
     /// notes), with the forecasts made of them: what the prediction's guard grades.
     pub records: Vec<HourRecord>,
+    /// The forecast the tick made of the hour the type's floor needs, from the history it read
+    /// with the other types' (`None`: not made yet; the evaluation makes it if it is due).
+    pub fresh: Option<Fresh>,
 }
 
 /// Recorded hours read with each type: the whole hours the guard grades.
@@ -66,6 +70,7 @@ fn reads_of(items: &[Option<Item>], reading: Reading) -> Result<TypeReads, Store
         pause: pause_of(items[1].as_ref())?,
         records: recorded::of_items(&items[FIXED_KEYS..demand_from]),
         demand: DemandMinutes::of_items(&items[demand_from..]),
+        fresh: None,
     })
 }
 

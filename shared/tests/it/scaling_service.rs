@@ -555,3 +555,99 @@ async fn racing_evaluations_leave_the_newest_decision_in_force() {
     assert_eq!(state.desired_total, b.desired);
     assert_eq!(state.applied_version, Some(version));
 }
+
+/// The in-memory store, counting the reads made only of recorded hours (a forecast's history).
+#[derive(Debug)]
+struct CountingHistoryReads {
+    inner: MemoryStore,
+    reads: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait]
+impl Store for CountingHistoryReads {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, shared::store::StoreError> {
+        self.inner.get(key).await
+    }
+    async fn get_many(&self, keys: &[Key]) -> Result<Vec<Option<Item>>, shared::store::StoreError> {
+        if keys.iter().all(|k| k.pk.ends_with("#RECORD")) {
+            self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        self.inner.get_many(keys).await
+    }
+    async fn put(&self, item: Item, condition: Condition) -> Result<(), shared::store::StoreError> {
+        self.inner.put(item, condition).await
+    }
+    async fn update(
+        &self,
+        key: &Key,
+        update: shared::store::Update,
+    ) -> Result<Item, shared::store::StoreError> {
+        self.inner.update(key, update).await
+    }
+    async fn query(
+        &self,
+        query: &shared::store::Query,
+    ) -> Result<shared::store::Page, shared::store::StoreError> {
+        self.inner.query(query).await
+    }
+    async fn delete(&self, key: &Key, condition: Condition) -> Result<(), shared::store::StoreError> {
+        self.inner.delete(key, condition).await
+    }
+    async fn batch_put(&self, items: Vec<Item>) -> Result<(), shared::store::StoreError> {
+        self.inner.batch_put(items).await
+    }
+}
+
+/// A tick reaching a new hour reads every type's recorded history together (a few types to a
+/// request, not a request each), makes the same forecast a type's own read would, and the next
+/// tick of that hour reads none.
+#[tokio::test]
+async fn the_ticks_forecasts_read_every_types_history_together_once_an_hour() {
+    use shared::scaling::recorded::{DemandRecorder, HourRecord, MinuteRecord};
+    let clock = Arc::new(ManualClock::new(DateTime::from_timestamp(1_800_000_000, 0).unwrap()));
+    let store = Arc::new(CountingHistoryReads { inner: MemoryStore::new(clock.clone()), reads: 0.into() });
+    let fleet = FleetState::new(store.clone());
+    let scaler =
+        Scaler::new(fleet.clone(), Region::defaults(), CostGate::default(), Arc::new(RecordActuator));
+    // Twenty operator-defined types beside the five builtins.
+    for i in 0..20 {
+        let name = t(&format!("custom-{i:02}"));
+        fleet.put_policy(&name, ScalingPolicy::default_for(&name), 0).await.unwrap();
+    }
+    let now = clock.now();
+    let policy = ScalingPolicy::default_for(&detection());
+    let lead = Duration::seconds(i64::try_from(policy.predictive().lead_seconds).unwrap());
+    let target = shared::scaling::forecast::hour_of(now + lead);
+    // Detection's history: every hour its forecast reads, 6 incidents a minute, 2 busy.
+    let mut minute =
+        MinuteRecord { busy: 2.0, utilization: 0.5, live: 3, desired: 3, ..MinuteRecord::default() };
+    minute.demand.served.high = 6.0;
+    let history: Vec<HourRecord> = shared::scaling::forecast::hours_read(target, now)
+        .into_iter()
+        .map(|hour| HourRecord::steady(hour, minute))
+        .collect();
+    let recorder = DemandRecorder::new(store.clone());
+    recorder.put_hours(&detection(), &history).await.unwrap();
+    let alone = recorder.fresh_forecast(&detection(), &policy, target, now).await.unwrap();
+    let forecast = alone.forecast.expect("four weeks recorded make a forecast");
+    store.reads.store(0, std::sync::atomic::Ordering::SeqCst);
+
+    let report = scaler.tick(now).await.unwrap();
+    assert_eq!(report.evaluations.len(), 25);
+    let reads = store.reads.load(std::sync::atomic::Ordering::SeqCst);
+    assert!((1..=5).contains(&reads), "25 types' histories in {reads} requests (one each would be 25)");
+    let (state, _) = fleet.scaling_state(&detection()).await.unwrap();
+    let prediction = state.prediction.expect("a prediction");
+    assert_eq!(prediction.made_for, Some(target));
+    assert!(prediction.forecasts.contains(&forecast), "{:?} has {forecast:?}", prediction.forecasts);
+    assert_eq!(prediction.service_minutes, alone.service_minutes);
+    for i in [0, 19] {
+        let (state, _) = fleet.scaling_state(&t(&format!("custom-{i:02}"))).await.unwrap();
+        assert_eq!(state.prediction.and_then(|p| p.made_for), Some(target), "custom-{i:02} was forecast too");
+    }
+
+    store.reads.store(0, std::sync::atomic::Ordering::SeqCst);
+    clock.advance(Duration::minutes(1));
+    scaler.tick(clock.now()).await.unwrap();
+    assert_eq!(store.reads.load(std::sync::atomic::Ordering::SeqCst), 0, "the same hour is not read again");
+}
