@@ -100,10 +100,7 @@ pub async fn run(
                 agent_type,
                 policy,
                 seed: *seed,
-                window: shared::simulation::recorded_day::Window {
-                    from_hour: *from_hour,
-                    hours: hours.unwrap_or_else(|| 24u32.saturating_sub(*from_hour)),
-                },
+                window: shared::simulation::recorded_day::Window::of(*from_hour, *hours),
                 out: dir,
             };
             crate::replay_day::replay(&request, config, out).await

@@ -264,18 +264,21 @@ pub async fn fresh_forecasts(
     now: DateTime<Utc>,
     at_once: usize,
 ) -> Result<Vec<Fresh>, StoreError> {
-    let keys_of: Vec<Vec<Key>> =
-        wanted.iter().map(|w| keys(w.agent_type, &forecast::hours_read(w.target, now))).collect();
-    let all: Vec<Key> = keys_of.iter().flatten().cloned().collect();
+    let (mut all, mut counts) = (Vec::new(), Vec::with_capacity(wanted.len()));
+    for w in wanted {
+        let mine = keys(w.agent_type, &forecast::hours_read(w.target, now));
+        counts.push(mine.len());
+        all.extend(mine);
+    }
     let reads: Vec<_> = all.chunks(crate::store::GET_MANY_BATCH).map(|chunk| store.get_many(chunk)).collect();
     let items: Vec<Vec<Option<Item>>> =
         futures::stream::iter(reads).buffered(at_once.max(1)).try_collect().await?;
     let mut items = items.into_iter().flatten();
     Ok(wanted
         .iter()
-        .zip(&keys_of)
-        .map(|(w, keys)| {
-            let mine: Vec<Option<Item>> = items.by_ref().take(keys.len()).collect();
+        .zip(counts)
+        .map(|(w, count)| {
+            let mine: Vec<Option<Item>> = items.by_ref().take(count).collect();
             fresh_from(&of_items(&mine), w.policy, w.target, now)
         })
         .collect())

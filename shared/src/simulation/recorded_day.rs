@@ -52,13 +52,18 @@ pub struct DayExport {
 /// The hours before `day` that forecasts of its hours read: each hour of the same weekday one to
 /// [`MAX_WEEKS`] weeks back, and the [`LEVEL_HOURS`] hours just before it (the recent level).
 pub fn history_hours(day: NaiveDate) -> Vec<DateTime<Utc>> {
-    let start = day.and_hms_opt(0, 0, 0).map(|d| d.and_utc()).unwrap_or_default();
+    let start = day_start(day);
     let mut hours: Vec<DateTime<Utc>> = (1..=i64::from(MAX_WEEKS))
         .flat_map(|w| (0..24).map(move |h| start - Duration::weeks(w) + Duration::hours(h)))
         .chain((1..=LEVEL_HOURS).map(|h| start - Duration::hours(h)))
         .collect();
     hours.sort();
     hours
+}
+
+/// `day`'s first instant (UTC).
+fn day_start(day: NaiveDate) -> DateTime<Utc> {
+    day.and_hms_opt(0, 0, 0).map(|d| d.and_utc()).unwrap_or_default()
 }
 
 impl DayExport {
@@ -90,7 +95,7 @@ impl DayExport {
 
     /// The day's first instant (UTC).
     pub fn start(&self) -> DateTime<Utc> {
-        self.day.and_hms_opt(0, 0, 0).map(|d| d.and_utc()).unwrap_or_default()
+        day_start(self.day)
     }
 
     /// The same export with only `window`'s hours of `agent_type`'s records; the day's hours
@@ -126,6 +131,12 @@ pub struct Window {
 
 impl Window {
     pub const DAY: Self = Self { from_hour: 0, hours: 24 };
+
+    /// From `from_hour` for `hours`, or for the rest of the day when `hours` is left out (as the
+    /// CLI and the API take them; checked by [`Self::validate`]).
+    pub fn of(from_hour: u32, hours: Option<u32>) -> Self {
+        Self { from_hour, hours: hours.unwrap_or_else(|| 24u32.saturating_sub(from_hour)) }
+    }
 
     pub fn validate(&self) -> Result<(), ValidationError> {
         if self.from_hour > 23 {

@@ -152,6 +152,12 @@ pub async fn export_day(
     Ok(DayExport { format: FORMAT, day, exported_at: now, regions, policies, types, history })
 }
 
+/// Checks a proposed policy, its fields named as the request spells them (`policy.<field>`): the
+/// API checks it before reading the day, and [`replay`] again for its other callers.
+pub fn check_proposed(proposed: &ScalingPolicy) -> Result<(), ValidationError> {
+    proposed.validate().map_err(|e| ValidationError::new(format!("policy.{}", e.field), e.message))
+}
+
 /// Replays `agent_type`'s `window` of the day in `export` under its policy in force and under
 /// `proposed`, on the same incidents (drawn with `seed`), within `budget`.
 pub async fn replay(
@@ -162,7 +168,7 @@ pub async fn replay(
     window: Window,
     budget: Budget,
 ) -> Result<WhatIf, WhatIfError> {
-    proposed.validate().map_err(|e| ValidationError::new(format!("policy.{}", e.field), e.message))?;
+    check_proposed(proposed)?;
     window.validate()?;
     let current =
         export.policies.get(agent_type).cloned().unwrap_or_else(|| ScalingPolicy::default_for(agent_type));

@@ -144,11 +144,9 @@ pub async fn replay(
 ) -> Result<Json<ReplayResponse>, ApiError> {
     let now = state.clock.now();
     check_day(request.day, now)?;
-    let from_hour = request.from_hour.unwrap_or(0);
-    let window =
-        Window { from_hour, hours: request.hours.unwrap_or_else(|| 24u32.saturating_sub(from_hour)) };
+    let window = Window::of(request.from_hour.unwrap_or(0), request.hours);
     window.validate()?;
-    request.policy.validate().map_err(|e| ValidationError::new(format!("policy.{}", e.field), e.message))?;
+    what_if::check_proposed(&request.policy)?;
     let Ok(permit) = RUNNING.try_acquire() else {
         return Err(ApiError::TooManyRequests("another replay is running here; retry".into(), 2));
     };
